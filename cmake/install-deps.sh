@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ae needs to build, test and run its default job.
+# Does nothing when they are all present; needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build ccache pkg-config
+  libopenblas-dev libopenblas0-pthread   # GEMMs of the cpu backend (see cmake/AeBlas.cmake)
+  libboost-context-dev                   # fibers of runtime/sim
+  nlohmann-json3-dev libcli11-dev zlib1g-dev
+  libgtest-dev libgmock-dev
+  dataset-fashion-mnist                  # ae's default data
+)
+packages+=(${AE_EXTRA_PACKAGES:-})
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == installed ]] || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "ae: installing missing Debian packages: ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
