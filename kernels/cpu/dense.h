@@ -1,0 +1,45 @@
+// The cpu reference dense layer, y = act(x·Wᵀ + b), forward and backward. PyTorch nn.Linear
+// layout: W [out=N, in=K], b [N], activations row-major [batch=M, features]. Templated on the
+// element type and instantiated for float and double (double is what the fp64 gradient checks
+// run). Bitwise deterministic for a given thread count: static OpenMP schedules, no atomics,
+// every reduction in a fixed order (db's column sums do not even depend on the thread count).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/activation.h"
+
+namespace ae::cpu {
+
+// One GEMM (y = x·Wᵀ, beta 0), then one pass over the output adding the bias and applying the
+// activation. When z is non-null it receives the pre-activation and y the activation; when it is
+// null only y is written. y and z must not alias x, w, b or each other.
+template <typename T>
+void dense_forward(const T* x,  // [M, K]
+                   const T* w,  // [N, K]
+                   const T* b,  // [N], or nullptr for no bias
+                   Act act, int64_t M, int64_t N, int64_t K,
+                   T* y,   // [M, N] output
+                   T* z);  // [M, N] pre-activation, or nullptr when not kept
+
+// Backward of dense_forward.
+//   dz = dy ⊙ act′   (from z when z is given, else from y — gelu needs z and throws without it)
+//   db = column sums of dz (fixed order),  dW = dzᵀ·x,  dx = dz·W.
+// dz is scratch for the activation gradient and may alias dy (then dy is overwritten). y may be
+// null when z is given or act is linear. With accumulate_params, dw and db are added to
+// (dw += ..., db += ...) instead of overwritten: for tied weights and gradient accumulation.
+template <typename T>
+void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
+                    const T* y,   // [M, N] forward output, or nullptr (see above)
+                    const T* z,   // [M, N] forward pre-activation, or nullptr when not kept
+                    Act act,
+                    const T* x,  // [M, K] forward input
+                    const T* w,  // [N, K]
+                    int64_t M, int64_t N, int64_t K,
+                    T* dz,  // [M, N] scratch, may alias dy
+                    T* dw,  // [N, K]
+                    T* db,  // [N], or nullptr when the layer has no bias
+                    T* dx,  // [M, K], or nullptr when the input needs no gradient
+                    bool accumulate_params);
+
+}  // namespace ae::cpu
