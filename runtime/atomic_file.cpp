@@ -1,0 +1,114 @@
+// AtomicFile: temporary file + fsync + rename, so outputs appear complete or not at all.
+#include "runtime/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "kernels/common/error.h"
+
+namespace ae {
+
+namespace {
+
+constexpr size_t k_buffer_bytes = size_t{1} << 20;  // 1 MiB: CSV writers emit many tiny pieces
+
+std::string parent_directory(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+AtomicFile::AtomicFile(std::string path) : m_path(std::move(path)) {
+  if (m_path.empty()) AE_FAIL("cannot write a file with an empty path");
+  if (m_path.back() == '/') AE_FAIL("cannot write '", m_path, "': the path names a directory");
+  m_temp_path = m_path + ".tmp." + std::to_string(::getpid());
+  m_fd = ::open(m_temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (m_fd < 0) {
+    const int err = errno;
+    AE_FAIL("cannot write '", m_path, "': creating the temporary file '", m_temp_path,
+            "' failed: ", std::strerror(err), " (does the directory exist and is it writable?)");
+  }
+  m_buffer.reserve(k_buffer_bytes);
+}
+
+AtomicFile::~AtomicFile() {
+  if (m_fd >= 0) ::close(m_fd);
+  if (!m_committed) ::unlink(m_temp_path.c_str());
+}
+
+void AtomicFile::fail_io(const char* what) const {
+  const int err = errno;
+  AE_FAIL("cannot write '", m_path, "': ", what, " failed: ", std::strerror(err));
+}
+
+void AtomicFile::flush_buffer() {
+  const char* p = m_buffer.data();
+  size_t left = m_buffer.size();
+  while (left > 0) {
+    const ssize_t n = ::write(m_fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_io("write");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  m_buffer.clear();
+}
+
+void AtomicFile::write(const void* data, size_t bytes) {
+  if (m_fd < 0) AE_FAIL("cannot write '", m_path, "': the file was already committed");
+  const char* p = static_cast<const char*>(data);
+  if (m_buffer.size() + bytes <= k_buffer_bytes) {
+    m_buffer.insert(m_buffer.end(), p, p + bytes);
+    return;
+  }
+  flush_buffer();
+  if (bytes < k_buffer_bytes) {
+    m_buffer.insert(m_buffer.end(), p, p + bytes);
+    return;
+  }
+  // Large blocks (tensor data) go straight to the kernel without a copy.
+  while (bytes > 0) {
+    const ssize_t n = ::write(m_fd, p, bytes);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_io("write");
+    }
+    p += n;
+    bytes -= static_cast<size_t>(n);
+  }
+}
+
+void AtomicFile::commit() {
+  if (m_fd < 0) AE_FAIL("cannot write '", m_path, "': the file was already committed");
+  flush_buffer();
+  // fsync before rename: otherwise a crash can leave the new name pointing at an empty inode.
+  if (::fsync(m_fd) != 0) fail_io("fsync");
+  const int fd = m_fd;
+  m_fd = -1;
+  if (::close(fd) != 0) fail_io("close");
+  if (::rename(m_temp_path.c_str(), m_path.c_str()) != 0) {
+    const int err = errno;
+    AE_FAIL("cannot write '", m_path, "': renaming '", m_temp_path, "' over it failed: ",
+            std::strerror(err));
+  }
+  m_committed = true;
+  // The rename itself is durable only once the directory entry is on disk. Failing to open or
+  // fsync the directory (some filesystems refuse) does not undo a completed rename, so it is
+  // not an error: the file is complete either way.
+  const int dir = ::open(parent_directory(m_path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
+}  // namespace ae

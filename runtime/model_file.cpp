@@ -1,0 +1,302 @@
+// safetensors reader and writer for ae model files (F32 tensors + string metadata).
+// Loading reads the 8-byte length and the JSON header, validates every entry and the tiling of the
+// data buffer before allocating tensor storage, then reads each tensor's bytes in file order.
+#include "runtime/model_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "kernels/common/error.h"
+#include "runtime/atomic_file.h"
+
+// safetensors stores the header length and all tensor data little-endian; ae copies both straight
+// between memory and disk, which is only right on a little-endian host (x86-64, aarch64 Linux).
+static_assert(std::endian::native == std::endian::little,
+              "ae's model file code assumes a little-endian host (safetensors is little-endian)");
+
+namespace ae {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint64_t k_max_header_bytes = 100'000'000;  // the limit the reference implementation uses
+constexpr uint64_t k_max_tensor_bytes = uint64_t{1} << 46;
+constexpr const char* k_metadata_key = "__metadata__";
+
+// The dtypes safetensors defines: a file holding one of these is valid, just not something ae reads.
+bool is_safetensors_dtype(const std::string& d) {
+  static const std::set<std::string> known = {"BOOL", "U8",  "I8",  "I16",     "U16",    "F16",
+                                              "BF16", "I32", "U32", "F32",     "F64",    "I64",
+                                              "U64",  "F8_E4M3",   "F8_E5M2", "F8_E8M0", "F4",
+                                              "F6_E2M3", "F6_E3M2"};
+  return known.count(d) > 0;
+}
+
+// Element count of a shape; false on a negative dimension or more bytes than any file holds.
+bool shape_elems(const std::vector<int64_t>& shape, uint64_t& elems) {
+  elems = 1;
+  for (const int64_t d : shape) {
+    if (d < 0) return false;
+    if (__builtin_mul_overflow(elems, static_cast<uint64_t>(d), &elems)) return false;
+    if (elems > k_max_tensor_bytes / sizeof(float)) return false;
+  }
+  return true;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Reads exactly n bytes at offset; throws naming the file on a short read.
+void pread_exact(int fd, void* dst, size_t n, uint64_t offset, const std::string& path) {  // dst: [n]
+  auto* out = static_cast<char*>(dst);
+  while (n > 0) {
+    const ssize_t got = ::pread(fd, out, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      AE_FAIL(path, ": read error: ", std::strerror(err));
+    }
+    if (got == 0) AE_FAIL(path, ": file ended while reading (was it changed while being read?)");
+    out += got;
+    n -= static_cast<size_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) : m_fd(fd) {}
+  ~Fd() {
+    if (m_fd >= 0) ::close(m_fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return m_fd; }
+
+ private:
+  int m_fd;
+};
+
+// A non-negative JSON integer, or a message saying what the field holds instead.
+uint64_t json_uint(const json& v, const std::string& path, const std::string& field) {
+  if (!v.is_number_integer())
+    AE_FAIL(path, ": ", field, " is ", v.dump(), ", expected a non-negative integer");
+  if (!v.is_number_unsigned()) AE_FAIL(path, ": ", field, " is ", v.dump(), ", which is negative");
+  return v.get<uint64_t>();
+}
+
+struct Entry {
+  std::string name;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+Entry parse_entry(const std::string& name, const json& v, const std::string& path) {
+  const std::string where = "tensor '" + name + "'";
+  if (!v.is_object())
+    AE_FAIL(path, ": ", where, " is ", v.type_name(),
+            " in the header, expected an object with dtype, shape and data_offsets");
+  for (const char* field : {"dtype", "shape", "data_offsets"})
+    if (!v.contains(field)) AE_FAIL(path, ": ", where, " has no '", field, "' field in the header");
+  const json& dtype = v["dtype"];
+  if (!dtype.is_string()) AE_FAIL(path, ": ", where, ": dtype is ", dtype.dump(), ", expected a string");
+  const std::string d = dtype.get<std::string>();
+  if (d != "F32") {
+    if (is_safetensors_dtype(d))
+      AE_FAIL(path, ": ", where, " has dtype ", d,
+              "; ae reads F32 tensors only (convert the tensor to float32 before loading)");
+    AE_FAIL(path, ": ", where, " has unknown dtype '", d, "'; ae reads F32 tensors only");
+  }
+  Entry e;
+  e.name = name;
+  const json& shape = v["shape"];
+  if (!shape.is_array()) AE_FAIL(path, ": ", where, ": shape is ", shape.dump(), ", expected an array");
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const uint64_t dim = json_uint(shape[i], path, where + ": shape[" + std::to_string(i) + "]");
+    if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      AE_FAIL(path, ": ", where, ": shape[", i, "] = ", dim, " overflows");
+    e.shape.push_back(static_cast<int64_t>(dim));
+  }
+  uint64_t elems = 0;
+  if (!shape_elems(e.shape, elems))
+    AE_FAIL(path, ": ", where, ": shape ", shape.dump(), " overflows (more data than any file holds)");
+  const json& offsets = v["data_offsets"];
+  if (!offsets.is_array() || offsets.size() != 2)
+    AE_FAIL(path, ": ", where, ": data_offsets is ", offsets.dump(), ", expected [begin, end]");
+  e.begin = json_uint(offsets[0], path, where + ": data_offsets[0]");
+  e.end = json_uint(offsets[1], path, where + ": data_offsets[1]");
+  if (e.end < e.begin)
+    AE_FAIL(path, ": ", where, ": data_offsets [", e.begin, ", ", e.end, "] ends before it begins");
+  if (e.end - e.begin != elems * sizeof(float))
+    AE_FAIL(path, ": ", where, ": data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin,
+            " bytes, but shape ", shape_text(e.shape), " of F32 needs ", elems * sizeof(float));
+  return e;
+}
+
+json parse_header(const std::string& header, const std::string& path) {
+  // The DOM parser keeps the last of two equal keys silently; a parse callback sees every top-level
+  // key, so a name given twice is reported instead of losing one tensor.
+  std::set<std::string> seen;
+  std::string duplicate;
+  const json::parser_callback_t on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+        !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json root;
+  try {
+    root = json::parse(header, on_event);
+  } catch (const json::parse_error& e) {
+    const size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, header.size());
+    const size_t from = at > 20 ? at - 20 : 0;
+    AE_FAIL(path, ": header is not valid JSON near byte ", at, " of the header (around '",
+            header.substr(from, at - from + 20), "'): ", e.what());
+  }
+  if (!duplicate.empty()) AE_FAIL(path, ": header names '", duplicate, "' twice");
+  if (!root.is_object())
+    AE_FAIL(path, ": header is a JSON ", root.type_name(), ", expected an object of tensors");
+  return root;
+}
+
+}  // namespace
+
+const NamedTensor* ModelFile::find(std::string_view name) const {
+  for (const NamedTensor& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+void save_model_file(const std::string& path, const ModelFile& file) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!file.metadata.empty()) header[k_metadata_key] = file.metadata;
+  std::set<std::string_view> names;
+  uint64_t offset = 0;
+  for (const NamedTensor& t : file.tensors) {
+    if (t.name == k_metadata_key)
+      AE_FAIL(path, ": cannot save a tensor named '", k_metadata_key, "' (reserved by safetensors)");
+    if (!names.insert(t.name).second) AE_FAIL(path, ": cannot save two tensors named '", t.name, "'");
+    uint64_t elems = 0;
+    if (!shape_elems(t.shape, elems))
+      AE_FAIL(path, ": cannot save tensor '", t.name, "': shape ", shape_text(t.shape),
+              " has a negative dimension or overflows");
+    if (elems != t.data.size())
+      AE_FAIL(path, ": cannot save tensor '", t.name, "': shape ", shape_text(t.shape), " holds ",
+              elems, " elements but data has ", t.data.size());
+    const uint64_t bytes = elems * sizeof(float);
+    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text;
+  try {
+    text = header.dump();  // compact, like the reference writer; strict UTF-8
+  } catch (const nlohmann::ordered_json::type_error& e) {
+    AE_FAIL(path, ": cannot save: a tensor name or metadata string is not valid UTF-8 (", e.what(), ")");
+  }
+  text.append((8 - text.size() % 8) % 8, ' ');  // so the data buffer starts 8-byte aligned
+  const uint64_t n = text.size();
+
+  AtomicFile out(path);
+  out.write(&n, sizeof(n));  // little-endian (see static_assert)
+  out.write(text);
+  for (const NamedTensor& t : file.tensors) out.write(t.data.data(), t.data.size() * sizeof(float));
+  out.commit();
+}
+
+ModelFile load_model_file(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    const int err = errno;
+    AE_FAIL(path, ": cannot open model file: ", std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    AE_FAIL(path, ": not a regular file; expected a safetensors model file");
+  const auto file_bytes = static_cast<uint64_t>(st.st_size);
+  if (file_bytes == 0) AE_FAIL(path, ": empty file (0 bytes); expected a safetensors model file");
+  if (file_bytes < 8)
+    AE_FAIL(path, ": truncated: ", file_bytes,
+            " bytes, a safetensors file starts with an 8-byte header length");
+
+  uint64_t n = 0;
+  pread_exact(fd.get(), &n, 8, 0, path);
+  if (n > k_max_header_bytes)
+    AE_FAIL(path, ": header length ", n, " is absurd (over ", k_max_header_bytes,
+            " bytes); not a safetensors file, or a corrupt one");
+  if (8 + n > file_bytes)
+    AE_FAIL(path, ": header length ", n, " is larger than the file (", file_bytes,
+            " bytes); the file is truncated or not a safetensors file");
+  if (n < 2) AE_FAIL(path, ": header length ", n, " is too small to hold a JSON object");
+  std::string text(n, '\0');
+  pread_exact(fd.get(), text.data(), n, 8, path);
+  const json root = parse_header(text, path);
+
+  ModelFile file;
+  std::vector<Entry> entries;
+  for (const auto& [key, value] : root.items()) {
+    if (key == k_metadata_key) {
+      if (!value.is_object())
+        AE_FAIL(path, ": __metadata__ is ", value.type_name(), ", expected an object of strings");
+      for (const auto& [mk, mv] : value.items()) {
+        if (!mv.is_string())
+          AE_FAIL(path, ": __metadata__['", mk, "'] is ", mv.type_name(), " (", mv.dump(),
+                  "), but safetensors metadata values must be strings");
+        file.metadata[mk] = mv.get<std::string>();
+      }
+      continue;
+    }
+    entries.push_back(parse_entry(key, value, path));
+  }
+
+  // The tensors must tile the data buffer exactly: sorted by offset, each starts where the
+  // previous one ended, and the last ends at the end of the file.
+  const uint64_t buffer_bytes = file_bytes - 8 - n;
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t pos = 0;
+  const Entry* prev = nullptr;
+  for (const Entry& e : entries) {
+    if (e.end > buffer_bytes)
+      AE_FAIL(path, ": tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+              "] run past the data buffer (", buffer_bytes, " bytes); the file is truncated");
+    if (e.begin < pos)
+      AE_FAIL(path, ": tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+              "] overlap tensor '", prev->name, "' (which ends at ", pos, ")");
+    if (e.begin > pos)
+      AE_FAIL(path, ": bytes [", pos, ", ", e.begin, ") of the data buffer are not covered by any "
+              "tensor (gap before tensor '", e.name, "')");
+    pos = e.end;
+    prev = &e;
+  }
+  if (pos < buffer_bytes)
+    AE_FAIL(path, ": ", buffer_bytes - pos, " trailing bytes after the last tensor are not covered "
+            "by any tensor (data buffer is ", buffer_bytes, " bytes, tensors cover ", pos, ")");
+
+  const uint64_t data_start = 8 + n;
+  file.tensors.reserve(entries.size());
+  for (const Entry& e : entries) {
+    NamedTensor t;
+    t.name = e.name;
+    t.shape = e.shape;
+    t.data.resize((e.end - e.begin) / sizeof(float));
+    pread_exact(fd.get(), t.data.data(), e.end - e.begin, data_start + e.begin, path);
+    file.tensors.push_back(std::move(t));
+  }
+  return file;
+}
+
+}  // namespace ae
