@@ -1,0 +1,34 @@
+// Internal interface between the sim's runtime API (runtime_api.cpp) and its execution model
+// (scheduler.cpp). Not for kernels or users.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "runtime/sim/sim.h"
+
+namespace ae::sim::detail {
+
+// Runs every block of an already validated launch and waits for it. Returns cudaSuccess, or
+// cudaErrorLaunchFailure after recording and printing the failure (see ae::sim::last_failure).
+cudaError_t run_kernel(const KernelLaunch& launch);
+
+}  // namespace ae::sim::detail
+
+namespace ae::sim::detail {
+
+// Records `e` as the calling host thread's last CUDA error (unless it is cudaSuccess); returns it.
+cudaError_t set_error(cudaError_t e);
+
+// One unit of stream work: runs now on an ordinary stream, or is appended to the graph of a stream
+// that is capturing. `what` names it in graph dumps and errors.
+struct StreamOp {
+  std::string what;
+  std::function<cudaError_t()> run;
+};
+// Executes or captures `op` on `stream` (streams execute in order; the sim runs work at enqueue).
+cudaError_t enqueue(cudaStream_t stream, StreamOp op);
+// Whether `stream` is a live stream handle (the legacy and per-thread default streams included).
+bool valid_stream(cudaStream_t stream);
+
+}  // namespace ae::sim::detail
