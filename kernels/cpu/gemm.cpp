@@ -1,0 +1,175 @@
+// ae::cpu::gemm on oneDNN's dnnl_sgemm (fp32) and a plain loop (fp64). Why oneDNN, with the
+// figures, is in bench/gemm/README.md. What matters here for the whole process:
+//  - kernel choice: oneDNN JIT-generates its sgemm kernels for the best ISA the cpuid feature bits
+//    allow (avx512_core, avx2, avx, sse41). No CPU-model table, no environment variable, so a CPU
+//    newer than the library still gets AVX-512 kernels (unlike OpenBLAS 0.3.21's model table).
+//  - threads: Debian's oneDNN runs on GNU OpenMP, the runtime ae's own loops use. A GEMM uses
+//    omp_get_max_threads() of the calling thread, so we set that ICV around each call; there is
+//    no second thread pool to fight OpenMP's spinning workers for the cores.
+//  - determinism: oneDNN partitions a GEMM by shape and thread count only and reduces in a fixed
+//    order, so equal inputs give equal bits for a given thread count (tests/kernels/gemm_test.cpp).
+#include "kernels/cpu/gemm.h"
+
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/common/error.h"
+
+namespace ae::cpu {
+namespace {
+
+std::atomic<int> g_threads{0};  // 0: not set, use the OpenMP default
+
+int default_threads() {
+  static const int threads = std::max(1, omp_get_max_threads());
+  return threads;
+}
+
+// Gives the calling thread's next OpenMP parallel regions (those oneDNN opens) `threads` threads
+// for the lifetime of the scope, then restores what the caller had, so ae's elementwise loops keep
+// their own setting.
+class OmpThreadsScope {
+ public:
+  explicit OmpThreadsScope(int threads) : m_saved(omp_get_max_threads()) {
+    if (m_saved != threads) omp_set_num_threads(threads);
+  }
+  ~OmpThreadsScope() {
+    if (omp_get_max_threads() != m_saved) omp_set_num_threads(m_saved);
+  }
+  OmpThreadsScope(const OmpThreadsScope&) = delete;
+  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
+
+ private:
+  int m_saved;
+};
+
+void check_args(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const void* A,
+                int64_t lda, const void* B, int64_t ldb, const void* C, int64_t ldc) {
+  AE_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
+  const int64_t a_width = trans_a ? M : K, b_width = trans_b ? K : N;
+  AE_CHECK(lda >= std::max<int64_t>(1, a_width), "gemm: lda=", lda, " is less than the row width ",
+           a_width, " of A (", trans_a ? "[K,M]" : "[M,K]", ")");
+  AE_CHECK(ldb >= std::max<int64_t>(1, b_width), "gemm: ldb=", ldb, " is less than the row width ",
+           b_width, " of B (", trans_b ? "[N,K]" : "[K,N]", ")");
+  AE_CHECK(ldc >= std::max<int64_t>(1, N), "gemm: ldc=", ldc, " is less than N=", N);
+  if (M > 0 && N > 0) AE_CHECK(C != nullptr, "gemm: C is null for a ", M, "x", N, " product");
+  if (M > 0 && N > 0 && K > 0) AE_CHECK(A && B, "gemm: A or B is null with K=", K);
+}
+
+// C = beta · C (beta == 0 writes zeros without reading C): the whole GEMM when K or alpha is 0.
+template <typename T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;  // [N]
+    if (beta == T(0)) std::fill(c, c + N, T(0));
+    else if (beta != T(1)) for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+// fp64: each C row is an independent dot-product loop with a fixed k order, so the result does not
+// depend on the thread count at all. Speed is irrelevant (gradient checks on small models).
+void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                    const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                    double* C, int64_t ldc) {
+  const bool big = M * N * K > (int64_t(1) << 18);
+#pragma omp parallel num_threads(gemm_threads()) if (big)
+  {
+    std::vector<double> acc(static_cast<size_t>(N));  // Σ_k op(A)[i,k]·op(B)[k,j] for the current row i
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < M; ++i) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t k = 0; k < K; ++k) {
+        const double a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        if (trans_b)
+          for (int64_t j = 0; j < N; ++j) acc[j] += a * B[j * ldb + k];
+        else
+          for (int64_t j = 0; j < N; ++j) acc[j] += a * B[k * ldb + j];
+      }
+      double* c = C + i * ldc;  // [N]
+      for (int64_t j = 0; j < N; ++j)
+        c[j] = alpha * acc[j] + (beta == 0.0 ? 0.0 : beta * c[j]);
+    }
+  }
+}
+
+const char* sgemm_kernels(dnnl_cpu_isa_t isa) {
+  // dnnl_cpu_isa_t values are feature bitmasks: a CPU with avx512_core_amx also has every bit of
+  // avx512_core. fp32 sgemm's JIT kernels come in these four families.
+  auto has = [isa](dnnl_cpu_isa_t f) { return (unsigned(isa) & unsigned(f)) == unsigned(f); };
+  if (has(dnnl_cpu_isa_avx512_core)) return "avx512_core";
+  if (has(dnnl_cpu_isa_avx2)) return "avx2";
+  if (has(dnnl_cpu_isa_avx)) return "avx";
+  if (has(dnnl_cpu_isa_sse41)) return "sse41";
+  return "reference";
+}
+
+const char* isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+  }
+}
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+           int64_t ldc) {
+  OmpThreadsScope threads(gemm_threads());
+  // dnnl_sgemm is row-major, with the BLAS meaning of every argument.
+  const dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A,
+                                      lda, B, ldb, beta, C, ldc);
+  AE_CHECK(st == dnnl_success, "gemm: oneDNN sgemm failed with status ", int(st), " (M=", M,
+           " N=", N, " K=", K, ")");
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  check_args(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc);
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+  if constexpr (std::is_same_v<T, float>)
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    gemm_reference(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+
+void set_gemm_threads(int threads) {
+  AE_CHECK(threads >= 1, "set_gemm_threads: threads=", threads, " must be at least 1");
+  g_threads.store(threads, std::memory_order_relaxed);
+}
+
+int gemm_threads() {
+  const int t = g_threads.load(std::memory_order_relaxed);
+  return t > 0 ? t : default_threads();
+}
+
+std::string gemm_library() {
+  const dnnl_version_t* v = dnnl_version();
+  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  return detail::concat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " sgemm (",
+                        sgemm_kernels(isa), " kernels, CPU max ISA ", isa_name(isa),
+                        "), OpenMP, ", gemm_threads(), gemm_threads() == 1 ? " thread" : " threads");
+}
+
+}  // namespace ae::cpu

@@ -1,0 +1,41 @@
+// The cpu backend's one GEMM entry point. Every matrix product of the cpu reference path (dense
+// forward, dW, dX) goes through ae::cpu::gemm, so the library behind it (chosen by measurement in
+// bench/gemm, linked through cmake/AeBlas.cmake) can change without touching any kernel.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ae::cpu {
+
+// C[M,N] = alpha · op(A) · op(B) + beta · C, all row-major.
+//   op(A) is [M,K]: A is [M,K] (lda ≥ K), or with trans_a A is [K,M] (lda ≥ M).
+//   op(B) is [K,N]: B is [K,N] (ldb ≥ N), or with trans_b B is [N,K] (ldb ≥ K).
+//   C is [M,N] with ldc ≥ N.
+// BLAS conventions: with beta == 0, C is not read (NaN/garbage there is overwritten); M, N or K
+// may be 0 (K == 0 or alpha == 0 only scales C by beta). Bad sizes or strides throw ae::Error.
+// Results are bitwise reproducible for a given gemm_threads(); a call made from inside an OpenMP
+// parallel region runs on that one thread (as with 1 thread).
+// float is the fast path; double is a plain reference loop for fp64 gradient checks.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
+          const T* A,  // [M,K], or [K,M] with trans_a; row stride lda
+          int64_t lda,
+          const T* B,  // [K,N], or [N,K] with trans_b; row stride ldb
+          int64_t ldb, T beta,
+          T* C,  // [M,N]; row stride ldc
+          int64_t ldc);
+
+// Instantiated in gemm.cpp for T = float and T = double only.
+
+// Threads the GEMM library uses from now on, process-wide (≥ 1). Until set, the OpenMP default
+// (OMP_NUM_THREADS, else the number of cores). GEMM threads are OpenMP threads of the same runtime
+// ae's elementwise loops use, so the two never oversubscribe the cores.
+void set_gemm_threads(int threads);
+int gemm_threads();
+
+// What runs the GEMMs, e.g. "oneDNN 2.6.3 sgemm (avx512_core kernels, CPU max ISA
+// avx512_core_bf16), OpenMP, 2 threads"; shown by `ae bench` and in logs.
+std::string gemm_library();
+
+}  // namespace ae::cpu
