@@ -9,7 +9,8 @@
 
 namespace ae {
 
-class Error : public std::runtime_error {
+// Exported (default visibility) so code linking libae.so can catch it by type.
+class __attribute__((visibility("default"))) Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };

@@ -1,0 +1,240 @@
+// Spec parsing and validation (compact string and JSON).
+#include "graph/spec.h"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/common/error.h"
+
+namespace ae {
+
+namespace {
+
+constexpr int64_t MAX_UNITS = int64_t(1) << 24;
+constexpr const char* LETTERS_HELP =
+    "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu";
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) AE_FAIL(path, ": cannot open spec file");
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+int64_t parse_units(std::string_view digits, std::string_view origin, std::string_view token) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size())
+    AE_FAIL(origin, ": layer '", token, "' must be a width followed by an optional activation letter (", LETTERS_HELP, ")");
+  if (v < 1 || v > MAX_UNITS) AE_FAIL(origin, ": layer '", token, "' has width ", v, "; widths must be between 1 and ", MAX_UNITS);
+  return v;
+}
+
+// Index of the narrowest layer among all but the output layer (first one on ties).
+int64_t narrowest_layer(const std::vector<LayerSpec>& layers) {
+  int64_t best = 0;
+  for (int64_t l = 1; l + 1 < int64_t(layers.size()); ++l)
+    if (layers[l].units < layers[best].units) best = l;
+  return best;
+}
+
+Spec split_at(int64_t input, const std::vector<LayerSpec>& layers, int64_t code) {
+  Spec s;
+  s.input = input;
+  s.encoder.assign(layers.begin(), layers.begin() + code + 1);
+  s.decoder.assign(layers.begin() + code + 1, layers.end());
+  return s;
+}
+
+Act parse_act_field(const nlohmann::json& j, const std::string& field, std::string_view origin) {
+  if (!j.is_string()) AE_FAIL(origin, ": ", field, " must be a string; expected one of: ", act_names_list());
+  auto act = parse_act_name(j.get<std::string>());
+  if (!act) AE_FAIL(origin, ": unknown activation '", j.get<std::string>(), "' in ", field, "; expected one of: ", act_names_list());
+  return *act;
+}
+
+int64_t parse_int_field(const nlohmann::json& j, const std::string& field, std::string_view origin) {
+  if (!j.is_number_integer()) AE_FAIL(origin, ": ", field, " must be a positive integer, got ", j.dump());
+  int64_t v = j.get<int64_t>();
+  if (v < 1 || v > MAX_UNITS) AE_FAIL(origin, ": ", field, " is ", v, "; widths must be between 1 and ", MAX_UNITS);
+  return v;
+}
+
+std::vector<LayerSpec> parse_layer_list(const nlohmann::json& arr, const std::string& field, std::string_view origin) {
+  if (!arr.is_array() || arr.empty()) AE_FAIL(origin, ": ", field, " must be a non-empty array of layers");
+  std::vector<LayerSpec> out;
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const auto& l = arr[i];
+    std::string where = field + "[" + std::to_string(i) + "]";
+    LayerSpec ls;
+    if (l.is_number_integer()) {
+      ls.units = parse_int_field(l, where, origin);
+    } else if (l.is_object()) {
+      for (auto it = l.begin(); it != l.end(); ++it)
+        if (it.key() != "units" && it.key() != "act")
+          AE_FAIL(origin, ": unknown field '", it.key(), "' in ", where, "; expected: units, act");
+      if (!l.contains("units")) AE_FAIL(origin, ": ", where, ".units is missing");
+      ls.units = parse_int_field(l["units"], where + ".units", origin);
+      if (l.contains("act")) ls.act = parse_act_field(l["act"], where + ".act", origin);
+    } else {
+      AE_FAIL(origin, ": ", where, " must be an object {\"units\": N, \"act\": \"relu\"} or a width");
+    }
+    out.push_back(ls);
+  }
+  return out;
+}
+
+}  // namespace
+
+const LayerSpec& Spec::layer(int64_t l) const {
+  return l < int64_t(encoder.size()) ? encoder[l] : decoder[l - encoder.size()];
+}
+
+int64_t Spec::layer_in(int64_t l) const { return l == 0 ? input : layer(l - 1).units; }
+
+int64_t Spec::parameter_count() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < num_layers(); ++l) n += layer(l).units * (layer_in(l) + 1);
+  return n;
+}
+
+std::string Spec::to_compact() const {
+  std::vector<LayerSpec> all(encoder);
+  all.insert(all.end(), decoder.begin(), decoder.end());
+  bool marked = narrowest_layer(all) != int64_t(encoder.size()) - 1;
+  std::string s = std::to_string(input);
+  for (int64_t l = 0; l < num_layers(); ++l) {
+    s += "-" + std::to_string(layer(l).units);
+    if (layer(l).act != Act::linear) s += act_letter(layer(l).act);
+    if (marked && l == int64_t(encoder.size()) - 1) s += "*";
+  }
+  return s;
+}
+
+nlohmann::json Spec::to_json() const {
+  auto list = [](const std::vector<LayerSpec>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& l : v) a.push_back({{"units", l.units}, {"act", act_name(l.act)}});
+    return a;
+  };
+  return {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
+}
+
+Spec parse_spec_compact(std::string_view text, std::string_view origin) {
+  std::vector<std::string_view> tokens;
+  size_t start = 0;
+  for (size_t i = 0; i <= text.size(); ++i)
+    if (i == text.size() || text[i] == '-') {
+      tokens.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  if (tokens.size() < 3)
+    AE_FAIL(origin, ": '", text, "' needs an input width and at least two layers, e.g. 784-256r-32-256r-784s (", LETTERS_HELP, ")");
+  int64_t input = parse_units(tokens[0], origin, tokens[0]);
+  std::vector<LayerSpec> layers;
+  int64_t code = -1;
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    std::string_view t = tokens[i];
+    bool is_code = !t.empty() && t.back() == '*';
+    if (is_code) {
+      if (code >= 0) AE_FAIL(origin, ": more than one layer is marked as the code with '*'");
+      if (i + 1 == tokens.size()) AE_FAIL(origin, ": the output layer '", t, "' cannot be the code layer");
+      code = int64_t(layers.size());
+      t.remove_suffix(1);
+    }
+    LayerSpec ls;
+    if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
+      auto act = parse_act_letter(t.back());
+      if (!act) AE_FAIL(origin, ": unknown activation letter '", t.back(), "' in layer '", tokens[i], "' (", LETTERS_HELP, ")");
+      ls.act = *act;
+      t.remove_suffix(1);
+    }
+    ls.units = parse_units(t, origin, tokens[i]);
+    layers.push_back(ls);
+  }
+  Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
+  validate_spec(s, origin);
+  return s;
+}
+
+Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
+  if (!j.is_object()) AE_FAIL(origin, ": a spec must be a JSON object with input, encoder and decoder");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code")
+      AE_FAIL(origin, ": unknown field '", it.key(), "'; expected: input, encoder, decoder (or layers and code)");
+  if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
+  int64_t input = parse_int_field(j["input"], "input", origin);
+  Spec s;
+  if (j.contains("layers")) {
+    if (j.contains("encoder") || j.contains("decoder"))
+      AE_FAIL(origin, ": give either 'layers' (with an optional 'code' index) or 'encoder' and 'decoder', not both");
+    auto layers = parse_layer_list(j["layers"], "layers", origin);
+    if (layers.size() < 2) AE_FAIL(origin, ": 'layers' needs at least two layers (a code and an output)");
+    int64_t code = narrowest_layer(layers);
+    if (j.contains("code")) {
+      if (!j["code"].is_number_integer()) AE_FAIL(origin, ": 'code' must be the index of a layer in 'layers'");
+      code = j["code"].get<int64_t>();
+      if (code < 0 || code + 1 >= int64_t(layers.size()))
+        AE_FAIL(origin, ": 'code' is ", code, "; it must index a layer before the output layer (0..", layers.size() - 2, ")");
+    }
+    s = split_at(input, layers, code);
+  } else {
+    if (j.contains("code")) AE_FAIL(origin, ": 'code' is only used with 'layers'; with encoder/decoder the code is the last encoder layer");
+    if (!j.contains("encoder")) AE_FAIL(origin, ": field 'encoder' is missing");
+    if (!j.contains("decoder")) AE_FAIL(origin, ": field 'decoder' is missing");
+    s.input = input;
+    s.encoder = parse_layer_list(j["encoder"], "encoder", origin);
+    s.decoder = parse_layer_list(j["decoder"], "decoder", origin);
+  }
+  validate_spec(s, origin);
+  return s;
+}
+
+Spec parse_spec(std::string_view text, std::string_view origin) {
+  std::string_view trimmed = text;
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) trimmed.remove_prefix(1);
+  while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.remove_suffix(1);
+  if (trimmed.empty()) AE_FAIL(origin, ": the spec is empty; e.g. 784-256r-32-256r-784s");
+  std::string path(trimmed);
+  if (trimmed.front() != '{' && trimmed.size() > 5 && trimmed.substr(trimmed.size() - 5) == ".json") {
+    std::string body = read_text_file(path);
+    return parse_spec(body, path);
+  }
+  if (trimmed.front() == '{') {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(trimmed);
+    } catch (const nlohmann::json::parse_error& e) {
+      AE_FAIL(origin, ": invalid JSON at byte ", e.byte, ": ", e.what());
+    }
+    return parse_spec_json(j, origin);
+  }
+  return parse_spec_compact(trimmed, origin);
+}
+
+void validate_spec(const Spec& s, std::string_view origin) {
+  if (s.input < 1) AE_FAIL(origin, ": input width must be ≥ 1");
+  if (s.encoder.empty()) AE_FAIL(origin, ": the encoder needs at least one layer");
+  if (s.decoder.empty()) AE_FAIL(origin, ": the decoder needs at least one layer");
+  for (int64_t l = 0; l < s.num_layers(); ++l)
+    if (s.layer(l).units < 1) AE_FAIL(origin, ": layer ", l, " has zero width");
+  if (s.decoder.back().units != s.input)
+    AE_FAIL(origin, ": the decoder's output has ", s.decoder.back().units, " features but the input has ", s.input,
+            "; an autoencoder's last layer must reconstruct the input (make it ", s.input, " wide)");
+}
+
+std::string layer_param_prefix(const Spec& s, int64_t l) {
+  bool in_encoder = l < int64_t(s.encoder.size());
+  const auto& part = in_encoder ? s.encoder : s.decoder;
+  int64_t local = in_encoder ? l : l - int64_t(s.encoder.size());
+  int64_t index = 0;  // position in nn.Sequential: each non-linear activation is its own module
+  for (int64_t i = 0; i < local; ++i) index += part[i].act == Act::linear ? 1 : 2;
+  return std::string(in_encoder ? "encoder." : "decoder.") + std::to_string(index);
+}
+
+}  // namespace ae

@@ -1,0 +1,82 @@
+// The C++ API over the runtime: a Model plus a backend.
+#include <omp.h>
+
+#include <thread>
+
+#include "ae/ae.hpp"
+#include "kernels/common/error.h"
+#include "kernels/cpu/gemm.h"
+#include "runtime/infer.h"
+#include "runtime/trainer.h"
+
+namespace ae {
+
+struct Autoencoder::Impl {
+  Model model;
+  std::unique_ptr<Backend> backend = make_backend("cpu");
+};
+
+Autoencoder::Autoencoder(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+Autoencoder::Autoencoder(Autoencoder&&) noexcept = default;
+Autoencoder& Autoencoder::operator=(Autoencoder&&) noexcept = default;
+Autoencoder::~Autoencoder() = default;
+
+Autoencoder Autoencoder::create(const std::string& spec, uint64_t seed, const std::string& loss) {
+  auto l = parse_loss_name(loss);
+  if (!l) AE_FAIL("loss '", loss, "': expected one of: ", loss_names_list());
+  auto impl = std::make_unique<Impl>();
+  impl->model = Model::create(parse_spec(spec, "spec"), seed, *l);
+  return Autoencoder(std::move(impl));
+}
+
+Autoencoder Autoencoder::load(const std::string& path) {
+  auto impl = std::make_unique<Impl>();
+  impl->model = Model::load(path);
+  return Autoencoder(std::move(impl));
+}
+
+TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig& c) {
+  AE_CHECK(x != nullptr || rows == 0, "train: data pointer is null");
+  int threads = c.threads > 0 ? c.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(threads);
+  cpu::set_gemm_threads(threads);
+  auto kind = cpu::parse_opt_name(c.optimizer);
+  if (!kind) AE_FAIL("optimizer '", c.optimizer, "': expected one of: ", cpu::opt_names_list());
+  TrainOptions o;
+  o.epochs = c.epochs;
+  o.steps = c.steps;
+  o.batch = c.batch;
+  o.shuffle = c.shuffle;
+  o.opt = cpu::default_opt_config(*kind);
+  if (!std::isnan(c.lr)) o.opt.lr = c.lr;
+  if (!std::isnan(c.momentum)) o.opt.momentum = c.momentum;
+  if (!std::isnan(c.weight_decay)) o.opt.weight_decay = c.weight_decay;
+  o.opt.nesterov = c.nesterov;
+  m_impl->backend = make_backend(c.device);
+  TrainResult r = ae::train(m_impl->model, *m_impl->backend, DataView{x, rows, m_impl->model.spec.input}, nullptr, o, nullptr);
+  return TrainSummary{r.steps, r.final_train_loss, r.seconds};
+}
+
+std::vector<float> Autoencoder::encode(const float* x, int64_t rows) const {
+  return run_forward(m_impl->model, *m_impl->backend, GraphMode::encode, x, rows);
+}
+std::vector<float> Autoencoder::decode(const float* codes, int64_t rows) const {
+  return run_forward(m_impl->model, *m_impl->backend, GraphMode::decode, codes, rows);
+}
+std::vector<float> Autoencoder::reconstruct(const float* x, int64_t rows) const {
+  return run_forward(m_impl->model, *m_impl->backend, GraphMode::reconstruct, x, rows);
+}
+std::vector<float> Autoencoder::score(const float* x, int64_t rows) const {
+  std::vector<float> s;
+  evaluate(m_impl->model, *m_impl->backend, DataView{x, rows, m_impl->model.spec.input}, 1024, &s);
+  return s;
+}
+double Autoencoder::loss(const float* x, int64_t rows) const {
+  return evaluate(m_impl->model, *m_impl->backend, DataView{x, rows, m_impl->model.spec.input}, 1024);
+}
+void Autoencoder::save(const std::string& path) const { m_impl->model.save(path); }
+int64_t Autoencoder::input_width() const { return m_impl->model.spec.input; }
+int64_t Autoencoder::code_width() const { return m_impl->model.spec.code_units(); }
+std::string Autoencoder::spec() const { return m_impl->model.spec.to_compact(); }
+
+}  // namespace ae

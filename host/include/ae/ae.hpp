@@ -1,0 +1,63 @@
+// ae's C++ API: create or load an autoencoder, train it on float arrays, encode, decode,
+// reconstruct, score and save. Errors are thrown as ae::Error (a std::runtime_error) whose
+// message names the file, field or flag at fault.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ae/export.h"
+
+namespace ae {
+
+struct TrainConfig {
+  int64_t epochs = 10;
+  int64_t steps = -1;             // exact optimizer steps; overrides epochs when ≥ 0
+  int64_t batch = 256;
+  std::string optimizer = "adam"; // sgd, adam, adamw, rmsprop
+  double lr = NAN;                // NaN: PyTorch's default for the optimizer
+  double momentum = NAN, weight_decay = NAN;
+  bool nesterov = false;
+  bool shuffle = true;
+  int threads = 0;                // 0: all cores
+  std::string device = "cpu";     // cpu or auto
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double train_loss = NAN;        // mean over the last epoch (or log interval)
+  double seconds = 0;
+};
+
+class AE_API Autoencoder {
+ public:
+  // `spec`: "784-256r-32-256r-784s", JSON, or a .json file; `loss`: "mse" or "bce".
+  static Autoencoder create(const std::string& spec, uint64_t seed = 1, const std::string& loss = "mse");
+  static Autoencoder load(const std::string& path);
+  Autoencoder(Autoencoder&&) noexcept;
+  Autoencoder& operator=(Autoencoder&&) noexcept;
+  ~Autoencoder();
+
+  // x: [rows, input_width()] row-major.
+  TrainSummary train(const float* x, int64_t rows, const TrainConfig& config = {});
+  std::vector<float> encode(const float* x, int64_t rows) const;       // → [rows, code_width()]
+  std::vector<float> decode(const float* codes, int64_t rows) const;   // → [rows, input_width()]
+  std::vector<float> reconstruct(const float* x, int64_t rows) const;  // → [rows, input_width()]
+  std::vector<float> score(const float* x, int64_t rows) const;        // per-row loss, → [rows]
+  double loss(const float* x, int64_t rows) const;                     // mean loss over all elements
+  void save(const std::string& path) const;                            // safetensors, atomic
+
+  int64_t input_width() const;
+  int64_t code_width() const;
+  std::string spec() const;
+
+ private:
+  struct Impl;
+  explicit Autoencoder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace ae

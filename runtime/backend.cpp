@@ -1,0 +1,72 @@
+// Backend registry and the validating entry point.
+#include "runtime/backend.h"
+
+#include <map>
+#include <mutex>
+
+#include "kernels/common/error.h"
+
+namespace ae {
+
+std::unique_ptr<Backend> make_cpu_backend();  // runtime/cpu_backend.cpp
+
+namespace {
+
+struct Entry {
+  BackendFactory make;
+  std::function<bool()> available;
+};
+
+std::map<std::string, Entry>& registry() {
+  static std::map<std::string, Entry> r = {
+      {"cpu", {make_cpu_backend, [] { return true; }}},
+  };
+  return r;
+}
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+void register_backend(const std::string& name, BackendFactory factory, std::function<bool()> available) {
+  std::lock_guard lock(registry_mutex());
+  registry()[name] = {std::move(factory), std::move(available)};
+}
+
+std::vector<std::string> backend_names() {
+  std::lock_guard lock(registry_mutex());
+  std::vector<std::string> out;
+  for (const auto& [n, e] : registry()) out.push_back(n);
+  return out;
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& name) {
+  std::lock_guard lock(registry_mutex());
+  auto& r = registry();
+  if (name == "auto") {
+    auto cuda = r.find("cuda");
+    if (cuda != r.end() && cuda->second.available()) return cuda->second.make();
+    return r.at("cpu").make();
+  }
+  auto it = r.find(name);
+  if (it == r.end()) {
+    std::string have;
+    for (const auto& [n, e] : r) have += (have.empty() ? "" : ", ") + n;
+    if (name == "cuda" || name == "cuda-sim")
+      AE_FAIL("--device ", name, ": this build of ae has no ", name, " backend (it arrives with the CUDA backend; built here: ", have, ", auto)");
+    AE_FAIL("--device ", name, ": unknown device; expected one of: ", have, ", auto");
+  }
+  if (!it->second.available()) AE_FAIL("--device ", name, ": no such device is present on this machine");
+  return it->second.make();
+}
+
+void Backend::run(const PlanOp& op, OpContext& ctx) {
+  AE_CHECK(supports(op), "backend ", name(), " does not support op ", plan_op_kind_name(op.kind));
+  AE_CHECK(ctx.batch >= 1 && ctx.batch <= ctx.plan->batch, "batch ", ctx.batch, " outside the planned 1..", ctx.plan->batch);
+  if (op.kind == PlanOpKind::optimizer_step) AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
+  run_op(op, ctx);
+}
+
+}  // namespace ae

@@ -1,0 +1,17 @@
+// Forward-only runs over a whole data set in batches: encode, decode, reconstruct.
+#pragma once
+
+#include <vector>
+
+#include "graph/build.h"
+#include "runtime/backend.h"
+#include "runtime/model.h"
+
+namespace ae {
+
+// Rows of `x` ([rows, width of the mode's input]) through the `mode` graph (encode, decode or
+// reconstruct), `batch` rows at a time; returns [rows, width of the mode's output].
+std::vector<float> run_forward(const Model& model, Backend& backend, GraphMode mode, const float* x, int64_t rows,
+                               int64_t batch = 1024);
+
+}  // namespace ae

@@ -1,0 +1,55 @@
+// Parameter store layout.
+#include "runtime/params.h"
+
+#include <cstring>
+
+namespace ae {
+
+namespace {
+size_t aligned_bytes(int64_t elements) {
+  size_t b = size_t(elements) * sizeof(float);
+  return (b + AlignedBlock::ALIGN - 1) / AlignedBlock::ALIGN * AlignedBlock::ALIGN;
+}
+}  // namespace
+
+ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(std::move(infos)), m_state_slots(state_slots) {
+  size_t off = 0;
+  for (const auto& p : m_infos) {
+    m_value_off.push_back(off);
+    off += aligned_bytes(p.size());
+    m_grad_off.push_back(off);
+    off += aligned_bytes(p.size());
+    m_state_off.push_back(off);
+    off += aligned_bytes(p.size() * state_slots);
+  }
+  m_block = AlignedBlock(off);
+}
+
+std::vector<ParamInfo> ParamStore::infos_for(const Spec& spec) {
+  std::vector<ParamInfo> out;
+  for (int64_t l = 0; l < spec.num_layers(); ++l) {
+    std::string prefix = layer_param_prefix(spec, l);
+    out.push_back({prefix + ".weight", spec.layer(l).units, spec.layer_in(l)});
+    out.push_back({prefix + ".bias", 1, spec.layer(l).units});
+  }
+  return out;
+}
+
+int ParamStore::index_of(const std::string& name) const {
+  for (size_t i = 0; i < m_infos.size(); ++i)
+    if (m_infos[i].name == name) return int(i);
+  return -1;
+}
+
+int64_t ParamStore::total_elements() const {
+  int64_t n = 0;
+  for (const auto& p : m_infos) n += p.size();
+  return n;
+}
+
+void ParamStore::zero_state() {
+  for (size_t i = 0; i < m_infos.size(); ++i)
+    if (m_state_slots) std::memset(state(i), 0, size_t(m_infos[i].size() * m_state_slots) * sizeof(float));
+}
+
+}  // namespace ae
