@@ -191,3 +191,20 @@ TEST(SimCore, AtomicsAreExactUnderContentionFromParallelBlocks) {
 
 }  // namespace
 }  // namespace ae::simtest
+
+namespace ae::simtest {
+namespace {
+// Prints the shuffle seed after every failed test, so any failure can be replayed with AE_SIM_SEED.
+class SeedOnFailure : public ::testing::EmptyTestEventListener {
+  void OnTestEnd(const ::testing::TestInfo& info) override {
+    if (info.result()->Failed())
+      std::printf("[  SEED    ] %s.%s failed with AE_SIM_SEED=%llu\n", info.test_suite_name(), info.name(),
+                  static_cast<unsigned long long>(ae::sim::seed()));
+  }
+};
+const bool k_seed_listener = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new SeedOnFailure);
+  return true;
+}();
+}  // namespace
+}  // namespace ae::simtest

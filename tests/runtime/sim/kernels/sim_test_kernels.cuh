@@ -46,7 +46,9 @@ void launch_flag(int* flag, dim3 grid, dim3 block, size_t smem_bytes);
 void wmma_gemm_half(const void* a, const void* b, float* c, int m, int n, int k, bool b_col);
 void wmma_gemm_bf16(const void* a, const void* b, float* c, int m, int n, int k, bool b_col);
 void wmma_gemm_tf32(const float* a, const float* b, float* c, int m, int n, int k, bool b_col);
-// Loads c (column-major), adds 1 to every element through fill+mma with zero inputs, stores row-major.
+// out[i] = wmma::__float_to_tf32(in[i]), one thread per element.
+void tf32_round(const float* in, float* out, int n);
+// Loads c (column-major), passes it through mma with a zero a, adds 1 elementwise, stores row-major.
 void wmma_accumulator_roundtrip(const float* c_col, float* out_row);
 
 // Deliberately wrong kernels: each must fail with an error naming it (never hang).

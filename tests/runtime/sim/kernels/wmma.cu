@@ -50,6 +50,12 @@ __global__ void wmma_accumulator_roundtrip_kernel(const float* c_col,  // [16, 1
   wmma::store_matrix_sync(out_row, acc, 16, wmma::mem_row_major);
 }
 
+__global__ void tf32_round_kernel(const float* in,  // [n]
+                                  float* out, int n) {  // [n]
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = wmma::__float_to_tf32(in[i]);
+}
+
 template <typename IN, typename FRAG, int K_STEP>
 void wmma_gemm(const IN* a, const IN* b, float* c, int m, int n, int k, bool b_col) {
   AE_CHECK(m % 16 == 0 && n % 16 == 0 && k % K_STEP == 0, "wmma_gemm test needs tile multiples");
@@ -74,6 +80,9 @@ void wmma_gemm_bf16(const void* a, const void* b, float* c, int m, int n, int k,
 }
 void wmma_gemm_tf32(const float* a, const float* b, float* c, int m, int n, int k, bool b_col) {
   wmma_gemm<float, wmma::precision::tf32, 8>(a, b, c, m, n, k, b_col);
+}
+void tf32_round(const float* in, float* out, int n) {
+  AE_LAUNCH(tf32_round_kernel, dim3((n + 127) / 128), dim3(128), 0, nullptr, in, out, n);
 }
 void wmma_accumulator_roundtrip(const float* c_col, float* out_row) {
   AE_LAUNCH(wmma_accumulator_roundtrip_kernel, dim3(1), dim3(32), 0, nullptr, c_col, out_row);

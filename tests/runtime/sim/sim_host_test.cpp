@@ -1,0 +1,236 @@
+// runtime/sim host side: memory and copies checked against real allocations, error codes and
+// strings, the virtual device, launch validation (an invalid launch runs nothing), dynamic shared
+// memory opt-in, streams and events, and stream capture into a graph that replays.
+#include <cstring>
+
+#include "tests/runtime/sim/kernels/sim_test_kernels.cuh"
+#include "tests/runtime/sim/sim_test_util.h"
+
+namespace ae::simtest {
+namespace {
+
+TEST(SimHost, MemoryCopiesAreCheckedAgainstAllocations) {
+  float* d = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, 64 * sizeof(float)), cudaSuccess);
+  std::vector<float> h(64, 3.0f), back(64, 0.0f);
+  EXPECT_EQ(cudaMemcpy(d, h.data(), 64 * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(back.data(), d, 64 * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(back, h);
+  // Past the end of the allocation, or a host pointer where a device one belongs: rejected.
+  EXPECT_EQ(cudaMemcpy(d + 1, h.data(), 64 * sizeof(float), cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(back.data(), h.data(), 4, cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaPeekAtLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "cudaGetLastError resets";
+  float* d2 = nullptr;
+  ASSERT_EQ(cudaMalloc(&d2, 64 * sizeof(float)), cudaSuccess);
+  EXPECT_EQ(cudaMemset(d2, 0, 64 * sizeof(float)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(d2 + 32, d, 32 * sizeof(float), cudaMemcpyDeviceToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(back.data(), d2, 64 * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(back[size_t(i)], i < 32 ? 0.0f : 3.0f);
+  EXPECT_EQ(cudaMemset(d2 + 60, 0, 8 * sizeof(float)), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+  EXPECT_EQ(cudaFree(d), cudaErrorInvalidValue) << "double free";
+  EXPECT_EQ(cudaFree(d2), cudaSuccess);
+  EXPECT_EQ(cudaFree(nullptr), cudaSuccess);
+  cudaGetLastError();
+
+  void* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(&pinned, 256), cudaSuccess);
+  EXPECT_EQ(cudaFree(pinned), cudaErrorInvalidValue) << "pinned memory is freed with cudaFreeHost";
+  EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+  cudaGetLastError();
+}
+
+TEST(SimHost, ErrorNamesAndStringsAreCudas) {
+  EXPECT_STREQ(cudaGetErrorName(cudaErrorInvalidConfiguration), "cudaErrorInvalidConfiguration");
+  EXPECT_STREQ(cudaGetErrorString(cudaErrorInvalidConfiguration), "invalid configuration argument");
+  EXPECT_STREQ(cudaGetErrorString(cudaSuccess), "no error");
+  EXPECT_STREQ(cudaGetErrorString(cudaErrorLaunchFailure), "unspecified launch failure");
+}
+
+TEST(SimHost, VirtualDeviceIsH100LikeAndConfigurable) {
+  int count = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  EXPECT_EQ(count, 1);
+  cudaDeviceProp p;
+  ASSERT_EQ(cudaGetDeviceProperties(&p, 0), cudaSuccess);
+  EXPECT_EQ(p.multiProcessorCount, 132);
+  EXPECT_EQ(p.sharedMemPerMultiprocessor, 228u * 1024);
+  EXPECT_EQ(p.sharedMemPerBlockOptin, 227u * 1024);
+  EXPECT_EQ(p.sharedMemPerBlock, 48u * 1024);
+  EXPECT_EQ(p.maxThreadsPerBlock, 1024);
+  EXPECT_EQ(p.regsPerBlock, 65536);
+  EXPECT_EQ(p.warpSize, 32);
+  EXPECT_EQ(p.major, 9);
+  int v = 0;
+  EXPECT_EQ(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  EXPECT_EQ(v, 132);
+  EXPECT_EQ(cudaGetDeviceProperties(&p, 1), cudaErrorInvalidDevice);
+  cudaGetLastError();
+
+  const ae::sim::DeviceConfig saved = ae::sim::device_config();
+  ae::sim::DeviceConfig small = saved;
+  small.sm_count = 8;
+  small.max_threads_per_block = 256;
+  ae::sim::set_device_config(small);
+  ASSERT_EQ(cudaGetDeviceProperties(&p, 0), cudaSuccess);
+  EXPECT_EQ(p.multiProcessorCount, 8);
+  DeviceBuffer<int> flag(std::vector<int>{0});
+  EXPECT_THROW(launch_flag(flag.get(), dim3(1), dim3(512), 0), ae::Error) << "limit of the configured device";
+  ae::sim::set_device_config(saved);
+  EXPECT_EQ(flag.download()[0], 0);
+}
+
+// Each invalid configuration fails with the real runtime's error code, and the kernel never runs.
+TEST(SimHost, InvalidLaunchesFailWithCudasErrorAndRunNothing) {
+  struct Case {
+    dim3 grid, block;
+    size_t smem;
+    const char* error;
+  };
+  const Case cases[] = {
+      {dim3(1), dim3(1025), 0, "cudaErrorInvalidConfiguration"},       // too many threads
+      {dim3(1), dim3(32, 32, 2), 0, "cudaErrorInvalidConfiguration"},  // 2048 threads in 3-D
+      {dim3(1), dim3(1, 1, 65), 0, "cudaErrorInvalidConfiguration"},   // block z > 64
+      {dim3(1), dim3(0), 0, "cudaErrorInvalidConfiguration"},          // empty block
+      {dim3(0), dim3(32), 0, "cudaErrorInvalidConfiguration"},         // empty grid
+      {dim3(1, 65536), dim3(32), 0, "cudaErrorInvalidConfiguration"},  // grid y too large
+      {dim3(1, 1, 65536), dim3(32), 0, "cudaErrorInvalidConfiguration"},
+      {dim3(1), dim3(32), 48 * 1024 + 1, "cudaErrorInvalidValue"},  // shared memory without opt-in
+  };
+  DeviceBuffer<int> flag(std::vector<int>{0});
+  for (const auto& c : cases) {
+    try {
+      launch_flag(flag.get(), c.grid, c.block, c.smem);
+      ADD_FAILURE() << "launch did not fail, expected " << c.error;
+    } catch (const ae::Error& e) {
+      std::string what = e.what();
+      EXPECT_NE(what.find(c.error), std::string::npos) << what;
+      EXPECT_NE(what.find("flag_kernel"), std::string::npos) << what;
+    }
+  }
+  EXPECT_EQ(flag.download()[0], 0) << "an invalid launch must run nothing";
+  launch_flag(flag.get(), dim3(1), dim3(1024), 48 * 1024);
+  EXPECT_EQ(flag.download()[0], 1) << "the largest valid configuration runs";
+}
+
+TEST(SimHost, DynamicSharedMemoryNeedsOptInAboveDefault) {
+  const int n = 1000;
+  std::vector<float> x(n), y(n, 1.0f);
+  for (int i = 0; i < n; ++i) x[size_t(i)] = float(i);
+  DeviceBuffer<float> dx(x), dy(y);
+  dynamic_smem_axpy(2.0f, dx.get(), dy.get(), n, 256 * sizeof(float));
+  std::vector<float> r = dy.download();
+  for (int i = 0; i < n; ++i) ASSERT_EQ(r[size_t(i)], 1.0f + 2.0f * float(i)) << i;
+
+  const size_t big = 100 * 1024;
+  EXPECT_THROW(dynamic_smem_axpy(1.0f, dx.get(), dy.get(), n, big), ae::Error);
+  EXPECT_THROW(set_dynamic_smem_limit(228 * 1024), ae::Error) << "above the 227 KB opt-in limit";
+  cudaGetLastError();
+  set_dynamic_smem_limit(int(big));
+  dynamic_smem_axpy(1.0f, dx.get(), dy.get(), n, big);
+  r = dy.download();
+  for (int i = 0; i < n; ++i) ASSERT_EQ(r[size_t(i)], 1.0f + 3.0f * float(i)) << i;
+}
+
+TEST(SimHost, StreamsAndEventsAreInOrder) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  cudaEvent_t start, stop;
+  ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  const int n = 300;
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(reinterpret_cast<void**>(&pinned), n * sizeof(float)), cudaSuccess);
+  for (int i = 0; i < n; ++i) pinned[i] = float(i);
+  DeviceBuffer<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+  ASSERT_EQ(cudaEventRecord(start, s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(x.get(), pinned, n * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(y.get(), 0, n * sizeof(float), s), cudaSuccess);
+  dynamic_smem_axpy(3.0f, x.get(), y.get(), n, 256 * sizeof(float), s);
+  ASSERT_EQ(cudaMemcpyAsync(pinned, y.get(), n * sizeof(float), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(stop, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(pinned[i], 3.0f * float(i));
+  float ms = -1.0f;
+  ASSERT_EQ(cudaEventElapsedTime(&ms, start, stop), cudaSuccess);
+  EXPECT_GE(ms, 0.0f);
+  cudaEvent_t never;
+  ASSERT_EQ(cudaEventCreate(&never), cudaSuccess);
+  EXPECT_EQ(cudaEventElapsedTime(&ms, start, never), cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+  EXPECT_EQ(cudaEventDestroy(never), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(start), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(stop), cudaSuccess);
+  EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+}
+
+TEST(SimHost, CapturedGraphReplaysTheSameWork) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  const int m = 20, n = 17, k = 33;
+  std::vector<float> a(size_t(m * k)), b(size_t(k * n));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = float(int(i % 7) - 3);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = float(int(i % 5) - 2);
+  DeviceBuffer<float> da(a), db(b), dc(static_cast<size_t>(m * n));
+  std::vector<float> out(size_t(m * n), -7.0f);
+
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  cudaStreamCaptureStatus status;
+  ASSERT_EQ(cudaStreamIsCapturing(s, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusActive);
+  ASSERT_EQ(cudaMemsetAsync(dc.get(), 0, m * n * sizeof(float), s), cudaSuccess);
+  gemm_tiled(da.get(), db.get(), dc.get(), m, n, k, s);
+  ASSERT_EQ(cudaMemcpyAsync(out.data(), dc.get(), m * n * sizeof(float), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  cudaGraph_t graph;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  size_t nodes = 0;
+  ASSERT_EQ(cudaGraphGetNodes(graph, nullptr, &nodes), cudaSuccess);
+  EXPECT_EQ(nodes, 3u);
+  EXPECT_EQ(out[0], -7.0f) << "captured work must not run during capture";
+
+  cudaGraphExec_t exec;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  std::vector<float> ref(size_t(m * n), 0.0f);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j)
+      for (int p = 0; p < k; ++p) ref[size_t(i * n + j)] += a[size_t(i * k + p)] * b[size_t(p * n + j)];
+  EXPECT_EQ(out, ref);
+
+  // New inputs in the same buffers: the replay reads them (the pointers were captured, not the data).
+  for (auto& v : a) v = -v;
+  da.upload(a);
+  std::fill(out.begin(), out.end(), -7.0f);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  for (auto& v : ref) v = -v + 0.0f;
+  EXPECT_EQ(out, ref);
+
+  EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
+  EXPECT_EQ(cudaGraphDestroy(graph), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
+TEST(SimHost, CaptureRulesFollowTheRealRuntime) {
+  EXPECT_EQ(cudaStreamBeginCapture(nullptr, cudaStreamCaptureModeGlobal), cudaErrorStreamCaptureUnsupported)
+      << "the legacy stream cannot capture";
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t graph = reinterpret_cast<cudaGraph_t>(1);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorIllegalState) << "no capture in progress";
+  EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+  cudaGetLastError();
+}
+
+}  // namespace
+}  // namespace ae::simtest
