@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# ae's whole test suite, from a bare machine: installs the Debian packages ae needs, builds
+# (Release, Ninja, ccache), runs every GoogleTest case with CTest, then the runtime/sim tests
+# again under AddressSanitizer+UBSan, then compiles the sim's test kernels with nvcc for
+# sm_80/sm_90 (when nvcc is installed) and checks their ptxas reports for spills.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${AE_JOBS:-$(nproc)}
+
+bash cmake/install-deps.sh
+start=$SECONDS
+summary=()
+failed_total=0
+passed_total=0
+
+# ctest_run <label> <args...>: runs ctest, keeps its counts for the closing summary.
+ctest_run() {
+  local label=$1; shift
+  local log; log=$(mktemp)
+  set +e
+  ctest "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local line; line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -1 || true)
+  rm -f "$log"
+  if [[ -z "$line" ]]; then
+    echo "ae: $label: ctest printed no summary (exit $rc)" >&2
+    failed_total=$((failed_total + 1))
+    summary+=("$label: no tests ran (exit $rc)")
+    return
+  fi
+  local total failed
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  failed=$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+  passed_total=$((passed_total + total - failed))
+  failed_total=$((failed_total + failed))
+  if ((rc != 0 && failed == 0)); then failed_total=$((failed_total + 1)); fi
+  summary+=("$label: $((total - failed)) passed, $failed failed")
+}
+
+echo "== build (Release) =="
+cmake --preset default >/dev/null
+cmake --build --preset default -j "$jobs"
+echo "== tests =="
+ctest_run "tests" --preset default -j "$jobs" --timeout 900
+
+if [[ -f runtime/sim/CMakeLists.txt && -f tests/runtime/sim/CMakeLists.txt ]]; then
+  echo "== runtime/sim under ASan+UBSan =="
+  cmake --preset sim-asan >/dev/null
+  cmake --build --preset sim-asan -j "$jobs" --target ae_tests_sim
+  ctest_run "sim (asan+ubsan)" --test-dir build-asan -L sim -j "$jobs" --output-on-failure --timeout 600
+fi
+
+if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  if [[ -x runtime/sim/nvcc-check.sh ]]; then
+    echo "== nvcc sm_80/sm_90: sim test kernels, ptxas report =="
+    if bash runtime/sim/nvcc-check.sh "$root/build/nvcc-check"; then
+      summary+=("nvcc check: 1 passed, 0 failed"); passed_total=$((passed_total + 1))
+    else
+      summary+=("nvcc check: 0 passed, 1 failed"); failed_total=$((failed_total + 1))
+    fi
+  fi
+else
+  echo "ae: nvcc not installed: CUDA compile check not run" >&2
+fi
+
+echo
+echo "== summary ($((SECONDS - start)) s) =="
+printf '  %s\n' "${summary[@]}"
+echo "total: $passed_total passed, $failed_total failed"
+((failed_total == 0))
