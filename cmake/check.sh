@@ -55,7 +55,7 @@ fi
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   if [[ -x runtime/sim/nvcc-check.sh ]]; then
     echo "== nvcc sm_80/sm_90: sim test kernels, ptxas report =="
-    if bash runtime/sim/nvcc-check.sh "$root/build/nvcc-check"; then
+    if bash runtime/sim/nvcc-check.sh --out "$root/build/nvcc-check"; then
       summary+=("nvcc check: 1 passed, 0 failed"); passed_total=$((passed_total + 1))
     else
       summary+=("nvcc check: 0 passed, 1 failed"); failed_total=$((failed_total + 1))

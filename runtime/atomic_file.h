@@ -48,4 +48,8 @@ class AtomicFile {
   std::vector<char> m_buffer;  // pending bytes; capacity fixed at construction
 };
 
+// Removes `<path>.tmp.<pid>` files left by processes that no longer run (a killed writer):
+// they are never mistaken for outputs, but would otherwise pile up. Returns how many went.
+int remove_stale_temporaries(const std::string& path);
+
 }  // namespace ae

@@ -10,7 +10,7 @@
 namespace ae {
 
 std::vector<float> run_forward(const Model& model, Backend& backend, GraphMode mode, const float* x, int64_t rows,
-                               int64_t batch) {
+                               int64_t batch, const std::function<void(int64_t)>& progress) {
   AE_CHECK(mode == GraphMode::encode || mode == GraphMode::decode || mode == GraphMode::reconstruct,
            "run_forward takes encode, decode or reconstruct");
   AE_CHECK(rows >= 0 && batch >= 1, "rows must be ≥ 0 and batch ≥ 1");
@@ -28,6 +28,7 @@ std::vector<float> run_forward(const Model& model, Backend& backend, GraphMode m
     std::memcpy(ex.input(), x + r0 * in_w, size_t(n * in_w) * sizeof(float));
     ex.run(n);
     std::memcpy(out.data() + r0 * out_w, ex.output(), size_t(n * out_w) * sizeof(float));
+    if (progress) progress(r0 + n);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 // Forward-only runs over a whole data set in batches: encode, decode, reconstruct.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "graph/build.h"
@@ -11,7 +12,8 @@ namespace ae {
 
 // Rows of `x` ([rows, width of the mode's input]) through the `mode` graph (encode, decode or
 // reconstruct), `batch` rows at a time; returns [rows, width of the mode's output].
+// `progress(rows_done)` is called after every batch when given.
 std::vector<float> run_forward(const Model& model, Backend& backend, GraphMode mode, const float* x, int64_t rows,
-                               int64_t batch = 1024);
+                               int64_t batch = 1024, const std::function<void(int64_t)>& progress = nullptr);
 
 }  // namespace ae

@@ -1,4 +1,4 @@
-// Model creation, saving and loading (with full validation against the spec).
+// Model and checkpoint files: creation, saving and loading with full validation.
 #include "runtime/model.h"
 
 #include <cstring>
@@ -29,32 +29,41 @@ void Model::ensure_state_slots(int slots) {
   params = std::move(fresh);
 }
 
-void Model::save(const std::string& path) const {
-  ModelFile f;
-  for (size_t i = 0; i < params.count(); ++i) {
-    const ParamInfo& p = params.info(i);
-    NamedTensor t;
-    t.name = p.name;
-    bool is_bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
-    t.shape = is_bias ? std::vector<int64_t>{p.cols} : std::vector<int64_t>{p.rows, p.cols};
-    t.data.assign(params.value(i), params.value(i) + p.size());
-    f.tensors.push_back(std::move(t));
-  }
-  f.metadata["format"] = "ae";
-  f.metadata["ae.format_version"] = std::to_string(MODEL_FORMAT_VERSION);
-  f.metadata["ae.spec"] = spec.to_json().dump();
-  f.metadata["ae.spec_compact"] = spec.to_compact();
-  f.metadata["ae.loss"] = loss_name(loss);
-  f.metadata["ae.step"] = std::to_string(step);
-  f.metadata["ae.epoch"] = std::to_string(epoch);
-  f.metadata["ae.rng"] = nlohmann::json{{"algorithm", "philox4x32-10"}, {"seed", seed}, {"step", step}, {"epoch", epoch}}.dump();
-  f.metadata["ae.normalization"] = normalization.dump();
-  f.metadata["ae.history"] = history.dump();
-  f.metadata["ae.optimizer"] = optimizer.dump();
-  save_model_file(path, f);
+namespace {
+
+bool is_bias(const std::string& name) { return name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0; }
+
+std::vector<int64_t> torch_shape(const ParamInfo& p) {
+  return is_bias(p.name) ? std::vector<int64_t>{p.cols} : std::vector<int64_t>{p.rows, p.cols};
 }
 
-namespace {
+void add_tensor(ModelFile& f, const std::string& name, std::vector<int64_t> shape, const float* data, int64_t n) {
+  NamedTensor t;
+  t.name = name;
+  t.shape = std::move(shape);
+  t.data.assign(data, data + n);
+  f.tensors.push_back(std::move(t));
+}
+
+ModelFile to_file(const Model& m) {
+  ModelFile f;
+  for (size_t i = 0; i < m.params.count(); ++i)
+    add_tensor(f, m.params.info(i).name, torch_shape(m.params.info(i)), m.params.value(i), m.params.info(i).size());
+  f.metadata["format"] = "ae";
+  f.metadata["ae.format_version"] = std::to_string(MODEL_FORMAT_VERSION);
+  f.metadata["ae.spec"] = m.spec.to_json().dump();
+  f.metadata["ae.spec_compact"] = m.spec.to_compact();
+  f.metadata["ae.loss"] = loss_name(m.loss);
+  f.metadata["ae.step"] = std::to_string(m.step);
+  f.metadata["ae.epoch"] = std::to_string(m.epoch);
+  f.metadata["ae.rng"] = nlohmann::json{{"algorithm", "philox4x32-10"}, {"seed", m.seed}, {"step", m.step}, {"epoch", m.epoch}}.dump();
+  f.metadata["ae.normalization"] = m.norm.to_json().dump();
+  f.metadata["ae.threshold"] = m.threshold.dump();
+  f.metadata["ae.history"] = m.history.dump();
+  f.metadata["ae.optimizer"] = m.optimizer.dump();
+  f.metadata["ae.data"] = m.data.dump();
+  return f;
+}
 
 const std::string& meta(const ModelFile& f, const std::string& path, const std::string& key) {
   auto it = f.metadata.find(key);
@@ -81,10 +90,22 @@ int64_t meta_int(const ModelFile& f, const std::string& path, const std::string&
   AE_FAIL(path, ": __metadata__ field '", key, "' must be a non-negative integer, got '", s, "'");
 }
 
-}  // namespace
+std::string shape_text(const std::vector<int64_t>& s) {
+  std::string t;
+  for (auto d : s) t += (t.empty() ? "" : ", ") + std::to_string(d);
+  return "[" + t + "]";
+}
 
-Model Model::load(const std::string& path) {
-  ModelFile f = load_model_file(path);
+// Copies tensor `name` into dst after checking it exists with `shape`.
+void read_tensor(const ModelFile& f, const std::string& path, const std::string& name, const std::vector<int64_t>& shape,
+                 float* dst, const std::string& why) {
+  const NamedTensor* t = f.find(name);
+  if (!t) AE_FAIL(path, ": tensor '", name, "' is missing (", why, ")");
+  if (t->shape != shape) AE_FAIL(path, ": tensor '", name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(shape));
+  std::memcpy(dst, t->data.data(), t->data.size() * sizeof(float));
+}
+
+Model from_file(const ModelFile& f, const std::string& path, int slots, bool checkpoint) {
   int64_t version = meta_int(f, path, "ae.format_version");
   if (version > MODEL_FORMAT_VERSION)
     AE_FAIL(path, ": model format version ", version, " is newer than this ae reads (", MODEL_FORMAT_VERSION, "); upgrade ae");
@@ -96,29 +117,75 @@ Model Model::load(const std::string& path) {
   m.step = meta_int(f, path, "ae.step");
   m.epoch = meta_int(f, path, "ae.epoch");
   auto rng = meta_json(f, path, "ae.rng");
-  if (!rng.contains("seed") || !rng["seed"].is_number_unsigned()) AE_FAIL(path, ": __metadata__ ae.rng has no unsigned 'seed'");
+  if (!rng.is_object() || !rng.contains("seed") || !rng["seed"].is_number_unsigned())
+    AE_FAIL(path, ": __metadata__ ae.rng has no unsigned 'seed'");
   m.seed = rng["seed"].get<uint64_t>();
-  if (f.metadata.count("ae.normalization")) m.normalization = meta_json(f, path, "ae.normalization");
+  if (f.metadata.count("ae.normalization"))
+    m.norm = Normalizer::from_json(meta_json(f, path, "ae.normalization"), m.spec.input, path + ": __metadata__ ae.normalization");
+  if (f.metadata.count("ae.threshold")) m.threshold = meta_json(f, path, "ae.threshold");
+  if (!m.threshold.is_null() && !(m.threshold.is_object() && m.threshold.contains("value") && m.threshold["value"].is_number()))
+    AE_FAIL(path, ": __metadata__ ae.threshold must be null or an object with a numeric 'value'");
   if (f.metadata.count("ae.history")) m.history = meta_json(f, path, "ae.history");
   if (f.metadata.count("ae.optimizer")) m.optimizer = meta_json(f, path, "ae.optimizer");
-  m.params = ParamStore(ParamStore::infos_for(m.spec), 0);
+  if (f.metadata.count("ae.data")) m.data = meta_json(f, path, "ae.data");
+  m.params = ParamStore(ParamStore::infos_for(m.spec), slots);
+  std::string why = "the spec " + m.spec.to_compact();
+  size_t expected = m.params.count();
   for (size_t i = 0; i < m.params.count(); ++i) {
     const ParamInfo& p = m.params.info(i);
-    const NamedTensor* t = f.find(p.name);
-    if (!t) AE_FAIL(path, ": tensor '", p.name, "' is missing (the spec ", m.spec.to_compact(), " needs it)");
-    bool is_bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
-    std::vector<int64_t> want = is_bias ? std::vector<int64_t>{p.cols} : std::vector<int64_t>{p.rows, p.cols};
-    if (t->shape != want) {
-      std::string got, exp;
-      for (auto d : t->shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
-      for (auto d : want) exp += (exp.empty() ? "" : ", ") + std::to_string(d);
-      AE_FAIL(path, ": tensor '", p.name, "' has shape [", got, "] but the spec needs [", exp, "]");
-    }
-    std::memcpy(m.params.value(i), t->data.data(), size_t(p.size()) * sizeof(float));
+    read_tensor(f, path, p.name, torch_shape(p), m.params.value(i), why);
+    for (int s = 0; s < slots; ++s, ++expected)
+      read_tensor(f, path, "optimizer." + p.name + "." + std::to_string(s), {p.size()}, m.params.state(i) + s * p.size(),
+                  "the optimizer state");
   }
-  if (f.tensors.size() != m.params.count()) {
-    for (const auto& t : f.tensors)
-      if (m.params.index_of(t.name) < 0) AE_FAIL(path, ": unexpected tensor '", t.name, "' for spec ", m.spec.to_compact());
+  for (const auto& t : f.tensors) {
+    bool known = m.params.index_of(t.name) >= 0 ||
+                 (checkpoint && (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("best.", 0) == 0));
+    if (!known) AE_FAIL(path, ": unexpected tensor '", t.name, "' for spec ", m.spec.to_compact());
+  }
+  (void)expected;
+  return m;
+}
+
+}  // namespace
+
+void Model::save(const std::string& path) const { save_model_file(path, to_file(*this)); }
+
+Model Model::load(const std::string& path) {
+  ModelFile f = load_model_file(path);
+  return from_file(f, path, 0, f.metadata.count("ae.checkpoint") > 0);
+}
+
+void save_checkpoint(const std::string& path, const Model& m, const Checkpoint& ck) {
+  ModelFile f = to_file(m);
+  for (size_t i = 0; i < m.params.count(); ++i) {
+    const ParamInfo& p = m.params.info(i);
+    for (int s = 0; s < m.params.state_slots(); ++s)
+      add_tensor(f, "optimizer." + p.name + "." + std::to_string(s), {p.size()}, m.params.state(i) + s * p.size(), p.size());
+  }
+  if (ck.best)
+    for (size_t i = 0; i < ck.best->count(); ++i)
+      add_tensor(f, "best." + ck.best->info(i).name, torch_shape(ck.best->info(i)), ck.best->value(i), ck.best->info(i).size());
+  nlohmann::json st = ck.train_state;
+  st["optimizer_slots"] = m.params.state_slots();
+  st["has_best"] = bool(ck.best);
+  f.metadata["ae.checkpoint"] = st.dump();
+  save_model_file(path, f);
+}
+
+Model load_checkpoint(const std::string& path, int slots, Checkpoint& ck) {
+  ModelFile f = load_model_file(path);
+  if (!f.metadata.count("ae.checkpoint")) AE_FAIL(path, ": not a checkpoint (a model file without training state); use --init to start from its weights");
+  ck.train_state = meta_json(f, path, "ae.checkpoint");
+  if (!ck.train_state.is_object() || !ck.train_state.contains("optimizer_slots") ||
+      ck.train_state["optimizer_slots"] != slots)
+    AE_FAIL(path, ": checkpoint holds optimizer state for a different optimizer than this run's");
+  Model m = from_file(f, path, slots, true);
+  ck.best.reset();
+  if (ck.train_state.value("has_best", false)) {
+    ck.best.emplace(ParamStore::infos_for(m.spec), 0);
+    for (size_t i = 0; i < ck.best->count(); ++i)
+      read_tensor(f, path, "best." + ck.best->info(i).name, torch_shape(ck.best->info(i)), ck.best->value(i), "the best weights");
   }
   return m;
 }

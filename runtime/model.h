@@ -1,14 +1,18 @@
-// A Model: a Spec, its parameters, and what ae records about how they were made (loss,
-// step, seed and RNG position, input normalisation, training history). Saved as safetensors
-// with PyTorch state_dict names; ae's own metadata lives in __metadata__ as JSON strings.
+// A Model: a Spec, its parameters, and what ae records about how they were made (loss, step,
+// seed and RNG position, input normalisation, anomaly threshold, training history). Saved as
+// safetensors with PyTorch state_dict names; ae's own metadata lives in __metadata__ as JSON
+// strings. A checkpoint is a model file that also holds the optimizer state, the best weights
+// so far and the training loop's position (runtime/trainer.h), so a run resumes exactly.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "graph/spec.h"
 #include "kernels/common/loss.h"
+#include "runtime/normalize.h"
 #include "runtime/params.h"
 
 namespace ae {
@@ -17,14 +21,16 @@ inline constexpr int MODEL_FORMAT_VERSION = 1;
 
 struct Model {
   Spec spec;
-  ParamStore params;
-  Loss loss = Loss::mse;         // the loss it was (or will be) trained with; `score` uses it
-  int64_t step = 0;              // optimizer steps taken
-  int64_t epoch = 0;             // epochs completed
-  uint64_t seed = 0;             // initialisation and shuffling seed (Philox key)
-  nlohmann::json normalization = {{"kind", "none"}};
-  nlohmann::json history = nlohmann::json::array();  // one object per logged epoch
+  ParamStore params;               // values; gradients and optimizer state while training
+  Loss loss = Loss::mse;           // the loss it was (or will be) trained with; `score` uses it
+  int64_t step = 0;                // optimizer steps taken
+  int64_t epoch = 0;               // epochs completed
+  uint64_t seed = 0;               // initialisation and shuffling seed (Philox key)
+  Normalizer norm;                 // fitted on the training data
+  nlohmann::json threshold;        // null, or {"value", "contamination", "fitted_on"}
+  nlohmann::json history = nlohmann::json::array();  // one object per logged interval
   nlohmann::json optimizer = nlohmann::json::object();
+  nlohmann::json data = nlohmann::json::object();    // training data summary (file, rows, cols)
 
   // Fresh parameters, initialised by activation (He / Xavier / LeCun) from `seed`.
   static Model create(const Spec& spec, uint64_t seed, Loss loss);
@@ -34,5 +40,15 @@ struct Model {
   // Re-creates the store with `slots` optimizer floats per element, keeping the values.
   void ensure_state_slots(int slots);
 };
+
+// What a checkpoint adds to a model file.
+struct Checkpoint {
+  nlohmann::json train_state;            // the loop's position and settings (runtime/trainer.cpp)
+  std::optional<ParamStore> best;        // best weights so far (keep-best), if any
+};
+
+void save_checkpoint(const std::string& path, const Model& model, const Checkpoint& ck);
+// Loads the model with its optimizer state (`slots` per element) and the checkpoint record.
+Model load_checkpoint(const std::string& path, int slots, Checkpoint& ck);
 
 }  // namespace ae

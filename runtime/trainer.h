@@ -1,6 +1,8 @@
 // The training loop: seeded shuffling, minibatches gathered into the train plan's input, one
-// fused forward/backward/optimizer plan per step, validation with an eval plan, and events for
-// the host to turn into progress bars and JSON logs. Nothing here prints.
+// fused forward/backward/optimizer plan per step, learning-rate schedules, validation with an
+// eval plan, early stopping with keep-best, and checkpoints from which a run resumes exactly as
+// if it had never stopped (same weights, optimizer state, data order and RNG position).
+// Nothing here prints: the host turns events into progress bars and logs.
 #pragma once
 
 #include <cmath>
@@ -21,6 +23,10 @@ struct DataView {
   int64_t rows = 0, cols = 0;
 };
 
+enum class LrSchedule : uint8_t { constant, step, cosine };
+const char* lr_schedule_name(LrSchedule s);
+std::optional<LrSchedule> parse_lr_schedule(const std::string& s);
+
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t steps = -1;           // exact number of optimizer steps; overrides epochs when ≥ 0
@@ -29,35 +35,64 @@ struct TrainOptions {
   bool shuffle = true;
   int64_t log_every = 0;        // 0: one log event per epoch; N: every N steps (and at the end)
   int64_t eval_batch = 1024;
+  // learning rate: linear warm-up over `warmup` steps, then the schedule
+  LrSchedule schedule = LrSchedule::constant;
+  int64_t warmup = 0;
+  int64_t lr_step = 1000;       // step schedule: multiply by lr_gamma every lr_step steps
+  double lr_gamma = 0.1;
+  double lr_min = 0;            // cosine: the floor
+  // early stopping on the validation loss, checked at the end of every epoch
+  int64_t patience = 0;         // 0: off; N: stop after N epochs without improvement
+  bool keep_best = false;       // end with the weights of the best validation loss
+  // checkpoints (written atomically) at every epoch end and every checkpoint_every steps
+  std::string checkpoint;       // "" = none
+  int64_t checkpoint_every = 0;
 };
+
+double lr_at(const TrainOptions& o, int64_t step /*0-based*/, int64_t total_steps);
 
 struct TrainEvent {
   enum Kind { step_done, log } kind = step_done;
   int64_t step = 0, total_steps = 0;   // optimizer steps taken in this run / planned
-  int64_t epoch = 0;                   // epochs completed (fractional progress via step)
+  int64_t epoch = 0;                   // epochs completed
   double train_loss = 0;               // mean over the samples since the previous log event
   double val_loss = std::numeric_limits<double>::quiet_NaN();
   double samples_per_s = 0;            // training throughput since the previous log event
+  double lr = 0;
   bool epoch_end = false;
+  bool improved = false;               // val loss is the best so far
+  bool stopping = false;               // early stopping triggers after this event
 };
 using TrainCallback = std::function<void(const TrainEvent&)>;
 
 struct TrainResult {
-  int64_t steps = 0;
-  double final_train_loss = 0;
+  int64_t steps = 0;                   // steps taken in this run (including those before a resume)
+  double final_train_loss = std::numeric_limits<double>::quiet_NaN();
   double final_val_loss = std::numeric_limits<double>::quiet_NaN();
-  double seconds = 0;
+  double best_val_loss = std::numeric_limits<double>::quiet_NaN();
+  int64_t best_step = -1;
+  bool stopped_early = false;
+  bool resumed = false;
+  int64_t resumed_at = 0;
+  double seconds = 0;        // wall time of this process's part
+  double train_seconds = 0;  // without validation: what samples/s figures use
+  int64_t samples = 0;       // rows trained on in this process
 };
 
+// Runs (or, with resume, continues from o.checkpoint) a training run. `settings` identifies the
+// run (data, spec, options): a checkpoint made with different settings is refused.
 TrainResult train(Model& model, Backend& backend, const DataView& train, const DataView* val, const TrainOptions& opt,
-                  const TrainCallback& on_event);
+                  const TrainCallback& on_event, bool resume = false);
 
-// Mean loss of the model over `data` (the model's loss), and per-sample errors when asked.
-// `loss` overrides the model's (e.g. to report MSE per feature of a model trained with bce).
+// Mean loss of the model over `data` (the model's loss unless overridden), and per-sample
+// errors (mean over features) when asked. `data` is already normalised.
 double evaluate(const Model& model, Backend& backend, const DataView& data, int64_t batch,
                 std::vector<float>* per_sample = nullptr, std::optional<Loss> loss = std::nullopt);
 
 // Rows of `data` in the order epoch `epoch` visits them (identity when !shuffle).
 std::vector<int64_t> epoch_order(int64_t rows, uint64_t seed, int64_t epoch, bool shuffle);
+
+// A 64-bit fingerprint of a data set's bytes (FNV-1a over the floats), to tie checkpoints to data.
+uint64_t data_fingerprint(const DataView& d);
 
 }  // namespace ae

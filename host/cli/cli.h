@@ -4,7 +4,9 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "host/data/idx.h"
+#include <vector>
+
+#include "host/data/dataset.h"
 
 namespace ae::cli {
 
@@ -15,8 +17,25 @@ inline const std::string DEFAULT_TEST = FASHION_DIR + "t10k-images-idx3-ubyte.gz
 
 // Sets OpenMP and GEMM threads; 0 means all cores.
 int apply_threads(int threads);
-// Reads a data file (IDX, plain or gzip; more formats arrive with the workflow commands).
-Matrix load_data(const std::string& path, int64_t max_rows, const std::string& flag);
+
+// How CSV files are read; the same flags on every command that reads data.
+struct DataArgs {
+  std::string header = "detect";        // detect, yes, no
+  std::string label_column;             // kept apart from the features (name or 0-based index)
+  std::vector<std::string> columns;     // feature columns to keep
+};
+void add_data_options(CLI::App& cmd, DataArgs& args);
+
+struct Dataset {
+  Matrix x;                          // [rows, features]
+  std::vector<std::string> labels;   // text labels when --label-column is given
+};
+// Reads IDX (plain or gzip), NPY or CSV; `flag` names the option in messages.
+Dataset load_data(const std::string& path, int64_t max_rows, const std::string& flag, const DataArgs& args = {});
+// Splits rows into train and a held-out fraction `frac`, chosen by a seeded permutation.
+void split_rows(const Matrix& all, double frac, uint64_t seed, Matrix& train, Matrix& val);
+// The q-quantile (0 ≤ q ≤ 1) of v, linearly interpolated as numpy's default.
+double quantile(std::vector<float> v, double q);
 // Fails early, before long work, when `path`'s directory does not exist.
 void check_output_path(const std::string& path, const std::string& flag);
 
@@ -24,5 +43,7 @@ void add_train(CLI::App& app);
 void add_plan(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_info(CLI::App& app);
+void add_infer(CLI::App& app);   // encode, decode, reconstruct
+void add_score(CLI::App& app);
 
 }  // namespace ae::cli

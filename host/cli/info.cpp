@@ -19,7 +19,7 @@ void add_info(CLI::App& app) {
     for (size_t i = 0; i < m.params.count(); ++i)
       std::printf("  %-20s [%lld, %lld]\n", m.params.info(i).name.c_str(), (long long)m.params.info(i).rows, (long long)m.params.info(i).cols);
     if (!m.optimizer.empty()) std::printf("optimizer: %s\n", m.optimizer.dump().c_str());
-    std::printf("normalization: %s\n", m.normalization.dump().c_str());
+    std::printf("normalization: %s\n", norm_kind_name(m.norm.kind));
     for (const auto& h : m.history) std::printf("  %s\n", h.dump().c_str());
   });
 }

@@ -2,6 +2,8 @@
 // non-zero exit; nothing half-written is left behind (writers are atomic).
 #include <omp.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -9,6 +11,7 @@
 #include "host/cli/cli.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/gemm.h"
+#include "runtime/trainer.h"
 
 namespace ae::cli {
 
@@ -20,10 +23,53 @@ int apply_threads(int threads) {
   return threads;
 }
 
-Matrix load_data(const std::string& path, int64_t max_rows, const std::string& flag) {
+void add_data_options(CLI::App& cmd, DataArgs& a) {
+  cmd.add_option("--header", a.header, "CSV: is the first row a header? detect, yes or no")->capture_default_str();
+  cmd.add_option("--label-column", a.label_column, "CSV: a column (name or 0-based index) kept apart from the features");
+  cmd.add_option("--columns", a.columns, "CSV: feature columns to use (names or 0-based indices; comma-separated)")->delimiter(',');
+}
+
+Dataset load_data(const std::string& path, int64_t max_rows, const std::string& flag, const DataArgs& a) {
   if (path.empty()) AE_FAIL(flag, ": no file given");
   if (!std::filesystem::exists(path)) AE_FAIL(flag, " ", path, ": no such file");
-  return read_idx_matrix(path, max_rows);
+  LoadOptions lo;
+  lo.max_rows = max_rows;
+  if (a.header == "yes") lo.csv.header = CsvOptions::Header::yes;
+  else if (a.header == "no") lo.csv.header = CsvOptions::Header::no;
+  else if (a.header != "detect") AE_FAIL("--header ", a.header, ": expected detect, yes or no");
+  lo.csv.label_column = a.label_column;
+  lo.csv.columns = a.columns;
+  CsvData d = load_dataset(path, lo);
+  return Dataset{std::move(d.features), std::move(d.labels)};
+}
+
+void split_rows(const Matrix& all, double frac, uint64_t seed, Matrix& train, Matrix& val) {
+  int64_t n_val = int64_t(std::llround(frac * double(all.rows)));
+  if (n_val < 1 || n_val >= all.rows)
+    AE_FAIL("--val-split ", frac, " of ", all.rows, " rows leaves ", n_val, " validation and ", all.rows - n_val, " training rows; both need at least one");
+  // A permutation no epoch uses (epoch numbers never reach 2^40): the split is fixed by the seed.
+  std::vector<int64_t> order = epoch_order(all.rows, seed, int64_t(1) << 40, true);
+  std::vector<int64_t> val_rows(order.begin(), order.begin() + n_val), train_rows(order.begin() + n_val, order.end());
+  std::sort(val_rows.begin(), val_rows.end());
+  std::sort(train_rows.begin(), train_rows.end());
+  auto take = [&](const std::vector<int64_t>& rows, Matrix& m) {
+    m.rows = int64_t(rows.size());
+    m.cols = all.cols;
+    m.column_names = all.column_names;
+    m.data.resize(size_t(m.rows * m.cols));
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy_n(all.data.begin() + rows[i] * all.cols, all.cols, m.data.begin() + int64_t(i) * all.cols);
+  };
+  take(train_rows, train);
+  take(val_rows, val);
+}
+
+double quantile(std::vector<float> v, double q) {
+  AE_CHECK(!v.empty(), "quantile of no values");
+  std::sort(v.begin(), v.end());
+  double pos = q * double(v.size() - 1);
+  size_t lo = size_t(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
+  return double(v[lo]) + (pos - double(lo)) * (double(v[hi]) - double(v[lo]));
 }
 
 void check_output_path(const std::string& path, const std::string& flag) {
@@ -44,6 +90,8 @@ int main(int argc, char** argv) {
   ae::cli::add_plan(app);
   ae::cli::add_bench(app);
   ae::cli::add_info(app);
+  ae::cli::add_infer(app);
+  ae::cli::add_score(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,5 @@
 // `ae train`: train an autoencoder (by default the Fashion-MNIST one) and write the model.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "host/progress.h"
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
+#include "runtime/normalize.h"
 #include "runtime/trainer.h"
 
 namespace ae::cli {
@@ -19,12 +21,16 @@ namespace {
 
 struct TrainArgs {
   std::string spec, data = DEFAULT_TRAIN, val, init, out = "ae-model.safetensors", log_json, device = "cpu";
-  std::string optimizer = "adam", loss = "mse", shuffle = "on";
+  std::string optimizer = "adam", loss = "mse", shuffle = "on", normalize, schedule = "constant", checkpoint;
   int64_t epochs = 10, steps = -1, batch = 256, log_every = 0, max_rows = -1, val_rows = -1;
-  double lr = NAN, momentum = NAN, weight_decay = NAN;
-  bool nesterov = false, quiet = false, no_val = false;
+  int64_t patience = 0, checkpoint_every = 0, warmup = 0, lr_step = 1000;
+  double lr = NAN, momentum = NAN, weight_decay = NAN, val_split = 0, lr_gamma = 0.1, lr_min = 0, contamination = NAN;
+  bool nesterov = false, quiet = false, no_val = false, keep_best = false, resume = false;
+  std::string labels;                       // one label per --data row (for --exclude-label)
+  std::vector<std::string> exclude_labels;  // drop training rows with these labels
   uint64_t seed = 1;
   int threads = 0;
+  DataArgs data_args;
 };
 
 std::string fmt(const char* f, double v) {
@@ -33,19 +39,20 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-void run_train(const TrainArgs& a, const CLI::App& sub) {
-  int threads = apply_threads(a.threads);
-  auto loss = parse_loss_name(a.loss);
-  if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
+TrainOptions make_options(const TrainArgs& a) {
   auto kind = cpu::parse_opt_name(a.optimizer);
   if (!kind) AE_FAIL("--optimizer ", a.optimizer, ": unknown optimizer; expected one of: ", cpu::opt_names_list());
+  auto schedule = parse_lr_schedule(a.schedule);
+  if (!schedule) AE_FAIL("--lr-schedule ", a.schedule, ": expected one of: constant, step, cosine");
   if (a.shuffle != "on" && a.shuffle != "off") AE_FAIL("--shuffle ", a.shuffle, ": expected on or off");
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
   if (a.epochs < 0) AE_FAIL("--epochs must be ≥ 0, got ", a.epochs);
   if (a.log_every < 0) AE_FAIL("--log-every must be ≥ 0, got ", a.log_every);
-  check_output_path(a.out, "--out");
-  if (!a.log_json.empty()) check_output_path(a.log_json, "--log-json");
-
+  if (a.patience < 0) AE_FAIL("--patience must be ≥ 0, got ", a.patience);
+  if (a.warmup < 0) AE_FAIL("--warmup must be ≥ 0, got ", a.warmup);
+  if (a.lr_step < 1) AE_FAIL("--lr-step must be ≥ 1, got ", a.lr_step);
+  if (!(a.lr_gamma > 0)) AE_FAIL("--lr-gamma must be > 0, got ", a.lr_gamma);
+  if (a.checkpoint_every < 0) AE_FAIL("--checkpoint-every must be ≥ 0, got ", a.checkpoint_every);
   TrainOptions o;
   o.epochs = a.epochs;
   o.steps = a.steps;
@@ -58,6 +65,62 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   if (!std::isnan(a.weight_decay)) o.opt.weight_decay = a.weight_decay;
   o.opt.nesterov = a.nesterov;
   cpu::validate_opt_config(o.opt);
+  o.schedule = *schedule;
+  o.warmup = a.warmup;
+  o.lr_step = a.lr_step;
+  o.lr_gamma = a.lr_gamma;
+  o.lr_min = a.lr_min;
+  o.patience = a.patience;
+  o.keep_best = a.keep_best;
+  o.checkpoint_every = a.checkpoint_every;
+  o.checkpoint = a.checkpoint.empty() ? a.out + ".ckpt" : a.checkpoint == "none" ? "" : a.checkpoint;
+  return o;
+}
+
+// Drops the rows whose label (--labels FILE, or the CSV's --label-column) is one of --exclude-label:
+// e.g. train on the normal classes only, then score the held-out class as anomalies.
+void exclude_rows(Dataset& d, const TrainArgs& a, const std::string& path) {
+  std::vector<std::string> labels = d.labels;
+  if (!a.labels.empty()) {
+    auto ints = load_labels(a.labels, "", a.max_rows);
+    labels.clear();
+    for (int32_t v : ints) labels.push_back(std::to_string(v));
+  }
+  if (labels.empty()) AE_FAIL("--exclude-label needs labels: --labels FILE or --label-column NAME");
+  if (int64_t(labels.size()) != d.x.rows) AE_FAIL("--labels ", a.labels, ": ", labels.size(), " labels for ", d.x.rows, " rows of ", path);
+  int64_t kept = 0;
+  for (int64_t r = 0; r < d.x.rows; ++r) {
+    bool drop = std::find(a.exclude_labels.begin(), a.exclude_labels.end(), labels[size_t(r)]) != a.exclude_labels.end();
+    if (drop) continue;
+    std::copy_n(d.x.data.begin() + r * d.x.cols, d.x.cols, d.x.data.begin() + kept * d.x.cols);
+    ++kept;
+  }
+  if (kept == 0) AE_FAIL("--exclude-label removed every row of ", path);
+  d.x.rows = kept;
+  d.x.data.resize(size_t(kept * d.x.cols));
+  d.labels.clear();
+}
+
+void run_train(const TrainArgs& a, const CLI::App& sub) {
+  int threads = apply_threads(a.threads);
+  auto loss = parse_loss_name(a.loss);
+  if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
+  TrainOptions o = make_options(a);
+  if (!(a.val_split >= 0 && a.val_split < 1)) AE_FAIL("--val-split must be in [0, 1), got ", a.val_split);
+  if (a.val_split > 0 && !a.val.empty()) AE_FAIL("give either --val FILE or --val-split f, not both");
+  if (!std::isnan(a.contamination) && !(a.contamination > 0 && a.contamination < 1))
+    AE_FAIL("--contamination must be in (0, 1), got ", a.contamination);
+  check_output_path(a.out, "--out");
+  if (!a.log_json.empty()) check_output_path(a.log_json, "--log-json");
+  if (!o.checkpoint.empty()) check_output_path(o.checkpoint, "--checkpoint");
+  remove_stale_temporaries(a.out);
+  if (!o.checkpoint.empty()) remove_stale_temporaries(o.checkpoint);
+  bool resume = a.resume;
+  if (resume && !o.checkpoint.empty() && !std::filesystem::exists(o.checkpoint)) {
+    if (!a.quiet) std::fprintf(stderr, "ae: no checkpoint at %s yet: starting from the beginning\n", o.checkpoint.c_str());
+    resume = false;
+  }
+  if (resume && o.checkpoint.empty()) AE_FAIL("--resume needs checkpoints; drop --checkpoint none");
 
   auto backend = make_backend(a.device);
   Model model;
@@ -69,66 +132,100 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     model.step = model.epoch = 0;
     model.seed = a.seed;
     model.history = nlohmann::json::array();
+    model.threshold = nullptr;
   } else {
     model = Model::create(parse_spec(a.spec.empty() ? DEFAULT_SPEC : a.spec), a.seed, *loss);
   }
 
-  // The default job validates on Fashion-MNIST's test images unless told otherwise.
-  std::string val_path = a.val;
-  bool default_data = !sub.count("--data");
-  if (val_path.empty() && default_data && !a.no_val) val_path = DEFAULT_TEST;
-  Matrix data = load_data(a.data, a.max_rows, "--data");
-  if (data.cols != model.spec.input)
-    AE_FAIL("--data ", a.data, ": rows have ", data.cols, " features but the model's input is ", model.spec.input, " (spec ",
+  // Data: training rows, then validation from --val, --val-split, or (default job) the test images.
+  Dataset all = load_data(a.data, a.max_rows, "--data", a.data_args);
+  if (all.x.cols != model.spec.input)
+    AE_FAIL("--data ", a.data, ": rows have ", all.x.cols, " features but the model's input is ", model.spec.input, " (spec ",
             model.spec.to_compact(), ")");
-  Matrix val;
-  if (!val_path.empty()) {
-    val = load_data(val_path, a.val_rows, "--val");
-    if (val.cols != model.spec.input)
-      AE_FAIL("--val ", val_path, ": rows have ", val.cols, " features but the model's input is ", model.spec.input);
+  if (!a.exclude_labels.empty()) exclude_rows(all, a, a.data);
+  Matrix data, val;
+  std::string val_desc;
+  if (a.val_split > 0) {
+    split_rows(all.x, a.val_split, a.seed, data, val);
+    val_desc = "--val-split " + fmt("%g", a.val_split) + " of " + a.data;
+  } else {
+    data = std::move(all.x);
+    std::string val_path = a.val;
+    if (val_path.empty() && !sub.count("--data") && !a.no_val) val_path = DEFAULT_TEST;
+    if (!val_path.empty()) {
+      val = load_data(val_path, a.val_rows, "--val", a.data_args).x;
+      if (val.cols != model.spec.input)
+        AE_FAIL("--val ", val_path, ": rows have ", val.cols, " features but the model's input is ", model.spec.input);
+      val_desc = val_path;
+    }
   }
+  if (data.rows < 1) AE_FAIL("--data ", a.data, ": no training rows left");
+  // Normalisation is fitted on the training rows and applied to both sets.
+  if (!a.normalize.empty()) model.norm = Normalizer::fit(parse_norm_kind(a.normalize, "--normalize"), data.data.data(), data.rows, data.cols);
+  model.norm.apply(data.data.data(), data.rows, data.cols);
+  model.norm.apply(val.data.data(), val.rows, val.cols);
+  model.data = {{"file", a.data}, {"rows", data.rows}, {"cols", data.cols}, {"val", val_desc}, {"val_rows", val.rows}};
+  if (!data.column_names.empty()) model.data["columns"] = data.column_names;
+  if (!a.exclude_labels.empty()) model.data["excluded_labels"] = a.exclude_labels;
   DataView tv{data.data.data(), data.rows, data.cols}, vv{val.data.data(), val.rows, val.cols};
+  const bool has_val = val.rows > 0;
 
-  if (!a.quiet)
-    std::fprintf(stderr, "ae: training %s (%lld parameters) on %s: %lld rows × %lld; %s, %s lr %g, batch %lld, %s, %d threads\n",
-                 model.spec.to_compact().c_str(), (long long)model.spec.parameter_count(), a.data.c_str(), (long long)data.rows,
-                 (long long)data.cols, loss_name(*loss), cpu::opt_name(o.opt.kind), o.opt.lr, (long long)std::min(o.batch, data.rows),
-                 backend->description().c_str(), threads);
+  const int64_t eff_batch = std::min(o.batch, data.rows);
+  const int64_t total = o.steps >= 0 ? o.steps : o.epochs * ((data.rows + eff_batch - 1) / eff_batch);
+  if (!a.quiet) {
+    std::fprintf(stderr, "ae: training %s (%lld parameters, code %lld)\n", model.spec.to_compact().c_str(),
+                 (long long)model.spec.parameter_count(), (long long)model.spec.code_units());
+    std::fprintf(stderr, "    data %s: %lld × %lld, normalisation %s", a.data.c_str(), (long long)data.rows, (long long)data.cols,
+                 norm_kind_name(model.norm.kind));
+    if (has_val) std::fprintf(stderr, "; validation %s: %lld rows", val_desc.c_str(), (long long)val.rows);
+    std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s\n",
+                 loss_name(*loss), cpu::opt_name(o.opt.kind), o.opt.lr, lr_schedule_name(o.schedule), (long long)eff_batch,
+                 (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend->description().c_str());
+  }
 
   std::unique_ptr<AtomicFile> log;
   if (!a.log_json.empty()) log = std::make_unique<AtomicFile>(a.log_json);
-  const int64_t total = o.steps >= 0 ? o.steps : o.epochs * ((data.rows + std::min(o.batch, data.rows) - 1) / std::min(o.batch, data.rows));
   Progress bar("train", total, !a.quiet);
   auto on_event = [&](const TrainEvent& ev) {
     if (ev.kind == TrainEvent::log) {
       std::string text = "epoch " + std::to_string(ev.epoch) + "  step " + std::to_string(ev.step) + "/" + std::to_string(ev.total_steps) +
                          "  train loss " + fmt("%.6f", ev.train_loss);
-      if (std::isfinite(ev.val_loss)) text += "  val loss " + fmt("%.6f", ev.val_loss);
+      if (std::isfinite(ev.val_loss)) text += "  val loss " + fmt("%.6f", ev.val_loss) + (ev.improved ? " *" : "");
       text += "  " + fmt("%.0f", ev.samples_per_s) + " samples/s";
+      if (ev.stopping) text += "  (early stop: no improvement for " + std::to_string(o.patience) + " epochs)";
       bar.line(text);
-      if (log) {
-        nlohmann::json j = {{"step", ev.step}, {"epoch", ev.epoch}, {"train_loss", ev.train_loss},
-                            {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
-                            {"samples_per_s", ev.samples_per_s}};
-        log->write(j.dump() + "\n");
-      }
     }
     bar.update(ev.step, "loss " + fmt("%.5f", ev.train_loss));
   };
-  TrainResult res = train(model, *backend, tv, val_path.empty() ? nullptr : &vv, o, on_event);
+  TrainResult res = train(model, *backend, tv, has_val ? &vv : nullptr, o, on_event, resume);
   bar.finish();
-  model.save(a.out);
-  if (log) log->commit();
+  if (res.resumed && !a.quiet) std::fprintf(stderr, "ae: resumed from %s at step %lld\n", o.checkpoint.c_str(), (long long)res.resumed_at);
 
-  std::printf("trained %lld steps in %s (%.0f samples/s)\n", (long long)res.steps, format_duration(res.seconds).c_str(),
-              res.seconds > 0 ? double(res.steps) * double(std::min(o.batch, data.rows)) / res.seconds : 0.0);
-  std::printf("final train loss (%s): %.6f\n", loss_name(*loss), res.final_train_loss);
-  if (!val_path.empty()) {
-    double mse = evaluate(model, *backend, vv, 1024, nullptr, Loss::mse);
-    std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per feature", val_path.c_str(), (long long)val.rows, mse);
-    if (*loss != Loss::mse) std::printf(", %s loss %.6f", loss_name(*loss), res.final_val_loss);
-    std::printf("\n");
+  if (!std::isnan(a.contamination)) {
+    std::vector<float> scores;
+    evaluate(model, *backend, tv, 1024, &scores);
+    double t = quantile(scores, 1.0 - a.contamination);
+    model.threshold = {{"value", t}, {"contamination", a.contamination}, {"fitted_on", "training data, " + std::to_string(data.rows) + " rows"}};
   }
+  model.save(a.out);
+  if (log) {
+    for (const auto& h : model.history) log->write(h.dump() + "\n");
+    log->commit();
+  }
+
+  std::printf("trained %lld steps in %s (%.0f samples/s, validation excluded)%s\n", (long long)res.steps,
+              format_duration(res.seconds).c_str(), res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0.0,
+              res.stopped_early ? ", stopped early" : "");
+  if (std::isfinite(res.final_train_loss)) std::printf("final train loss (%s): %.6f\n", loss_name(*loss), res.final_train_loss);
+  if (o.keep_best && res.best_step >= 0)
+    std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
+  if (has_val) {
+    double mse = evaluate(model, *backend, vv, 1024, nullptr, Loss::mse);
+    std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per feature%s\n", val_desc.c_str(), (long long)val.rows,
+                mse, model.norm.kind == NormKind::none ? "" : " (normalised units)");
+  }
+  if (!model.threshold.is_null())
+    std::printf("anomaly threshold: %.6g (training-score quantile %.4g)\n", model.threshold["value"].get<double>(), 1.0 - a.contamination);
   std::printf("model written to %s\n", std::filesystem::absolute(a.out).string().c_str());
 }
 
@@ -138,21 +235,37 @@ void add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* s = app.add_subcommand("train", "Train an autoencoder (default: 784-256r-32-256r-784s on Fashion-MNIST)");
   s->add_option("--spec", a->spec, "Layers: compact string (784-256r-32-256r-784s), JSON, or a .json file [default: " + DEFAULT_SPEC + "]");
-  s->add_option("--data", a->data, "Training data (IDX, plain or .gz)")->capture_default_str();
+  s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
+  add_data_options(*s, a->data_args);
+  s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");
+  s->add_option("--exclude-label", a->exclude_labels, "Train without the rows of this label (repeatable; e.g. a class kept for anomaly scoring)");
   s->add_option("--val", a->val, "Validation data; its loss is reported each epoch [default: Fashion-MNIST test images with the default --data]");
+  s->add_option("--val-split", a->val_split, "Hold out this fraction of --data (seeded) for validation");
   s->add_flag("--no-val", a->no_val, "Do not validate (the default job otherwise uses the test images)");
   s->add_option("--epochs", a->epochs, "Passes over the data")->capture_default_str();
   s->add_option("--steps", a->steps, "Exact number of optimizer steps (overrides --epochs; 0 writes the initial model)");
   s->add_option("--batch", a->batch, "Minibatch size")->capture_default_str();
   s->add_option("--optimizer", a->optimizer, "sgd, adam, adamw or rmsprop")->capture_default_str();
-  s->add_option("--lr", a->lr, "Learning rate [default: PyTorch's: adam/adamw 1e-3, rmsprop 1e-2, sgd 1e-2]");
+  s->add_option("--lr", a->lr, "Learning rate [default: PyTorch's: adam/adamw 1e-3, rmsprop 1e-2, sgd 1e-3]");
   s->add_option("--momentum", a->momentum, "Momentum (sgd, rmsprop) [default: 0]");
   s->add_flag("--nesterov", a->nesterov, "Nesterov momentum (sgd)");
   s->add_option("--weight-decay", a->weight_decay, "Weight decay (L2; decoupled for adamw) [default: 0; adamw 0.01]");
+  s->add_option("--lr-schedule", a->schedule, "constant, step or cosine")->capture_default_str();
+  s->add_option("--warmup", a->warmup, "Linear learning-rate warm-up over N steps")->capture_default_str();
+  s->add_option("--lr-step", a->lr_step, "step schedule: steps between decays")->capture_default_str();
+  s->add_option("--lr-gamma", a->lr_gamma, "step schedule: decay factor")->capture_default_str();
+  s->add_option("--lr-min", a->lr_min, "cosine schedule: final learning rate")->capture_default_str();
   s->add_option("--loss", a->loss, "mse or bce (a sigmoid output with bce is computed from logits)")->capture_default_str();
-  s->add_option("--seed", a->seed, "Seed of initialisation and shuffling")->capture_default_str();
+  s->add_option("--normalize", a->normalize, "none, minmax or zscore, fitted on the training rows and stored in the model [default: none, or --init's]");
+  s->add_option("--seed", a->seed, "Seed of initialisation, shuffling and --val-split")->capture_default_str();
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->add_option("--shuffle", a->shuffle, "on or off")->capture_default_str();
+  s->add_option("--patience", a->patience, "Stop after N epochs without a better validation loss (0 = never)")->capture_default_str();
+  s->add_flag("--keep-best", a->keep_best, "End with the weights of the best validation loss");
+  s->add_option("--checkpoint", a->checkpoint, "Checkpoint file, written every epoch [default: OUT.ckpt; 'none' to disable]");
+  s->add_option("--checkpoint-every", a->checkpoint_every, "Also checkpoint every N steps");
+  s->add_flag("--resume", a->resume, "Continue from the checkpoint exactly where it stopped");
+  s->add_option("--contamination", a->contamination, "Store an anomaly threshold: the training-score quantile 1 − q");
   s->add_option("--init", a->init, "Start from the weights of this model file");
   s->add_option("--out", a->out, "Model file to write (safetensors)")->capture_default_str();
   s->add_option("--log-json", a->log_json, "Write one JSON line per epoch (or per --log-every steps)");

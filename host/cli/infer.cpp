@@ -1,0 +1,85 @@
+// `ae encode`, `ae decode`, `ae reconstruct`: a trained model applied to a data file. Inputs are
+// normalised as in training; decoded and reconstructed outputs are returned to the data's units.
+#include <cstdio>
+#include <memory>
+
+#include "host/cli/cli.h"
+#include "host/progress.h"
+#include "kernels/common/error.h"
+#include "runtime/infer.h"
+#include "runtime/model.h"
+
+namespace ae::cli {
+
+namespace {
+
+struct InferArgs {
+  std::string model, data, out, device = "cpu";
+  int64_t batch = 1024, max_rows = -1;
+  int threads = 0;
+  bool quiet = false;
+  DataArgs data_args;
+};
+
+std::vector<std::string> feature_names(const Model& m) {
+  std::vector<std::string> names;
+  if (m.data.contains("columns") && m.data["columns"].is_array() && int64_t(m.data["columns"].size()) == m.spec.input)
+    names = m.data["columns"].get<std::vector<std::string>>();
+  return names;
+}
+
+void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
+  apply_threads(a.threads);
+  if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
+  check_output_path(a.out, "--out");
+  Model model = Model::load(a.model);
+  auto backend = make_backend(a.device);
+  Dataset in = load_data(a.data, a.max_rows, in_flag, a.data_args);
+  int64_t want = mode == GraphMode::decode ? model.spec.code_units() : model.spec.input;
+  if (in.x.cols != want)
+    AE_FAIL(in_flag, " ", a.data, ": rows have ", in.x.cols, " values but the model's ", mode == GraphMode::decode ? "code" : "input",
+            " has ", want, " (", a.model, ": ", model.spec.to_compact(), ")");
+  if (mode != GraphMode::decode) model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
+  Progress bar(graph_mode_name(mode), in.x.rows, !a.quiet);
+  std::vector<float> out = run_forward(model, *backend, mode, in.x.data.data(), in.x.rows, a.batch,
+                                       [&](int64_t done) { bar.update(done, ""); });
+  bar.finish();
+  int64_t out_w = mode == GraphMode::encode ? model.spec.code_units() : model.spec.input;
+  std::vector<std::string> header;
+  if (mode == GraphMode::encode) {
+    for (int64_t i = 0; i < out_w; ++i) header.push_back("code" + std::to_string(i));
+  } else {
+    model.norm.invert(out.data(), in.x.rows, out_w);
+    header = feature_names(model);
+  }
+  save_matrix(a.out, out.data(), in.x.rows, out_w, header);
+  if (!a.quiet)
+    std::fprintf(stderr, "ae: %s: %lld rows → %s [%lld × %lld]\n", graph_mode_name(mode), (long long)in.x.rows, a.out.c_str(),
+                 (long long)in.x.rows, (long long)out_w);
+}
+
+void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, const char* in_help) {
+  auto a = std::make_shared<InferArgs>();
+  auto* s = app.add_subcommand(graph_mode_name(mode), help);
+  s->add_option("--model", a->model, "Model file (safetensors)")->required();
+  s->add_option(in_flag, a->data, in_help)->required();
+  s->add_option("--out", a->out, "Output file: .npy, .csv or .tsv")->required();
+  add_data_options(*s, a->data_args);
+  s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
+  s->add_option("--max-rows", a->max_rows, "Only the first N rows");
+  s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  s->add_option("--device", a->device, "cpu or auto")->capture_default_str();
+  s->add_flag("--quiet", a->quiet, "No progress output");
+  std::string flag = in_flag;
+  s->callback([a, mode, flag] { run(mode, *a, flag.c_str()); });
+}
+
+}  // namespace
+
+void add_infer(CLI::App& app) {
+  add(app, GraphMode::encode, "Latent codes of each row (the encoder's output)", "--data", "Data: IDX, NPY or CSV");
+  add(app, GraphMode::decode, "Rows reconstructed from latent codes (the decoder's output)", "--codes", "Codes: NPY or CSV");
+  add(app, GraphMode::reconstruct, "Each row passed through the autoencoder", "--data", "Data: IDX, NPY or CSV");
+}
+
+}  // namespace ae::cli

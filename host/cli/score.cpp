@@ -1,0 +1,164 @@
+// `ae score`: one anomaly score per row (the model's reconstruction loss, averaged over the
+// features), a 0/1 flag when a threshold applies, and AUROC / average precision against labels.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <numeric>
+
+#include "host/cli/cli.h"
+#include "host/metrics.h"
+#include "host/progress.h"
+#include "kernels/common/error.h"
+#include "runtime/atomic_file.h"
+#include "runtime/infer.h"
+#include "runtime/trainer.h"
+
+namespace ae::cli {
+
+namespace {
+
+struct ScoreArgs {
+  std::string model, data, out, labels, anomaly_label, per_feature, device = "cpu";
+  int64_t top = 0, batch = 1024, max_rows = -1;
+  double contamination = NAN, threshold = NAN;
+  int threads = 0;
+  bool quiet = false;
+  DataArgs data_args;
+};
+
+// 0/1 labels for the scored rows: from --labels FILE, or the CSV's --label-column; with
+// --anomaly-label V, label == V is 1 and anything else 0, else the labels must already be 0/1.
+std::vector<int32_t> read_labels(const ScoreArgs& a, const Dataset& in) {
+  std::vector<int32_t> out;
+  if (!a.labels.empty()) {
+    if (!a.anomaly_label.empty()) {
+      auto raw = load_labels(a.labels, "", a.max_rows);
+      int32_t v = 0;
+      try {
+        v = std::stoi(a.anomaly_label);
+      } catch (const std::exception&) {
+        AE_FAIL("--anomaly-label ", a.anomaly_label, ": --labels ", a.labels, " holds integers; give an integer");
+      }
+      for (int32_t r : raw) out.push_back(r == v);
+    } else {
+      out = load_labels(a.labels, "", a.max_rows);
+    }
+  } else if (!in.labels.empty()) {
+    for (const auto& s : in.labels) {
+      if (!a.anomaly_label.empty()) out.push_back(s == a.anomaly_label);
+      else if (s == "0" || s == "1") out.push_back(s == "1");
+      else AE_FAIL("--label-column holds '", s, "', not 0/1; give --anomaly-label VALUE to say which label is the anomaly");
+    }
+  } else {
+    return out;
+  }
+  if (int64_t(out.size()) != in.x.rows) AE_FAIL("--labels ", a.labels, ": ", out.size(), " labels for ", in.x.rows, " rows of ", a.data);
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i] != 0 && out[i] != 1)
+      AE_FAIL("--labels ", a.labels, ": row ", i, " has label ", out[i], "; labels must be 0 (normal) or 1 (anomaly), or give --anomaly-label");
+  return out;
+}
+
+void run_score(const ScoreArgs& a) {
+  apply_threads(a.threads);
+  if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
+  if (!std::isnan(a.contamination) && !std::isnan(a.threshold)) AE_FAIL("give --contamination or --threshold, not both");
+  if (!std::isnan(a.contamination) && !(a.contamination > 0 && a.contamination < 1)) AE_FAIL("--contamination must be in (0, 1)");
+  if (a.top < 0) AE_FAIL("--top must be ≥ 0");
+  check_output_path(a.out, "--out");
+  if (!a.per_feature.empty()) check_output_path(a.per_feature, "--per-feature");
+  Model model = Model::load(a.model);
+  auto backend = make_backend(a.device);
+  Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
+  if (in.x.cols != model.spec.input)
+    AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (", a.model, ")");
+  std::vector<int32_t> labels = read_labels(a, in);
+  model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
+
+  std::vector<float> scores;
+  evaluate(model, *backend, DataView{in.x.data.data(), in.x.rows, in.x.cols}, a.batch, &scores);
+  // Which threshold flags rows: given, or this data's quantile, or the one fitted in training.
+  double thr = NAN;
+  std::string thr_source;
+  if (!std::isnan(a.threshold)) {
+    thr = a.threshold, thr_source = "given";
+  } else if (!std::isnan(a.contamination)) {
+    thr = quantile(scores, 1.0 - a.contamination), thr_source = "the " + std::to_string(1.0 - a.contamination) + " quantile of these scores";
+  } else if (!model.threshold.is_null()) {
+    thr = model.threshold["value"].get<double>(), thr_source = "fitted in training (contamination " + model.threshold.value("contamination", nlohmann::json()).dump() + ")";
+  }
+  const bool flag = !std::isnan(thr);
+
+  if (!a.per_feature.empty()) {
+    std::vector<float> rec = run_forward(model, *backend, GraphMode::reconstruct, in.x.data.data(), in.x.rows, a.batch);
+    for (size_t i = 0; i < rec.size(); ++i)
+      rec[i] = model.loss == Loss::mse ? mse_term(rec[i], in.x.data[i]) : bce_term(rec[i], in.x.data[i]);
+    save_matrix(a.per_feature, rec.data(), in.x.rows, in.x.cols);
+  }
+  {
+    AtomicFile f(a.out);
+    f.write(flag ? "row,score,flag\n" : "row,score\n");
+    char line[96];
+    for (int64_t r = 0; r < in.x.rows; ++r) {
+      int n = flag ? std::snprintf(line, sizeof line, "%lld,%.9g,%d\n", (long long)r, scores[size_t(r)], scores[size_t(r)] > thr)
+                   : std::snprintf(line, sizeof line, "%lld,%.9g\n", (long long)r, scores[size_t(r)]);
+      f.write(line, size_t(n));
+    }
+    f.commit();
+  }
+  double mean = std::accumulate(scores.begin(), scores.end(), 0.0) / double(std::max<int64_t>(1, in.x.rows));
+  std::printf("scored %lld rows of %s with %s (%s loss per feature): mean %.6g, median %.6g, max %.6g\n", (long long)in.x.rows,
+              a.data.c_str(), a.model.c_str(), loss_name(model.loss), mean, quantile(scores, 0.5),
+              *std::max_element(scores.begin(), scores.end()));
+  if (flag) {
+    int64_t flagged = std::count_if(scores.begin(), scores.end(), [&](float s) { return s > thr; });
+    std::printf("threshold %.6g (%s): %lld rows flagged (%.2f%%)\n", thr, thr_source.c_str(), (long long)flagged,
+                100.0 * double(flagged) / double(in.x.rows));
+  }
+  if (!labels.empty()) {
+    int64_t pos = std::count(labels.begin(), labels.end(), 1);
+    std::printf("labels: %lld anomalies of %lld rows; AUROC %.4f, average precision %.4f\n", (long long)pos, (long long)labels.size(),
+                auroc(scores, labels), average_precision(scores, labels));
+  }
+  if (a.top > 0) {
+    std::vector<int64_t> idx(size_t(in.x.rows));
+    std::iota(idx.begin(), idx.end(), int64_t(0));
+    int64_t k = std::min<int64_t>(a.top, in.x.rows);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t x, int64_t y) {
+      return scores[size_t(x)] > scores[size_t(y)] || (scores[size_t(x)] == scores[size_t(y)] && x < y);
+    });
+    std::printf("top %lld:\n  %8s  %12s%s\n", (long long)k, "row", "score", labels.empty() ? "" : "  label");
+    for (int64_t i = 0; i < k; ++i) {
+      std::printf("  %8lld  %12.6g", (long long)idx[size_t(i)], scores[size_t(idx[size_t(i)])]);
+      if (!labels.empty()) std::printf("  %d", labels[size_t(idx[size_t(i)])]);
+      std::printf("\n");
+    }
+  }
+  std::printf("scores written to %s\n", a.out.c_str());
+}
+
+}  // namespace
+
+void add_score(CLI::App& app) {
+  auto a = std::make_shared<ScoreArgs>();
+  auto* s = app.add_subcommand("score", "Anomaly scores (reconstruction error per row), flags, AUROC against labels");
+  s->add_option("--model", a->model, "Model file (safetensors)")->required();
+  s->add_option("--data", a->data, "Data: IDX, NPY or CSV")->required();
+  s->add_option("--out", a->out, "scores.csv: row, score[, flag]")->required();
+  add_data_options(*s, a->data_args);
+  s->add_option("--labels", a->labels, "One label per row (CSV, NPY or IDX): 0 normal, 1 anomaly");
+  s->add_option("--anomaly-label", a->anomaly_label, "The label value that means anomaly (others are normal), e.g. a class number");
+  s->add_option("--top", a->top, "List the K most anomalous rows");
+  s->add_option("--contamination", a->contamination, "Flag this fraction of the scored rows (their score quantile)");
+  s->add_option("--threshold", a->threshold, "Flag rows scoring above this [default: the model's, from train --contamination]");
+  s->add_option("--per-feature", a->per_feature, "Also write each feature's error per row to this file (.npy/.csv)");
+  s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
+  s->add_option("--max-rows", a->max_rows, "Only the first N rows");
+  s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  s->add_option("--device", a->device, "cpu or auto")->capture_default_str();
+  s->add_flag("--quiet", a->quiet, "No progress output");
+  s->callback([a] { run_score(*a); });
+}
+
+}  // namespace ae::cli
