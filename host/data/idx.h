@@ -8,13 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace ae {
+#include "host/data/matrix.h"
 
-// A dense row-major float matrix: data[r * cols + c], data.size() == rows * cols.
-struct Matrix {
-  int64_t rows = 0, cols = 0;
-  std::vector<float> data;  // [rows, cols]
-};
+namespace ae {
 
 // Reads an IDX file of any rank >= 1 as [dim0, product of the other dims] (rank 1 gives cols = 1).
 // u8 is scaled to [0, 1] (v / 255); other types (i8, i16, i32, f32, f64) are converted to float as
