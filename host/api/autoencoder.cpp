@@ -53,26 +53,49 @@ TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig&
   if (!std::isnan(c.weight_decay)) o.opt.weight_decay = c.weight_decay;
   o.opt.nesterov = c.nesterov;
   m_impl->backend = make_backend(c.device);
-  TrainResult r = ae::train(m_impl->model, *m_impl->backend, DataView{x, rows, m_impl->model.spec.input}, nullptr, o, nullptr);
+  Model& m = m_impl->model;
+  m.norm = Normalizer::fit(parse_norm_kind(c.normalize, "normalize"), x, rows, m.spec.input);
+  std::vector<float> data(x, x + rows * m.spec.input);
+  m.norm.apply(data.data(), rows, m.spec.input);
+  TrainResult r = ae::train(m, *m_impl->backend, DataView{data.data(), rows, m.spec.input}, nullptr, o, nullptr);
   return TrainSummary{r.steps, r.final_train_loss, r.seconds};
 }
 
+namespace {
+std::vector<float> normalised(const Model& m, const float* x, int64_t rows) {
+  AE_CHECK(x != nullptr || rows == 0, "data pointer is null");
+  AE_CHECK(rows >= 0, "rows must be ≥ 0");
+  std::vector<float> v(x, x + rows * m.spec.input);
+  m.norm.apply(v.data(), rows, m.spec.input);
+  return v;
+}
+}  // namespace
+
 std::vector<float> Autoencoder::encode(const float* x, int64_t rows) const {
-  return run_forward(m_impl->model, *m_impl->backend, GraphMode::encode, x, rows);
+  auto v = normalised(m_impl->model, x, rows);
+  return run_forward(m_impl->model, *m_impl->backend, GraphMode::encode, v.data(), rows);
 }
 std::vector<float> Autoencoder::decode(const float* codes, int64_t rows) const {
-  return run_forward(m_impl->model, *m_impl->backend, GraphMode::decode, codes, rows);
+  AE_CHECK(codes != nullptr || rows == 0, "codes pointer is null");
+  auto out = run_forward(m_impl->model, *m_impl->backend, GraphMode::decode, codes, rows);
+  m_impl->model.norm.invert(out.data(), rows, m_impl->model.spec.input);
+  return out;
 }
 std::vector<float> Autoencoder::reconstruct(const float* x, int64_t rows) const {
-  return run_forward(m_impl->model, *m_impl->backend, GraphMode::reconstruct, x, rows);
+  auto v = normalised(m_impl->model, x, rows);
+  auto out = run_forward(m_impl->model, *m_impl->backend, GraphMode::reconstruct, v.data(), rows);
+  m_impl->model.norm.invert(out.data(), rows, m_impl->model.spec.input);
+  return out;
 }
 std::vector<float> Autoencoder::score(const float* x, int64_t rows) const {
+  auto v = normalised(m_impl->model, x, rows);
   std::vector<float> s;
-  evaluate(m_impl->model, *m_impl->backend, DataView{x, rows, m_impl->model.spec.input}, 1024, &s);
+  evaluate(m_impl->model, *m_impl->backend, DataView{v.data(), rows, m_impl->model.spec.input}, 1024, &s);
   return s;
 }
 double Autoencoder::loss(const float* x, int64_t rows) const {
-  return evaluate(m_impl->model, *m_impl->backend, DataView{x, rows, m_impl->model.spec.input}, 1024);
+  auto v = normalised(m_impl->model, x, rows);
+  return evaluate(m_impl->model, *m_impl->backend, DataView{v.data(), rows, m_impl->model.spec.input}, 1024);
 }
 void Autoencoder::save(const std::string& path) const { m_impl->model.save(path); }
 int64_t Autoencoder::input_width() const { return m_impl->model.spec.input; }

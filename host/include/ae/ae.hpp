@@ -24,6 +24,7 @@ struct TrainConfig {
   bool shuffle = true;
   int threads = 0;                // 0: all cores
   std::string device = "cpu";     // cpu or auto
+  std::string normalize = "none"; // none, minmax, zscore: fitted on the training data, kept in the model
 };
 
 struct TrainSummary {

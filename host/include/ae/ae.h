@@ -1,0 +1,70 @@
+/* ae's C ABI: create or load an autoencoder, train it on float arrays, encode, decode,
+ * reconstruct, score, save. Every call returns a status; on failure ae_last_error() gives a
+ * one-line message for this thread. The library never aborts the calling process. */
+#ifndef AE_AE_H
+#define AE_AE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ae/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum ae_status {
+  AE_OK = 0,
+  AE_ERROR_INVALID_ARGUMENT = 1, /* a null pointer, a bad size, an unknown name */
+  AE_ERROR_INPUT = 2,            /* bad spec, data or model file (the message names it) */
+  AE_ERROR_OUT_OF_MEMORY = 3,
+  AE_ERROR_INTERNAL = 4
+} ae_status;
+
+typedef struct ae_model ae_model;
+
+typedef struct ae_train_config {
+  int64_t epochs;        /* default 10 */
+  int64_t steps;         /* exact optimizer steps; -1 (default) = use epochs */
+  int64_t batch;         /* default 256 */
+  const char* optimizer; /* "sgd", "adam" (default), "adamw", "rmsprop" */
+  double lr;             /* <= 0: PyTorch's default for the optimizer */
+  int shuffle;           /* default 1 */
+  int threads;           /* 0 (default): all cores */
+  const char* normalize; /* "none" (default), "minmax", "zscore": fitted on this data, stored in the model */
+  const char* device;    /* "cpu" (default) or "auto" */
+} ae_train_config;
+
+/* Fills *config with the defaults above. */
+AE_API void ae_train_config_init(ae_train_config* config);
+
+/* spec: "784-256r-32-256r-784s", JSON, or a .json file; loss: "mse" or "bce". */
+AE_API ae_status ae_model_create(const char* spec, uint64_t seed, const char* loss, ae_model** out);
+AE_API ae_status ae_model_load(const char* path, ae_model** out);
+AE_API void ae_model_free(ae_model* model);
+AE_API ae_status ae_model_save(const ae_model* model, const char* path);
+
+/* x: [rows, input_width] row-major. On success *final_loss (if not null) is the last epoch's mean loss. */
+AE_API ae_status ae_model_train(ae_model* model, const float* x, int64_t rows, const ae_train_config* config,
+                                double* final_loss);
+/* out: [rows, code_width] */
+AE_API ae_status ae_model_encode(const ae_model* model, const float* x, int64_t rows, float* out);
+/* codes: [rows, code_width]; out: [rows, input_width] */
+AE_API ae_status ae_model_decode(const ae_model* model, const float* codes, int64_t rows, float* out);
+/* out: [rows, input_width] */
+AE_API ae_status ae_model_reconstruct(const ae_model* model, const float* x, int64_t rows, float* out);
+/* out: [rows] — per-row reconstruction loss (the model's loss, averaged over the features) */
+AE_API ae_status ae_model_score(const ae_model* model, const float* x, int64_t rows, float* out);
+
+AE_API int64_t ae_model_input_width(const ae_model* model);
+AE_API int64_t ae_model_code_width(const ae_model* model);
+
+/* The message of this thread's last failed call ("" if none); valid until the next ae call. */
+AE_API const char* ae_last_error(void);
+AE_API const char* ae_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AE_AE_H */
