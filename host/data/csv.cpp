@@ -22,7 +22,9 @@ namespace {
 constexpr const char* k_kind = "a CSV file (text, one row per line)";
 constexpr size_t k_max_shown = 40;  // a cell quoted in an error message is cut to this many bytes
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -34,9 +36,12 @@ std::string_view trim(std::string_view s) {
 std::string shown(std::string_view s) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size() && i < k_max_shown; ++i) {
-    if (s[i] == '\n') out += "\\n";
-    else if (s[i] == '\r') out += "\\r";
-    else out += s[i];
+    if (s[i] == '\n')
+      out += "\\n";
+    else if (s[i] == '\r')
+      out += "\\r";
+    else
+      out += s[i];
   }
   return out + (s.size() > k_max_shown ? "...\"" : "\"");
 }
@@ -100,9 +105,9 @@ class Scanner {
     while (r < m_end && *r == ' ' && m_delim != ' ') ++r;
     if (r < m_end && *r != m_delim && *r != '\n' && *r != '\r')
       AE_FAIL(m_path, ":", line, ":", column, ": text after the closing quote of a quoted field (",
-              shown(std::string_view(r, static_cast<size_t>(std::find_if(r, std::min(m_end, r + 10), [](char c) {
-                                       return c == '\n' || c == '\r';
-                                     }) - r))),
+              shown(std::string_view(
+                  r, static_cast<size_t>(
+                         std::find_if(r, std::min(m_end, r + 10), [](char c) { return c == '\n' || c == '\r'; }) - r))),
               "); inside quotes write a quote as \"\"");
     m_p = r;
     return {q, static_cast<size_t>(w - q)};
@@ -133,8 +138,10 @@ char detect_delimiter(std::string_view text) {
       int n = 1;
       bool in_quote = false;
       for (char ch : line) {
-        if (ch == '"') in_quote = !in_quote;
-        else if (ch == k_candidates[c] && !in_quote) ++n;
+        if (ch == '"')
+          in_quote = !in_quote;
+        else if (ch == k_candidates[c] && !in_quote)
+          ++n;
       }
       counts[c].push_back(n);
     }
@@ -188,8 +195,8 @@ bool all_digits(std::string_view s) {
 // Header names (or column indexes) for "not found" messages; long lists are cut.
 std::string available(const std::vector<std::string>& names, size_t ncols) {
   if (names.empty())
-    return "the file has no header and " + std::to_string(ncols) + " columns (indexes 0.." +
-           std::to_string(ncols - 1) + ")";
+    return "the file has no header and " + std::to_string(ncols) + " columns (indexes 0.." + std::to_string(ncols - 1) +
+           ")";
   std::string s = "the header has " + std::to_string(names.size()) + " columns: ";
   constexpr size_t k_listed = 30;
   for (size_t i = 0; i < names.size() && i < k_listed; ++i) s += (i ? ", " : "") + shown(names[i]);
@@ -198,8 +205,8 @@ std::string available(const std::vector<std::string>& names, size_t ncols) {
 }
 
 // Resolves a column reference (header name first, then a 0-based index) to its index.
-size_t resolve(const std::string& path, const std::string& ref, const char* role,
-               const std::vector<std::string>& names, size_t ncols) {
+size_t resolve(const std::string& path, const std::string& ref, const char* role, const std::vector<std::string>& names,
+               size_t ncols) {
   const std::string_view r = trim(ref);
   size_t found = ncols;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -222,13 +229,100 @@ size_t resolve(const std::string& path, const std::string& ref, const char* role
   AE_FAIL(path, ": ", role, " ", shown(r), " not found: ", available(names, ncols));
 }
 
+// The shape of the table, settled from its first record: width, header, label and kept columns.
+struct Layout {
+  size_t ncols = 0;
+  int64_t first_line = 0;
+  bool header = false;
+  std::vector<std::string> names;  // [ncols] when header
+  size_t label = 0;                // == ncols: no label column
+  std::vector<size_t> keep;        // feature columns in output order
+};
+
+// Header detection looks at the cells that will be parsed as numbers: a text label column given by
+// index is skipped (text labels are not a header), and when only an integer label column given by
+// index is read, only that one is looked at (a labels file "label\n0\n1" has a header).
+bool detect_header(const std::vector<std::string_view>& first, const CsvOptions& opt, bool int_labels) {
+  const std::string_view label_ref = trim(opt.label_column);
+  const bool label_is_index = all_digits(label_ref);
+  for (size_t c = 0; c < first.size(); ++c) {
+    const bool is_label = label_is_index && std::to_string(c) == label_ref;
+    if (is_label && !int_labels) continue;
+    if (!is_label && label_is_index && opt.labels_only) continue;
+    if (!first[c].empty() && !is_number(first[c])) return true;
+  }
+  return false;
+}
+
+Layout make_layout(const std::string& path, const CsvOptions& opt, const std::vector<std::string_view>& first,
+                   int64_t line, bool int_labels) {
+  Layout l;
+  l.ncols = first.size();
+  l.first_line = line;
+  l.header = opt.header == CsvOptions::Header::yes ||
+             (opt.header == CsvOptions::Header::detect && detect_header(first, opt, int_labels));
+  if (l.header)
+    for (std::string_view f : first) l.names.emplace_back(f);
+  l.label =
+      trim(opt.label_column).empty() ? l.ncols : resolve(path, opt.label_column, "label column", l.names, l.ncols);
+  if (opt.labels_only) return l;
+  if (opt.columns.empty()) {
+    for (size_t c = 0; c < l.ncols; ++c)
+      if (c != l.label) l.keep.push_back(c);
+  }
+  for (const std::string& ref : opt.columns) {
+    const size_t c = resolve(path, ref, "column", l.names, l.ncols);
+    if (c == l.label) AE_FAIL(path, ": column ", shown(ref), " is the label column; it cannot also be a feature");
+    if (std::find(l.keep.begin(), l.keep.end(), c) != l.keep.end())
+      AE_FAIL(path, ": column ", shown(ref), " is selected twice");
+    l.keep.push_back(c);
+  }
+  if (l.keep.empty()) AE_FAIL(path, ": no feature columns left (the only column is the label column)");
+  return l;
+}
+
+// Position of a cell for messages: "path:line:column (column "name"): ".
+std::string where(const std::string& path, const Layout& l, int64_t line, size_t c) {
+  std::string s = path + ":" + std::to_string(line) + ":" + std::to_string(c + 1);
+  if (l.header) s += " (column " + shown(l.names[c]) + ")";
+  return s + ": ";
+}
+
+[[noreturn]] void fail_cell(const std::string& at, Num status, std::string_view cell) {
+  switch (status) {
+    case Num::empty:
+      AE_FAIL(at, "empty cell; every feature cell needs a number: clean or impute the data first");
+    case Num::nan:
+      AE_FAIL(at, "nan is not allowed (", shown(cell), "): clean or impute the data first");
+    case Num::inf:
+      AE_FAIL(at, "infinity is not allowed (", shown(cell), "): clean or clip the data first");
+    case Num::range:
+      AE_FAIL(at, shown(cell), " is outside the float32 range (about ±3.4e38)");
+    default:
+      break;
+  }
+  static const char* missing[] = {"NA", "N/A", "n/a", "na", "null", "NULL", "None", "?", "-", "NaT"};
+  const bool marker = std::find(std::begin(missing), std::end(missing), trim(cell)) != std::end(missing);
+  AE_FAIL(at, shown(trim(cell)), " is not a number",
+          marker ? " (a missing-value marker? clean or impute the data first)" : "");
+}
+
+int32_t parse_int_label(const std::string& at, std::string_view t) {
+  double d = 0;
+  const char* b = t.data() + (t.size() > 1 && t[0] == '+' ? 1 : 0);
+  auto [ptr, ec] = std::from_chars(b, t.data() + t.size(), d);
+  if (ec != std::errc() || ptr != t.data() + t.size() || d != std::floor(d) ||
+      std::fabs(d) > std::numeric_limits<int32_t>::max())
+    AE_FAIL(at, shown(t), " is not an integer label (expected 0/1, 1 = anomaly, or a class number)");
+  return static_cast<int32_t>(d);
+}
+
 // Everything read_csv and read_csv_int_column share. int_labels_out: the label column holds
 // integers (parsed into it) instead of text. one_column: the file must have exactly one column.
 CsvData read_csv_impl(const std::string& path, const CsvOptions& opt, int64_t max_rows,
                       std::vector<int32_t>* int_labels_out, bool one_column) {
   std::string buf = read_whole_file(path, k_kind);
-  size_t start = 0;
-  if (buf.size() >= 3 && buf.compare(0, 3, "\xEF\xBB\xBF") == 0) start = 3;  // UTF-8 byte-order mark
+  const size_t start = buf.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // UTF-8 byte-order mark
   if (std::memchr(buf.data(), '\0', std::min<size_t>(buf.size(), 4096)))
     AE_FAIL(path, ": binary content (NUL bytes in the first 4 KiB); expected ", k_kind);
   const char delim = opt.delimiter ? opt.delimiter : detect_delimiter(std::string_view(buf).substr(start));
@@ -239,133 +333,53 @@ CsvData read_csv_impl(const std::string& path, const CsvOptions& opt, int64_t ma
   std::vector<std::string_view> fields;
   int64_t line = 0;
   auto blank = [&] { return fields.size() == 1 && fields[0].empty(); };
-  // Leading blank lines are skipped like trailing ones; the first non-blank record sets the width.
-  do {
+  do {  // leading blank lines are skipped like trailing ones; the first record sets the width
     if (!scan.next(fields, line)) AE_FAIL(path, ": no data: the file has only blank lines");
   } while (blank());
-  const size_t ncols = fields.size();
-  const int64_t first_line = line;
-  if (one_column && ncols != 1)
-    AE_FAIL(path, ":", line, ": has ", ncols, " fields; a labels file has one value per row (or name the ",
+  if (one_column && fields.size() != 1)
+    AE_FAIL(path, ":", line, ": has ", fields.size(), " fields; a labels file has one value per row (or name the ",
             "column to take the labels from)");
-
-  // Header detection looks at the cells that will be parsed as numbers: a text label column given by
-  // index is skipped (text labels are not a header), and when only an integer label column given by
-  // index is read, only that one is looked at (a labels file "label\n0\n1" has a header).
-  const std::string_view label_ref = trim(opt.label_column);
-  const bool has_label = !label_ref.empty();
-  const bool label_is_index = has_label && all_digits(label_ref);
-  bool header = opt.header == CsvOptions::Header::yes;
-  if (opt.header == CsvOptions::Header::detect) {
-    for (size_t c = 0; c < ncols && !header; ++c) {
-      const bool is_label = label_is_index && std::to_string(c) == label_ref;
-      if (is_label && !int_labels_out) continue;
-      if (!is_label && label_is_index && opt.labels_only) continue;
-      header = !fields[c].empty() && !is_number(fields[c]);
-    }
-  }
-  std::vector<std::string> names;
-  if (header)
-    for (std::string_view f : fields) names.emplace_back(f);
+  const Layout l = make_layout(path, opt, fields, line, int_labels_out != nullptr);
 
   CsvData out;
-  size_t label = ncols;  // none
-  if (has_label) {
-    label = resolve(path, opt.label_column, "label column", names, ncols);
-    if (header) out.label_name = names[label];
-  }
-  std::vector<size_t> keep;  // feature columns in output order
-  if (!opt.labels_only) {
-    if (opt.columns.empty()) {
-      for (size_t c = 0; c < ncols; ++c)
-        if (c != label) keep.push_back(c);
-    } else {
-      for (const std::string& ref : opt.columns) {
-        const size_t c = resolve(path, ref, "column", names, ncols);
-        if (c == label)
-          AE_FAIL(path, ": column ", shown(ref), " is the label column; it cannot also be a feature");
-        if (std::find(keep.begin(), keep.end(), c) != keep.end())
-          AE_FAIL(path, ": column ", shown(ref), " is selected twice");
-        keep.push_back(c);
-      }
-    }
-    if (keep.empty()) AE_FAIL(path, ": no feature columns left (the only column is the label column)");
-  }
   Matrix& m = out.features;
-  m.cols = static_cast<int64_t>(keep.size());
-  if (header)
-    for (size_t c : keep) m.column_names.push_back(names[c]);
-
-  // Position of a cell for messages: path:line:column (column "name").
-  auto where = [&](int64_t at, size_t c) {
-    std::string s = path + ":" + std::to_string(at) + ":" + std::to_string(c + 1);
-    if (header) s += " (column " + shown(names[c]) + ")";
-    return s + ": ";
-  };
-  const char* width_of = header ? "the header" : "the first row";
-  int64_t pending_blank = 0;  // line of a blank line seen after the data started (fine if trailing)
-  bool use_first = !header;
+  m.cols = static_cast<int64_t>(l.keep.size());
+  for (size_t c : l.keep)
+    if (l.header) m.column_names.push_back(l.names[c]);
+  if (l.header && l.label != l.ncols) out.label_name = l.names[l.label];
+  int64_t pending_blank = 0;  // a blank line after the data started: fine if only blank lines follow
+  bool use_first = !l.header;
   int64_t rows = 0;
   while (max_rows < 0 || rows < max_rows) {
-    if (use_first) {
-      use_first = false;  // the first record is data: process the fields already scanned
-    } else if (!scan.next(fields, line)) {
+    if (use_first)
+      use_first = false;  // the first record is data: its fields are already scanned
+    else if (!scan.next(fields, line))
       break;
-    }
-    if (blank()) {  // fine at the end; refused when a row follows
+    if (blank()) {
       if (!pending_blank) pending_blank = line;
       continue;
     }
-    if (pending_blank)
-      AE_FAIL(path, ":", pending_blank, ":1: blank line inside the data (a missing row?); remove it");
-    if (fields.size() != ncols)
-      AE_FAIL(path, ":", line, ":", std::min(fields.size(), ncols) + 1, ": has ", fields.size(),
-              " fields, ", width_of, " (line ", first_line, ") has ", ncols);
-    for (size_t c : keep) {
+    if (pending_blank) AE_FAIL(path, ":", pending_blank, ":1: blank line inside the data (a missing row?); remove it");
+    if (fields.size() != l.ncols)
+      AE_FAIL(path, ":", line, ":", std::min(fields.size(), l.ncols) + 1, ": has ", fields.size(), " fields, ",
+              l.header ? "the header" : "the first row", " (line ", l.first_line, ") has ", l.ncols);
+    for (size_t c : l.keep) {
       float v = 0;
-      switch (parse_float(fields[c], v)) {
-        case Num::ok: break;
-        case Num::empty:
-          AE_FAIL(where(line, c), "empty cell; every feature cell needs a number: clean or impute the data first");
-        case Num::nan:
-          AE_FAIL(where(line, c), "nan is not allowed (", shown(trim(fields[c])),
-                  "): clean or impute the data first");
-        case Num::inf:
-          AE_FAIL(where(line, c), "infinity is not allowed (", shown(trim(fields[c])),
-                  "): clean or clip the data first");
-        case Num::range:
-          AE_FAIL(where(line, c), shown(trim(fields[c])), " is outside the float32 range (about ±3.4e38)");
-        case Num::not_number: {
-          static const char* missing[] = {"NA", "N/A", "n/a", "na", "null", "NULL", "None", "?", "-", "NaT"};
-          const std::string_view t = trim(fields[c]);
-          const bool marker = std::find(std::begin(missing), std::end(missing), t) != std::end(missing);
-          AE_FAIL(where(line, c), shown(t), " is not a number",
-                  marker ? " (a missing-value marker? clean or impute the data first)" : "");
-        }
-      }
+      const Num status = parse_float(fields[c], v);
+      if (status != Num::ok) fail_cell(where(path, l, line, c), status, fields[c]);
       m.data.push_back(v);
     }
-    if (label != ncols) {
-      const std::string_view t = fields[label];
-      if (t.empty()) AE_FAIL(where(line, label), "empty label");
-      if (int_labels_out) {
-        double d = 0;
-        const char* b = t.data() + (t.size() > 1 && t[0] == '+' ? 1 : 0);
-        auto [ptr, ec] = std::from_chars(b, t.data() + t.size(), d);
-        if (ec != std::errc() || ptr != t.data() + t.size() || d != std::floor(d) ||
-            std::fabs(d) > std::numeric_limits<int32_t>::max())
-          AE_FAIL(where(line, label), shown(t), " is not an integer label (expected 0/1, 1 = anomaly, or a class number)");
-        int_labels_out->push_back(static_cast<int32_t>(d));
-      } else {
+    if (l.label != l.ncols) {
+      const std::string_view t = fields[l.label];
+      if (t.empty()) AE_FAIL(where(path, l, line, l.label), "empty label");
+      if (int_labels_out)
+        int_labels_out->push_back(parse_int_label(where(path, l, line, l.label), t));
+      else
         out.labels.emplace_back(t);
-      }
     }
     ++rows;
   }
-  if (rows == 0) {
-    if (max_rows == 0) return out;
-    AE_FAIL(path, ": has a header (line ", first_line, ") but no data rows");
-  }
+  if (rows == 0 && max_rows != 0) AE_FAIL(path, ": has a header (line ", l.first_line, ") but no data rows");
   m.rows = rows;
   return out;
 }

@@ -47,8 +47,7 @@ CsvData read_csv(const std::string& path, const CsvOptions& opt = {}, int64_t ma
 // Reads one integer per row from the CSV column `column` (name or 0-based index; "" = the file
 // must have exactly one column), header detected. Cells must be integer-valued numbers ("1",
 // "0", "1.0"); errors name path:line:column.
-std::vector<int32_t> read_csv_int_column(const std::string& path, const std::string& column,
-                                         int64_t max_rows = -1);
+std::vector<int32_t> read_csv_int_column(const std::string& path, const std::string& column, int64_t max_rows = -1);
 
 // Writes rows × cols floats as CSV, atomically (AtomicFile: a crash or error never leaves a partial
 // file). Numbers are written with std::to_chars in their shortest form that reads back to the very
@@ -57,7 +56,6 @@ std::vector<int32_t> read_csv_int_column(const std::string& path, const std::str
 // header: [cols] names, or empty for no header line; names are quoted when they need it.
 void save_csv(const std::string& path,
               const float* data,  // [rows, cols], row-major
-              int64_t rows, int64_t cols, const std::vector<std::string>& header = {},
-              char delimiter = ',');
+              int64_t rows, int64_t cols, const std::vector<std::string>& header = {}, char delimiter = ',');
 
 }  // namespace ae

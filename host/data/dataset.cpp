@@ -23,7 +23,9 @@ constexpr const char* k_formats =
 
 enum class Format { idx, npy, csv };
 
-const char* format_name(Format f) { return f == Format::idx ? "an IDX file" : f == Format::npy ? "an NPY file" : "a CSV file"; }
+const char* format_name(Format f) {
+  return f == Format::idx ? "an IDX file" : f == Format::npy ? "an NPY file" : "a CSV file";
+}
 
 std::string lower_extension(const std::string& path) {
   const size_t slash = path.find_last_of('/');
@@ -71,8 +73,7 @@ Format detect(const std::string& path) {
   // Named like a binary format but without its magic: let that reader say what is wrong.
   if (ext == ".npy") return Format::npy;
   if (looks_idx_by_name(path)) return Format::idx;
-  AE_FAIL(path, ": unrecognised data format (not IDX or NPY by content, and not named .csv/.tsv/.txt); ",
-          k_formats);
+  AE_FAIL(path, ": unrecognised data format (not IDX or NPY by content, and not named .csv/.tsv/.txt); ", k_formats);
 }
 
 }  // namespace
@@ -83,9 +84,15 @@ CsvData load_dataset(const std::string& path, const LoadOptions& opt) {
     AE_FAIL(path, ": is ", format_name(f), "; a label column and a column selection apply to CSV files only");
   CsvData d;
   switch (f) {
-    case Format::idx: d.features = read_idx_matrix(path, opt.max_rows); break;
-    case Format::npy: d.features = read_npy(path, opt.max_rows); break;
-    case Format::csv: d = read_csv(path, opt.csv, opt.max_rows); break;
+    case Format::idx:
+      d.features = read_idx_matrix(path, opt.max_rows);
+      break;
+    case Format::npy:
+      d.features = read_npy(path, opt.max_rows);
+      break;
+    case Format::csv:
+      d = read_csv(path, opt.csv, opt.max_rows);
+      break;
   }
   if (opt.max_rows != 0 && d.features.rows == 0) AE_FAIL(path, ": holds no rows (no samples to use)");
   if (d.features.cols == 0)
@@ -99,8 +106,12 @@ std::vector<int32_t> load_labels(const std::string& path, const std::string& col
     AE_FAIL(path, ": is ", format_name(f), "; a labels column (\"", column, "\") applies to CSV files only");
   std::vector<int32_t> labels;
   switch (f) {
-    case Format::idx: labels = read_idx_labels(path, max_rows); break;
-    case Format::csv: labels = read_csv_int_column(path, column, max_rows); break;
+    case Format::idx:
+      labels = read_idx_labels(path, max_rows);
+      break;
+    case Format::csv:
+      labels = read_csv_int_column(path, column, max_rows);
+      break;
     case Format::npy: {
       const Matrix m = read_npy(path, max_rows);
       if (m.cols != 1)
@@ -124,9 +135,12 @@ std::vector<int32_t> load_labels(const std::string& path, const std::string& col
 void save_matrix(const std::string& path, const float* data, int64_t rows, int64_t cols,
                  const std::vector<std::string>& header) {
   const std::string ext = lower_extension(path);
-  if (ext == ".npy") save_npy(path, data, rows, cols);
-  else if (ext == ".csv") save_csv(path, data, rows, cols, header, ',');
-  else if (ext == ".tsv") save_csv(path, data, rows, cols, header, '\t');
+  if (ext == ".npy")
+    save_npy(path, data, rows, cols);
+  else if (ext == ".csv")
+    save_csv(path, data, rows, cols, header, ',');
+  else if (ext == ".tsv")
+    save_csv(path, data, rows, cols, header, '\t');
   else
     AE_FAIL(path, ": cannot choose an output format from the extension ",
             ext.empty() ? std::string("(none)") : "\"" + ext + "\"", "; use .npy (NumPy float32), .csv or .tsv");

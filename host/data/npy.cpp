@@ -79,7 +79,10 @@ class HeaderParser {
       if (peek() != '}') fail("expected ',' or '}'");
     }
     if (!h.has_descr || !h.has_order || !h.has_shape)
-      AE_FAIL(m_path, ": NPY header lacks the '", (!h.has_descr ? "descr" : !h.has_order ? "fortran_order" : "shape"),
+      AE_FAIL(m_path, ": NPY header lacks the '",
+              (!h.has_descr   ? "descr"
+               : !h.has_order ? "fortran_order"
+                              : "shape"),
               "' key: ", shown());
     return h;
   }
@@ -137,8 +140,10 @@ class HeaderParser {
       if (peek() == 'L') ++m_i;  // Python 2 long suffix, written by old numpy
       v.push_back(d);
       ws();
-      if (peek() == ',') ++m_i;
-      else if (peek() != ')') fail("expected ',' or ')' in the shape");
+      if (peek() == ',')
+        ++m_i;
+      else if (peek() != ')')
+        fail("expected ',' or ')' in the shape");
     }
     ++m_i;
     return v;
@@ -151,11 +156,13 @@ class HeaderParser {
         string_literal();
         continue;
       }
-      if (c == '(' || c == '[' || c == '{') ++depth;
+      if (c == '(' || c == '[' || c == '{')
+        ++depth;
       else if (c == ')' || c == ']' || c == '}') {
         if (depth == 0) return;
         --depth;
-      } else if (c == ',' && depth == 0) return;
+      } else if (c == ',' && depth == 0)
+        return;
       ++m_i;
     }
     fail("unterminated value");
@@ -177,18 +184,30 @@ struct Dtype {
 
 std::string numpy_name(char kind, size_t bytes) {
   switch (kind) {
-    case 'b': return "bool";
-    case 'i': return "int" + std::to_string(bytes * 8);
-    case 'u': return "uint" + std::to_string(bytes * 8);
-    case 'f': return "float" + std::to_string(bytes * 8);
-    case 'c': return "complex" + std::to_string(bytes * 8);
-    case 'O': return "object";
-    case 'U': return "str (unicode)";
-    case 'S': return "bytes";
-    case 'V': return "void (raw or structured)";
-    case 'M': return "datetime64";
-    case 'm': return "timedelta64";
-    default: return "unknown";
+    case 'b':
+      return "bool";
+    case 'i':
+      return "int" + std::to_string(bytes * 8);
+    case 'u':
+      return "uint" + std::to_string(bytes * 8);
+    case 'f':
+      return "float" + std::to_string(bytes * 8);
+    case 'c':
+      return "complex" + std::to_string(bytes * 8);
+    case 'O':
+      return "object";
+    case 'U':
+      return "str (unicode)";
+    case 'S':
+      return "bytes";
+    case 'V':
+      return "void (raw or structured)";
+    case 'M':
+      return "datetime64";
+    case 'm':
+      return "timedelta64";
+    default:
+      return "unknown";
   }
 }
 
@@ -211,8 +230,7 @@ Dtype parse_dtype(const std::string& path, const NpyHeader& h) {
   const bool ok = whole && ((kind == 'b' && bytes == 1) ||
                             ((kind == 'i' || kind == 'u') && (bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8)) ||
                             (kind == 'f' && (bytes == 2 || bytes == 4 || bytes == 8)));
-  if (!ok)
-    AE_FAIL(path, ": unsupported NPY dtype '", d, "' (", numpy_name(kind, bytes), "); supported: ", k_supported);
+  if (!ok) AE_FAIL(path, ": unsupported NPY dtype '", d, "' (", numpy_name(kind, bytes), "); supported: ", k_supported);
   const Kind k = kind == 'b' ? Kind::boolean : kind == 'i' ? Kind::sint : kind == 'u' ? Kind::uint : Kind::flt;
   return {k, bytes, order == '>' && bytes > 1, numpy_name(kind, bytes)};
 }
@@ -265,9 +283,12 @@ void convert_float(const std::string& path, const uint8_t* src, size_t n, const 
   for (size_t i = 0; i < n; ++i) {
     const uint8_t* p = src + i * t.bytes;
     double v;
-    if (t.bytes == 2) v = half_to_float(load<uint16_t>(p, t.swap));
-    else if (t.bytes == 4) v = load<float>(p, t.swap);
-    else v = load<double>(p, t.swap);
+    if (t.bytes == 2)
+      v = half_to_float(load<uint16_t>(p, t.swap));
+    else if (t.bytes == 4)
+      v = load<float>(p, t.swap);
+    else
+      v = load<double>(p, t.swap);
     if (!std::isfinite(v) || std::fabs(v) > std::numeric_limits<float>::max()) {
       const int64_t r = cols ? static_cast<int64_t>(i) / cols : 0, c = cols ? static_cast<int64_t>(i) % cols : 0;
       const char* what = std::isnan(v) ? "is NaN" : std::isinf(v) ? "is infinite" : "does not fit float32";
@@ -291,8 +312,7 @@ Matrix read_npy(const std::string& path, int64_t max_rows) {
   const auto u8 = [&](size_t i) { return uint64_t(static_cast<uint8_t>(head[i])); };
   const size_t prefix = major == 1 ? 10 : 12;
   if (head.size() < prefix) AE_FAIL(path, ": truncated NPY header (", head.size(), " bytes)");
-  const uint64_t header_len =
-      major == 1 ? (u8(8) | u8(9) << 8) : (u8(8) | u8(9) << 8 | u8(10) << 16 | u8(11) << 24);
+  const uint64_t header_len = major == 1 ? (u8(8) | u8(9) << 8) : (u8(8) | u8(9) << 8 | u8(10) << 16 | u8(11) << 24);
   if (header_len > k_max_header)
     AE_FAIL(path, ": NPY header length ", header_len, " is implausible (numpy writes < 1 KiB); corrupt file?");
   if (prefix + header_len > head.size())
@@ -301,23 +321,25 @@ Matrix read_npy(const std::string& path, int64_t max_rows) {
   const Dtype t = parse_dtype(path, h);
 
   if (h.shape.empty())
-    AE_FAIL(path, ": 0-d array (a single scalar, shape ()); ae expects samples in rows: shape (n,), (n, m) or (n, ...)");
+    AE_FAIL(path,
+            ": 0-d array (a single scalar, shape ()); ae expects samples in rows: shape (n,), (n, m) or (n, ...)");
   uint64_t row_elems = 1, elems = h.shape[0], data_bytes = 0;
   int big_dims = h.shape[0] > 1;
   for (size_t i = 1; i < h.shape.size(); ++i) {
     big_dims += h.shape[i] > 1;
-    if (__builtin_mul_overflow(row_elems, h.shape[i], &row_elems) ||
-        __builtin_mul_overflow(elems, h.shape[i], &elems))
+    if (__builtin_mul_overflow(row_elems, h.shape[i], &row_elems) || __builtin_mul_overflow(elems, h.shape[i], &elems))
       AE_FAIL(path, ": NPY shape ", shape_text(h.shape), " overflows; the header is corrupt");
   }
   if (__builtin_mul_overflow(elems, uint64_t{t.bytes}, &data_bytes) || data_bytes > (uint64_t{1} << 46))
-    AE_FAIL(path, ": NPY shape ", shape_text(h.shape), " describes more data than any real file holds; corrupt header?");
+    AE_FAIL(path, ": NPY shape ", shape_text(h.shape),
+            " describes more data than any real file holds; corrupt header?");
   if (h.fortran_order && big_dims > 1)  // one non-trivial dimension: Fortran and C order are the same bytes
     AE_FAIL(path, ": Fortran-ordered arrays are not supported; save with np.ascontiguousarray (shape ",
             shape_text(h.shape), ")");
   const uint64_t data_start = prefix + header_len;
   const uint64_t have = file_bytes - std::min(file_bytes, data_start);
-  const std::string promise = "shape " + shape_text(h.shape) + " of " + t.name + " needs " + std::to_string(data_bytes) + " bytes of data";
+  const std::string promise =
+      "shape " + shape_text(h.shape) + " of " + t.name + " needs " + std::to_string(data_bytes) + " bytes of data";
   if (have < data_bytes) AE_FAIL(path, ": truncated NPY data: ", promise, ", the file has ", have);
   if (have > data_bytes)
     AE_FAIL(path, ": ", have - data_bytes, " trailing bytes after the NPY data: ", promise, ", the file has ", have);
@@ -343,18 +365,28 @@ Matrix read_npy(const std::string& path, int64_t max_rows) {
       for (size_t i = 0; i < n; ++i) dst[i] = src[i] ? 1.0f : 0.0f;
       break;
     case Kind::sint:
-      if (t.bytes == 1) convert_int<int8_t>(src, n, t.swap, dst);
-      else if (t.bytes == 2) convert_int<int16_t>(src, n, t.swap, dst);
-      else if (t.bytes == 4) convert_int<int32_t>(src, n, t.swap, dst);
-      else convert_int<int64_t>(src, n, t.swap, dst);
+      if (t.bytes == 1)
+        convert_int<int8_t>(src, n, t.swap, dst);
+      else if (t.bytes == 2)
+        convert_int<int16_t>(src, n, t.swap, dst);
+      else if (t.bytes == 4)
+        convert_int<int32_t>(src, n, t.swap, dst);
+      else
+        convert_int<int64_t>(src, n, t.swap, dst);
       break;
     case Kind::uint:
-      if (t.bytes == 1) convert_int<uint8_t>(src, n, t.swap, dst);
-      else if (t.bytes == 2) convert_int<uint16_t>(src, n, t.swap, dst);
-      else if (t.bytes == 4) convert_int<uint32_t>(src, n, t.swap, dst);
-      else convert_int<uint64_t>(src, n, t.swap, dst);
+      if (t.bytes == 1)
+        convert_int<uint8_t>(src, n, t.swap, dst);
+      else if (t.bytes == 2)
+        convert_int<uint16_t>(src, n, t.swap, dst);
+      else if (t.bytes == 4)
+        convert_int<uint32_t>(src, n, t.swap, dst);
+      else
+        convert_int<uint64_t>(src, n, t.swap, dst);
       break;
-    case Kind::flt: convert_float(path, src, n, t, m.cols, dst); break;
+    case Kind::flt:
+      convert_float(path, src, n, t, m.cols, dst);
+      break;
   }
   return m;
 }
@@ -367,8 +399,8 @@ void save_npy(const std::string& path, const float* data, int64_t rows, int64_t 
     AE_FAIL(path, ": cannot write an NPY array of shape (", rows, ", ", cols, "): size overflows");
   if (elems > 0 && data == nullptr) AE_FAIL(path, ": cannot write NPY: no data for ", rows, "×", cols);
 
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) +
-                       ", " + std::to_string(cols) + "), }";
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+                       std::to_string(cols) + "), }";
   const size_t prefix = 10;  // magic (6) + version (2) + header length (2)
   header.append(63 - (prefix + header.size()) % 64, ' ');
   header += '\n';

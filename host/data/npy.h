@@ -31,6 +31,8 @@ Matrix read_npy(const std::string& path, int64_t max_rows = -1);
 void save_npy(const std::string& path,
               const float* data,  // [rows, cols], row-major
               int64_t rows, int64_t cols);
-inline void save_npy(const std::string& path, const Matrix& m) { save_npy(path, m.data.data(), m.rows, m.cols); }
+inline void save_npy(const std::string& path, const Matrix& m) {
+  save_npy(path, m.data.data(), m.rows, m.cols);
+}
 
 }  // namespace ae

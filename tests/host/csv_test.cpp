@@ -1,6 +1,8 @@
 // CSV reader and writer tests: exact numbers, header detection both ways, quoting, label and column
 // selection, line-end and BOM variants, a bit-exact round trip through save_csv, and one file per
 // refusal asserting the message carries path:line:column.
+#include "host/data/csv.h"
+
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -9,7 +11,6 @@
 #include <limits>
 #include <random>
 
-#include "host/data/csv.h"
 #include "tests/host/data_test_util.h"
 
 namespace ae {
@@ -111,11 +112,14 @@ TEST_F(Csv, ColumnsSelectedByNameAndIndexInGivenOrder) {
 
 TEST_F(Csv, CrlfBomTrailingBlankLinesAndDelimiters) {
   const std::string want_names[] = {"a", "b"};
-  for (const std::string& text : {std::string("\xEF\xBB\xBF" "a,b\r\n1,2\r\n3,4\r\n\r\n"), std::string("a;b\n1;2\n3;4\n\n\n"),
-                                  std::string("a\tb\n1\t2\n3\t4"), std::string("\n\na, b\n1, 2\n3 ,4\n   \n")}) {
+  for (const std::string& text : {std::string("\xEF\xBB\xBF"
+                                              "a,b\r\n1,2\r\n3,4\r\n\r\n"),
+                                  std::string("a;b\n1;2\n3;4\n\n\n"), std::string("a\tb\n1\t2\n3\t4"),
+                                  std::string("\n\na, b\n1, 2\n3 ,4\n   \n")}) {
     const CsvData d = read_csv(write("d.csv", text));
     EXPECT_EQ(d.features.rows, 2) << text;
-    EXPECT_EQ(d.features.column_names, (std::vector<std::string>(std::begin(want_names), std::end(want_names)))) << text;
+    EXPECT_EQ(d.features.column_names, (std::vector<std::string>(std::begin(want_names), std::end(want_names))))
+        << text;
     EXPECT_EQ(d.features.data, (std::vector<float>{1, 2, 3, 4})) << text;
   }
 }
@@ -201,7 +205,13 @@ TEST_F(Csv, EmptyHeaderOnlyBlankAndBinaryFilesRefused) {
   expect_error([&] { read_csv(write("e.csv", "")); }, {"e.csv: empty file"});
   expect_error([&] { read_csv(file("missing.csv")); }, {"missing.csv: no such file"});
   expect_error([&] { read_csv(write("h.csv", "a,b\n")); }, {"h.csv: has a header (line 1) but no data rows"});
-  expect_error([&] { read_csv(write("h2.csv", "\xEF\xBB\xBF" "a,b\r\n\r\n")); }, {"h2.csv", "no data rows"});
+  expect_error(
+      [&] {
+        read_csv(write("h2.csv",
+                       "\xEF\xBB\xBF"
+                       "a,b\r\n\r\n"));
+      },
+      {"h2.csv", "no data rows"});
   expect_error([&] { read_csv(write("b.csv", "\n \n\n")); }, {"b.csv: no data"});
   expect_error([&] { read_csv(write("m.csv", "a,b\n1,2\n\n3,4\n")); }, {"m.csv:3:1: blank line inside the data"});
   expect_error([&] { read_csv(write("z.csv", std::string("a,b\n1,\0\n", 8))); }, {"z.csv: binary content"});

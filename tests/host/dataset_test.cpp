@@ -1,12 +1,13 @@
 // Dataset dispatch tests: the reader is chosen by content (IDX and NPY magic, plain or gzip), names
 // only decide for text; options that do not fit a format are refused; labels from every format;
 // save_matrix picks the writer by extension. Uses the real Fashion-MNIST t10k files when installed.
+#include "host/data/dataset.h"
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <cstring>
 
-#include "host/data/dataset.h"
 #include "host/data/idx.h"
 #include "host/data/npy.h"
 #include "tests/host/data_test_util.h"
@@ -101,8 +102,10 @@ TEST_F(Dataset, UnknownMissingEmptyAndMisfitFilesRefused) {
   expect_error([&] { load_dataset(m_dir.string()); }, {m_dir.string() + ": is a directory"});
   expect_error([&] { load_dataset(write("data.dat", "1,2\n")); },
                {"data.dat: unrecognised data format", "IDX", "NPY", ".csv"});
-  expect_error([&] { load_dataset(write("a.npz", std::string("PK\x03\x04rest", 8))); }, {"a.npz: a zip archive", "np.save"});
-  expect_error([&] { load_dataset(write("t.csv.gz", gzip("a,b\n1,2\n"))); }, {"t.csv.gz: gzip-compressed, but the content is not IDX"});
+  expect_error([&] { load_dataset(write("a.npz", std::string("PK\x03\x04rest", 8))); },
+               {"a.npz: a zip archive", "np.save"});
+  expect_error([&] { load_dataset(write("t.csv.gz", gzip("a,b\n1,2\n"))); },
+               {"t.csv.gz: gzip-compressed, but the content is not IDX"});
   // Named like a binary format without its magic: that reader's own message.
   expect_error([&] { load_dataset(write("x.npy", "a,b\n1,2\n")); }, {"x.npy: not an NPY file"});
   expect_error([&] { load_dataset(write("train-images-idx3-ubyte", "\x01\x02\x03\x04")); },
@@ -130,11 +133,18 @@ TEST_F(Dataset, LabelsFromEveryFormat) {
   one_d.replace(at, 6, "(3,)  ");
   EXPECT_EQ(load_labels(write("m.npy", one_d)), (std::vector<int32_t>{0, 1, 7}));
 
-  expect_error([&] { load_labels(write("bad.csv", "y\n0\n1\nyes\n")); }, {"bad.csv:4:1", "\"yes\" is not an integer label"});
-  expect_error([&] { load_labels(write("wide.csv", "a,b\n0,1\n")); }, {"wide.csv:1:", "has 2 fields", "one value per row"});
-  expect_error([&] { load_labels(npy_column(file("h.npy"), {0, 0.5f})); }, {"h.npy: row 1 (0-based): 0.5 is not an integer label"});
+  expect_error([&] { load_labels(write("bad.csv", "y\n0\n1\nyes\n")); },
+               {"bad.csv:4:1", "\"yes\" is not an integer label"});
+  expect_error([&] { load_labels(write("wide.csv", "a,b\n0,1\n")); },
+               {"wide.csv:1:", "has 2 fields", "one value per row"});
+  expect_error(
+      [&] {
+        load_labels(npy_column(file("h.npy"), {0, 0.5f}));
+      },
+      {"h.npy: row 1 (0-based): 0.5 is not an integer label"});
   save_npy(file("two.npy"), std::vector<float>{0, 1, 1, 0}.data(), 2, 2);
-  expect_error([&] { load_labels(file("two.npy")); }, {"two.npy: labels must be one value per row", "2 values per row"});
+  expect_error([&] { load_labels(file("two.npy")); },
+               {"two.npy: labels must be one value per row", "2 values per row"});
   expect_error([&] { load_labels(file("two.npy"), "x"); }, {"two.npy: is an NPY file", "CSV files only"});
   expect_error([&] { load_labels(write("img.idx", idx_u8({1, 2}, "ab"))); }, {"img.idx: labels must be a rank-1"});
   expect_error([&] { load_labels(file("none.csv")); }, {"none.csv: no such file"});

@@ -173,14 +173,16 @@ TEST_F(NpyRead, MalformedFilesRefused) {
                 std::string(16, '\0')),
        "structured arrays"},
       {npy_file(dict("<f4", "()"), four.substr(0, 4)), "0-d array"},
-      {npy_file(dict("<f4", "(2, 2)"), four.substr(0, 15)), "truncated NPY data: shape (2, 2) of float32 needs 16 bytes of data, the file has 15"},
+      {npy_file(dict("<f4", "(2, 2)"), four.substr(0, 15)),
+       "truncated NPY data: shape (2, 2) of float32 needs 16 bytes of data, the file has 15"},
       {npy_file(dict("<f4", "(2, 2)"), four + "xx"), "2 trailing bytes after the NPY data"},
       {npy_file(dict("<f4", "(4294967296, 4294967296)"), four), "overflows"},
       {npy_file(dict("<f4", "(2, 2)"), le_or_be<float>({1, 2, 3, std::numeric_limits<float>::quiet_NaN()})),
        "row 1, column 1 (0-based) is NaN"},
       {npy_file(dict(">f8", "(2, 2)"), le_or_be<double>({1, -std::numeric_limits<double>::infinity(), 3, 4}, true)),
        "row 0, column 1 (0-based) is infinite"},
-      {npy_file(dict("<f8", "(4,)"), le_or_be<double>({1, 2, 1e300, 4})), "row 2, column 0 (0-based) does not fit float32"},
+      {npy_file(dict("<f8", "(4,)"), le_or_be<double>({1, 2, 1e300, 4})),
+       "row 2, column 0 (0-based) does not fit float32"},
       {npy_file(dict("<f2", "(2,)"), le_or_be<uint16_t>({0x3C00, 0x7E00})), "row 1, column 0 (0-based) is NaN"},
   };
   for (const Case& c : cases) {
