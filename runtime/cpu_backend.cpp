@@ -40,17 +40,15 @@ class CpuBackend final : public Backend {
         *P(op.out[0]) = float(c.loss);
         break;
       case PlanOpKind::loss_fwd_bwd: {
-        // grad may take over pred's block (op.inplace): keep y for act′ before it is overwritten.
+        // grad may take over pred's block (op.inplace). An output activation whose derivative is a
+        // function of y is applied by the loss kernel in the same pass (it reads y before writing
+        // the gradient over it); one that needs z (gelu) is applied afterwards from z.
+        const bool from_y = !act_derivative_needs_z(op.act);
         float* grad = P(op.out[2]);
-        const float* pred = P(op.in[0]);
-        if (op.act != Act::linear && !act_derivative_needs_z(op.act) && grad == pred) {
-          m_y_copy.assign(pred, pred + M * op.n);
-          pred = m_y_copy.data();
-        }
-        c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, pred, P(op.in[1]), M, op.n, grad,
-                                                   P(op.out[1]), nullptr);
+        c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, grad,
+                                                   P(op.out[1]), nullptr, from_y ? op.act : Act::linear);
         *P(op.out[0]) = float(c.loss);
-        if (op.act != Act::linear) apply_act_derivative(op, pred, P(op.in[3]), grad, M * op.n);
+        if (!from_y) apply_act_derivative_from_z(op.act, P(op.in[3]), grad, M * op.n);
         break;
       }
       case PlanOpKind::add: {
@@ -74,12 +72,11 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  std::vector<float> m_y_copy;
-  // ∂L/∂z = ∂L/∂y ⊙ act′, for an output activation the loss kernel did not absorb.
-  static void apply_act_derivative(const PlanOp& op, const float* y, const float* z, float* g, int64_t n) {
+  // ∂L/∂z = ∂L/∂y ⊙ act′(z), for an output activation the loss kernel cannot absorb.
+  static void apply_act_derivative_from_z(Act act, const float* z, float* g, int64_t n) {
+    AE_CHECK(z != nullptr, "loss_fwd_bwd: output activation ", act_name(act), " needs the kept pre-activation z");
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      g[i] *= z ? act_derivative_from_z(op.act, z[i]) : act_derivative_from_y(op.act, y[i]);
+    for (int64_t i = 0; i < n; ++i) g[i] *= act_derivative_from_z(act, z[i]);
   }
 };
 

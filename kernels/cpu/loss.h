@@ -1,11 +1,14 @@
 // The cpu reference loss: forward and gradient in one pass, also writing per-sample errors
 // (the anomaly score of an autoencoder). Reduction as PyTorch's MSELoss()/BCELoss() defaults:
 // the mean over all M·N elements, so each gradient element is (element gradient)/(M·N).
-// Deterministic: each row is summed in order in double, then the rows in order in double.
+// Deterministic for any thread count: each row's terms are summed in double over 16 interleaved
+// lanes (element j into lane j mod 16, each lane in order), the lanes in a fixed tree, then the
+// rows in order in double.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/common/activation.h"
 #include "kernels/common/loss.h"
 
 namespace ae::cpu {
@@ -14,14 +17,19 @@ namespace ae::cpu {
 // from_logits (bce only): pred holds logits z and the loss is BCE(σ(z), t) in the stable form;
 // grad is then d(mean loss)/dz = (σ(z) − t)/(M·N). The graph uses this for a sigmoid output layer
 // trained with bce, so the sigmoid's derivative never multiplies a clamped BCE gradient.
+// out_act: the activation that produced pred = out_act(z) in the layer before. When it is not
+// linear, grad receives d(mean loss)/dz = d(mean loss)/d(pred) · out_act′(pred) (the derivative
+// taken from pred, so out_act must not need z: not gelu), which saves the backward pass of that
+// activation a separate sweep. Not combined with from_logits (pred is then z already).
 // grad may alias pred (each element is read before it is written); per_sample and probs may not.
 template <typename T>
 double loss_forward_backward(Loss loss, bool from_logits,
                              const T* pred,    // [M, N] output y, or logits z when from_logits
                              const T* target,  // [M, N]
                              int64_t M, int64_t N,
-                             T* grad,        // [M, N] d(mean loss)/d(pred), or nullptr
+                             T* grad,        // [M, N] d(mean loss)/d(pred) (or /dz, see out_act), or nullptr
                              T* per_sample,  // [M] mean over the N features of the element loss, or nullptr
-                             T* probs);      // [M, N] σ(z), written when from_logits and non-null
+                             T* probs,       // [M, N] σ(z), written when from_logits and non-null
+                             Act out_act = Act::linear);
 
 }  // namespace ae::cpu

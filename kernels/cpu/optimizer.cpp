@@ -2,9 +2,24 @@
 // (for-loop) implementation computes it for fp32 tensors: scalars derived in double (bias
 // corrections, 1 − β), rounded to float, then the same elementwise operations in the same order
 // (lerp for exp_avg/grad_avg, mul then addcmul for the squared averages, addcdiv for the update).
+//
+// One step is one parallel pass over all tensors as if concatenated (a team per tensor would fork
+// once per weight and bias). Adam/AdamW, the default, has an AVX-512 path: the same operations in
+// the same order on 16 lanes (IEEE add/mul/div/sqrt round identically on every lane), so it is
+// bitwise equal to the scalar loop; the scalar loop is not vectorized by the compiler because of
+// sqrtf's errno contract under ae's default flags.
 #include "kernels/cpu/optimizer.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#include <immintrin.h>
+#define AE_OPT_HAVE_AVX512 1
+#endif
 
 #include "kernels/common/error.h"
 
@@ -12,7 +27,7 @@ namespace ae::cpu {
 
 namespace {
 
-// Elementwise loops over large tensors only go parallel when the work pays for the fork.
+// Below this many elements in total the step runs on the calling thread.
 constexpr int64_t PARALLEL_MIN = 1 << 14;
 
 const char* const OPT_NAMES[OPT_KIND_COUNT] = {"sgd", "adam", "adamw", "rmsprop"};
@@ -22,13 +37,13 @@ inline float lerp(float self, float end, float w) {
   return std::abs(w) < 0.5f ? self + w * (end - self) : end - (end - self) * (1.0f - w);
 }
 
-void sgd_step(const OptConfig& c, int64_t step, const ParamSlot& s) {
+// Elements [i0, i1) of one tensor.
+void sgd_range(const OptConfig& c, int64_t step, const ParamSlot& s, int64_t i0, int64_t i1) {
   const float lr = float(c.lr), wd = float(c.weight_decay), mom = float(c.momentum);
   const float damp1 = float(1.0 - c.dampening);
   const bool first = step == 1, use_mom = c.momentum != 0, nesterov = c.nesterov, use_wd = c.weight_decay != 0;
   float* buf = s.state;  // [n] momentum_buffer
-#pragma omp parallel for schedule(static) if (s.n >= PARALLEL_MIN)
-  for (int64_t i = 0; i < s.n; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     float g = s.grad[i];
     if (use_wd) g = g + wd * s.param[i];
     if (use_mom) {
@@ -40,44 +55,95 @@ void sgd_step(const OptConfig& c, int64_t step, const ParamSlot& s) {
   }
 }
 
+// Adam's per-step scalars, as torch.optim derives them (double, then rounded to float).
+struct AdamScalars {
+  float step_size, bc2_sqrt, eps, w1, b2, w2, wd, decay;
+  bool use_wd, decoupled;
+  AdamScalars(const OptConfig& c, int64_t step, bool decoupled_wd) {
+    const double bc1 = 1.0 - std::pow(c.beta1, double(step));
+    const double bc2 = 1.0 - std::pow(c.beta2, double(step));
+    step_size = float(c.lr / bc1), bc2_sqrt = float(std::sqrt(bc2)), eps = float(c.eps);
+    w1 = float(1.0 - c.beta1), b2 = float(c.beta2), w2 = float(1.0 - c.beta2);
+    wd = float(c.weight_decay), decay = float(1.0 - c.lr * c.weight_decay);
+    use_wd = c.weight_decay != 0, decoupled = decoupled_wd;
+  }
+};
+
 // adam and adamw: AdamW first decays the parameter by (1 − lr·wd) and adds no L2 to the gradient.
-void adam_step(const OptConfig& c, int64_t step, const ParamSlot& s, bool decoupled) {
-  const double bc1 = 1.0 - std::pow(c.beta1, double(step));
-  const double bc2 = 1.0 - std::pow(c.beta2, double(step));
-  const float step_size = float(c.lr / bc1), bc2_sqrt = float(std::sqrt(bc2)), eps = float(c.eps);
-  const float w1 = float(1.0 - c.beta1), b2 = float(c.beta2), w2 = float(1.0 - c.beta2);
-  const float wd = float(c.weight_decay), decay = float(1.0 - c.lr * c.weight_decay);
-  const bool use_wd = c.weight_decay != 0;
+void adam_scalar(const AdamScalars& a, const ParamSlot& s, int64_t i0, int64_t i1) {
   float* m = s.state;        // [n] exp_avg
   float* v = s.state + s.n;  // [n] exp_avg_sq
-#pragma omp parallel for schedule(static) if (s.n >= PARALLEL_MIN)
-  for (int64_t i = 0; i < s.n; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     float p = s.param[i], g = s.grad[i];
-    if (use_wd) {
-      if (decoupled)
-        p = p * decay;
+    if (a.use_wd) {
+      if (a.decoupled)
+        p = p * a.decay;
       else
-        g = g + wd * p;
+        g = g + a.wd * p;
     }
-    const float mi = lerp(m[i], g, w1);
-    const float vi = v[i] * b2 + w2 * g * g;
+    const float mi = lerp(m[i], g, a.w1);
+    const float vi = v[i] * a.b2 + a.w2 * g * g;
     m[i] = mi;
     v[i] = vi;
-    const float denom = std::sqrt(vi) / bc2_sqrt + eps;
-    s.param[i] = p + (-step_size) * (mi / denom);
+    const float denom = std::sqrt(vi) / a.bc2_sqrt + a.eps;
+    s.param[i] = p + (-a.step_size) * (mi / denom);
   }
 }
 
+#ifdef AE_OPT_HAVE_AVX512
+// adam_scalar on 16 lanes, operation for operation (fp-contract=off: no mul+add fused into an FMA);
+// returns the first element it did not do.
+__attribute__((target("avx512f"), optimize("fp-contract=off"))) int64_t adam_avx512(const AdamScalars& a, const ParamSlot& s, int64_t i0,
+                                                       int64_t i1) {
+  float* m = s.state;
+  float* v = s.state + s.n;
+  const __m512 w1 = _mm512_set1_ps(a.w1), one_w1 = _mm512_set1_ps(1.0f - a.w1), b2 = _mm512_set1_ps(a.b2);
+  const __m512 w2 = _mm512_set1_ps(a.w2), bc2 = _mm512_set1_ps(a.bc2_sqrt), eps = _mm512_set1_ps(a.eps);
+  const __m512 neg_step = _mm512_set1_ps(-a.step_size), wd = _mm512_set1_ps(a.wd), decay = _mm512_set1_ps(a.decay);
+  const bool small_w = std::abs(a.w1) < 0.5f;
+  int64_t i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    __m512 p = _mm512_loadu_ps(s.param + i), g = _mm512_loadu_ps(s.grad + i);
+    if (a.use_wd) {
+      if (a.decoupled)
+        p = _mm512_mul_ps(p, decay);
+      else
+        g = _mm512_add_ps(g, _mm512_mul_ps(wd, p));
+    }
+    const __m512 m0 = _mm512_loadu_ps(m + i), d = _mm512_sub_ps(g, m0);
+    const __m512 mi = small_w ? _mm512_add_ps(m0, _mm512_mul_ps(w1, d)) : _mm512_sub_ps(g, _mm512_mul_ps(d, one_w1));
+    const __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(v + i), b2), _mm512_mul_ps(_mm512_mul_ps(w2, g), g));
+    _mm512_storeu_ps(m + i, mi);
+    _mm512_storeu_ps(v + i, vi);
+    // maskz with every lane on: plain sqrt (the unmasked intrinsic trips a GCC 12 -Wmaybe-uninitialized).
+    const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_sqrt_ps(__mmask16(0xFFFF), vi), bc2), eps);
+    _mm512_storeu_ps(s.param + i, _mm512_add_ps(p, _mm512_mul_ps(neg_step, _mm512_div_ps(mi, denom))));
+  }
+  return i;
+}
+
+bool cpu_has_avx512f() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+#endif
+
+void adam_range(const AdamScalars& a, const ParamSlot& s, int64_t i0, int64_t i1) {
+#ifdef AE_OPT_HAVE_AVX512
+  if (cpu_has_avx512f()) i0 = adam_avx512(a, s, i0, i1);
+#endif
+  adam_scalar(a, s, i0, i1);
+}
+
 // State: [square_avg][momentum_buffer if momentum > 0][grad_avg if centered].
-void rmsprop_step(const OptConfig& c, const ParamSlot& s) {
+void rmsprop_range(const OptConfig& c, const ParamSlot& s, int64_t i0, int64_t i1) {
   const float lr = float(c.lr), wd = float(c.weight_decay), mom = float(c.momentum), eps = float(c.eps);
   const float alpha = float(c.alpha), w = float(1.0 - c.alpha);
   const bool use_wd = c.weight_decay != 0, use_mom = c.momentum > 0, centered = c.centered;
   float* sq = s.state;
   float* buf = use_mom ? s.state + s.n : nullptr;
   float* gavg = centered ? s.state + (use_mom ? 2 : 1) * s.n : nullptr;
-#pragma omp parallel for schedule(static) if (s.n >= PARALLEL_MIN)
-  for (int64_t i = 0; i < s.n; ++i) {
+  for (int64_t i = i0; i < i1; ++i) {
     float g = s.grad[i];
     if (use_wd) g = g + wd * s.param[i];
     const float sqi = sq[i] * alpha + w * g * g;
@@ -158,19 +224,45 @@ void optimizer_step(const OptConfig& cfg, int64_t step, const ParamSlot* slots, 
   validate_opt_config(cfg);
   AE_CHECK(step >= 1, "optimizer_step: step is 1-based (got ", step, ")");
   const bool needs_state = opt_state_slots(cfg) > 0;
+  // first[t]: where tensor t starts in the concatenation of all tensors.
+  std::vector<int64_t> first(count + 1, 0);
   for (size_t t = 0; t < count; ++t) {
     const ParamSlot& s = slots[t];
     AE_CHECK(s.n >= 0, "optimizer_step: tensor ", t, " has negative size ", s.n);
-    if (s.n == 0) continue;
-    AE_CHECK(s.param && s.grad, "optimizer_step: tensor ", t, " has a null param or grad");
-    AE_CHECK(s.state || !needs_state, "optimizer_step: tensor ", t, " has no state but ", opt_name(cfg.kind), " needs ",
-             opt_state_slots(cfg), " slots per element");
-    switch (cfg.kind) {
-      case OptKind::sgd: sgd_step(cfg, step, s); break;
-      case OptKind::adam: adam_step(cfg, step, s, false); break;
-      case OptKind::adamw: adam_step(cfg, step, s, true); break;
-      case OptKind::rmsprop: rmsprop_step(cfg, s); break;
+    if (s.n > 0) {
+      AE_CHECK(s.param && s.grad, "optimizer_step: tensor ", t, " has a null param or grad");
+      AE_CHECK(s.state || !needs_state, "optimizer_step: tensor ", t, " has no state but ", opt_name(cfg.kind),
+               " needs ", opt_state_slots(cfg), " slots per element");
     }
+    first[t + 1] = first[t] + s.n;
+  }
+  const int64_t total = first[count];
+  const AdamScalars adam(cfg, step, cfg.kind == OptKind::adamw);
+
+  // Updates elements [e0, e1) of the concatenation, tensor by tensor. Elementwise, so the split
+  // between threads cannot change a result.
+  auto update = [&](int64_t e0, int64_t e1) {
+    for (size_t t = 0; t < count; ++t) {
+      const int64_t i0 = std::max(e0, first[t]) - first[t], i1 = std::min(e1, first[t + 1]) - first[t];
+      if (i0 >= i1) continue;
+      switch (cfg.kind) {
+        case OptKind::sgd: sgd_range(cfg, step, slots[t], i0, i1); break;
+        case OptKind::adam:
+        case OptKind::adamw: adam_range(adam, slots[t], i0, i1); break;
+        case OptKind::rmsprop: rmsprop_range(cfg, slots[t], i0, i1); break;
+      }
+    }
+  };
+  if (total < PARALLEL_MIN || omp_in_parallel() || omp_get_max_threads() < 2) {
+    update(0, total);
+    return;
+  }
+#pragma omp parallel
+  {
+    // Slices rounded to 16 elements so the vector loops rarely fall back to their scalar tails.
+    const int64_t th = omp_get_thread_num(), nth = omp_get_num_threads();
+    auto cut = [&](int64_t k) { return k == nth ? total : std::min(total, (total * k / nth) / 16 * 16); };
+    update(cut(th), cut(th + 1));
   }
 }
 
