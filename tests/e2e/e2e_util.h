@@ -1,0 +1,128 @@
+// Helpers of the end-to-end tests: a scratch directory per test, running the real `ae` binary
+// with its stdout and stderr captured, and small file utilities (read, list, write IDX).
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace ae::e2e {
+
+namespace fs = std::filesystem;
+
+inline const std::string FASHION_DIR = "/usr/share/datasets/fashion-mnist/";
+inline const std::string TRAIN_IMAGES = FASHION_DIR + "train-images-idx3-ubyte.gz";
+inline const std::string TEST_IMAGES = FASHION_DIR + "t10k-images-idx3-ubyte.gz";
+inline const std::string AE_CLI = AE_BINARY_DIR "/ae";
+
+// A fresh directory named after the running test, removed when the test ends (kept on failure,
+// so the files that made it fail can be inspected).
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string("ae_e2e_") + (info ? std::string(info->test_suite_name()) + "_" + info->name() : "x") + "_" +
+                       std::to_string(::getpid());
+    for (char& c : name)
+      if (c == '/') c = '_';
+    m_path = fs::temp_directory_path() / name;
+    fs::remove_all(m_path);
+    fs::create_directories(m_path);
+  }
+  ~ScratchDir() {
+    if (!::testing::Test::HasFailure()) {
+      std::error_code ec;
+      fs::remove_all(m_path, ec);
+    }
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  std::string operator/(const std::string& name) const { return (m_path / name).string(); }
+  const fs::path& path() const { return m_path; }
+  // Every entry of the directory, names only, sorted.
+  std::vector<std::string> list() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(m_path)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  fs::path m_path;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+struct RunResult {
+  int exit_code = -1;  // the process's exit status; 128 + signal when it was killed by one
+  std::string out, err;
+  // The command line, for failure messages.
+  std::string command;
+};
+
+// Runs the `ae` binary with `args` (no shell: arguments are passed as they are), stdout and
+// stderr captured through files in `dir`.
+inline RunResult run_ae(const std::vector<std::string>& args, const ScratchDir& dir) {
+  RunResult r;
+  r.command = AE_CLI;
+  for (const auto& a : args) r.command += " " + a;
+  const std::string out_path = (dir.path().parent_path() / (dir.path().filename().string() + ".stdout")).string();
+  const std::string err_path = (dir.path().parent_path() / (dir.path().filename().string() + ".stderr")).string();
+  std::vector<char*> argv;
+  std::vector<std::string> storage = {AE_CLI};
+  storage.insert(storage.end(), args.begin(), args.end());
+  for (auto& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr)) ::_exit(126);
+    ::execv(AE_CLI.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = read_text(out_path);
+  r.err = read_text(err_path);
+  fs::remove(out_path);
+  fs::remove(err_path);
+  return r;
+}
+
+// An IDX file of u8 images: magic 0x00000803, dims [n, h, w] big-endian, then n·h·w bytes.
+// `type` and `first_byte` let a test break the magic on purpose.
+inline std::string idx_u8(uint32_t n, uint32_t h, uint32_t w, const std::vector<uint8_t>& pixels, uint8_t type = 0x08,
+                          uint8_t first_byte = 0) {
+  std::string b = {char(first_byte), 0, char(type), 3};
+  for (uint32_t d : {n, h, w}) {
+    b.push_back(char(d >> 24));
+    b.push_back(char(d >> 16));
+    b.push_back(char(d >> 8));
+    b.push_back(char(d));
+  }
+  b.append(reinterpret_cast<const char*>(pixels.data()), pixels.size());
+  return b;
+}
+
+}  // namespace ae::e2e
