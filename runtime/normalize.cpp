@@ -64,7 +64,7 @@ Normalizer Normalizer::fit(NormKind kind, const float* x, int64_t rows, int64_t 
 }
 
 void Normalizer::apply(float* x, int64_t rows, int64_t cols) const {
-  if (kind == NormKind::none) return;
+  if (kind == NormKind::none || rows == 0) return;
   AE_CHECK(int64_t(shift.size()) == cols, "normalisation has ", shift.size(), " features, data has ", cols);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r)
@@ -72,7 +72,7 @@ void Normalizer::apply(float* x, int64_t rows, int64_t cols) const {
 }
 
 void Normalizer::invert(float* x, int64_t rows, int64_t cols) const {
-  if (kind == NormKind::none) return;
+  if (kind == NormKind::none || rows == 0) return;
   AE_CHECK(int64_t(shift.size()) == cols, "normalisation has ", shift.size(), " features, data has ", cols);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r)
