@@ -16,9 +16,20 @@ prefix=$work/prefix
 
 cmake --install "$build" --prefix "$prefix" > "$work/install.log" || { cat "$work/install.log" >&2; fail "cmake --install $build failed"; }
 
-# Installed layout: the public headers only, the library, the package files, the command.
-headers=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
-[ "$headers" = "./ae/ae.hpp ./ae/export.h " ] || fail "installed headers are '$headers', expected ./ae/ae.hpp ./ae/export.h"
+# Installed layout: public headers under include/ae, each compiling on its own against the prefix
+# (so none includes an internal header), the library, the package files, the command.
+[ -f "$prefix/include/ae/ae.hpp" ] || fail "no $prefix/include/ae/ae.hpp"
+for h in $(cd "$prefix/include" && find . -type f | sort); do
+  case "$h" in ./ae/*) ;; *) fail "header installed outside include/ae: $h" ;; esac
+  printf '#include <%s>\nint main(void) { return 0; }\n' "${h#./}" > "$work/header_check.cpp"
+  c++ -std=c++17 -fsyntax-only -I"$prefix/include" "$work/header_check.cpp" 2> "$work/header_check.log" || {
+    cat "$work/header_check.log" >&2; fail "installed header $h does not compile on its own (C++17)"; }
+  case "$h" in *.h)
+    cp "$work/header_check.cpp" "$work/header_check.c"
+    cc -std=c11 -fsyntax-only -I"$prefix/include" "$work/header_check.c" 2> "$work/header_check.log" || {
+      cat "$work/header_check.log" >&2; fail "installed C header $h does not compile as C11"; } ;;
+  esac
+done
 libdir=$(dirname "$(find "$prefix" -name 'libae.so' | head -n 1)")
 [ -n "$libdir" ] && [ -e "$libdir/libae.so" ] || fail "no libae.so under $prefix"
 [ -f "$libdir/cmake/ae/aeConfig.cmake" ] || fail "no $libdir/cmake/ae/aeConfig.cmake"

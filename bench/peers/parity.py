@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""PyTorch parity of ae's training: for every activation, both losses and both of sgd and adam,
+start ae and PyTorch from the same weights (ae's own `--steps 0` model file), train 50 steps on
+the same batches in the same order (shuffling off), and compare the final weights:
+max over tensors of ||W_ae - W_torch|| / ||W_torch|| must be at most 1e-4.
+
+The model is 784-64X-16-64X-784s (X the activation letter; a linear 16-unit code; a sigmoid
+output for both losses, so that bce gets probabilities and mse sees the same network). ae
+computes bce of a sigmoid output from the logits; PyTorch runs nn.BCELoss on the sigmoid output,
+which is the same function (the gradient differs only by rounding).
+
+The model file is read by hand (8-byte little-endian header length, JSON header, raw
+little-endian float32 data), so neither pip nor the `safetensors` package is needed. Without
+torch the script prints "SKIPPED: torch not installed" and exits 0: ae's tests never need torch.
+
+Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] ...
+Exit status 0 when every combination is within the tolerance, 1 otherwise.
+"""
+import argparse
+import gzip
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+ACTS = ["l", "r", "k", "s", "t", "u", "e", "p", "g"]
+ACT_NAMES = {"l": "linear", "r": "relu", "k": "leaky_relu", "s": "sigmoid", "t": "tanh",
+             "u": "selu", "e": "elu", "p": "softplus", "g": "gelu"}
+LOSSES = ["mse", "bce"]
+OPTIMIZERS = ["sgd", "adam"]
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}  # given to both sides explicitly
+TOLERANCE = 1e-4
+FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def read_safetensors(path):
+    """(tensors as {name: numpy float32 array}, metadata dict) of a safetensors file."""
+    import numpy as np
+    with open(path, "rb") as f:
+        blob = f.read()
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = blob[8 + n:]
+    tensors = {}
+    for name, e in header.items():
+        if e["dtype"] != "F32":
+            raise SystemExit(f"{path}: tensor {name} has dtype {e['dtype']}, expected F32")
+        b, end = e["data_offsets"]
+        tensors[name] = np.frombuffer(data[b:end], dtype="<f4").reshape(e["shape"]).copy()
+    return tensors, meta
+
+
+def read_idx_u8(path, rows):
+    """The first `rows` images of a (gzip) IDX u8 file as float32 [rows, h*w], scaled by 1/255
+    exactly as ae does (v / 255 in float32)."""
+    import numpy as np
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as f:
+        magic = f.read(4)
+        if magic[:3] != b"\x00\x00\x08":
+            raise SystemExit(f"{path}: not a u8 IDX file")
+        dims = struct.unpack(">" + "I" * magic[3], f.read(4 * magic[3]))
+        width = 1
+        for d in dims[1:]:
+            width *= d
+        rows = min(rows, dims[0])
+        px = np.frombuffer(f.read(rows * width), dtype=np.uint8).reshape(rows, width)
+    return px.astype(np.float32) / np.float32(255.0)
+
+
+def torch_module(act):
+    import torch.nn as nn
+    return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "sigmoid": nn.Sigmoid,
+            "tanh": nn.Tanh, "selu": nn.SELU, "elu": nn.ELU, "softplus": nn.Softplus,
+            "gelu": nn.GELU}[act]()
+
+
+def torch_model(spec):
+    """nn.Module with .encoder and .decoder nn.Sequential built like ae's state_dict names: each
+    dense layer is an nn.Linear, each non-linear activation its own module."""
+    import torch.nn as nn
+
+    def seq(width, layers):
+        mods = []
+        for layer in layers:
+            mods.append(nn.Linear(width, layer["units"]))
+            if layer["act"] != "linear":
+                mods.append(torch_module(layer["act"]))
+            width = layer["units"]
+        return nn.Sequential(*mods), width
+
+    m = nn.Module()
+    m.encoder, code = seq(spec["input"], spec["encoder"])
+    m.decoder, _ = seq(code, spec["decoder"])
+    return m
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr}")
+
+
+def torch_train(init_path, x, loss, opt, lr, steps, batch):
+    """Trains the model of `init_path` in PyTorch; returns {name: float32 array}."""
+    import torch
+    import torch.nn as nn
+    tensors, meta = read_safetensors(init_path)
+    spec = json.loads(meta["ae.spec"])
+    model = torch_model(spec)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+    crit = nn.MSELoss() if loss == "mse" else nn.BCELoss()
+    o = (torch.optim.SGD(model.parameters(), lr=lr) if opt == "sgd"
+         else torch.optim.Adam(model.parameters(), lr=lr))
+    xt = torch.from_numpy(x)
+    per_epoch = (x.shape[0] + batch - 1) // batch
+    for step in range(steps):
+        b = step % per_epoch  # shuffling off: every epoch visits the rows in file order
+        xb = xt[b * batch:(b + 1) * batch]
+        o.zero_grad()
+        out = model.decoder(model.encoder(xb))
+        crit(out, xb).backward()
+        o.step()
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def compare(ae_w, torch_w, init_w):
+    """(max over tensors of ||W_ae - W_torch|| / ||W_torch||, the tensor attaining it, max over
+    tensors of ||W_ae - W_torch|| / ||W_torch - W_init||: the share of the training update on
+    which the two disagree, which shows the steps really moved the weights)."""
+    import numpy as np
+    worst, where, of_update = 0.0, "", 0.0
+    if set(ae_w) != set(torch_w):
+        raise SystemExit(f"tensor names differ: ae {sorted(ae_w)} torch {sorted(torch_w)}")
+    for k, t in torch_w.items():
+        t64 = t.astype(np.float64)
+        diff = np.linalg.norm(ae_w[k].astype(np.float64).reshape(t.shape) - t64)
+        rel = diff / np.linalg.norm(t64)
+        if rel > worst:
+            worst, where = rel, k
+        update = np.linalg.norm(t64 - init_w[k].astype(np.float64).reshape(t.shape))
+        of_update = max(of_update, diff / update if update > 0 else float("inf"))
+    return worst, where, of_update
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ae", default=os.environ.get("AE", os.path.join(here, "..", "..", "build", "ae")),
+                   help="the ae binary [default: $AE or build/ae]")
+    p.add_argument("--data", default=FASHION)
+    p.add_argument("--rows", type=int, default=3200, help="training rows (50 steps × 64 = one epoch)")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--acts", default="".join(ACTS), help="activation letters to test")
+    p.add_argument("--losses", default=",".join(LOSSES))
+    p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
+    p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
+    p.add_argument("--keep", help="keep the model files in this directory")
+    a = p.parse_args()
+
+    for module in ("torch", "numpy"):
+        try:
+            __import__(module)
+        except ImportError as e:
+            print(f"SKIPPED: {module} not installed ({e}); install python3-torch and python3-numpy "
+                  f"(Debian) to run the parity check")
+            return 0
+    import torch
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)  # unused (weights come from ae), but keeps any default init quiet and fixed
+    if not os.access(a.ae, os.X_OK):
+        raise SystemExit(f"{a.ae}: no ae binary; build it (cmake --build build --target ae_cli) or pass --ae")
+    lr = {"sgd": a.lr_sgd, "adam": a.lr_adam}
+
+    x = read_idx_u8(a.data, a.rows)
+    work = a.keep or tempfile.mkdtemp(prefix="ae_parity_")
+    os.makedirs(work, exist_ok=True)
+    print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
+          f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
+          f"lr sgd {lr['sgd']}, adam {lr['adam']}; tolerance {TOLERANCE:g}")
+    print(f"{'activation':<11} {'loss':<4} {'opt':<5} {'max rel diff':>12}  {'worst tensor':<17} {'of update':>9}  result")
+    failures, rows = 0, []
+    for act in a.acts:
+        spec = f"784-64{act}-16-64{act}-784s"
+        for loss in a.losses.split(","):
+            init = os.path.join(work, f"init-{act}-{loss}.safetensors")
+            run([a.ae, "train", "--spec", spec, "--loss", loss, "--seed", str(a.seed), "--steps", "0",
+                 "--data", a.data, "--max-rows", str(a.batch), "--quiet", "--out", init])
+            init_w, _ = read_safetensors(init)
+            for opt in a.optimizers.split(","):
+                out = os.path.join(work, f"ae-{act}-{loss}-{opt}.safetensors")
+                run([a.ae, "train", "--init", init, "--data", a.data, "--max-rows", str(a.rows),
+                     "--steps", str(a.steps), "--batch", str(a.batch), "--shuffle", "off",
+                     "--optimizer", opt, "--lr", repr(lr[opt]), "--loss", loss,
+                     "--threads", str(a.threads), "--quiet", "--out", out])
+                ae_w, _ = read_safetensors(out)
+                torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch)
+                worst, where, of_update = compare(ae_w, torch_w, init_w)
+                ok = worst <= TOLERANCE
+                failures += not ok
+                rows.append((ACT_NAMES[act], loss, opt, worst, where, of_update, ok))
+                print(f"{ACT_NAMES[act]:<11} {loss:<4} {opt:<5} {worst:12.3e}  {where:<17} {of_update:9.2e}  "
+                      f"{'ok' if ok else 'FAIL'}", flush=True)
+    print(f"{len(rows) - failures}/{len(rows)} within {TOLERANCE:g} "
+          f"(max rel diff: max over tensors of ||W_ae - W_torch|| / ||W_torch||; "
+          f"of update: max over tensors of ||W_ae - W_torch|| / ||W_torch - W_init||)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
