@@ -1,0 +1,25 @@
+// Launcher of the fused dense forward on CUDA: y = act(x·Wᵀ + b), optionally keeping the
+// pre-activation z. Same contract as ae::cpu::dense_forward (kernels/cpu/dense.h), plus a stream.
+// Pointers are device memory. Throws ae::Error on bad arguments or a failed launch (naming the kernel).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/common/activation.h"
+
+namespace ae::cuda {
+
+// One kernel: the tiled GEMM of kernels/cuda/gemm_tile.cuh with the bias + activation epilogue.
+// Any M, N, K ≥ 0 (K = 0 gives y = act(b)); y and z must not alias x, w, b or each other.
+template <typename T>
+void dense_forward(const T* x,  // [M, K]
+                   const T* w,  // [N, K]
+                   const T* b,  // [N], or nullptr for no bias
+                   Act act, int64_t M, int64_t N, int64_t K,
+                   T* y,  // [M, N] output
+                   T* z,  // [M, N] pre-activation, or nullptr when not kept
+                   cudaStream_t stream);
+
+}  // namespace ae::cuda

@@ -1,0 +1,179 @@
+// The one shared-memory tiled GEMM of ae's dense kernels (device code only; included by
+// dense_fwd.cu and dense_bwd.cu, which instantiate it and own its launchers).
+//
+//   C(r, s) = Σ_t A(r, t) · B(s, t)        r < R, s < S, t < T_LEN
+//
+// A and B are strided views of row-major tensors: A(r, t) = a[r·rs + t·ts], so the same kernel is
+// the forward y = x·Wᵀ (both operands contiguous in t), dW = dzᵀ·x (both contiguous in r) and
+// dx = dz·W (A contiguous in t, B in r). A may carry an activation derivative applied as it is
+// loaded (A(r, t) = dy · act′(y or z) at the same offset): dense backward never materialises dz.
+//
+// Design: 64×64 output tile per block of 256 threads, each thread a 4×4 register block; K-steps of
+// 16 staged through shared memory as [t][r] (so the inner loop reads rows of the tile, the same
+// for every operand layout); the next K-step's global loads are issued into registers before the
+// current one is multiplied (register prefetch hides global latency behind 16·16 FMAs per thread).
+// Every element is bounds-checked: any R, S, T_LEN (tails load zeros, stores are masked).
+// Epilogues: bias + activation (+ pre-activation z) for the forward, plain store or accumulate for
+// the gradients; optionally Σ_t A(r, t) per row (db), summed by the blocks of the first column of
+// the grid in t order, so it is deterministic and bitwise equal to a sequential row-order sum.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/activation.h"
+
+namespace ae::cuda::gemm_tile {
+
+constexpr int BM = 64;   // tile rows (r)
+constexpr int BN = 64;   // tile columns (s)
+constexpr int BK = 16;   // reduction step (t)
+constexpr int TM = 4;    // rows per thread
+constexpr int TN = 4;    // columns per thread
+constexpr int THREADS = (BM / TM) * (BN / TN);  // 256
+constexpr int PAD = 4;   // shared row padding: fewer bank conflicts on the transposed store, 16-byte rows
+constexpr int LOADS = BM * BK / THREADS;        // elements of each operand a thread stages per step: 4
+static_assert(BM == BN, "the loaders assume square tiles");
+static_assert(LOADS * THREADS == BM * BK, "tile not evenly divided between threads");
+
+// One operand: element (r, t) at p[r·rs + t·ts]. When act is not linear, each element is
+// multiplied by act′ of aux at the same offset: from z when aux_is_z, else from y.
+template <typename T>
+struct Operand {
+  const T* p;
+  int64_t rs, ts;
+  const T* aux;
+  Act act;
+  bool aux_is_z;
+};
+
+enum class Epilogue : uint8_t {
+  bias_act,  // v = acc + bias[s] (bias optional); z[r, s] = v when z given; c[r, s] = act(v)
+  store,     // c[r, s] = acc, or c[r, s] += acc when accumulate
+};
+
+template <typename T>
+struct Params {
+  Operand<T> a, b;
+  int64_t R, S, T_LEN;
+  T* c;          // C(r, s) at c[r·c_rs + s]
+  int64_t c_rs;
+  const T* bias;  // [S] (bias_act), or nullptr
+  Act act;        // bias_act
+  T* z;           // [R, c_rs] pre-activation (bias_act), or nullptr
+  bool accumulate;  // store: add into c; also row_sum
+  T* row_sum;       // [R] Σ_t A(r, t), or nullptr
+};
+
+// Stages one operand's 64×16 slice (rows r0.., steps t0..) into registers. With T_CONTIG the
+// operand is contiguous in t: 16 neighbouring threads read 16 neighbouring t of one row;
+// otherwise 64 neighbouring threads read 64 neighbouring r. Out-of-range elements are zero.
+template <bool T_CONTIG, typename T>
+__device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0,
+                                           int64_t t0, int tid, T (&reg)[LOADS]) {
+#pragma unroll
+  for (int i = 0; i < LOADS; ++i) {
+    const int r = T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % BM;
+    const int t = T_CONTIG ? tid % BK : tid / BM + i * (THREADS / BM);
+    T v = T(0);
+    if (r0 + r < rows && t0 + t < t_len) {
+      const int64_t off = (r0 + r) * op.rs + (t0 + t) * op.ts;
+      v = op.p[off];
+      if (op.act != Act::linear)
+        v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
+    }
+    reg[i] = v;
+  }
+}
+
+// The transposed store of load_slice's registers into a [BK][BM + PAD] shared tile.
+template <bool T_CONTIG, typename T>
+__device__ __forceinline__ void store_slice(T (*tile)[BM + PAD], int tid, const T (&reg)[LOADS]) {
+#pragma unroll
+  for (int i = 0; i < LOADS; ++i) {
+    const int r = T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % BM;
+    const int t = T_CONTIG ? tid % BK : tid / BM + i * (THREADS / BM);
+    tile[t][r] = reg[i];
+  }
+}
+
+// Grid: x over R in BM tiles, y over S in BN tiles (at least one, so row_sum always has its
+// column of blocks). Block: THREADS threads.
+template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI>
+__global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
+  __shared__ __align__(16) T as[BK][BM + PAD];  // A slice, [t][r]
+  __shared__ __align__(16) T bs[BK][BN + PAD];  // B slice, [t][s]
+
+  const int tid = threadIdx.x;
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);  // this thread's 4×4 block: rows ty·4.., cols tx·4..
+  const int64_t r0 = int64_t(blockIdx.x) * BM, s0 = int64_t(blockIdx.y) * BN;
+  const bool sums_rows = p.row_sum != nullptr && blockIdx.y == 0 && tid < BM;
+
+  T acc[TM][TN];
+#pragma unroll
+  for (int i = 0; i < TM; ++i)
+#pragma unroll
+    for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
+  T row_acc = T(0);  // Σ_t A(r0 + tid, t), in t order
+
+  T ra[LOADS], rb[LOADS];
+  load_slice<A_T_CONTIG>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
+  load_slice<B_T_CONTIG>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
+  for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
+    store_slice<A_T_CONTIG>(as, tid, ra);
+    store_slice<B_T_CONTIG>(bs, tid, rb);
+    __syncthreads();  // the slice is complete before anyone multiplies it
+    if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
+      load_slice<A_T_CONTIG>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
+      load_slice<B_T_CONTIG>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
+    }
+#pragma unroll
+    for (int t = 0; t < BK; ++t) {
+      T av[TM], bv[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) av[i] = as[t][ty * TM + i];
+#pragma unroll
+      for (int j = 0; j < TN; ++j) bv[j] = bs[t][tx * TN + j];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    if (sums_rows) {
+      // Rows past T_LEN were loaded as zeros: adding +0 to a sum that started at +0 changes no bit.
+#pragma unroll
+      for (int t = 0; t < BK; ++t) row_acc += as[t][tid];
+    }
+    __syncthreads();  // everyone is done reading the slice before the next one overwrites it
+  }
+
+  if (sums_rows && r0 + tid < p.R) {
+    T* out = p.row_sum + r0 + tid;
+    *out = p.accumulate ? *out + row_acc : row_acc;
+  }
+#pragma unroll
+  for (int i = 0; i < TM; ++i) {
+    const int64_t r = r0 + ty * TM + i;
+    if (r >= p.R) continue;
+#pragma unroll
+    for (int j = 0; j < TN; ++j) {
+      const int64_t s = s0 + tx * TN + j;
+      if (s >= p.S) continue;
+      const int64_t off = r * p.c_rs + s;
+      if constexpr (EPI == Epilogue::bias_act) {
+        const T v = p.bias ? acc[i][j] + p.bias[s] : acc[i][j];
+        if (p.z) p.z[off] = v;
+        p.c[off] = act_forward(p.act, v);
+      } else {
+        p.c[off] = p.accumulate ? p.c[off] + acc[i][j] : acc[i][j];
+      }
+    }
+  }
+}
+
+// The launch grid for R×S outputs; the y extent is at least 1 (see gemm_kernel).
+inline dim3 grid_for(int64_t R, int64_t S) {
+  const int64_t gx = (R + BM - 1) / BM, gy = (S + BN - 1) / BN;
+  return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy > 0 ? gy : 1));
+}
+
+}  // namespace ae::cuda::gemm_tile

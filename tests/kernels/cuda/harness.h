@@ -1,0 +1,230 @@
+// The differential harness of the cuda-sim kernel tests (STYLE.md, "One differential test
+// harness"): device buffers with guard bytes and NaN prefill, seeded inputs, the one comparison
+// (NaN/Inf class first, then bit equality or the tolerance of tolerance.h, printing the worst
+// error and the margin left), failure dumps of inputs/reference/output, and case naming.
+// Test bodies are plain C++: the kernels run through their launchers and the sim's CUDA runtime.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/cuda/launch.cuh"
+#include "runtime/sim/sim.h"
+#include "tests/kernels/cuda/tolerance.h"
+
+namespace ae::cudatest {
+
+// A device buffer of n elements between two guard zones of GUARD_BYTES bytes each (the arena's
+// layout in miniature): a kernel writing past either end of its buffer is caught by
+// check_guards(). Prefilled with NaN, so an element a kernel forgets to write fails the compare.
+template <typename T>
+class DeviceBuffer {
+ public:
+  static constexpr size_t GUARD_BYTES = 128;  // keeps the payload 128-byte aligned, as the arena
+  static constexpr unsigned char GUARD = 0xA5;
+
+  explicit DeviceBuffer(size_t n) : m_n(n) {
+    AE_CUDA_CHECK(cudaMalloc(&m_base, bytes_total()));
+    std::vector<unsigned char> guard(GUARD_BYTES, GUARD);
+    AE_CUDA_CHECK(cudaMemcpy(m_base, guard.data(), GUARD_BYTES, cudaMemcpyHostToDevice));
+    AE_CUDA_CHECK(cudaMemcpy(m_base + GUARD_BYTES + m_n * sizeof(T), guard.data(), GUARD_BYTES, cudaMemcpyHostToDevice));
+    fill_nan();
+  }
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }
+  ~DeviceBuffer() { cudaFree(m_base); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* get() const { return m_n ? reinterpret_cast<T*>(m_base + GUARD_BYTES) : nullptr; }
+  size_t size() const { return m_n; }
+  void upload(const std::vector<T>& host) {
+    ASSERT_EQ(host.size(), m_n);
+    if (m_n) AE_CUDA_CHECK(cudaMemcpy(get(), host.data(), m_n * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  std::vector<T> download() const {
+    std::vector<T> host(m_n);
+    if (m_n) AE_CUDA_CHECK(cudaMemcpy(host.data(), get(), m_n * sizeof(T), cudaMemcpyDeviceToHost));
+    return host;
+  }
+  void fill_nan() {
+    if (m_n) AE_CUDA_CHECK(cudaMemset(get(), 0xff, m_n * sizeof(T)));  // all-ones bits: NaN, −1
+  }
+  // True when both guard zones still hold their pattern.
+  bool guards_intact() const {
+    std::vector<unsigned char> g(2 * GUARD_BYTES);
+    AE_CUDA_CHECK(cudaMemcpy(g.data(), m_base, GUARD_BYTES, cudaMemcpyDeviceToHost));
+    AE_CUDA_CHECK(cudaMemcpy(g.data() + GUARD_BYTES, m_base + GUARD_BYTES + m_n * sizeof(T), GUARD_BYTES,
+                             cudaMemcpyDeviceToHost));
+    return std::all_of(g.begin(), g.end(), [](unsigned char b) { return b == GUARD; });
+  }
+
+ private:
+  size_t bytes_total() const { return 2 * GUARD_BYTES + m_n * sizeof(T); }
+  unsigned char* m_base = nullptr;
+  size_t m_n;
+};
+
+// Checks every buffer's guards after an op: expect_guards(op_name, buf1, buf2, ...).
+template <typename... BUFS>
+void expect_guards(const std::string& op, const BUFS&... bufs) {
+  const bool intact[] = {bufs.guards_intact()...};
+  for (size_t i = 0; i < sizeof...(BUFS); ++i)
+    EXPECT_TRUE(intact[i]) << op << ": guard bytes around buffer #" << i << " overwritten";
+}
+
+// Seeded inputs. Each purpose (x, w, ...) takes its own stream from (seed, salt).
+inline std::vector<float> uniform(size_t n, float lo, float hi, uint64_t seed, uint64_t salt) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + salt);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& e : v) e = d(rng);
+  return v;
+}
+// Small integers in [lo, hi]: every product and partial sum of a GEMM stays exact in fp32.
+inline std::vector<float> small_ints(size_t n, int lo, int hi, uint64_t seed, uint64_t salt) {
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + salt);
+  std::uniform_int_distribution<int> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& e : v) e = static_cast<float>(d(rng));
+  return v;
+}
+
+inline double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float e : v) m = std::max(m, std::fabs(static_cast<double>(e)));
+  return m;
+}
+
+// A gtest-safe name from a case's parameter string: dense_fwd(act=relu,M=37) → dense_fwd_act_relu_M_37.
+inline std::string test_name(const std::string& params) {
+  std::string s;
+  for (char c : params) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c));
+    if (ok)
+      s += c;
+    else if (!s.empty() && s.back() != '_')
+      s += '_';
+  }
+  while (!s.empty() && s.back() == '_') s.pop_back();
+  return s;
+}
+
+// Named host vectors of one case, written to AE_BINARY_DIR/cuda-sim-failures/<case>.txt when the
+// test has failed: inputs, references and outputs, for replaying the failure by hand.
+class FailureDump {
+ public:
+  explicit FailureDump(std::string params) : m_params(std::move(params)) {}
+  FailureDump(const FailureDump&) = delete;
+  FailureDump& operator=(const FailureDump&) = delete;
+  void add(const std::string& name, const std::vector<float>& v) { m_entries.emplace_back(name, v); }
+  ~FailureDump() {
+    if (!::testing::Test::HasFailure()) return;
+    const std::filesystem::path dir = std::filesystem::path(AE_BINARY_DIR) / "cuda-sim-failures";
+    std::filesystem::create_directories(dir);
+    const auto path = dir / (test_name(m_params) + ".txt");
+    std::ofstream os(path);
+    os << "# " << m_params << " [AE_SIM_SEED=" << ae::sim::seed() << "]\n";
+    os.precision(9);
+    for (const auto& [name, v] : m_entries) {
+      os << name << " [" << v.size() << "]:";
+      for (float e : v) os << ' ' << e;
+      os << '\n';
+    }
+    std::printf("[ dump     ] %s\n", path.c_str());
+  }
+
+ private:
+  std::string m_params;
+  std::vector<std::pair<std::string, std::vector<float>>> m_entries;
+};
+
+// The one comparison. NaN and ±Inf first (got must have the reference's class), then bit equality
+// (exact mode) or the tolerance bound. Prints the worst error and the share of the bound it used.
+inline ::testing::AssertionResult compare(const std::string& what, const std::vector<float>& got,
+                                          const std::vector<float>& ref, const Tolerance& tol, int64_t K,
+                                          double scale) {
+  if (got.size() != ref.size())
+    return ::testing::AssertionFailure() << what << ": size " << got.size() << " vs reference " << ref.size();
+  size_t bad = 0, first_bad = 0, worst_i = 0;
+  double worst_err = 0, worst_ratio = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const float a = got[i], r = ref[i];
+    bool ok;
+    double err = 0, ratio = 0;
+    if (std::isnan(r) || std::isnan(a) || std::isinf(r) || std::isinf(a)) {
+      ok = (std::isnan(r) && std::isnan(a)) || (a == r);  // same class; infinities of the same sign
+      ratio = ok ? 0 : INFINITY;
+      err = ok ? 0 : INFINITY;
+    } else if (tol.exact) {
+      ok = std::memcmp(&a, &r, sizeof a) == 0;
+      err = std::fabs(double(a) - double(r));
+      ratio = ok ? 0 : INFINITY;
+    } else {
+      err = std::fabs(double(a) - double(r));
+      const double b = tol.bound(K, scale, r);
+      ok = err <= b;
+      ratio = b > 0 ? err / b : (err > 0 ? INFINITY : 0);
+    }
+    if (!ok && bad++ == 0) first_bad = i;
+    if (ratio > worst_ratio || (ratio == worst_ratio && err > worst_err)) {
+      worst_ratio = ratio;
+      worst_err = err;
+      worst_i = i;
+    }
+  }
+  std::ostringstream line;
+  line.precision(9);
+  line << what << ": " << ref.size() << " elements, ";
+  if (tol.exact && bad == 0) {
+    line << "bit-equal to the reference";
+  } else {
+    line << (tol.exact ? "exact" : "tolerance") << ", worst |a-r| = " << worst_err;
+    if (!ref.empty()) line << " at " << worst_i << " (got " << got[worst_i] << ", ref " << ref[worst_i] << ")";
+    if (!tol.exact) line << ", " << 100.0 * worst_ratio << "% of its bound used";
+  }
+  if (bad == 0) {
+    std::printf("[ compare  ] %s\n", line.str().c_str());
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << line.str() << "; " << bad << " elements fail, first at " << first_bad
+                                       << " (got " << got[first_bad] << ", ref " << ref[first_bad] << ") "
+                                       << "[AE_SIM_SEED=" << ae::sim::seed() << "]";
+}
+
+// Bit equality of two runs (determinism), NaN bits included.
+inline ::testing::AssertionResult bitwise_equal(const std::string& what, const std::vector<float>& a,
+                                                const std::vector<float>& b) {
+  if (a.size() != b.size() || (!a.empty() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) != 0))
+    return ::testing::AssertionFailure() << what << ": two runs differ";
+  return ::testing::AssertionSuccess();
+}
+
+// No vacuous passes: a reference that is all zeros (or empty) would let a kernel that writes
+// zeros pass.
+inline ::testing::AssertionResult nonzero(const std::string& what, const std::vector<float>& v) {
+  if (max_abs(v) > 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << " has zero norm: the check would be vacuous";
+}
+
+// Runs f with the sim's schedule seed set to seed, restoring the previous one.
+template <class F>
+void with_sim_seed(uint64_t seed, F&& f) {
+  const uint64_t old = ae::sim::seed();
+  ae::sim::set_seed(seed);
+  f();
+  ae::sim::set_seed(old);
+}
+
+}  // namespace ae::cudatest
