@@ -47,7 +47,7 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 
-  T* get() const { return m_n ? reinterpret_cast<T*>(m_base + GUARD_BYTES) : nullptr; }
+  T* get() const { return reinterpret_cast<T*>(m_base + GUARD_BYTES); }  // non-null even when empty, as in an arena
   size_t size() const { return m_n; }
   void upload(const std::vector<T>& host) {
     ASSERT_EQ(host.size(), m_n);

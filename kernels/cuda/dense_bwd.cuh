@@ -1,0 +1,32 @@
+// Launcher of the fused dense backward on CUDA. Same contract as ae::cpu::dense_backward
+// (kernels/cpu/dense.h) except that dz is never materialised: act′ is applied to dy as each GEMM
+// loads it, so dy is only read (the Plan's "dz in place of dy" needs no write). Pointers are
+// device memory. Throws ae::Error on bad arguments or a failed launch (naming the kernel).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/common/activation.h"
+
+namespace ae::cuda {
+
+//   dz = dy ⊙ act′  (from z when z is given, else from y; gelu needs z)
+//   dW (+)= dzᵀ·x,  db (+)= column sums of dz (row order, bitwise deterministic),  dx = dz·W
+// Two kernels: dW with db in the same pass, then dx (skipped when dx is null). accumulate_params
+// adds into dw and db instead of overwriting them. dw, db, dx must not alias the inputs.
+template <typename T>
+void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
+                    const T* y,   // [M, N] forward output, or nullptr (z given, or act linear)
+                    const T* z,   // [M, N] forward pre-activation, or nullptr when not kept
+                    Act act,
+                    const T* x,  // [M, K] forward input
+                    const T* w,  // [N, K]
+                    int64_t M, int64_t N, int64_t K,
+                    T* dw,  // [N, K]
+                    T* db,  // [N], or nullptr when the layer has no bias
+                    T* dx,  // [M, K], or nullptr when the input needs no gradient (first layer)
+                    bool accumulate_params, cudaStream_t stream);
+
+}  // namespace ae::cuda
