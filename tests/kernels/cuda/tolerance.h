@@ -34,4 +34,12 @@ constexpr Tolerance tolerance() {
 
 constexpr Tolerance exact_tolerance() { return Tolerance{0, 0, true}; }
 
+// Kernels that evaluate the shared kernels/common math elementwise and reduce in the reference's
+// own order (loss, optimizer, small kernels): bit-equal under cuda-sim, whose libm is the
+// reference's. On a GPU (a few ulp of libm difference) this becomes tolerance<T>().
+template <typename T>
+constexpr Tolerance same_math_tolerance() {
+  return exact_tolerance();
+}
+
 }  // namespace ae::cudatest
