@@ -1,0 +1,175 @@
+// The multi-tensor optimizer step. One launch covers every parameter tensor: block b updates
+// elements [b·CHUNK, (b + 1)·CHUNK) of the concatenation; it finds the tensor holding its first
+// element by binary search over the slots' first offsets, and each thread steps on to the next
+// tensor when its element passes the current one's end. The kind is a uniform branch.
+// Each update is kernels/cpu/optimizer.cpp's, operation for operation, with __fmul_rn/__fadd_rn
+// where nvcc would otherwise contract a·b + c into an FMA (one rounding instead of two), so the
+// GPU gives the reference's bits too; division and sqrtf are IEEE-rounded (nvcc's defaults).
+#include "kernels/cuda/optimizer.cuh"
+
+#include <cmath>
+
+#include "kernels/common/error.h"
+#include "kernels/cuda/launch.cuh"
+
+namespace ae::cuda {
+
+namespace {
+
+constexpr int THREADS = 256;
+constexpr int PER_THREAD = 4;
+constexpr int64_t CHUNK = int64_t(THREADS) * PER_THREAD;
+
+// a·b + c with two roundings, as the reference computes it.
+__device__ __forceinline__ float mul_add(float a, float b, float c) { return __fadd_rn(__fmul_rn(a, b), c); }
+
+// torch's lerp: self + w·(end − self) for |w| < 0.5, else end − (end − self)·(1 − w).
+__device__ __forceinline__ float lerp(float self, float end, float w) {
+  return fabsf(w) < 0.5f ? __fadd_rn(self, __fmul_rn(w, end - self))
+                         : __fadd_rn(end, -__fmul_rn(end - self, 1.0f - w));
+}
+
+__device__ __forceinline__ void sgd_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t, int64_t i) {
+  float g = t.grad[i];
+  if (h.use_wd) g = mul_add(h.wd, t.param[i], g);
+  if (h.use_mom) {
+    float* buf = t.state;  // [n] momentum_buffer
+    const float b = s.first ? g : mul_add(buf[i], h.momentum, __fmul_rn(h.damp1, g));
+    buf[i] = b;
+    g = h.nesterov ? mul_add(h.momentum, b, g) : b;
+  }
+  t.param[i] = mul_add(-s.lr, g, t.param[i]);
+}
+
+__device__ __forceinline__ void adam_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t, int64_t i) {
+  float* m = t.state;        // [n] exp_avg
+  float* v = t.state + t.n;  // [n] exp_avg_sq
+  float p = t.param[i], g = t.grad[i];
+  if (h.use_wd) {
+    if (h.kind == cpu::OptKind::adamw)
+      p = __fmul_rn(p, s.decay);
+    else
+      g = mul_add(h.wd, p, g);
+  }
+  const float mi = lerp(m[i], g, h.w1);
+  const float vi = __fadd_rn(__fmul_rn(v[i], h.b2), __fmul_rn(__fmul_rn(h.w2, g), g));
+  m[i] = mi;
+  v[i] = vi;
+  const float denom = sqrtf(vi) / s.bc2_sqrt + h.eps;
+  t.param[i] = mul_add(-s.step_size, mi / denom, p);
+}
+
+// State: [square_avg][momentum_buffer if momentum > 0][grad_avg if centered].
+__device__ __forceinline__ void rmsprop_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t,
+                                               int64_t i) {
+  float* sq = t.state;
+  float g = t.grad[i];
+  if (h.use_wd) g = mul_add(h.wd, t.param[i], g);
+  const float sqi = __fadd_rn(__fmul_rn(sq[i], h.alpha), __fmul_rn(__fmul_rn(h.w_alpha, g), g));
+  sq[i] = sqi;
+  float avg;
+  if (h.centered) {
+    float* gavg = t.state + (h.use_mom ? 2 : 1) * t.n;
+    const float ga = lerp(gavg[i], g, h.w_alpha);
+    gavg[i] = ga;
+    avg = sqrtf(__fadd_rn(sqi, __fmul_rn(__fmul_rn(-1.0f, ga), ga)));
+  } else {
+    avg = sqrtf(sqi);
+  }
+  avg = avg + h.eps;
+  if (h.use_mom) {
+    float* buf = t.state + t.n;
+    const float b = mul_add(buf[i], h.momentum, g / avg);
+    buf[i] = b;
+    t.param[i] = mul_add(-s.lr, b, t.param[i]);
+  } else {
+    t.param[i] = mul_add(-s.lr, g / avg, t.param[i]);
+  }
+}
+
+__global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper h,
+                                                                 const OptStepScalars* scalars,  // [1]
+                                                                 const OptSlot* slots,           // [count]
+                                                                 int count, int64_t total) {
+  const OptStepScalars s = *scalars;
+  const int64_t begin = int64_t(blockIdx.x) * CHUNK;
+  // The last slot whose first ≤ begin (empty tensors share their successor's first; skip them).
+  int lo = 0, hi = count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (slots[mid].first <= begin) lo = mid; else hi = mid - 1;
+  }
+  int cur = lo;
+  for (int k = 0; k < PER_THREAD; ++k) {
+    const int64_t e = begin + int64_t(k) * THREADS + threadIdx.x;
+    if (e >= total) return;
+    while (e >= slots[cur].first + slots[cur].n) ++cur;
+    const OptSlot& t = slots[cur];
+    const int64_t i = e - t.first;
+    switch (h.kind) {
+      case cpu::OptKind::sgd: sgd_update(h, s, t, i); break;
+      case cpu::OptKind::adam:
+      case cpu::OptKind::adamw: adam_update(h, s, t, i); break;
+      case cpu::OptKind::rmsprop: rmsprop_update(h, s, t, i); break;
+    }
+  }
+}
+
+}  // namespace
+
+OptHyper make_opt_hyper(const cpu::OptConfig& c) {
+  cpu::validate_opt_config(c);
+  OptHyper h{};
+  h.kind = c.kind;
+  h.nesterov = c.nesterov;
+  h.use_wd = c.weight_decay != 0;
+  h.use_mom = c.momentum > 0;
+  h.centered = c.centered;
+  h.wd = float(c.weight_decay), h.momentum = float(c.momentum), h.damp1 = float(1.0 - c.dampening);
+  h.w1 = float(1.0 - c.beta1), h.b2 = float(c.beta2), h.w2 = float(1.0 - c.beta2), h.eps = float(c.eps);
+  h.alpha = float(c.alpha), h.w_alpha = float(1.0 - c.alpha);
+  return h;
+}
+
+OptStepScalars make_opt_step_scalars(const cpu::OptConfig& c, int64_t step) {
+  AE_CHECK(step >= 1, "cuda optimizer: step is 1-based (got ", step, ")");
+  OptStepScalars s{};
+  s.lr = float(c.lr);
+  const double bc1 = 1.0 - std::pow(c.beta1, double(step));
+  const double bc2 = 1.0 - std::pow(c.beta2, double(step));
+  s.step_size = float(c.lr / bc1);
+  s.bc2_sqrt = float(std::sqrt(bc2));
+  s.decay = float(1.0 - c.lr * c.weight_decay);
+  s.first = step == 1 ? 1 : 0;
+  return s;
+}
+
+int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slots) {
+  const bool needs_state = cpu::opt_state_slots(cfg) > 0;
+  int64_t total = 0;
+  for (size_t t = 0; t < slots.size(); ++t) {
+    OptSlot& s = slots[t];
+    AE_CHECK(s.n >= 0, "cuda optimizer: tensor ", t, " has negative size ", s.n);
+    if (s.n > 0) {
+      AE_CHECK(s.param && s.grad, "cuda optimizer: tensor ", t, " has a null param or grad");
+      AE_CHECK(s.state || !needs_state, "cuda optimizer: tensor ", t, " has no state but ", cpu::opt_name(cfg.kind),
+               " needs ", cpu::opt_state_slots(cfg), " slots per element");
+    }
+    s.first = total;
+    total += s.n;
+  }
+  return total;
+}
+
+void optimizer_step(const OptHyper& hyper, const OptStepScalars* scalars, const OptSlot* slots, int count,
+                    int64_t total, cudaStream_t stream) {
+  AE_CHECK(count >= 0 && total >= 0, "cuda optimizer_step: negative count ", count, " or total ", total);
+  if (count == 0 || total == 0) return;
+  AE_CHECK(scalars != nullptr && slots != nullptr, "cuda optimizer_step: scalars or slots is null");
+  const int64_t blocks = (total + CHUNK - 1) / CHUNK;
+  AE_CHECK(blocks <= 0x7fffffff, "cuda optimizer_step: ", total, " elements exceed the grid limit");
+  launch("optimizer_step", optimizer_step_kernel, dim3(static_cast<unsigned>(blocks)), dim3(THREADS), 0, stream, hyper,
+         scalars, slots, count, total);
+}
+
+}  // namespace ae::cuda

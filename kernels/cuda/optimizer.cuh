@@ -1,0 +1,66 @@
+// Launcher of the multi-tensor optimizer step on CUDA: sgd (momentum, dampening, nesterov, L2),
+// adam, adamw, rmsprop (momentum, centered), the update rules of ae::cpu::optimizer_step
+// (kernels/cpu/optimizer.h) operation for operation, so results match it bit for bit (IEEE
+// add/mul/div/sqrt, no contraction into FMAs). Parameters, gradients and state are fp32: the
+// master weights under every precision policy.
+//
+// CUDA-graph friendly: what changes from step to step (the scheduled lr, Adam's bias corrections,
+// AdamW's decay, SGD's first step) is read from an OptStepScalars in device memory, which the
+// runtime rewrites before each replay; the launch arguments (hyperparameters, slot table, sizes)
+// stay fixed, so one captured launch serves every step.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/optimizer.h"
+
+namespace ae::cuda {
+
+// One parameter tensor; the table of them lives in device memory. State layout as the cpu
+// reference: slot s of a tensor of n elements at state[s·n ..). first is the tensor's offset in
+// the concatenation of all tensors (set by opt_slots_finalize).
+struct OptSlot {
+  float* param;       // [n] updated in place
+  const float* grad;  // [n]
+  float* state;       // [opt_state_slots × n], or nullptr when the kind keeps none
+  int64_t n;
+  int64_t first;
+};
+
+// The fixed hyperparameters, rounded to float as the reference rounds them.
+struct OptHyper {
+  cpu::OptKind kind;
+  bool nesterov, use_wd, use_mom, centered;
+  float wd, momentum, damp1;  // damp1 = 1 − dampening
+  float w1, b2, w2, eps;      // adam: 1 − β1, β2, 1 − β2; eps (adam, rmsprop)
+  float alpha, w_alpha;       // rmsprop: α, 1 − α
+};
+
+// The per-step values (device buffer [1]).
+struct OptStepScalars {
+  float lr;         // this step's learning rate
+  float step_size;  // adam: lr / (1 − β1^step)
+  float bc2_sqrt;   // adam: √(1 − β2^step)
+  float decay;      // adamw: 1 − lr·weight_decay
+  int32_t first;    // 1 on step 1 (sgd's momentum buffer takes the gradient as is)
+};
+
+OptHyper make_opt_hyper(const cpu::OptConfig& cfg);  // validates cfg
+// cfg.lr is this step's learning rate (after any schedule); step is 1-based. Computed in double and
+// rounded as the reference does.
+OptStepScalars make_opt_step_scalars(const cpu::OptConfig& cfg, int64_t step);
+// Sets each slot's first offset; returns the total element count (checks sizes and pointers).
+int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slots);
+
+// One step over every slot: a single launch over the concatenation of all tensors (each block
+// finds its tensor by binary search on first, each thread walks on from there).
+void optimizer_step(const OptHyper& hyper,
+                    const OptStepScalars* scalars,  // [1] device
+                    const OptSlot* slots,           // [count] device, finalized
+                    int count, int64_t total,       // total = opt_slots_finalize's result
+                    cudaStream_t stream);
+
+}  // namespace ae::cuda

@@ -1,0 +1,186 @@
+// ae::cuda::optimizer_step on cuda-sim against ae::cpu::optimizer_step, step for step: every kind
+// and variant (momentum, dampening, nesterov, weight decay, centered), tensors whose sizes straddle
+// the kernel's 1024-element block chunks (and an empty one), a scheduled lr, and the CUDA-graph
+// path (one captured launch replayed with new per-step scalars) against the launch-per-step path.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "kernels/cpu/optimizer.h"
+#include "kernels/cuda/optimizer.cuh"
+#include "tests/kernels/cuda/harness.h"
+
+namespace ae::cudatest {
+namespace {
+
+struct OptCase {
+  std::string variant;  // printable
+  cpu::OptConfig cfg;
+  uint64_t seed = 1;
+  std::string params() const {
+    std::ostringstream os;
+    os << "optimizer(" << cpu::opt_name(cfg.kind) << "," << variant << ",seed=" << seed << ")";
+    return os.str();
+  }
+};
+
+constexpr int STEPS = 3;
+const std::vector<int64_t> SIZES = {1, 1023, 0, 1025, 3001, 7, 1024};  // crosses chunk boundaries
+
+double lr_at(const cpu::OptConfig& cfg, int step) { return cfg.lr / double(1 << (step - 1)); }  // a schedule
+
+// The tensors of one run, host side: params, per-step grads, zeroed state.
+struct OptData {
+  std::vector<std::vector<float>> param, state;
+  std::vector<std::vector<std::vector<float>>> grad;  // [step][tensor]
+  OptData(const OptCase& c) {
+    const int slots = cpu::opt_state_slots(c.cfg);
+    for (size_t t = 0; t < SIZES.size(); ++t) {
+      param.push_back(uniform(SIZES[t], -1, 1, c.seed, 100 + t));
+      state.emplace_back(slots * SIZES[t], 0.0f);
+    }
+    grad.resize(STEPS);
+    for (int s = 0; s < STEPS; ++s)
+      for (size_t t = 0; t < SIZES.size(); ++t) grad[s].push_back(uniform(SIZES[t], -1, 1, c.seed, 1000 * s + t));
+  }
+};
+
+// Device copies of OptData and the finalized slot table.
+struct OptDevice {
+  std::vector<std::unique_ptr<DeviceBuffer<float>>> param, state, grad;
+  std::unique_ptr<DeviceBuffer<ae::cuda::OptSlot>> table;
+  DeviceBuffer<ae::cuda::OptStepScalars> scalars{1};
+  int64_t total = 0;
+  OptDevice(const OptCase& c, const OptData& d) {
+    std::vector<ae::cuda::OptSlot> slots;
+    for (size_t t = 0; t < SIZES.size(); ++t) {
+      param.push_back(std::make_unique<DeviceBuffer<float>>(d.param[t]));
+      state.push_back(std::make_unique<DeviceBuffer<float>>(d.state[t]));
+      grad.push_back(std::make_unique<DeviceBuffer<float>>(SIZES[t]));
+      slots.push_back({param[t]->get(), grad[t]->get(), d.state[t].empty() ? nullptr : state[t]->get(), SIZES[t], 0});
+    }
+    total = ae::cuda::opt_slots_finalize(c.cfg, slots);
+    table = std::make_unique<DeviceBuffer<ae::cuda::OptSlot>>(slots);
+  }
+  // Uploads this step's gradients and scalars (what the runtime does before each step or replay).
+  void prepare(const OptCase& c, const OptData& d, int step) {
+    for (size_t t = 0; t < SIZES.size(); ++t) grad[t]->upload(d.grad[step - 1][t]);
+    cpu::OptConfig cfg = c.cfg;
+    cfg.lr = lr_at(c.cfg, step);
+    scalars.upload({ae::cuda::make_opt_step_scalars(cfg, step)});
+  }
+  std::vector<float> flat(const std::vector<std::unique_ptr<DeviceBuffer<float>>>& bufs) const {
+    std::vector<float> v;
+    for (const auto& b : bufs) {
+      auto h = b->download();
+      v.insert(v.end(), h.begin(), h.end());
+    }
+    return v;
+  }
+};
+
+std::vector<float> flat(const std::vector<std::vector<float>>& tensors) {
+  std::vector<float> v;
+  for (const auto& t : tensors) v.insert(v.end(), t.begin(), t.end());
+  return v;
+}
+
+class Optimizer : public ::testing::TestWithParam<OptCase> {};
+
+TEST_P(Optimizer, MatchesCpuReferenceStepForStep) {
+  const OptCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  OptData ref(c);
+  OptDevice dev(c, ref);
+  const ae::cuda::OptHyper hyper = ae::cuda::make_opt_hyper(c.cfg);
+  FailureDump dump(c.params());
+  for (int step = 1; step <= STEPS; ++step) {
+    std::vector<cpu::ParamSlot> slots;
+    for (size_t t = 0; t < SIZES.size(); ++t)
+      slots.push_back({ref.param[t].data(), ref.grad[step - 1][t].data(),
+                       ref.state[t].empty() ? nullptr : ref.state[t].data(), SIZES[t]});
+    cpu::OptConfig cfg = c.cfg;
+    cfg.lr = lr_at(c.cfg, step);
+    cpu::optimizer_step(cfg, step, slots.data(), slots.size());
+
+    dev.prepare(c, ref, step);
+    ae::cuda::optimizer_step(hyper, dev.scalars.get(), dev.table->get(), int(SIZES.size()), dev.total, nullptr);
+    const std::string at = " after step " + std::to_string(step);
+    const auto p_ref = flat(ref.param), s_ref = flat(ref.state);
+    ASSERT_TRUE(compare("param" + at, dev.flat(dev.param), p_ref, same_math_tolerance<float>(), 1, 1.0));
+    ASSERT_TRUE(compare("state" + at, dev.flat(dev.state), s_ref, same_math_tolerance<float>(), 1, 1.0));
+    if (!s_ref.empty()) ASSERT_TRUE(nonzero("state" + at, s_ref));
+    if (step == STEPS) dump.add("param_ref", p_ref), dump.add("param", dev.flat(dev.param));
+  }
+  for (size_t t = 0; t < SIZES.size(); ++t) expect_guards(c.params(), *dev.param[t], *dev.state[t], *dev.grad[t]);
+}
+
+// One launch captured into a graph and replayed each step, with only the per-step scalars (and the
+// gradients) rewritten in device memory between replays, equals a fresh launch per step, bit for bit.
+TEST_P(Optimizer, GraphReplayEqualsLaunchPerStep) {
+  const OptCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  const OptData d(c);
+  OptDevice eager(c, d), graphed(c, d);
+  const ae::cuda::OptHyper hyper = ae::cuda::make_opt_hyper(c.cfg);
+  cudaStream_t stream;
+  AE_CUDA_CHECK(cudaStreamCreate(&stream));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  AE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  ae::cuda::optimizer_step(hyper, graphed.scalars.get(), graphed.table->get(), int(SIZES.size()), graphed.total,
+                           stream);
+  AE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  AE_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int step = 1; step <= STEPS; ++step) {
+    eager.prepare(c, d, step);
+    ae::cuda::optimizer_step(hyper, eager.scalars.get(), eager.table->get(), int(SIZES.size()), eager.total, stream);
+    graphed.prepare(c, d, step);
+    AE_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+    AE_CUDA_CHECK(cudaStreamSynchronize(stream));
+    const auto p = graphed.flat(graphed.param);
+    ASSERT_TRUE(nonzero("param", p));
+    ASSERT_TRUE(bitwise_equal("param after step " + std::to_string(step), p, eager.flat(eager.param)));
+    ASSERT_TRUE(bitwise_equal("state after step " + std::to_string(step), graphed.flat(graphed.state),
+                              eager.flat(eager.state)));
+  }
+  AE_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  AE_CUDA_CHECK(cudaGraphDestroy(graph));
+  AE_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
+std::vector<OptCase> opt_cases() {
+  using cpu::OptKind;
+  auto cfg = [](OptKind k, auto&& edit) {
+    cpu::OptConfig c = cpu::default_opt_config(k);
+    c.lr = 0.05;  // large enough that every update moves the parameter's bits
+    edit(c);
+    return c;
+  };
+  auto none = [](cpu::OptConfig&) {};
+  return {
+      {"plain", cfg(OptKind::sgd, none), 1},
+      {"momentum=0.9,dampening=0.1,wd=0.01", cfg(OptKind::sgd, [](auto& c) { c.momentum = 0.9, c.dampening = 0.1, c.weight_decay = 0.01; }), 2},
+      {"nesterov,momentum=0.8", cfg(OptKind::sgd, [](auto& c) { c.momentum = 0.8, c.nesterov = true; }), 3},
+      {"defaults", cfg(OptKind::adam, none), 4},
+      {"wd=0.1,beta1=0.3", cfg(OptKind::adam, [](auto& c) { c.weight_decay = 0.1, c.beta1 = 0.3; }), 5},  // lerp's other branch
+      {"defaults", cfg(OptKind::adamw, none), 6},
+      {"plain", cfg(OptKind::rmsprop, none), 7},
+      {"momentum=0.9,wd=0.01", cfg(OptKind::rmsprop, [](auto& c) { c.momentum = 0.9, c.weight_decay = 0.01; }), 8},
+      {"centered", cfg(OptKind::rmsprop, [](auto& c) { c.centered = true; }), 9},
+      {"centered,momentum=0.5", cfg(OptKind::rmsprop, [](auto& c) { c.centered = true, c.momentum = 0.5; }), 10},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, Optimizer, ::testing::ValuesIn(opt_cases()),
+                         [](const auto& info) { return test_name(info.param.params()); });
+
+TEST(OptimizerEdge, InvalidConfigIsAnError) {
+  cpu::OptConfig c = cpu::default_opt_config(cpu::OptKind::sgd);
+  c.nesterov = true;  // without momentum
+  EXPECT_THROW(ae::cuda::make_opt_hyper(c), ae::Error);
+  EXPECT_THROW(ae::cuda::make_opt_step_scalars(cpu::default_opt_config(cpu::OptKind::adam), 0), ae::Error);
+}
+
+}  // namespace
+}  // namespace ae::cudatest
