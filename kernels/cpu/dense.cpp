@@ -1,5 +1,6 @@
-// The cpu dense layer: GEMMs through kernels/cpu/gemm.h, the elementwise parts (bias + activation
-// forward, act′ + bias gradient backward) as loops over row blocks.
+// The cpu dense layer: GEMMs through kernels/cpu/gemm.h (the forward's bias rides in the GEMM's
+// epilogue), the elementwise parts (activation forward, act′ + bias gradient backward) as loops
+// over row blocks.
 //
 // The elementwise loops are instantiated per activation (the switch is hoisted out of the loop)
 // so the compiler vectorizes them, and for float they are compiled for AVX-512, AVX2 and the
@@ -215,12 +216,16 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
   AE_CHECK(y != nullptr, "dense_forward: output y is null");
   if (M == 0 || N == 0) return;
   AE_CHECK(x != nullptr && w != nullptr, "dense_forward: x or w is null");
-  if (K == 0)
-    fill_zero(y, M * N);  // an empty product; do not rely on the GEMM's K = 0 convention
-  else
-    gemm<T>(false, true, M, N, K, T(1), x, K, w, K, T(0), y, N);  // y = x·Wᵀ
+  if (K == 0) {
+    // An empty product; do not rely on the GEMM's K = 0 convention.
+    fill_zero(y, M * N);
+  } else {
+    gemm_nt_bias<T>(M, N, K, x, w, b, y);  // y = x·Wᵀ + b, the bias in the GEMM's epilogue
+    b = nullptr;
+  }
+  if (act == Act::linear && z == nullptr && b == nullptr) return;
 
-  // Bias + activation in one pass over y, rows split between threads.
+  // (Bias +) activation in one pass over y, rows split between threads.
   for_slices(M, M * N, [&](int64_t r0, int64_t r1) { bias_act<T>(act, b, r0, r1, N, y, z); });
 }
 

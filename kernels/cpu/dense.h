@@ -11,8 +11,8 @@
 
 namespace ae::cpu {
 
-// One GEMM (y = x·Wᵀ, beta 0), then one pass over the output adding the bias and applying the
-// activation. When z is non-null it receives the pre-activation and y the activation; when it is
+// One GEMM with the bias in its epilogue (y = x·Wᵀ + b), then one pass over the output applying
+// the activation. When z is non-null it receives the pre-activation and y the activation; when it is
 // null only y is written. y and z must not alias x, w, b or each other.
 template <typename T>
 void dense_forward(const T* x,  // [M, K]

@@ -8,13 +8,23 @@
 //    no second thread pool to fight OpenMP's spinning workers for the cores.
 //  - determinism: oneDNN partitions a GEMM by shape and thread count only and reduces in a fixed
 //    order, so equal inputs give equal bits for a given thread count (tests/kernels/gemm_test.cpp).
+//  - the dense forward product x·Wᵀ + b (gemm_nt_bias) runs as a cached oneDNN matmul primitive
+//    with the bias in its epilogue: on the forward's NT shapes its brgemm kernels beat sgemm by
+//    10–15% on 2 threads (456 vs 536 µs for 256×256×784 on an EPYC Zen 4), while for the
+//    backward's TN/NN products the two are even, so those stay on sgemm.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
 #include <type_traits>
 #include <vector>
 
@@ -135,7 +145,95 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            " N=", N, " K=", K, ")");
 }
 
+// The forward product as a oneDNN matmul: src x [M,K] (ab), weights Wᵀ [K,N] read from W [N,K]
+// (format ba), bias [1,N], dst [M,N]. One primitive per shape, bias presence and thread count —
+// its blocking is chosen for the thread count at creation — cached for the process.
+class MatmulCache {
+ public:
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, int>;
+  struct Entry {
+    dnnl::memory::desc x, w, b, y;
+    dnnl::matmul prim;
+  };
+
+  static MatmulCache& get() {
+    static MatmulCache cache;
+    return cache;
+  }
+  const dnnl::engine& engine() const { return m_engine; }
+
+  std::shared_ptr<const Entry> find(int64_t M, int64_t N, int64_t K, bool bias, int threads) {
+    const Key key{M, N, K, bias, threads};
+    std::lock_guard<std::mutex> lock(m_mutex);
+    auto it = m_entries.find(key);
+    if (it != m_entries.end()) return it->second;
+    if (m_entries.size() >= MAX_ENTRIES) m_entries.clear();  // shapes come from a few plans; never grows
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    auto e = std::make_shared<Entry>();
+    e->x = dnnl::memory::desc({M, K}, dt::f32, tag::ab);
+    e->w = dnnl::memory::desc({K, N}, dt::f32, tag::ba);
+    e->b = dnnl::memory::desc({1, N}, dt::f32, tag::ab);
+    e->y = dnnl::memory::desc({M, N}, dt::f32, tag::ab);
+    auto desc = bias ? dnnl::matmul::desc(e->x, e->w, e->b, e->y) : dnnl::matmul::desc(e->x, e->w, e->y);
+    e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, m_engine));
+    m_entries.emplace(key, e);
+    return e;
+  }
+
+ private:
+  static constexpr size_t MAX_ENTRIES = 64;
+  dnnl::engine m_engine{dnnl::engine::kind::cpu, 0};
+  std::mutex m_mutex;
+  std::map<Key, std::shared_ptr<const Entry>> m_entries;
+};
+
+void matmul_nt_bias(int64_t M, int64_t N, int64_t K, const float* x, const float* w, const float* b,
+                    float* y) {
+  // Inside an OpenMP parallel region oneDNN runs on the calling thread alone.
+  const int threads = omp_in_parallel() ? 1 : gemm_threads();
+  OmpThreadsScope scope(threads);
+  MatmulCache& cache = MatmulCache::get();
+  auto e = cache.find(M, N, K, b != nullptr, threads);
+  // oneDNN's memory objects do not write through const pointers to inputs; the casts only
+  // satisfy its non-const handle type.
+  dnnl::memory xm(e->x, cache.engine(), const_cast<float*>(x));
+  dnnl::memory wm(e->w, cache.engine(), const_cast<float*>(w));
+  dnnl::memory ym(e->y, cache.engine(), y);
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
+  if (b) args.emplace(DNNL_ARG_BIAS, dnnl::memory(e->b, cache.engine(), const_cast<float*>(b)));
+  dnnl::stream stream(cache.engine());
+  e->prim.execute(stream, args);
+  stream.wait();
+}
+
 }  // namespace
+
+template <typename T>
+void gemm_nt_bias(int64_t M, int64_t N, int64_t K, const T* x, const T* w, const T* b, T* y) {
+  AE_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_nt_bias: negative size M=", M, " N=", N, " K=", K);
+  if (M == 0 || N == 0) return;
+  AE_CHECK(y != nullptr, "gemm_nt_bias: y is null for a ", M, "x", N, " product");
+  AE_CHECK(K == 0 || (x && w), "gemm_nt_bias: x or w is null with K=", K);
+  if constexpr (std::is_same_v<T, float>) {
+    if (K > 0) {
+      try {
+        return matmul_nt_bias(M, N, K, x, w, b, y);
+      } catch (const dnnl::error& e) {
+        AE_FAIL("gemm_nt_bias: oneDNN matmul failed (", e.what(), ", status ", int(e.status), ") for M=", M,
+                " N=", N, " K=", K);
+      }
+    }
+  }
+  gemm<T>(false, true, M, N, K, T(1), x, K, w, K, T(0), y, N);
+  if (b)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) y[i * N + j] += b[j];
+}
+
+template void gemm_nt_bias<float>(int64_t, int64_t, int64_t, const float*, const float*, const float*, float*);
+template void gemm_nt_bias<double>(int64_t, int64_t, int64_t, const double*, const double*, const double*,
+                                   double*);
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,

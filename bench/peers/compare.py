@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""ae against PyTorch, side by side: runs `ae bench --json` and bench/peers/torch_peer.py
+alternately (ae, torch, ae, torch, ...) so both see the same machine conditions, then prints a
+table of the medians and the ratios, the machine, its load, and the exact commands.
+
+  /usr/bin/python3 bench/peers/compare.py --ae build/ae            # the acceptance configuration
+  /usr/bin/python3 bench/peers/compare.py --ae build/ae --rounds 5 --threads 1 --loss bce
+
+Each round of each engine is one process reporting the median samples/s of its timed loops; the
+table shows, per engine, the median over rounds (and the range), and the ratio of those medians.
+"""
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def machine():
+    info = {"cpu": platform.processor() or "?", "family": "?", "model": "?", "cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                k, v = k.strip(), v.strip()
+                if k == "model name":
+                    info["cpu"] = v
+                elif k == "cpu family":
+                    info["family"] = v
+                elif k == "model" and info["model"] == "?":
+                    info["model"] = v
+                elif k == "vendor_id":
+                    info["vendor"] = v
+    except OSError:
+        pass
+    info["affinity"] = len(os.sched_getaffinity(0))
+    return info
+
+
+def load():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_json(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"compare: {shlex.join(cmd)} failed ({r.returncode}):\n{r.stderr.strip()}")
+    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        sys.exit(f"compare: {shlex.join(cmd)} printed no JSON:\n{r.stdout}{r.stderr}")
+    return json.loads(lines[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ae", default=None, help="the ae executable (default: build/ae, then build-*/ae)")
+    ap.add_argument("--spec", default="784-256r-32-256r-784s")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--loss", default="mse", choices=["mse", "bce"])
+    ap.add_argument("--optimizer", default="adam", choices=["sgd", "adam", "adamw", "rmsprop"])
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per engine")
+    ap.add_argument("--blas", default="best", help="torch_peer.py --blas (best, system, openmp, pthread)")
+    ap.add_argument("--json", action="store_true", help="also print every result as JSON")
+    args = ap.parse_args()
+
+    exe = args.ae
+    if exe is None:
+        root = os.path.dirname(os.path.dirname(HERE))
+        cands = [os.path.join(root, "build", "ae")] + sorted(
+            os.path.join(root, d, "ae") for d in os.listdir(root) if d.startswith("build-"))
+        exe = next((c for c in cands if os.access(c, os.X_OK)), None)
+        if exe is None:
+            sys.exit("compare: no ae executable found; build it (cmake --build build --target ae_cli) or pass --ae")
+    common = ["--spec", args.spec, "--batch", str(args.batch), "--threads", str(args.threads), "--loss", args.loss,
+              "--optimizer", args.optimizer, "--steps", str(args.steps), "--warmup", str(args.warmup),
+              "--runs", str(args.runs), "--json"]
+    ae_cmd = [os.path.abspath(exe), "bench"] + common
+    torch_cmd = [sys.executable, os.path.join(HERE, "torch_peer.py"), "--blas", args.blas] + common
+
+    m = machine()
+    load_before = load()
+    results = {"ae": [], "pytorch": []}
+    t0 = time.time()
+    for r in range(args.rounds):
+        results["ae"].append(run_json(ae_cmd))
+        results["pytorch"].append(run_json(torch_cmd))
+        print(f"round {r + 1}/{args.rounds}: ae train {results['ae'][-1]['train_samples_per_s']:.0f}, "
+              f"torch train {results['pytorch'][-1]['train_samples_per_s']:.0f} samples/s (load {load()})",
+              file=sys.stderr)
+    elapsed = time.time() - t0
+
+    def summary(engine, key):
+        v = [x[key] for x in results[engine]]
+        return statistics.median(v), min(v), max(v)
+
+    peer = results["pytorch"][-1]
+    blas = peer.get("blas", {})
+    print(f"machine : {m['cpu']} ({m.get('vendor', '?')}, family {m['family']} model {m['model']}), "
+          f"{m['cores']} cores, {m['affinity']} usable")
+    print(f"load    : {load_before} before, {load()} after ({elapsed:.0f} s)")
+    print(f"config  : {args.spec}, batch {args.batch}, {args.threads} threads, {args.loss}, {args.optimizer}; "
+          f"{args.rounds} alternating rounds, each the median of {args.runs} runs of {args.steps} steps "
+          f"after {args.warmup} warm-up")
+    print(f"ae      : {results['ae'][-1].get('backend', '?')}")
+    print(f"pytorch : torch {peer.get('torch')}, {peer.get('torch_threads')} threads; BLAS {blas.get('blas')} "
+          f"core {blas.get('openblas_corename')} ({blas.get('openblas_parallel')}, "
+          f"{blas.get('openblas_threads')} threads); OPENBLAS_CORETYPE {blas.get('OPENBLAS_CORETYPE')}; "
+          f"{blas.get('coretype_note')}; libblas.so.3 alternative {blas.get('libblas.so.3 alternative')}")
+    print()
+    print(f"{'samples/s (median [min–max] of rounds)':<40} {'ae':>24} {'pytorch':>24} {'ae / pytorch':>13}")
+    for key, name in (("train_samples_per_s", "train"), ("encode_samples_per_s", "encode")):
+        a, p = summary("ae", key), summary("pytorch", key)
+        fmt = lambda s: f"{s[0]:8.0f} [{s[1]:.0f}–{s[2]:.0f}]"
+        print(f"{name:<40} {fmt(a):>24} {fmt(p):>24} {a[0] / p[0]:12.2f}×")
+    per_round = [a["train_samples_per_s"] / p["train_samples_per_s"] for a, p in zip(results["ae"], results["pytorch"])]
+    print(f"{'train ratio per round':<40} " + ", ".join(f"{x:.2f}×" for x in per_round))
+    print()
+    print("commands:")
+    print("  " + shlex.join(ae_cmd))
+    print("  " + shlex.join(torch_cmd))
+    if args.json:
+        print(json.dumps({"machine": m, "results": results}))
+
+
+if __name__ == "__main__":
+    main()
