@@ -7,10 +7,10 @@
 // Why act′ on load rather than an elementwise pass first: the pass would write and re-read M·N
 // values and could not run in place of dy; recomputing act′ per load costs a few flops per
 // element against the 2·K FMAs each dz element feeds (the y-form is a compare or a multiply).
-#include "kernels/cuda/dense_bwd.cuh"
-
 #include "kernels/common/error.h"
+#include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/gemm_tile.cuh"
+#include "kernels/cuda/host_names.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace ae::cuda {
@@ -19,12 +19,11 @@ template <typename T>
 void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, const T* w, int64_t M, int64_t N,
                     int64_t K, T* dw, T* db, T* dx, bool accumulate_params, cudaStream_t stream) {
   using namespace gemm_tile;
-  AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward: negative dimension (M=", M, ", N=", N, ", K=", K,
-           ")");
+  AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda dense_backward: unknown activation ", static_cast<int>(act));
-  AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "cuda dense_backward: activation ", act_name(act),
+  AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "cuda dense_backward: activation ", act_str(act),
            " needs the pre-activation z (its derivative is not a function of y); keep z");
-  AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "cuda dense_backward: activation ", act_name(act),
+  AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "cuda dense_backward: activation ", act_str(act),
            " needs y or z; both are null");
   AE_CHECK(N == 0 || K == 0 || dw != nullptr, "cuda dense_backward: dw is null");
   const bool nonempty = M > 0 && N > 0;
@@ -40,21 +39,21 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     const dim3 grid = grid_for(N, K);
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
-    p.a = Operand<T>{dy, 1, N, aux, act, from_z};          // dz(n, m) = dz[m·N + n]
+    p.a = Operand<T>{dy, 1, N, aux, act, from_z};            // dz(n, m) = dz[m·N + n]
     p.b = Operand<T>{x, 1, K, nullptr, Act::linear, false};  // x(k, m) = x[m·K + k]
     p.R = N, p.S = K, p.T_LEN = M;
     p.c = dw, p.c_rs = K;
     p.accumulate = accumulate_params;
     p.row_sum = db;
-    launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS),
-           0, stream, p);
+    launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS), 0,
+           stream, p);
   }
   // dx = dz·W; with N = 0 the loop is empty and dx is zero, as an empty sum is.
   if (dx && M > 0 && K > 0) {
     const dim3 grid = grid_for(M, K);
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
-    p.a = Operand<T>{dy, N, 1, aux, act, from_z};           // dz(m, n) = dz[m·N + n]
+    p.a = Operand<T>{dy, N, 1, aux, act, from_z};            // dz(m, n) = dz[m·N + n]
     p.b = Operand<T>{w, 1, K, nullptr, Act::linear, false};  // W(k, n) = w[n·K + k]
     p.R = M, p.S = K, p.T_LEN = N;
     p.c = dx, p.c_rs = K;

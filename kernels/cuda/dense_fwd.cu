@@ -2,9 +2,8 @@
 // reduction dimension K, so it is gemm_tile's kernel with both operands t-contiguous and the
 // bias + activation epilogue (z kept when asked). One variant, every activation (the activation is
 // a uniform runtime branch in the epilogue, after the main loop).
-#include "kernels/cuda/dense_fwd.cuh"
-
 #include "kernels/common/error.h"
+#include "kernels/cuda/dense_fwd.cuh"
 #include "kernels/cuda/gemm_tile.cuh"
 #include "kernels/cuda/launch.cuh"
 

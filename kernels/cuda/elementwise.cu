@@ -2,9 +2,8 @@
 // grid-stride loop, the grid capped so huge tensors reuse threads) and gather_rows (a 2-D grid:
 // x over the features of a row, y over the rows; one index read per thread, coalesced rows).
 // One variant each; T is the element type, instantiated for float at the bottom.
-#include "kernels/cuda/elementwise.cuh"
-
 #include "kernels/common/error.h"
+#include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace ae::cuda {

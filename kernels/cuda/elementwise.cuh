@@ -31,7 +31,7 @@ void add(const T* a,  // [n]
 // out[i, :] = src[index[i], :] for i < M: the rows of a shuffled minibatch. Every index must lie
 // in [0, src_rows); an index outside it traps the kernel (a failed launch, never a wild read).
 template <typename T>
-void gather_rows(const T* src,          // [src_rows, F]
+void gather_rows(const T* src,  // [src_rows, F]
                  int64_t src_rows,
                  const int64_t* index,  // [M]
                  int64_t M, int64_t F,

@@ -24,14 +24,14 @@
 
 namespace ae::cuda::gemm_tile {
 
-constexpr int BM = 64;   // tile rows (r)
-constexpr int BN = 64;   // tile columns (s)
-constexpr int BK = 16;   // reduction step (t)
-constexpr int TM = 4;    // rows per thread
-constexpr int TN = 4;    // columns per thread
+constexpr int BM = 64;                          // tile rows (r)
+constexpr int BN = 64;                          // tile columns (s)
+constexpr int BK = 16;                          // reduction step (t)
+constexpr int TM = 4;                           // rows per thread
+constexpr int TN = 4;                           // columns per thread
 constexpr int THREADS = (BM / TM) * (BN / TN);  // 256
-constexpr int PAD = 4;   // shared row padding: fewer bank conflicts on the transposed store, 16-byte rows
-constexpr int LOADS = BM * BK / THREADS;        // elements of each operand a thread stages per step: 4
+constexpr int PAD = 4;  // shared row padding: fewer bank conflicts on the transposed store, 16-byte rows
+constexpr int LOADS = BM * BK / THREADS;  // elements of each operand a thread stages per step: 4
 static_assert(BM == BN, "the loaders assume square tiles");
 static_assert(LOADS * THREADS == BM * BK, "tile not evenly divided between threads");
 
@@ -55,11 +55,11 @@ template <typename T>
 struct Params {
   Operand<T> a, b;
   int64_t R, S, T_LEN;
-  T* c;          // C(r, s) at c[r·c_rs + s]
+  T* c;  // C(r, s) at c[r·c_rs + s]
   int64_t c_rs;
-  const T* bias;  // [S] (bias_act), or nullptr
-  Act act;        // bias_act
-  T* z;           // [R, c_rs] pre-activation (bias_act), or nullptr
+  const T* bias;    // [S] (bias_act), or nullptr
+  Act act;          // bias_act
+  T* z;             // [R, c_rs] pre-activation (bias_act), or nullptr
   bool accumulate;  // store: add into c; also row_sum
   T* row_sum;       // [R] Σ_t A(r, t), or nullptr
 };
@@ -68,8 +68,8 @@ struct Params {
 // operand is contiguous in t: 16 neighbouring threads read 16 neighbouring t of one row;
 // otherwise 64 neighbouring threads read 64 neighbouring r. Out-of-range elements are zero.
 template <bool T_CONTIG, typename T>
-__device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0,
-                                           int64_t t0, int tid, T (&reg)[LOADS]) {
+__device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0, int64_t t0,
+                                           int tid, T (&reg)[LOADS]) {
 #pragma unroll
   for (int i = 0; i < LOADS; ++i) {
     const int r = T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % BM;
@@ -121,7 +121,7 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
     store_slice<A_T_CONTIG>(as, tid, ra);
     store_slice<B_T_CONTIG>(bs, tid, rb);
-    __syncthreads();  // the slice is complete before anyone multiplies it
+    __syncthreads();          // the slice is complete before anyone multiplies it
     if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
       load_slice<A_T_CONTIG>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
       load_slice<B_T_CONTIG>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);

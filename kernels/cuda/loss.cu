@@ -8,17 +8,17 @@
 // it bit for bit under the same libm. Neighbouring lanes read neighbouring elements: coalesced.
 // loss_mean_kernel: one thread adds the M row sums in row order (the reference's order; M is a
 // batch, so this is microseconds) and writes the mean. No atomics anywhere.
-#include "kernels/cuda/loss.cuh"
-
 #include "kernels/common/error.h"
 #include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/host_names.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/loss.cuh"
 
 namespace ae::cuda {
 
 namespace {
 
-constexpr int LANES = 16;          // threads per row, as the reference's 16 lanes
+constexpr int LANES = 16;  // threads per row, as the reference's 16 lanes
 constexpr int ROWS_PER_BLOCK = 16;
 constexpr int THREADS = LANES * ROWS_PER_BLOCK;
 
@@ -31,10 +31,10 @@ struct LossArgs {
   const T* pred;    // [M, N]
   const T* target;  // [M, N]
   int64_t M, N;
-  T inv_count;      // 1/(M·N) rounded to T, as the reference scales each gradient element
-  T* grad;          // [M, N] or nullptr
-  T* per_sample;    // [M] or nullptr
-  T* probs;         // [M, N] or nullptr
+  T inv_count;       // 1/(M·N) rounded to T, as the reference scales each gradient element
+  T* grad;           // [M, N] or nullptr
+  T* per_sample;     // [M] or nullptr
+  T* probs;          // [M, N] or nullptr
   double* row_sums;  // [M]
 };
 
@@ -89,17 +89,15 @@ __global__ void loss_mean_kernel(const double* row_sums,  // [M]
 }  // namespace
 
 template <typename T>
-void loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* target, int64_t M, int64_t N,
-                           T* grad, T* per_sample, T* probs, Act out_act, T* loss_out, double* row_sums,
-                           cudaStream_t stream) {
+void loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* target, int64_t M, int64_t N, T* grad,
+                           T* per_sample, T* probs, Act out_act, T* loss_out, double* row_sums, cudaStream_t stream) {
   AE_CHECK(M >= 0 && N >= 0, "cuda loss_forward_backward: negative dimension (M=", M, ", N=", N, ")");
-  AE_CHECK(loss == Loss::mse || loss == Loss::bce, "cuda loss_forward_backward: unknown loss ",
-           static_cast<int>(loss));
+  AE_CHECK(loss == Loss::mse || loss == Loss::bce, "cuda loss_forward_backward: unknown loss ", static_cast<int>(loss));
   AE_CHECK(!from_logits || loss == Loss::bce, "cuda loss_forward_backward: from_logits is only defined for bce, not ",
-           loss_name(loss));
+           loss_str(loss));
   AE_CHECK(static_cast<int>(out_act) < ACT_COUNT, "cuda loss_forward_backward: unknown output activation ",
            static_cast<int>(out_act));
-  AE_CHECK(!act_derivative_needs_z(out_act), "cuda loss_forward_backward: output activation ", act_name(out_act),
+  AE_CHECK(!act_derivative_needs_z(out_act), "cuda loss_forward_backward: output activation ", act_str(out_act),
            " needs its pre-activation for the derivative; apply it in the layer's backward instead");
   AE_CHECK(!from_logits || out_act == Act::linear,
            "cuda loss_forward_backward: from_logits already gives the gradient w.r.t. the logits; out_act must be "

@@ -23,15 +23,17 @@ void loss_forward_backward(Loss loss, bool from_logits,
                            const T* pred,    // [M, N] output y, or logits z when from_logits
                            const T* target,  // [M, N]
                            int64_t M, int64_t N,
-                           T* grad,        // [M, N] d(mean loss)/d(pred) (or /dz with out_act), or nullptr
-                           T* per_sample,  // [M] mean over the N features of the element loss, or nullptr
-                           T* probs,       // [M, N] σ(z), written when from_logits and non-null
-                           Act out_act,    // activation whose derivative (from pred) multiplies grad
-                           T* loss_out,    // [1] the mean loss
+                           T* grad,           // [M, N] d(mean loss)/d(pred) (or /dz with out_act), or nullptr
+                           T* per_sample,     // [M] mean over the N features of the element loss, or nullptr
+                           T* probs,          // [M, N] σ(z), written when from_logits and non-null
+                           Act out_act,       // activation whose derivative (from pred) multiplies grad
+                           T* loss_out,       // [1] the mean loss
                            double* row_sums,  // [M] workspace (loss_workspace_elements(M) doubles)
                            cudaStream_t stream);
 
 // Doubles of workspace loss_forward_backward needs for M rows.
-inline int64_t loss_workspace_elements(int64_t M) { return M > 0 ? M : 1; }
+inline int64_t loss_workspace_elements(int64_t M) {
+  return M > 0 ? M : 1;
+}
 
 }  // namespace ae::cuda

@@ -5,12 +5,11 @@
 // Each update is kernels/cpu/optimizer.cpp's, operation for operation, with __fmul_rn/__fadd_rn
 // where nvcc would otherwise contract a·b + c into an FMA (one rounding instead of two), so the
 // GPU gives the reference's bits too; division and sqrtf are IEEE-rounded (nvcc's defaults).
-#include "kernels/cuda/optimizer.cuh"
-
 #include <cmath>
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/optimizer.cuh"
 
 namespace ae::cuda {
 
@@ -21,12 +20,13 @@ constexpr int PER_THREAD = 4;
 constexpr int64_t CHUNK = int64_t(THREADS) * PER_THREAD;
 
 // a·b + c with two roundings, as the reference computes it.
-__device__ __forceinline__ float mul_add(float a, float b, float c) { return __fadd_rn(__fmul_rn(a, b), c); }
+__device__ __forceinline__ float mul_add(float a, float b, float c) {
+  return __fadd_rn(__fmul_rn(a, b), c);
+}
 
 // torch's lerp: self + w·(end − self) for |w| < 0.5, else end − (end − self)·(1 − w).
 __device__ __forceinline__ float lerp(float self, float end, float w) {
-  return fabsf(w) < 0.5f ? __fadd_rn(self, __fmul_rn(w, end - self))
-                         : __fadd_rn(end, -__fmul_rn(end - self, 1.0f - w));
+  return fabsf(w) < 0.5f ? __fadd_rn(self, __fmul_rn(w, end - self)) : __fadd_rn(end, -__fmul_rn(end - self, 1.0f - w));
 }
 
 __device__ __forceinline__ void sgd_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t, int64_t i) {
@@ -97,7 +97,10 @@ __global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper 
   int lo = 0, hi = count - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (slots[mid].first <= begin) lo = mid; else hi = mid - 1;
+    if (slots[mid].first <= begin)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   int cur = lo;
   for (int k = 0; k < PER_THREAD; ++k) {
@@ -107,10 +110,16 @@ __global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper 
     const OptSlot& t = slots[cur];
     const int64_t i = e - t.first;
     switch (h.kind) {
-      case cpu::OptKind::sgd: sgd_update(h, s, t, i); break;
+      case cpu::OptKind::sgd:
+        sgd_update(h, s, t, i);
+        break;
       case cpu::OptKind::adam:
-      case cpu::OptKind::adamw: adam_update(h, s, t, i); break;
-      case cpu::OptKind::rmsprop: rmsprop_update(h, s, t, i); break;
+      case cpu::OptKind::adamw:
+        adam_update(h, s, t, i);
+        break;
+      case cpu::OptKind::rmsprop:
+        rmsprop_update(h, s, t, i);
+        break;
     }
   }
 }

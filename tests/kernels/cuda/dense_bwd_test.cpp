@@ -1,12 +1,13 @@
 // ae::cuda::dense_backward on cuda-sim against ae::cpu::dense_backward: act′ from y and from z for
 // every activation, with and without db/dx, overwrite and accumulate, tile-edge shapes for both
 // GEMMs (dW reduces over M, dx over N), an exact mode on small integers, one realistic layer.
+#include "kernels/cuda/dense_bwd.cuh"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
 #include "kernels/cpu/dense.h"
-#include "kernels/cuda/dense_bwd.cuh"
 #include "tests/kernels/cuda/harness.h"
 
 namespace ae::cudatest {
@@ -62,8 +63,8 @@ struct DenseBwdOut {
 DenseBwdOut run_cuda(const DenseBwdCase& c, const DenseBwdData& d) {
   DeviceBuffer<float> dy(d.dy), y(d.y), z(d.z), x(d.x), w(d.w), dw(c.N * c.K), db(c.N), dx(c.M * c.K);
   if (c.accumulate) dw.upload(d.dw0), db.upload(d.db0);
-  ae::cuda::dense_backward<float>(dy.get(), y.get(), c.from_z ? z.get() : nullptr, c.act, x.get(), w.get(), c.M,
-                                  c.N, c.K, dw.get(), c.with_db ? db.get() : nullptr, c.with_dx ? dx.get() : nullptr,
+  ae::cuda::dense_backward<float>(dy.get(), y.get(), c.from_z ? z.get() : nullptr, c.act, x.get(), w.get(), c.M, c.N,
+                                  c.K, dw.get(), c.with_db ? db.get() : nullptr, c.with_dx ? dx.get() : nullptr,
                                   c.accumulate, nullptr);
   expect_guards(c.params(), dy, y, z, x, w, dw, db, dx);
   // dy is only read: dz is never materialised over it.
@@ -84,8 +85,8 @@ TEST_P(DenseBwd, MatchesCpuReference) {
   if (!c.accumulate) std::fill(dw_ref.begin(), dw_ref.end(), NAN), std::fill(db_ref.begin(), db_ref.end(), NAN);
   auto in = [&](const std::vector<float>& v) { return v.empty() ? &none_in : v.data(); };
   auto out = [&](std::vector<float>& v) { return v.empty() ? pad.data() : v.data(); };
-  cpu::dense_backward<float>(in(d.dy), in(d.y), c.from_z ? in(d.z) : nullptr, c.act, in(d.x), in(d.w), c.M,
-                             c.N, c.K, dz.data(), out(dw_ref), c.with_db ? out(db_ref) : nullptr,
+  cpu::dense_backward<float>(in(d.dy), in(d.y), c.from_z ? in(d.z) : nullptr, c.act, in(d.x), in(d.w), c.M, c.N, c.K,
+                             dz.data(), out(dw_ref), c.with_db ? out(db_ref) : nullptr,
                              c.with_dx ? out(dx_ref) : nullptr, c.accumulate);
   const DenseBwdOut got = run_cuda(c, d);
 
@@ -115,8 +116,8 @@ TEST(DenseBwdDeterminism, TwoSchedulesBitEqual) {
 
 TEST(DenseBwdEdge, GeluWithoutZIsAnError) {
   DeviceBuffer<float> buf(16);
-  EXPECT_THROW(ae::cuda::dense_backward<float>(buf.get(), buf.get(), nullptr, Act::gelu, buf.get(), buf.get(), 2, 2,
-                                               2, buf.get(), nullptr, nullptr, false, nullptr),
+  EXPECT_THROW(ae::cuda::dense_backward<float>(buf.get(), buf.get(), nullptr, Act::gelu, buf.get(), buf.get(), 2, 2, 2,
+                                               buf.get(), nullptr, nullptr, false, nullptr),
                ae::Error);
 }
 
@@ -127,8 +128,8 @@ std::vector<DenseBwdCase> dense_bwd_cases() {
   for (int64_t M : {1, 15, 16, 17, 65})
     for (int64_t N : {1, 63, 64, 65})
       for (int64_t K : {1, 64, 65, 129})
-        v.push_back({(seed % 2) ? Act::relu : Act::linear, M, N, K, seed % 3 == 0, true, true, seed % 4 == 1, true,
-                     seed++});
+        v.push_back(
+            {(seed % 2) ? Act::relu : Act::linear, M, N, K, seed % 3 == 0, true, true, seed % 4 == 1, true, seed++});
   // Every activation from y (where defined) and from z, random floats.
   for (int a = 0; a < ACT_COUNT; ++a) {
     const Act act = static_cast<Act>(a);

@@ -1,12 +1,13 @@
 // ae::cuda::dense_forward on cuda-sim against ae::cpu::dense_forward: every activation, tile-edge
 // and prime shapes (the tile is 64×64 with K-steps of 16), an exact mode on small integers, and one
 // realistic layer. Each case is one registry line.
+#include "kernels/cuda/dense_fwd.cuh"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
 #include "kernels/cpu/dense.h"
-#include "kernels/cuda/dense_fwd.cuh"
 #include "tests/kernels/cuda/harness.h"
 
 namespace ae::cudatest {
@@ -56,7 +57,9 @@ DenseFwdOut run_cuda(const DenseFwdCase& c, const DenseFwdInputs& in) {
   return {y.download(), c.keep_z ? z.download() : std::vector<float>{}};
 }
 
-bool piecewise_linear(Act a) { return a == Act::linear || a == Act::relu || a == Act::leaky_relu; }
+bool piecewise_linear(Act a) {
+  return a == Act::linear || a == Act::relu || a == Act::leaky_relu;
+}
 
 class DenseFwd : public ::testing::TestWithParam<DenseFwdCase> {};
 
@@ -66,8 +69,8 @@ TEST_P(DenseFwd, MatchesCpuReference) {
   const DenseFwdInputs in(c);
   std::vector<float> y_ref(c.M * c.N), z_ref(c.M * c.N);
   const float none = 0;  // the reference wants non-null x and w even when K = 0
-  cpu::dense_forward<float>(in.x.empty() ? &none : in.x.data(), in.w.empty() ? &none : in.w.data(), c.bias ? in.b.data() : nullptr, c.act, c.M, c.N, c.K,
-                            y_ref.data(), z_ref.data());
+  cpu::dense_forward<float>(in.x.empty() ? &none : in.x.data(), in.w.empty() ? &none : in.w.data(),
+                            c.bias ? in.b.data() : nullptr, c.act, c.M, c.N, c.K, y_ref.data(), z_ref.data());
   const DenseFwdOut got = run_cuda(c, in);
 
   FailureDump dump(c.params());
@@ -130,11 +133,10 @@ TEST(DenseFwdEdge, EmptyBatchWritesNothing) {
 
 TEST(DenseFwdEdge, BadArgumentsAreErrors) {
   DeviceBuffer<float> x(4), w(4), y(4);
-  EXPECT_THROW(ae::cuda::dense_forward<float>(x.get(), w.get(), nullptr, Act::relu, -1, 1, 4, y.get(), nullptr,
-                                              nullptr),
-               ae::Error);
-  EXPECT_THROW(ae::cuda::dense_forward<float>(x.get(), w.get(), nullptr, Act::relu, 1, 1, 4, nullptr, nullptr,
-                                              nullptr),
+  EXPECT_THROW(
+      ae::cuda::dense_forward<float>(x.get(), w.get(), nullptr, Act::relu, -1, 1, 4, y.get(), nullptr, nullptr),
+      ae::Error);
+  EXPECT_THROW(ae::cuda::dense_forward<float>(x.get(), w.get(), nullptr, Act::relu, 1, 1, 4, nullptr, nullptr, nullptr),
                ae::Error);
 }
 

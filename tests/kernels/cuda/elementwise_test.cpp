@@ -1,12 +1,13 @@
 // The small kernels on cuda-sim against plain host loops (their reference is the definition):
 // fill, copy, add (also in place) and gather_rows, at sizes around the 256-thread block and past
 // the grid-stride cap, plus gather's refusal of an out-of-range index.
+#include "kernels/cuda/elementwise.cuh"
+
 #include <gtest/gtest.h>
 
 #include <numeric>
 #include <sstream>
 
-#include "kernels/cuda/elementwise.cuh"
 #include "tests/kernels/cuda/harness.h"
 
 namespace ae::cudatest {

@@ -39,7 +39,8 @@ class DeviceBuffer {
     AE_CUDA_CHECK(cudaMalloc(&m_base, bytes_total()));
     std::vector<unsigned char> guard(GUARD_BYTES, GUARD);
     AE_CUDA_CHECK(cudaMemcpy(m_base, guard.data(), GUARD_BYTES, cudaMemcpyHostToDevice));
-    AE_CUDA_CHECK(cudaMemcpy(m_base + GUARD_BYTES + m_n * sizeof(T), guard.data(), GUARD_BYTES, cudaMemcpyHostToDevice));
+    AE_CUDA_CHECK(
+        cudaMemcpy(m_base + GUARD_BYTES + m_n * sizeof(T), guard.data(), GUARD_BYTES, cudaMemcpyHostToDevice));
     fill_nan();
   }
   explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { upload(host); }

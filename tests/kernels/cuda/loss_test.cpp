@@ -2,11 +2,12 @@
 // bce from logits, every output activation the loss pass can absorb, gradient aliasing pred,
 // shapes around the 16-lane row split, the clamps of bce at p = 0 and 1, and empty batches.
 // The reduction follows the reference's order, so the loss is compared bit for bit.
+#include "kernels/cpu/loss.h"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
-#include "kernels/cpu/loss.h"
 #include "kernels/cuda/loss.cuh"
 #include "tests/kernels/cuda/harness.h"
 
@@ -23,8 +24,8 @@ struct LossCase {
 
   std::string params() const {
     std::ostringstream os;
-    os << "loss(" << loss_name(loss) << (from_logits ? "_logits" : "") << ",out_act=" << act_name(out_act)
-       << ",M=" << M << ",N=" << N << (grad_in_place ? ",in_place" : "") << ",seed=" << seed << ")";
+    os << "loss(" << loss_name(loss) << (from_logits ? "_logits" : "") << ",out_act=" << act_name(out_act) << ",M=" << M
+       << ",N=" << N << (grad_in_place ? ",in_place" : "") << ",seed=" << seed << ")";
     return os.str();
   }
   double flops() const { return 10.0 * M * N; }
@@ -55,8 +56,8 @@ LossOut run_cuda(const LossCase& c, const LossData& d) {
   DeviceBuffer<float> pred(d.pred), target(d.target), grad(c.M * c.N), per_sample(c.M), probs(c.M * c.N), loss(1);
   DeviceBuffer<double> rows(ae::cuda::loss_workspace_elements(c.M));
   float* g = c.grad_in_place ? pred.get() : grad.get();
-  ae::cuda::loss_forward_backward<float>(c.loss, c.from_logits, pred.get(), target.get(), c.M, c.N, g,
-                                         per_sample.get(), probs.get(), c.out_act, loss.get(), rows.get(), nullptr);
+  ae::cuda::loss_forward_backward<float>(c.loss, c.from_logits, pred.get(), target.get(), c.M, c.N, g, per_sample.get(),
+                                         probs.get(), c.out_act, loss.get(), rows.get(), nullptr);
   expect_guards(c.params(), pred, target, grad, per_sample, probs, loss, rows);
   return {loss.download(), c.grad_in_place ? pred.download() : grad.download(), per_sample.download(),
           probs.download()};
@@ -69,9 +70,9 @@ TEST_P(LossKernel, MatchesCpuReference) {
   SCOPED_TRACE(c.params());
   const LossData d(c);
   std::vector<float> grad_ref(c.M * c.N), per_ref(c.M), probs_ref(c.M * c.N, NAN);
-  const double loss_ref = cpu::loss_forward_backward<float>(c.loss, c.from_logits, d.pred.data(), d.target.data(),
-                                                            c.M, c.N, grad_ref.data(), per_ref.data(),
-                                                            probs_ref.data(), c.out_act);
+  const double loss_ref =
+      cpu::loss_forward_backward<float>(c.loss, c.from_logits, d.pred.data(), d.target.data(), c.M, c.N,
+                                        grad_ref.data(), per_ref.data(), probs_ref.data(), c.out_act);
   const LossOut got = run_cuda(c, d);
 
   FailureDump dump(c.params());

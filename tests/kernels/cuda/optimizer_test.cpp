@@ -2,11 +2,12 @@
 // and variant (momentum, dampening, nesterov, weight decay, centered), tensors whose sizes straddle
 // the kernel's 1024-element block chunks (and an empty one), a scheduled lr, and the CUDA-graph
 // path (one captured launch replayed with new per-step scalars) against the launch-per-step path.
+#include "kernels/cpu/optimizer.h"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
-#include "kernels/cpu/optimizer.h"
 #include "kernels/cuda/optimizer.cuh"
 #include "tests/kernels/cuda/harness.h"
 
@@ -27,7 +28,9 @@ struct OptCase {
 constexpr int STEPS = 3;
 const std::vector<int64_t> SIZES = {1, 1023, 0, 1025, 3001, 7, 1024};  // crosses chunk boundaries
 
-double lr_at(const cpu::OptConfig& cfg, int step) { return cfg.lr / double(1 << (step - 1)); }  // a schedule
+double lr_at(const cpu::OptConfig& cfg, int step) {
+  return cfg.lr / double(1 << (step - 1));
+}  // a schedule
 
 // The tensors of one run, host side: params, per-step grads, zeroed state.
 struct OptData {
@@ -160,10 +163,12 @@ std::vector<OptCase> opt_cases() {
   auto none = [](cpu::OptConfig&) {};
   return {
       {"plain", cfg(OptKind::sgd, none), 1},
-      {"momentum=0.9,dampening=0.1,wd=0.01", cfg(OptKind::sgd, [](auto& c) { c.momentum = 0.9, c.dampening = 0.1, c.weight_decay = 0.01; }), 2},
+      {"momentum=0.9,dampening=0.1,wd=0.01",
+       cfg(OptKind::sgd, [](auto& c) { c.momentum = 0.9, c.dampening = 0.1, c.weight_decay = 0.01; }), 2},
       {"nesterov,momentum=0.8", cfg(OptKind::sgd, [](auto& c) { c.momentum = 0.8, c.nesterov = true; }), 3},
       {"defaults", cfg(OptKind::adam, none), 4},
-      {"wd=0.1,beta1=0.3", cfg(OptKind::adam, [](auto& c) { c.weight_decay = 0.1, c.beta1 = 0.3; }), 5},  // lerp's other branch
+      {"wd=0.1,beta1=0.3", cfg(OptKind::adam, [](auto& c) { c.weight_decay = 0.1, c.beta1 = 0.3; }),
+       5},  // lerp's other branch
       {"defaults", cfg(OptKind::adamw, none), 6},
       {"plain", cfg(OptKind::rmsprop, none), 7},
       {"momentum=0.9,wd=0.01", cfg(OptKind::rmsprop, [](auto& c) { c.momentum = 0.9, c.weight_decay = 0.01; }), 8},

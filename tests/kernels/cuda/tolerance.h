@@ -32,7 +32,9 @@ constexpr Tolerance tolerance() {
   return Tolerance{32 * eps, 32 * eps, false};
 }
 
-constexpr Tolerance exact_tolerance() { return Tolerance{0, 0, true}; }
+constexpr Tolerance exact_tolerance() {
+  return Tolerance{0, 0, true};
+}
 
 // Kernels that evaluate the shared kernels/common math elementwise and reduce in the reference's
 // own order (loss, optimizer, small kernels): bit-equal under cuda-sim, whose libm is the
