@@ -443,12 +443,15 @@ int main(int argc, char** argv) {
               "candidate\n\n",
               coretype ? coretype : "(unset)", l2 ? l2 : "(unset)", repeat);
   for (int t : thread_counts) {
-    std::vector<ChildResult> res;
-    for (auto& name : names) {
-      ChildResult best = spawn(self, name, t);
-      for (int r = 1; r < repeat; ++r) merge_best(best, spawn(self, name, t));
-      res.push_back(best);
-    }
+    // Rounds over all candidates, not one candidate R times in a row: a burst of load from other
+    // processes then hits every candidate alike instead of ruining one column.
+    std::vector<ChildResult> res(names.size());
+    for (int r = 0; r < repeat; ++r)
+      for (size_t i = 0; i < names.size(); ++i) {
+        ChildResult one = spawn(self, names[i], t);
+        if (r == 0) res[i] = one;
+        else merge_best(res[i], one);
+      }
     std::printf("### %d thread%s — GFLOP/s, median\n\n", t, t > 1 ? "s" : "");
     for (size_t i = 0; i < names.size(); ++i)
       std::printf("- %s: %s\n", names[i].c_str(), res[i].info.c_str());
