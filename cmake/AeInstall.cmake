@@ -1,7 +1,7 @@
 # cmake --install: headers, libae.so and a CMake package so find_package(ae) works elsewhere.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
-install(TARGETS ae EXPORT aeTargets
+install(TARGETS ae_shared EXPORT aeTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS ae_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

@@ -95,7 +95,19 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string names;
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) {
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+      known = known || (argc > 1 && sub->get_name() == argv[1]);
+    }
+    if (argc > 1 && argv[1][0] != '-' && !known) {
+      std::cerr << "ae: error: unknown command '" << argv[1] << "'; expected one of: " << names << "\n";
+      return 2;
+    }
+    std::cerr << "ae: error: " << e.what() << " (see ae --help)\n";
+    return 2;
   } catch (const ae::Error& e) {
     std::cerr << "ae: error: " << e.what() << "\n";
     return 1;

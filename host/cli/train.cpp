@@ -47,6 +47,11 @@ TrainOptions make_options(const TrainArgs& a) {
   if (a.shuffle != "on" && a.shuffle != "off") AE_FAIL("--shuffle ", a.shuffle, ": expected on or off");
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
   if (a.epochs < 0) AE_FAIL("--epochs must be ≥ 0, got ", a.epochs);
+  if (!std::isnan(a.lr) && !(a.lr > 0 && std::isfinite(a.lr))) AE_FAIL("--lr must be a positive number, got ", a.lr);
+  if (!std::isnan(a.momentum) && !(a.momentum >= 0 && a.momentum < 1)) AE_FAIL("--momentum must be in [0, 1), got ", a.momentum);
+  if (!std::isnan(a.weight_decay) && !(a.weight_decay >= 0 && std::isfinite(a.weight_decay)))
+    AE_FAIL("--weight-decay must be ≥ 0, got ", a.weight_decay);
+  if (a.nesterov && !(a.momentum > 0)) AE_FAIL("--nesterov needs --momentum > 0");
   if (a.log_every < 0) AE_FAIL("--log-every must be ≥ 0, got ", a.log_every);
   if (a.patience < 0) AE_FAIL("--patience must be ≥ 0, got ", a.patience);
   if (a.warmup < 0) AE_FAIL("--warmup must be ≥ 0, got ", a.warmup);
@@ -105,6 +110,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   int threads = apply_threads(a.threads);
   auto loss = parse_loss_name(a.loss);
   if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
+  if (sub.count("--steps") && a.steps < 0) AE_FAIL("--steps must be ≥ 0, got ", a.steps);
   TrainOptions o = make_options(a);
   if (!(a.val_split >= 0 && a.val_split < 1)) AE_FAIL("--val-split must be in [0, 1), got ", a.val_split);
   if (a.val_split > 0 && !a.val.empty()) AE_FAIL("give either --val FILE or --val-split f, not both");
@@ -185,6 +191,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
 
   std::unique_ptr<AtomicFile> log;
   if (!a.log_json.empty()) log = std::make_unique<AtomicFile>(a.log_json);
+  std::vector<nlohmann::json> log_lines;  // this process's log events, with measured throughput
   Progress bar("train", total, !a.quiet);
   auto on_event = [&](const TrainEvent& ev) {
     if (ev.kind == TrainEvent::log) {
@@ -194,6 +201,9 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
       text += "  " + fmt("%.0f", ev.samples_per_s) + " samples/s";
       if (ev.stopping) text += "  (early stop: no improvement for " + std::to_string(o.patience) + " epochs)";
       bar.line(text);
+      log_lines.push_back({{"step", ev.step}, {"epoch", ev.epoch}, {"train_loss", ev.train_loss},
+                           {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
+                           {"samples_per_s", ev.samples_per_s}, {"lr", ev.lr}});
     }
     bar.update(ev.step, "loss " + fmt("%.5f", ev.train_loss));
   };
@@ -209,7 +219,10 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   }
   model.save(a.out);
   if (log) {
-    for (const auto& h : model.history) log->write(h.dump() + "\n");
+    // Intervals logged before a resume come from the checkpoint's history (no timing there).
+    for (const auto& h : model.history)
+      if (h.value("step", int64_t(0)) <= res.resumed_at) log->write(h.dump() + "\n");
+    for (const auto& l : log_lines) log->write(l.dump() + "\n");
     log->commit();
   }
 

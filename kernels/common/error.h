@@ -7,13 +7,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace ae {
+#include "ae/error.hpp"  // the class itself is public API
 
-// Exported (default visibility) so code linking libae.so can catch it by type.
-class __attribute__((visibility("default"))) Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
-};
+namespace ae {
 
 namespace detail {
 template <typename... ARGS>

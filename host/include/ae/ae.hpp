@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ae/error.hpp"
 #include "ae/export.h"
 
 namespace ae {
