@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build ccache pkg-config
-  libopenblas-dev libopenblas0-pthread   # GEMMs of the cpu backend (see cmake/AeBlas.cmake)
+  libdnnl-dev                            # GEMMs of the cpu backend: oneDNN, chosen by measurement (bench/gemm)
   libboost-context-dev                   # fibers of runtime/sim
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev
