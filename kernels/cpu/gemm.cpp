@@ -265,7 +265,7 @@ int gemm_threads() {
 std::string gemm_library() {
   const dnnl_version_t* v = dnnl_version();
   const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-  return detail::concat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " sgemm (",
+  return detail::concat("oneDNN ", v->major, ".", v->minor, ".", v->patch, " sgemm + matmul for x·Wᵀ+b (",
                         sgemm_kernels(isa), " kernels, CPU max ISA ", isa_name(isa),
                         "), OpenMP, ", gemm_threads(), gemm_threads() == 1 ? " thread" : " threads");
 }

@@ -46,7 +46,7 @@ void gemm_nt_bias(int64_t M, int64_t N, int64_t K,
 void set_gemm_threads(int threads);
 int gemm_threads();
 
-// What runs the GEMMs, e.g. "oneDNN 2.6.3 sgemm (avx512_core kernels, CPU max ISA
+// What runs the GEMMs, e.g. "oneDNN 2.6.3 sgemm + matmul for x·Wᵀ+b (avx512_core kernels, CPU max ISA
 // avx512_core_bf16), OpenMP, 2 threads"; shown by `ae bench` and in logs.
 std::string gemm_library();
 
