@@ -1,32 +1,54 @@
-// `ae info`: what a model file holds.
+// `ae info`: what a model file holds — architecture, parameters, training data, normalisation,
+// anomaly threshold, optimizer and training history.
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
 #include "host/cli/cli.h"
+#include "kernels/cpu/init.h"
 #include "runtime/model.h"
 
 namespace ae::cli {
 
+namespace {
+
+void print_model(const std::string& path) {
+  Model m = Model::load(path);
+  std::printf("model: %s\n", path.c_str());
+  std::printf("spec: %s (input %lld, code %lld, %lld layers)\n", m.spec.to_compact().c_str(), (long long)m.spec.input,
+              (long long)m.spec.code_units(), (long long)m.spec.num_layers());
+  std::printf("parameters: %lld (%.2f MiB fp32)\n", (long long)m.spec.parameter_count(),
+              double(m.spec.parameter_count()) * 4.0 / (1 << 20));
+  for (int64_t l = 0; l < m.spec.num_layers(); ++l) {
+    const auto &w = m.params.info(size_t(2 * l)), &b = m.params.info(size_t(2 * l + 1));
+    std::printf("  %-18s [%lld, %lld]  %s, %s init\n", w.name.c_str(), (long long)w.rows, (long long)w.cols,
+                act_name(m.spec.layer(l).act), cpu::init_scheme_name(m.spec.layer(l).act));
+    std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols);
+  }
+  std::printf("loss: %s\n", loss_name(m.loss));
+  std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
+  if (!m.data.empty()) std::printf("data: %s\n", m.data.dump().c_str());
+  std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));
+  if (m.threshold.is_null()) std::printf("threshold: none (train with --contamination q to store one)\n");
+  else std::printf("threshold: %s\n", m.threshold.dump().c_str());
+  if (!m.optimizer.empty()) std::printf("optimizer: %s\n", m.optimizer.dump().c_str());
+  if (!m.history.empty()) {
+    std::printf("history:\n  %8s %7s %12s %12s\n", "step", "epoch", "train loss", "val loss");
+    for (const auto& h : m.history) {
+      double val = h.contains("val_loss") && h["val_loss"].is_number() ? h["val_loss"].get<double>() : NAN;
+      std::printf("  %8lld %7lld %12.6f %12s\n", (long long)h.value("step", int64_t(0)), (long long)h.value("epoch", int64_t(0)),
+                  h.value("train_loss", NAN), std::isnan(val) ? "-" : std::to_string(val).c_str());
+    }
+  }
+}
+
+}  // namespace
+
 void add_info(CLI::App& app) {
   auto path = std::make_shared<std::string>();
-  auto* s = app.add_subcommand("info", "Describe a model file: architecture, parameters, training history");
+  auto* s = app.add_subcommand("info", "Describe a model file: architecture, data, normalisation, threshold, history");
   s->add_option("--model", *path, "Model file (safetensors)")->required();
-  s->callback([path] {
-    Model m = Model::load(*path);
-    std::printf("model: %s\nspec: %s (code: %lld units)\nparameters: %lld\nloss: %s\nsteps: %lld, epochs: %lld, seed: %llu\n",
-                path->c_str(), m.spec.to_compact().c_str(), (long long)m.spec.code_units(), (long long)m.spec.parameter_count(),
-                loss_name(m.loss), (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
-    for (size_t i = 0; i < m.params.count(); ++i) {
-      const ParamInfo& p = m.params.info(i);
-      if (p.rows == 1 && p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0)
-        std::printf("  %-20s [%lld]\n", p.name.c_str(), (long long)p.cols);
-      else
-        std::printf("  %-20s [%lld, %lld]\n", p.name.c_str(), (long long)p.rows, (long long)p.cols);
-    }
-    if (!m.optimizer.empty()) std::printf("optimizer: %s\n", m.optimizer.dump().c_str());
-    std::printf("normalization: %s\n", norm_kind_name(m.norm.kind));
-    for (const auto& h : m.history) std::printf("  %s\n", h.dump().c_str());
-  });
+  s->callback([path] { print_model(*path); });
 }
 
 }  // namespace ae::cli
