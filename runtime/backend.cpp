@@ -9,6 +9,12 @@
 namespace ae {
 
 std::unique_ptr<Backend> make_cpu_backend();  // runtime/cpu_backend.cpp
+#if defined(AE_HAVE_CUDA_BACKEND)
+// runtime/cuda/cuda_backend.cpp: "cuda-sim" (runtime/sim) or "cuda" (nvcc), one per build.
+std::unique_ptr<Backend> make_cuda_backend();
+bool cuda_backend_available();
+const char* cuda_backend_name();
+#endif
 
 namespace {
 
@@ -20,6 +26,9 @@ struct Entry {
 std::map<std::string, Entry>& registry() {
   static std::map<std::string, Entry> r = {
       {"cpu", {make_cpu_backend, [] { return true; }}},
+#if defined(AE_HAVE_CUDA_BACKEND)
+      {cuda_backend_name(), {make_cuda_backend, cuda_backend_available}},
+#endif
   };
   return r;
 }
@@ -54,11 +63,16 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
   if (it == r.end()) {
     std::string have;
     for (const auto& [n, e] : r) have += (have.empty() ? "" : ", ") + n;
-    if (name == "cuda" || name == "cuda-sim")
-      AE_FAIL("--device ", name, ": this build of ae has no ", name, " backend (it arrives with the CUDA backend; built here: ", have, ", auto)");
+    if (name == "cuda")
+      AE_FAIL("--device cuda: this build of ae has no GPU backend (built here: ", have,
+              ", auto); rebuild with -DAE_ENABLE_CUDA=ON on a machine with an NVIDIA GPU, or use --device cpu");
+    if (name == "cuda-sim")
+      AE_FAIL("--device cuda-sim: this build of ae has no cuda-sim backend (it needs runtime/sim: the CUDA toolkit "
+              "headers and libboost-context-dev; built here: ", have, ", auto)");
     AE_FAIL("--device ", name, ": unknown device; expected one of: ", have, ", auto");
   }
-  if (!it->second.available()) AE_FAIL("--device ", name, ": no such device is present on this machine");
+  if (!it->second.available())
+    AE_FAIL("--device ", name, ": no CUDA GPU is present on this machine (use --device cpu, or cuda-sim to run the CUDA kernels on the CPU)");
   return it->second.make();
 }
 
@@ -67,6 +81,10 @@ void Backend::run(const PlanOp& op, OpContext& ctx) {
   AE_CHECK(ctx.batch >= 1 && ctx.batch <= ctx.plan->batch, "batch ", ctx.batch, " outside the planned 1..", ctx.plan->batch);
   if (op.kind == PlanOpKind::optimizer_step) AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
   run_op(op, ctx);
+}
+
+void Backend::launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>&) {
+  for (const auto& op : ctx.plan->ops) run(op, ctx);
 }
 
 }  // namespace ae

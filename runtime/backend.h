@@ -2,6 +2,12 @@
 // The public, non-virtual run() validates an op once (supported? operands present and sized?)
 // and then calls the backend's run_op(). `cpu` is the reference every other backend is checked
 // against; `cuda` and `cuda-sim` register here when they are built.
+//
+// Memory: a host backend (cpu) runs on host pointers and has no Device. A device backend (cuda,
+// cuda-sim) returns its Device: the Executor then keeps the arena, a mirror of the ParamStore and
+// the input slots in device memory, stages inputs through pinned host buffers, and reads results
+// back only when asked. launch_plan()/finish_plan() run a whole Plan; a device backend may capture
+// it into a CUDA graph once and replay it.
 #pragma once
 
 #include <functional>
@@ -23,7 +29,40 @@ struct OpContext {
   int64_t batch = 0;                       // rows in this run, 1 ≤ batch ≤ plan->batch
   const cpu::OptConfig* opt = nullptr;     // train plans only
   int64_t step = 0;                        // 1-based optimizer step
-  double loss = 0;                         // written by loss ops (double precision)
+  double loss = 0;                         // written by loss ops (double precision; host backends)
+  std::function<float*(int param)> state;  // optimizer state of param i ([slots × size]) or nullptr
+  int variant = 0;                         // which input slot the pointers name (device graphs are per slot)
+  bool use_graph = true;                   // device backends: capture/replay allowed for this run
+};
+
+// Device memory and streams of a device backend. Two input slots let the upload of batch i+1 (copy
+// stream) overlap the compute of batch i (compute stream), ordered by events.
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual void* allocate(size_t bytes) = 0;          // device memory from the caching pool
+  virtual void deallocate(void* p) = 0;              // back to the pool's cache
+  virtual void* allocate_pinned(size_t bytes) = 0;   // page-locked host memory, zeroed
+  virtual void deallocate_pinned(void* p) = 0;
+  // Synchronous copies, ordered after all work on the compute stream.
+  virtual void upload(void* dst_device, const void* src_host, size_t bytes) = 0;
+  virtual void download(void* dst_host, const void* src_device, size_t bytes) = 0;
+  // Input slot s (0 or 1): upload_input enqueues the copy on the copy stream after the compute work
+  // that last consumed slot s; begin_consume makes the compute stream wait for it; end_consume marks
+  // the slot free again once the work enqueued so far is done; wait_staging blocks the host until
+  // the slot's last upload has read its pinned source (before the host overwrites it).
+  virtual void upload_input(int slot, void* dst_device, const void* src_pinned, size_t bytes) = 0;
+  virtual void begin_consume(int slot) = 0;
+  virtual void end_consume(int slot) = 0;
+  virtual void wait_staging(int slot) = 0;
+  virtual void synchronize() = 0;
+  // Pool statistics: bytes reserved, in use, peak, allocations served from the cache.
+  virtual std::string memory_report() const = 0;
+};
+
+// What a backend keeps between runs of one Executor's Plan (captured graphs, device tables).
+struct PlanCache {
+  virtual ~PlanCache() = default;
 };
 
 class Backend {
@@ -33,6 +72,11 @@ class Backend {
   virtual std::string description() const = 0;   // kernels/libraries it runs on
   virtual bool supports(const PlanOp& op) const = 0;
   void run(const PlanOp& op, OpContext& ctx);    // validates, then run_op
+  virtual Device* device() { return nullptr; }  // nullptr: ops take host pointers
+  // Runs (or, on a device, enqueues) every op of ctx.plan; finish_plan waits for it and returns
+  // the loss (0 for plans without one). `cache` belongs to the caller, one per Executor.
+  virtual void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache);
+  virtual double finish_plan(OpContext& ctx, PlanCache* cache) { return ctx.loss; }
 
  protected:
   virtual void run_op(const PlanOp& op, OpContext& ctx) = 0;

@@ -1,12 +1,16 @@
-// Executor: arena ownership and op dispatch.
+// Executor: arena ownership, host/device memory of the Plan, input staging and op dispatch.
 #include "runtime/executor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
 
 #include "kernels/common/error.h"
 
 namespace ae {
 
 Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
-    : m_plan(std::move(plan)), m_backend(backend), m_params(params), m_arena(size_t(m_plan.arena_bytes)) {
+    : m_plan(std::move(plan)), m_backend(backend), m_params(params), m_dev(backend.device()) {
   AE_CHECK(m_params.count() == m_plan.graph.params.size(), "parameter store has ", m_params.count(),
            " tensors but the plan expects ", m_plan.graph.params.size());
   for (size_t i = 0; i < m_params.count(); ++i) {
@@ -14,28 +18,171 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     AE_CHECK(gp.name == m_params.info(i).name && gp.rows == m_params.info(i).rows && gp.cols == m_params.info(i).cols,
              "parameter ", i, " mismatch: plan has ", gp.name, " but the store has ", m_params.info(i).name);
   }
+  if (!m_dev) {
+    m_arena = AlignedBlock(size_t(m_plan.arena_bytes));
+  } else {
+    try {
+      m_dev_arena = static_cast<char*>(m_dev->allocate(size_t(std::max<int64_t>(m_plan.arena_bytes, 1))));
+      m_dev_params = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_params.block_bytes(), 1)));
+      sync_params_to_device();
+      for (int t : m_plan.graph.inputs) {
+        size_t bytes = size_t(m_plan.graph.tensors[t].elements(m_plan.batch)) * sizeof(float);
+        m_staging.push_back({});  // recorded before allocating, so release() frees what exists
+        m_slots.push_back({});
+        for (size_t s = 0; s < 2; ++s) {
+          m_staging.back()[s] = static_cast<float*>(m_dev->allocate_pinned(bytes));
+          m_slots.back()[s] = static_cast<float*>(m_dev->allocate(bytes));
+        }
+      }
+    } catch (...) {
+      release();
+      throw;
+    }
+  }
+}
+
+Executor::~Executor() { release(); }
+
+void Executor::release() {
+  if (!m_dev) return;
+  try {
+    m_dev->synchronize();
+  } catch (...) {
+  }
+  for (auto& st : m_staging)
+    for (float*& p : st)
+      if (p) m_dev->deallocate_pinned(std::exchange(p, nullptr));
+  for (auto& sl : m_slots)
+    for (float*& p : sl)
+      if (p) m_dev->deallocate(std::exchange(p, nullptr));
+  m_staging.clear();
+  m_slots.clear();
+  m_cache.reset();
+  if (m_dev_arena) m_dev->deallocate(std::exchange(m_dev_arena, nullptr));
+  if (m_dev_params) m_dev->deallocate(std::exchange(m_dev_params, nullptr));
+}
+
+size_t Executor::input_index(int t) const {
+  const auto& in = m_plan.graph.inputs;
+  for (size_t i = 0; i < in.size(); ++i)
+    if (in[i] == t) return i;
+  return size_t(-1);
 }
 
 float* Executor::data(int t) const {
   if (t < 0) return nullptr;
   const Tensor& ten = m_plan.graph.tensors[t];
-  if (ten.role == TensorRole::param) return m_params.value(size_t(ten.param));
-  if (ten.role == TensorRole::param_grad) return m_params.grad(size_t(ten.param));
+  if (ten.role == TensorRole::param || ten.role == TensorRole::param_grad) {
+    float* host = ten.role == TensorRole::param ? m_params.value(size_t(ten.param)) : m_params.grad(size_t(ten.param));
+    if (!m_dev) return host;
+    return reinterpret_cast<float*>(m_dev_params + (reinterpret_cast<char*>(host) - static_cast<char*>(m_params.block())));
+  }
+  if (m_dev) {
+    size_t i = input_index(t);
+    if (i != size_t(-1)) return m_slots[i][size_t(m_running >= 0 ? m_running : 0)];
+  }
   int64_t off = m_plan.tensor_offset[t];
   AE_CHECK(off >= 0, "tensor ", ten.name, " has no memory in this plan");
-  return m_arena.as<float>(size_t(off));
+  return m_dev ? reinterpret_cast<float*>(m_dev_arena + off) : m_arena.as<float>(size_t(off));
+}
+
+float* Executor::input(size_t i) const {
+  AE_CHECK(i < m_plan.graph.inputs.size(), "plan has ", m_plan.graph.inputs.size(), " inputs, asked for input ", i);
+  return m_dev ? m_staging[i][size_t(m_fill)] : data(m_plan.graph.inputs[i]);
+}
+
+void Executor::submit_input(int64_t rows) {
+  AE_CHECK(rows >= 1 && rows <= m_plan.batch, "batch ", rows, " outside the planned 1..", m_plan.batch);
+  if (!m_dev) return;  // input() is the arena itself
+  AE_CHECK(m_submitted < 0, "an input batch is already waiting for launch()");
+  for (size_t i = 0; i < m_plan.graph.inputs.size(); ++i) {
+    size_t bytes = size_t(m_plan.graph.tensors[m_plan.graph.inputs[i]].elements(rows)) * sizeof(float);
+    m_dev->upload_input(m_fill, m_slots[i][size_t(m_fill)], m_staging[i][size_t(m_fill)], bytes);
+  }
+  m_submitted = m_fill;
+  m_fill ^= 1;
+  m_dev->wait_staging(m_fill);  // the buffer input() now returns: its last upload has read it
+}
+
+void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
+  AE_CHECK(m_running < 0, "launch() while the previous launch was not finished");
+  m_ctx = OpContext{};
+  m_ctx.plan = &m_plan;
+  m_ctx.params = &m_params;
+  m_ctx.batch = batch;
+  m_ctx.opt = opt;
+  m_ctx.step = step;
+  m_ctx.use_graph = m_use_graph;
+  m_ctx.state = [this](int p) -> float* {
+    float* host = m_params.state(size_t(p));
+    if (!m_dev || !host) return host;
+    return reinterpret_cast<float*>(m_dev_params + (reinterpret_cast<char*>(host) - static_cast<char*>(m_params.block())));
+  };
+  m_ctx.ptr = [this](int t) { return data(t); };
+  if (!m_dev) {
+    m_running = 0;
+    try {
+      m_backend.launch_plan(m_ctx, m_cache);
+    } catch (...) {
+      m_running = -1;
+      throw;
+    }
+    return;
+  }
+  if (m_submitted < 0) submit_input(batch);
+  m_running = std::exchange(m_submitted, -1);
+  m_ctx.variant = m_running;
+  try {
+    m_dev->begin_consume(m_running);
+    m_backend.launch_plan(m_ctx, m_cache);
+    m_dev->end_consume(m_running);
+  } catch (...) {
+    m_running = -1;
+    throw;
+  }
+}
+
+double Executor::finish() {
+  AE_CHECK(m_running >= 0, "finish() without launch()");
+  double loss = 0;
+  try {
+    loss = m_backend.finish_plan(m_ctx, m_cache.get());
+  } catch (...) {
+    m_running = -1;
+    throw;
+  }
+  m_running = -1;
+  return loss;
 }
 
 double Executor::run(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
-  OpContext ctx;
-  ctx.plan = &m_plan;
-  ctx.ptr = [this](int t) { return data(t); };
-  ctx.params = &m_params;
-  ctx.batch = batch;
-  ctx.opt = opt;
-  ctx.step = step;
-  for (const auto& op : m_plan.ops) m_backend.run(op, ctx);
-  return ctx.loss;
+  launch(batch, opt, step);
+  return finish();
+}
+
+void Executor::read(int t, float* dst, int64_t rows) const {
+  AE_CHECK(t >= 0, "read of an absent tensor");
+  const Tensor& ten = m_plan.graph.tensors[t];
+  bool whole = ten.role == TensorRole::param || ten.role == TensorRole::param_grad;
+  size_t bytes = size_t(whole ? ten.elements(1) : ten.elements(rows)) * sizeof(float);
+  const float* src = data(t);
+  if (m_dev) {
+    // The last launch's inputs live in the slot it consumed; after finish() that is the slot just
+    // before the one being filled.
+    size_t i = input_index(t);
+    if (i != size_t(-1)) src = m_slots[i][size_t(m_fill ^ 1)];
+    m_dev->download(dst, src, bytes);
+  } else {
+    std::memcpy(dst, src, bytes);
+  }
+}
+
+void Executor::sync_params_to_host() {
+  if (m_dev && m_params.block_bytes()) m_dev->download(m_params.block(), m_dev_params, m_params.block_bytes());
+}
+
+void Executor::sync_params_to_device() {
+  if (m_dev && m_params.block_bytes()) m_dev->upload(m_dev_params, m_params.block(), m_params.block_bytes());
 }
 
 }  // namespace ae

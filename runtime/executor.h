@@ -1,9 +1,17 @@
 // The Executor runs one Plan on one backend: it owns the Plan's arena (allocated once, at the
 // worst-case batch) and resolves tensor ids to memory — arena offsets for batch tensors, the
 // shared ParamStore for params and their gradients.
+//
+// On a device backend (Backend::device() non-null) the arena and a byte-for-byte mirror of the
+// ParamStore live in device memory (from the backend's pool); each plan input has two pinned host
+// staging buffers and two device slots, so the host fills and uploads batch i+1 while batch i
+// computes. Callers write inputs through input(), read results through read(), and call
+// sync_params_to_host() before they look at the ParamStore — the same code runs on every backend.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <vector>
 
 #include "graph/plan.h"
 #include "runtime/backend.h"
@@ -15,21 +23,54 @@ namespace ae {
 class Executor {
  public:
   Executor(Plan plan, Backend& backend, ParamStore& params);
+  ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
   const Plan& plan() const { return m_plan; }
+  bool on_device() const { return m_dev != nullptr; }
+  // Backend memory of a tensor (device memory on a device backend); nullptr for -1.
   float* data(int tensor) const;
-  float* input(size_t i = 0) const { return data(m_plan.graph.inputs.at(i)); }
-  float* output(size_t i = 0) const { return data(m_plan.graph.outputs.at(i)); }
-  // Runs every op for `batch` rows (≤ the planned batch). Returns the loss for train/eval plans.
+  // Host buffer the next batch of input i is written to ([plan batch, width]); on a device backend
+  // a pinned staging buffer that alternates after every submit_input().
+  float* input(size_t i = 0) const;
+  // Hands the `rows` rows written to input() to the next launch (device: an async upload on the copy
+  // stream). run()/launch() submit by themselves when nothing was submitted.
+  void submit_input(int64_t rows);
+  // Enqueues every op for `batch` rows (≤ the planned batch); finish() waits and returns the loss
+  // for train/eval plans. run() = launch() + finish().
+  void launch(int64_t batch, const cpu::OptConfig* opt = nullptr, int64_t step = 0);
+  double finish();
   double run(int64_t batch, const cpu::OptConfig* opt = nullptr, int64_t step = 0);
+  // Copies the first `rows` rows of a batch tensor (or a whole param) to host memory `dst`.
+  void read(int tensor, float* dst, int64_t rows) const;
+  // Device: downloads params, gradients and optimizer state into the ParamStore (host: no-op).
+  void sync_params_to_host();
+  // Device: re-uploads the ParamStore (after the host changed it).
+  void sync_params_to_device();
+  // Device backends: capture/replay a CUDA graph for full batches (default) or run op by op.
+  void set_use_graph(bool on) { m_use_graph = on; }
+  Backend& backend() const { return m_backend; }
 
  private:
+  void release();                        // device memory back to the pool
+  size_t input_index(int tensor) const;  // position in graph.inputs, or npos
+
   Plan m_plan;
   Backend& m_backend;
   ParamStore& m_params;
-  AlignedBlock m_arena;
+  Device* m_dev = nullptr;
+  AlignedBlock m_arena;          // host backends
+  char* m_dev_arena = nullptr;   // device backends
+  char* m_dev_params = nullptr;  // device mirror of m_params.block()
+  // Per input: [2] pinned staging buffers and [2] device slots (device backends).
+  std::vector<std::array<float*, 2>> m_staging, m_slots;
+  int m_fill = 0;                // staging buffer input() returns
+  int m_submitted = -1;          // slot submitted for the next launch, or -1
+  int m_running = -1;            // slot the launched work reads, or -1
+  bool m_use_graph = true;
+  std::unique_ptr<PlanCache> m_cache;
+  OpContext m_ctx;
 };
 
 }  // namespace ae

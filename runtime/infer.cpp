@@ -27,7 +27,7 @@ std::vector<float> run_forward(const Model& model, Backend& backend, GraphMode m
     int64_t n = std::min(batch, rows - r0);
     std::memcpy(ex.input(), x + r0 * in_w, size_t(n * in_w) * sizeof(float));
     ex.run(n);
-    std::memcpy(out.data() + r0 * out_w, ex.output(), size_t(n * out_w) * sizeof(float));
+    ex.read(ex.plan().graph.outputs.at(0), out.data() + r0 * out_w, n);
     if (progress) progress(r0 + n);
   }
   return out;

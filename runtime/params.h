@@ -33,6 +33,10 @@ class ParamStore {
   int state_slots() const { return m_state_slots; }
   int64_t total_elements() const;
   void zero_state();
+  // The one block holding values, gradients and state: a device backend mirrors it byte for byte
+  // (same offsets), so one copy moves the whole store either way.
+  void* block() const { return m_block.as<void>(); }
+  size_t block_bytes() const { return m_block.bytes(); }
 
  private:
   std::vector<ParamInfo> m_infos;

@@ -156,7 +156,7 @@ double evaluate(const Model& model, Backend& backend, const DataView& data, int6
     std::memcpy(ex.input(), data.data + r0 * data.cols, size_t(n * data.cols) * sizeof(float));
     double l = ex.run(n);
     total += l * double(n);
-    if (per_sample) std::memcpy(per_sample->data() + r0, ex.data(ex.plan().graph.per_sample), size_t(n) * sizeof(float));
+    if (per_sample) ex.read(ex.plan().graph.per_sample, per_sample->data() + r0, n);
   }
   return total / double(data.rows);
 }
@@ -214,12 +214,32 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
   auto t_start = Clock::now(), t_log = t_start;
   int64_t rows_since_log = 0;
   std::vector<int64_t> order;
-  for (int64_t s = st.run_step; s < total && !st.finished; ++s) {
-    if (order.empty() || st.step_in_epoch == 0) order = epoch_order(tr.rows, model.seed, model.epoch, o.shuffle);
-    int64_t r0 = st.step_in_epoch * batch, n = std::min(batch, tr.rows - r0);
+  int64_t order_epoch = -1;
+  // Gathers the minibatch at (epoch, step in epoch) into ex.input() and hands it over; its rows.
+  auto stage = [&](int64_t epoch, int64_t step_in_epoch) {
+    if (order_epoch != epoch) {
+      order = epoch_order(tr.rows, model.seed, epoch, o.shuffle);
+      order_epoch = epoch;
+    }
+    int64_t r0 = step_in_epoch * batch, n = std::min(batch, tr.rows - r0);
     gather_rows(tr, order.data() + r0, n, ex.input());
+    ex.submit_input(n);
+    return n;
+  };
+  // On a device the next minibatch is gathered into the other pinned buffer and uploaded on the
+  // copy stream while this step computes; on the host the step has run by then, so stage after.
+  const bool prefetch = ex.on_device();
+  int64_t staged = -1;  // rows already staged for step s, or -1
+  for (int64_t s = st.run_step; s < total && !st.finished; ++s) {
+    int64_t n = staged >= 0 ? staged : stage(model.epoch, st.step_in_epoch);
+    staged = -1;
     opt.lr = lr_at(o, s, total);
-    double l = ex.run(n, &opt, s + 1);
+    ex.launch(n, &opt, s + 1);
+    if (prefetch && s + 1 < total) {
+      bool next_epoch = st.step_in_epoch + 1 == steps_per_epoch;
+      staged = stage(next_epoch ? model.epoch + 1 : model.epoch, next_epoch ? 0 : st.step_in_epoch + 1);
+    }
+    double l = ex.finish();
     if (!std::isfinite(l)) AE_FAIL("training diverged at step ", s + 1, ": the loss is ", l, "; lower --lr");
     st.loss_sum += l * double(n);
     st.loss_rows += n;
@@ -246,6 +266,7 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
       double secs = std::chrono::duration<double>(t_eval - t_log).count();
       res.train_seconds += secs;
       ev.samples_per_s = secs > 0 ? double(rows_since_log) / secs : 0;
+      ex.sync_params_to_host();  // evaluate() and keep-best read the ParamStore
       if (has_val) ev.val_loss = evaluate(model, backend, *val, o.eval_batch);
       if (epoch_end && has_val) {
         if (ev.val_loss < st.best_val) {
@@ -280,8 +301,12 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
     }
     if (on_event) on_event(ev);
     if (last) st.finished = true;
-    if (epoch_end || st.finished || (o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0)) write_checkpoint();
+    if (epoch_end || st.finished || (o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0)) {
+      ex.sync_params_to_host();
+      write_checkpoint();
+    }
   }
+  ex.sync_params_to_host();
   if (st.run_step >= total) st.finished = true;
   if (o.keep_best && best) copy_values(*best, model.params);
   res.steps = st.run_step;

@@ -1,0 +1,280 @@
+// The cuda backend: Plan ops on ae's hand-written CUDA kernels (kernels/cuda), device memory from
+// a caching pool, a compute and a copy stream, and the whole step captured once into a CUDA graph
+// and replayed. Plain C++ against the CUDA runtime API: with AE_CUDA_BACKEND_SIM it links
+// runtime/sim and registers as "cuda-sim" (the kernels compiled by the host compiler, executed on
+// the CPU); otherwise it links cudart and the nvcc-compiled kernels and registers as "cuda".
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <map>
+
+#include "kernels/common/error.h"
+#include "kernels/cuda/dense_bwd.cuh"
+#include "kernels/cuda/dense_fwd.cuh"
+#include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/loss.cuh"
+#include "kernels/cuda/optimizer.cuh"
+#include "runtime/backend.h"
+#include "runtime/cuda/device_pool.h"
+
+namespace ae {
+
+namespace {
+
+#if defined(AE_CUDA_BACKEND_SIM)
+constexpr const char* BACKEND_NAME = "cuda-sim";
+#else
+constexpr const char* BACKEND_NAME = "cuda";
+#endif
+
+bool same_hyper(const cuda::OptHyper& a, const cuda::OptHyper& b) {
+  return a.kind == b.kind && a.nesterov == b.nesterov && a.use_wd == b.use_wd && a.use_mom == b.use_mom &&
+         a.centered == b.centered && a.wd == b.wd && a.momentum == b.momentum && a.damp1 == b.damp1 && a.w1 == b.w1 &&
+         a.b2 == b.b2 && a.w2 == b.w2 && a.eps == b.eps && a.alpha == b.alpha && a.w_alpha == b.w_alpha;
+}
+
+class CudaDevice final : public Device {
+ public:
+  CudaDevice() {
+    AE_CUDA_CHECK(cudaStreamCreateWithFlags(&m_compute, cudaStreamNonBlocking));
+    AE_CUDA_CHECK(cudaStreamCreateWithFlags(&m_copy, cudaStreamNonBlocking));
+    for (int s = 0; s < 2; ++s) {
+      AE_CUDA_CHECK(cudaEventCreateWithFlags(&m_uploaded[s], cudaEventDisableTiming));
+      AE_CUDA_CHECK(cudaEventCreateWithFlags(&m_consumed[s], cudaEventDisableTiming));
+    }
+  }
+  ~CudaDevice() override {
+    cudaStreamSynchronize(m_compute);
+    cudaStreamSynchronize(m_copy);
+    for (int s = 0; s < 2; ++s) {
+      cudaEventDestroy(m_uploaded[s]);
+      cudaEventDestroy(m_consumed[s]);
+    }
+    cudaStreamDestroy(m_compute);
+    cudaStreamDestroy(m_copy);
+  }
+  cudaStream_t compute() const { return m_compute; }
+  cuda::DevicePool& pool() { return m_pool; }
+
+  void* allocate(size_t bytes) override { return m_pool.allocate(bytes); }
+  void deallocate(void* p) override { m_pool.deallocate(p); }
+  void* allocate_pinned(size_t bytes) override {
+    void* p = nullptr;
+    AE_CUDA_CHECK(cudaMallocHost(&p, std::max<size_t>(bytes, 1)));
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  void deallocate_pinned(void* p) override { cudaFreeHost(p); }
+  void upload(void* dst, const void* src, size_t bytes) override {
+    AE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, m_compute));
+    AE_CUDA_CHECK(cudaStreamSynchronize(m_compute));
+  }
+  void download(void* dst, const void* src, size_t bytes) override {
+    AE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, m_compute));
+    AE_CUDA_CHECK(cudaStreamSynchronize(m_compute));
+  }
+  void upload_input(int slot, void* dst, const void* src, size_t bytes) override {
+    AE_CUDA_CHECK(cudaStreamWaitEvent(m_copy, m_consumed[slot], 0));  // the slot's last reader is done
+    AE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, m_copy));
+    AE_CUDA_CHECK(cudaEventRecord(m_uploaded[slot], m_copy));
+  }
+  void begin_consume(int slot) override { AE_CUDA_CHECK(cudaStreamWaitEvent(m_compute, m_uploaded[slot], 0)); }
+  void end_consume(int slot) override { AE_CUDA_CHECK(cudaEventRecord(m_consumed[slot], m_compute)); }
+  void wait_staging(int slot) override { AE_CUDA_CHECK(cudaEventSynchronize(m_uploaded[slot])); }
+  void synchronize() override {
+    AE_CUDA_CHECK(cudaStreamSynchronize(m_copy));
+    AE_CUDA_CHECK(cudaStreamSynchronize(m_compute));
+  }
+  std::string memory_report() const override { return m_pool.report(); }
+
+ private:
+  cuda::DevicePool m_pool;  // declared first: freed last, after the streams are idle
+  cudaStream_t m_compute = nullptr, m_copy = nullptr;
+  cudaEvent_t m_uploaded[2] = {}, m_consumed[2] = {};
+};
+
+// What one Executor's Plan keeps on this backend: graphs per input slot (full batches), the
+// optimizer's device slot table and per-step scalars, and the loss workspace.
+struct CudaPlanCache final : PlanCache {
+  explicit CudaPlanCache(CudaDevice& d) : dev(d) {}
+  ~CudaPlanCache() override {
+    drop_graphs();
+    dev.deallocate(workspace);
+    dev.deallocate(opt_slots);
+    dev.deallocate(scalars);
+    if (host_scalars) cudaFreeHost(host_scalars);
+  }
+  void drop_graphs() {
+    for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
+    graphs.clear();
+  }
+  CudaDevice& dev;
+  std::map<int, cudaGraphExec_t> graphs;
+  double* workspace = nullptr;  // [loss_workspace_elements(plan batch)]
+  cuda::OptSlot* opt_slots = nullptr;
+  int opt_count = 0;
+  int64_t opt_total = 0;
+  bool have_hyper = false;
+  cuda::OptHyper hyper{};
+  cuda::OptStepScalars* scalars = nullptr;       // [1] device
+  cuda::OptStepScalars* host_scalars = nullptr;  // [1] pinned
+  bool has_loss = false;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  std::string name() const override { return BACKEND_NAME; }
+  std::string description() const override {
+#if defined(AE_CUDA_BACKEND_SIM)
+    return "cuda-sim (ae's CUDA kernels compiled for runtime/sim and executed on the CPU: a correctness tool, its "
+           "timings mean nothing; fp32; whole step in one CUDA graph)";
+#else
+    cudaDeviceProp p{};
+    int d = 0;
+    cudaGetDevice(&d);
+    cudaGetDeviceProperties(&p, d);
+    return std::string("cuda (") + p.name + ", sm_" + std::to_string(p.major) + std::to_string(p.minor) +
+           "; ae's fused fp32 kernels; whole step in one CUDA graph)";
+#endif
+  }
+  bool supports(const PlanOp& op) const override {
+    // An output activation whose derivative needs z (gelu) would need one more elementwise kernel.
+    return !(op.kind == PlanOpKind::loss_fwd_bwd && act_derivative_needs_z(op.act));
+  }
+  Device* device() override { return &m_dev; }
+
+  void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache_ptr) override {
+    if (!cache_ptr) cache_ptr = std::make_unique<CudaPlanCache>(m_dev);
+    auto& c = static_cast<CudaPlanCache&>(*cache_ptr);
+    prepare(ctx, c);
+    m_active = &c;
+    const bool graph = ctx.use_graph && ctx.batch == ctx.plan->batch;
+    if (!graph) {
+      for (const auto& op : ctx.plan->ops) run(op, ctx);
+      return;
+    }
+    auto it = c.graphs.find(ctx.variant);
+    if (it == c.graphs.end()) it = c.graphs.emplace(ctx.variant, capture(ctx)).first;
+    AE_CUDA_CHECK(cudaGraphLaunch(it->second, m_dev.compute()));
+  }
+
+  double finish_plan(OpContext& ctx, PlanCache* cache) override {
+    AE_CUDA_CHECK(cudaStreamSynchronize(m_dev.compute()));
+    auto* c = static_cast<CudaPlanCache*>(cache);
+    if (!c || !c->has_loss) return 0;
+    float loss = 0;
+    m_dev.download(&loss, ctx.ptr(ctx.plan->graph.loss), sizeof loss);
+    return loss;
+  }
+
+ protected:
+  void run_op(const PlanOp& op, OpContext& c) override {
+    auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
+    const int64_t M = c.batch;
+    cudaStream_t s = m_dev.compute();
+    switch (op.kind) {
+      case PlanOpKind::dense_fwd:
+        cuda::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, M, op.n, op.k, P(op.out[0]),
+                                   P(op.out[1]), s);
+        break;
+      case PlanOpKind::dense_bwd:
+        cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, P(op.in[3]), P(op.in[4]), M, op.n,
+                                    op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), false, s);
+        break;
+      case PlanOpKind::loss_fwd:
+        cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
+                                           P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s);
+        break;
+      case PlanOpKind::loss_fwd_bwd:
+        cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
+                                           P(op.out[1]), nullptr, op.act, P(op.out[0]), m_active->workspace, s);
+        break;
+      case PlanOpKind::add:
+        cuda::add<float>(P(op.in[0]), P(op.in[1]), P(op.out[0]), c.plan->graph.tensors[op.out[0]].elements(M), s);
+        break;
+      case PlanOpKind::optimizer_step:
+        cuda::optimizer_step(m_active->hyper, m_active->scalars, m_active->opt_slots, m_active->opt_count,
+                             m_active->opt_total, s);
+        break;
+    }
+  }
+
+ private:
+  // Device tables and per-step values, all written before any capture (a capture may not
+  // contain synchronous copies) and outside it (the per-step scalars change every replay).
+  void prepare(OpContext& ctx, CudaPlanCache& c) {
+    const Plan& plan = *ctx.plan;
+    if (!c.workspace) {
+      c.workspace = static_cast<double*>(m_dev.allocate(size_t(cuda::loss_workspace_elements(plan.batch)) * sizeof(double)));
+      for (const auto& op : plan.ops) c.has_loss |= op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd;
+    }
+    const PlanOp* opt_op = nullptr;
+    for (const auto& op : plan.ops)
+      if (op.kind == PlanOpKind::optimizer_step) opt_op = &op;
+    if (!opt_op) return;
+    AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
+    cuda::OptHyper h = cuda::make_opt_hyper(*ctx.opt);
+    if (c.have_hyper && !same_hyper(h, c.hyper)) c.drop_graphs();  // a captured launch holds the hyperparameters
+    c.hyper = h;
+    c.have_hyper = true;
+    if (!c.opt_slots) {
+      std::vector<cuda::OptSlot> slots;
+      for (size_t i = 0; i + 1 < opt_op->in.size(); i += 2) {
+        int p = plan.graph.tensors[opt_op->in[i]].param;
+        slots.push_back({ctx.ptr(opt_op->in[i]), ctx.ptr(opt_op->in[i + 1]), ctx.state(p), ctx.params->info(size_t(p)).size(), 0});
+      }
+      c.opt_total = cuda::opt_slots_finalize(*ctx.opt, slots);
+      c.opt_count = int(slots.size());
+      c.opt_slots = static_cast<cuda::OptSlot*>(m_dev.allocate(slots.size() * sizeof(cuda::OptSlot)));
+      m_dev.upload(c.opt_slots, slots.data(), slots.size() * sizeof(cuda::OptSlot));
+      c.scalars = static_cast<cuda::OptStepScalars*>(m_dev.allocate(sizeof(cuda::OptStepScalars)));
+      AE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&c.host_scalars), sizeof(cuda::OptStepScalars)));
+    }
+    *c.host_scalars = cuda::make_opt_step_scalars(*ctx.opt, ctx.step);
+    AE_CUDA_CHECK(cudaMemcpyAsync(c.scalars, c.host_scalars, sizeof(cuda::OptStepScalars), cudaMemcpyHostToDevice,
+                                  m_dev.compute()));
+  }
+
+  cudaGraphExec_t capture(OpContext& ctx) {
+    cudaStream_t s = m_dev.compute();
+    AE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    cudaGraph_t g = nullptr;
+    try {
+      for (const auto& op : ctx.plan->ops) run(op, ctx);
+    } catch (...) {
+      cudaStreamEndCapture(s, &g);
+      if (g) cudaGraphDestroy(g);
+      cudaGetLastError();
+      throw;
+    }
+    AE_CUDA_CHECK(cudaStreamEndCapture(s, &g));
+    cudaGraphExec_t exec = nullptr;
+    cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    AE_CUDA_CHECK(e);
+    return exec;
+  }
+
+  CudaDevice m_dev;
+  CudaPlanCache* m_active = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
+const char* cuda_backend_name() { return BACKEND_NAME; }
+bool cuda_backend_available() {
+#if defined(AE_CUDA_BACKEND_SIM)
+  return true;  // the virtual device is always there; `auto` never picks it (it looks for "cuda")
+#else
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return n > 0;
+#endif
+}
+
+}  // namespace ae

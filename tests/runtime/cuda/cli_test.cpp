@@ -1,0 +1,88 @@
+// The `ae` command on cuda-sim against cpu: `ae train` from the same --init weights with shuffling
+// off gives the same per-step losses (1e-5 relative, through --log-json --log-every 1), the
+// workflow commands run on cuda-sim, and --device cuda without a GPU is a one-line error.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/e2e/e2e_util.h"
+
+namespace ae::e2e {
+namespace {
+
+std::vector<double> losses(const std::string& log_path) {
+  std::vector<double> out;
+  std::istringstream in(read_text(log_path));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line).at("train_loss").get<double>());
+  return out;
+}
+
+void train_both(const ScratchDir& dir, const std::string& loss, const std::vector<std::string>& opt_flags) {
+  const std::string init = dir / ("init-" + loss + ".safetensors");
+  auto r = run_ae({"train", "--loss", loss, "--steps", "0", "--no-val", "--max-rows", "64", "--checkpoint", "none",
+                   "--quiet", "--out", init},
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
+  std::vector<double> l[2];
+  const char* devices[2] = {"cpu", "cuda-sim"};
+  for (int d = 0; d < 2; ++d) {
+    std::string log = dir / (std::string(devices[d]) + "-" + loss + ".jsonl");
+    std::vector<std::string> args = {"train", "--init", init, "--device", devices[d], "--steps", "20", "--batch", "32",
+                                     "--max-rows", "600", "--no-val", "--shuffle", "off", "--checkpoint", "none",
+                                     "--log-json", log, "--log-every", "1", "--quiet",
+                                     "--out", dir / (std::string(devices[d]) + "-" + loss + ".safetensors")};
+    args.insert(args.end(), opt_flags.begin(), opt_flags.end());
+    r = run_ae(args, dir);
+    ASSERT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
+    l[d] = losses(log);
+  }
+  ASSERT_EQ(l[0].size(), 20u);
+  ASSERT_EQ(l[1].size(), 20u);
+  for (size_t s = 0; s < 20; ++s)
+    EXPECT_LE(std::abs(l[1][s] - l[0][s]) / std::abs(l[0][s]), 1e-5)
+        << loss << " step " << s + 1 << ": cuda-sim " << l[1][s] << " vs cpu " << l[0][s];
+  EXPECT_LT(l[0].back(), l[0].front());
+}
+
+TEST(CudaSimCli, TrainMatchesCpuFromTheSameInit) {
+  ScratchDir dir;
+  train_both(dir, "mse", {"--optimizer", "adam"});
+  train_both(dir, "bce", {"--optimizer", "sgd", "--lr", "0.05", "--momentum", "0.9", "--nesterov"});
+}
+
+TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
+  ScratchDir dir;
+  const std::string model = dir / "m.safetensors";
+  auto r = run_ae({"train", "--device", "cuda-sim", "--steps", "3", "--batch", "32", "--max-rows", "96", "--no-val",
+                   "--checkpoint", "none", "--quiet", "--out", model},
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string data = dir / "x.idx";
+  std::vector<uint8_t> px(5 * 28 * 28);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37 % 251);
+  write_bytes(data, idx_u8(5, 28, 28, px));
+  for (const char* cmd : {"encode", "reconstruct", "score"}) {
+    const std::string out = dir / (std::string(cmd) + ".csv");
+    r = run_ae({cmd, "--model", model, "--data", data, "--out", out, "--device", "cuda-sim", "--quiet"}, dir);
+    EXPECT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
+    EXPECT_FALSE(read_text(out).empty()) << cmd;
+  }
+}
+
+TEST(CudaSimCli, CudaWithoutAGpuIsAOneLineError) {
+  ScratchDir dir;
+  auto r = run_ae({"train", "--device", "cuda", "--steps", "1", "--no-val", "--quiet", "--out", dir / "m.safetensors"}, dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--device cuda"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "m.safetensors"));
+  r = run_ae({"bench", "--device", "cuda", "--steps", "1"}, dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("GPU"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace ae::e2e
