@@ -1,4 +1,5 @@
 // `ae plan`: what the graph compiler makes of a spec — fused ops, FLOPs, bytes, arena size.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -11,6 +12,112 @@
 namespace ae::cli {
 
 namespace {
+
+// The analytic figures of a plan on the cuda backend (no GPU needed): FLOPs and global-memory
+// bytes per op, kernel launches per step (one graph launch vs op by op), bytes per sample fused vs
+// an unfused execution (every primitive IR node its own kernel reading and writing global memory),
+// and a per-op roofline (max of compute and memory time) for A100 and H100 SXM. Estimates only.
+struct Gpu {
+  const char* name;
+  double flops, bandwidth;  // fp32 non-tensor FLOP/s, HBM bytes/s
+};
+constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12}, {"H100 SXM", 67e12, 3.35e12}};
+
+// Kernels ae's cuda backend launches for one op (kernels/cuda launchers).
+int cuda_kernels(const PlanOp& op) {
+  switch (op.kind) {
+    case PlanOpKind::dense_fwd: return 1;                             // tiled GEMM + bias/act epilogue
+    case PlanOpKind::dense_bwd: return op.out.size() > 2 && op.out[2] >= 0 ? 2 : 1;  // dW+db, then dx
+    case PlanOpKind::loss_fwd:
+    case PlanOpKind::loss_fwd_bwd: return 2;                          // element pass, ordered mean
+    case PlanOpKind::add: return 1;
+    case PlanOpKind::optimizer_step: return 1;                        // multi-tensor
+  }
+  return 1;
+}
+
+double unfused_bytes(const Plan& p) {
+  double e = 0;
+  auto elems = [&](int t) { return t < 0 ? 0.0 : double(p.graph.tensors[size_t(t)].elements(p.batch)); };
+  for (const Node& n : p.graph.nodes) {
+    double ne = 0;
+    for (int t : n.in) ne += elems(t);
+    for (int t : n.out) ne += elems(t);
+    if (n.type == OpType::optimizer_update) ne *= 2.0;  // counted as the fused optimizer op counts it
+    e += ne;
+  }
+  return 4.0 * e;
+}
+
+nlohmann::json cuda_estimate(const Plan& p) {
+  nlohmann::json ops = nlohmann::json::array();
+  int kernels = 0;
+  double t_gpu[2] = {0, 0};
+  for (const auto& op : p.ops) {
+    double f = op.flops(p.batch, p.graph), b = op.bytes(p.batch, p.graph);
+    nlohmann::json o = {{"op", plan_op_kind_name(op.kind)}, {"layer", op.layer}, {"flops", f}, {"bytes", b},
+                        {"kernels", cuda_kernels(op)}, {"arithmetic_intensity", b > 0 ? f / b : 0.0}};
+    for (int g = 0; g < 2; ++g) {
+      double t = std::max(f / GPUS[g].flops, b / GPUS[g].bandwidth);
+      t_gpu[g] += t;
+      o[std::string("us_") + (g ? "h100" : "a100")] = t * 1e6;
+    }
+    kernels += cuda_kernels(op);
+    ops.push_back(o);
+  }
+  const bool train = p.mode == GraphMode::train;
+  const double fused = p.total_bytes(), unfused = unfused_bytes(p);
+  nlohmann::json j = {
+      {"estimate", true},
+      {"note", "analytic estimate from the plan (no GPU measured): per-op roofline max(FLOPs/peak, bytes/bandwidth), "
+               "launch and latency costs not modelled"},
+      {"ops", ops},
+      {"launches_per_step",
+       {{"graph", 1}, {"op_by_op", kernels}, {"unfused", p.graph.nodes.size()},
+        {"host_copies_per_step", train ? 2 : 1}}},  // input upload (copy stream) and the optimizer's step scalars
+      {"bytes_per_sample", {{"fused", fused / double(p.batch)}, {"unfused", unfused / double(p.batch)}}},
+      {"flops_per_sample", p.total_flops() / double(p.batch)}};
+  for (int g = 0; g < 2; ++g)
+    j["roofline"].push_back({{"gpu", GPUS[g].name}, {"peak_fp32_flops", GPUS[g].flops}, {"bandwidth", GPUS[g].bandwidth},
+                             {"step_us", t_gpu[g] * 1e6}, {"samples_per_s", double(p.batch) / t_gpu[g]}});
+  return j;
+}
+
+std::string cuda_report(const nlohmann::json& j, int64_t batch) {
+  std::string s = "\ncuda backend — ESTIMATES from the plan (analytic, no GPU measured):\n";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "  %-3s %-15s %5s %12s %12s %8s %10s %10s\n", "#", "op", "layer", "MFLOP", "KiB", "kernels",
+                "A100 us", "H100 us");
+  s += buf;
+  int i = 0;
+  for (const auto& o : j["ops"]) {
+    std::snprintf(buf, sizeof buf, "  %-3d %-15s %5d %12.2f %12.1f %8d %10.2f %10.2f\n", i++,
+                  o["op"].get<std::string>().c_str(), o["layer"].get<int>(), o["flops"].get<double>() / 1e6,
+                  o["bytes"].get<double>() / 1024, o["kernels"].get<int>(), o["us_a100"].get<double>(),
+                  o["us_h100"].get<double>());
+    s += buf;
+  }
+  const auto& l = j["launches_per_step"];
+  std::snprintf(buf, sizeof buf,
+                "  launches per step: 1 CUDA graph launch (captured once, replayed) vs %d kernel launches op by op "
+                "(%d unfused: one per IR node)\n",
+                l["op_by_op"].get<int>(), l["unfused"].get<int>());
+  s += buf;
+  const auto& b = j["bytes_per_sample"];
+  std::snprintf(buf, sizeof buf, "  global-memory bytes per sample: %.0f fused vs %.0f unfused (%.2fx less), batch %lld\n",
+                b["fused"].get<double>(), b["unfused"].get<double>(), b["unfused"].get<double>() / b["fused"].get<double>(),
+                (long long)batch);
+  s += buf;
+  for (const auto& r : j["roofline"]) {
+    std::snprintf(buf, sizeof buf, "  roofline estimate %-8s (%.1f TFLOP/s fp32, %.3f TB/s): %.1f us per step, %.0f samples/s\n",
+                  r["gpu"].get<std::string>().c_str(), r["peak_fp32_flops"].get<double>() / 1e12,
+                  r["bandwidth"].get<double>() / 1e12, r["step_us"].get<double>(), r["samples_per_s"].get<double>());
+    s += buf;
+  }
+  s += "  (estimates: launch latency, occupancy and cache effects are not modelled; real figures need `ae bench --device cuda` on a GPU)\n";
+  return s;
+}
+
 struct PlanArgs {
   std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu";
   int64_t batch = 256;
@@ -27,8 +134,10 @@ void run_plan(const PlanArgs& a) {
     if (a.mode == n) mode = &m;
   if (!mode) AE_FAIL("--mode ", a.mode, ": expected one of: train, eval, encode, decode, reconstruct");
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
-  if (a.device != "cpu" && a.device != "auto")
-    AE_FAIL("--device ", a.device, ": this build plans for the cpu backend only (cuda plans arrive with the CUDA backend)");
+  // Plans are the same on every backend; cuda adds analytic estimates (no GPU is needed for them).
+  const bool cuda = a.device == "cuda" || a.device == "cuda-sim";
+  if (a.device != "cpu" && a.device != "auto" && !cuda)
+    AE_FAIL("--device ", a.device, ": unknown device; expected one of: cpu, cuda, cuda-sim, auto");
   Spec spec = parse_spec(a.spec);
   BuildOptions bo;
   bo.mode = *mode;
@@ -38,10 +147,12 @@ void run_plan(const PlanArgs& a) {
     nlohmann::json j = plan_json(p);
     j["spec"] = spec.to_compact();
     j["loss"] = loss_name(*loss);
+    if (cuda) j["cuda_estimate"] = cuda_estimate(p);
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("spec: %s (%lld parameters), loss %s\n", spec.to_compact().c_str(), (long long)spec.parameter_count(), loss_name(*loss));
     std::printf("%s", plan_report(p).c_str());
+    if (cuda) std::printf("%s", cuda_report(cuda_estimate(p), a.batch).c_str());
   }
 }
 }  // namespace
@@ -53,7 +164,7 @@ void add_plan(CLI::App& app) {
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();
   s->add_option("--mode", a->mode, "train, eval, encode, decode or reconstruct")->capture_default_str();
   s->add_option("--loss", a->loss, "mse or bce")->capture_default_str();
-  s->add_option("--device", a->device, "cpu or auto")->capture_default_str();
+  s->add_option("--device", a->device, "cpu, cuda (adds the analytic GPU estimates), cuda-sim or auto")->capture_default_str();
   s->add_flag("--json", a->json, "Machine-readable output");
   s->callback([a] { run_plan(*a); });
 }

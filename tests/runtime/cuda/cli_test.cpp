@@ -84,5 +84,24 @@ TEST(CudaSimCli, CudaWithoutAGpuIsAOneLineError) {
   EXPECT_NE(r.err.find("GPU"), std::string::npos) << r.err;
 }
 
+TEST(CudaSimCli, PlanForCudaShowsOneGraphLaunchAndFewerBytesThanUnfused) {
+  ScratchDir dir;
+  auto r = run_ae({"plan", "--device", "cuda", "--spec", "784-256r-32-256r-784s", "--batch", "256", "--json"}, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out).at("cuda_estimate");
+  EXPECT_TRUE(j.at("estimate").get<bool>());
+  EXPECT_EQ(j["launches_per_step"]["graph"].get<int>(), 1);
+  EXPECT_GT(j["launches_per_step"]["op_by_op"].get<int>(), 10);  // 4 dense_fwd, 4 dense_bwd, loss, optimizer
+  double fused = j["bytes_per_sample"]["fused"].get<double>(), unfused = j["bytes_per_sample"]["unfused"].get<double>();
+  EXPECT_GT(fused, 784 * 4 * 2);  // at least the input read and the reconstruction written
+  EXPECT_LT(fused, unfused);
+  ASSERT_EQ(j["roofline"].size(), 2u);
+  for (const auto& g : j["roofline"]) EXPECT_GT(g["step_us"].get<double>(), 0);
+  r = run_ae({"plan", "--device", "cuda"}, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ESTIMATES"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 CUDA graph launch"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace ae::e2e
