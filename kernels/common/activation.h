@@ -143,8 +143,9 @@ AE_HD inline T act_derivative(Act a, T z, T y) {
 
 }  // namespace ae
 
-// ---- host-only: names and letters for the spec parser and messages ----
-#if !defined(__CUDA_ARCH__)
+// ---- host functions: names and letters for the spec parser and messages ----
+// Plain host code, visible in every compilation pass: nvcc parses a .cu file's host functions
+// (launchers that name activations in their errors) in its device pass too.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -201,4 +202,3 @@ inline std::string act_letters_list() {
 }
 
 }  // namespace ae
-#endif

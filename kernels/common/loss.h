@@ -63,8 +63,9 @@ AE_HD inline T bce_logits_grad(T z, T t) {
 
 }  // namespace ae
 
-// ---- host-only: names for the spec parser and messages ----
-#if !defined(__CUDA_ARCH__)
+// ---- host functions: names for the spec parser and messages ----
+// Plain host code, visible in every compilation pass: nvcc parses a .cu file's host functions
+// (launchers that name activations in their errors) in its device pass too.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -95,4 +96,3 @@ inline std::string loss_names_list() {
 }
 
 }  // namespace ae
-#endif

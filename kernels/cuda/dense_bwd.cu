@@ -10,7 +10,6 @@
 #include "kernels/common/error.h"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/gemm_tile.cuh"
-#include "kernels/cuda/host_names.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace ae::cuda {
@@ -21,9 +20,9 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
   using namespace gemm_tile;
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda dense_backward: unknown activation ", static_cast<int>(act));
-  AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "cuda dense_backward: activation ", act_str(act),
+  AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "cuda dense_backward: activation ", act_name(act),
            " needs the pre-activation z (its derivative is not a function of y); keep z");
-  AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "cuda dense_backward: activation ", act_str(act),
+  AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "cuda dense_backward: activation ", act_name(act),
            " needs y or z; both are null");
   AE_CHECK(N == 0 || K == 0 || dw != nullptr, "cuda dense_backward: dw is null");
   const bool nonempty = M > 0 && N > 0;

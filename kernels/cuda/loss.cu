@@ -10,7 +10,6 @@
 // batch, so this is microseconds) and writes the mean. No atomics anywhere.
 #include "kernels/common/error.h"
 #include "kernels/cuda/elementwise.cuh"
-#include "kernels/cuda/host_names.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/loss.cuh"
 
@@ -94,10 +93,10 @@ void loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* 
   AE_CHECK(M >= 0 && N >= 0, "cuda loss_forward_backward: negative dimension (M=", M, ", N=", N, ")");
   AE_CHECK(loss == Loss::mse || loss == Loss::bce, "cuda loss_forward_backward: unknown loss ", static_cast<int>(loss));
   AE_CHECK(!from_logits || loss == Loss::bce, "cuda loss_forward_backward: from_logits is only defined for bce, not ",
-           loss_str(loss));
+           loss_name(loss));
   AE_CHECK(static_cast<int>(out_act) < ACT_COUNT, "cuda loss_forward_backward: unknown output activation ",
            static_cast<int>(out_act));
-  AE_CHECK(!act_derivative_needs_z(out_act), "cuda loss_forward_backward: output activation ", act_str(out_act),
+  AE_CHECK(!act_derivative_needs_z(out_act), "cuda loss_forward_backward: output activation ", act_name(out_act),
            " needs its pre-activation for the derivative; apply it in the layer's backward instead");
   AE_CHECK(!from_logits || out_act == Act::linear,
            "cuda loss_forward_backward: from_logits already gives the gradient w.r.t. the logits; out_act must be "
