@@ -66,6 +66,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
     if (name == "cuda")
       AE_FAIL("--device cuda: this build of ae has no GPU backend (built here: ", have,
               ", auto); rebuild with -DAE_ENABLE_CUDA=ON on a machine with an NVIDIA GPU, or use --device cpu");
+    if (name == "cuda-sim" && r.count("cuda"))
+      AE_FAIL("--device cuda-sim: this build of ae has the GPU backend instead (-DAE_ENABLE_CUDA=ON builds cuda, the "
+              "default build cuda-sim); built here: ", have, ", auto");
     if (name == "cuda-sim")
       AE_FAIL("--device cuda-sim: this build of ae has no cuda-sim backend (it needs runtime/sim: the CUDA toolkit "
               "headers and libboost-context-dev; built here: ", have, ", auto)");

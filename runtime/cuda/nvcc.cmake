@@ -1,0 +1,41 @@
+# The "cuda" flavour (-DAE_ENABLE_CUDA=ON): kernels/cuda/*.cu compiled by nvcc for
+# CMAKE_CUDA_ARCHITECTURES (default 80;90) through nvcc-compile.sh, which keeps each ptxas report in
+# ${CMAKE_CURRENT_BINARY_DIR}/nvcc/<name>.ptxas.txt and fails the build when a kernel spills. The
+# objects form ae_cuda_kernels (a static library of host objects with embedded cubins; no
+# separable compilation), linked into ae_obj's consumers with cudart. Included from CMakeLists.txt.
+find_package(CUDAToolkit REQUIRED)
+if(NOT CMAKE_CUDA_ARCHITECTURES)
+  set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "GPU architectures of the cuda backend" FORCE)
+endif()
+set(AE_NVCC "${CUDAToolkit_NVCC_EXECUTABLE}" CACHE FILEPATH "nvcc of the cuda backend")
+file(GLOB AE_CUDA_KERNEL_HEADERS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cuh
+     ${PROJECT_SOURCE_DIR}/kernels/common/*.h)
+set(out ${CMAKE_CURRENT_BINARY_DIR}/nvcc)
+file(MAKE_DIRECTORY ${out})
+set(objs)
+foreach(src ${AE_CUDA_KERNEL_SOURCES})
+  get_filename_component(name ${src} NAME_WE)
+  add_custom_command(
+    OUTPUT ${out}/${name}.o ${out}/${name}.ptxas.txt
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/nvcc-compile.sh ${AE_NVCC} ${src} ${out}/${name}.o ${out}/${name}.ptxas.txt
+            "${CMAKE_CUDA_ARCHITECTURES}"
+    DEPENDS ${src} ${AE_CUDA_KERNEL_HEADERS} ${CMAKE_CURRENT_SOURCE_DIR}/nvcc-compile.sh
+    COMMENT "nvcc ${name}.cu (sm ${CMAKE_CUDA_ARCHITECTURES}), ptxas report kept"
+    VERBATIM)
+  list(APPEND objs ${out}/${name}.o)
+endforeach()
+set_source_files_properties(${objs} PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
+add_library(ae_cuda_kernels STATIC ${objs})
+set_target_properties(ae_cuda_kernels PROPERTIES LINKER_LANGUAGE CXX)
+target_link_libraries(ae_cuda_kernels PUBLIC CUDA::cudart)
+
+set(AE_HAVE_CUDA_SIM_BACKEND OFF CACHE INTERNAL "the cuda-sim backend is part of ae_obj")
+target_sources(ae_obj PRIVATE ${AE_CUDA_BACKEND_SOURCES})
+target_include_directories(ae_obj PUBLIC ${CUDAToolkit_INCLUDE_DIRS})
+target_link_libraries(ae_obj PUBLIC ae_cuda_kernels)
+target_compile_definitions(ae_obj PRIVATE AE_HAVE_CUDA_BACKEND)
+cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL target_link_libraries ae_shared PRIVATE ae_cuda_kernels)
+# One line per kernel file: kernels built, spills (the build already failed if any).
+add_custom_target(ae_cuda_ptxas_summary
+  COMMAND sh -c "grep -h -A1 'Compiling entry' ${out}/*.ptxas.txt | grep -c 'spill' | xargs echo 'kernel builds reported:'; ! grep -h 'spill stores' ${out}/*.ptxas.txt | grep -v ' 0 bytes spill stores, 0 bytes spill loads'"
+  DEPENDS ae_cuda_kernels COMMENT "ptxas summary of the cuda backend" VERBATIM)
