@@ -48,14 +48,18 @@ ctest_run "tests" --preset default -j "$jobs" --timeout 900
 if [[ -f runtime/sim/CMakeLists.txt && -f tests/runtime/sim/CMakeLists.txt ]]; then
   echo "== runtime/sim under ASan+UBSan =="
   cmake --preset sim-asan >/dev/null
-  cmake --build --preset sim-asan -j "$jobs" --target ae_tests_sim
-  ctest_run "sim (asan+ubsan)" --test-dir build-asan -L sim -j "$jobs" --output-on-failure --timeout 600
+  targets=(ae_tests_sim)
+  [[ -f tests/kernels/cuda/CMakeLists.txt ]] && targets+=(ae_tests_cuda_sim)
+  cmake --build --preset sim-asan -j "$jobs" --target "${targets[@]}"
+  ctest_run "sim + cuda kernels (asan+ubsan)" --test-dir build-asan -L "^(sim|cuda-sim)$" \
+    -j "$jobs" --output-on-failure --timeout 600
 fi
 
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   if [[ -x runtime/sim/nvcc-check.sh ]]; then
-    echo "== nvcc sm_80/sm_90: sim test kernels, ptxas report =="
-    if bash runtime/sim/nvcc-check.sh --out "$root/build/nvcc-check"; then
+    echo "== nvcc sm_80/sm_90: sim test kernels and ae's CUDA kernels, ptxas report =="
+    shopt -s nullglob
+    if bash runtime/sim/nvcc-check.sh --out "$root/build/nvcc-check" tests/runtime/sim/kernels/*.cu kernels/cuda/*.cu; then
       summary+=("nvcc check: 1 passed, 0 failed"); passed_total=$((passed_total + 1))
     else
       summary+=("nvcc check: 0 passed, 1 failed"); failed_total=$((failed_total + 1))

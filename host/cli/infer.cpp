@@ -68,7 +68,7 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s->add_option("--device", a->device, "cpu or auto")->capture_default_str();
+  s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   s->add_flag("--quiet", a->quiet, "No progress output");
   std::string flag = in_flag;
   s->callback([a, mode, flag] { run(mode, *a, flag.c_str()); });

@@ -156,7 +156,7 @@ void add_score(CLI::App& app) {
   s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s->add_option("--device", a->device, "cpu or auto")->capture_default_str();
+  s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   s->add_flag("--quiet", a->quiet, "No progress output");
   s->callback([a] { run_score(*a); });
 }

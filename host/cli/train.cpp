@@ -209,6 +209,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   };
   TrainResult res = train(model, *backend, tv, has_val ? &vv : nullptr, o, on_event, resume);
   bar.finish();
+  if (auto* dev = backend->device(); dev && !a.quiet) std::fprintf(stderr, "    %s\n", dev->memory_report().c_str());
   if (res.resumed && !a.quiet) std::fprintf(stderr, "ae: resumed from %s at step %lld\n", o.checkpoint.c_str(), (long long)res.resumed_at);
 
   if (!std::isnan(a.contamination)) {
@@ -226,8 +227,9 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     log->commit();
   }
 
-  std::printf("trained %lld steps in %s (%.0f samples/s, validation excluded)%s\n", (long long)res.steps,
+  std::printf("trained %lld steps in %s (%.0f samples/s%s, validation excluded)%s\n", (long long)res.steps,
               format_duration(res.seconds).c_str(), res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0.0,
+              backend->name() == "cuda-sim" ? " simulated on the CPU, not a GPU speed" : "",
               res.stopped_early ? ", stopped early" : "");
   if (std::isfinite(res.final_train_loss)) std::printf("final train loss (%s): %.6f\n", loss_name(*loss), res.final_train_loss);
   if (o.keep_best && res.best_step >= 0)
@@ -283,7 +285,7 @@ void add_train(CLI::App& app) {
   s->add_option("--out", a->out, "Model file to write (safetensors)")->capture_default_str();
   s->add_option("--log-json", a->log_json, "Write one JSON line per epoch (or per --log-every steps)");
   s->add_option("--log-every", a->log_every, "Log every N steps instead of every epoch");
-  s->add_option("--device", a->device, "cpu or auto")->capture_default_str();
+  s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Use only the first N rows of --data");
   s->add_option("--val-rows", a->val_rows, "Use only the first N rows of --val");
   s->add_flag("--quiet", a->quiet, "No progress output");
