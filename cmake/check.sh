@@ -65,6 +65,12 @@ if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
       summary+=("nvcc check: 0 passed, 1 failed"); failed_total=$((failed_total + 1))
     fi
   fi
+  echo "== cuda backend with nvcc (AE_ENABLE_CUDA=ON, sm_80/sm_90): compile and link; nothing runs without a GPU =="
+  if cmake --preset cuda >/dev/null && cmake --build --preset cuda -j "$jobs" && build-cuda/ae plan --device cuda >/dev/null; then
+    summary+=("nvcc cuda backend build: 1 passed, 0 failed"); passed_total=$((passed_total + 1))
+  else
+    summary+=("nvcc cuda backend build: 0 passed, 1 failed"); failed_total=$((failed_total + 1))
+  fi
 else
   echo "ae: nvcc not installed: CUDA compile check not run" >&2
 fi
