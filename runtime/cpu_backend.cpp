@@ -16,7 +16,7 @@ class CpuBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   std::string description() const override {
-    return "cpu reference (fp32; GEMMs: " + cpu::gemm_library() + "; OpenMP " + std::to_string(omp_get_max_threads()) + " threads)";
+    return "cpu reference (fp32; GEMMs: " + cpu::gemm_library() + ")";
   }
   bool supports(const PlanOp&) const override { return true; }
 

@@ -236,8 +236,10 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
   if (has_val) {
     double mse = evaluate(model, *backend, vv, 1024, nullptr, Loss::mse);
-    std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per feature%s\n", val_desc.c_str(), (long long)val.rows,
-                mse, model.norm.kind == NormKind::none ? "" : " (normalised units)");
+    // IDX image files (idx3) have one feature per pixel: say so, it is what people look for.
+    bool images = val_desc.find("idx3-ubyte") != std::string::npos;
+    std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per %s%s\n", val_desc.c_str(), (long long)val.rows,
+                mse, images ? "pixel" : "feature", model.norm.kind == NormKind::none ? "" : " (normalised units)");
   }
   if (!model.threshold.is_null())
     std::printf("anomaly threshold: %.6g (training-score quantile %.4g)\n", model.threshold["value"].get<double>(), 1.0 - a.contamination);
