@@ -40,8 +40,6 @@ std::string fmt(const char* f, double v) {
 }
 
 TrainOptions make_options(const TrainArgs& a) {
-  auto kind = cpu::parse_opt_name(a.optimizer);
-  if (!kind) AE_FAIL("--optimizer ", a.optimizer, ": unknown optimizer; expected one of: ", cpu::opt_names_list());
   auto schedule = parse_lr_schedule(a.schedule);
   if (!schedule) AE_FAIL("--lr-schedule ", a.schedule, ": expected one of: constant, step, cosine");
   if (a.shuffle != "on" && a.shuffle != "off") AE_FAIL("--shuffle ", a.shuffle, ": expected on or off");
@@ -64,12 +62,7 @@ TrainOptions make_options(const TrainArgs& a) {
   o.batch = a.batch;
   o.shuffle = a.shuffle == "on";
   o.log_every = a.log_every;
-  o.opt = cpu::default_opt_config(*kind);
-  if (!std::isnan(a.lr)) o.opt.lr = a.lr;
-  if (!std::isnan(a.momentum)) o.opt.momentum = a.momentum;
-  if (!std::isnan(a.weight_decay)) o.opt.weight_decay = a.weight_decay;
-  o.opt.nesterov = a.nesterov;
-  cpu::validate_opt_config(o.opt);
+  o.opt = cpu::make_opt_config(a.optimizer, a.lr, a.momentum, a.weight_decay, a.nesterov, "--optimizer");
   o.schedule = *schedule;
   o.warmup = a.warmup;
   o.lr_step = a.lr_step;

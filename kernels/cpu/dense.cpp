@@ -17,16 +17,9 @@
 #include <type_traits>
 
 #include "kernels/common/error.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/gemm.h"
 
-// Function multi-versioning for the float loops (GCC/Clang on x86-64 with ifunc support); flatten
-// inlines the per-activation loops into each clone, so they are compiled for that clone's ISA;
-// fp-contract=off keeps a*b+c two roundings (no FMA), so every clone gives the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define AE_CPU_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten, optimize("fp-contract=off")))
-#else
-#define AE_CPU_SIMD_CLONES
-#endif
 
 namespace ae::cpu {
 
@@ -37,9 +30,6 @@ namespace {
 // the inner loop still reads contiguous memory.
 constexpr int64_t DB_BLOCK = 32;
 
-// Elementwise passes smaller than this run on the calling thread: forking a team costs more than
-// the pass, and on a loaded machine every fork waits for a second core.
-constexpr int64_t PARALLEL_MIN_ELEMENTS = int64_t(1) << 16;
 
 void check_dims(const char* op, int64_t M, int64_t N, int64_t K) {
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, op, ": negative dimension (M=", M, ", N=", N, ", K=", K, ")");

@@ -15,22 +15,14 @@
 #include <vector>
 
 #include "kernels/common/error.h"
+#include "kernels/cpu/simd.h"
 
-// Multi-versioning as in dense.cpp: per-ISA clones, the row loops inlined into each, no FMA
-// contraction, so every clone gives the same bits.
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#define AE_CPU_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten, optimize("fp-contract=off")))
-#else
-#define AE_CPU_SIMD_CLONES
-#endif
 
 namespace ae::cpu {
 
 namespace {
 
 constexpr int64_t LANES = 16;
-// Below this many elements the loss runs on the calling thread (a team costs more than the pass).
-constexpr int64_t PARALLEL_MIN_ELEMENTS = int64_t(1) << 16;
 
 enum class Form { mse, bce, bce_logits };
 

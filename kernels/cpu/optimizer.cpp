@@ -286,4 +286,17 @@ std::string opt_names_list() {
   return s;
 }
 
+OptConfig make_opt_config(const std::string& name, double lr, double momentum, double weight_decay, bool nesterov,
+                          const std::string& where) {
+  auto kind = parse_opt_name(name);
+  if (!kind) AE_FAIL(where, " ", name, ": unknown optimizer; expected one of: ", opt_names_list());
+  OptConfig c = default_opt_config(*kind);
+  if (!std::isnan(lr)) c.lr = lr;
+  if (!std::isnan(momentum)) c.momentum = momentum;
+  if (!std::isnan(weight_decay)) c.weight_decay = weight_decay;
+  c.nesterov = nesterov;
+  validate_opt_config(c);
+  return c;
+}
+
 }  // namespace ae::cpu

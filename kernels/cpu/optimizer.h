@@ -64,4 +64,9 @@ const char* opt_name(OptKind kind);
 std::optional<OptKind> parse_opt_name(std::string_view name);
 std::string opt_names_list();  // "sgd, adam, adamw, rmsprop"
 
+// A user's optimizer choice: PyTorch's defaults for `name`, overridden by each value that is not
+// NaN; validated. `where` names the setting in messages (e.g. "--optimizer").
+OptConfig make_opt_config(const std::string& name, double lr, double momentum, double weight_decay, bool nesterov,
+                          const std::string& where);
+
 }  // namespace ae::cpu
