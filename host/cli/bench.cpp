@@ -1,6 +1,9 @@
 // `ae bench`: training and encode throughput of one model on one backend: samples per second,
 // the median of several timed loops after warm-up. Peers (PyTorch) are measured side by side
 // by bench/peers/compare.py, which runs this command and the peer in the same session.
+// On a GPU (nvcc build, --device cuda) it adds what only cudaEvents can measure: the step as CUDA
+// graph replays, every kernel of the train plan, and cuBLASLt on the same GEMM shapes
+// (runtime/cuda/bench_cuda.h). Without a GPU it says so and exits 1; cuda-sim is refused.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +19,9 @@
 #include "kernels/cpu/gemm.h"
 #include "runtime/executor.h"
 #include "runtime/model.h"
+#if defined(AE_HAVE_CUDA_BENCH)
+#include "runtime/cuda/bench_cuda.h"
+#endif
 
 namespace ae::cli {
 
@@ -45,6 +51,72 @@ std::vector<double> time_loops(Executor& ex, const BenchArgs& a, const cpu::OptC
     rates.push_back(double(a.steps * a.batch) / s);
   }
   return rates;
+}
+
+#if defined(AE_HAVE_CUDA_BENCH)
+// The cudaEvent timings of a real GPU: whole step as graph replays (train and encode), each op of
+// the train plan, and cuBLASLt beside every dense_fwd. Printed after the wall-clock loops, or
+// merged into one JSON object with them.
+nlohmann::json device_timings(const BenchArgs& a, Model& model, Executor& train_ex, Executor& encode_ex,
+                              const cpu::OptConfig& opt) {
+  cuda_bench::Repeat r{a.warmup, a.steps, a.runs};
+  cuda_bench::DeviceLabel dl = cuda_bench::device_label();
+  auto train_ms = cuda_bench::time_graph_steps(train_ex, model.params, &opt, r);
+  auto encode_ms = cuda_bench::time_graph_steps(encode_ex, model.params, nullptr, r);
+  auto ops = cuda_bench::time_ops(train_ex, model.params, &opt, r);
+  auto gemms = cuda_bench::compare_gemms(train_ex, r);
+  auto rate = [&](double ms) { return ms > 0 ? double(a.batch) / (ms * 1e-3) : 0.0; };
+  nlohmann::json j = {{"gpu", {{"name", dl.name}, {"sm_count", dl.sm_count},
+                               {"compute_capability", std::to_string(dl.cc_major) + "." + std::to_string(dl.cc_minor)},
+                               {"memory_gib", dl.mem_gib}}},
+                      {"gpu_train_ms_per_step_runs", train_ms}, {"gpu_encode_ms_per_step_runs", encode_ms},
+                      {"gpu_train_samples_per_s", rate(median(train_ms))},
+                      {"gpu_encode_samples_per_s", rate(median(encode_ms))}};
+  for (const auto& o : ops)
+    j["kernels"].push_back({{"index", o.index}, {"op", o.op}, {"kernel", o.kernel}, {"M", o.m}, {"N", o.n}, {"K", o.k},
+                            {"ms", o.ms}, {"gflops", o.gflops}, {"gbps", o.gbps}});
+  for (const auto& g : gemms)
+    j["cublaslt"].push_back({{"index", g.index}, {"M", g.m}, {"N", g.n}, {"K", g.k}, {"act", g.act},
+                             {"epilogue", g.epilogue}, {"comparable", g.comparable}, {"ae_ms", g.ae_ms},
+                             {"cublaslt_ms", g.cublas_ms}, {"ratio", g.ratio}, {"max_abs_diff", g.max_abs_diff}});
+  return j;
+}
+
+#else
+nlohmann::json device_timings(const BenchArgs&, Model&, Executor&, Executor& encode_ex, const cpu::OptConfig&) {
+  // Only the nvcc build has a GPU backend; cuda-sim was refused above. Never report sim time.
+  AE_FAIL("--device ", encode_ex.backend().name(), ": this build of ae has no GPU timings (build with -DAE_ENABLE_CUDA=ON)");
+}
+#endif
+
+void print_gpu(const BenchArgs& a, const nlohmann::json& j) {
+  const auto& g = j["gpu"];
+  std::printf("  gpu   : %s, %d SMs, sm_%s, %.1f GiB\n", g["name"].get<std::string>().c_str(), g["sm_count"].get<int>(),
+              g["compute_capability"].get<std::string>().c_str(), g["memory_gib"].get<double>());
+  std::printf("  train : %10.0f samples/s  on the GPU (whole step as a CUDA graph, cudaEvents; median of %lld runs of %lld replays)\n",
+              j["gpu_train_samples_per_s"].get<double>(), (long long)a.runs, (long long)a.steps);
+  std::printf("  encode: %10.0f samples/s  on the GPU\n", j["gpu_encode_samples_per_s"].get<double>());
+  std::printf("\n  train plan op by op (cudaEvents around each op, median of %lld sequences):\n", (long long)a.runs);
+  std::printf("  %-3s %-15s %-22s %6s %6s %6s %10s %10s %9s\n", "#", "op", "kernel", "M", "N", "K", "µs", "GFLOP/s", "GB/s");
+  for (const auto& o : j.value("kernels", nlohmann::json::array()))
+    std::printf("  %-3d %-15s %-22s %6lld %6lld %6lld %10.2f %10.1f %9.1f\n", o["index"].get<int>(),
+                o["op"].get<std::string>().c_str(), o["kernel"].get<std::string>().c_str(), (long long)o["M"].get<int64_t>(),
+                (long long)o["N"].get<int64_t>(), (long long)o["K"].get<int64_t>(), o["ms"].get<double>() * 1e3,
+                o["gflops"].get<double>(), o["gbps"].get<double>());
+  std::printf("\n  dense_fwd beside cuBLASLt (fp32 compute, no TF32; each alone, median of %lld runs of %lld calls):\n",
+              (long long)a.runs, (long long)a.steps);
+  std::printf("  %-3s %6s %6s %6s %-8s %-10s %10s %12s %8s %10s\n", "#", "M", "N", "K", "act", "epilogue", "ae µs",
+              "cuBLASLt µs", "ae/cuBLASLt", "max|Δ|");
+  for (const auto& c : j.value("cublaslt", nlohmann::json::array())) {
+    char diff[32] = "-";  // the epilogue computes another function than ae's activation
+    if (c["comparable"].get<bool>())  // JSON keeps a non-finite difference as null
+      std::snprintf(diff, sizeof diff, c["max_abs_diff"].is_number() ? "%.2e" : "NaN/Inf",
+                    c["max_abs_diff"].is_number() ? c["max_abs_diff"].get<double>() : 0.0);
+    std::printf("  %-3d %6lld %6lld %6lld %-8s %-10s %10.2f %12.2f %11.2f %10s\n", c["index"].get<int>(),
+                (long long)c["M"].get<int64_t>(), (long long)c["N"].get<int64_t>(), (long long)c["K"].get<int64_t>(),
+                c["act"].get<std::string>().c_str(), c["epilogue"].get<std::string>().c_str(), c["ae_ms"].get<double>() * 1e3,
+                c["cublaslt_ms"].get<double>() * 1e3, c["ratio"].get<double>(), diff);
+  }
 }
 
 void run_bench(const BenchArgs& a) {
@@ -83,12 +155,15 @@ void run_bench(const BenchArgs& a) {
   auto encode_rates = time_loops(*encode_ex, a, nullptr);
   double flops = train_ex->plan().total_flops() / double(a.batch);
   double tr = median(train_rates), en = median(encode_rates);
+  nlohmann::json gpu;  // the cudaEvent timings of a GPU; null on host backends
+  if (backend->device()) gpu = device_timings(a, model, *train_ex, *encode_ex, opt);
   if (a.json) {
     nlohmann::json j = {{"engine", "ae"}, {"spec", model.spec.to_compact()}, {"batch", a.batch}, {"threads", threads},
                         {"loss", loss_name(*loss)}, {"optimizer", cpu::opt_name(opt.kind)}, {"device", backend->name()},
                         {"backend", backend->description()}, {"train_samples_per_s", tr}, {"encode_samples_per_s", en},
                         {"train_runs", train_rates}, {"encode_runs", encode_rates}, {"train_flops_per_sample", flops},
                         {"train_gflops", tr * flops / 1e9}, {"steps", a.steps}, {"runs", a.runs}, {"warmup", a.warmup}};
+    if (!gpu.is_null()) j.update(gpu);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("ae bench: %s, batch %lld, %s, %s, %d threads\n  backend: %s\n", model.spec.to_compact().c_str(), (long long)a.batch,
@@ -96,13 +171,12 @@ void run_bench(const BenchArgs& a) {
     std::printf("  train : %10.0f samples/s  (median of %lld runs of %lld steps; %.1f GFLOP/s)\n", tr, (long long)a.runs,
                 (long long)a.steps, tr * flops / 1e9);
     std::printf("  encode: %10.0f samples/s\n", en);
+    if (!gpu.is_null()) {
+      std::printf("          (the two lines above: wall clock of Executor::run, one host sync and loss read-back per step)\n");
+      print_gpu(a, gpu);
+    }
   }
-  if (Device* d = backend->device()) {
-    // Whole-step throughput only: per-kernel CUDA-event timings and the cuBLASLt comparison are
-    // not implemented yet.
-    std::fprintf(stderr, "  %s\n  per-kernel timings and the cuBLASLt comparison: not implemented in this build\n",
-                 d->memory_report().c_str());
-  }
+  if (Device* d = backend->device()) std::fprintf(stderr, "  %s\n", d->memory_report().c_str());
 }
 }  // namespace
 

@@ -27,13 +27,16 @@ endforeach()
 set_source_files_properties(${objs} PROPERTIES EXTERNAL_OBJECT TRUE GENERATED TRUE)
 add_library(ae_cuda_kernels STATIC ${objs})
 set_target_properties(ae_cuda_kernels PROPERTIES LINKER_LANGUAGE CXX)
-target_link_libraries(ae_cuda_kernels PUBLIC CUDA::cudart)
+# cuBLASLt: the GEMM reference of `ae bench --device cuda` (runtime/cuda/bench_cuda.cpp).
+target_link_libraries(ae_cuda_kernels PUBLIC CUDA::cudart CUDA::cublasLt)
 
 set(AE_HAVE_CUDA_SIM_BACKEND OFF CACHE INTERNAL "the cuda-sim backend is part of ae_obj")
 target_sources(ae_obj PRIVATE ${AE_CUDA_BACKEND_SOURCES})
 target_include_directories(ae_obj PUBLIC ${CUDAToolkit_INCLUDE_DIRS})
 target_link_libraries(ae_obj PUBLIC ae_cuda_kernels)
 target_compile_definitions(ae_obj PRIVATE AE_HAVE_CUDA_BACKEND)
+# Consumers (the ae command) may call runtime/cuda/bench_cuda.h, which only this flavour defines.
+target_compile_definitions(ae_obj INTERFACE AE_HAVE_CUDA_BENCH)
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL target_link_libraries ae_shared PRIVATE ae_cuda_kernels)
 # One line per kernel file: kernels built, spills (the build already failed if any).
 add_custom_target(ae_cuda_ptxas_summary
