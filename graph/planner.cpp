@@ -138,7 +138,14 @@ void plan_memory(Plan& plan) {
 }
 
 Plan make_plan(Graph graph, GraphMode mode, int64_t batch) {
-  AE_CHECK(batch >= 1, "batch must be ≥ 1, got ", batch);
+  if (batch < 1) AE_FAIL("--batch must be ≥ 1, got ", batch);
+  // Every byte count below must fit comfortably in int64: refuse batches whose widest tensor
+  // would exceed 2^50 bytes (a petabyte) instead of overflowing.
+  for (const Tensor& t : graph.tensors) {
+    int64_t rows = t.batched ? batch : t.rows, bytes = 0;
+    if (__builtin_mul_overflow(rows, t.cols, &bytes) || __builtin_mul_overflow(bytes, int64_t(4), &bytes) || bytes > (int64_t(1) << 50))
+      AE_FAIL("--batch ", batch, " is too large: tensor ", t.name, " (", t.cols, " wide) would not fit in memory");
+  }
   Plan p;
   p.graph = std::move(graph);
   p.mode = mode;

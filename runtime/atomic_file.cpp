@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <atomic>
 #include <filesystem>
 #include <cstring>
 
@@ -31,8 +32,10 @@ std::string parent_directory(const std::string& path) {
 AtomicFile::AtomicFile(std::string path) : m_path(std::move(path)) {
   if (m_path.empty()) AE_FAIL("cannot write a file with an empty path");
   if (m_path.back() == '/') AE_FAIL("cannot write '", m_path, "': the path names a directory");
-  m_temp_path = m_path + ".tmp." + std::to_string(::getpid());
-  m_fd = ::open(m_temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  // <path>.tmp.<pid>.<n>: unique per writer, so two outputs of one process never share a temporary.
+  static std::atomic<unsigned> counter{0};
+  m_temp_path = m_path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  m_fd = ::open(m_temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (m_fd < 0) {
     const int err = errno;
     AE_FAIL("cannot write '", m_path, "': creating the temporary file '", m_temp_path,
@@ -125,6 +128,7 @@ int remove_stale_temporaries(const std::string& path) {
     std::string name = e.path().filename().string();
     if (name.rfind(prefix, 0) != 0) continue;
     std::string pid_text = name.substr(prefix.size());
+    pid_text = pid_text.substr(0, pid_text.find('.'));  // <pid>.<n>
     if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
     pid_t pid = pid_t(std::stol(pid_text));
     bool alive = pid == ::getpid() || ::kill(pid, 0) == 0 || errno == EPERM;

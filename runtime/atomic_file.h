@@ -1,6 +1,6 @@
 // AtomicFile: how every ae writer (model files, NPY, CSV) puts a file on disk so that a crash, an
 // exception or a full disk never leaves a half-written output looking complete. Bytes go to
-// `<path>.tmp.<pid>` in the target's own directory (so the final rename stays on one filesystem and
+// `<path>.tmp.<pid>.<n>` in the target's own directory (so the final rename stays on one filesystem and
 // is atomic); commit() flushes, fsyncs, renames over the target and fsyncs the directory. An
 // AtomicFile destroyed without commit() removes its temporary and leaves any old target untouched.
 #pragma once
@@ -14,7 +14,7 @@ namespace ae {
 
 class AtomicFile {
  public:
-  // Creates (truncates) the temporary `<path>.tmp.<pid>`; throws ae::Error naming the path and the
+  // Creates (truncates) the temporary `<path>.tmp.<pid>.<n>`; throws ae::Error naming the path and the
   // OS reason when it cannot (missing directory, no permission, ...).
   explicit AtomicFile(std::string path);
   // Not committed: closes and unlinks the temporary. Never throws.
@@ -42,13 +42,13 @@ class AtomicFile {
   [[noreturn]] void fail_io(const char* what) const;
 
   std::string m_path;       // final name
-  std::string m_temp_path;  // `<path>.tmp.<pid>`, same directory
+  std::string m_temp_path;  // `<path>.tmp.<pid>.<n>`, same directory
   int m_fd = -1;
   bool m_committed = false;
   std::vector<char> m_buffer;  // pending bytes; capacity fixed at construction
 };
 
-// Removes `<path>.tmp.<pid>` files left by processes that no longer run (a killed writer):
+// Removes `<path>.tmp.<pid>.<n>` files left by processes that no longer run (a killed writer):
 // they are never mistaken for outputs, but would otherwise pile up. Returns how many went.
 int remove_stale_temporaries(const std::string& path);
 

@@ -105,6 +105,21 @@ void read_tensor(const ModelFile& f, const std::string& path, const std::string&
   std::memcpy(dst, t->data.data(), t->data.size() * sizeof(float));
 }
 
+// The JSON records other commands read field by field must have the types they expect.
+void check_metadata_types(const Model& m, const std::string& path) {
+  if (!m.history.is_array()) AE_FAIL(path, ": __metadata__ ae.history must be an array");
+  for (const auto& h : m.history)
+    if (!h.is_object()) AE_FAIL(path, ": __metadata__ ae.history holds a non-object entry: ", h.dump());
+  if (!m.optimizer.is_object()) AE_FAIL(path, ": __metadata__ ae.optimizer must be an object");
+  if (!m.data.is_object()) AE_FAIL(path, ": __metadata__ ae.data must be an object");
+  if (m.data.contains("columns")) {
+    const auto& c = m.data["columns"];
+    if (!c.is_array()) AE_FAIL(path, ": __metadata__ ae.data.columns must be an array of names");
+    for (const auto& v : c)
+      if (!v.is_string()) AE_FAIL(path, ": __metadata__ ae.data.columns must be an array of names");
+  }
+}
+
 Model from_file(const ModelFile& f, const std::string& path, int slots, bool checkpoint) {
   int64_t version = meta_int(f, path, "ae.format_version");
   if (version > MODEL_FORMAT_VERSION)
@@ -128,8 +143,16 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
   if (f.metadata.count("ae.history")) m.history = meta_json(f, path, "ae.history");
   if (f.metadata.count("ae.optimizer")) m.optimizer = meta_json(f, path, "ae.optimizer");
   if (f.metadata.count("ae.data")) m.data = meta_json(f, path, "ae.data");
-  m.params = ParamStore(ParamStore::infos_for(m.spec), slots);
+  check_metadata_types(m, path);
   std::string why = "the spec " + m.spec.to_compact();
+  // Shapes first: a spec in the metadata cannot make ae allocate more than the file holds.
+  for (const ParamInfo& p : ParamStore::infos_for(m.spec)) {
+    const NamedTensor* t = f.find(p.name);
+    if (!t) AE_FAIL(path, ": tensor '", p.name, "' is missing (", why, ")");
+    if (t->shape != torch_shape(p))
+      AE_FAIL(path, ": tensor '", p.name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(torch_shape(p)));
+  }
+  m.params = ParamStore(ParamStore::infos_for(m.spec), slots);
   size_t expected = m.params.count();
   for (size_t i = 0; i < m.params.count(); ++i) {
     const ParamInfo& p = m.params.info(i);

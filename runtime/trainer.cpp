@@ -1,6 +1,8 @@
 // Training loop, schedules, early stopping, checkpoints and evaluation.
 #include "runtime/trainer.h"
 
+#include <omp.h>
+
 #include <chrono>
 #include <cstring>
 #include <numeric>
@@ -37,7 +39,7 @@ void copy_values(const ParamStore& from, ParamStore& to) {
 
 // Everything that must be equal for a checkpoint to continue this run.
 nlohmann::json run_settings(const Model& m, const DataView& tr, const DataView* val, const TrainOptions& o, int64_t batch,
-                            int64_t total) {
+                            int64_t total, const std::string& device_name) {
   nlohmann::json j = {
       {"spec", m.spec.to_compact()}, {"loss", loss_name(m.loss)}, {"batch", batch}, {"total_steps", total},
       {"optimizer", cpu::opt_name(o.opt.kind)}, {"lr", o.opt.lr}, {"momentum", o.opt.momentum},
@@ -46,7 +48,9 @@ nlohmann::json run_settings(const Model& m, const DataView& tr, const DataView* 
       {"schedule", lr_schedule_name(o.schedule)}, {"warmup", o.warmup}, {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma},
       {"lr_min", o.lr_min}, {"seed", m.seed}, {"shuffle", o.shuffle}, {"patience", o.patience}, {"keep_best", o.keep_best},
       {"data", {{"rows", tr.rows}, {"cols", tr.cols}, {"fingerprint", std::to_string(data_fingerprint(tr))}}},
-      {"normalization", norm_kind_name(m.norm.kind)}};
+      {"normalization", norm_kind_name(m.norm.kind)},
+      // bitwise reproducibility holds per backend and thread count
+      {"device", device_name}, {"threads", omp_get_max_threads()}};
   if (val) j["val"] = {{"rows", val->rows}, {"fingerprint", std::to_string(data_fingerprint(*val))}};
   return j;
 }
@@ -82,10 +86,15 @@ struct LoopState {
 };
 
 void check_same_settings(const nlohmann::json& saved, const nlohmann::json& now, const std::string& path) {
-  for (auto it = now.begin(); it != now.end(); ++it) {
-    if (!saved.contains(it.key()) || saved[it.key()] != it.value())
-      AE_FAIL(path, ": checkpoint was written by a run with different settings: ", it.key(), " was ",
-              saved.contains(it.key()) ? saved[it.key()].dump() : "absent", ", now ", it.value().dump(),
+  // The data first: other settings (the batch is clamped to the rows) follow from it.
+  std::vector<std::string> keys = {"data", "val"};
+  for (auto it = now.begin(); it != now.end(); ++it)
+    if (it.key() != "data" && it.key() != "val") keys.push_back(it.key());
+  for (const auto& key : keys) {
+    if (!now.contains(key)) continue;
+    if (!saved.contains(key) || saved[key] != now[key])
+      AE_FAIL(path, ": checkpoint was written by a run with different settings: ", key, " was ",
+              saved.contains(key) ? saved[key].dump() : "absent", ", now ", now[key].dump(),
               "; resume with the same data and options, or start afresh without --resume");
   }
 }
@@ -179,7 +188,7 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
   const int64_t total = o.steps >= 0 ? o.steps : o.epochs * steps_per_epoch;
   AE_CHECK(total >= 0, "--epochs must be ≥ 0");
   const int slots = cpu::opt_state_slots(o.opt);
-  const nlohmann::json settings = run_settings(model, tr, val, o, batch, total);
+  const nlohmann::json settings = run_settings(model, tr, val, o, batch, total, backend.name());
 
   TrainResult res;
   LoopState st;

@@ -36,8 +36,14 @@ Dataset load_data(const std::string& path, int64_t max_rows, const std::string& 
 void split_rows(const Matrix& all, double frac, uint64_t seed, Matrix& train, Matrix& val);
 // The q-quantile (0 ≤ q ≤ 1) of v, linearly interpolated as numpy's default.
 double quantile(std::vector<float> v, double q);
-// Fails early, before long work, when `path`'s directory does not exist.
-void check_output_path(const std::string& path, const std::string& flag);
+// Fails early, before long work, when `path`'s directory does not exist, it is a directory, or
+// its extension is not one of `extensions` (e.g. {".npy", ".csv"}; empty: any). Removes
+// temporaries a killed earlier run left beside it.
+void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions = {});
+// Refuses two flags naming the same file (an output would overwrite an input or another output).
+void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag_paths);
+// --max-rows style limits: -1 (all) or ≥ 1.
+void check_row_limit(int64_t rows, const std::string& flag);
 
 void add_train(CLI::App& app);
 void add_plan(CLI::App& app);

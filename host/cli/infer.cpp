@@ -31,7 +31,9 @@ std::vector<std::string> feature_names(const Model& m) {
 void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
   apply_threads(a.threads);
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
-  check_output_path(a.out, "--out");
+  check_output_path(a.out, "--out", {".npy", ".csv", ".tsv"});
+  check_distinct({{"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
+  check_row_limit(a.max_rows, "--max-rows");
   Model model = Model::load(a.model);
   auto backend = make_backend(a.device);
   Dataset in = load_data(a.data, a.max_rows, in_flag, a.data_args);

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -11,12 +12,13 @@
 #include "host/cli/cli.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/gemm.h"
+#include "runtime/atomic_file.h"
 #include "runtime/trainer.h"
 
 namespace ae::cli {
 
 int apply_threads(int threads) {
-  if (threads < 0) AE_FAIL("--threads must be ≥ 0 (0 = all cores), got ", threads);
+  if (threads < 0 || threads > 1024) AE_FAIL("--threads must be between 0 (all cores) and 1024, got ", threads);
   if (threads == 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);
   cpu::set_gemm_threads(threads);
@@ -72,12 +74,38 @@ double quantile(std::vector<float> v, double q) {
   return double(v[lo]) + (pos - double(lo)) * (double(v[hi]) - double(v[lo]));
 }
 
-void check_output_path(const std::string& path, const std::string& flag) {
+void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions) {
   if (path.empty()) AE_FAIL(flag, ": empty path");
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty() && !std::filesystem::is_directory(dir))
     AE_FAIL(flag, " ", path, ": directory ", dir.string(), " does not exist");
   if (std::filesystem::is_directory(path)) AE_FAIL(flag, " ", path, ": is a directory; give a file name");
+  if (!extensions.empty()) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (std::find(extensions.begin(), extensions.end(), ext) == extensions.end()) {
+      std::string list;
+      for (const auto& e : extensions) list += (list.empty() ? "" : ", ") + e;
+      AE_FAIL(flag, " ", path, ": unsupported extension '", ext, "'; expected one of: ", list);
+    }
+  }
+  remove_stale_temporaries(path);
+}
+
+void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag_paths) {
+  namespace fs = std::filesystem;
+  for (size_t i = 0; i < flag_paths.size(); ++i)
+    for (size_t j = i + 1; j < flag_paths.size(); ++j) {
+      const auto &a = flag_paths[i], &b = flag_paths[j];
+      if (a.second.empty() || b.second.empty()) continue;
+      std::error_code ea, eb;
+      auto pa = fs::weakly_canonical(a.second, ea), pb = fs::weakly_canonical(b.second, eb);
+      if (pa == pb) AE_FAIL(a.first, " and ", b.first, " both name ", a.second, "; give them different files");
+    }
+}
+
+void check_row_limit(int64_t rows, const std::string& flag) {
+  if (rows == 0 || rows < -1) AE_FAIL(flag, " must be ≥ 1, got ", rows);
 }
 
 }  // namespace ae::cli

@@ -1,6 +1,7 @@
 // `ae score`: one anomaly score per row (the model's reconstruction loss, averaged over the
 // features), a 0/1 flag when a threshold applies, and AUROC / average precision against labels.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -35,11 +36,9 @@ std::vector<int32_t> read_labels(const ScoreArgs& a, const Dataset& in) {
     if (!a.anomaly_label.empty()) {
       auto raw = load_labels(a.labels, "", a.max_rows);
       int32_t v = 0;
-      try {
-        v = std::stoi(a.anomaly_label);
-      } catch (const std::exception&) {
+      auto [end, ec] = std::from_chars(a.anomaly_label.data(), a.anomaly_label.data() + a.anomaly_label.size(), v);
+      if (ec != std::errc() || end != a.anomaly_label.data() + a.anomaly_label.size())
         AE_FAIL("--anomaly-label ", a.anomaly_label, ": --labels ", a.labels, " holds integers; give an integer");
-      }
       for (int32_t r : raw) out.push_back(r == v);
     } else {
       out = load_labels(a.labels, "", a.max_rows);
@@ -66,8 +65,12 @@ void run_score(const ScoreArgs& a) {
   if (!std::isnan(a.contamination) && !std::isnan(a.threshold)) AE_FAIL("give --contamination or --threshold, not both");
   if (!std::isnan(a.contamination) && !(a.contamination > 0 && a.contamination < 1)) AE_FAIL("--contamination must be in (0, 1)");
   if (a.top < 0) AE_FAIL("--top must be ≥ 0");
-  check_output_path(a.out, "--out");
-  if (!a.per_feature.empty()) check_output_path(a.per_feature, "--per-feature");
+  check_output_path(a.out, "--out", {".csv", ".tsv"});
+  if (!a.per_feature.empty()) check_output_path(a.per_feature, "--per-feature", {".npy", ".csv", ".tsv"});
+  check_distinct({{"--out", a.out}, {"--per-feature", a.per_feature}, {"--model", a.model}, {"--data", a.data}, {"--labels", a.labels}});
+  check_row_limit(a.max_rows, "--max-rows");
+  if (!a.anomaly_label.empty() && a.labels.empty() && a.data_args.label_column.empty())
+    AE_FAIL("--anomaly-label needs labels: --labels FILE or --label-column NAME");
   Model model = Model::load(a.model);
   auto backend = make_backend(a.device);
   Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
@@ -118,8 +121,12 @@ void run_score(const ScoreArgs& a) {
   }
   if (!labels.empty()) {
     int64_t pos = std::count(labels.begin(), labels.end(), 1);
-    std::printf("labels: %lld anomalies of %lld rows; AUROC %.4f, average precision %.4f\n", (long long)pos, (long long)labels.size(),
-                auroc(scores, labels), average_precision(scores, labels));
+    if (pos == 0 || pos == int64_t(labels.size()))
+      std::printf("labels: %lld anomalies of %lld rows; AUROC and average precision are undefined with one class only\n",
+                  (long long)pos, (long long)labels.size());
+    else
+      std::printf("labels: %lld anomalies of %lld rows; AUROC %.4f, average precision %.4f\n", (long long)pos, (long long)labels.size(),
+                  auroc(scores, labels), average_precision(scores, labels));
   }
   if (a.top > 0) {
     std::vector<int64_t> idx(size_t(in.x.rows));

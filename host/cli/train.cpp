@@ -56,6 +56,10 @@ TrainOptions make_options(const TrainArgs& a) {
   if (a.lr_step < 1) AE_FAIL("--lr-step must be ≥ 1, got ", a.lr_step);
   if (!(a.lr_gamma > 0)) AE_FAIL("--lr-gamma must be > 0, got ", a.lr_gamma);
   if (a.checkpoint_every < 0) AE_FAIL("--checkpoint-every must be ≥ 0, got ", a.checkpoint_every);
+  if (!(a.lr_min >= 0)) AE_FAIL("--lr-min must be ≥ 0, got ", a.lr_min);
+  if (a.epochs > (int64_t(1) << 32)) AE_FAIL("--epochs ", a.epochs, " is too large");
+  if (a.optimizer != "sgd" && a.optimizer != "rmsprop" && (!std::isnan(a.momentum) || a.nesterov))
+    AE_FAIL("--momentum and --nesterov apply to sgd and rmsprop, not ", a.optimizer);
   TrainOptions o;
   o.epochs = a.epochs;
   o.steps = a.steps;
@@ -99,6 +103,18 @@ void exclude_rows(Dataset& d, const TrainArgs& a, const std::string& path) {
   d.labels.clear();
 }
 
+// Binary cross-entropy compares probabilities with targets in [0, 1]: the output layer must be a
+// sigmoid and the (normalised) data must lie in [0, 1], or the loss is meaningless.
+void check_bce(const Model& m, const Matrix& data, const std::string& path) {
+  if (m.spec.decoder.back().act != Act::sigmoid)
+    AE_FAIL("--loss bce needs a sigmoid output layer (", m.spec.to_compact(), " ends with ", act_name(m.spec.decoder.back().act),
+            "); end the spec with 's' or use --loss mse");
+  for (int64_t i = 0; i < int64_t(data.data.size()); ++i)
+    if (!(data.data[size_t(i)] >= 0.f && data.data[size_t(i)] <= 1.f))
+      AE_FAIL("--loss bce needs targets in [0, 1], but --data ", path, " row ", i / data.cols, ", column ", i % data.cols, " is ",
+              data.data[size_t(i)], m.norm.kind == NormKind::none ? " (try --normalize minmax)" : " after normalisation");
+}
+
 void run_train(const TrainArgs& a, const CLI::App& sub) {
   int threads = apply_threads(a.threads);
   auto loss = parse_loss_name(a.loss);
@@ -112,8 +128,12 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   check_output_path(a.out, "--out");
   if (!a.log_json.empty()) check_output_path(a.log_json, "--log-json");
   if (!o.checkpoint.empty()) check_output_path(o.checkpoint, "--checkpoint");
-  remove_stale_temporaries(a.out);
-  if (!o.checkpoint.empty()) remove_stale_temporaries(o.checkpoint);
+  check_distinct({{"--out", a.out}, {"--log-json", a.log_json}, {"--checkpoint", o.checkpoint}, {"--data", a.data},
+                  {"--val", a.val}, {"--init", a.init}, {"--labels", a.labels}});
+  check_row_limit(a.max_rows, "--max-rows");
+  check_row_limit(a.val_rows, "--val-rows");
+  if (a.no_val && (!a.val.empty() || a.val_split > 0)) AE_FAIL("--no-val contradicts --val / --val-split; give one");
+  if (!a.labels.empty() && a.exclude_labels.empty()) AE_FAIL("--labels is only used with --exclude-label");
   bool resume = a.resume;
   if (resume && !o.checkpoint.empty() && !std::filesystem::exists(o.checkpoint)) {
     if (!a.quiet) std::fprintf(stderr, "ae: no checkpoint at %s yet: starting from the beginning\n", o.checkpoint.c_str());
@@ -166,6 +186,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   model.data = {{"file", a.data}, {"rows", data.rows}, {"cols", data.cols}, {"val", val_desc}, {"val_rows", val.rows}};
   if (!data.column_names.empty()) model.data["columns"] = data.column_names;
   if (!a.exclude_labels.empty()) model.data["excluded_labels"] = a.exclude_labels;
+  if (*loss == Loss::bce) check_bce(model, data, a.data);
   DataView tv{data.data.data(), data.rows, data.cols}, vv{val.data.data(), val.rows, val.cols};
   const bool has_val = val.rows > 0;
 
@@ -204,6 +225,8 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   bar.finish();
   if (auto* dev = backend->device(); dev && !a.quiet) std::fprintf(stderr, "    %s\n", dev->memory_report().c_str());
   if (res.resumed && !a.quiet) std::fprintf(stderr, "ae: resumed from %s at step %lld\n", o.checkpoint.c_str(), (long long)res.resumed_at);
+  if (res.resumed && res.resumed_at == res.steps && !a.quiet)
+    std::fprintf(stderr, "ae: the checkpoint's run was already complete; writing its model\n");
 
   if (!std::isnan(a.contamination)) {
     std::vector<float> scores;

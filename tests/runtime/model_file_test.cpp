@@ -313,7 +313,10 @@ TEST(AtomicFile, CommitReplacesTargetAtomically) {
   write_bytes(p, {'o', 'l', 'd'});
   {
     AtomicFile out(p);
-    EXPECT_EQ(out.temp_path(), p + ".tmp." + std::to_string(getpid()));
+    // <path>.tmp.<pid>.<n>: beside the target, and unique per writer
+    EXPECT_EQ(out.temp_path().rfind(p + ".tmp." + std::to_string(getpid()) + ".", 0), 0u) << out.temp_path();
+    AtomicFile second(p);
+    EXPECT_NE(second.temp_path(), out.temp_path());
     out.write("new ");
     // Larger than the internal buffer, so the direct path is exercised too.
     const std::string big(3u << 20, 'x');
