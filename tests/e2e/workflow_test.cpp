@@ -180,5 +180,41 @@ TEST(Workflow, BadInputsAreRefusedCleanly) {
   }
 }
 
+// Found in review: each used to crash, corrupt a file or silently do the wrong thing.
+TEST(Workflow, ReviewRegressions) {
+  ScratchDir d;
+  write_bytes(d / "tiny.csv", "a,b,c,d\n1,2,3,4\n5,6,7,8\n9,10,11,12\n");
+  const std::string m = d / "m.st", csv = d / "tiny.csv";
+  ok(run_ae({"train", "--spec", "4-2-4", "--data", csv, "--steps", "2", "--out", m, "--checkpoint", "none", "--quiet"}, d));
+  const std::string model_bytes = read_text(m);
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> needles;
+    std::string out;
+  };
+  std::vector<Case> cases = {
+      {{"train", "--spec", "4-2-4", "--data", csv, "--out", d / "x.st", "--log-json", d / "x.st"}, {"--out and --log-json both name"}, d / "x.st"},
+      {{"score", "--model", m, "--data", csv, "--out", d / "s.csv", "--max-rows", "0"}, {"--max-rows must be ≥ 1"}, d / "s.csv"},
+      {{"score", "--model", m, "--data", csv, "--out", d / "s.npy"}, {"--out", "unsupported extension '.npy'"}, d / "s.npy"},
+      {{"encode", "--model", m, "--data", csv, "--out", d / "c.txt"}, {"--out", "'.txt'"}, d / "c.txt"},
+      {{"train", "--spec", "4-2-4", "--data", csv, "--threads", "65536", "--out", d / "y.st"}, {"--threads"}, d / "y.st"},
+      {{"bench", "--spec", "4-2-4", "--batch", "9223372036854775807", "--steps", "1", "--runs", "1"}, {"--batch", "too large"}, ""},
+      {{"train", "--spec", "4-2-4", "--loss", "bce", "--data", csv, "--out", d / "b.st"}, {"--loss bce needs a sigmoid output"}, d / "b.st"},
+      {{"train", "--spec", "4-2-4s", "--loss", "bce", "--data", csv, "--out", d / "b.st"}, {"--loss bce needs targets in [0, 1]", "tiny.csv"}, d / "b.st"},
+      {{"score", "--model", m, "--data", csv, "--out", d / "s.csv", "--anomaly-label", "2"}, {"--anomaly-label needs labels"}, d / "s.csv"},
+      {{"train", "--spec", "4-2-4", "--data", csv, "--lr-min", "-1", "--out", d / "z.st"}, {"--lr-min"}, d / "z.st"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args[0] + " " + c.needles[0]);
+    RunResult r = run_ae(c.args, d);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    for (const auto& n : c.needles) EXPECT_NE(r.err.find(n), std::string::npos) << "wanted '" << n << "' in: " << r.err;
+    if (!c.out.empty()) EXPECT_FALSE(fs::exists(c.out)) << c.out;
+  }
+  EXPECT_EQ(read_text(m), model_bytes);  // nothing touched the model
+  for (const auto& name : d.list()) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
+}
+
 }  // namespace
 }  // namespace ae::e2e
