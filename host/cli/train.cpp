@@ -115,12 +115,9 @@ void check_bce(const Model& m, const Matrix& data, const std::string& path) {
               data.data[size_t(i)], m.norm.kind == NormKind::none ? " (try --normalize minmax)" : " after normalisation");
 }
 
-void run_train(const TrainArgs& a, const CLI::App& sub) {
-  int threads = apply_threads(a.threads);
-  auto loss = parse_loss_name(a.loss);
-  if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
+// Flag checks that need no data, before any long work.
+void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) {
   if (sub.count("--steps") && a.steps < 0) AE_FAIL("--steps must be ≥ 0, got ", a.steps);
-  TrainOptions o = make_options(a);
   if (!(a.val_split >= 0 && a.val_split < 1)) AE_FAIL("--val-split must be in [0, 1), got ", a.val_split);
   if (a.val_split > 0 && !a.val.empty()) AE_FAIL("give either --val FILE or --val-split f, not both");
   if (!std::isnan(a.contamination) && !(a.contamination > 0 && a.contamination < 1))
@@ -134,74 +131,115 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   check_row_limit(a.val_rows, "--val-rows");
   if (a.no_val && (!a.val.empty() || a.val_split > 0)) AE_FAIL("--no-val contradicts --val / --val-split; give one");
   if (!a.labels.empty() && a.exclude_labels.empty()) AE_FAIL("--labels is only used with --exclude-label");
-  bool resume = a.resume;
-  if (resume && !o.checkpoint.empty() && !std::filesystem::exists(o.checkpoint)) {
-    if (!a.quiet) std::fprintf(stderr, "ae: no checkpoint at %s yet: starting from the beginning\n", o.checkpoint.c_str());
-    resume = false;
-  }
-  if (resume && o.checkpoint.empty()) AE_FAIL("--resume needs checkpoints; drop --checkpoint none");
+  if (a.resume && o.checkpoint.empty()) AE_FAIL("--resume needs checkpoints; drop --checkpoint none");
+}
 
-  auto backend = make_backend(a.device);
-  Model model;
-  if (!a.init.empty()) {
-    model = Model::load(a.init);
-    if (!a.spec.empty() && parse_spec(a.spec).to_compact() != model.spec.to_compact())
-      AE_FAIL("--spec ", a.spec, " differs from the spec of --init ", a.init, " (", model.spec.to_compact(), "); drop --spec or use a matching model");
-    model.loss = *loss;
-    model.step = model.epoch = 0;
-    model.seed = a.seed;
-    model.history = nlohmann::json::array();
-    model.threshold = nullptr;
-  } else {
-    model = Model::create(parse_spec(a.spec.empty() ? DEFAULT_SPEC : a.spec), a.seed, *loss);
-  }
+// A fresh model from --spec, or --init's weights with the training record reset.
+Model start_model(const TrainArgs& a, Loss loss) {
+  if (a.init.empty()) return Model::create(parse_spec(a.spec.empty() ? DEFAULT_SPEC : a.spec), a.seed, loss);
+  Model model = Model::load(a.init);
+  if (!a.spec.empty() && parse_spec(a.spec).to_compact() != model.spec.to_compact())
+    AE_FAIL("--spec ", a.spec, " differs from the spec of --init ", a.init, " (", model.spec.to_compact(), "); drop --spec or use a matching model");
+  model.loss = loss;
+  model.step = model.epoch = 0;
+  model.seed = a.seed;
+  model.history = nlohmann::json::array();
+  model.threshold = nullptr;
+  return model;
+}
 
-  // Data: training rows, then validation from --val, --val-split, or (default job) the test images.
+struct TrainData {
+  Matrix data, val;      // normalised
+  std::string val_desc;  // where the validation rows come from ("" = none)
+};
+
+// Training rows, then validation from --val, --val-split, or (default job) the test images;
+// the normalisation is fitted on the training rows and applied to both.
+TrainData load_train_data(const TrainArgs& a, const CLI::App& sub, Model& model) {
   Dataset all = load_data(a.data, a.max_rows, "--data", a.data_args);
   if (all.x.cols != model.spec.input)
     AE_FAIL("--data ", a.data, ": rows have ", all.x.cols, " features but the model's input is ", model.spec.input, " (spec ",
             model.spec.to_compact(), ")");
   if (!a.exclude_labels.empty()) exclude_rows(all, a, a.data);
-  Matrix data, val;
-  std::string val_desc;
+  TrainData d;
   if (a.val_split > 0) {
-    split_rows(all.x, a.val_split, a.seed, data, val);
-    val_desc = "--val-split " + fmt("%g", a.val_split) + " of " + a.data;
+    split_rows(all.x, a.val_split, a.seed, d.data, d.val);
+    d.val_desc = "--val-split " + fmt("%g", a.val_split) + " of " + a.data;
   } else {
-    data = std::move(all.x);
+    d.data = std::move(all.x);
     std::string val_path = a.val;
     if (val_path.empty() && !sub.count("--data") && !a.no_val) val_path = DEFAULT_TEST;
     if (!val_path.empty()) {
-      val = load_data(val_path, a.val_rows, "--val", a.data_args).x;
-      if (val.cols != model.spec.input)
-        AE_FAIL("--val ", val_path, ": rows have ", val.cols, " features but the model's input is ", model.spec.input);
-      val_desc = val_path;
+      d.val = load_data(val_path, a.val_rows, "--val", a.data_args).x;
+      if (d.val.cols != model.spec.input)
+        AE_FAIL("--val ", val_path, ": rows have ", d.val.cols, " features but the model's input is ", model.spec.input);
+      d.val_desc = val_path;
     }
   }
-  if (data.rows < 1) AE_FAIL("--data ", a.data, ": no training rows left");
-  // Normalisation is fitted on the training rows and applied to both sets.
-  if (!a.normalize.empty()) model.norm = Normalizer::fit(parse_norm_kind(a.normalize, "--normalize"), data.data.data(), data.rows, data.cols);
-  model.norm.apply(data.data.data(), data.rows, data.cols);
-  model.norm.apply(val.data.data(), val.rows, val.cols);
-  model.data = {{"file", a.data}, {"rows", data.rows}, {"cols", data.cols}, {"val", val_desc}, {"val_rows", val.rows}};
-  if (!data.column_names.empty()) model.data["columns"] = data.column_names;
+  if (d.data.rows < 1) AE_FAIL("--data ", a.data, ": no training rows left");
+  if (!a.normalize.empty())
+    model.norm = Normalizer::fit(parse_norm_kind(a.normalize, "--normalize"), d.data.data.data(), d.data.rows, d.data.cols);
+  model.norm.apply(d.data.data.data(), d.data.rows, d.data.cols);
+  model.norm.apply(d.val.data.data(), d.val.rows, d.val.cols);
+  model.data = {{"file", a.data}, {"rows", d.data.rows}, {"cols", d.data.cols}, {"val", d.val_desc}, {"val_rows", d.val.rows}};
+  if (!d.data.column_names.empty()) model.data["columns"] = d.data.column_names;
   if (!a.exclude_labels.empty()) model.data["excluded_labels"] = a.exclude_labels;
-  if (*loss == Loss::bce) check_bce(model, data, a.data);
-  DataView tv{data.data.data(), data.rows, data.cols}, vv{val.data.data(), val.rows, val.cols};
-  const bool has_val = val.rows > 0;
+  if (model.loss == Loss::bce) check_bce(model, d.data, a.data);
+  return d;
+}
 
-  const int64_t eff_batch = std::min(o.batch, data.rows);
-  const int64_t total = o.steps >= 0 ? o.steps : o.epochs * ((data.rows + eff_batch - 1) / eff_batch);
-  if (!a.quiet) {
-    std::fprintf(stderr, "ae: training %s (%lld parameters, code %lld)\n", model.spec.to_compact().c_str(),
-                 (long long)model.spec.parameter_count(), (long long)model.spec.code_units());
-    std::fprintf(stderr, "    data %s: %lld × %lld, normalisation %s", a.data.c_str(), (long long)data.rows, (long long)data.cols,
-                 norm_kind_name(model.norm.kind));
-    if (has_val) std::fprintf(stderr, "; validation %s: %lld rows", val_desc.c_str(), (long long)val.rows);
-    std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s\n",
-                 loss_name(*loss), cpu::opt_name(o.opt.kind), o.opt.lr, lr_schedule_name(o.schedule), (long long)eff_batch,
-                 (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend->description().c_str());
+void print_banner(const TrainArgs& a, const Model& model, const TrainData& d, const TrainOptions& o, int64_t batch,
+                  int64_t total, const Backend& backend) {
+  std::fprintf(stderr, "ae: training %s (%lld parameters, code %lld)\n", model.spec.to_compact().c_str(),
+               (long long)model.spec.parameter_count(), (long long)model.spec.code_units());
+  std::fprintf(stderr, "    data %s: %lld × %lld, normalisation %s", a.data.c_str(), (long long)d.data.rows, (long long)d.data.cols,
+               norm_kind_name(model.norm.kind));
+  if (d.val.rows > 0) std::fprintf(stderr, "; validation %s: %lld rows", d.val_desc.c_str(), (long long)d.val.rows);
+  std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s\n",
+               loss_name(model.loss), cpu::opt_name(o.opt.kind), o.opt.lr, lr_schedule_name(o.schedule), (long long)batch,
+               (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend.description().c_str());
+}
+
+void print_report(const TrainArgs& a, Model& model, const TrainData& d, const TrainOptions& o, const TrainResult& res,
+                  Backend& backend) {
+  std::printf("trained %lld steps in %s (%.0f samples/s%s, validation excluded)%s\n", (long long)res.steps,
+              format_duration(res.seconds).c_str(), res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0.0,
+              backend.name() == "cuda-sim" ? " simulated on the CPU, not a GPU speed" : "",
+              res.stopped_early ? ", stopped early" : "");
+  if (std::isfinite(res.final_train_loss)) std::printf("final train loss (%s): %.6f\n", loss_name(model.loss), res.final_train_loss);
+  if (o.keep_best && res.best_step >= 0)
+    std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
+  if (d.val.rows > 0) {
+    DataView vv{d.val.data.data(), d.val.rows, d.val.cols};
+    double mse = evaluate(model, backend, vv, 1024, nullptr, Loss::mse);
+    // IDX image files (idx3) have one feature per pixel: say so, it is what people look for.
+    bool images = d.val_desc.find("idx3-ubyte") != std::string::npos;
+    std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per %s%s\n", d.val_desc.c_str(),
+                (long long)d.val.rows, mse, images ? "pixel" : "feature", model.norm.kind == NormKind::none ? "" : " (normalised units)");
   }
+  if (!model.threshold.is_null())
+    std::printf("anomaly threshold: %.6g (training-score quantile %.4g)\n", model.threshold["value"].get<double>(), 1.0 - a.contamination);
+  std::printf("model written to %s\n", std::filesystem::absolute(a.out).string().c_str());
+}
+
+void run_train(const TrainArgs& a, const CLI::App& sub) {
+  apply_threads(a.threads);
+  auto loss = parse_loss_name(a.loss);
+  if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
+  TrainOptions o = make_options(a);
+  check_args(a, sub, o);
+  bool resume = a.resume;
+  if (resume && !std::filesystem::exists(o.checkpoint)) {
+    if (!a.quiet) std::fprintf(stderr, "ae: no checkpoint at %s yet: starting from the beginning\n", o.checkpoint.c_str());
+    resume = false;
+  }
+  auto backend = make_backend(a.device);
+  Model model = start_model(a, *loss);
+  TrainData d = load_train_data(a, sub, model);
+  DataView tv{d.data.data.data(), d.data.rows, d.data.cols}, vv{d.val.data.data(), d.val.rows, d.val.cols};
+  const int64_t batch = std::min(o.batch, d.data.rows);
+  const int64_t total = o.steps >= 0 ? o.steps : o.epochs * ((d.data.rows + batch - 1) / batch);
+  if (!a.quiet) print_banner(a, model, d, o, batch, total, *backend);
 
   std::unique_ptr<AtomicFile> log;
   if (!a.log_json.empty()) log = std::make_unique<AtomicFile>(a.log_json);
@@ -221,7 +259,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     }
     bar.update(ev.step, "loss " + fmt("%.5f", ev.train_loss));
   };
-  TrainResult res = train(model, *backend, tv, has_val ? &vv : nullptr, o, on_event, resume);
+  TrainResult res = train(model, *backend, tv, d.val.rows > 0 ? &vv : nullptr, o, on_event, resume);
   bar.finish();
   if (auto* dev = backend->device(); dev && !a.quiet) std::fprintf(stderr, "    %s\n", dev->memory_report().c_str());
   if (res.resumed && !a.quiet) std::fprintf(stderr, "ae: resumed from %s at step %lld\n", o.checkpoint.c_str(), (long long)res.resumed_at);
@@ -231,8 +269,8 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   if (!std::isnan(a.contamination)) {
     std::vector<float> scores;
     evaluate(model, *backend, tv, 1024, &scores);
-    double t = quantile(scores, 1.0 - a.contamination);
-    model.threshold = {{"value", t}, {"contamination", a.contamination}, {"fitted_on", "training data, " + std::to_string(data.rows) + " rows"}};
+    model.threshold = {{"value", quantile(scores, 1.0 - a.contamination)}, {"contamination", a.contamination},
+                       {"fitted_on", "training data, " + std::to_string(d.data.rows) + " rows"}};
   }
   model.save(a.out);
   if (log) {
@@ -242,24 +280,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     for (const auto& l : log_lines) log->write(l.dump() + "\n");
     log->commit();
   }
-
-  std::printf("trained %lld steps in %s (%.0f samples/s%s, validation excluded)%s\n", (long long)res.steps,
-              format_duration(res.seconds).c_str(), res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0.0,
-              backend->name() == "cuda-sim" ? " simulated on the CPU, not a GPU speed" : "",
-              res.stopped_early ? ", stopped early" : "");
-  if (std::isfinite(res.final_train_loss)) std::printf("final train loss (%s): %.6f\n", loss_name(*loss), res.final_train_loss);
-  if (o.keep_best && res.best_step >= 0)
-    std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
-  if (has_val) {
-    double mse = evaluate(model, *backend, vv, 1024, nullptr, Loss::mse);
-    // IDX image files (idx3) have one feature per pixel: say so, it is what people look for.
-    bool images = val_desc.find("idx3-ubyte") != std::string::npos;
-    std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per %s%s\n", val_desc.c_str(), (long long)val.rows,
-                mse, images ? "pixel" : "feature", model.norm.kind == NormKind::none ? "" : " (normalised units)");
-  }
-  if (!model.threshold.is_null())
-    std::printf("anomaly threshold: %.6g (training-score quantile %.4g)\n", model.threshold["value"].get<double>(), 1.0 - a.contamination);
-  std::printf("model written to %s\n", std::filesystem::absolute(a.out).string().c_str());
+  print_report(a, model, d, o, res, *backend);
 }
 
 }  // namespace
