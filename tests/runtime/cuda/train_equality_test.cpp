@@ -8,6 +8,8 @@
 // even for gradients at rounding level) to 4e-3 relative by step 18, so that case runs at lr 1e-4.
 #include <gtest/gtest.h>
 
+#include <ostream>
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -32,6 +34,8 @@ struct Case {
   Loss loss;
   bool with_val;
 };
+// Test logs name the case instead of dumping its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 const Matrix& data() {
   static Matrix m = read_idx_matrix(FMNIST, ROWS + VAL_ROWS);
