@@ -13,6 +13,8 @@
 
 #include "kernels/common/error.h"
 
+#include "tests/temp_dir.h"
+
 namespace ae::test {
 
 namespace fs = std::filesystem;
@@ -20,27 +22,13 @@ namespace fs = std::filesystem;
 // A fresh directory per test, removed afterwards.
 class DataDir : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ae_data_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    m_dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(m_dir); }
-  std::string file(const std::string& name) const { return (m_dir / name).string(); }
+  std::string file(const std::string& name) const { return m_tmp.file(name); }
   // Writes `bytes` verbatim to a file in the directory and returns its path.
-  std::string write(const std::string& name, const std::string& bytes) const {
-    const std::string path = file(name);
-    std::ofstream out(path, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return path;
-  }
-  fs::path m_dir;
+  std::string write(const std::string& name, const std::string& bytes) const { return m_tmp.write(name, bytes); }
+  TempDir m_tmp{"ae_data_test"};
+  const fs::path& m_dir = m_tmp.path();
 };
 
-inline std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // fn must throw ae::Error whose message contains every one of `parts`; returns the message.
 inline std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {

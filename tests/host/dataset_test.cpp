@@ -54,7 +54,7 @@ class Dataset : public test::DataDir {};
 
 TEST_F(Dataset, FashionMnistThroughTheDispatcher) {
   const std::string images = k_fashion + "t10k-images-idx3-ubyte.gz";
-  if (!fs::exists(images)) GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
+  if (!fs::exists(images)) GTEST_FAIL() << "Fashion-MNIST is missing: cmake/install-deps.sh installs dataset-fashion-mnist";
   const CsvData d = load_dataset(images);
   const Matrix ref = read_idx_matrix(images);
   EXPECT_EQ(d.features.rows, 10000);

@@ -2,6 +2,8 @@
 // every element type, max_rows, and one generated bad file per failure mode, each asserting the
 // message names the file and the problem.
 #include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -24,20 +26,7 @@ using Bytes = std::vector<uint8_t>;
 
 const std::string k_fashion = "/usr/share/datasets/fashion-mnist/";
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "ae_idx_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    m_dir = tmpl;
-  }
-  ~TempDir() { fs::remove_all(m_dir); }
-  std::string file(const std::string& name) const { return (m_dir / name).string(); }
-
- private:
-  fs::path m_dir;
-};
+using TempDir = test::TempDir;
 
 void write_bytes(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -103,7 +92,7 @@ void expect_error(const std::function<void()>& fn, std::initializer_list<std::st
 bool have_fashion() { return fs::exists(k_fashion + "t10k-images-idx3-ubyte.gz"); }
 
 TEST(Idx, FashionMnistTestSetMatchesIndependentDecompression) {
-  if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
+  if (!have_fashion()) GTEST_FAIL() << "Fashion-MNIST is missing: cmake/install-deps.sh installs dataset-fashion-mnist";
   const std::string images_path = k_fashion + "t10k-images-idx3-ubyte.gz";
   const Matrix m = read_idx_matrix(images_path);
   ASSERT_EQ(m.rows, 10000);
@@ -133,7 +122,7 @@ TEST(Idx, FashionMnistTestSetMatchesIndependentDecompression) {
 }
 
 TEST(Idx, FashionMnistTrainLoadsFast) {
-  if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
+  if (!have_fashion()) GTEST_FAIL() << "Fashion-MNIST is missing: cmake/install-deps.sh installs dataset-fashion-mnist";
   const auto t0 = std::chrono::steady_clock::now();
   const Matrix m = read_idx_matrix(k_fashion + "train-images-idx3-ubyte.gz");
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -147,7 +136,7 @@ TEST(Idx, FashionMnistTrainLoadsFast) {
 }
 
 TEST(Idx, MaxRowsReadsPrefix) {
-  if (!have_fashion()) GTEST_SKIP() << "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)";
+  if (!have_fashion()) GTEST_FAIL() << "Fashion-MNIST is missing: cmake/install-deps.sh installs dataset-fashion-mnist";
   const std::string path = k_fashion + "t10k-images-idx3-ubyte.gz";
   const Matrix all = read_idx_matrix(path);
   const Matrix five = read_idx_matrix(path, 5);

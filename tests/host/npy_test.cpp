@@ -1,6 +1,8 @@
 // NPY writer tests: the exact bytes of a small file built here from the format description, the
 // 64-byte alignment numpy expects for any shape, and refusals.
 #include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
 #include <stdlib.h>
 
 #include <cstring>
@@ -15,21 +17,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using test::read_all;
 
 class NpyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ae_npy_test_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    m_dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(m_dir); }
-  std::string file(const std::string& name) const { return (m_dir / name).string(); }
-  fs::path m_dir;
+  std::string file(const std::string& name) const { return m_tmp.file(name); }
+  test::TempDir m_tmp{"ae_npy_test"};
 };
 
 TEST_F(NpyTest, MatchesHandBuiltBytes) {
@@ -69,7 +62,7 @@ TEST_F(NpyTest, DataIsAlignedForAnyShape) {
 TEST_F(NpyTest, RefusesBadShapesAndLeavesNoFile) {
   EXPECT_THROW(save_npy(file("c.npy"), nullptr, -1, 3), Error);
   EXPECT_THROW(save_npy(file("c.npy"), nullptr, 2, 3), Error);
-  EXPECT_TRUE(fs::is_empty(m_dir));
+  EXPECT_TRUE(fs::is_empty(m_tmp.path()));
   try {
     save_npy(file("missing/c.npy"), nullptr, 0, 0);
     ADD_FAILURE() << "no error for a missing directory";

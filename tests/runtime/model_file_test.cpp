@@ -2,6 +2,8 @@
 // byte with a file built here from the format description, the reader on hand-built files, one bad
 // file per validation rule, and the atomic-write guarantees.
 #include <gtest/gtest.h>
+
+#include "tests/temp_dir.h"
 #include <stdlib.h>
 
 #include <cmath>
@@ -23,26 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "ae_model_file_test_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    m_dir = tmpl;
-  }
-  ~TempDir() { fs::remove_all(m_dir); }
-  std::string file(const std::string& name) const { return (m_dir / name).string(); }
-  // Every entry in the directory, so a leftover temporary is seen.
-  std::vector<std::string> entries() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(m_dir)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  fs::path m_dir;
-};
+using TempDir = test::TempDir;
 
 void write_bytes(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);

@@ -8,6 +8,7 @@
 #include "kernels/common/error.h"
 #include "kernels/common/philox.h"
 #include "runtime/trainer.h"
+#include "tests/temp_dir.h"
 
 namespace ae {
 namespace {
@@ -27,10 +28,10 @@ bool same_params(const Model& a, const Model& b) {
   return true;
 }
 
+// One scratch directory for this test binary, removed at exit.
 std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("ae_trainer_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  static test::TempDir dir("ae_trainer_test");
+  return dir.file(name);
 }
 
 TrainOptions options(const std::string& ckpt) {
