@@ -138,10 +138,7 @@ class CudaBackend final : public Backend {
            "; ae's fused fp32 kernels; whole step in one CUDA graph)";
 #endif
   }
-  bool supports(const PlanOp& op) const override {
-    // An output activation whose derivative needs z (gelu) would need one more elementwise kernel.
-    return !(op.kind == PlanOpKind::loss_fwd_bwd && act_derivative_needs_z(op.act));
-  }
+  bool supports(const PlanOp&) const override { return true; }
   Device* device() override { return &m_dev; }
 
   void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache_ptr) override {
@@ -186,10 +183,20 @@ class CudaBackend final : public Backend {
         cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
                                            P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s);
         break;
-      case PlanOpKind::loss_fwd_bwd:
+      case PlanOpKind::loss_fwd_bwd: {
+        // As the cpu backend: an output activation whose derivative is a function of y is folded
+        // into the loss pass; one that needs z (gelu) is applied afterwards from the kept z.
+        const bool from_y = !act_derivative_needs_z(op.act);
         cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
-                                           P(op.out[1]), nullptr, op.act, P(op.out[0]), m_active->workspace, s);
+                                           P(op.out[1]), nullptr, from_y ? op.act : Act::linear, P(op.out[0]),
+                                           m_active->workspace, s);
+        if (!from_y) {
+          AE_CHECK(op.in.size() > 3 && op.in[3] >= 0, "loss_fwd_bwd: output activation ", act_name(op.act),
+                   " needs the kept pre-activation z");
+          cuda::mul_act_derivative_from_z<float>(op.act, P(op.in[3]), P(op.out[2]), M * op.n, s);
+        }
         break;
+      }
       case PlanOpKind::add:
         cuda::add<float>(P(op.in[0]), P(op.in[1]), P(op.out[0]), c.plan->graph.tensors[op.out[0]].elements(M), s);
         break;
