@@ -300,7 +300,7 @@ void add_train(CLI::App& app) {
   s->add_option("--steps", a->steps, "Exact number of optimizer steps (overrides --epochs; 0 writes the initial model)");
   s->add_option("--batch", a->batch, "Minibatch size")->capture_default_str();
   s->add_option("--optimizer", a->optimizer, "sgd, adam, adamw or rmsprop")->capture_default_str();
-  s->add_option("--lr", a->lr, "Learning rate [default: PyTorch's: adam/adamw 1e-3, rmsprop 1e-2, sgd 1e-3]");
+  s->add_option("--lr", a->lr, "Learning rate [default: adam/adamw 1e-3, rmsprop 1e-3, sgd 1e-3]");
   s->add_option("--momentum", a->momentum, "Momentum (sgd, rmsprop) [default: 0]");
   s->add_flag("--nesterov", a->nesterov, "Nesterov momentum (sgd)");
   s->add_option("--weight-decay", a->weight_decay, "Weight decay (L2; decoupled for adamw) [default: 0; adamw 0.01]");

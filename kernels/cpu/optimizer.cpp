@@ -176,7 +176,9 @@ OptConfig default_opt_config(OptKind kind) {
     case OptKind::sgd: c.lr = 1e-3; break;
     case OptKind::adam: c.lr = 1e-3; break;
     case OptKind::adamw: c.lr = 1e-3; c.weight_decay = 0.01; break;
-    case OptKind::rmsprop: c.lr = 1e-2; break;
+    // Not PyTorch's 1e-2: on the default model (784-256r-32-256r-784s, Fashion-MNIST) 1e-2 ends two
+    // epochs at 0.19 MSE per pixel, no better than predicting the mean, and 1e-3 (Keras's) at 0.020.
+    case OptKind::rmsprop: c.lr = 1e-3; break;
   }
   return c;
 }

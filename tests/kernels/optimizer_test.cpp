@@ -146,8 +146,9 @@ std::vector<double> rmsprop_reference(const OptConfig& c, std::vector<double> p,
 
 TEST(Optimizer, RmspropPlain) {
   OptConfig c = default_opt_config(OptKind::rmsprop);
-  EXPECT_EQ(c.lr, 0.01);
+  EXPECT_EQ(c.lr, 1e-3);  // not PyTorch's 1e-2 (kernels/cpu/optimizer.cpp says why)
   EXPECT_EQ(c.alpha, 0.99);
+  c.lr = 0.01;  // the hand-computed steps below
   // Step 1: sq = 0.01·0.1² = 1e-4, avg = 0.01 + 1e-8, p = 1 − 0.01·0.1/0.01000001 = 0.90000009999.
   expect_all_near(run(c, {1.0f}, {{0.1f}}), {1 - 0.01 * 0.1 / (0.01 + 1e-8)}, 1e-7);
   EXPECT_EQ(opt_state_slots(c), 1);
@@ -157,6 +158,7 @@ TEST(Optimizer, RmspropPlain) {
 
 TEST(Optimizer, RmspropMomentumAndCentered) {
   OptConfig c = default_opt_config(OptKind::rmsprop);
+  c.lr = 0.01;
   c.momentum = 0.9;
   EXPECT_EQ(opt_state_slots(c), 2);
   // Step 1 as plain (buf = g/avg ≈ 10); step 2 (g = 0.2): sq = 0.99e-4 + 0.01·0.04 = 4.99e-4,
