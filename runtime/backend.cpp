@@ -87,7 +87,16 @@ void Backend::run(const PlanOp& op, OpContext& ctx) {
 }
 
 void Backend::launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>&) {
-  for (const auto& op : ctx.plan->ops) run(op, ctx);
+  run_ops(ctx);
+}
+
+void Backend::run_ops(OpContext& ctx) {
+  const auto& ops = ctx.plan->ops;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ctx.on_boundary) ctx.on_boundary(i);
+    run(ops[i], ctx);
+  }
+  if (ctx.on_boundary) ctx.on_boundary(ops.size());
 }
 
 }  // namespace ae

@@ -33,6 +33,11 @@ struct OpContext {
   std::function<float*(int param)> state;  // optimizer state of param i ([slots × size]) or nullptr
   int variant = 0;                         // which input slot the pointers name (device graphs are per slot)
   bool use_graph = true;                   // device backends: capture/replay allowed for this run
+  // Called on the host as the backend enqueues the plan: on_boundary(i) just before op i and
+  // on_boundary(ops.size()) after the last; a device backend replaying a CUDA graph calls only 0
+  // and ops.size(), around the graph launch, and never while capturing. `ae bench --device cuda`
+  // records its cudaEvents here (runtime/cuda/bench_cuda.cpp), so it times what the backend runs.
+  std::function<void(size_t boundary)> on_boundary;
 };
 
 // Device memory and streams of a device backend. Two input slots let the upload of batch i+1 (copy
@@ -80,6 +85,8 @@ class Backend {
 
  protected:
   virtual void run_op(const PlanOp& op, OpContext& ctx) = 0;
+  // Every op of ctx.plan through run(), in order, with ctx.on_boundary around each.
+  void run_ops(OpContext& ctx);
 };
 
 using BackendFactory = std::function<std::unique_ptr<Backend>()>;

@@ -113,6 +113,7 @@ void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
   m_ctx.opt = opt;
   m_ctx.step = step;
   m_ctx.use_graph = m_use_graph;
+  m_ctx.on_boundary = m_hook;
   m_ctx.state = [this](int p) -> float* {
     float* host = m_params.state(size_t(p));
     if (!m_dev || !host) return host;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -50,6 +51,9 @@ class Executor {
   void sync_params_to_device();
   // Device backends: capture/replay a CUDA graph for full batches (default) or run op by op.
   void set_use_graph(bool on) { m_use_graph = on; }
+  bool use_graph() const { return m_use_graph; }
+  // Passed to every later launch as OpContext::on_boundary (empty: none).
+  void set_boundary_hook(std::function<void(size_t)> hook) { m_hook = std::move(hook); }
   Backend& backend() const { return m_backend; }
 
  private:
@@ -69,6 +73,7 @@ class Executor {
   int m_submitted = -1;          // slot submitted for the next launch, or -1
   int m_running = -1;            // slot the launched work reads, or -1
   bool m_use_graph = true;
+  std::function<void(size_t)> m_hook;
   std::unique_ptr<PlanCache> m_cache;
   OpContext m_ctx;
 };

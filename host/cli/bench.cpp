@@ -40,8 +40,8 @@ double median(std::vector<double> v) {
 }
 
 // Samples/s of `runs` timed loops of `steps` executions each, after `warmup` executions.
-std::vector<double> time_loops(Executor& ex, const BenchArgs& a, const cpu::OptConfig* opt) {
-  int64_t step = 0;
+// `step` counts the optimizer steps taken so far.
+std::vector<double> time_loops(Executor& ex, const BenchArgs& a, const cpu::OptConfig* opt, int64_t& step) {
   for (int64_t i = 0; i < a.warmup; ++i) ex.run(a.batch, opt, ++step);
   std::vector<double> rates;
   for (int64_t r = 0; r < a.runs; ++r) {
@@ -57,13 +57,14 @@ std::vector<double> time_loops(Executor& ex, const BenchArgs& a, const cpu::OptC
 // The cudaEvent timings of a real GPU: whole step as graph replays (train and encode), each op of
 // the train plan, and cuBLASLt beside every dense_fwd. Printed after the wall-clock loops, or
 // merged into one JSON object with them.
-nlohmann::json device_timings(const BenchArgs& a, Model& model, Executor& train_ex, Executor& encode_ex,
-                              const cpu::OptConfig& opt) {
+nlohmann::json device_timings(const BenchArgs& a, Executor& train_ex, Executor& encode_ex, const cpu::OptConfig& opt,
+                              int64_t& step) {
   cuda_bench::Repeat r{a.warmup, a.steps, a.runs};
   cuda_bench::DeviceLabel dl = cuda_bench::device_label();
-  auto train_ms = cuda_bench::time_graph_steps(train_ex, model.params, &opt, r);
-  auto encode_ms = cuda_bench::time_graph_steps(encode_ex, model.params, nullptr, r);
-  auto ops = cuda_bench::time_ops(train_ex, model.params, &opt, r);
+  auto train_ms = cuda_bench::time_graph_steps(train_ex, &opt, step, r);
+  int64_t no_step = 0;  // encode plans have no optimizer
+  auto encode_ms = cuda_bench::time_graph_steps(encode_ex, nullptr, no_step, r);
+  auto ops = cuda_bench::time_ops(train_ex, &opt, step, r);
   auto gemms = cuda_bench::compare_gemms(train_ex, r);
   auto rate = [&](double ms) { return ms > 0 ? double(a.batch) / (ms * 1e-3) : 0.0; };
   nlohmann::json j = {{"gpu", {{"name", dl.name}, {"sm_count", dl.sm_count},
@@ -83,7 +84,7 @@ nlohmann::json device_timings(const BenchArgs& a, Model& model, Executor& train_
 }
 
 #else
-nlohmann::json device_timings(const BenchArgs&, Model&, Executor&, Executor& encode_ex, const cpu::OptConfig&) {
+nlohmann::json device_timings(const BenchArgs&, Executor&, Executor& encode_ex, const cpu::OptConfig&, int64_t&) {
   // Only the nvcc build has a GPU backend; cuda-sim was refused above. Never report sim time.
   AE_FAIL("--device ", encode_ex.backend().name(), ": this build of ae has no GPU timings (build with -DAE_ENABLE_CUDA=ON)");
 }
@@ -93,7 +94,7 @@ void print_gpu(const BenchArgs& a, const nlohmann::json& j) {
   const auto& g = j["gpu"];
   std::printf("  gpu   : %s, %d SMs, sm_%s, %.1f GiB\n", g["name"].get<std::string>().c_str(), g["sm_count"].get<int>(),
               g["compute_capability"].get<std::string>().c_str(), g["memory_gib"].get<double>());
-  std::printf("  train : %10.0f samples/s  on the GPU (whole step as a CUDA graph, cudaEvents; median of %lld runs of %lld replays)\n",
+  std::printf("  train : %10.0f samples/s  on the GPU (the backend's CUDA graph, cudaEvents around each replay; median of %lld runs of %lld steps)\n",
               j["gpu_train_samples_per_s"].get<double>(), (long long)a.runs, (long long)a.steps);
   std::printf("  encode: %10.0f samples/s  on the GPU\n", j["gpu_encode_samples_per_s"].get<double>());
   std::printf("\n  train plan op by op (cudaEvents around each op, median of %lld sequences):\n", (long long)a.runs);
@@ -151,12 +152,13 @@ void run_bench(const BenchArgs& a) {
       if (ex->on_device() && buf == 0) ex->run(a.batch, ex == train_ex.get() ? &opt : nullptr, 1);
     }
   }
-  auto train_rates = time_loops(*train_ex, a, &opt);
-  auto encode_rates = time_loops(*encode_ex, a, nullptr);
+  int64_t step = 1, no_step = 0;  // the device runs above took step 1
+  auto train_rates = time_loops(*train_ex, a, &opt, step);
+  auto encode_rates = time_loops(*encode_ex, a, nullptr, no_step);
   double flops = train_ex->plan().total_flops() / double(a.batch);
   double tr = median(train_rates), en = median(encode_rates);
   nlohmann::json gpu;  // the cudaEvent timings of a GPU; null on host backends
-  if (backend->device()) gpu = device_timings(a, model, *train_ex, *encode_ex, opt);
+  if (backend->device()) gpu = device_timings(a, *train_ex, *encode_ex, opt, step);
   if (a.json) {
     nlohmann::json j = {{"engine", "ae"}, {"spec", model.spec.to_compact()}, {"batch", a.batch}, {"threads", threads},
                         {"loss", loss_name(*loss)}, {"optimizer", cpu::opt_name(opt.kind)}, {"device", backend->name()},

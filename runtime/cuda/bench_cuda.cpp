@@ -1,36 +1,35 @@
-// GPU timings of `ae bench --device cuda` (see bench_cuda.h): cudaEvents on a bench stream of its
-// own, ae's launchers called with the Executor's device memory, cuBLASLt as the GEMM reference.
-// The cuda-sim build compiles this file to nothing: the sim's "time" is CPU time and must never be
-// reported as a GPU timing.
-#if !defined(AE_CUDA_BACKEND_SIM)
-
+// GPU timings of `ae bench --device cuda` (see bench_cuda.h): cudaEvents recorded on the backend's
+// compute stream through the executor's boundary hook, and cuBLASLt as the GEMM reference (nvcc
+// build only). Under cuda-sim the event timings run in a test of their mechanics; the sim's "time"
+// is host time and is never reported as a GPU timing.
 #include "runtime/cuda/bench_cuda.h"
 
-#include <cublasLt.h>
 #include <cuda_runtime.h>
+#if !defined(AE_CUDA_BACKEND_SIM)
+#include <cublasLt.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
 #include "kernels/common/error.h"
-#include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
-#include "kernels/cuda/elementwise.cuh"
-#include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/loss.cuh"
-#include "kernels/cuda/optimizer.cuh"
+#include "kernels/cuda/launch.cuh"  // AE_CUDA_CHECK
+#include "runtime/cuda/cuda_backend.h"
 #include "runtime/executor.h"
-#include "runtime/params.h"
 
+#if !defined(AE_CUDA_BACKEND_SIM)
 #define AE_CUBLAS_CHECK(call)                                                                            \
   do {                                                                                                   \
     cublasStatus_t ae_cublas_check_s = (call);                                                           \
     if (ae_cublas_check_s != CUBLAS_STATUS_SUCCESS)                                                      \
       ::ae::detail::fail(__FILE__, __LINE__, #call, ::ae::detail::concat("cuBLASLt status ", int(ae_cublas_check_s))); \
   } while (0)
+#endif
 
 namespace ae::cuda_bench {
 
@@ -42,15 +41,7 @@ double median(std::vector<double> v) {
   return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// A non-blocking stream and the events of one timing, released on every path (errors throw).
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { AE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~Stream() {
-    cudaStreamSynchronize(s);
-    cudaStreamDestroy(s);
-  }
-};
+// The events of one timing, released on every path (errors throw).
 struct Events {
   std::vector<cudaEvent_t> e;
   explicit Events(size_t n) : e(n, nullptr) {
@@ -66,6 +57,50 @@ struct Events {
     return t;
   }
 };
+
+Device& device_of(Executor& ex) {
+  Device* d = ex.backend().device();
+  AE_CHECK(d, "cuda_bench: the executor runs on '", ex.backend().name(), "', which has no device");
+  return *d;
+}
+
+// Sets the executor's boundary hook and graph mode for one timing; puts them back on every path.
+class HookScope {
+ public:
+  HookScope(Executor& ex, bool graph, std::function<void(size_t)> hook) : m_ex(ex), m_graph(ex.use_graph()) {
+    m_ex.set_use_graph(graph);
+    m_ex.set_boundary_hook(std::move(hook));
+  }
+  ~HookScope() {
+    m_ex.set_boundary_hook(nullptr);
+    m_ex.set_use_graph(m_graph);
+  }
+  HookScope(const HookScope&) = delete;
+  HookScope& operator=(const HookScope&) = delete;
+
+ private:
+  Executor& m_ex;
+  bool m_graph;
+};
+
+std::string kernel_label(const PlanOp& op) {
+  std::string k = plan_op_kind_name(op.kind);
+  if (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)
+    return k + "(" + loss_name(op.loss) + (op.from_logits ? "+logits" : "") + ")";
+  if (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) return k + "(" + act_name(op.act) + ")";
+  return k;
+}
+
+#if !defined(AE_CUDA_BACKEND_SIM)
+// A non-blocking stream of its own, released on every path.
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { AE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
+  ~Stream() {
+    cudaStreamSynchronize(s);
+    cudaStreamDestroy(s);
+  }
+};
 // Scratch device memory from the backend's pool.
 struct Scratch {
   Device* dev;
@@ -76,100 +111,6 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
   template <typename T>
   T* as() const { return static_cast<T*>(p); }
-};
-
-Device& device_of(Executor& ex) {
-  Device* d = ex.backend().device();
-  AE_CHECK(d && ex.backend().name() == "cuda", "cuda_bench: the executor does not run on the cuda backend (",
-           ex.backend().name(), ")");
-  return *d;
-}
-
-std::string kernel_label(const PlanOp& op) {
-  std::string k = plan_op_kind_name(op.kind);
-  if (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)
-    return k + "(" + loss_name(op.loss) + (op.from_logits ? "+logits" : "") + ")";
-  if (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) return k + "(" + act_name(op.act) + ")";
-  return k;
-}
-
-// The launches of each Plan op on the bench stream with the Executor's device memory: the same
-// launchers and arguments as CudaBackend::run_op (runtime/cuda/cuda_backend.cpp), with a loss
-// workspace and an optimizer slot table of its own (they point at the Executor's parameters).
-// Keep the two in step: a kernel timed here is the kernel the backend runs.
-class OpLauncher {
- public:
-  OpLauncher(Executor& ex, ParamStore& params, const cpu::OptConfig* opt, cudaStream_t s)
-      : m_ex(ex), m_plan(ex.plan()), m_stream(s), m_dev(device_of(ex)),
-        m_workspace(&m_dev, size_t(cuda::loss_workspace_elements(m_plan.batch)) * sizeof(double)) {
-    const PlanOp* opt_op = nullptr;
-    for (const auto& op : m_plan.ops)
-      if (op.kind == PlanOpKind::optimizer_step) opt_op = &op;
-    if (!opt_op) return;
-    AE_CHECK(opt, "cuda_bench: a train plan needs its optimizer config");
-    m_hyper = cuda::make_opt_hyper(*opt);
-    std::vector<cuda::OptSlot> slots;
-    for (size_t i = 0; i + 1 < opt_op->in.size(); i += 2) {
-      int t = opt_op->in[i];
-      size_t p = size_t(m_plan.graph.tensors[t].param);
-      float* value = ex.data(t);  // the device mirror keeps the host block's layout byte for byte
-      float* state = params.state(p)
-                         ? reinterpret_cast<float*>(reinterpret_cast<char*>(value) +
-                                                    (reinterpret_cast<char*>(params.state(p)) - reinterpret_cast<char*>(params.value(p))))
-                         : nullptr;
-      slots.push_back({value, ex.data(opt_op->in[i + 1]), state, params.info(p).size(), 0});
-    }
-    m_total = cuda::opt_slots_finalize(*opt, slots);
-    m_count = int(slots.size());
-    m_slots = std::make_unique<Scratch>(&m_dev, slots.size() * sizeof(cuda::OptSlot));
-    m_scalars = std::make_unique<Scratch>(&m_dev, sizeof(cuda::OptStepScalars));
-    m_dev.upload(m_slots->p, slots.data(), slots.size() * sizeof(cuda::OptSlot));
-    // Fixed per-step scalars of a later step (not the first): replays time the update, not the schedule.
-    cuda::OptStepScalars sc = cuda::make_opt_step_scalars(*opt, 2);
-    m_dev.upload(m_scalars->p, &sc, sizeof sc);
-  }
-
-  void launch(const PlanOp& op) {
-    auto P = [&](int t) { return t < 0 ? nullptr : m_ex.data(t); };
-    const int64_t M = m_plan.batch;
-    double* ws = m_workspace.as<double>();
-    switch (op.kind) {
-      case PlanOpKind::dense_fwd:
-        cuda::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, M, op.n, op.k, P(op.out[0]),
-                                   P(op.out[1]), m_stream);
-        break;
-      case PlanOpKind::dense_bwd:
-        cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, P(op.in[3]), P(op.in[4]), M, op.n,
-                                    op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), false, m_stream);
-        break;
-      case PlanOpKind::loss_fwd:
-        cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
-                                           P(op.out[1]), nullptr, Act::linear, P(op.out[0]), ws, m_stream);
-        break;
-      case PlanOpKind::loss_fwd_bwd:
-        cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
-                                           P(op.out[1]), nullptr, op.act, P(op.out[0]), ws, m_stream);
-        break;
-      case PlanOpKind::add:
-        cuda::add<float>(P(op.in[0]), P(op.in[1]), P(op.out[0]), m_plan.graph.tensors[op.out[0]].elements(M), m_stream);
-        break;
-      case PlanOpKind::optimizer_step:
-        cuda::optimizer_step(m_hyper, m_scalars->as<cuda::OptStepScalars>(), m_slots->as<cuda::OptSlot>(), m_count,
-                             m_total, m_stream);
-        break;
-    }
-  }
-
- private:
-  Executor& m_ex;
-  const Plan& m_plan;
-  cudaStream_t m_stream;
-  Device& m_dev;
-  Scratch m_workspace;  // [loss_workspace_elements(batch)] doubles
-  cuda::OptHyper m_hyper{};
-  std::unique_ptr<Scratch> m_slots, m_scalars;  // [m_count] OptSlot, [1] OptStepScalars
-  int m_count = 0;
-  int64_t m_total = 0;
 };
 
 // Elapsed ms of `fn` (which enqueues on s) per call: median over runs of `reps` calls each.
@@ -256,6 +197,8 @@ struct LtHandle {
   ~LtHandle() { cublasLtDestroy(h); }
 };
 
+#endif  // !AE_CUDA_BACKEND_SIM
+
 }  // namespace
 
 DeviceLabel device_label() {
@@ -266,63 +209,50 @@ DeviceLabel device_label() {
   return {p.name, p.multiProcessorCount, p.major, p.minor, double(p.totalGlobalMem) / double(1ull << 30)};
 }
 
-std::vector<double> time_graph_steps(Executor& ex, ParamStore& params, const cpu::OptConfig* opt, const Repeat& r) {
-  Device& dev = device_of(ex);
-  dev.synchronize();  // the executor's streams are idle: the bench stream owns the device memory now
-  Stream st;
-  OpLauncher launcher(ex, params, opt, st.s);
-  cudaGraph_t g = nullptr;
-  AE_CUDA_CHECK(cudaStreamBeginCapture(st.s, cudaStreamCaptureModeThreadLocal));
-  try {
-    for (const auto& op : ex.plan().ops) launcher.launch(op);
-  } catch (...) {
-    cudaStreamEndCapture(st.s, &g);
-    if (g) cudaGraphDestroy(g);
-    cudaGetLastError();
-    throw;
-  }
-  AE_CUDA_CHECK(cudaStreamEndCapture(st.s, &g));
-  cudaGraphExec_t exec = nullptr;
-  cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
-  cudaGraphDestroy(g);
-  AE_CUDA_CHECK(e);
+std::vector<double> time_graph_steps(Executor& ex, const cpu::OptConfig* opt, int64_t& step, const Repeat& r) {
+  device_of(ex);
+  const cudaStream_t s = cuda_compute_stream(ex.backend());
+  const size_t n = ex.plan().ops.size();
+  Events ev(2);
+  // Boundaries 0 and n bracket the graph launch (and nothing else the step enqueues).
+  HookScope scope(ex, true, [&](size_t b) {
+    if (b == 0) AE_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
+    if (b == n) AE_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
+  });
+  auto one_step = [&] {
+    ex.run(ex.plan().batch, opt, ++step);  // finish() has synchronized the compute stream
+    return double(ev.ms(0, 1));
+  };
+  for (int64_t i = 0; i < r.warmup; ++i) one_step();  // the first step also captures the graph
   std::vector<double> ms_per_step;
-  try {
-    for (int64_t i = 0; i < r.warmup; ++i) AE_CUDA_CHECK(cudaGraphLaunch(exec, st.s));
-    Events ev(2);
-    for (int64_t run = 0; run < r.runs; ++run) {
-      AE_CUDA_CHECK(cudaEventRecord(ev.e[0], st.s));
-      for (int64_t i = 0; i < r.steps; ++i) AE_CUDA_CHECK(cudaGraphLaunch(exec, st.s));
-      AE_CUDA_CHECK(cudaEventRecord(ev.e[1], st.s));
-      AE_CUDA_CHECK(cudaEventSynchronize(ev.e[1]));
-      ms_per_step.push_back(ev.ms(0, 1) / double(r.steps));
-    }
-  } catch (...) {
-    cudaGraphExecDestroy(exec);
-    throw;
+  for (int64_t run = 0; run < r.runs; ++run) {
+    double total = 0;
+    for (int64_t i = 0; i < r.steps; ++i) total += one_step();
+    ms_per_step.push_back(total / double(r.steps));
   }
-  cudaGraphExecDestroy(exec);
   return ms_per_step;
 }
 
-std::vector<OpTiming> time_ops(Executor& ex, ParamStore& params, const cpu::OptConfig* opt, const Repeat& r) {
-  Device& dev = device_of(ex);
-  dev.synchronize();
-  Stream st;
-  OpLauncher launcher(ex, params, opt, st.s);
+std::vector<OpTiming> time_ops(Executor& ex, const cpu::OptConfig* opt, int64_t& step, const Repeat& r) {
+  device_of(ex);
+  const cudaStream_t s = cuda_compute_stream(ex.backend());
   const Plan& plan = ex.plan();
   const size_t n = plan.ops.size();
   // Event i before op i, event n after the last: op i takes e[i] → e[i+1]. The event records
   // between kernels cost a little; a sequence keeps each op's caches as the step leaves them.
   Events ev(n + 1);
+  std::vector<char> seen(n + 1, 0);
+  HookScope scope(ex, false, [&](size_t b) {
+    AE_CHECK(b <= n, "cuda_bench: boundary ", b, " of a plan of ", n, " ops");
+    AE_CUDA_CHECK(cudaEventRecord(ev.e[b], s));
+    seen[b] = 1;
+  });
   std::vector<std::vector<double>> ms(n);
   for (int64_t rep = 0; rep < r.warmup + r.runs; ++rep) {
-    for (size_t i = 0; i < n; ++i) {
-      AE_CUDA_CHECK(cudaEventRecord(ev.e[i], st.s));
-      launcher.launch(plan.ops[i]);
-    }
-    AE_CUDA_CHECK(cudaEventRecord(ev.e[n], st.s));
-    AE_CUDA_CHECK(cudaEventSynchronize(ev.e[n]));
+    std::fill(seen.begin(), seen.end(), 0);
+    ex.run(plan.batch, opt, ++step);
+    AE_CHECK(std::count(seen.begin(), seen.end(), 1) == std::ptrdiff_t(n + 1),
+             "cuda_bench: the backend did not report every op boundary of an op-by-op step");
     if (rep < r.warmup) continue;
     for (size_t i = 0; i < n; ++i) ms[i].push_back(ev.ms(i, i + 1));
   }
@@ -335,14 +265,15 @@ std::vector<OpTiming> time_ops(Executor& ex, ParamStore& params, const cpu::OptC
     t.kernel = kernel_label(op);
     t.m = plan.batch, t.n = op.n, t.k = op.k;
     t.ms = median(ms[i]);
-    double s = t.ms * 1e-3;
-    t.gflops = s > 0 ? op.flops(plan.batch, plan.graph) / s / 1e9 : 0;
-    t.gbps = s > 0 ? op.bytes(plan.batch, plan.graph) / s / 1e9 : 0;
+    double sec = t.ms * 1e-3;
+    t.gflops = sec > 0 ? op.flops(plan.batch, plan.graph) / sec / 1e9 : 0;
+    t.gbps = sec > 0 ? op.bytes(plan.batch, plan.graph) / sec / 1e9 : 0;
     out.push_back(t);
   }
   return out;
 }
 
+#if !defined(AE_CUDA_BACKEND_SIM)
 std::vector<GemmComparison> compare_gemms(Executor& ex, const Repeat& r) {
   Device& dev = device_of(ex);
   dev.synchronize();
@@ -394,7 +325,6 @@ std::vector<GemmComparison> compare_gemms(Executor& ex, const Repeat& r) {
   AE_CUDA_CHECK(cudaStreamSynchronize(st.s));
   return out;
 }
+#endif  // !AE_CUDA_BACKEND_SIM
 
 }  // namespace ae::cuda_bench
-
-#endif  // !AE_CUDA_BACKEND_SIM

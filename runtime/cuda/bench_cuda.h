@@ -1,8 +1,11 @@
-// GPU timings for `ae bench --device cuda`, all taken with cudaEvents on one stream of a real GPU:
-// the whole step as one CUDA graph replayed back to back, each Plan op between its own event pair,
+// GPU timings for `ae bench --device cuda`, all taken with cudaEvents: the backend's own training
+// and encode steps (its CUDA graph, replayed by Executor::run), each Plan op of a step run op by op,
 // and cuBLASLt (fp32, bias / bias+ReLU epilogue) on the GEMM shape of every dense_fwd beside ae's
-// kernel. Only the nvcc build (-DAE_ENABLE_CUDA=ON, which defines AE_HAVE_CUDA_BENCH for its
-// consumers) has these functions; the cuda-sim build never times anything.
+// kernel. The events are recorded on the backend's compute stream through the executor's boundary
+// hook (OpContext::on_boundary), so what is timed is what the backend runs. The event timings also
+// build for cuda-sim, where a test checks their mechanics; there the "times" are host time and are
+// never reported (ae bench refuses cuda-sim). compare_gemms needs cuBLASLt: nvcc build only
+// (-DAE_ENABLE_CUDA=ON, which defines AE_HAVE_CUDA_BENCH for the ae command).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +17,6 @@
 namespace ae {
 
 class Executor;
-class ParamStore;
 
 namespace cuda_bench {
 
@@ -57,17 +59,22 @@ struct GemmComparison {
 
 DeviceLabel device_label();
 
-// Median of `runs` runs of `steps` replays of the executor's Plan captured as one CUDA graph on a
-// bench stream: GPU time per step in ms. The executor must have run once (device state ready);
-// `opt` is needed for train plans. Inputs, weights and optimizer state are the executor's own.
-std::vector<double> time_graph_steps(Executor& ex, ParamStore& params, const cpu::OptConfig* opt, const Repeat& r);
+// GPU time per step in ms, one entry per timed run (each the mean of `steps` steps): the
+// executor's Plan run by Executor::run at its full batch, i.e. one replay of the backend's CUDA
+// graph, between two events on the compute stream. Each call is a real step (a train plan updates
+// the weights); `step` is the optimizer step counter, advanced by every step run here. `opt` is
+// needed for train plans. Inputs are whatever the executor's staging buffers hold.
+std::vector<double> time_graph_steps(Executor& ex, const cpu::OptConfig* opt, int64_t& step, const Repeat& r);
 
-// Every op of the executor's Plan, launched in plan order with an event pair around each, the
-// sequence repeated warmup + runs times.
-std::vector<OpTiming> time_ops(Executor& ex, ParamStore& params, const cpu::OptConfig* opt, const Repeat& r);
+// Every op of the executor's Plan, run op by op (no graph) by Executor::run with an event at every
+// boundary, warmup + runs steps; medians over the runs.
+std::vector<OpTiming> time_ops(Executor& ex, const cpu::OptConfig* opt, int64_t& step, const Repeat& r);
 
-// cuBLASLt beside ae's dense_forward on the shape of every dense_fwd op of the Plan.
+#if !defined(AE_CUDA_BACKEND_SIM)
+// cuBLASLt beside ae's dense_forward on the shape of every dense_fwd op of the Plan, each kernel
+// alone on a stream of its own into scratch outputs (nvcc build only).
 std::vector<GemmComparison> compare_gemms(Executor& ex, const Repeat& r);
+#endif
 
 }  // namespace cuda_bench
 }  // namespace ae

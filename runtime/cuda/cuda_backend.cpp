@@ -16,6 +16,7 @@
 #include "kernels/cuda/loss.cuh"
 #include "kernels/cuda/optimizer.cuh"
 #include "runtime/backend.h"
+#include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/device_pool.h"
 
 namespace ae {
@@ -148,12 +149,14 @@ class CudaBackend final : public Backend {
     m_active = &c;
     const bool graph = ctx.use_graph && ctx.batch == ctx.plan->batch;
     if (!graph) {
-      for (const auto& op : ctx.plan->ops) run(op, ctx);
+      run_ops(ctx);
       return;
     }
     auto it = c.graphs.find(ctx.variant);
     if (it == c.graphs.end()) it = c.graphs.emplace(ctx.variant, capture(ctx)).first;
+    if (ctx.on_boundary) ctx.on_boundary(0);
     AE_CUDA_CHECK(cudaGraphLaunch(it->second, m_dev.compute()));
+    if (ctx.on_boundary) ctx.on_boundary(ctx.plan->ops.size());
   }
 
   double finish_plan(OpContext& ctx, PlanCache* cache) override {
@@ -248,7 +251,7 @@ class CudaBackend final : public Backend {
     AE_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     cudaGraph_t g = nullptr;
     try {
-      for (const auto& op : ctx.plan->ops) run(op, ctx);
+      for (const auto& op : ctx.plan->ops) run(op, ctx);  // not run_ops: no boundary hook inside a graph
     } catch (...) {
       cudaStreamEndCapture(s, &g);
       if (g) cudaGraphDestroy(g);
@@ -268,6 +271,13 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+cudaStream_t cuda_compute_stream(Backend& backend) {
+  Device* d = backend.device();
+  auto* dev = dynamic_cast<CudaDevice*>(d);
+  AE_CHECK(dev, "cuda_compute_stream: backend '", backend.name(), "' is not the ", BACKEND_NAME, " backend");
+  return dev->compute();
+}
 
 std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
 const char* cuda_backend_name() { return BACKEND_NAME; }
