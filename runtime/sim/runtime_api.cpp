@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "runtime/sim/scheduler.h"
 
@@ -179,7 +181,7 @@ cudaError_t cudaGetDevice(int* device) {
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : set_error(cudaErrorInvalidDevice); }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }  // work completes at enqueue
+cudaError_t cudaDeviceSynchronize() { return ae::sim::detail::synchronize_all(); }
 cudaError_t cudaDeviceReset() { return cudaSuccess; }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
@@ -267,10 +269,17 @@ cudaError_t cudaLaunchKernel(const void*, dim3, dim3, void**, size_t, cudaStream
 
 // ---- memory ----
 cudaError_t cudaMalloc(void** p, size_t size) { return ae::sim::detail::allocate(p, size, true); }
-cudaError_t cudaFree(void* p) { return ae::sim::detail::release(p, true); }
+// Both frees synchronize the device first, as CUDA's do: queued work may still use the memory.
+cudaError_t cudaFree(void* p) {
+  if (p) ae::sim::detail::synchronize_all();
+  return ae::sim::detail::release(p, true);
+}
 cudaError_t cudaMallocHost(void** p, size_t size) { return ae::sim::detail::allocate(p, size, false); }
 cudaError_t cudaHostAlloc(void** p, size_t size, unsigned int) { return ae::sim::detail::allocate(p, size, false); }
-cudaError_t cudaFreeHost(void* p) { return ae::sim::detail::release(p, false); }
+cudaError_t cudaFreeHost(void* p) {
+  if (p) ae::sim::detail::synchronize_all();
+  return ae::sim::detail::release(p, false);
+}
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
   if (!free_bytes || !total) return set_error(cudaErrorInvalidValue);
@@ -280,10 +289,19 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
   return cudaSuccess;
 }
 
+// Pinned or device memory on both sides: queued like a kernel. Pageable host memory, as CUDA does:
+// a source is read before the call returns (staged), a destination written before it returns.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (cudaError_t e = ae::sim::detail::check_copy(dst, src, n, kind)) return set_error(e);
-  if (!ae::sim::detail::valid_stream(stream)) return set_error(cudaErrorInvalidResourceHandle);
-  return ae::sim::detail::enqueue(stream, ae::sim::detail::copy_op(dst, src, n));
+  using namespace ae::sim::detail;
+  if (cudaError_t e = check_copy(dst, src, n, kind)) return set_error(e);
+  if (!valid_stream(stream)) return set_error(cudaErrorInvalidResourceHandle);
+  if (n == 0 || (in_allocation(src, n) && in_allocation(dst, n))) return enqueue(stream, copy_op(dst, src, n));
+  if (!in_allocation(dst, n)) return run_after(stream, copy_op(dst, src, n));
+  auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + n);
+  return enqueue(stream, {"memcpy " + std::to_string(n) + " bytes (staged from pageable memory)", [dst, staged] {
+                            std::memcpy(dst, staged->data(), staged->size());
+                            return cudaSuccess;
+                          }});
 }
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
   return cudaMemcpyAsync(dst, src, n, kind, nullptr);

@@ -26,8 +26,13 @@ struct StreamOp {
   std::string what;
   std::function<cudaError_t()> run;
 };
-// Executes or captures `op` on `stream` (streams execute in order; the sim runs work at enqueue).
+// Queues, executes or captures `op` on `stream` (streams.cpp: in order; deferred or eager).
 cudaError_t enqueue(cudaStream_t stream, StreamOp op);
+// Runs `op` now, after everything queued on `stream` (a copy to or from pageable host memory,
+// which CUDA performs synchronously); captured like any op while `stream` captures.
+cudaError_t run_after(cudaStream_t stream, StreamOp op);
+// Runs the queued work of every stream (cudaDeviceSynchronize; the implicit sync of cudaFree).
+cudaError_t synchronize_all();
 // Whether `stream` is a live stream handle (the legacy and per-thread default streams included).
 bool valid_stream(cudaStream_t stream);
 

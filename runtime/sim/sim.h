@@ -44,6 +44,17 @@ uint64_t seed();
 void set_worker_count(int workers);
 int worker_count();
 
+// How work on a created (non-default) stream runs. Deferred (the default; AE_SIM_STREAMS=deferred):
+// it is queued and runs only when the host needs it — cudaStreamSynchronize, cudaEventSynchronize/
+// Query, cudaDeviceSynchronize, cudaFree/FreeHost, a stream waiting on an event recorded after it,
+// a default-stream operation (for streams created without cudaStreamNonBlocking), stream destroy.
+// That is one legal schedule of CUDA's asynchronous streams, the laziest: a missing synchronization
+// reads stale data instead of a lucky result, and kernel failures surface at the synchronizing call
+// as on a GPU. Eager (AE_SIM_STREAMS=eager): work runs at enqueue, failures at the launch site.
+// The legacy default stream always runs work at enqueue.
+void set_deferred_streams(bool on);
+bool deferred_streams();
+
 // Full text of the last kernel failure (barrier mismatch, bad warp mask, exception in a thread):
 // names the kernel, the block, the threads and the seed. Empty when nothing failed.
 std::string last_failure();

@@ -1,7 +1,14 @@
-// Streams, events and graphs of the sim's CUDA runtime. Work on a stream runs at enqueue, which is
-// one valid schedule of CUDA's in-order streams; a capturing stream instead appends the work to its
-// graph, and cudaGraphLaunch replays the recorded work (kernel arguments as captured, by value).
+// Streams, events and graphs of the sim's CUDA runtime. Work on a created stream is queued and run
+// only when the host needs it (deferred, the default: the laziest legal schedule of CUDA's
+// asynchronous streams, so a missing synchronization reads stale data), or at enqueue (eager,
+// AE_SIM_STREAMS=eager). The legacy default stream runs work at enqueue, after the queued work of
+// every blocking stream. A capturing stream appends the work to its graph, and cudaGraphLaunch
+// enqueues the recorded work (kernel arguments as captured, by value).
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -21,19 +28,35 @@ struct CUstream_st {
   bool invalidated = false;
   CUgraph_st* graph = nullptr;
   std::thread::id capture_thread;
+  // Deferred work: ops [executed, enqueued) of the stream's history wait in `pending`.
+  std::deque<ae::sim::detail::StreamOp> pending;
+  uint64_t enqueued = 0, executed = 0;
+  cudaError_t failed = cudaSuccess;  // first error of deferred work, returned by the next sync
 };
 struct CUevent_st {
   unsigned flags = 0;
-  bool recorded = false;
+  bool recorded = false;  // the last record has run
   std::chrono::steady_clock::time_point time;
+  // Where the last record was enqueued: complete once stream->executed >= position. nullptr:
+  // never recorded, or on the default stream (complete at once).
+  cudaStream_t stream = nullptr;
+  uint64_t position = 0;
 };
 
 namespace ae::sim::detail {
 namespace {
 
-std::mutex g_stream_mutex;
+std::mutex g_stream_mutex;  // the stream and event sets, and every stream's queue and counters
 std::set<cudaStream_t> g_streams;
 std::set<cudaEvent_t> g_events;
+// Held while deferred work runs, so two host threads never run one stream's ops out of order. A
+// drain that waits on another stream's event re-enters it (the event's position is always behind
+// the current op of any stream that waits on it, so a re-entrant drain never runs ahead).
+std::recursive_mutex g_run_mutex;
+std::atomic<bool> g_deferred{[] {
+  const char* s = std::getenv("AE_SIM_STREAMS");
+  return !(s && std::strcmp(s, "eager") == 0);
+}()};
 
 bool is_default(cudaStream_t s) { return s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread; }
 
@@ -41,6 +64,42 @@ bool is_default(cudaStream_t s) { return s == nullptr || s == cudaStreamLegacy |
 cudaError_t invalidate(cudaStream_t s, cudaError_t e) {
   if (!is_default(s) && s->capturing) s->invalidated = true;
   return set_error(e);
+}
+
+// Runs stream s's queued ops until `upto` of its history have run. Returns the first error of
+// deferred work on s not yet reported (and reports it as the calling thread's last error).
+cudaError_t drain(cudaStream_t s, uint64_t upto) {
+  std::lock_guard<std::recursive_mutex> run(g_run_mutex);
+  for (;;) {
+    StreamOp op;
+    {
+      std::lock_guard<std::mutex> g(g_stream_mutex);
+      if (s->executed >= upto || s->pending.empty()) break;
+      op = std::move(s->pending.front());
+      s->pending.pop_front();
+    }
+    const cudaError_t e = op.run();
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    ++s->executed;
+    if (e != cudaSuccess && s->failed == cudaSuccess) s->failed = e;
+  }
+  std::lock_guard<std::mutex> g(g_stream_mutex);
+  return set_error(std::exchange(s->failed, cudaSuccess));
+}
+
+cudaError_t drain_all_of(bool blocking_only) {
+  std::vector<cudaStream_t> streams;
+  {
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    for (cudaStream_t s : g_streams)
+      if (!blocking_only || !(s->flags & cudaStreamNonBlocking)) streams.push_back(s);
+  }
+  cudaError_t first = cudaSuccess;
+  for (cudaStream_t s : streams) {
+    const cudaError_t e = drain(s, UINT64_MAX);
+    if (first == cudaSuccess) first = e;
+  }
+  return first;
 }
 
 }  // namespace
@@ -57,10 +116,36 @@ cudaError_t enqueue(cudaStream_t s, StreamOp op) {
     s->graph->ops.push_back(std::move(op));
     return cudaSuccess;
   }
+  if (is_default(s)) {
+    // The legacy default stream waits for the blocking streams' earlier work; its own work then
+    // runs now, so their later work follows it.
+    if (g_deferred) drain_all_of(true);
+    return set_error(op.run());
+  }
+  if (!g_deferred) return set_error(op.run());
+  std::lock_guard<std::mutex> g(g_stream_mutex);
+  s->pending.push_back(std::move(op));
+  ++s->enqueued;
+  return cudaSuccess;
+}
+
+cudaError_t run_after(cudaStream_t s, StreamOp op) {
+  if (is_default(s) || s->capturing) return enqueue(s, std::move(op));
+  if (cudaError_t e = drain(s, UINT64_MAX)) return e;
   return set_error(op.run());
 }
 
+cudaError_t synchronize_all() { return drain_all_of(false); }
+
 }  // namespace ae::sim::detail
+
+namespace ae::sim {
+void set_deferred_streams(bool on) {
+  if (!on) detail::synchronize_all();  // nothing stays queued when work starts to run at enqueue
+  detail::g_deferred = on;
+}
+bool deferred_streams() { return detail::g_deferred; }
+}  // namespace ae::sim
 
 using ae::sim::detail::set_error;
 
@@ -79,6 +164,8 @@ cudaError_t cudaStreamCreateWithPriority(cudaStream_t* s, unsigned int flags, in
 }
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
   if (ae::sim::detail::is_default(s)) return set_error(cudaErrorInvalidResourceHandle);
+  if (!ae::sim::detail::valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
+  ae::sim::detail::drain(s, UINT64_MAX);  // queued work completes, as CUDA finishes it after destroy
   {
     std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
     if (!ae::sim::detail::g_streams.erase(s)) return set_error(cudaErrorInvalidResourceHandle);
@@ -89,14 +176,28 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   if (!ae::sim::detail::valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
-  if (!ae::sim::detail::is_default(s) && s->capturing)
-    return ae::sim::detail::invalidate(s, cudaErrorStreamCaptureUnsupported);
-  return cudaSuccess;
+  if (ae::sim::detail::is_default(s)) return ae::sim::detail::synchronize_all();  // legacy: the blocking streams
+  if (s->capturing) return ae::sim::detail::invalidate(s, cudaErrorStreamCaptureUnsupported);
+  return ae::sim::detail::drain(s, UINT64_MAX);
 }
+// Completes the work (rather than answering cudaErrorNotReady): a host polling in a loop must see
+// progress, and the sim has no device running on its own.
 cudaError_t cudaStreamQuery(cudaStream_t s) { return cudaStreamSynchronize(s); }
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
   if (!ae::sim::detail::valid_stream(s) || !e) return set_error(cudaErrorInvalidResourceHandle);
-  return cudaSuccess;  // everything enqueued before the record has already run
+  cudaStream_t target;
+  uint64_t position;
+  {
+    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
+    if (!ae::sim::detail::g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
+    target = e->stream, position = e->position;  // the record as of now, not a later one
+  }
+  if (!target) return cudaSuccess;  // never recorded, or on the default stream: complete
+  return ae::sim::detail::enqueue(s, {"wait event", [target, position] {
+                                        return ae::sim::detail::valid_stream(target)
+                                                   ? ae::sim::detail::drain(target, position)
+                                                   : cudaSuccess;  // destroyed: its work has run
+                                      }});
 }
 
 // ---- events ----
@@ -109,6 +210,7 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags) {
   return cudaSuccess;
 }
 cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+// A record still queued when its event is destroyed finds the event gone and does nothing.
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
   if (!e || !ae::sim::detail::g_events.erase(e)) return set_error(cudaErrorInvalidResourceHandle);
@@ -117,20 +219,47 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e || !ae::sim::detail::valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
+  const bool queued = !ae::sim::detail::is_default(s) && !s->capturing && ae::sim::deferred_streams();
+  {
+    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
+    if (!ae::sim::detail::g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
+    if (queued) {
+      e->recorded = false;  // re-recording: incomplete until the new record runs
+      e->stream = s;
+      e->position = s->enqueued + 1;  // the record op itself, enqueued next
+    } else if (ae::sim::detail::is_default(s) || !s->capturing) {
+      e->stream = nullptr;
+    }
+  }
   return ae::sim::detail::enqueue(s, {"event record", [e] {
+                                        std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
+                                        if (!ae::sim::detail::g_events.count(e)) return cudaSuccess;
                                         e->recorded = true;
                                         e->time = std::chrono::steady_clock::now();
                                         return cudaSuccess;
                                       }});
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : set_error(cudaErrorInvalidResourceHandle); }
-cudaError_t cudaEventQuery(cudaEvent_t e) { return e ? cudaSuccess : set_error(cudaErrorInvalidResourceHandle); }
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e) return set_error(cudaErrorInvalidResourceHandle);
+  cudaStream_t target;
+  uint64_t position;
+  {
+    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
+    if (!ae::sim::detail::g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
+    target = e->stream, position = e->position;
+  }
+  if (!target || !ae::sim::detail::valid_stream(target)) return cudaSuccess;
+  return ae::sim::detail::drain(target, position);
+}
+// Completes the record's work, as cudaStreamQuery does (see there).
+cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }
 // Host wall-clock time between the two records: the sim's timings say nothing about a GPU.
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return set_error(cudaErrorInvalidValue);
   if (!start || !end || (start->flags & cudaEventDisableTiming) || (end->flags & cudaEventDisableTiming) ||
-      !start->recorded || !end->recorded)
-    return set_error(cudaErrorInvalidResourceHandle);
+      (!start->recorded && !start->stream) || (!end->recorded && !end->stream))
+    return set_error(cudaErrorInvalidResourceHandle);  // never recorded
+  if (!start->recorded || !end->recorded) return set_error(cudaErrorNotReady);  // its record is still queued
   *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
   return cudaSuccess;
 }

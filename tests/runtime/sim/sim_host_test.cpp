@@ -1,6 +1,7 @@
 // runtime/sim host side: memory and copies checked against real allocations, error codes and
 // strings, the virtual device, launch validation (an invalid launch runs nothing), dynamic shared
 // memory opt-in, streams and events, and stream capture into a graph that replays.
+#include <cmath>
 #include <cstring>
 
 #include "tests/runtime/sim/kernels/sim_test_kernels.cuh"
@@ -230,6 +231,128 @@ TEST(SimHost, CaptureRulesFollowTheRealRuntime) {
   EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorIllegalState) << "no capture in progress";
   EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
   cudaGetLastError();
+}
+
+// ---- deferred streams (the default): work on a created stream runs when the host needs it ----
+
+// Pinned host memory, freed on every path.
+struct Pinned {
+  float* p = nullptr;
+  explicit Pinned(int n) { AE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&p), size_t(n) * sizeof(float))); }
+  ~Pinned() { cudaFreeHost(p); }
+};
+struct Stream {
+  cudaStream_t s = nullptr;
+  explicit Stream(unsigned flags) { AE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, flags)); }
+  ~Stream() { cudaStreamDestroy(s); }
+};
+
+TEST(SimStreams, DeferredWorkRunsOnlyWhenTheHostSynchronizes) {
+  ASSERT_TRUE(ae::sim::deferred_streams()) << "AE_SIM_STREAMS=eager in the environment?";
+  const int n = 200;
+  Pinned h(n);
+  for (int i = 0; i < n; ++i) h.p[i] = float(i);
+  DeviceBuffer<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+  Stream st(cudaStreamNonBlocking);
+  ASSERT_EQ(cudaMemcpyAsync(x.get(), h.p, n * sizeof(float), cudaMemcpyHostToDevice, st.s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(y.get(), 0, n * sizeof(float), st.s), cudaSuccess);
+  dynamic_smem_axpy(3.0f, x.get(), y.get(), n, 256 * sizeof(float), st.s);
+  ASSERT_EQ(cudaMemcpyAsync(h.p, y.get(), n * sizeof(float), cudaMemcpyDeviceToHost, st.s), cudaSuccess);
+  // Nothing has run: a host that reads now (forgot to synchronize) sees its own old data, and a
+  // default-stream copy does not wait for a non-blocking stream (y still holds cudaMalloc's NaNs).
+  EXPECT_EQ(h.p[7], 7.0f);
+  EXPECT_TRUE(std::isnan(y.download()[7]));
+  ASSERT_EQ(cudaStreamSynchronize(st.s), cudaSuccess);
+  for (int i = 0; i < n; ++i) ASSERT_EQ(h.p[i], 3.0f * float(i)) << i;
+}
+
+TEST(SimStreams, BlockingStreamsFinishBeforeDefaultStreamWork) {
+  const int n = 64;
+  Pinned h(n);
+  for (int i = 0; i < n; ++i) h.p[i] = float(2 * i);
+  DeviceBuffer<float> x(static_cast<size_t>(n));
+  Stream st(cudaStreamDefault);
+  ASSERT_EQ(cudaMemcpyAsync(x.get(), h.p, n * sizeof(float), cudaMemcpyHostToDevice, st.s), cudaSuccess);
+  const auto back = x.download();  // cudaMemcpy on the legacy default stream
+  for (int i = 0; i < n; ++i) ASSERT_EQ(back[size_t(i)], float(2 * i)) << i;
+}
+
+// The executor's double-buffered upload in miniature: a copy stream fills x and records an event,
+// the compute stream waits for it before the kernel reads x. Without the wait, the kernel reads x
+// before the (deferred) copy ran: the missing dependency shows as a wrong result.
+TEST(SimStreams, StreamWaitEventOrdersTwoStreamsAndItsAbsenceIsCaught) {
+  const int n = 300;
+  for (bool wait : {true, false}) {
+    SCOPED_TRACE(wait ? "with cudaStreamWaitEvent" : "without cudaStreamWaitEvent");
+    Pinned in(n), out(n);
+    for (int i = 0; i < n; ++i) in.p[i] = float(i), out.p[i] = -1.0f;
+    DeviceBuffer<float> x(static_cast<size_t>(n)), y(std::vector<float>(size_t(n), 1.0f));
+    Stream copy(cudaStreamNonBlocking), compute(cudaStreamNonBlocking);
+    cudaEvent_t uploaded;
+    ASSERT_EQ(cudaEventCreateWithFlags(&uploaded, cudaEventDisableTiming), cudaSuccess);
+    ASSERT_EQ(cudaMemcpyAsync(x.get(), in.p, n * sizeof(float), cudaMemcpyHostToDevice, copy.s), cudaSuccess);
+    ASSERT_EQ(cudaEventRecord(uploaded, copy.s), cudaSuccess);
+    if (wait) ASSERT_EQ(cudaStreamWaitEvent(compute.s, uploaded, 0), cudaSuccess);
+    dynamic_smem_axpy(2.0f, x.get(), y.get(), n, 256 * sizeof(float), compute.s);
+    ASSERT_EQ(cudaMemcpyAsync(out.p, y.get(), n * sizeof(float), cudaMemcpyDeviceToHost, compute.s), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(compute.s), cudaSuccess);
+    if (wait) {
+      for (int i = 0; i < n; ++i) ASSERT_EQ(out.p[i], 1.0f + 2.0f * float(i)) << i;
+    } else {
+      EXPECT_TRUE(std::isnan(out.p[5])) << "the kernel read x after the copy although nothing ordered them";
+    }
+    EXPECT_EQ(cudaEventDestroy(uploaded), cudaSuccess);
+  }
+}
+
+TEST(SimStreams, PageableCopiesAreSynchronousAtTheirHostSide) {
+  const int n = 32;
+  std::vector<float> h(size_t(n), 5.0f), back(size_t(n), 0.0f);
+  DeviceBuffer<float> x(static_cast<size_t>(n));
+  Stream st(cudaStreamNonBlocking);
+  // Host to device from pageable memory: the source is read at the call (CUDA stages it).
+  ASSERT_EQ(cudaMemcpyAsync(x.get(), h.data(), n * sizeof(float), cudaMemcpyHostToDevice, st.s), cudaSuccess);
+  std::fill(h.begin(), h.end(), 9.0f);
+  // Device to pageable host memory: written before the call returns, after the stream's work.
+  ASSERT_EQ(cudaMemcpyAsync(back.data(), x.get(), n * sizeof(float), cudaMemcpyDeviceToHost, st.s), cudaSuccess);
+  for (float v : back) ASSERT_EQ(v, 5.0f);
+}
+
+TEST(SimStreams, EventsCompleteWithTheirRecord) {
+  const int n = 64;
+  DeviceBuffer<float> x(std::vector<float>(size_t(n), 1.0f)), y(std::vector<float>(size_t(n), 0.0f));
+  Stream st(cudaStreamNonBlocking);
+  cudaEvent_t start, stop;
+  ASSERT_EQ(cudaEventCreate(&start), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&stop), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(start, st.s), cudaSuccess);
+  dynamic_smem_axpy(1.0f, x.get(), y.get(), n, 256 * sizeof(float), st.s);
+  ASSERT_EQ(cudaEventRecord(stop, st.s), cudaSuccess);
+  float ms = -1;
+  EXPECT_EQ(cudaEventElapsedTime(&ms, start, stop), cudaErrorNotReady) << "the records have not run yet";
+  cudaGetLastError();
+  ASSERT_EQ(cudaEventSynchronize(stop), cudaSuccess);
+  ASSERT_EQ(cudaEventElapsedTime(&ms, start, stop), cudaSuccess);
+  EXPECT_GE(ms, 0.0f);
+  // A record still queued when its event is destroyed: the stream's work runs, nothing breaks.
+  ASSERT_EQ(cudaEventRecord(start, st.s), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(start), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(st.s), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(stop), cudaSuccess);
+}
+
+TEST(SimStreams, EagerModeRunsWorkAtEnqueue) {
+  ae::sim::set_deferred_streams(false);
+  struct Restore {
+    ~Restore() { ae::sim::set_deferred_streams(true); }
+  } restore;
+  const int n = 16;
+  Pinned h(n);
+  for (int i = 0; i < n; ++i) h.p[i] = 0.0f;
+  DeviceBuffer<float> x(std::vector<float>(size_t(n), 4.0f));
+  Stream st(cudaStreamNonBlocking);
+  ASSERT_EQ(cudaMemcpyAsync(h.p, x.get(), n * sizeof(float), cudaMemcpyDeviceToHost, st.s), cudaSuccess);
+  EXPECT_EQ(h.p[3], 4.0f);
 }
 
 }  // namespace
