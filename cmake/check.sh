@@ -13,8 +13,10 @@ start=$SECONDS
 summary=()
 failed_total=0
 passed_total=0
+skipped_total=0
 
-# ctest_run <label> <args...>: runs ctest, keeps its counts for the closing summary.
+# ctest_run <label> <args...>: runs ctest, keeps its counts for the closing summary. A skipped
+# test is counted apart, never as passed.
 ctest_run() {
   local label=$1; shift
   local log; log=$(mktemp)
@@ -23,6 +25,7 @@ ctest_run() {
   local rc=${PIPESTATUS[0]}
   set -e
   local line; line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$log" | tail -1 || true)
+  local skipped; skipped=$(grep -cE '^[[:space:]]+[0-9]+ - .* \(Skipped\)$' "$log" || true)
   rm -f "$log"
   if [[ -z "$line" ]]; then
     echo "ae: $label: ctest printed no summary (exit $rc)" >&2
@@ -33,10 +36,11 @@ ctest_run() {
   local total failed
   total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
   failed=$(sed -E 's/.*tests passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
-  passed_total=$((passed_total + total - failed))
+  passed_total=$((passed_total + total - failed - skipped))
   failed_total=$((failed_total + failed))
+  skipped_total=$((skipped_total + skipped))
   if ((rc != 0 && failed == 0)); then failed_total=$((failed_total + 1)); fi
-  summary+=("$label: $((total - failed)) passed, $failed failed")
+  summary+=("$label: $((total - failed - skipped)) passed, $failed failed$( ((skipped)) && echo ", $skipped skipped")")
 }
 
 echo "== build (Release) =="
@@ -65,11 +69,15 @@ if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
       summary+=("nvcc check: 0 passed, 1 failed"); failed_total=$((failed_total + 1))
     fi
   fi
-  echo "== cuda backend with nvcc (AE_ENABLE_CUDA=ON, sm_80/sm_90): compile and link; nothing runs without a GPU =="
+  echo "== cuda backend with nvcc (AE_ENABLE_CUDA=ON, sm_80/sm_90): build, then its tests (GPU tests skip without a GPU) =="
   if cmake --preset cuda >/dev/null && cmake --build --preset cuda -j "$jobs" && build-cuda/ae plan --device cuda >/dev/null; then
     summary+=("nvcc cuda backend build: 1 passed, 0 failed"); passed_total=$((passed_total + 1))
+    echo "== the CUDA kernel and backend tests against the nvcc kernels (a device test skips without a GPU) =="
+    ctest_run "nvcc cuda tests" --test-dir build-cuda -j "$jobs" --output-on-failure --timeout 600
+    no_gpu=$(grep -c "no CUDA device" build-cuda/Testing/Temporary/LastTest.log || true)
+    ((no_gpu == 0)) || summary+=("  ($no_gpu of them skipped with \"no CUDA device\")")
   else
-    summary+=("nvcc cuda backend build: 0 passed, 1 failed"); failed_total=$((failed_total + 1))
+    summary+=("nvcc cuda backend build: 0 passed, 1 failed (its tests not run)"); failed_total=$((failed_total + 1))
   fi
 else
   echo "ae: nvcc not installed: CUDA compile checks not run" >&2
@@ -79,5 +87,5 @@ fi
 echo
 echo "== summary ($((SECONDS - start)) s) =="
 printf '  %s\n' "${summary[@]}"
-echo "total: $passed_total passed, $failed_total failed"
+echo "total: $passed_total passed, $failed_total failed, $skipped_total skipped"
 ((failed_total == 0))

@@ -72,7 +72,7 @@ DenseBwdOut run_cuda(const DenseBwdCase& c, const DenseBwdData& d) {
   return {dw.download(), db.download(), dx.download()};
 }
 
-class DenseBwd : public ::testing::TestWithParam<DenseBwdCase> {};
+class DenseBwd : public DeviceTestWithParam<DenseBwdCase> {};
 
 TEST_P(DenseBwd, MatchesCpuReference) {
   const DenseBwdCase& c = GetParam();
@@ -102,7 +102,8 @@ TEST_P(DenseBwd, MatchesCpuReference) {
   if (c.with_dx) EXPECT_TRUE(compare("dx", got.dx, dx_ref, tol, c.N, dz_max * max_abs(d.w)));
 }
 
-TEST(DenseBwdDeterminism, TwoSchedulesBitEqual) {
+class DenseBwdDeterminism : public DeviceTest {};
+TEST_F(DenseBwdDeterminism, TwoSchedulesBitEqual) {
   const DenseBwdCase c{Act::gelu, 67, 65, 33, true, true, true, false, false, 31};
   const DenseBwdData d(c);
   DenseBwdOut a, b;
@@ -114,7 +115,8 @@ TEST(DenseBwdDeterminism, TwoSchedulesBitEqual) {
   EXPECT_TRUE(bitwise_equal("dx", a.dx, b.dx));
 }
 
-TEST(DenseBwdEdge, GeluWithoutZIsAnError) {
+class DenseBwdEdge : public DeviceTest {};
+TEST_F(DenseBwdEdge, GeluWithoutZIsAnError) {
   DeviceBuffer<float> buf(16);
   EXPECT_THROW(ae::cuda::dense_backward<float>(buf.get(), buf.get(), nullptr, Act::gelu, buf.get(), buf.get(), 2, 2, 2,
                                                buf.get(), nullptr, nullptr, false, nullptr),

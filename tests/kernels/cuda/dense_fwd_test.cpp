@@ -61,7 +61,7 @@ bool piecewise_linear(Act a) {
   return a == Act::linear || a == Act::relu || a == Act::leaky_relu;
 }
 
-class DenseFwd : public ::testing::TestWithParam<DenseFwdCase> {};
+class DenseFwd : public DeviceTestWithParam<DenseFwdCase> {};
 
 TEST_P(DenseFwd, MatchesCpuReference) {
   const DenseFwdCase& c = GetParam();
@@ -85,7 +85,8 @@ TEST_P(DenseFwd, MatchesCpuReference) {
 }
 
 // Two runs under different sim schedules (thread orders between barriers) give the same bits.
-TEST(DenseFwdDeterminism, TwoSchedulesBitEqual) {
+class DenseFwdDeterminism : public DeviceTest {};
+TEST_F(DenseFwdDeterminism, TwoSchedulesBitEqual) {
   for (const DenseFwdCase& c : {DenseFwdCase{Act::gelu, 65, 129, 67, true, true, false, 21},
                                 DenseFwdCase{Act::tanh, 64, 17, 33, false, true, false, 22}}) {
     SCOPED_TRACE(c.params());
@@ -125,13 +126,14 @@ std::vector<DenseFwdCase> dense_fwd_cases() {
 INSTANTIATE_TEST_SUITE_P(Cases, DenseFwd, ::testing::ValuesIn(dense_fwd_cases()),
                          [](const auto& info) { return test_name(info.param.params()); });
 
-TEST(DenseFwdEdge, EmptyBatchWritesNothing) {
+class DenseFwdEdge : public DeviceTest {};
+TEST_F(DenseFwdEdge, EmptyBatchWritesNothing) {
   DeviceBuffer<float> x(4), w(4), y(4);
   ae::cuda::dense_forward<float>(x.get(), w.get(), nullptr, Act::relu, 0, 1, 4, y.get(), nullptr, nullptr);
   for (float e : y.download()) EXPECT_TRUE(std::isnan(e));  // untouched prefill
 }
 
-TEST(DenseFwdEdge, BadArgumentsAreErrors) {
+TEST_F(DenseFwdEdge, BadArgumentsAreErrors) {
   DeviceBuffer<float> x(4), w(4), y(4);
   EXPECT_THROW(
       ae::cuda::dense_forward<float>(x.get(), w.get(), nullptr, Act::relu, -1, 1, 4, y.get(), nullptr, nullptr),

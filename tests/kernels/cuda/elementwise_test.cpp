@@ -23,7 +23,7 @@ struct ElementwiseCase {
   }
 };
 
-class Elementwise : public ::testing::TestWithParam<ElementwiseCase> {};
+class Elementwise : public DeviceTestWithParam<ElementwiseCase> {};
 
 TEST_P(Elementwise, FillCopyAdd) {
   const ElementwiseCase& c = GetParam();
@@ -63,7 +63,7 @@ struct GatherCase {
   }
 };
 
-class GatherRows : public ::testing::TestWithParam<GatherCase> {};
+class GatherRows : public DeviceTestWithParam<GatherCase> {};
 
 TEST_P(GatherRows, MatchesIndexedCopy) {
   const GatherCase& c = GetParam();
@@ -93,6 +93,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, GatherRows,
                                            GatherCase{300, 256, 784, 3}, GatherCase{70000, 65536 + 7, 2, 4}),
                          [](const auto& info) { return test_name(info.param.params()); });
 
+#if AE_CUDATEST_SIM
+// cuda-sim only: on a GPU the kernel's __trap() surfaces asynchronously (not at the launch check) and
+// leaves the context unusable for every later test of the process.
 TEST(GatherRowsEdge, OutOfRangeIndexFailsTheLaunch) {
   DeviceBuffer<float> src(std::vector<float>(12, 1.0f)), out(8);
   DeviceBuffer<int64_t> idx(std::vector<int64_t>{0, 3});  // src has rows 0..2
@@ -104,10 +107,12 @@ TEST(GatherRowsEdge, OutOfRangeIndexFailsTheLaunch) {
   }
   cudaGetLastError();  // the sim's failed launch is reported; clear it for the next test
 }
+#endif
 
 // g ⊙ act′(z) for every activation (the plan uses it for gelu outputs) against the cpu backend's
 // loop over the shared act_derivative_from_z: bit-equal under cuda-sim, whose libm is the host's.
-TEST(MulActDerivativeFromZ, MatchesTheHostLoopForEveryActivation) {
+class MulActDerivativeFromZ : public DeviceTest {};
+TEST_F(MulActDerivativeFromZ, MatchesTheHostLoopForEveryActivation) {
   for (int64_t n : {int64_t(1), int64_t(257), int64_t(4096 * 256 + 333)}) {
     for (int a = 0; a < ACT_COUNT; ++a) {
       const Act act = static_cast<Act>(a);

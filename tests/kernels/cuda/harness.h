@@ -1,8 +1,9 @@
-// The differential harness of the cuda-sim kernel tests (STYLE.md, "One differential test
-// harness"): device buffers with guard bytes and NaN prefill, seeded inputs, the one comparison
-// (NaN/Inf class first, then bit equality or the tolerance of tolerance.h, printing the worst
-// error and the margin left), failure dumps of inputs/reference/output, and case naming.
-// Test bodies are plain C++: the kernels run through their launchers and the sim's CUDA runtime.
+// The differential harness of the CUDA kernel tests (STYLE.md, "One differential test harness"):
+// device buffers with guard bytes and NaN prefill, seeded inputs, the one comparison (NaN/Inf class
+// first, then bit equality or the tolerance of tolerance.h, printing the worst error and the margin
+// left), failure dumps of inputs/reference/output, case naming, and the fixture that skips a test
+// when there is no device. Test bodies are plain C++: the kernels run through their launchers and
+// the CUDA runtime API, the sim's (AE_CUDATEST_SIM=1) or cudart's (AE_CUDATEST_SIM=0, nvcc kernels).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -21,10 +22,51 @@
 #include <vector>
 
 #include "kernels/cuda/launch.cuh"
+#include "tests/kernels/cuda/tolerance.h"  // also insists on AE_CUDATEST_SIM
+#if AE_CUDATEST_SIM
 #include "runtime/sim/sim.h"
-#include "tests/kernels/cuda/tolerance.h"
+#endif
 
 namespace ae::cudatest {
+
+// Why this process cannot run kernels, or "" when it can: cuda-sim's virtual device always exists;
+// the nvcc flavour needs a CUDA device (asked once, cudaGetDeviceCount).
+inline const std::string& no_device_reason() {
+  static const std::string why = [] {
+#if AE_CUDATEST_SIM
+    return std::string();
+#else
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // not sticky, but leave no error behind for the next CUDA call
+      return std::string("cudaGetDeviceCount: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+    }
+    return n > 0 ? std::string() : std::string("cudaGetDeviceCount found 0 devices");
+#endif
+  }();
+  return why;
+}
+
+// The fixture of every test that touches device memory: without a device (nvcc flavour on a machine
+// without a GPU) the test reports SKIPPED with the reason, never passed.
+class DeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!no_device_reason().empty()) GTEST_SKIP() << "no CUDA device: " << no_device_reason();
+  }
+};
+template <typename P>
+class DeviceTestWithParam : public DeviceTest, public ::testing::WithParamInterface<P> {};
+
+// What a failure message appends to replay the run: the sim's schedule seed (a GPU has none).
+inline std::string replay_note() {
+#if AE_CUDATEST_SIM
+  return " [AE_SIM_SEED=" + std::to_string(ae::sim::seed()) + "]";
+#else
+  return "";
+#endif
+}
 
 // A device buffer of n elements between two guard zones of GUARD_BYTES bytes each (the arena's
 // layout in miniature): a kernel writing past either end of its buffer is caught by
@@ -122,8 +164,9 @@ inline std::string test_name(const std::string& params) {
   return s;
 }
 
-// Named host vectors of one case, written to AE_BINARY_DIR/cuda-sim-failures/<case>.txt when the
-// test has failed: inputs, references and outputs, for replaying the failure by hand.
+// Named host vectors of one case, written when the test has failed to AE_BINARY_DIR/
+// cuda-sim-failures/<case>.txt (cuda-failures/ in the nvcc flavour): inputs, references and
+// outputs, for replaying the failure by hand.
 class FailureDump {
  public:
   explicit FailureDump(std::string params) : m_params(std::move(params)) {}
@@ -132,11 +175,12 @@ class FailureDump {
   void add(const std::string& name, const std::vector<float>& v) { m_entries.emplace_back(name, v); }
   ~FailureDump() {
     if (!::testing::Test::HasFailure()) return;
-    const std::filesystem::path dir = std::filesystem::path(AE_BINARY_DIR) / "cuda-sim-failures";
+    const std::filesystem::path dir =
+        std::filesystem::path(AE_BINARY_DIR) / (AE_CUDATEST_SIM ? "cuda-sim-failures" : "cuda-failures");
     std::filesystem::create_directories(dir);
     const auto path = dir / (test_name(m_params) + ".txt");
     std::ofstream os(path);
-    os << "# " << m_params << " [AE_SIM_SEED=" << ae::sim::seed() << "]\n";
+    os << "# " << m_params << replay_note() << "\n";
     os.precision(9);
     for (const auto& [name, v] : m_entries) {
       os << name << " [" << v.size() << "]:";
@@ -200,8 +244,8 @@ inline ::testing::AssertionResult compare(const std::string& what, const std::ve
     return ::testing::AssertionSuccess();
   }
   return ::testing::AssertionFailure() << line.str() << "; " << bad << " elements fail, first at " << first_bad
-                                       << " (got " << got[first_bad] << ", ref " << ref[first_bad] << ") "
-                                       << "[AE_SIM_SEED=" << ae::sim::seed() << "]";
+                                       << " (got " << got[first_bad] << ", ref " << ref[first_bad] << ")"
+                                       << replay_note();
 }
 
 // Bit equality of two runs (determinism), NaN bits included.
@@ -219,13 +263,20 @@ inline ::testing::AssertionResult nonzero(const std::string& what, const std::ve
   return ::testing::AssertionFailure() << what << " has zero norm: the check would be vacuous";
 }
 
-// Runs f with the sim's schedule seed set to seed, restoring the previous one.
+// Runs f with the sim's schedule seed set to seed, restoring the previous one. On a GPU the hardware
+// picks the schedule: f just runs, so two calls are two uncontrolled schedules (still a determinism
+// check: no atomics or order-dependent sums may make them differ).
 template <class F>
 void with_sim_seed(uint64_t seed, F&& f) {
+#if AE_CUDATEST_SIM
   const uint64_t old = ae::sim::seed();
   ae::sim::set_seed(seed);
   f();
   ae::sim::set_seed(old);
+#else
+  (void)seed;
+  f();
+#endif
 }
 
 }  // namespace ae::cudatest

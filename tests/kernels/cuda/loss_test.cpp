@@ -63,7 +63,7 @@ LossOut run_cuda(const LossCase& c, const LossData& d) {
           probs.download()};
 }
 
-class LossKernel : public ::testing::TestWithParam<LossCase> {};
+class LossKernel : public DeviceTestWithParam<LossCase> {};
 
 TEST_P(LossKernel, MatchesCpuReference) {
   const LossCase& c = GetParam();
@@ -88,7 +88,8 @@ TEST_P(LossKernel, MatchesCpuReference) {
   if (c.from_logits) EXPECT_TRUE(compare("probs", got.probs, probs_ref, tol, 1, 1.0));
 }
 
-TEST(LossDeterminism, TwoSchedulesBitEqual) {
+class LossDeterminism : public DeviceTest {};
+TEST_F(LossDeterminism, TwoSchedulesBitEqual) {
   const LossCase c{Loss::bce, true, Act::linear, 33, 47, false, 5};
   const LossData d(c);
   LossOut a, b;
@@ -100,7 +101,8 @@ TEST(LossDeterminism, TwoSchedulesBitEqual) {
   EXPECT_TRUE(bitwise_equal("per_sample", a.per_sample, b.per_sample));
 }
 
-TEST(LossEdge, EmptyBatchGivesZero) {
+class LossEdge : public DeviceTest {};
+TEST_F(LossEdge, EmptyBatchGivesZero) {
   for (auto [M, N] : {std::pair<int64_t, int64_t>{0, 5}, {3, 0}}) {
     DeviceBuffer<float> pred(1), target(1), grad(1), per_sample(M), loss(1);
     DeviceBuffer<double> rows(ae::cuda::loss_workspace_elements(M));
@@ -111,7 +113,7 @@ TEST(LossEdge, EmptyBatchGivesZero) {
   }
 }
 
-TEST(LossEdge, RefusesWhatTheReferenceRefuses) {
+TEST_F(LossEdge, RefusesWhatTheReferenceRefuses) {
   DeviceBuffer<float> buf(4), loss(1);
   DeviceBuffer<double> rows(2);
   auto call = [&](Loss l, bool logits, Act act) {

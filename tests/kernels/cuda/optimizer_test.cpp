@@ -88,7 +88,7 @@ std::vector<float> flat(const std::vector<std::vector<float>>& tensors) {
   return v;
 }
 
-class Optimizer : public ::testing::TestWithParam<OptCase> {};
+class Optimizer : public DeviceTestWithParam<OptCase> {};
 
 TEST_P(Optimizer, MatchesCpuReferenceStepForStep) {
   const OptCase& c = GetParam();
@@ -180,6 +180,7 @@ std::vector<OptCase> opt_cases() {
 INSTANTIATE_TEST_SUITE_P(Cases, Optimizer, ::testing::ValuesIn(opt_cases()),
                          [](const auto& info) { return test_name(info.param.params()); });
 
+// Host-side argument checks only: runs without a device, in both flavours.
 TEST(OptimizerEdge, InvalidConfigIsAnError) {
   cpu::OptConfig c = cpu::default_opt_config(cpu::OptKind::sgd);
   c.nesterov = true;  // without momentum

@@ -1,4 +1,4 @@
-// The one place the cuda-sim differential tests take their tolerances from. A result a of a
+// The one place the CUDA kernel differential tests take their tolerances from. A result a of a
 // reduction of K terms passes against the reference r when
 //     |a − r| ≤ atol · scale · √K + rtol · |r|
 // where scale is the magnitude of one term (e.g. max|x|·max|w| for a GEMM; the tests pass it) and
@@ -9,6 +9,12 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+
+// 1: the kernels run on runtime/sim (ae_tests_cuda_sim); 0: the nvcc-compiled kernels on a GPU
+// (ae_tests_cuda, -DAE_ENABLE_CUDA=ON). Set by tests/kernels/cuda/CMakeLists.txt.
+#if !defined(AE_CUDATEST_SIM)
+#error "AE_CUDATEST_SIM must be defined (1: cuda-sim, 0: nvcc kernels on a GPU)"
+#endif
 
 namespace ae::cudatest {
 
@@ -41,7 +47,11 @@ constexpr Tolerance exact_tolerance() {
 // reference's. On a GPU (a few ulp of libm difference) this becomes tolerance<T>().
 template <typename T>
 constexpr Tolerance same_math_tolerance() {
+#if AE_CUDATEST_SIM
   return exact_tolerance();
+#else
+  return tolerance<T>();
+#endif
 }
 
 }  // namespace ae::cudatest

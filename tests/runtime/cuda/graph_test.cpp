@@ -1,6 +1,8 @@
 // The CUDA-graph path equals the op-by-op path bit for bit over N steps (the per-step optimizer
 // values are read from device memory, so one captured graph serves every step), and the executor's
-// device memory comes from the caching pool once.
+// device memory comes from the caching pool once: on this build's cuda backend (cuda-sim, or cuda
+// with -DAE_ENABLE_CUDA=ON, where these report SKIPPED without a GPU). Plus what the registry offers
+// in each flavour (`auto`, the other flavour's name), which needs no device.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -15,9 +17,44 @@
 #include "runtime/model.h"
 
 namespace ae {
+
+// runtime/cuda/cuda_backend.cpp: this build's device backend, "cuda-sim" (runtime/sim) or "cuda"
+// (nvcc, cudart), and whether it has a device (cuda-sim always has).
+const char* cuda_backend_name();
+bool cuda_backend_available();
+
 namespace {
 
 constexpr int64_t BATCH = 32;
+
+// The fixture of the tests that need the device: SKIPPED, with the registry's reason, without one.
+class OnCudaDevice : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (cuda_backend_available()) return;
+    std::string why = "cuda_backend_available() is false";
+    try {
+      make_backend(cuda_backend_name());
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    GTEST_SKIP() << "no CUDA device: " << why;
+  }
+};
+class CudaGraph : public OnCudaDevice {};
+class CudaDevicePool : public OnCudaDevice {};
+
+// `make_backend(name)` fails with one line of text that contains `expect`.
+void expect_one_line_error(const std::string& name, const std::string& expect) {
+  try {
+    make_backend(name);
+    ADD_FAILURE() << "--device " << name << " gave a backend";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find(expect), std::string::npos) << m;
+    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+  }
+}
 
 Plan train_plan(const Model& m, int64_t batch) {
   BuildOptions bo;
@@ -44,11 +81,11 @@ std::vector<double> run_steps(Model& m, Backend& b, bool graph, int steps, cpu::
   return losses;
 }
 
-TEST(CudaSimGraph, GraphReplayEqualsOpByOpBitForBit) {
+TEST_F(CudaGraph, GraphReplayEqualsOpByOpBitForBit) {
   for (cpu::OptKind kind : {cpu::OptKind::adam, cpu::OptKind::sgd, cpu::OptKind::rmsprop}) {
     cpu::OptConfig opt = cpu::default_opt_config(kind);
     if (kind == cpu::OptKind::sgd) opt.momentum = 0.9;
-    auto b = make_backend("cuda-sim");
+    auto b = make_backend(cuda_backend_name());
     Model a = Model::create(parse_spec("784-64r-16-64r-784s"), 5, Loss::bce);
     Model g = Model::create(parse_spec("784-64r-16-64r-784s"), 5, Loss::bce);
     a.ensure_state_slots(cpu::opt_state_slots(opt));
@@ -70,8 +107,8 @@ TEST(CudaSimGraph, GraphReplayEqualsOpByOpBitForBit) {
   }
 }
 
-TEST(CudaSimGraph, SecondExecutorIsServedFromThePoolCache) {
-  auto b = make_backend("cuda-sim");
+TEST_F(CudaGraph, SecondExecutorIsServedFromThePoolCache) {
+  auto b = make_backend(cuda_backend_name());
   ASSERT_NE(b->device(), nullptr);
   Model m = Model::create(parse_spec("784-64r-16-64r-784s"), 5, Loss::mse);
   { Executor ex(train_plan(m, BATCH), *b, m.params); }
@@ -88,7 +125,7 @@ TEST(CudaSimGraph, SecondExecutorIsServedFromThePoolCache) {
   EXPECT_EQ(count(first, "cache, "), count(second, "cache, ")) << first << "\n" << second;
 }
 
-TEST(DevicePool, SizeClassesAndStatistics) {
+TEST_F(CudaDevicePool, SizeClassesAndStatistics) {
   using cuda::DevicePool;
   EXPECT_EQ(DevicePool::size_class(1), 512u);
   EXPECT_EQ(DevicePool::size_class(513), 1024u);
@@ -118,18 +155,26 @@ TEST(DevicePool, SizeClassesAndStatistics) {
   EXPECT_THROW(pool.deallocate(reinterpret_cast<void*>(0x1234)), Error);
 }
 
+#if AE_CUDATEST_SIM
 TEST(CudaSimBackend, AutoNeverPicksTheSimAndCudaIsAClearError) {
   EXPECT_EQ(make_backend("auto")->name(), "cpu");
   EXPECT_EQ(make_backend("cuda-sim")->name(), "cuda-sim");
-  try {
-    make_backend("cuda");
-    FAIL() << "--device cuda gave a backend on a machine without a GPU";
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_NE(m.find("--device cuda"), std::string::npos) << m;
-    EXPECT_EQ(m.find('\n'), std::string::npos) << m;
-  }
+  expect_one_line_error("cuda", "--device cuda");
 }
+#else
+// The nvcc build: `auto` picks cuda exactly when a GPU is present; cuda-sim is a clear error naming
+// the other build; without a GPU, cuda is a clear error too. Runs with or without a GPU.
+TEST(CudaBackend, AutoPicksCudaOnlyWithAGpuAndCudaSimIsAClearError) {
+  EXPECT_EQ(std::string(cuda_backend_name()), "cuda");
+  const bool gpu = cuda_backend_available();
+  EXPECT_EQ(make_backend("auto")->name(), gpu ? "cuda" : "cpu");
+  expect_one_line_error("cuda-sim", "-DAE_ENABLE_CUDA=ON");
+  if (gpu)
+    EXPECT_EQ(make_backend("cuda")->name(), "cuda");
+  else
+    expect_one_line_error("cuda", "--device cuda: no CUDA GPU");
+}
+#endif
 
 }  // namespace
 }  // namespace ae

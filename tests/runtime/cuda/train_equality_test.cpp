@@ -1,5 +1,6 @@
-// 20 training steps of 784-256r-32-256r-784s on a Fashion-MNIST subset, on cuda-sim and on the cpu
-// backend from the same initial weights, shuffling off: the losses agree within 1e-5 relative at
+// 20 training steps of 784-256r-32-256r-784s on a Fashion-MNIST subset, on this build's cuda backend
+// (cuda-sim, or cuda with -DAE_ENABLE_CUDA=ON: skipped without a GPU) and on the cpu backend from the
+// same initial weights, shuffling off: the losses agree within 1e-5 relative at
 // every step and the final weights within 1e-4 (max over tensors of ‖ΔW‖/‖W‖), for every optimizer
 // and both losses. Batch 32 over 600 rows: step 19 is a partial batch (24 rows, the op-by-op path
 // on the device) and step 20 starts the second epoch (the prefetch crosses the epoch boundary).
@@ -15,11 +16,18 @@
 #include <vector>
 
 #include "host/data/idx.h"
+#include "kernels/common/error.h"
 #include "runtime/backend.h"
 #include "runtime/model.h"
 #include "runtime/trainer.h"
 
 namespace ae {
+
+// runtime/cuda/cuda_backend.cpp: this build's device backend, "cuda-sim" (runtime/sim) or "cuda"
+// (nvcc, cudart), and whether it has a device (cuda-sim always has).
+const char* cuda_backend_name();
+bool cuda_backend_available();
+
 namespace {
 
 constexpr const char* FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
@@ -73,17 +81,31 @@ TrainRun train_on(const std::string& device, const Case& c) {
 
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); }
 
-class CudaSimTraining : public ::testing::TestWithParam<Case> {};
+// Reports SKIPPED, with the registry's reason, when the cuda backend has no device.
+class CudaTraining : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (cuda_backend_available()) return;
+    std::string why = "cuda_backend_available() is false";
+    try {
+      make_backend(cuda_backend_name());
+    } catch (const Error& e) {
+      why = e.what();
+    }
+    GTEST_SKIP() << "no CUDA device: " << why;
+  }
+};
 
-TEST_P(CudaSimTraining, MatchesCpuStepByStep) {
+TEST_P(CudaTraining, MatchesCpuStepByStep) {
   const Case& c = GetParam();
-  TrainRun cpu = train_on("cpu", c), sim = train_on("cuda-sim", c);
+  const std::string device = cuda_backend_name();
+  TrainRun cpu = train_on("cpu", c), sim = train_on(device, c);
   ASSERT_EQ(cpu.loss.size(), size_t(STEPS));
   ASSERT_EQ(sim.loss.size(), size_t(STEPS));
   double worst = 0;
   for (int64_t s = 0; s < STEPS; ++s) {
     EXPECT_TRUE(std::isfinite(sim.loss[s]));
-    EXPECT_LE(rel(sim.loss[s], cpu.loss[s]), 1e-5) << "step " << s + 1 << ": cuda-sim " << sim.loss[s] << " vs cpu " << cpu.loss[s];
+    EXPECT_LE(rel(sim.loss[s], cpu.loss[s]), 1e-5) << "step " << s + 1 << ": " << device << " " << sim.loss[s] << " vs cpu " << cpu.loss[s];
     worst = std::max(worst, rel(sim.loss[s], cpu.loss[s]));
   }
   for (size_t s = 0; s < cpu.val.size(); ++s)
@@ -106,7 +128,7 @@ TEST_P(CudaSimTraining, MatchesCpuStepByStep) {
 
 using K = cpu::OptKind;
 INSTANTIATE_TEST_SUITE_P(
-    EveryOptimizerBothLosses, CudaSimTraining,
+    EveryOptimizerBothLosses, CudaTraining,
     ::testing::Values(Case{"sgd_mse", K::sgd, 0.1, 0, false, 0, Loss::mse, false},
                       Case{"sgd_momentum_bce", K::sgd, 0.05, 0.9, false, 0, Loss::bce, false},
                       Case{"nesterov_mse", K::sgd, 0.05, 0.9, true, 1e-4, Loss::mse, false},
