@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch parity of ae's training: for every activation, both losses and both of sgd and adam,
-start ae and PyTorch from the same weights (ae's own `--steps 0` model file), train 50 steps on
+"""PyTorch parity of ae's training: for every activation, both losses and each of sgd, adam and
+rmsprop, start ae and PyTorch from the same weights (ae's own `--steps 0` model file), train 50 steps on
 the same batches in the same order (shuffling off), and compare the final weights:
 max over tensors of ||W_ae - W_torch|| / ||W_torch|| must be at most 1e-4.
 
@@ -29,8 +29,8 @@ ACTS = ["l", "r", "k", "s", "t", "u", "e", "p", "g"]
 ACT_NAMES = {"l": "linear", "r": "relu", "k": "leaky_relu", "s": "sigmoid", "t": "tanh",
              "u": "selu", "e": "elu", "p": "softplus", "g": "gelu"}
 LOSSES = ["mse", "bce"]
-OPTIMIZERS = ["sgd", "adam"]
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3}  # given to both sides explicitly
+OPTIMIZERS = ["sgd", "adam", "rmsprop"]
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rmsprop": 1e-3}  # given to both sides explicitly
 TOLERANCE = 1e-4
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
@@ -113,8 +113,8 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch):
     model = torch_model(spec)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     crit = nn.MSELoss() if loss == "mse" else nn.BCELoss()
-    o = (torch.optim.SGD(model.parameters(), lr=lr) if opt == "sgd"
-         else torch.optim.Adam(model.parameters(), lr=lr))
+    make = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
+    o = make[opt](model.parameters(), lr=lr)
     xt = torch.from_numpy(x)
     per_epoch = (x.shape[0] + batch - 1) // batch
     for step in range(steps):
@@ -162,6 +162,7 @@ def main():
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
+    p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
     p.add_argument("--keep", help="keep the model files in this directory")
     a = p.parse_args()
 
@@ -177,14 +178,14 @@ def main():
     torch.manual_seed(0)  # unused (weights come from ae), but keeps any default init quiet and fixed
     if not os.access(a.ae, os.X_OK):
         raise SystemExit(f"{a.ae}: no ae binary; build it (cmake --build build --target ae_cli) or pass --ae")
-    lr = {"sgd": a.lr_sgd, "adam": a.lr_adam}
+    lr = {"sgd": a.lr_sgd, "adam": a.lr_adam, "rmsprop": a.lr_rmsprop}
 
     x = read_idx_u8(a.data, a.rows)
     work = a.keep or tempfile.mkdtemp(prefix="ae_parity_")
     os.makedirs(work, exist_ok=True)
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
-          f"lr sgd {lr['sgd']}, adam {lr['adam']}; tolerance {TOLERANCE:g}")
+          f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}")
     print(f"{'activation':<11} {'loss':<4} {'opt':<5} {'max rel diff':>12}  {'worst tensor':<17} {'of update':>9}  result")
     failures, rows = 0, []
     for act in a.acts:
