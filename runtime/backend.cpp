@@ -75,7 +75,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
     AE_FAIL("--device ", name, ": unknown device; expected one of: ", have, ", auto");
   }
   if (!it->second.available())
-    AE_FAIL("--device ", name, ": no CUDA GPU is present on this machine (use --device cpu, or cuda-sim to run the CUDA kernels on the CPU)");
+    AE_FAIL("--device ", name, ": no CUDA GPU is present on this machine (use --device cpu",
+            r.count("cuda-sim") ? ", or cuda-sim to run the CUDA kernels on the CPU)"
+                                : "; the default build's --device cuda-sim runs the CUDA kernels on the CPU)");
   return it->second.make();
 }
 
