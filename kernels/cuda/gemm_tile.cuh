@@ -22,6 +22,18 @@
 
 #include "kernels/common/activation.h"
 
+// The kernel's two barriers. A test build may define AE_GEMM_DROP_BARRIER to 1 or 2 to compile
+// one of them out and prove the tests notice (tests/kernels/cuda/CMakeLists.txt, the barrier
+// mutants); ae's own builds never define it.
+#if defined(AE_GEMM_DROP_BARRIER)
+#define AE_GEMM_BARRIER(n)                          \
+  do {                                              \
+    if constexpr ((n) != AE_GEMM_DROP_BARRIER) __syncthreads(); \
+  } while (0)
+#else
+#define AE_GEMM_BARRIER(n) __syncthreads()
+#endif
+
 namespace ae::cuda::gemm_tile {
 
 constexpr int BM = 64;                          // tile rows (r)
@@ -121,7 +133,7 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
     store_slice<A_T_CONTIG>(as, tid, ra);
     store_slice<B_T_CONTIG>(bs, tid, rb);
-    __syncthreads();          // the slice is complete before anyone multiplies it
+    AE_GEMM_BARRIER(1);       // the slice is complete before anyone multiplies it
     if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
       load_slice<A_T_CONTIG>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
       load_slice<B_T_CONTIG>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
@@ -143,7 +155,7 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
 #pragma unroll
       for (int t = 0; t < BK; ++t) row_acc += as[t][tid];
     }
-    __syncthreads();  // everyone is done reading the slice before the next one overwrites it
+    AE_GEMM_BARRIER(2);  // everyone is done reading the slice before the next one overwrites it
   }
 
   if (sums_rows && r0 + tid < p.R) {
