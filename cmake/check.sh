@@ -40,7 +40,9 @@ ctest_run() {
   failed_total=$((failed_total + failed))
   skipped_total=$((skipped_total + skipped))
   if ((rc != 0 && failed == 0)); then failed_total=$((failed_total + 1)); fi
-  summary+=("$label: $((total - failed - skipped)) passed, $failed failed$( ((skipped)) && echo ", $skipped skipped")")
+  local note=""
+  if ((skipped > 0)); then note=", $skipped skipped"; fi
+  summary+=("$label: $((total - failed - skipped)) passed, $failed failed$note")
 }
 
 echo "== build (Release) =="
