@@ -152,7 +152,7 @@ void run_bench(const BenchArgs& a) {
       if (ex->on_device() && buf == 0) ex->run(a.batch, ex == train_ex.get() ? &opt : nullptr, 1);
     }
   }
-  int64_t step = 1, no_step = 0;  // the device runs above took step 1
+  int64_t step = 1, no_step = 0;  // optimizer steps so far (a device executor ran step 1 above)
   auto train_rates = time_loops(*train_ex, a, &opt, step);
   auto encode_rates = time_loops(*encode_ex, a, nullptr, no_step);
   double flops = train_ex->plan().total_flops() / double(a.batch);

@@ -33,8 +33,8 @@ struct OptConfig {
 };
 
 // torch.optim's defaults: sgd lr 1e-3 (PyTorch ≥ 2.2; earlier versions had no default lr),
-// adam/adamw lr 1e-3 betas (0.9, 0.999) eps 1e-8, adamw weight_decay 0.01, rmsprop lr 0.01
-// alpha 0.99 eps 1e-8.
+// adam/adamw lr 1e-3 betas (0.9, 0.999) eps 1e-8, adamw weight_decay 0.01, rmsprop alpha 0.99
+// eps 1e-8 — but rmsprop lr 1e-3, not torch's 0.01 (optimizer.cpp says why).
 OptConfig default_opt_config(OptKind kind);
 
 // Throws ae::Error naming the field when the config is outside what torch.optim accepts (plus

@@ -35,8 +35,10 @@
 #if defined(__CUDACC__) || defined(AE_CUDA_SIM)
 namespace ae::cuda {
 
-// Launches `kernel` and checks the launch (configuration, shared memory, and under the sim the
-// kernel's whole run): throws ae::Error naming the kernel, its configuration and the CUDA error.
+// Launches `kernel` and checks the launch (configuration, shared memory; under the sim also the
+// kernel's run when it runs at once: on the legacy stream, or with AE_SIM_STREAMS=eager; on a
+// deferred stream, as on a GPU, a failing run is reported by the call that synchronizes): throws
+// ae::Error naming the kernel, its configuration and the CUDA error.
 // Arguments are converted to the kernel's parameter types here, as <<<>>> does.
 template <typename... PARAMS, typename... ARGS>
 void launch(const char* name, void (*kernel)(PARAMS...), dim3 grid, dim3 block, size_t smem_bytes,

@@ -10,6 +10,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/dense_fwd.cuh"
+#include "kernels/cuda/hold.cuh"
 #include "kernels/cuda/launch.cuh"  // AE_CUDA_CHECK
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/executor.h"
@@ -64,7 +66,42 @@ Device& device_of(Executor& ex) {
   return *d;
 }
 
-// Sets the executor's boundary hook and graph mode for one timing; puts them back on every path.
+// Holds a stream (kernels/cuda/hold.cuh) from the first event of a timed step to its last, so the
+// step's work is all queued on the GPU before it starts. Released on every path.
+class Hold {
+ public:
+  Hold() {
+    AE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&m_flags), 2 * sizeof(int)));
+    m_flags[0] = 1, m_flags[1] = 0;
+  }
+  ~Hold() {
+    release();
+    cudaFreeHost(m_flags);  // synchronizes: the kernel has seen the release
+  }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+  void begin(cudaStream_t s) {
+    *static_cast<volatile int*>(&m_flags[0]) = 0;
+    ::ae::cuda::hold_stream(&m_flags[0], &m_flags[1], MAX_POLLS, s);
+  }
+  void release() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    *static_cast<volatile int*>(&m_flags[0]) = 1;
+  }
+  // After the stream has synchronized: the hold ended by the release, not by giving up.
+  void check() const {
+    AE_CHECK(*static_cast<volatile int*>(&m_flags[1]) == 0,
+             "cuda_bench: the hold kernel gave up before the host released it: that timing is void");
+  }
+
+ private:
+  static constexpr int64_t MAX_POLLS = 20'000'000;  // ≈ 20 s at ~1 µs per poll of host memory
+  int* m_flags = nullptr;                            // [0] release, [1] timed_out; pinned
+};
+
+// Sets the executor's boundary hook and graph mode for one timing; on every path it then clears
+// the hook (the bench installs no other) and restores the graph mode.
 class HookScope {
  public:
   HookScope(Executor& ex, bool graph, std::function<void(size_t)> hook) : m_ex(ex), m_graph(ex.use_graph()) {
@@ -214,13 +251,22 @@ std::vector<double> time_graph_steps(Executor& ex, const cpu::OptConfig* opt, in
   const cudaStream_t s = cuda_compute_stream(ex.backend());
   const size_t n = ex.plan().ops.size();
   Events ev(2);
-  // Boundaries 0 and n bracket the graph launch (and nothing else the step enqueues).
+  Hold hold;
+  // Boundaries 0 and n bracket the graph launch (and nothing else the step enqueues); the hold
+  // keeps the stream from starting before the launch is queued behind the first event.
   HookScope scope(ex, true, [&](size_t b) {
-    if (b == 0) AE_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
-    if (b == n) AE_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
+    if (b == 0) {
+      hold.begin(s);
+      AE_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
+    }
+    if (b == n) {
+      AE_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
+      hold.release();
+    }
   });
   auto one_step = [&] {
     ex.run(ex.plan().batch, opt, ++step);  // finish() has synchronized the compute stream
+    hold.check();
     return double(ev.ms(0, 1));
   };
   for (int64_t i = 0; i < r.warmup; ++i) one_step();  // the first step also captures the graph
@@ -241,16 +287,20 @@ std::vector<OpTiming> time_ops(Executor& ex, const cpu::OptConfig* opt, int64_t&
   // Event i before op i, event n after the last: op i takes e[i] → e[i+1]. The event records
   // between kernels cost a little; a sequence keeps each op's caches as the step leaves them.
   Events ev(n + 1);
+  Hold hold;  // the whole sequence is queued before its first op starts
   std::vector<char> seen(n + 1, 0);
   HookScope scope(ex, false, [&](size_t b) {
     AE_CHECK(b <= n, "cuda_bench: boundary ", b, " of a plan of ", n, " ops");
+    if (b == 0) hold.begin(s);
     AE_CUDA_CHECK(cudaEventRecord(ev.e[b], s));
+    if (b == n) hold.release();
     seen[b] = 1;
   });
   std::vector<std::vector<double>> ms(n);
   for (int64_t rep = 0; rep < r.warmup + r.runs; ++rep) {
     std::fill(seen.begin(), seen.end(), 0);
     ex.run(plan.batch, opt, ++step);
+    hold.check();
     AE_CHECK(std::count(seen.begin(), seen.end(), 1) == std::ptrdiff_t(n + 1),
              "cuda_bench: the backend did not report every op boundary of an op-by-op step");
     if (rep < r.warmup) continue;

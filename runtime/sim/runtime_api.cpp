@@ -271,14 +271,16 @@ cudaError_t cudaLaunchKernel(const void*, dim3, dim3, void**, size_t, cudaStream
 cudaError_t cudaMalloc(void** p, size_t size) { return ae::sim::detail::allocate(p, size, true); }
 // Both frees synchronize the device first, as CUDA's do: queued work may still use the memory.
 cudaError_t cudaFree(void* p) {
-  if (p) ae::sim::detail::synchronize_all();
-  return ae::sim::detail::release(p, true);
+  const cudaError_t before = p ? ae::sim::detail::synchronize_all() : cudaSuccess;
+  const cudaError_t e = ae::sim::detail::release(p, true);
+  return before != cudaSuccess ? before : e;
 }
 cudaError_t cudaMallocHost(void** p, size_t size) { return ae::sim::detail::allocate(p, size, false); }
 cudaError_t cudaHostAlloc(void** p, size_t size, unsigned int) { return ae::sim::detail::allocate(p, size, false); }
 cudaError_t cudaFreeHost(void* p) {
-  if (p) ae::sim::detail::synchronize_all();
-  return ae::sim::detail::release(p, false);
+  const cudaError_t before = p ? ae::sim::detail::synchronize_all() : cudaSuccess;
+  const cudaError_t e = ae::sim::detail::release(p, false);
+  return before != cudaSuccess ? before : e;
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
@@ -318,13 +320,16 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t n, cudaStream_t stream) {
 cudaError_t cudaMemset(void* p, int value, size_t n) { return cudaMemsetAsync(p, value, n, nullptr); }
 
 // __constant__ and __device__ variables are ordinary globals under the sim.
+// Legacy-stream operations: they wait for the blocking streams' queued work first.
 cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* src, size_t n, size_t offset, cudaMemcpyKind) {
   if (!symbol || (n && !src)) return set_error(cudaErrorInvalidValue);
+  if (cudaError_t e = ae::sim::detail::synchronize_blocking()) return e;
   std::memcpy(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyFromSymbol(void* dst, const void* symbol, size_t n, size_t offset, cudaMemcpyKind) {
   if (!symbol || (n && !dst)) return set_error(cudaErrorInvalidValue);
+  if (cudaError_t e = ae::sim::detail::synchronize_blocking()) return e;
   std::memcpy(dst, static_cast<const char*>(symbol) + offset, n);
   return cudaSuccess;
 }

@@ -26,13 +26,17 @@ struct StreamOp {
   std::string what;
   std::function<cudaError_t()> run;
 };
-// Queues, executes or captures `op` on `stream` (streams.cpp: in order; deferred or eager).
-cudaError_t enqueue(cudaStream_t stream, StreamOp op);
+// Queues, executes or captures `op` on `stream` (streams.cpp: in order; deferred or eager). When
+// queued, *position (if given) becomes its place in the stream's history (1-based), else 0.
+cudaError_t enqueue(cudaStream_t stream, StreamOp op, uint64_t* position = nullptr);
 // Runs `op` now, after everything queued on `stream` (a copy to or from pageable host memory,
 // which CUDA performs synchronously); captured like any op while `stream` captures.
 cudaError_t run_after(cudaStream_t stream, StreamOp op);
-// Runs the queued work of every stream (cudaDeviceSynchronize; the implicit sync of cudaFree).
+// Runs the queued work of every stream (cudaDeviceSynchronize; the implicit sync of cudaFree), or
+// of the blocking streams only (what legacy default-stream operations wait for). Return the first
+// error of that work.
 cudaError_t synchronize_all();
+cudaError_t synchronize_blocking();
 // Whether `stream` is a live stream handle (the legacy and per-thread default streams included).
 bool valid_stream(cudaStream_t stream);
 

@@ -24,6 +24,7 @@ struct CUgraphExec_st {
   std::vector<ae::sim::detail::StreamOp> ops;
 };
 struct CUstream_st {
+  uint64_t id = 0;  // unique for the process: a queued wait never mistakes a new stream at a reused address
   unsigned flags = 0;
   bool capturing = false;
   bool invalidated = false;
@@ -35,13 +36,17 @@ struct CUstream_st {
   cudaError_t failed = cudaSuccess;  // first error of deferred work, returned by the next sync
 };
 struct CUevent_st {
+  uint64_t id = 0;       // unique for the process (see CUstream_st::id)
   unsigned flags = 0;
-  bool recorded = false;  // the last record has run
+  uint64_t records = 0;  // cudaEventRecord calls outside capture: 0 = never recorded
+  bool recorded = false;  // the latest record has run (an earlier, overtaken one does not count)
   std::chrono::steady_clock::time_point time;
-  // Where the last record was enqueued: complete once stream->executed >= position. nullptr:
-  // never recorded, or on the default stream (complete at once).
+  // Where the latest record was queued: complete once that stream has executed `position` ops.
+  // stream nullptr: recorded at once (default stream, eager mode), or never.
   cudaStream_t stream = nullptr;
+  uint64_t stream_id = 0;
   uint64_t position = 0;
+  cudaStream_t captured_on = nullptr;  // recorded inside this stream's capture (no node, no time)
 };
 
 namespace ae::sim::detail {
@@ -67,10 +72,15 @@ cudaError_t invalidate(cudaStream_t s, cudaError_t e) {
   return set_error(e);
 }
 
-// Runs stream s's queued ops until `upto` of its history have run. Returns the first error of
-// deferred work on s not yet reported (and reports it as the calling thread's last error).
-cudaError_t drain(cudaStream_t s, uint64_t upto) {
+// Runs the queued ops of stream s (if it is still the stream with this id) until `upto` of its
+// history have run. Returns the first error of deferred work on s not yet reported (also as the
+// calling thread's last error). Stream destruction holds g_run_mutex too, so s cannot vanish here.
+cudaError_t drain_stream(cudaStream_t s, uint64_t id, uint64_t upto) {
   std::lock_guard<std::recursive_mutex> run(g_run_mutex);
+  {
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    if (!g_streams.count(s) || s->id != id) return cudaSuccess;  // destroyed: its work has run
+  }
   for (;;) {
     StreamOp op;
     {
@@ -88,19 +98,35 @@ cudaError_t drain(cudaStream_t s, uint64_t upto) {
   return set_error(std::exchange(s->failed, cudaSuccess));
 }
 
+// drain_stream for a live handle the caller holds.
+cudaError_t drain(cudaStream_t s, uint64_t upto) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    if (!g_streams.count(s)) return cudaSuccess;
+    id = s->id;
+  }
+  return drain_stream(s, id, upto);
+}
+
 cudaError_t drain_all_of(bool blocking_only) {
-  std::vector<cudaStream_t> streams;
+  std::vector<std::pair<cudaStream_t, uint64_t>> streams;
   {
     std::lock_guard<std::mutex> g(g_stream_mutex);
     for (cudaStream_t s : g_streams)
-      if (!blocking_only || !(s->flags & cudaStreamNonBlocking)) streams.push_back(s);
+      if (!blocking_only || !(s->flags & cudaStreamNonBlocking)) streams.emplace_back(s, s->id);
   }
   cudaError_t first = cudaSuccess;
-  for (cudaStream_t s : streams) {
-    const cudaError_t e = drain(s, UINT64_MAX);
+  for (const auto& [s, id] : streams) {
+    const cudaError_t e = drain_stream(s, id, UINT64_MAX);
     if (first == cudaSuccess) first = e;
   }
   return first;
+}
+
+uint64_t next_id() {
+  static std::atomic<uint64_t> id{0};
+  return ++id;
 }
 
 }  // namespace
@@ -111,22 +137,25 @@ bool valid_stream(cudaStream_t s) {
   return g_streams.count(s) != 0;
 }
 
-cudaError_t enqueue(cudaStream_t s, StreamOp op) {
+cudaError_t enqueue(cudaStream_t s, StreamOp op, uint64_t* position) {
+  if (position) *position = 0;
   if (!is_default(s) && s->capturing) {
     if (s->invalidated) return set_error(cudaErrorStreamCaptureInvalidated);
     s->graph->ops.push_back(std::move(op));
     return cudaSuccess;
   }
   if (is_default(s)) {
-    // The legacy default stream waits for the blocking streams' earlier work; its own work then
-    // runs now, so their later work follows it.
-    if (g_deferred) drain_all_of(true);
-    return set_error(op.run());
+    // The legacy default stream waits for the blocking streams' earlier work (an error there is
+    // this call's error, as on a GPU); its own work then runs now, so their later work follows it.
+    const cudaError_t before = g_deferred ? drain_all_of(true) : cudaSuccess;
+    const cudaError_t e = op.run();
+    return set_error(before != cudaSuccess ? before : e);
   }
   if (!g_deferred) return set_error(op.run());
   std::lock_guard<std::mutex> g(g_stream_mutex);
   s->pending.push_back(std::move(op));
   ++s->enqueued;
+  if (position) *position = s->enqueued;
   return cudaSuccess;
 }
 
@@ -137,6 +166,7 @@ cudaError_t run_after(cudaStream_t s, StreamOp op) {
 }
 
 cudaError_t synchronize_all() { return drain_all_of(false); }
+cudaError_t synchronize_blocking() { return drain_all_of(true); }
 
 }  // namespace ae::sim::detail
 
@@ -154,6 +184,7 @@ using ae::sim::detail::set_error;
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags) {
   if (!s) return set_error(cudaErrorInvalidValue);
   *s = new CUstream_st;
+  (*s)->id = ae::sim::detail::next_id();
   (*s)->flags = flags;
   std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
   ae::sim::detail::g_streams.insert(*s);
@@ -163,48 +194,58 @@ cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags
 cudaError_t cudaStreamCreateWithPriority(cudaStream_t* s, unsigned int flags, int) {
   return cudaStreamCreateWithFlags(s, flags);
 }
+// Queued work completes first (CUDA finishes it after the destroy returns); an error of that work
+// is this call's error. No other thread can be running the stream's work meanwhile (g_run_mutex).
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  if (ae::sim::detail::is_default(s)) return set_error(cudaErrorInvalidResourceHandle);
-  if (!ae::sim::detail::valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
-  ae::sim::detail::drain(s, UINT64_MAX);  // queued work completes, as CUDA finishes it after destroy
+  using namespace ae::sim::detail;
+  if (is_default(s) || !valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::recursive_mutex> run(g_run_mutex);
+  const cudaError_t e = drain(s, UINT64_MAX);
   {
-    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
-    if (!ae::sim::detail::g_streams.erase(s)) return set_error(cudaErrorInvalidResourceHandle);
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    if (!g_streams.erase(s)) return set_error(cudaErrorInvalidResourceHandle);
   }
   delete s->graph;
   delete s;
-  return cudaSuccess;
+  return e;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
-  if (!ae::sim::detail::valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
-  if (ae::sim::detail::is_default(s)) return ae::sim::detail::synchronize_all();  // legacy: the blocking streams
-  if (s->capturing) return ae::sim::detail::invalidate(s, cudaErrorStreamCaptureUnsupported);
-  return ae::sim::detail::drain(s, UINT64_MAX);
+  using namespace ae::sim::detail;
+  if (!valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
+  if (is_default(s)) return synchronize_blocking();  // legacy stream: non-blocking streams are not its business
+  if (s->capturing) return invalidate(s, cudaErrorStreamCaptureUnsupported);
+  return drain(s, UINT64_MAX);
 }
 // Completes the work (rather than answering cudaErrorNotReady): a host polling in a loop must see
 // progress, and the sim has no device running on its own.
 cudaError_t cudaStreamQuery(cudaStream_t s) { return cudaStreamSynchronize(s); }
+// Waits for the event's latest record as of this call. During a capture the sim supports waiting
+// only on a record made in the same stream's capture (implicitly ordered); an event recorded
+// outside the capture is refused as CUDA refuses it without cudaEventWaitExternal.
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int) {
-  if (!ae::sim::detail::valid_stream(s) || !e) return set_error(cudaErrorInvalidResourceHandle);
+  using namespace ae::sim::detail;
+  if (!valid_stream(s) || !e) return set_error(cudaErrorInvalidResourceHandle);
   cudaStream_t target;
-  uint64_t position;
+  uint64_t target_id, position;
   {
-    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
-    if (!ae::sim::detail::g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
-    target = e->stream, position = e->position;  // the record as of now, not a later one
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    if (!g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
+    if (!is_default(s) && s->capturing) {
+      if (e->captured_on == s || e->records == 0) return cudaSuccess;
+      s->invalidated = true;
+      return set_error(cudaErrorStreamCaptureIsolation);
+    }
+    target = e->stream, target_id = e->stream_id, position = e->position;
   }
-  if (!target) return cudaSuccess;  // never recorded, or on the default stream: complete
-  return ae::sim::detail::enqueue(s, {"wait event", [target, position] {
-                                        return ae::sim::detail::valid_stream(target)
-                                                   ? ae::sim::detail::drain(target, position)
-                                                   : cudaSuccess;  // destroyed: its work has run
-                                      }});
+  if (!target) return cudaSuccess;  // never recorded, or recorded at once: complete
+  return enqueue(s, {"wait event", [target, target_id, position] { return drain_stream(target, target_id, position); }});
 }
 
 // ---- events ----
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags) {
   if (!e) return set_error(cudaErrorInvalidValue);
   *e = new CUevent_st;
+  (*e)->id = ae::sim::detail::next_id();
   (*e)->flags = flags;
   std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
   ae::sim::detail::g_events.insert(*e);
@@ -218,49 +259,67 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
+// Inside a capture a record only orders the capture (CUDA adds no node that the host could wait
+// for or time; cudaEventRecordExternal would). Otherwise the record is queued like any work; a
+// later record overtakes it (the event then completes with the later one only).
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-  if (!e || !ae::sim::detail::valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
-  const bool queued = !ae::sim::detail::is_default(s) && !s->capturing && ae::sim::deferred_streams();
+  using namespace ae::sim::detail;
+  if (!e || !valid_stream(s)) return set_error(cudaErrorInvalidResourceHandle);
+  uint64_t event_id, count;
   {
-    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
-    if (!ae::sim::detail::g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
-    if (queued) {
-      e->recorded = false;  // re-recording: incomplete until the new record runs
-      e->stream = s;
-      e->position = s->enqueued + 1;  // the record op itself, enqueued next
-    } else if (ae::sim::detail::is_default(s) || !s->capturing) {
-      e->stream = nullptr;
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    if (!g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
+    if (!is_default(s) && s->capturing) {
+      e->captured_on = s;
+      return s->invalidated ? set_error(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
     }
+    event_id = e->id;
+    count = ++e->records;
+    e->recorded = false;
+    e->captured_on = nullptr;
+    e->stream = nullptr;
   }
-  return ae::sim::detail::enqueue(s, {"event record", [e] {
-                                        std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
-                                        if (!ae::sim::detail::g_events.count(e)) return cudaSuccess;
-                                        e->recorded = true;
-                                        e->time = std::chrono::steady_clock::now();
+  uint64_t position = 0;
+  const cudaError_t err = enqueue(s, {"event record", [e, event_id, count] {
+                                        std::lock_guard<std::mutex> g(g_stream_mutex);
+                                        if (g_events.count(e) && e->id == event_id && e->records == count) {
+                                          e->recorded = true;
+                                          e->time = std::chrono::steady_clock::now();
+                                        }
                                         return cudaSuccess;
-                                      }});
+                                      }},
+                                  &position);
+  std::lock_guard<std::mutex> g(g_stream_mutex);
+  if (position && g_events.count(e) && e->records == count && !e->recorded) {
+    e->stream = s;
+    e->stream_id = s->id;
+    e->position = position;
+  }
+  return err;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  using namespace ae::sim::detail;
   if (!e) return set_error(cudaErrorInvalidResourceHandle);
   cudaStream_t target;
-  uint64_t position;
+  uint64_t target_id, position;
   {
-    std::lock_guard<std::mutex> g(ae::sim::detail::g_stream_mutex);
-    if (!ae::sim::detail::g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
-    target = e->stream, position = e->position;
+    std::lock_guard<std::mutex> g(g_stream_mutex);
+    if (!g_events.count(e)) return set_error(cudaErrorInvalidResourceHandle);
+    target = e->stream, target_id = e->stream_id, position = e->position;
   }
-  if (!target || !ae::sim::detail::valid_stream(target)) return cudaSuccess;
-  return ae::sim::detail::drain(target, position);
+  return target ? drain_stream(target, target_id, position) : cudaSuccess;
 }
 // Completes the record's work, as cudaStreamQuery does (see there).
 cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }
 // Host wall-clock time between the two records: the sim's timings say nothing about a GPU.
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  using namespace ae::sim::detail;
   if (!ms) return set_error(cudaErrorInvalidValue);
-  if (!start || !end || (start->flags & cudaEventDisableTiming) || (end->flags & cudaEventDisableTiming) ||
-      (!start->recorded && !start->stream) || (!end->recorded && !end->stream))
-    return set_error(cudaErrorInvalidResourceHandle);  // never recorded
-  if (!start->recorded || !end->recorded) return set_error(cudaErrorNotReady);  // its record is still queued
+  std::lock_guard<std::mutex> g(g_stream_mutex);
+  if (!start || !end || !g_events.count(start) || !g_events.count(end) || (start->flags & cudaEventDisableTiming) ||
+      (end->flags & cudaEventDisableTiming) || start->records == 0 || end->records == 0)
+    return set_error(cudaErrorInvalidResourceHandle);  // never recorded (outside a capture)
+  if (!start->recorded || !end->recorded) return set_error(cudaErrorNotReady);  // the latest record is queued
   *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
   return cudaSuccess;
 }

@@ -341,6 +341,108 @@ TEST(SimStreams, EventsCompleteWithTheirRecord) {
   EXPECT_EQ(cudaEventDestroy(stop), cudaSuccess);
 }
 
+// A failure in deferred work is the error of the call that runs it — a stream or event
+// synchronize, a legacy-stream copy (for a blocking stream), cudaFree, cudaStreamDestroy — and is
+// reported once.
+TEST(SimStreams, DeferredKernelFailuresSurfaceAtTheCallThatRunsThem) {
+  DeviceBuffer<int> scratch(32);
+  const std::vector<float> host(4, 1.0f);
+  {
+    Stream st(cudaStreamNonBlocking);
+    trap_on_stream(scratch.get(), st.s);  // queued: the launch itself succeeds
+    EXPECT_EQ(cudaStreamSynchronize(st.s), cudaErrorLaunchFailure);
+    EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure) << "and kept as the last error";
+    EXPECT_EQ(cudaStreamSynchronize(st.s), cudaSuccess) << "reported once";
+  }
+  {
+    Stream st(cudaStreamDefault);
+    trap_on_stream(scratch.get(), st.s);
+    DeviceBuffer<float> x(4);
+    EXPECT_EQ(cudaMemcpy(x.get(), host.data(), 4 * sizeof(float), cudaMemcpyHostToDevice), cudaErrorLaunchFailure);
+    cudaGetLastError();
+  }
+  {
+    Stream st(cudaStreamNonBlocking);
+    float* tmp = nullptr;
+    ASSERT_EQ(cudaMalloc(&tmp, 16), cudaSuccess);
+    trap_on_stream(scratch.get(), st.s);
+    EXPECT_EQ(cudaFree(tmp), cudaErrorLaunchFailure);
+    cudaGetLastError();
+  }
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  trap_on_stream(scratch.get(), s);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaGetLastError();
+}
+
+// The legacy default stream does not wait for non-blocking streams: synchronizing it leaves their
+// work queued (a host relying on it would read stale data on a GPU too).
+TEST(SimStreams, LegacySynchronizeLeavesNonBlockingStreamsAlone) {
+  const int n = 8;
+  Pinned h(n);
+  for (int i = 0; i < n; ++i) h.p[i] = 0.0f;
+  DeviceBuffer<float> x(std::vector<float>(size_t(n), 6.0f));
+  Stream st(cudaStreamNonBlocking);
+  ASSERT_EQ(cudaMemcpyAsync(h.p, x.get(), n * sizeof(float), cudaMemcpyDeviceToHost, st.s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(nullptr), cudaSuccess);
+  EXPECT_EQ(h.p[0], 0.0f);
+  ASSERT_EQ(cudaStreamSynchronize(st.s), cudaSuccess);
+  EXPECT_EQ(h.p[0], 6.0f);
+}
+
+// An event completes with its latest record only, and a new event is never taken for an old one.
+TEST(SimStreams, EventsFollowTheirLatestRecordOnly) {
+  Stream a(cudaStreamNonBlocking), b(cudaStreamNonBlocking);
+  cudaEvent_t e;
+  ASSERT_EQ(cudaEventCreate(&e), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e, a.s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e, b.s), cudaSuccess);  // overtakes the record queued on a
+  ASSERT_EQ(cudaStreamSynchronize(a.s), cudaSuccess);
+  float ms = 0;
+  EXPECT_EQ(cudaEventElapsedTime(&ms, e, e), cudaErrorNotReady) << "a's (overtaken) record completed the event";
+  cudaGetLastError();
+  ASSERT_EQ(cudaStreamSynchronize(b.s), cudaSuccess);
+  EXPECT_EQ(cudaEventElapsedTime(&ms, e, e), cudaSuccess);
+  // Destroyed with a record queued; a new event (possibly at the same address) is not recorded.
+  ASSERT_EQ(cudaEventRecord(e, a.s), cudaSuccess);
+  ASSERT_EQ(cudaEventDestroy(e), cudaSuccess);
+  cudaEvent_t fresh;
+  ASSERT_EQ(cudaEventCreate(&fresh), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(a.s), cudaSuccess);
+  EXPECT_EQ(cudaEventElapsedTime(&ms, fresh, fresh), cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+  EXPECT_EQ(cudaEventDestroy(fresh), cudaSuccess);
+}
+
+// Inside a capture a plain record only orders the capture (no node the host can time), and waiting
+// on an event recorded outside the capture is refused, as CUDA does without the External flags.
+TEST(SimStreams, EventsInsideACaptureFollowCudasRules) {
+  Stream st(cudaStreamNonBlocking), other(cudaStreamNonBlocking);
+  cudaEvent_t inside, outside;
+  ASSERT_EQ(cudaEventCreate(&inside), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&outside), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(outside, other.s), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(st.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(cudaEventRecord(inside, st.s), cudaSuccess);
+  EXPECT_EQ(cudaStreamWaitEvent(st.s, inside, 0), cudaSuccess);
+  cudaGraph_t g = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(st.s, &g), cudaSuccess);
+  size_t nodes = 1;
+  ASSERT_EQ(cudaGraphGetNodes(g, nullptr, &nodes), cudaSuccess);
+  EXPECT_EQ(nodes, 0u);
+  float ms = 0;
+  EXPECT_EQ(cudaEventElapsedTime(&ms, inside, inside), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(cudaGraphDestroy(g), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(st.s, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  EXPECT_EQ(cudaStreamWaitEvent(st.s, outside, 0), cudaErrorStreamCaptureIsolation);
+  EXPECT_EQ(cudaStreamEndCapture(st.s, &g), cudaErrorStreamCaptureInvalidated);
+  cudaGetLastError();
+  EXPECT_EQ(cudaEventDestroy(inside), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(outside), cudaSuccess);
+}
+
 TEST(SimStreams, EagerModeRunsWorkAtEnqueue) {
   ae::sim::set_deferred_streams(false);
   struct Restore {

@@ -105,6 +105,9 @@ void fault_trap() {
   Scratch s;
   AE_LAUNCH(trap_kernel, dim3(1), dim3(32), 0, nullptr, s.p);
 }
+void trap_on_stream(int* out, cudaStream_t stream) {
+  AE_LAUNCH(trap_kernel, dim3(1), dim3(32), 0, stream, out);
+}
 void fault_out_of_bounds_write(float* data, int n) {
   AE_LAUNCH(out_of_bounds_write, dim3((n + 255) / 256 + 1), dim3(256), 0, nullptr, data, n);
 }

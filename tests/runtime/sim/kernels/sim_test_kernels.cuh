@@ -59,6 +59,9 @@ void fault_ballot_after_exit();
 void fault_mask_without_self();
 void fault_warp_vs_block_barrier();
 void fault_trap();
+// trap_kernel on `stream` (out: 32 ints of device memory). On a deferred stream the launch succeeds
+// and the failure is reported by whichever call runs the stream's work.
+void trap_on_stream(int* out, cudaStream_t stream);
 void fault_out_of_bounds_write(float* data, int n);  // writes data[n]
 void fault_missing_wmma_lanes();
 
