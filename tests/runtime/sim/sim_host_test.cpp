@@ -2,7 +2,9 @@
 // strings, the virtual device, launch validation (an invalid launch runs nothing), dynamic shared
 // memory opt-in, streams and events, and stream capture into a graph that replays.
 #include <cmath>
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "tests/runtime/sim/kernels/sim_test_kernels.cuh"
 #include "tests/runtime/sim/sim_test_util.h"
@@ -441,6 +443,26 @@ TEST(SimStreams, EventsInsideACaptureFollowCudasRules) {
   cudaGetLastError();
   EXPECT_EQ(cudaEventDestroy(inside), cudaSuccess);
   EXPECT_EQ(cudaEventDestroy(outside), cudaSuccess);
+}
+
+// One thread creates, fills and destroys streams while another synchronizes the device: a drain
+// never touches a stream being destroyed (the ASan build of this test catches a use after free).
+TEST(SimStreams, DestroyingStreamsWhileAnotherThreadSynchronizesIsSafe) {
+  DeviceBuffer<float> x(std::vector<float>(64, 1.0f)), y(std::vector<float>(64, 0.0f));
+  std::atomic<bool> done{false};
+  std::thread sync([&] {
+    while (!done) EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  });
+  for (int i = 0; i < 300; ++i) {
+    cudaStream_t s;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&s, i % 2 ? cudaStreamNonBlocking : cudaStreamDefault), cudaSuccess);
+    ASSERT_EQ(cudaMemsetAsync(y.get(), 0, 64 * sizeof(float), s), cudaSuccess);
+    ASSERT_EQ(cudaMemcpyAsync(y.get(), x.get(), 64 * sizeof(float), cudaMemcpyDeviceToDevice, s), cudaSuccess);
+    ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
+  }
+  done = true;
+  sync.join();
+  EXPECT_EQ(y.download()[63], 1.0f);
 }
 
 TEST(SimStreams, EagerModeRunsWorkAtEnqueue) {
