@@ -17,14 +17,12 @@
 #include "runtime/cuda/bench_cuda.h"
 #include "runtime/executor.h"
 #include "runtime/model.h"
+#include "tests/runtime/cuda/on_device.h"
 #if AE_CUDATEST_SIM
 #include "runtime/sim/sim.h"
 #endif
 
 namespace ae {
-
-const char* cuda_backend_name();  // runtime/cuda/cuda_backend.cpp
-bool cuda_backend_available();
 
 namespace {
 
@@ -94,8 +92,8 @@ TEST(BoundaryHook, CpuAndDeviceSeeEveryOpBoundaryOpByOpAndTwoAroundAGraph) {
 class BenchTimings : public ::testing::Test {
  protected:
   void SetUp() override {
+    AE_SKIP_WITHOUT_CUDA_DEVICE();
     m_backend = device_backend();
-    if (!m_backend) GTEST_SKIP() << "no CUDA device for backend " << cuda_backend_name();
 #if AE_CUDATEST_SIM
     // The timings hold the stream until the host has queued the step (kernels/cuda/hold.cuh);
     // with streams that run work at enqueue the hold can only time out.

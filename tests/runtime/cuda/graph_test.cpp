@@ -15,13 +15,9 @@
 #include "runtime/cuda/device_pool.h"
 #include "runtime/executor.h"
 #include "runtime/model.h"
+#include "tests/runtime/cuda/on_device.h"
 
 namespace ae {
-
-// runtime/cuda/cuda_backend.cpp: this build's device backend, "cuda-sim" (runtime/sim) or "cuda"
-// (nvcc, cudart), and whether it has a device (cuda-sim always has).
-const char* cuda_backend_name();
-bool cuda_backend_available();
 
 namespace {
 
@@ -30,16 +26,7 @@ constexpr int64_t BATCH = 32;
 // The fixture of the tests that need the device: SKIPPED, with the registry's reason, without one.
 class OnCudaDevice : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (cuda_backend_available()) return;
-    std::string why = "cuda_backend_available() is false";
-    try {
-      make_backend(cuda_backend_name());
-    } catch (const Error& e) {
-      why = e.what();
-    }
-    GTEST_SKIP() << "no CUDA device: " << why;
-  }
+  void SetUp() override { AE_SKIP_WITHOUT_CUDA_DEVICE(); }
 };
 class CudaGraph : public OnCudaDevice {};
 class CudaDevicePool : public OnCudaDevice {};

@@ -20,13 +20,9 @@
 #include "runtime/backend.h"
 #include "runtime/model.h"
 #include "runtime/trainer.h"
+#include "tests/runtime/cuda/on_device.h"
 
 namespace ae {
-
-// runtime/cuda/cuda_backend.cpp: this build's device backend, "cuda-sim" (runtime/sim) or "cuda"
-// (nvcc, cudart), and whether it has a device (cuda-sim always has).
-const char* cuda_backend_name();
-bool cuda_backend_available();
 
 namespace {
 
@@ -84,16 +80,7 @@ double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 
 // Reports SKIPPED, with the registry's reason, when the cuda backend has no device.
 class CudaTraining : public ::testing::TestWithParam<Case> {
  protected:
-  void SetUp() override {
-    if (cuda_backend_available()) return;
-    std::string why = "cuda_backend_available() is false";
-    try {
-      make_backend(cuda_backend_name());
-    } catch (const Error& e) {
-      why = e.what();
-    }
-    GTEST_SKIP() << "no CUDA device: " << why;
-  }
+  void SetUp() override { AE_SKIP_WITHOUT_CUDA_DEVICE(); }
 };
 
 TEST_P(CudaTraining, MatchesCpuStepByStep) {
