@@ -311,7 +311,14 @@ void add_train(CLI::App& app) {
   s->add_option("--lr-min", a->lr_min, "cosine schedule: final learning rate")->capture_default_str();
   s->add_option("--loss", a->loss, "mse or bce (a sigmoid output with bce is computed from logits)")->capture_default_str();
   s->add_option("--normalize", a->normalize, "none, minmax or zscore, fitted on the training rows and stored in the model [default: none, or --init's]");
-  s->add_option("--seed", a->seed, "Seed of initialisation, shuffling and --val-split")->capture_default_str();
+  // An unsigned option would take "-1" as 2^64 − 1; a seed is a non-negative integer.
+  s->add_option("--seed", a->seed, "Seed of initialisation, shuffling and --val-split")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.find('-') == std::string::npos ? std::string() : "must be an integer ≥ 0 (got " + v + ")";
+          },
+          "", "non-negative"))
+      ->capture_default_str();
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->add_option("--shuffle", a->shuffle, "on or off")->capture_default_str();
   s->add_option("--patience", a->patience, "Stop after N epochs without a better validation loss (0 = never)")->capture_default_str();

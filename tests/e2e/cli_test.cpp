@@ -304,6 +304,7 @@ const BadInput BAD_INPUTS[] = {
     {"UnknownDevice", train_args({"--data", "{dir}/ok.idx", "--device", "tpu"}), {"--device", "tpu"}},
     {"BatchZero", {"train", "--data", "{dir}/ok.idx", "--steps", "1", "--batch", "0", "--out", OUT}, {"--batch"}},
     {"ShuffleMaybe", train_args({"--data", "{dir}/ok.idx", "--shuffle", "maybe"}), {"--shuffle", "maybe"}},
+    {"NegativeSeed", train_args({"--data", "{dir}/ok.idx", "--seed", "-1"}), {"--seed"}},
     {"NegativeThreads", train_args({"--data", "{dir}/ok.idx", "--threads", "-1"}), {"--threads"}},
     {"NegativeLearningRate", train_args({"--data", "{dir}/ok.idx", "--lr", "-1"}), {"lr"}},
     {"OutInMissingDirectory", {"train", "--data", "{dir}/ok.idx", "--steps", "1", "--out", "{dir}/nodir/out.st"}, {"--out", "{dir}/nodir"}},
