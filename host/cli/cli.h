@@ -18,6 +18,11 @@ inline const std::string DEFAULT_TEST = FASHION_DIR + "t10k-images-idx3-ubyte.gz
 // Sets OpenMP and GEMM threads; 0 means all cores.
 int apply_threads(int threads);
 
+// Option checks: a finite number (options whose NaN default means "not given" must not accept
+// "nan" or "inf"), and an integer ≥ 0 (an unsigned option would take "-1" as 2^64 − 1).
+CLI::Validator finite_number();
+CLI::Validator non_negative_integer();
+
 // How CSV files are read; the same flags on every command that reads data.
 struct DataArgs {
   std::string header = "detect";        // detect, yes, no

@@ -17,6 +17,23 @@
 
 namespace ae::cli {
 
+CLI::Validator finite_number() {
+  return CLI::Validator(
+      [](std::string& v) {
+        char* end = nullptr;
+        const double x = std::strtod(v.c_str(), &end);
+        return end != v.c_str() && *end == '\0' && std::isfinite(x) ? std::string()
+                                                                     : "must be a finite number (got " + v + ")";
+      },
+      "", "finite");
+}
+
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "must be an integer ≥ 0 (got " + v + ")"; },
+      "", "non-negative");
+}
+
 int apply_threads(int threads) {
   if (threads < 0 || threads > 1024) AE_FAIL("--threads must be between 0 (all cores) and 1024, got ", threads);
   if (threads == 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));

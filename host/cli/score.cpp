@@ -157,8 +157,10 @@ void add_score(CLI::App& app) {
   s->add_option("--labels", a->labels, "One label per row (CSV, NPY or IDX): 0 normal, 1 anomaly");
   s->add_option("--anomaly-label", a->anomaly_label, "The label value that means anomaly (others are normal), e.g. a class number");
   s->add_option("--top", a->top, "List the K most anomalous rows");
-  s->add_option("--contamination", a->contamination, "Flag this fraction of the scored rows (their score quantile)");
-  s->add_option("--threshold", a->threshold, "Flag rows scoring above this [default: the model's, from train --contamination]");
+  s->add_option("--contamination", a->contamination, "Flag this fraction of the scored rows (their score quantile)")
+      ->check(finite_number());
+  s->add_option("--threshold", a->threshold, "Flag rows scoring above this [default: the model's, from train --contamination]")
+      ->check(finite_number());
   s->add_option("--per-feature", a->per_feature, "Also write each feature's error per row to this file (.npy/.csv)");
   s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");

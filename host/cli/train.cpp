@@ -311,13 +311,8 @@ void add_train(CLI::App& app) {
   s->add_option("--lr-min", a->lr_min, "cosine schedule: final learning rate")->capture_default_str();
   s->add_option("--loss", a->loss, "mse or bce (a sigmoid output with bce is computed from logits)")->capture_default_str();
   s->add_option("--normalize", a->normalize, "none, minmax or zscore, fitted on the training rows and stored in the model [default: none, or --init's]");
-  // An unsigned option would take "-1" as 2^64 − 1; a seed is a non-negative integer.
   s->add_option("--seed", a->seed, "Seed of initialisation, shuffling and --val-split")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            return v.find('-') == std::string::npos ? std::string() : "must be an integer ≥ 0 (got " + v + ")";
-          },
-          "", "non-negative"))
+      ->check(non_negative_integer())
       ->capture_default_str();
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->add_option("--shuffle", a->shuffle, "on or off")->capture_default_str();
@@ -326,7 +321,8 @@ void add_train(CLI::App& app) {
   s->add_option("--checkpoint", a->checkpoint, "Checkpoint file, written every epoch [default: OUT.ckpt; 'none' to disable]");
   s->add_option("--checkpoint-every", a->checkpoint_every, "Also checkpoint every N steps");
   s->add_flag("--resume", a->resume, "Continue from the checkpoint exactly where it stopped");
-  s->add_option("--contamination", a->contamination, "Store an anomaly threshold: the training-score quantile 1 − q");
+  s->add_option("--contamination", a->contamination, "Store an anomaly threshold: the training-score quantile 1 − q")
+      ->check(finite_number());
   s->add_option("--init", a->init, "Start from the weights of this model file");
   s->add_option("--out", a->out, "Model file to write (safetensors)")->capture_default_str();
   s->add_option("--log-json", a->log_json, "Write one JSON line per epoch (or per --log-every steps)");
