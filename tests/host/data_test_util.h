@@ -13,6 +13,7 @@
 
 #include "kernels/common/error.h"
 
+#include "tests/expect_error.h"
 #include "tests/temp_dir.h"
 
 namespace ae::test {
@@ -28,20 +29,5 @@ class DataDir : public ::testing::Test {
   TempDir m_tmp{"ae_data_test"};
   const fs::path& m_dir = m_tmp.path();
 };
-
-
-// fn must throw ae::Error whose message contains every one of `parts`; returns the message.
-inline std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "message is not one line: " << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "expected ae::Error mentioning '" << *parts.begin() << "', nothing was thrown";
-  return "";
-}
 
 }  // namespace ae::test

@@ -3,6 +3,7 @@
 // message names the file and the problem.
 #include <gtest/gtest.h>
 
+#include "tests/expect_error.h"
 #include "tests/temp_dir.h"
 #include <stdlib.h>
 #include <zlib.h>
@@ -27,6 +28,7 @@ using Bytes = std::vector<uint8_t>;
 const std::string k_fashion = "/usr/share/datasets/fashion-mnist/";
 
 using TempDir = test::TempDir;
+using test::expect_error;
 
 void write_bytes(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -75,18 +77,6 @@ Bytes iota_bytes(size_t n) {
   Bytes b(n);
   for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(i * 7 + 3);
   return b;
-}
-
-// Runs fn, which must throw ae::Error whose message contains every one of `parts`.
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    return;
-  }
-  ADD_FAILURE() << "expected ae::Error mentioning '" << *parts.begin() << "', nothing was thrown";
 }
 
 bool have_fashion() { return fs::exists(k_fashion + "t10k-images-idx3-ubyte.gz"); }

@@ -3,6 +3,7 @@
 // file per validation rule, and the atomic-write guarantees.
 #include <gtest/gtest.h>
 
+#include "tests/expect_error.h"
 #include "tests/temp_dir.h"
 #include <stdlib.h>
 
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
 using TempDir = test::TempDir;
+using test::expect_error;
 
 void write_bytes(const std::string& path, const Bytes& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -64,17 +66,6 @@ Bytes floats_le(size_t count) {
     append_f32_le(b, bits);
   }
   return b;
-}
-
-void expect_error(const std::function<void()>& fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    return;
-  }
-  ADD_FAILURE() << "expected ae::Error mentioning '" << *parts.begin() << "', nothing was thrown";
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
