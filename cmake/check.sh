@@ -51,6 +51,16 @@ cmake --build --preset default -j "$jobs"
 echo "== tests =="
 ctest_run "tests" --preset default -j "$jobs" --timeout 900
 
+# DESIGN.md promises model files that Python's safetensors opens: check it both ways with the real
+# package from PyPI, in a venv under build/ (tests/host/safetensors_interop.py).
+echo "== model files and Python's safetensors =="
+if /usr/bin/python3 -m venv build/pyenv && build/pyenv/bin/pip install -q --disable-pip-version-check safetensors numpy &&
+   build/pyenv/bin/python tests/host/safetensors_interop.py build/tests/ae_tests_runtime; then
+  summary+=("safetensors interop (Python): 1 passed, 0 failed"); passed_total=$((passed_total + 1))
+else
+  summary+=("safetensors interop (Python): 0 passed, 1 failed"); failed_total=$((failed_total + 1))
+fi
+
 if [[ -f /usr/local/cuda/include/cuda_runtime.h && -f tests/runtime/sim/CMakeLists.txt ]]; then
   echo "== runtime/sim under ASan+UBSan =="
   cmake --preset sim-asan >/dev/null

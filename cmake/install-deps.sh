@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libgtest-dev libgmock-dev
   dataset-fashion-mnist                  # ae's default data
+  python3-venv                           # check.sh: Python's safetensors reads and writes ae's model files
 )
 packages+=(${AE_EXTRA_PACKAGES:-})
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Checks by hand that ae's model files and Python's safetensors read each other.
+"""Checks that ae's model files and Python's safetensors read each other.
 
-Not part of the test suite (which needs no Python). Needs `pip install safetensors numpy`.
-Usage: python3 tests/host/safetensors_interop.py [path/to/ae_tests_runtime]
+Run by cmake/check.sh in a venv with safetensors and numpy from PyPI; by hand it needs
+`pip install safetensors numpy`. Usage: python3 tests/host/safetensors_interop.py [path/to/ae_tests_runtime]
 
 1. Python writes python_written.safetensors (safetensors.numpy.save_file) into a temp dir.
 2. ae_tests_runtime's DISABLED_PythonSafetensors test loads it with ae::load_model_file, checks
