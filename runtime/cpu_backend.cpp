@@ -48,7 +48,7 @@ class CpuBackend final : public Backend {
         c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, grad,
                                                    P(op.out[1]), nullptr, from_y ? op.act : Act::linear);
         *P(op.out[0]) = float(c.loss);
-        if (!from_y) apply_act_derivative_from_z(op.act, P(op.in[3]), grad, M * op.n);
+        if (!from_y) cpu::mul_act_derivative_from_z<float>(op.act, P(op.in[3]), grad, M * op.n);
         break;
       }
       case PlanOpKind::add: {
@@ -71,13 +71,6 @@ class CpuBackend final : public Backend {
     }
   }
 
- private:
-  // ∂L/∂z = ∂L/∂y ⊙ act′(z), for an output activation the loss kernel cannot absorb.
-  static void apply_act_derivative_from_z(Act act, const float* z, float* g, int64_t n) {
-    AE_CHECK(z != nullptr, "loss_fwd_bwd: output activation ", act_name(act), " needs the kept pre-activation z");
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) g[i] *= act_derivative_from_z(act, z[i]);
-  }
 };
 
 }  // namespace

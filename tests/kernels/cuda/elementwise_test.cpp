@@ -8,6 +8,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "kernels/cpu/loss.h"
 #include "tests/kernels/cuda/harness.h"
 
 namespace ae::cudatest {
@@ -109,8 +110,8 @@ TEST(GatherRowsEdge, OutOfRangeIndexFailsTheLaunch) {
 }
 #endif
 
-// g ⊙ act′(z) for every activation (the plan uses it for gelu outputs) against the cpu backend's
-// loop over the shared act_derivative_from_z: bit-equal under cuda-sim, whose libm is the host's.
+// g ⊙ act′(z) for every activation (the plan uses it for gelu outputs) against the cpu reference
+// (kernels/cpu/loss.h): bit-equal under cuda-sim, whose libm is the host's.
 class MulActDerivativeFromZ : public DeviceTest {};
 TEST_F(MulActDerivativeFromZ, MatchesTheHostLoopForEveryActivation) {
   for (int64_t n : {int64_t(1), int64_t(257), int64_t(4096 * 256 + 333)}) {
@@ -121,7 +122,7 @@ TEST_F(MulActDerivativeFromZ, MatchesTheHostLoopForEveryActivation) {
       SCOPED_TRACE(params);
       const auto z = uniform(size_t(n), -4, 4, uint64_t(n), 1), g = uniform(size_t(n), -1, 1, uint64_t(n), 2);
       std::vector<float> ref(g);
-      for (int64_t i = 0; i < n; ++i) ref[i] *= act_derivative_from_z(act, z[i]);
+      cpu::mul_act_derivative_from_z<float>(act, z.data(), ref.data(), n);
       ASSERT_TRUE(nonzero("ref", ref));
       DeviceBuffer<float> dz(z), dg(g);
       ae::cuda::mul_act_derivative_from_z<float>(act, dz.get(), dg.get(), n, nullptr);
