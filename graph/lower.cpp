@@ -116,17 +116,20 @@ bool rule_loss(Lowering& L, int i) {
   op.kind = PlanOpKind::loss_fwd_bwd;
   int dy = L.g.nodes[lg].out[0];
   int ag = (yprod >= 0 && L.g.nodes[yprod].type == OpType::activation) ? L.consumer_of(dy, OpType::activation_grad, 0) : -1;
+  // The loss pass sees only the prediction y: it absorbs act′ when act′ is a function of y. One that
+  // needs z (gelu) stays with the output layer's dense_bwd, which applies it from z while loading dy.
+  if (ag >= 0 && !logits && act_derivative_needs_z(L.g.nodes[yprod].act)) ag = -1;
   if (ag >= 0 && L.g.consumers(dy).size() == 1) {
     // ∂L/∂z of the output layer directly: the dense backward of that layer then applies no act′.
     const Node& a = L.g.nodes[yprod];
     op.act = logits ? Act::linear : a.act;
-    op.in = {pred, t, -1, (!logits && act_derivative_needs_z(a.act)) ? a.in[0] : -1};
+    op.in = {pred, t};
     op.out = {ln.out[0], ln.out[1], L.g.nodes[ag].out[0]};
     op.inplace = {2, 0};  // ∂L/∂z over the prediction, element by element
     op.rule = logits ? "loss(bce)+loss_grad+sigmoid_grad ⇒ bce-with-logits" : "loss+loss_grad+activation_grad";
     L.take(op, {i, lg, ag});
   } else {
-    op.in = {pred, t, -1, -1};
+    op.in = {pred, t};
     op.out = {ln.out[0], ln.out[1], dy};
     op.inplace = {2, 0};
     op.rule = "loss+loss_grad";

@@ -19,7 +19,7 @@ enum class PlanOpKind : uint8_t {
   dense_fwd,       // in {x, W, b}                 out {y, [z]}       y = act(x·Wᵀ + b)
   dense_bwd,       // in {dy, y|-1, z|-1, x, W}    out {dW, db, dx|-1} dz = dy⊙act′ (in place of dy)
   loss_fwd,        // in {pred, target}            out {loss, per_sample}
-  loss_fwd_bwd,    // in {pred, target, y|-1, z|-1} out {loss, per_sample, dpred}
+  loss_fwd_bwd,    // in {pred, target}            out {loss, per_sample, dpred} (dpred: ∂L/∂z when act)
   add,             // in {a, b}                    out {y}
   optimizer_step,  // in {p0, g0, p1, g1, ...}     out {}
 };

@@ -40,15 +40,12 @@ class CpuBackend final : public Backend {
         *P(op.out[0]) = float(c.loss);
         break;
       case PlanOpKind::loss_fwd_bwd: {
-        // grad may take over pred's block (op.inplace). An output activation whose derivative is a
-        // function of y is applied by the loss kernel in the same pass (it reads y before writing
-        // the gradient over it); one that needs z (gelu) is applied afterwards from z.
-        const bool from_y = !act_derivative_needs_z(op.act);
-        float* grad = P(op.out[2]);
-        c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, grad,
-                                                   P(op.out[1]), nullptr, from_y ? op.act : Act::linear);
+        // grad may take over pred's block (op.inplace). The output activation, when lowering
+        // folded it in, is applied by the loss kernel in the same pass (it reads y before writing
+        // the gradient over it); lowering folds only those whose derivative is a function of y.
+        c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n,
+                                                   P(op.out[2]), P(op.out[1]), nullptr, op.act);
         *P(op.out[0]) = float(c.loss);
-        if (!from_y) cpu::mul_act_derivative_from_z<float>(op.act, P(op.in[3]), grad, M * op.n);
         break;
       }
       case PlanOpKind::add: {

@@ -170,17 +170,6 @@ double loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T
   return total / (static_cast<double>(M) * static_cast<double>(N));
 }
 
-template <typename T>
-void mul_act_derivative_from_z(Act act, const T* z, T* g, int64_t n) {
-  AE_CHECK(n >= 0, "mul_act_derivative_from_z: negative size ", n);
-  AE_CHECK(n == 0 || (z != nullptr && g != nullptr), "mul_act_derivative_from_z: output activation ", act_name(act),
-           " needs the kept pre-activation z and the gradient");
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) g[i] = g[i] * act_derivative_from_z(act, z[i]);
-}
-
-template void mul_act_derivative_from_z<float>(Act, const float*, float*, int64_t);
-template void mul_act_derivative_from_z<double>(Act, const double*, double*, int64_t);
 template double loss_forward_backward<float>(Loss, bool, const float*, const float*, int64_t, int64_t, float*,
                                              float*, float*, Act);
 template double loss_forward_backward<double>(Loss, bool, const double*, const double*, int64_t, int64_t, double*,

@@ -32,13 +32,4 @@ double loss_forward_backward(Loss loss, bool from_logits,
                              T* probs,       // [M, N] σ(z), written when from_logits and non-null
                              Act out_act = Act::linear);
 
-// g ⊙ act′(z), elementwise: the loss gradient taken back through an output activation whose
-// derivative needs the pre-activation z (gelu), which loss_forward_backward cannot fold in (it sees
-// only pred). The reference of the cuda kernel of the same name.
-template <typename T>
-void mul_act_derivative_from_z(Act act,
-                               const T* z,  // [n] pre-activation
-                               T* g,        // [n] dL/dy in, dL/dz out
-                               int64_t n);
-
 }  // namespace ae::cpu

@@ -1,4 +1,4 @@
-// The small memory-bound kernels: fill, copy, add, mul_act_derivative_from_z (one element per thread per step of a
+// The small memory-bound kernels: fill, copy, add (one element per thread per step of a
 // grid-stride loop, the grid capped so huge tensors reuse threads) and gather_rows (a 2-D grid:
 // x over the features of a row, y over the rows; one index read per thread, coalesced rows).
 // One variant each; T is the element type, instantiated for float at the bottom.
@@ -34,13 +34,6 @@ template <typename T>
 __global__ void __launch_bounds__(THREADS) add_kernel(const T* a, const T* b, T* y, int64_t n) {  // [n] each
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = a[i] + b[i];
-}
-
-template <typename T>
-__global__ void __launch_bounds__(THREADS) mul_act_derivative_kernel(Act act, const T* z, T* g, int64_t n) {  // [n]
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    g[i] = g[i] * act_derivative_from_z(act, z[i]);  // the cpu backend's operation, bit for bit
 }
 
 // Block (x, y): features [x·256, x·256 + 256) of rows y, y + gridDim.y, ... (grid-stride in rows).
@@ -85,15 +78,6 @@ void add(const T* a, const T* b, T* y, int64_t n, cudaStream_t stream) {
 }
 
 template <typename T>
-void mul_act_derivative_from_z(Act act, const T* z, T* g, int64_t n, cudaStream_t stream) {
-  AE_CHECK(n >= 0, "cuda mul_act_derivative_from_z: negative size ", n);
-  if (n == 0) return;
-  AE_CHECK(z != nullptr && g != nullptr, "cuda mul_act_derivative_from_z: z or g is null");
-  launch("mul_act_derivative_from_z", mul_act_derivative_kernel<T>, grid_1d(n), dim3(THREADS), 0, stream, act, z, g,
-         n);
-}
-
-template <typename T>
 void gather_rows(const T* src, int64_t src_rows, const int64_t* index, int64_t M, int64_t F, T* out,
                  cudaStream_t stream) {
   AE_CHECK(src_rows >= 0 && M >= 0 && F >= 0, "cuda gather_rows: negative size (src_rows=", src_rows, ", M=", M,
@@ -109,7 +93,6 @@ void gather_rows(const T* src, int64_t src_rows, const int64_t* index, int64_t M
 template void fill<float>(float*, float, int64_t, cudaStream_t);
 template void copy<float>(const float*, float*, int64_t, cudaStream_t);
 template void add<float>(const float*, const float*, float*, int64_t, cudaStream_t);
-template void mul_act_derivative_from_z<float>(Act, const float*, float*, int64_t, cudaStream_t);
 template void gather_rows<float>(const float*, int64_t, const int64_t*, int64_t, int64_t, float*, cudaStream_t);
 
 }  // namespace ae::cuda

@@ -1,5 +1,5 @@
-// Launchers of the small memory-bound kernels a Plan needs around the fused ops: fill, copy, add,
-// the gather of a shuffled minibatch, and the output activation's derivative from z. Pointers are device memory; n, rows and features are
+// Launchers of the small memory-bound kernels a Plan needs around the fused ops: fill, copy, add
+// and the gather of a shuffled minibatch. Pointers are device memory; n, rows and features are
 // element counts. Each throws ae::Error on bad arguments or a failed launch (naming the kernel).
 // Zero-sized calls launch nothing.
 #pragma once
@@ -7,8 +7,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-
-#include "kernels/common/activation.h"
 
 namespace ae::cuda {
 
@@ -29,15 +27,6 @@ void add(const T* a,  // [n]
          const T* b,  // [n]
          T* y,        // [n]
          int64_t n, cudaStream_t stream);
-
-// g *= act′(z), elementwise: the loss gradient taken back through an output activation whose
-// derivative needs the pre-activation z (gelu), which the fused loss kernel cannot fold in (it
-// sees only y). Any activation is accepted; the plan uses it only for those.
-template <typename T>
-void mul_act_derivative_from_z(Act act,
-                               const T* z,  // [n] pre-activation
-                               T* g,        // [n] dL/dy in, dL/dz out
-                               int64_t n, cudaStream_t stream);
 
 // out[i, :] = src[index[i], :] for i < M: the rows of a shuffled minibatch. Every index must lie
 // in [0, src_rows); an index outside it traps the kernel (a failed launch, never a wild read).

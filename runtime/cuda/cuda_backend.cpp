@@ -186,20 +186,10 @@ class CudaBackend final : public Backend {
         cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
                                            P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s);
         break;
-      case PlanOpKind::loss_fwd_bwd: {
-        // As the cpu backend: an output activation whose derivative is a function of y is folded
-        // into the loss pass; one that needs z (gelu) is applied afterwards from the kept z.
-        const bool from_y = !act_derivative_needs_z(op.act);
+      case PlanOpKind::loss_fwd_bwd:
         cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
-                                           P(op.out[1]), nullptr, from_y ? op.act : Act::linear, P(op.out[0]),
-                                           m_active->workspace, s);
-        if (!from_y) {
-          AE_CHECK(op.in.size() > 3 && op.in[3] >= 0, "loss_fwd_bwd: output activation ", act_name(op.act),
-                   " needs the kept pre-activation z");
-          cuda::mul_act_derivative_from_z<float>(op.act, P(op.in[3]), P(op.out[2]), M * op.n, s);
-        }
+                                           P(op.out[1]), nullptr, op.act, P(op.out[0]), m_active->workspace, s);
         break;
-      }
       case PlanOpKind::add:
         cuda::add<float>(P(op.in[0]), P(op.in[1]), P(op.out[0]), c.plan->graph.tensors[op.out[0]].elements(M), s);
         break;

@@ -76,6 +76,14 @@ TEST(Plan, GeluKeepsPreActivation) {
   Plan p = plan_of("30-20g-5-20g-30", GraphMode::train, Loss::mse, 7);
   EXPECT_GE(p.ops[0].out[1], 0);  // z kept for gelu′
   EXPECT_GE(p.ops[6].in[2], 0);
+  // A gelu output: the loss pass sees only y, so gelu′ goes to that layer's dense_bwd, from z.
+  Plan o = plan_of("30-20g-5-20g-30g", GraphMode::train, Loss::mse, 7);
+  ASSERT_EQ(o.ops[4].kind, PlanOpKind::loss_fwd_bwd);
+  EXPECT_EQ(o.ops[4].act, Act::linear);
+  ASSERT_EQ(o.ops[5].kind, PlanOpKind::dense_bwd);
+  EXPECT_EQ(o.ops[5].act, Act::gelu);
+  EXPECT_GE(o.ops[5].in[2], 0);
+  expect_invariants(o);
   Plan q = plan_of("30-20r-5-20r-30", GraphMode::train, Loss::mse, 7);
   EXPECT_EQ(q.ops[0].out[1], -1);  // relu′ from y alone
   expect_invariants(p);

@@ -183,24 +183,5 @@ TEST(Loss, Names) {
   EXPECT_EQ(loss_names_list(), "mse, bce");
 }
 
-// g ⊙ act′(z) (the gradient through a gelu output, which the loss pass cannot fold in) against fp64
-// central differences of act_forward, for every activation, away from the kinks.
-TEST(Loss, MulActDerivativeFromZMatchesCentralDifference) {
-  const std::vector<double> z = {-3.1, -0.7, -0.05, 0.04, 0.6, 2.9};
-  const double h = 1e-6;
-  for (int a = 0; a < ACT_COUNT; ++a) {
-    const Act act = static_cast<Act>(a);
-    std::vector<double> g(z.size());
-    for (size_t i = 0; i < z.size(); ++i) g[i] = 0.5 + double(i);
-    std::vector<double> out(g);
-    mul_act_derivative_from_z<double>(act, z.data(), out.data(), int64_t(z.size()));
-    for (size_t i = 0; i < z.size(); ++i) {
-      const double numeric = g[i] * (act_forward(act, z[i] + h) - act_forward(act, z[i] - h)) / (2 * h);
-      EXPECT_NEAR(out[i], numeric, 1e-6 * (1 + std::abs(numeric))) << act_name(act) << " z=" << z[i];
-    }
-  }
-  EXPECT_THROW(mul_act_derivative_from_z<float>(Act::gelu, nullptr, nullptr, 3), Error);
-}
-
 }  // namespace
 }  // namespace ae::cpu

@@ -8,7 +8,6 @@
 #include <numeric>
 #include <sstream>
 
-#include "kernels/cpu/loss.h"
 #include "tests/kernels/cuda/harness.h"
 
 namespace ae::cudatest {
@@ -109,32 +108,6 @@ TEST(GatherRowsEdge, OutOfRangeIndexFailsTheLaunch) {
   cudaGetLastError();  // the sim's failed launch is reported; clear it for the next test
 }
 #endif
-
-// g ⊙ act′(z) for every activation (the plan uses it for gelu outputs) against the cpu reference
-// (kernels/cpu/loss.h): bit-equal under cuda-sim, whose libm is the host's.
-class MulActDerivativeFromZ : public DeviceTest {};
-TEST_F(MulActDerivativeFromZ, MatchesTheHostLoopForEveryActivation) {
-  for (int64_t n : {int64_t(1), int64_t(257), int64_t(4096 * 256 + 333)}) {
-    for (int a = 0; a < ACT_COUNT; ++a) {
-      const Act act = static_cast<Act>(a);
-      const std::string params = std::string("mul_act_derivative_from_z(act=") + act_name(act) +
-                                 ",n=" + std::to_string(n) + ")";
-      SCOPED_TRACE(params);
-      const auto z = uniform(size_t(n), -4, 4, uint64_t(n), 1), g = uniform(size_t(n), -1, 1, uint64_t(n), 2);
-      std::vector<float> ref(g);
-      cpu::mul_act_derivative_from_z<float>(act, z.data(), ref.data(), n);
-      ASSERT_TRUE(nonzero("ref", ref));
-      DeviceBuffer<float> dz(z), dg(g);
-      ae::cuda::mul_act_derivative_from_z<float>(act, dz.get(), dg.get(), n, nullptr);
-      FailureDump dump(params);
-      dump.add("z", z);
-      dump.add("g", g);
-      dump.add("ref", ref);
-      EXPECT_TRUE(compare(params, dg.download(), ref, same_math_tolerance<float>(), 1, 1.0));
-      expect_guards(params, dz, dg);
-    }
-  }
-}
 
 }  // namespace
 }  // namespace ae::cudatest
