@@ -37,6 +37,7 @@ struct OptHyper {
   float wd, momentum, damp1;  // damp1 = 1 − dampening
   float w1, b2, w2, eps;      // adam: 1 − β1, β2, 1 − β2; eps (adam, rmsprop)
   float alpha, w_alpha;       // rmsprop: α, 1 − α
+  bool operator==(const OptHyper&) const = default;  // a captured graph holds these values
 };
 
 // The per-step values (device buffer [1]).

@@ -29,12 +29,6 @@ constexpr const char* BACKEND_NAME = "cuda-sim";
 constexpr const char* BACKEND_NAME = "cuda";
 #endif
 
-bool same_hyper(const cuda::OptHyper& a, const cuda::OptHyper& b) {
-  return a.kind == b.kind && a.nesterov == b.nesterov && a.use_wd == b.use_wd && a.use_mom == b.use_mom &&
-         a.centered == b.centered && a.wd == b.wd && a.momentum == b.momentum && a.damp1 == b.damp1 && a.w1 == b.w1 &&
-         a.b2 == b.b2 && a.w2 == b.w2 && a.eps == b.eps && a.alpha == b.alpha && a.w_alpha == b.w_alpha;
-}
-
 class CudaDevice final : public Device {
  public:
   CudaDevice() {
@@ -215,7 +209,7 @@ class CudaBackend final : public Backend {
     if (!opt_op) return;
     AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
     cuda::OptHyper h = cuda::make_opt_hyper(*ctx.opt);
-    if (c.have_hyper && !same_hyper(h, c.hyper)) c.drop_graphs();  // a captured launch holds the hyperparameters
+    if (c.have_hyper && h != c.hyper) c.drop_graphs();  // a captured launch holds the hyperparameters
     c.hyper = h;
     c.have_hyper = true;
     if (!c.opt_slots) {
