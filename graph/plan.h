@@ -70,6 +70,8 @@ constexpr int64_t ARENA_ALIGN = 128;
 
 // Fuses the IR into Plan ops (graph/lower.cpp) and plans the arena (graph/planner.cpp).
 Plan make_plan(Graph graph, GraphMode mode, int64_t batch);
+// The Plan of `mode` for a spec: build_graph (graph/build.h), then the above.
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch);
 std::vector<PlanOp> lower(const Graph& g);
 void plan_memory(Plan& plan);
 

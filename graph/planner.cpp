@@ -137,6 +137,13 @@ void plan_memory(Plan& plan) {
   }
 }
 
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch) {
+  BuildOptions bo;
+  bo.mode = mode;
+  bo.loss = loss;
+  return make_plan(build_graph(spec, bo), mode, batch);
+}
+
 Plan make_plan(Graph graph, GraphMode mode, int64_t batch) {
   if (batch < 1) AE_FAIL("--batch must be ≥ 1, got ", batch);
   // Every byte count below must fit comfortably in int64: refuse batches whose widest tensor

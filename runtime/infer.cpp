@@ -19,10 +19,7 @@ std::vector<float> run_forward(const Model& model, Backend& backend, GraphMode m
   std::vector<float> out(size_t(rows * out_w));
   if (rows == 0) return out;
   batch = std::min(batch, rows);
-  BuildOptions bo;
-  bo.mode = mode;
-  bo.loss = model.loss;
-  Executor ex(make_plan(build_graph(model.spec, bo), mode, batch), backend, const_cast<ParamStore&>(model.params));
+  Executor ex(make_plan(model.spec, mode, model.loss, batch), backend, const_cast<ParamStore&>(model.params));
   for (int64_t r0 = 0; r0 < rows; r0 += batch) {
     int64_t n = std::min(batch, rows - r0);
     std::memcpy(ex.input(), x + r0 * in_w, size_t(n * in_w) * sizeof(float));

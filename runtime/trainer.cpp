@@ -26,10 +26,7 @@ void gather_rows(const DataView& d, const int64_t* rows, int64_t n, float* out) 
 }
 
 Plan plan_for(const Model& m, GraphMode mode, int64_t batch, std::optional<Loss> loss = std::nullopt) {
-  BuildOptions bo;
-  bo.mode = mode;
-  bo.loss = loss.value_or(m.loss);
-  return make_plan(build_graph(m.spec, bo), mode, batch);
+  return make_plan(m.spec, mode, loss.value_or(m.loss), batch);
 }
 
 void copy_values(const ParamStore& from, ParamStore& to) {

@@ -136,10 +136,7 @@ void run_bench(const BenchArgs& a) {
   model.ensure_state_slots(cpu::opt_state_slots(opt));
 
   auto make = [&](GraphMode mode) {
-    BuildOptions bo;
-    bo.mode = mode;
-    bo.loss = *loss;
-    return std::make_unique<Executor>(make_plan(build_graph(model.spec, bo), mode, a.batch), *backend, model.params);
+    return std::make_unique<Executor>(make_plan(model.spec, mode, *loss, a.batch), *backend, model.params);
   };
   auto train_ex = make(GraphMode::train);
   auto encode_ex = make(GraphMode::encode);

@@ -139,10 +139,7 @@ void run_plan(const PlanArgs& a) {
   if (a.device != "cpu" && a.device != "auto" && !cuda)
     AE_FAIL("--device ", a.device, ": unknown device; expected one of: cpu, cuda, cuda-sim, auto");
   Spec spec = parse_spec(a.spec);
-  BuildOptions bo;
-  bo.mode = *mode;
-  bo.loss = *loss;
-  Plan p = make_plan(build_graph(spec, bo), *mode, a.batch);
+  Plan p = make_plan(spec, *mode, *loss, a.batch);
   if (a.json) {
     nlohmann::json j = plan_json(p);
     j["spec"] = spec.to_compact();

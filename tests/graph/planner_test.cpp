@@ -10,10 +10,7 @@ namespace ae {
 namespace {
 
 Plan plan_of(const std::string& spec, GraphMode mode, Loss loss, int64_t batch) {
-  BuildOptions bo;
-  bo.mode = mode;
-  bo.loss = loss;
-  return make_plan(build_graph(parse_spec(spec), bo), mode, batch);
+  return make_plan(parse_spec(spec), mode, loss, batch);
 }
 
 void expect_invariants(const Plan& p) {

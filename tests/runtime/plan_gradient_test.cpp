@@ -31,10 +31,7 @@ TEST_P(PlanGradient, MatchesCentralDifferencesOfTheEvalPlan) {
   m.ensure_state_slots(cpu::opt_state_slots(sgd));
   auto backend = make_backend("cpu");
   auto plan = [&](GraphMode mode) {
-    BuildOptions bo;
-    bo.mode = mode;
-    bo.loss = c.loss;
-    return make_plan(build_graph(m.spec, bo), mode, batch);
+    return make_plan(m.spec, mode, c.loss, batch);
   };
   Executor train(plan(GraphMode::train), *backend, m.params), eval(plan(GraphMode::eval), *backend, m.params);
   for (int64_t i = 0; i < batch * m.spec.input; ++i) {

@@ -35,10 +35,7 @@ std::unique_ptr<Backend> device_backend() {
 }
 
 std::unique_ptr<Executor> train_executor(Model& m, Backend& b) {
-  BuildOptions bo;
-  bo.mode = GraphMode::train;
-  bo.loss = m.loss;
-  auto ex = std::make_unique<Executor>(make_plan(build_graph(m.spec, bo), GraphMode::train, BATCH), b, m.params);
+  auto ex = std::make_unique<Executor>(make_plan(m.spec, GraphMode::train, m.loss, BATCH), b, m.params);
   // Both staging buffers (they alternate between runs) hold the same batch, as in ae bench.
   for (int buf = 0; buf < 2; ++buf) {
     float* x = ex->input();
@@ -61,9 +58,7 @@ TEST(BoundaryHook, CpuAndDeviceSeeEveryOpBoundaryOpByOpAndTwoAroundAGraph) {
   if (auto d = device_backend()) backends.push_back(std::move(d));
   for (auto& b : backends) {
     Model m = fresh_model(opt);
-    BuildOptions bo;
-    bo.mode = GraphMode::train;
-    Executor ex(make_plan(build_graph(m.spec, bo), GraphMode::train, BATCH), *b, m.params);
+    Executor ex(make_plan(m.spec, GraphMode::train, m.loss, BATCH), *b, m.params);
     const size_t n = ex.plan().ops.size();
     std::vector<size_t> seen;
     ex.set_boundary_hook([&](size_t i) { seen.push_back(i); });

@@ -44,10 +44,7 @@ void expect_one_line_error(const std::string& name, const std::string& expect) {
 }
 
 Plan train_plan(const Model& m, int64_t batch) {
-  BuildOptions bo;
-  bo.mode = GraphMode::train;
-  bo.loss = m.loss;
-  return make_plan(build_graph(m.spec, bo), GraphMode::train, batch);
+  return make_plan(m.spec, GraphMode::train, m.loss, batch);
 }
 
 // Runs `steps` steps (a full batch each, then one partial batch) and returns the losses; the
