@@ -1,6 +1,6 @@
 // The cpu dense layer: GEMMs through kernels/cpu/gemm.h (the forward's bias rides in the GEMM's
 // epilogue), the elementwise parts (activation forward, act′ + bias gradient backward) as loops
-// over row blocks.
+// over row blocks; act′ through kernels/cpu/activation.h's loop, the one cpu g ⊙ act′.
 //
 // The elementwise loops are instantiated per activation (the switch is hoisted out of the loop)
 // so the compiler vectorizes them, and for float they are compiled for AVX-512, AVX2 and the
@@ -17,8 +17,9 @@
 #include <type_traits>
 
 #include "kernels/common/error.h"
-#include "kernels/cpu/simd.h"
+#include "kernels/cpu/activation.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/simd.h"
 
 
 namespace ae::cpu {
@@ -138,65 +139,6 @@ void bias_act(Act act, const T* b, int64_t r0, int64_t r1, int64_t N, T* y, T* z
     bias_act_dispatch<T>(act, b, r0, r1, N, y, z);
 }
 
-// Columns [j0, j1) (one DB_BLOCK at most) of dz = dy ⊙ act′ over all M rows, and their sums into
-// acc[0 .. j1 − j0) in row order. act′ comes from z when given, else from y. For linear with dz
-// aliasing dy there is nothing to write: only the sums.
-template <Act A, typename T>
-inline void act_grad_cols(const T* dy, const T* y, const T* z, int64_t M, int64_t N, int64_t j0, int64_t j1,
-                          T* dz, T* acc) {
-  const int64_t w = j1 - j0;
-  for (int64_t i = 0; i < M; ++i) {
-    const int64_t r = i * N + j0;
-    if constexpr (A == Act::linear) {
-      if (dz != dy)
-        for (int64_t j = 0; j < w; ++j) dz[r + j] = dy[r + j];
-      for (int64_t j = 0; j < w; ++j) acc[j] += dy[r + j];
-    } else if (z) {
-      for (int64_t j = 0; j < w; ++j) {
-        const T g = dy[r + j] * act_derivative_from_z(A, z[r + j]);
-        dz[r + j] = g;
-        acc[j] += g;
-      }
-    } else {
-      for (int64_t j = 0; j < w; ++j) {
-        const T g = dy[r + j] * act_derivative_from_y(A, y[r + j]);
-        dz[r + j] = g;
-        acc[j] += g;
-      }
-    }
-  }
-}
-
-template <typename T>
-void act_grad_dispatch(Act act, const T* dy, const T* y, const T* z, int64_t M, int64_t N, int64_t j0,
-                       int64_t j1, T* dz, T* acc) {
-  switch (act) {
-    case Act::linear: return act_grad_cols<Act::linear>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::relu: return act_grad_cols<Act::relu>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::leaky_relu: return act_grad_cols<Act::leaky_relu>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::sigmoid: return act_grad_cols<Act::sigmoid>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::tanh: return act_grad_cols<Act::tanh>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::selu: return act_grad_cols<Act::selu>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::elu: return act_grad_cols<Act::elu>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::softplus: return act_grad_cols<Act::softplus>(dy, y, z, M, N, j0, j1, dz, acc);
-    case Act::gelu: return act_grad_cols<Act::gelu>(dy, y, z, M, N, j0, j1, dz, acc);
-  }
-}
-
-AE_CPU_SIMD_CLONES void act_grad_f32(Act act, const float* dy, const float* y, const float* z, int64_t M,
-                                     int64_t N, int64_t j0, int64_t j1, float* dz, float* acc) {
-  act_grad_dispatch<float>(act, dy, y, z, M, N, j0, j1, dz, acc);
-}
-
-template <typename T>
-void act_grad(Act act, const T* dy, const T* y, const T* z, int64_t M, int64_t N, int64_t j0, int64_t j1,
-              T* dz, T* acc) {
-  if constexpr (std::is_same_v<T, float>)
-    act_grad_f32(act, dy, y, z, M, N, j0, j1, dz, acc);
-  else
-    act_grad_dispatch<T>(act, dy, y, z, M, N, j0, j1, dz, acc);
-}
-
 }  // namespace
 
 template <typename T>
@@ -237,7 +179,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t j0 = blk * DB_BLOCK, j1 = std::min(N, j0 + DB_BLOCK);
       T acc[DB_BLOCK] = {};
-      act_grad<T>(act, dy, y, z, M, N, j0, j1, dz, acc);
+      activation_backward_cols<T>(act, dy, z, y, M, N, j0, j1, dz, acc);  // the one g ⊙ act′ loop
       if (db)
         for (int64_t j = j0; j < j1; ++j) db[j] = accumulate_params ? db[j] + acc[j - j0] : acc[j - j0];
     }
