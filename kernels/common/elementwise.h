@@ -1,0 +1,134 @@
+// The elementwise math of ae's unfused primitive kernels (unary, binary with broadcast, reduce_sum),
+// shared by every backend: the op enums the graph's attribute records name, each unary function with
+// its derivative, the binary ops, and how a broadcast operand is indexed. Device-safe like
+// kernels/common/activation.h (AE_HD); the name tables at the bottom are host-only.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/activation.h"  // AE_HD and the float/double math:: overloads
+
+namespace ae {
+
+// y = alpha · f(x).
+enum class UnaryOp : uint8_t {
+  scale,   // f(x) = x
+  exp,     // f(x) = e^x
+  square,  // f(x) = x²
+  abs,     // f(x) = |x|
+  sign,    // f(x) = −1, 0 or 1, as torch.sign (sign(0) = 0)
+};
+inline constexpr int UNARY_OP_COUNT = 5;
+
+// y = a op b, b possibly broadcast (see Broadcast).
+enum class BinaryOp : uint8_t { add, sub, mul };
+inline constexpr int BINARY_OP_COUNT = 3;
+
+// The shape of b against an [M, N] a.
+enum class Broadcast : uint8_t {
+  none,    // b [M, N]
+  row,     // b [N]: the same vector for every row (a bias)
+  col,     // b [M]: one value per row
+  scalar,  // b [1]
+};
+inline constexpr int BROADCAST_COUNT = 4;
+
+// What reduce_sum sums over an [M, N] x.
+enum class ReduceAxis : uint8_t {
+  rows,  // y [N] = Σ_m x[m, n]  (a bias gradient; the adjoint of Broadcast::row)
+  cols,  // y [M] = Σ_n x[m, n]  (the adjoint of Broadcast::col)
+  all,   // y [1] = Σ x          (the adjoint of Broadcast::scalar)
+};
+inline constexpr int REDUCE_AXIS_COUNT = 3;
+
+template <typename T>
+AE_HD inline T sign_of(T x) {
+  return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));  // NaN compares false both ways: 0
+}
+
+// f(x), without alpha.
+template <typename T>
+AE_HD inline T unary_forward(UnaryOp op, T x) {
+  switch (op) {
+    case UnaryOp::scale: return x;
+    case UnaryOp::exp: return math::exp(x);
+    case UnaryOp::square: return x * x;
+    case UnaryOp::abs: return math::abs(x);
+    case UnaryOp::sign: return sign_of(x);
+  }
+  return x;
+}
+
+// f′(x), without alpha. At the kinks it takes PyTorch's choice: abs′(0) = sign(0) = 0; sign′ = 0.
+template <typename T>
+AE_HD inline T unary_derivative(UnaryOp op, T x) {
+  switch (op) {
+    case UnaryOp::scale: return T(1);
+    case UnaryOp::exp: return math::exp(x);
+    case UnaryOp::square: return T(2) * x;
+    case UnaryOp::abs: return sign_of(x);
+    case UnaryOp::sign: return T(0);
+  }
+  return T(1);
+}
+
+template <typename T>
+AE_HD inline T binary_apply(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::add: return a + b;
+    case BinaryOp::sub: return a - b;
+    case BinaryOp::mul: return a * b;
+  }
+  return a;
+}
+
+// The offset in b of the element that meets a[i, j] of an [M, N] a (row-major, N columns).
+AE_HD inline int64_t broadcast_index(Broadcast bb, int64_t i, int64_t j, int64_t N) {
+  switch (bb) {
+    case Broadcast::none: return i * N + j;
+    case Broadcast::row: return j;
+    case Broadcast::col: return i;
+    case Broadcast::scalar: return 0;
+  }
+  return 0;
+}
+
+// The number of elements b holds for an [M, N] a.
+AE_HD inline int64_t broadcast_size(Broadcast bb, int64_t M, int64_t N) {
+  switch (bb) {
+    case Broadcast::none: return M * N;
+    case Broadcast::row: return N;
+    case Broadcast::col: return M;
+    case Broadcast::scalar: return 1;
+  }
+  return 0;
+}
+
+}  // namespace ae
+
+// ---- host functions: names for plans, test names and error messages ----
+namespace ae {
+
+inline constexpr const char* UNARY_OP_NAMES[UNARY_OP_COUNT] = {"scale", "exp", "square", "abs", "sign"};
+inline constexpr const char* BINARY_OP_NAMES[BINARY_OP_COUNT] = {"add", "sub", "mul"};
+inline constexpr const char* BROADCAST_NAMES[BROADCAST_COUNT] = {"none", "row", "col", "scalar"};
+inline constexpr const char* REDUCE_AXIS_NAMES[REDUCE_AXIS_COUNT] = {"rows", "cols", "all"};
+
+inline const char* unary_op_name(UnaryOp op) {
+  auto i = static_cast<int>(op);
+  return i < UNARY_OP_COUNT ? UNARY_OP_NAMES[i] : "?";
+}
+inline const char* binary_op_name(BinaryOp op) {
+  auto i = static_cast<int>(op);
+  return i < BINARY_OP_COUNT ? BINARY_OP_NAMES[i] : "?";
+}
+inline const char* broadcast_name(Broadcast bb) {
+  auto i = static_cast<int>(bb);
+  return i < BROADCAST_COUNT ? BROADCAST_NAMES[i] : "?";
+}
+inline const char* reduce_axis_name(ReduceAxis axis) {
+  auto i = static_cast<int>(axis);
+  return i < REDUCE_AXIS_COUNT ? REDUCE_AXIS_NAMES[i] : "?";
+}
+
+}  // namespace ae

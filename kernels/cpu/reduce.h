@@ -1,0 +1,21 @@
+// The cpu reference of the unfused reduce_sum primitive over an [M, N] tensor: over rows (y [N], a
+// bias gradient), over columns (y [M]) or everything (y [1]); the adjoint of binary's broadcasts.
+// Sums run in double in a fixed order (rows in ascending m, columns in ascending n, `all` as the
+// row sums added in row order), so the result does not depend on the thread count.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/elementwise.h"
+
+namespace ae::cpu {
+
+// y = alpha·Σ x over axis, or y += alpha·Σ x with accumulate. M or N may be 0 (the sums are 0).
+// y must not alias x.
+template <typename T>
+void reduce_sum(ReduceAxis axis, T alpha,
+                const T* x,  // [M, N]
+                T* y,        // [N] rows, [M] cols, [1] all
+                int64_t M, int64_t N, bool accumulate);
+
+}  // namespace ae::cpu
