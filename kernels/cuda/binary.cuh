@@ -1,0 +1,23 @@
+// Launcher of the unfused elementwise binary primitive with broadcast on the GPU: y = a op b (or
+// y += a op b) over an [M, N] a, b full, a row vector, a column vector or a scalar (kernels/common/
+// elementwise.h); checked against kernels/cpu/binary.h. Pointers are device memory. Throws
+// ae::Error on bad arguments or a failed launch; an empty a launches nothing.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/common/elementwise.h"
+
+namespace ae::cuda {
+
+// y may alias a; it must not alias a broadcast b.
+template <typename T>
+void binary(BinaryOp op,
+            const T* a,  // [M, N]
+            const T* b,  // [M, N] none, [N] row, [M] col, [1] scalar
+            T* y,        // [M, N]
+            int64_t M, int64_t N, Broadcast bb, bool accumulate, cudaStream_t stream);
+
+}  // namespace ae::cuda
