@@ -60,7 +60,6 @@ void activation_backward(Act act, const T* dy, const T* z, const T* y, T* dx, in
 }
 
 template void activation_forward<float>(Act, const float*, float*, int64_t, cudaStream_t);
-template void activation_backward<float>(Act, const float*, const float*, const float*, float*, int64_t,
-                                         cudaStream_t);
+template void activation_backward<float>(Act, const float*, const float*, const float*, float*, int64_t, cudaStream_t);
 
 }  // namespace ae::cuda

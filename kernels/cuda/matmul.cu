@@ -10,8 +10,8 @@
 namespace ae::cuda {
 
 template <typename T>
-void matmul(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* a, const T* b, T* c,
-            bool accumulate, cudaStream_t stream) {
+void matmul(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* a, const T* b, T* c, bool accumulate,
+            cudaStream_t stream) {
   using namespace gemm_tile;
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda matmul: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   if (M == 0 || N == 0) return;

@@ -113,8 +113,7 @@ void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N
              dim3(THREADS), 0, stream, alpha, x, y, M, N, accumulate);
       return;
     case ReduceAxis::all:
-      launch("reduce_sum_all", reduce_all_kernel<T>, dim3(1), dim3(THREADS), 0, stream, alpha, x, y, M * N,
-             accumulate);
+      launch("reduce_sum_all", reduce_all_kernel<T>, dim3(1), dim3(THREADS), 0, stream, alpha, x, y, M * N, accumulate);
       return;
   }
 }

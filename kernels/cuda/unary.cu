@@ -26,8 +26,7 @@ void unary(UnaryOp op, T alpha, const T* x, T* y, int64_t n, cudaStream_t stream
   AE_CHECK(static_cast<int>(op) < UNARY_OP_COUNT, "cuda unary: unknown op ", static_cast<int>(op));
   if (n == 0) return;
   AE_CHECK(x != nullptr && y != nullptr, "cuda unary(", unary_op_name(op), "): x or y is null");
-  launch("unary", unary_kernel<T>, grid_stride::grid_for(n), dim3(grid_stride::THREADS), 0, stream, op, alpha, x, y,
-         n);
+  launch("unary", unary_kernel<T>, grid_stride::grid_for(n), dim3(grid_stride::THREADS), 0, stream, op, alpha, x, y, n);
 }
 
 template void unary<float>(UnaryOp, float, const float*, float*, int64_t, cudaStream_t);

@@ -48,8 +48,8 @@ TEST(Matmul, ForwardMatchesNaiveLoop) {
   };
   uint64_t seed = 1;
   for (Trans t : ALL_TRANS)
-    for (Shape s : {Shape{1, 1, 1}, Shape{7, 5, 3}, Shape{13, 11, 17}, Shape{37, 29, 1}, Shape{1, 31, 23},
-                    Shape{65, 3, 64}}) {
+    for (Shape s :
+         {Shape{1, 1, 1}, Shape{7, 5, 3}, Shape{13, 11, 17}, Shape{37, 29, 1}, Shape{1, 31, 23}, Shape{65, 3, 64}}) {
       SCOPED_TRACE(label(t, s.M, s.N, s.K));
       const auto a = random_vec(s.M * s.K, seed++), b = random_vec(s.K * s.N, seed++);
       const auto c0 = random_vec(s.M * s.N, seed++);

@@ -61,8 +61,8 @@ TEST(ReduceSum, EmptyInputSumsToZero) {
   for (ReduceAxis axis : ALL_AXES) {
     SCOPED_TRACE(reduce_axis_name(axis));
     std::vector<double> y(3, NAN);
-    reduce_sum<double>(axis, 2.0, nullptr, y.data(), axis == ReduceAxis::cols ? 3 : 0,
-                       axis == ReduceAxis::cols ? 0 : 3, false);
+    reduce_sum<double>(axis, 2.0, nullptr, y.data(), axis == ReduceAxis::cols ? 3 : 0, axis == ReduceAxis::cols ? 0 : 3,
+                       false);
     for (int64_t k = 0; k < (axis == ReduceAxis::all ? 1 : 3); ++k) EXPECT_EQ(y[k], 0.0);
   }
 }

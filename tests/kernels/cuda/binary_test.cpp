@@ -79,8 +79,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, Binary, ::testing::ValuesIn(binary_cases()),
 class BinaryEdge : public DeviceTest {};
 TEST_F(BinaryEdge, BadArgumentsAreErrors) {
   DeviceBuffer<float> a(6);
-  EXPECT_THROW(ae::cuda::binary<float>(BinaryOp::add, a.get(), a.get(), a.get(), -1, 2, Broadcast::none, false, nullptr),
-               ae::Error);
+  EXPECT_THROW(
+      ae::cuda::binary<float>(BinaryOp::add, a.get(), a.get(), a.get(), -1, 2, Broadcast::none, false, nullptr),
+      ae::Error);
   EXPECT_THROW(ae::cuda::binary<float>(BinaryOp::mul, a.get(), nullptr, a.get(), 2, 3, Broadcast::row, false, nullptr),
                ae::Error);
 }

@@ -71,8 +71,8 @@ std::vector<ReduceCase> reduce_cases() {
   std::vector<ReduceCase> v;
   uint64_t seed = 1;
   for (int axis = 0; axis < REDUCE_AXIS_COUNT; ++axis)
-    for (Shape s : {Shape{1, 1}, Shape{63, 65}, Shape{64, 37}, Shape{129, 1}, Shape{1, 129}, Shape{257, 31},
-                    Shape{7, 1031}})
+    for (Shape s :
+         {Shape{1, 1}, Shape{63, 65}, Shape{64, 37}, Shape{129, 1}, Shape{1, 129}, Shape{257, 31}, Shape{7, 1031}})
       for (bool acc : {false, true})
         v.push_back({static_cast<ReduceAxis>(axis), s.M, s.N, acc, acc ? -0.5f : 1.0f, seed++});
   return v;
