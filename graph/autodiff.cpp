@@ -1,8 +1,11 @@
-// Static reverse-mode autodiff over the IR. Each forward OpType has one backward rule that
-// emits primitive backward nodes; gradients reaching a tensor from several consumers are summed
-// with `add` nodes (tied weights, skip connections). Lowering fuses what this emits.
-#include <functional>
+// Static reverse-mode autodiff over the IR. Each forward OpType has one backward rule that emits
+// primitive nodes (often other forward kinds: the gradient of square is a scale and a mul). Each
+// objective term is seeded with its weight. Gradients reaching an activation from several consumers
+// are summed with `add` nodes; contributions to a parameter used by several nodes (tied weights)
+// are written into its one gradient buffer — the first writer in node order overwrites, each later
+// one accumulates (Attrs::accumulate) — so the result is deterministic and needs no extra memory.
 #include <map>
+#include <set>
 
 #include "graph/build.h"
 #include "kernels/common/error.h"
@@ -13,71 +16,186 @@ namespace {
 
 struct Autodiff {
   Graph& g;
-  std::map<int, int> grad;  // tensor id → gradient tensor id
+  std::map<int, int> grad;           // tensor id → gradient tensor id
+  std::map<int, double> seed;        // term tensor id → its weight, until a rule needs it as a tensor
+  std::set<int> differentiable;      // tensors that depend on a parameter
+  std::map<int, int> param_writes;   // param index → gradient contributions so far
 
   int new_grad_like(int t, const std::string& suffix) {
-    const Tensor& src = g.tensors[t];
+    const Tensor& src = g.tensors[size_t(t)];
     Tensor d = src;
     d.name = "d(" + src.name + ")" + suffix;
     d.role = src.role == TensorRole::param ? TensorRole::param_grad : TensorRole::gradient;
     return g.add_tensor(d);
   }
+  int temp_like(int t, const std::string& what) {
+    Tensor d = g.tensors[size_t(t)];
+    d.name = what + "(" + d.name + ")";
+    d.role = TensorRole::gradient;
+    d.param = -1;
+    return g.add_tensor(d);
+  }
 
-  // Routes a freshly computed gradient contribution `d` of tensor t into grad[t].
+  // Emits the node computing a gradient contribution of tensor t, then routes it into grad[t]. For
+  // a parameter the node writes the parameter's gradient buffer directly (accumulating after the
+  // first); for anything else a second contribution is summed by an add node.
+  void contribute(int t, OpType type, std::vector<int> in, Attrs attr, int layer, const std::string& suffix = "") {
+    int d = new_grad_like(t, suffix);
+    const Tensor& x = g.tensors[size_t(t)];
+    if (x.role == TensorRole::param) attr.accumulate = param_writes[x.param]++ > 0;
+    g.add_node(type, std::move(in), {d}, attr, layer);
+    if (x.role == TensorRole::param) {
+      if (!grad.count(t)) grad[t] = d;  // the first writer's tensor names the buffer
+      return;
+    }
+    accumulate(t, d, layer);
+  }
   void accumulate(int t, int d, int layer) {
+    if (g.tensors[size_t(t)].role == TensorRole::param) return contribute(t, OpType::unary, {d}, {}, layer);
     auto it = grad.find(t);
     if (it == grad.end()) {
       grad[t] = d;
       return;
     }
     int sum = new_grad_like(t, "+");
-    g.add_node(Node{OpType::add, {it->second, d}, {sum}, Act::linear, Loss::mse, layer});
+    g.add_node(OpType::add, {it->second, d}, {sum}, {}, layer);
     it->second = sum;
   }
 
-  bool needs_grad(int t) const {
-    const Tensor& x = g.tensors[t];
-    return x.role != TensorRole::input;
+  bool needs_grad(int t) const { return differentiable.count(t) > 0; }
+
+  // The gradient of output t as a tensor: a seed becomes a fill node the first time it is needed.
+  int dy(int t, int layer) {
+    auto it = grad.find(t);
+    if (it != grad.end()) return it->second;
+    auto s = seed.find(t);
+    AE_CHECK(s != seed.end(), "autodiff: tensor ", g.tensors[size_t(t)].name, " has no gradient");
+    int d = new_grad_like(t, "");
+    Attrs a;
+    a.scale = s->second;
+    g.add_node(OpType::fill, {}, {d}, a, layer);
+    return grad[t] = d;
+  }
+
+  static Broadcast broadcast_of(ReduceAxis axis) {
+    return axis == ReduceAxis::rows ? Broadcast::row : axis == ReduceAxis::cols ? Broadcast::col : Broadcast::scalar;
+  }
+  static ReduceAxis axis_of(Broadcast b) {
+    return b == Broadcast::row ? ReduceAxis::rows : b == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all;
+  }
+
+  void backward_loss(const Node& n) {
+    auto s = seed.find(n.out[0]);
+    AE_CHECK(s != seed.end() && !grad.count(n.out[0]), "autodiff: a loss must be an objective term of its own");
+    int y = n.in[0];
+    if (!needs_grad(y)) return;
+    if (s->second == 1.0) {
+      contribute(y, OpType::loss_grad, {n.in[0], n.in[1]}, n.attr, n.layer);
+      return;
+    }
+    int d = temp_like(y, "dloss");
+    g.add_node(OpType::loss_grad, {n.in[0], n.in[1]}, {d}, n.attr, n.layer);
+    Attrs a;
+    a.unary = UnaryOp::scale;
+    a.scale = s->second;
+    contribute(y, OpType::unary, {d}, a, n.layer);
+  }
+
+  void backward_unary(const Node& n, int d) {
+    const int x = n.in[0];
+    if (!needs_grad(x)) return;
+    Attrs mul;
+    mul.binary = BinaryOp::mul;
+    Attrs u;
+    switch (n.attr.unary) {
+      case UnaryOp::scale:
+        u.scale = n.attr.scale;
+        return contribute(x, OpType::unary, {d}, u, n.layer);
+      case UnaryOp::exp:  // d(α·eˣ)/dx = y
+        return contribute(x, OpType::binary, {d, n.out[0]}, mul, n.layer);
+      case UnaryOp::square:  // 2α·x
+      case UnaryOp::abs: {   // α·sign(x)
+        u.unary = n.attr.unary == UnaryOp::square ? UnaryOp::scale : UnaryOp::sign;
+        u.scale = n.attr.unary == UnaryOp::square ? 2.0 * n.attr.scale : n.attr.scale;
+        int t = temp_like(x, unary_op_name(n.attr.unary) + std::string("'"));
+        g.add_node(OpType::unary, {x}, {t}, u, n.layer);
+        return contribute(x, OpType::binary, {d, t}, mul, n.layer);
+      }
+      case UnaryOp::sign:
+        return;  // zero almost everywhere
+    }
+  }
+
+  void backward_binary(const Node& n, int d) {
+    const int a = n.in[0], b = n.in[1];
+    const Broadcast bc = n.attr.bcast;
+    const BinaryOp op = n.attr.binary;
+    Attrs mul;
+    mul.binary = BinaryOp::mul;
+    mul.bcast = bc;
+    if (needs_grad(a)) {
+      if (op == BinaryOp::mul) contribute(a, OpType::binary, {d, b}, mul, n.layer);
+      else accumulate(a, d, n.layer);  // add, sub: da = dy, the same tensor
+    }
+    if (!needs_grad(b)) return;
+    int src = d;  // ∂/∂b before the broadcast is undone
+    if (op == BinaryOp::mul) {
+      src = temp_like(a, "dy*a");
+      mul.bcast = Broadcast::none;
+      g.add_node(OpType::binary, {d, a}, {src}, mul, n.layer);
+    }
+    Attrs r;
+    r.scale = op == BinaryOp::sub ? -1.0 : 1.0;
+    if (bc == Broadcast::none) {
+      if (src == d && r.scale == 1.0) return accumulate(b, d, n.layer);
+      r.unary = UnaryOp::scale;
+      return contribute(b, OpType::unary, {src}, r, n.layer);
+    }
+    r.axis = axis_of(bc);
+    contribute(b, OpType::reduce, {src}, r, n.layer);
   }
 
   void backward(const Node& n) {
-    auto dy = [&](int i) { return grad.at(n.out[i]); };
     switch (n.type) {
-      case OpType::loss: {
-        int y = n.in[0];
-        int d = new_grad_like(y, "");
-        g.add_node(Node{OpType::loss_grad, {n.in[0], n.in[1]}, {d}, Act::linear, n.loss, n.layer});
-        accumulate(y, d, n.layer);
-        break;
-      }
+      case OpType::loss: return backward_loss(n);
       case OpType::activation: {
-        int x = n.in[0];
-        int d = new_grad_like(x, "");
-        g.add_node(Node{OpType::activation_grad, {dy(0), x, n.out[0]}, {d}, n.act, Loss::mse, n.layer});
-        accumulate(x, d, n.layer);
-        break;
+        if (!needs_grad(n.in[0])) return;
+        Attrs a;
+        a.act = n.attr.act;
+        return contribute(n.in[0], OpType::activation_grad, {dy(n.out[0], n.layer), n.in[0], n.out[0]}, a, n.layer);
       }
       case OpType::bias_add: {
-        int b = n.in[1];
-        int db = new_grad_like(b, "");
-        g.add_node(Node{OpType::bias_grad, {dy(0)}, {db}, Act::linear, Loss::mse, n.layer});
-        accumulate(b, db, n.layer);
-        // the gradient passes through to x unchanged: share the tensor, no node
-        accumulate(n.in[0], dy(0), n.layer);
-        break;
+        int d = dy(n.out[0], n.layer);
+        if (needs_grad(n.in[1])) contribute(n.in[1], OpType::bias_grad, {d}, {}, n.layer);
+        if (needs_grad(n.in[0])) accumulate(n.in[0], d, n.layer);  // passes through unchanged: share the tensor
+        return;
       }
-      case OpType::matmul_wt: {
-        int x = n.in[0], w = n.in[1];
-        int dw = new_grad_like(w, "");
-        g.add_node(Node{OpType::matmul_wt_grad_w, {dy(0), x}, {dw}, Act::linear, Loss::mse, n.layer});
-        accumulate(w, dw, n.layer);
-        if (needs_grad(x)) {
-          int dx = new_grad_like(x, "");
-          g.add_node(Node{OpType::matmul_wt_grad_x, {dy(0), w}, {dx}, Act::linear, Loss::mse, n.layer});
-          accumulate(x, dx, n.layer);
-        }
-        break;
+      case OpType::linear: {
+        int d = dy(n.out[0], n.layer);
+        const int x = n.in[0], w = n.in[1];
+        Attrs a;
+        a.trans_w = n.attr.trans_w;
+        if (needs_grad(w)) contribute(w, OpType::linear_grad_w, {d, x}, a, n.layer);
+        if (needs_grad(x)) contribute(x, OpType::linear_grad_x, {d, w}, a, n.layer);
+        return;
       }
+      case OpType::unary: return backward_unary(n, dy(n.out[0], n.layer));
+      case OpType::binary: return backward_binary(n, dy(n.out[0], n.layer));
+      case OpType::reduce: {
+        if (!needs_grad(n.in[0])) return;
+        Attrs a = n.attr;
+        a.bcast = broadcast_of(n.attr.axis);
+        return contribute(n.in[0], OpType::broadcast, {dy(n.out[0], n.layer)}, a, n.layer);
+      }
+      case OpType::broadcast: {
+        if (!needs_grad(n.in[0])) return;
+        Attrs a = n.attr;
+        a.axis = axis_of(n.attr.bcast);
+        return contribute(n.in[0], OpType::reduce, {dy(n.out[0], n.layer)}, a, n.layer);
+      }
+      case OpType::stop_gradient:
+      case OpType::fill:
+        return;
       default:
         AE_FAIL("autodiff: no backward rule for op ", op_type_name(n.type));
     }
@@ -87,24 +205,36 @@ struct Autodiff {
 }  // namespace
 
 void append_backward(Graph& g) {
-  AE_CHECK(g.loss >= 0, "autodiff needs a scalar loss");
-  Autodiff ad{g, {}};
-  int n_forward = int(g.nodes.size());
-  // The loss node is seeded implicitly: its backward rule produces ∂L/∂y directly.
+  AE_CHECK(!g.terms.empty(), "autodiff needs an objective: at least one term");
+  Autodiff ad{g, {}, {}, {}, {}};
+  const int n_forward = int(g.nodes.size());
+  g.backward_begin = n_forward;
+  for (const Param& p : g.params) ad.differentiable.insert(p.tensor);
+  for (int i = 0; i < n_forward; ++i) {
+    const Node& n = g.nodes[size_t(i)];
+    if (n.type == OpType::stop_gradient) continue;
+    bool dep = false;
+    for (int t : n.in) dep = dep || ad.differentiable.count(t);
+    if (dep)
+      for (int t : n.out) ad.differentiable.insert(t);
+  }
+  for (const Term& t : g.terms) {
+    AE_CHECK(!ad.seed.count(t.tensor), "autodiff: tensor ", g.tensors[size_t(t.tensor)].name, " is two terms");
+    ad.seed[t.tensor] = t.weight;
+  }
   for (int i = n_forward - 1; i >= 0; --i) {
-    Node n = g.nodes[i];  // copy: add_node may reallocate
-    bool reached = n.type == OpType::loss;
-    for (int o : n.out) reached = reached || ad.grad.count(o);
+    Node n = g.nodes[size_t(i)];  // copy: add_node may reallocate
+    bool reached = false;
+    for (int o : n.out) reached = reached || ad.grad.count(o) || ad.seed.count(o);
     if (reached) ad.backward(n);
   }
   for (auto& p : g.params) {
     auto it = ad.grad.find(p.tensor);
-    AE_CHECK(it != ad.grad.end(), "autodiff: parameter ", p.name, " does not influence the loss");
+    AE_CHECK(it != ad.grad.end(), "autodiff: parameter ", p.name, " does not influence the objective");
     p.grad = it->second;
-    g.tensors[p.grad].name = "grad." + p.name;
+    g.tensors[size_t(p.grad)].name = "grad." + p.name;
   }
-  for (const auto& p : g.params)
-    g.add_node(Node{OpType::optimizer_update, {p.tensor, p.grad}, {p.tensor}, Act::linear, Loss::mse, -1});
+  for (const auto& p : g.params) g.add_node(OpType::optimizer_update, {p.tensor, p.grad}, {p.tensor});
 }
 
 }  // namespace ae

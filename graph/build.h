@@ -20,7 +20,7 @@ struct BuildOptions {
 // optimizer_update per parameter. Params are named as PyTorch's nn.Sequential state_dict.
 Graph build_graph(const Spec& spec, const BuildOptions& opt);
 
-// Reverse-mode autodiff of g with respect to every param, seeded at the scalar g.loss.
+// Reverse-mode autodiff of g with respect to every param, each objective term seeded with its weight.
 void append_backward(Graph& g);
 
 }  // namespace ae

@@ -5,21 +5,57 @@
 
 namespace ae {
 
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::f32: return "f32";
+    case DType::bf16: return "bf16";
+    case DType::f16: return "f16";
+  }
+  return "?";
+}
+
 const char* op_type_name(OpType t) {
   switch (t) {
-    case OpType::matmul_wt: return "matmul_wt";
+    case OpType::linear: return "linear";
     case OpType::bias_add: return "bias_add";
     case OpType::activation: return "activation";
+    case OpType::unary: return "unary";
+    case OpType::binary: return "binary";
+    case OpType::reduce: return "reduce";
+    case OpType::stop_gradient: return "stop_gradient";
     case OpType::loss: return "loss";
+    case OpType::fill: return "fill";
+    case OpType::broadcast: return "broadcast";
     case OpType::loss_grad: return "loss_grad";
     case OpType::activation_grad: return "activation_grad";
     case OpType::bias_grad: return "bias_grad";
-    case OpType::matmul_wt_grad_w: return "matmul_wt_grad_w";
-    case OpType::matmul_wt_grad_x: return "matmul_wt_grad_x";
+    case OpType::linear_grad_w: return "linear_grad_w";
+    case OpType::linear_grad_x: return "linear_grad_x";
     case OpType::add: return "add";
     case OpType::optimizer_update: return "optimizer_update";
   }
   return "?";
+}
+
+int64_t Tensor::features() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+Tensor batched_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
+  Tensor t;
+  t.name = std::move(name);
+  t.role = role;
+  t.dims = std::move(dims);
+  AE_CHECK(t.rank() <= MAX_RANK, "tensor ", t.name, " has ", t.rank(), " dimensions; at most ", MAX_RANK);
+  return t;
+}
+
+Tensor fixed_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
+  Tensor t = batched_tensor(std::move(name), role, std::move(dims));
+  t.batched = false;
+  return t;
 }
 
 int Graph::add_tensor(Tensor t) {
@@ -34,16 +70,15 @@ int Graph::add_node(Node n) {
   return int(nodes.size()) - 1;
 }
 
-int Graph::add_param(const std::string& name, int64_t rows, int64_t cols) {
-  Tensor t;
-  t.name = name;
-  t.role = TensorRole::param;
-  t.batched = false;
-  t.rows = rows;
-  t.cols = cols;
+int Graph::add_node(OpType type, std::vector<int> in, std::vector<int> out, Attrs attr, int layer) {
+  return add_node(Node{type, std::move(in), std::move(out), attr, layer});
+}
+
+int Graph::add_param(const std::string& name, std::vector<int64_t> dims) {
+  Tensor t = fixed_tensor(name, TensorRole::param, std::move(dims));
   t.param = int(params.size());
   int id = add_tensor(t);
-  params.push_back(Param{name, id, -1, rows, cols});
+  params.push_back(Param{name, id, -1});
   return id;
 }
 

@@ -1,8 +1,10 @@
-// ae's IR: a static graph of primitive ops over 2-D tensors. Batch-major tensors have a symbolic
-// first dimension (the batch); parameters have fixed shapes. Autodiff adds backward nodes of the
-// same primitive kinds; lowering (graph/lower.h) fuses patterns of them into Plan ops.
-// New model kinds (corruption, sparsity, Jacobian, VAE heads, tied weights, convolution) are new
-// OpTypes with a backward rule in autodiff.cpp and, when worth it, a fusion rule in lower.cpp.
+// ae's IR: a static graph of primitive nodes over typed tensors of up to 4 dimensions. Batched
+// tensors have a symbolic first dimension (the batch); parameters have fixed shapes. Autodiff
+// (graph/autodiff.cpp) adds backward nodes of the same primitive kinds; lowering (graph/lower.cpp)
+// fuses patterns of them into Plan ops and gives every node no rule takes its own unfused op.
+// A new model kind (corruption noise, a penalty, a VAE head, convolution) is a new OpType with an
+// attribute in Attrs, a backward rule in autodiff.cpp, a kernel per backend and, where it pays, a
+// fusion rule — nothing else in graph/ changes.
 #pragma once
 
 #include <cstdint>
@@ -10,79 +12,130 @@
 #include <vector>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/elementwise.h"
 #include "kernels/common/loss.h"
 
 namespace ae {
+
+// Element types. f32 is what every kernel runs today; bf16 and f16 are the storage types of mixed
+// precision (fp32 accumulation), switched on by that issue. Byte sizes everywhere come from here.
+enum class DType : uint8_t { f32, bf16, f16 };
+const char* dtype_name(DType d);
+constexpr int64_t dtype_bytes(DType d) { return d == DType::f32 ? 4 : 2; }
 
 enum class TensorRole : uint8_t {
   input,       // fed by the host each step: [batch, features]
   param,       // persistent weights/biases
   param_grad,  // gradient of a param, persistent between backward and the optimizer
-  activation,  // forward intermediate, [batch, features]
-  gradient,    // backward intermediate, [batch, features]
+  activation,  // forward intermediate, [batch, ...]
+  gradient,    // backward intermediate, [batch, ...]
   output,      // kept after the step (per-sample errors, codes, reconstructions); never freed
-  scalar,      // a loss value (host-visible)
+  scalar,      // an objective term's value (host-visible), or a gradient seed
 };
+
+constexpr int MAX_RANK = 4;
 
 struct Tensor {
   std::string name;
   TensorRole role = TensorRole::activation;
-  bool batched = true;    // first dimension is the batch
-  int64_t rows = 1;       // fixed rows when not batched
-  int64_t cols = 1;       // features (or in-features of a weight)
-  int param = -1;         // index in Graph::params for param / param_grad
-  int64_t elements(int64_t batch) const { return (batched ? batch : rows) * cols; }
+  DType dtype = DType::f32;
+  bool batched = true;          // dimension 0 is the batch, sized per run
+  std::vector<int64_t> dims;    // the other dimensions, outermost first (a [B, 784] tensor: {784})
+  int param = -1;               // index in Graph::params for param / param_grad
+
+  int rank() const { return int(dims.size()) + (batched ? 1 : 0); }
+  // Elements of one sample (batched) or of the whole tensor (not batched).
+  int64_t features() const;
+  // The 2-D view kernels take: [rows, cols] with cols the innermost dimension of a parameter, or
+  // [batch, features] for a batched tensor.
+  int64_t cols() const { return batched ? features() : (dims.empty() ? 1 : dims.back()); }
+  int64_t rows(int64_t batch) const { return batched ? batch : features() / cols(); }
+  int64_t elements(int64_t batch) const { return (batched ? batch : 1) * features(); }
+  int64_t bytes(int64_t batch) const { return elements(batch) * dtype_bytes(dtype); }
 };
+
+// A batched [B, features] tensor, and a fixed-shape one.
+Tensor batched_tensor(std::string name, TensorRole role, std::vector<int64_t> dims);
+Tensor fixed_tensor(std::string name, TensorRole role, std::vector<int64_t> dims);
 
 enum class OpType : uint8_t {
   // forward
-  matmul_wt,         // y = x · Wᵀ                     in: x [B,K], W [N,K]        out: y [B,N]
-  bias_add,          // y = x + b                      in: x [B,N], b [1,N]        out: y [B,N]
-  activation,        // y = act(x)                     in: x                        out: y
-  loss,              // L = mean ℓ(y, t), e = per row  in: y, t                     out: L, e [B,1]
-  // backward
-  loss_grad,         // dy = ∂L/∂y                     in: y, t                     out: dy
-  activation_grad,   // dx = dy ⊙ act′                 in: dy, x (pre), y (post)    out: dx
-  bias_grad,         // db = Σ_rows dy                 in: dy                       out: db
-  matmul_wt_grad_w,  // dW = dyᵀ · x                   in: dy, x                    out: dW
-  matmul_wt_grad_x,  // dx = dy · W                    in: dy, W                    out: dx
-  add,               // y = a + b (gradient accumulation)  in: a, b                 out: y
-  optimizer_update,  // p ← update(p, g, state)        in: p, g                     out: (p, in place)
+  linear,          // y = x·Wᵀ (W [N,K]); trans_w: y = x·W (W [K,N])  in: x [B,K], W   out: y [B,N]
+  bias_add,        // y = x + b                    in: x [B,N], b [N]                    out: y [B,N]
+  activation,      // y = act(x)                   in: x                                  out: y
+  unary,           // y = scale·f(x), f = unary    in: x                                  out: y
+  binary,          // y = a ∘ b, b broadcast       in: a [B,N], b (per broadcast)         out: y [B,N]
+  reduce,          // y = scale·Σ x over axis      in: x [B,N]                            out: y ([N], [B,1] or [1])
+  stop_gradient,   // y = x, no gradient flows back                                      (in: x, out: y)
+  loss,            // L = mean ℓ(y, t), e = per row  in: y, t                           out: L [1], e [B,1]
+  // backward (and constants)
+  fill,            // y = scale everywhere         in: —                                  out: y
+  broadcast,       // y[b,n] = scale·x[axis view]  in: x ([N], [B,1] or [1])              out: y [B,N]
+  loss_grad,       // dy = ∂L/∂y                   in: y, t                               out: dy
+  activation_grad, // dx = dy ⊙ act′               in: dy, x (pre), y (post)              out: dx
+  bias_grad,       // db = Σ_rows dy               in: dy                                 out: db
+  linear_grad_w,   // dW = dyᵀ·x (trans_w: xᵀ·dy)  in: dy, x                              out: dW
+  linear_grad_x,   // dx = dy·W (trans_w: dy·Wᵀ)   in: dy, W                              out: dx
+  add,             // y = a + b (gradient accumulation of activations)  in: a, b         out: y
+  optimizer_update,// p ← update(p, g, state)      in: p, g                               out: (p, in place)
 };
-
 const char* op_type_name(OpType t);
+constexpr int OP_TYPE_COUNT = int(OpType::optimizer_update) + 1;
+
+// The typed attribute record of a node. Each kind reads the fields it documents; the rest keep
+// their defaults. New kinds add their parameters here (noise, convolution geometry).
+struct Attrs {
+  Act act = Act::linear;                 // activation, activation_grad
+  Loss loss = Loss::mse;                 // loss, loss_grad
+  bool trans_w = false;                  // linear*: W is used transposed (a tied decoder's x·W)
+  UnaryOp unary = UnaryOp::scale;        // unary
+  BinaryOp binary = BinaryOp::add;       // binary
+  Broadcast bcast = Broadcast::none;     // binary (how b is broadcast), broadcast (what x is)
+  ReduceAxis axis = ReduceAxis::all;     // reduce
+  bool mean = false;                     // reduce / broadcast: also divide by the elements summed (at run time)
+  double scale = 1.0;                    // unary, reduce, broadcast, fill: a constant factor
+  bool accumulate = false;               // the output is a param gradient an earlier node wrote: add to it
+};
 
 struct Node {
   OpType type;
   std::vector<int> in;    // tensor ids
   std::vector<int> out;   // tensor ids
-  Act act = Act::linear;  // activation / activation_grad
-  Loss loss = Loss::mse;  // loss / loss_grad
+  Attrs attr;
   int layer = -1;         // the spec layer this node belongs to (for names and reports)
 };
 
 struct Param {
   std::string name;       // PyTorch state_dict name, e.g. encoder.0.weight
   int tensor = -1;        // its Tensor
-  int grad = -1;          // its gradient Tensor, once autodiff ran
-  int64_t rows = 1, cols = 1;
+  int grad = -1;          // its gradient Tensor (the first writer's), once autodiff ran
+};
+
+// A named, weighted scalar term of the objective: reconstruction, KL, sparsity, contractive, ...
+// Autodiff seeds each with its weight; the executor reports each one's value every step.
+struct Term {
+  std::string name;
+  double weight = 1.0;
+  int tensor = -1;        // a [1] scalar tensor
 };
 
 struct Graph {
   std::vector<Tensor> tensors;
   std::vector<Node> nodes;
   std::vector<Param> params;
+  std::vector<Term> terms;    // the objective, Σ weight·value (train and eval graphs)
   std::vector<int> inputs;    // host-fed tensors
   std::vector<int> outputs;   // tensors the caller reads after a run
-  int loss = -1;              // scalar loss tensor, or -1
   int per_sample = -1;        // per-sample error tensor, or -1
+  int backward_begin = -1;    // first node autodiff added (nodes before it are the forward), or -1
 
   int add_tensor(Tensor t);
   int add_node(Node n);
-  int add_param(const std::string& name, int64_t rows, int64_t cols);
+  int add_node(OpType type, std::vector<int> in, std::vector<int> out, Attrs attr = {}, int layer = -1);
+  int add_param(const std::string& name, std::vector<int64_t> dims);
   // Nodes reading tensor t, in order.
   std::vector<int> consumers(int t) const;
-  int producer(int t) const;  // node writing t, or -1
+  int producer(int t) const;  // first node writing t, or -1
 };
 
 }  // namespace ae

@@ -1,7 +1,8 @@
 // Lowering: the IR's primitive nodes are fused into Plan ops by a table of patterns. Nodes are
 // visited in order; at each node not yet taken, the rules are tried in table order and the first
-// that matches emits one PlanOp and takes its nodes. A node no rule takes is an error, so a new
-// primitive cannot silently go unexecuted.
+// that matches emits one PlanOp and takes its nodes. The last rule gives any primitive its own
+// unfused op, so a new node kind runs everywhere before it is fused; `fuse = false` lowers every
+// node that way (the fused-vs-unfused equality test). A node nothing takes is an error.
 #include <algorithm>
 #include <functional>
 
@@ -16,6 +17,7 @@ struct Lowering {
   const Graph& g;
   std::vector<bool> taken;
   std::vector<PlanOp> ops;
+  bool fuse = true;  // false: the loss absorbs no activation either
 
   // The single node of `type` reading tensor t at input position `pos`, not yet taken, or -1.
   int consumer_of(int t, OpType type, int pos = -1) const {
@@ -38,11 +40,11 @@ struct Lowering {
   // A sigmoid output fed only to a bce loss is never materialised: the loss reads the logits.
   bool sigmoid_into_bce(int act_node) const {
     const Node& a = g.nodes[act_node];
-    if (a.type != OpType::activation || a.act != Act::sigmoid || is_output(a.out[0])) return false;
+    if (a.type != OpType::activation || a.attr.act != Act::sigmoid || is_output(a.out[0])) return false;
     for (int c : g.consumers(a.out[0])) {
       const Node& n = g.nodes[c];
       if (n.type == OpType::activation_grad) continue;  // absorbed by the loss rule
-      if ((n.type != OpType::loss && n.type != OpType::loss_grad) || n.loss != Loss::bce) return false;
+      if ((n.type != OpType::loss && n.type != OpType::loss_grad) || n.attr.loss != Loss::bce) return false;
     }
     return true;
   }
@@ -57,33 +59,33 @@ struct Lowering {
 
 using Rule = bool (*)(Lowering&, int node);
 
-// matmul_wt → bias_add → [activation]  ⇒  dense_fwd
+// linear (x·Wᵀ) → bias_add → [activation]  ⇒  dense_fwd
 bool rule_dense_fwd(Lowering& L, int i) {
   const Node& mm = L.g.nodes[i];
-  if (mm.type != OpType::matmul_wt) return false;
+  if (mm.type != OpType::linear || mm.attr.trans_w) return false;
   int ba = L.consumer_of(mm.out[0], OpType::bias_add, 0);
   if (ba < 0 || L.g.consumers(mm.out[0]).size() != 1) return false;
   int z = L.g.nodes[ba].out[0];
   int act = L.consumer_of(z, OpType::activation, 0);
-  PlanOp op{PlanOpKind::dense_fwd, "matmul_wt+bias_add+activation"};
+  PlanOp op{PlanOpKind::dense_fwd, "linear+bias_add+activation"};
   op.layer = mm.layer;
-  op.n = L.g.tensors[mm.in[1]].rows;
-  op.k = L.g.tensors[mm.in[1]].cols;
+  op.n = L.g.tensors[mm.in[1]].rows(0);
+  op.k = L.g.tensors[mm.in[1]].cols();
   op.in = {mm.in[0], mm.in[1], L.g.nodes[ba].in[1]};
   if (act < 0) {
-    op.rule = "matmul_wt+bias_add";
+    op.rule = "linear+bias_add";
     op.out = {z, -1};
   } else if (L.sigmoid_into_bce(act)) {
-    op.rule = "matmul_wt+bias_add (sigmoid moved into bce-with-logits)";
+    op.rule = "linear+bias_add (sigmoid moved into bce-with-logits)";
     op.out = {z, -1};
     L.taken[act] = true;
     op.fused_nodes.push_back(act);
   } else {
     const Node& a = L.g.nodes[act];
-    op.act = a.act;
+    op.attr.act = a.attr.act;
     // z is kept only when the backward needs it (gelu) or someone else reads it.
     bool keep_z = L.g.consumers(z).size() > 1 &&
-                  (act_derivative_needs_z(a.act) || !L.only_consumed_by(z, {OpType::activation, OpType::activation_grad}));
+                  (act_derivative_needs_z(a.attr.act) || !L.only_consumed_by(z, {OpType::activation, OpType::activation_grad}));
     op.out = {a.out[0], keep_z ? z : -1};
     L.take(op, {act});
   }
@@ -98,13 +100,13 @@ bool rule_loss(Lowering& L, int i) {
   if (ln.type != OpType::loss) return false;
   int y = ln.in[0], t = ln.in[1];
   int yprod = L.g.producer(y);
-  bool logits = yprod >= 0 && L.sigmoid_into_bce(yprod);
+  bool logits = L.fuse && yprod >= 0 && L.sigmoid_into_bce(yprod);
   int pred = logits ? L.g.nodes[yprod].in[0] : y;
   PlanOp op{PlanOpKind::loss_fwd, logits ? "loss(bce, from logits)" : "loss"};
-  op.loss = ln.loss;
+  op.attr.loss = ln.attr.loss;
   op.from_logits = logits;
   op.layer = ln.layer;
-  op.n = L.g.tensors[y].cols;
+  op.n = L.g.tensors[y].cols();
   int lg = L.consumer_of(y, OpType::loss_grad, 0);
   if (lg < 0) {
     op.in = {pred, t};
@@ -118,11 +120,11 @@ bool rule_loss(Lowering& L, int i) {
   int ag = (yprod >= 0 && L.g.nodes[yprod].type == OpType::activation) ? L.consumer_of(dy, OpType::activation_grad, 0) : -1;
   // The loss pass sees only the prediction y: it absorbs act′ when act′ is a function of y. One that
   // needs z (gelu) stays with the output layer's dense_bwd, which applies it from z while loading dy.
-  if (ag >= 0 && !logits && act_derivative_needs_z(L.g.nodes[yprod].act)) ag = -1;
+  if (ag >= 0 && ((!logits && act_derivative_needs_z(L.g.nodes[yprod].attr.act)) || !L.fuse)) ag = -1;
   if (ag >= 0 && L.g.consumers(dy).size() == 1) {
     // ∂L/∂z of the output layer directly: the dense backward of that layer then applies no act′.
     const Node& a = L.g.nodes[yprod];
-    op.act = logits ? Act::linear : a.act;
+    op.attr.act = logits ? Act::linear : a.attr.act;
     op.in = {pred, t};
     op.out = {ln.out[0], ln.out[1], L.g.nodes[ag].out[0]};
     op.inplace = {2, 0};  // ∂L/∂z over the prediction, element by element
@@ -139,7 +141,7 @@ bool rule_loss(Lowering& L, int i) {
   return true;
 }
 
-// [activation_grad] → bias_grad, matmul_wt_grad_w, [matmul_wt_grad_x] on the same dz  ⇒  dense_bwd
+// [activation_grad] → bias_grad, linear_grad_w, [linear_grad_x] on the same dz  ⇒  dense_bwd
 bool rule_dense_bwd(Lowering& L, int i) {
   const Node& first = L.g.nodes[i];
   int ag = -1, dz = -1;
@@ -152,29 +154,30 @@ bool rule_dense_bwd(Lowering& L, int i) {
     return false;
   }
   int bg = L.consumer_of(dz, OpType::bias_grad, 0);
-  int gw = L.consumer_of(dz, OpType::matmul_wt_grad_w, 0);
-  int gx = L.consumer_of(dz, OpType::matmul_wt_grad_x, 0);
+  int gw = L.consumer_of(dz, OpType::linear_grad_w, 0);
+  int gx = L.consumer_of(dz, OpType::linear_grad_x, 0);
   if (bg < 0 || gw < 0) return false;
+  // One kernel: x·Wᵀ layout, and dW and db both overwritten or both accumulated.
+  if (L.g.nodes[gw].attr.trans_w || (gx >= 0 && L.g.nodes[gx].attr.trans_w)) return false;
+  if (L.g.nodes[gw].attr.accumulate != L.g.nodes[bg].attr.accumulate) return false;
   // dz is overwritten in place by the kernel: nobody else may read it.
   size_t readers = 2 + (gx >= 0 ? 1 : 0);
   if (L.g.consumers(dz).size() != readers) return false;
-  PlanOp op{PlanOpKind::dense_bwd, "bias_grad+matmul_wt_grad_w+matmul_wt_grad_x"};
+  PlanOp op{PlanOpKind::dense_bwd, "bias_grad+linear_grad_w+linear_grad_x"};
   const Node& w = L.g.nodes[gw];
   int x = w.in[1];
-  int W = gx >= 0 ? L.g.nodes[gx].in[1] : -1;
   int dW = w.out[0];
-  // W's tensor: find it through the param whose gradient is dW (grad_w does not read W itself).
-  if (W < 0)
-    for (const auto& p : L.g.params)
-      if (p.grad == dW) W = p.tensor;
-  op.n = L.g.tensors[dz].cols;
-  op.k = L.g.tensors[x].cols;
+  // W's tensor through the parameter dW belongs to (linear_grad_w does not read W itself).
+  int W = L.g.params[size_t(L.g.tensors[size_t(dW)].param)].tensor;
+  op.attr.accumulate = w.attr.accumulate;
+  op.n = L.g.tensors[dz].cols();
+  op.k = L.g.tensors[x].cols();
   op.layer = w.layer;
   if (ag >= 0) {
     const Node& a = L.g.nodes[ag];  // in {dy, z, y}
-    op.act = a.act;
+    op.attr.act = a.attr.act;
     op.rule = "activation_grad+" + op.rule;
-    bool z_needed = act_derivative_needs_z(a.act);
+    bool z_needed = act_derivative_needs_z(a.attr.act);
     op.in = {a.in[0], z_needed ? -1 : a.in[2], z_needed ? a.in[1] : -1, x, W};
   } else {
     op.in = {dz, -1, -1, x, W};
@@ -199,29 +202,84 @@ bool rule_optimizer(Lowering& L, int i) {
   return true;
 }
 
-bool rule_add(Lowering& L, int i) {
+// Any primitive node alone  ⇒  its unfused op.
+bool rule_unfused(Lowering& L, int i) {
   const Node& n = L.g.nodes[i];
-  if (n.type != OpType::add) return false;
-  PlanOp op{PlanOpKind::add, "add"};
+  PlanOp op{PlanOpKind::copy, std::string(op_type_name(n.type)) + " (unfused)"};
+  op.attr = n.attr;
+  op.layer = n.layer;
   op.in = n.in;
   op.out = n.out;
+  auto tensor = [&](int t) -> const Tensor& { return L.g.tensors[size_t(t)]; };
+  // matmul dimensions: the batch stays symbolic (-1) where it enters.
+  switch (n.type) {
+    case OpType::linear:  // y[B,N] = x[B,K]·Wᵀ (W [N,K]) or x·W (W [K,N])
+      op.kind = PlanOpKind::matmul;
+      op.trans_b = !n.attr.trans_w;
+      op.m = -1, op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
+      break;
+    case OpType::linear_grad_w:  // dW = dyᵀ·x [N,K], or xᵀ·dy [K,N] for x·W
+      op.kind = PlanOpKind::matmul;
+      op.trans_a = true;
+      if (n.attr.trans_w) op.in = {n.in[1], n.in[0]};
+      op.m = tensor(op.in[0]).cols(), op.n = tensor(op.in[1]).cols(), op.k = -1;
+      break;
+    case OpType::linear_grad_x:  // dx[B,K] = dy[B,N]·W (W [N,K]), or dy·Wᵀ (W [K,N])
+      op.kind = PlanOpKind::matmul;
+      op.trans_b = n.attr.trans_w;
+      op.m = -1, op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
+      break;
+    case OpType::bias_add:
+      op.kind = PlanOpKind::binary;
+      op.attr.binary = BinaryOp::add;
+      op.attr.bcast = Broadcast::row;
+      break;
+    case OpType::add:
+      op.kind = PlanOpKind::binary;
+      op.attr.binary = BinaryOp::add;
+      op.attr.bcast = Broadcast::none;
+      break;
+    case OpType::bias_grad:
+      op.kind = PlanOpKind::reduce;
+      op.attr.axis = ReduceAxis::rows;
+      break;
+    case OpType::activation: op.kind = PlanOpKind::activation; break;
+    case OpType::activation_grad:  // in {dy, z, y}: the derivative from y unless it needs z
+      op.kind = PlanOpKind::activation_grad;
+      op.in = {n.in[0], act_derivative_needs_z(n.attr.act) ? n.in[1] : -1, act_derivative_needs_z(n.attr.act) ? -1 : n.in[2]};
+      break;
+    case OpType::unary: op.kind = PlanOpKind::unary; break;
+    case OpType::binary: op.kind = PlanOpKind::binary; break;
+    case OpType::reduce: op.kind = PlanOpKind::reduce; break;
+    case OpType::broadcast: op.kind = PlanOpKind::broadcast; break;
+    case OpType::fill: op.kind = PlanOpKind::fill; break;
+    case OpType::stop_gradient: op.kind = PlanOpKind::copy; break;
+    default: return false;  // loss, loss_grad and optimizer_update have their own rules
+  }
   L.take(op, {i});
   L.ops.push_back(op);
   return true;
 }
 
 // The fusion table: tried in this order at every node not yet taken.
-constexpr Rule RULES[] = {rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_add};
+constexpr Rule FUSION_RULES[] = {rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_unfused};
+// Without fusion: the rules that are not fusions (the loss, optimizer and every primitive alone).
+constexpr Rule BASE_RULES[] = {rule_loss, rule_optimizer, rule_unfused};
 
 }  // namespace
 
-std::vector<PlanOp> lower(const Graph& g) {
-  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}};
+std::vector<PlanOp> lower(const Graph& g, bool fuse) {
+  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse};
   for (int i = 0; i < int(g.nodes.size()); ++i) {
     if (L.taken[i]) continue;
     bool matched = false;
-    for (Rule r : RULES)
-      if ((matched = r(L, i))) break;
+    if (fuse) {
+      for (Rule r : FUSION_RULES)
+        if ((matched = r(L, i))) break;
+    } else {
+      for (Rule r : BASE_RULES)
+        if ((matched = r(L, i))) break;
+    }
     if (!matched) AE_FAIL("lowering: no fusion rule or kernel for IR node ", i, " (", op_type_name(g.nodes[i].type), ")");
   }
   return L.ops;

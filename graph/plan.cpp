@@ -1,6 +1,7 @@
 // Plan figures (FLOPs, bytes) and the `ae plan` report.
 #include "graph/plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -14,41 +15,88 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::dense_bwd: return "dense_bwd";
     case PlanOpKind::loss_fwd: return "loss_fwd";
     case PlanOpKind::loss_fwd_bwd: return "loss_fwd_bwd";
-    case PlanOpKind::add: return "add";
     case PlanOpKind::optimizer_step: return "optimizer_step";
+    case PlanOpKind::matmul: return "matmul";
+    case PlanOpKind::activation: return "activation";
+    case PlanOpKind::activation_grad: return "activation_grad";
+    case PlanOpKind::unary: return "unary";
+    case PlanOpKind::binary: return "binary";
+    case PlanOpKind::reduce: return "reduce";
+    case PlanOpKind::broadcast: return "broadcast";
+    case PlanOpKind::fill: return "fill";
+    case PlanOpKind::copy: return "copy";
   }
   return "?";
 }
 
 namespace {
-double elems(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 : double(g.tensors[t].elements(batch)); }
+double elems(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 : double(g.tensors[size_t(t)].elements(batch)); }
+double tensor_bytes(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 : double(g.tensors[size_t(t)].bytes(batch)); }
 }  // namespace
 
 double PlanOp::flops(int64_t batch, const Graph& g) const {
-  double m = double(batch), mn = m * double(n);
+  double m_ = double(batch), mn = m_ * double(n);
   switch (kind) {
     case PlanOpKind::dense_fwd: return 2.0 * mn * double(k) + 2.0 * mn;
     case PlanOpKind::dense_bwd: return 2.0 * mn * double(k) * (out[2] >= 0 ? 2.0 : 1.0) + 2.0 * mn;
     case PlanOpKind::loss_fwd: return 4.0 * mn;
     case PlanOpKind::loss_fwd_bwd: return 6.0 * mn;
-    case PlanOpKind::add: return elems(g, out[0], batch);
     case PlanOpKind::optimizer_step: {
       double p = 0;
       for (size_t i = 0; i < in.size(); i += 2) p += elems(g, in[i], batch);
       return 12.0 * p;
     }
+    case PlanOpKind::matmul:
+      return 2.0 * double(plan_dim(m, batch)) * double(plan_dim(n, batch)) * double(plan_dim(k, batch));
+    case PlanOpKind::reduce: return elems(g, in[0], batch);
+    case PlanOpKind::activation:
+    case PlanOpKind::activation_grad:
+    case PlanOpKind::unary:
+    case PlanOpKind::binary:
+    case PlanOpKind::broadcast: return elems(g, out[0], batch);
+    case PlanOpKind::fill:
+    case PlanOpKind::copy: return 0;
   }
   return 0;
 }
 
 // Each operand read once and each result written once: what a fused kernel moves at best.
 double PlanOp::bytes(int64_t batch, const Graph& g) const {
-  double e = 0;
-  for (int t : in) e += elems(g, t, batch);
-  for (int t : out) e += elems(g, t, batch);
-  if (kind == PlanOpKind::dense_bwd) e += elems(g, in[0], batch);  // dz written back over dy
-  if (kind == PlanOpKind::optimizer_step) e *= 2.0;                 // params and state written back
-  return 4.0 * e;
+  double b = 0;
+  for (int t : in) b += tensor_bytes(g, t, batch);
+  for (int t : out) b += tensor_bytes(g, t, batch);
+  if (kind == PlanOpKind::dense_bwd) b += tensor_bytes(g, in[0], batch);  // dz written back over dy
+  if (kind == PlanOpKind::optimizer_step) b *= 2.0;                       // params and state written back
+  return b;
+}
+
+OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
+  OpGeometry o;
+  o.alpha = op.attr.scale;
+  auto view = [&](int t) {
+    const Tensor& x = g.tensors[size_t(t)];
+    o.m = x.rows(batch);
+    o.n = x.cols();
+  };
+  switch (op.kind) {
+    case PlanOpKind::matmul:
+      o.m = plan_dim(op.m, batch), o.n = plan_dim(op.n, batch), o.k = plan_dim(op.k, batch);
+      return o;
+    case PlanOpKind::binary: view(op.in[0]); return o;
+    case PlanOpKind::reduce:
+    case PlanOpKind::broadcast: {
+      view(op.kind == PlanOpKind::reduce ? op.in[0] : op.out[0]);
+      ReduceAxis axis = op.kind == PlanOpKind::reduce ? op.attr.axis
+                        : op.attr.bcast == Broadcast::row ? ReduceAxis::rows
+                        : op.attr.bcast == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all;
+      int64_t count = axis == ReduceAxis::rows ? o.m : axis == ReduceAxis::cols ? o.n : o.m * o.n;
+      if (op.attr.mean) o.alpha /= double(std::max<int64_t>(count, 1));
+      return o;
+    }
+    default:
+      o.m = g.tensors[size_t(op.out[0])].elements(batch);
+      return o;
+  }
 }
 
 double Plan::total_flops() const {
@@ -85,6 +133,30 @@ std::string human_bytes(double b) {
 
 }  // namespace
 
+// The act/loss column of `ae plan`: what parameterises the op.
+static std::string plan_op_attr_text(const PlanOp& op) {
+  std::string t;
+  char num[32];
+  auto scaled = [&](const char* what) {
+    std::snprintf(num, sizeof num, "%g", op.attr.scale);
+    return op.attr.scale == 1.0 ? std::string(what) : std::string(what) + "×" + num;
+  };
+  switch (op.kind) {
+    case PlanOpKind::loss_fwd:
+    case PlanOpKind::loss_fwd_bwd: t = std::string(loss_name(op.attr.loss)) + (op.from_logits ? "+logits" : ""); break;
+    case PlanOpKind::optimizer_step: break;
+    case PlanOpKind::matmul: t = std::string(op.trans_a ? "T" : "N") + (op.trans_b ? "T" : "N"); break;
+    case PlanOpKind::unary: t = scaled(unary_op_name(op.attr.unary)); break;
+    case PlanOpKind::binary: t = std::string(binary_op_name(op.attr.binary)) + "/" + broadcast_name(op.attr.bcast); break;
+    case PlanOpKind::reduce: t = scaled(op.attr.mean ? "mean" : "sum") + "/" + reduce_axis_name(op.attr.axis); break;
+    case PlanOpKind::broadcast: t = scaled(op.attr.mean ? "mean" : "bcast") + "/" + broadcast_name(op.attr.bcast); break;
+    case PlanOpKind::fill: std::snprintf(num, sizeof num, "%g", op.attr.scale); t = num; break;
+    case PlanOpKind::copy: t = "copy"; break;
+    default: t = act_name(op.attr.act); break;
+  }
+  return op.attr.accumulate ? t + " +=" : t;
+}
+
 std::string plan_report(const Plan& p) {
   std::ostringstream os;
   char line[512];
@@ -95,9 +167,7 @@ std::string plan_report(const Plan& p) {
   os << line;
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const PlanOp& op = p.ops[i];
-    std::string attr = op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd
-                           ? std::string(loss_name(op.loss)) + (op.from_logits ? "+logits" : "")
-                           : op.kind == PlanOpKind::optimizer_step ? "" : act_name(op.act);
+    std::string attr = plan_op_attr_text(op);
     std::snprintf(line, sizeof line, "  %-3zu %-15s %-11s %6s %12.2f %12s  %s → %s\n", i, plan_op_kind_name(op.kind),
                   attr.c_str(), op.layer >= 0 ? std::to_string(op.layer).c_str() : "-", op.flops(p.batch, p.graph) / 1e6,
                   human_bytes(op.bytes(p.batch, p.graph)).c_str(), operand_list(p.graph, op.in).c_str(),
@@ -111,8 +181,12 @@ std::string plan_report(const Plan& p) {
                 p.naive_bytes ? double(p.arena_bytes) / double(p.naive_bytes) : 0.0);
   os << line;
   int64_t params = 0;
-  for (const auto& prm : p.graph.params) params += prm.rows * prm.cols;
-  os << "  parameters: " << params << " (" << human_bytes(4.0 * double(params)) << " fp32, in the parameter store)\n";
+  double param_bytes = 0;
+  for (const auto& prm : p.graph.params) {
+    params += p.graph.tensors[size_t(prm.tensor)].elements(1);
+    param_bytes += double(p.graph.tensors[size_t(prm.tensor)].bytes(1));
+  }
+  os << "  parameters: " << params << " (" << human_bytes(param_bytes) << ", in the parameter store)\n";
   return os.str();
 }
 
@@ -122,8 +196,8 @@ nlohmann::json plan_json(const Plan& p) {
     nlohmann::json in = nlohmann::json::array(), out = nlohmann::json::array();
     for (int t : op.in) if (t >= 0) in.push_back(p.graph.tensors[t].name);
     for (int t : op.out) if (t >= 0) out.push_back(p.graph.tensors[t].name);
-    ops.push_back({{"op", plan_op_kind_name(op.kind)}, {"rule", op.rule}, {"act", act_name(op.act)},
-                   {"loss", loss_name(op.loss)}, {"from_logits", op.from_logits}, {"layer", op.layer},
+    ops.push_back({{"op", plan_op_kind_name(op.kind)}, {"rule", op.rule}, {"attr", plan_op_attr_text(op)}, {"act", act_name(op.attr.act)},
+                   {"loss", loss_name(op.attr.loss)}, {"from_logits", op.from_logits}, {"layer", op.layer},
                    {"flops", op.flops(p.batch, p.graph)}, {"bytes", op.bytes(p.batch, p.graph)},
                    {"inputs", in}, {"outputs", out}, {"fused_ir_nodes", op.fused_nodes.size()}});
   }
@@ -132,7 +206,7 @@ nlohmann::json plan_json(const Plan& p) {
     bufs.push_back({{"tensor", p.graph.tensors[b.tensor].name}, {"offset", b.offset}, {"bytes", b.bytes},
                     {"first_op", b.first_op}, {"last_op", b.last_op == INT32_MAX ? -1 : b.last_op}});
   int64_t params = 0;
-  for (const auto& prm : p.graph.params) params += prm.rows * prm.cols;
+  for (const auto& prm : p.graph.params) params += p.graph.tensors[size_t(prm.tensor)].elements(1);
   return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"ir_nodes", p.graph.nodes.size()},
           {"ops", ops}, {"buffers", bufs}, {"arena_bytes", p.arena_bytes}, {"naive_bytes", p.naive_bytes},
           {"arena_ratio", p.naive_bytes ? double(p.arena_bytes) / double(p.naive_bytes) : 0.0},

@@ -15,33 +15,62 @@
 
 namespace ae {
 
+// Fused kinds first, then one unfused kind per primitive, so any IR node runs on every backend
+// before anyone fuses it. Keep PLAN_OP_KIND_COUNT and plan_op_kind_name in step: the op table test
+// (tests/runtime/op_table_test.cpp) enumerates them and fails on a kind without a case.
 enum class PlanOpKind : uint8_t {
+  // fused
   dense_fwd,       // in {x, W, b}                 out {y, [z]}       y = act(x·Wᵀ + b)
   dense_bwd,       // in {dy, y|-1, z|-1, x, W}    out {dW, db, dx|-1} dz = dy⊙act′ (in place of dy)
   loss_fwd,        // in {pred, target}            out {loss, per_sample}
   loss_fwd_bwd,    // in {pred, target}            out {loss, per_sample, dpred} (dpred: ∂L/∂z when act)
-  add,             // in {a, b}                    out {y}
   optimizer_step,  // in {p0, g0, p1, g1, ...}     out {}
+  // unfused primitives
+  matmul,          // in {A, B}  out {C}: C[m,n] (+)= op(A)·op(B); m, n, k < 0 mean the run's batch
+  activation,      // in {x}  out {y}: y = act(x)
+  activation_grad, // in {dy, z|-1, y|-1}  out {dx}: dx = dy ⊙ act′
+  unary,           // in {x}  out {y}: y = scale·f(x)
+  binary,          // in {a, b}  out {y}: y (+)= a ∘ b, b broadcast over a's [rows, cols] view
+  reduce,          // in {x}  out {y}: y (+)= scale·Σ x over axis of x's [rows, cols] view (÷ count when mean)
+  broadcast,       // in {x}  out {y}: y (+)= scale·x broadcast over y's [rows, cols] view (÷ count when mean)
+  fill,            // in {}   out {y}: y = scale
+  copy,            // in {x}  out {y}: y = x (stop_gradient)
 };
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::copy) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {
   PlanOpKind kind;
   std::string rule;          // the fusion rule that produced it (for `ae plan`)
   std::vector<int> in, out;  // tensor ids; -1 = absent operand
-  Act act = Act::linear;     // dense: the layer's activation applied here; loss_fwd_bwd: act′ applied to dpred
-  Loss loss = Loss::mse;
+  // act (dense: applied here; loss_fwd_bwd: act′ applied to dpred), loss, the unfused kinds'
+  // parameters, and accumulate: the op adds into the parameter gradient(s) it writes.
+  Attrs attr;
   bool from_logits = false;  // loss: pred holds logits z of a sigmoid output
+  bool trans_a = false, trans_b = false;  // matmul
   int layer = -1;
-  int64_t n = 0, k = 0;      // dense: out and in features (M is the batch)
+  int64_t m = -1, n = 0, k = 0;  // dense: out and in features (M is the batch); matmul: C[m,n], reduction k
   std::vector<int> fused_nodes;  // IR nodes this op replaced
   // out[inplace.first] may take over the block of in[inplace.second] when that input dies here
   // (an elementwise kernel that reads each element before writing it). {-1, -1}: none.
   std::pair<int, int> inplace{-1, -1};
 
   double flops(int64_t batch, const Graph& g) const;
-  double bytes(int64_t batch, const Graph& g) const;  // global-memory traffic, fp32
+  double bytes(int64_t batch, const Graph& g) const;  // global-memory traffic at the tensors' dtypes
 };
+
+// A matmul dimension at run time: negative means the batch.
+inline int64_t plan_dim(int64_t d, int64_t batch) { return d < 0 ? batch : d; }
+
+// What an unfused op runs over at `batch` rows, the same for every backend: matmul C[m,n] with
+// reduction k; binary/reduce the [m, n] view of their first input, broadcast of their output;
+// unary, activation(_grad), fill and copy m elements (n = 1). alpha is the op's scale, divided by
+// the number of elements summed when the op takes a mean.
+struct OpGeometry {
+  int64_t m = 0, n = 1, k = 0;
+  double alpha = 1;
+};
+OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch);
 
 struct BufferPlan {
   int tensor = -1;
@@ -69,11 +98,14 @@ struct Plan {
 constexpr int64_t ARENA_ALIGN = 128;
 
 // Fuses the IR into Plan ops (graph/lower.cpp) and plans the arena (graph/planner.cpp).
-Plan make_plan(Graph graph, GraphMode mode, int64_t batch);
+// fuse = false gives every primitive its own unfused op (the reference the fusions are tested against).
+Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse = true);
 // The Plan of `mode` for a spec: build_graph (graph/build.h), then the above.
-Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch);
-std::vector<PlanOp> lower(const Graph& g);
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse = true);
+std::vector<PlanOp> lower(const Graph& g, bool fuse = true);
 void plan_memory(Plan& plan);
+// Throws unless every parameter gradient is overwritten by its first writer and accumulated by the rest.
+void check_gradient_order(const Plan& plan);
 
 // `ae plan`: a table (or JSON) of ops, their kernels, FLOPs and bytes, and arena vs naive sum.
 std::string plan_report(const Plan& plan);

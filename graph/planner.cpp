@@ -70,6 +70,22 @@ class FreeList {
 
 }  // namespace
 
+// A parameter gradient written by several ops (a weight used twice) must be overwritten by the
+// first of them and accumulated by every later one, in op order.
+void check_gradient_order(const Plan& p) {
+  std::vector<int> writes(p.graph.params.size(), 0);
+  for (const PlanOp& op : p.ops) {
+    if (op.kind == PlanOpKind::optimizer_step) continue;
+    for (int t : op.out) {
+      if (t < 0 || p.graph.tensors[size_t(t)].role != TensorRole::param_grad) continue;
+      int& w = writes[size_t(p.graph.tensors[size_t(t)].param)];
+      AE_CHECK(op.attr.accumulate == (w > 0), "planner: op ", plan_op_kind_name(op.kind), " writes ",
+               p.graph.tensors[size_t(t)].name, (op.attr.accumulate ? " accumulating as its first writer" : " over an earlier writer's gradient"));
+      ++w;
+    }
+  }
+}
+
 void plan_memory(Plan& plan) {
   const Graph& g = plan.graph;
   int n_ops = int(plan.ops.size());
@@ -80,7 +96,7 @@ void plan_memory(Plan& plan) {
     BufferPlan& b = it->second;
     if (fresh) {
       b.tensor = t;
-      b.bytes = align_up(g.tensors[t].elements(plan.batch) * int64_t(sizeof(float)));
+      b.bytes = align_up(g.tensors[size_t(t)].bytes(plan.batch));
       b.first_op = (write || g.tensors[t].role == TensorRole::input) ? op : -1;
       b.last_op = op;
     }
@@ -137,27 +153,29 @@ void plan_memory(Plan& plan) {
   }
 }
 
-Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch) {
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse) {
   BuildOptions bo;
   bo.mode = mode;
   bo.loss = loss;
-  return make_plan(build_graph(spec, bo), mode, batch);
+  return make_plan(build_graph(spec, bo), mode, batch, fuse);
 }
 
-Plan make_plan(Graph graph, GraphMode mode, int64_t batch) {
+Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse) {
   if (batch < 1) AE_FAIL("--batch must be ≥ 1, got ", batch);
   // Every byte count below must fit comfortably in int64: refuse batches whose widest tensor
   // would exceed 2^50 bytes (a petabyte) instead of overflowing.
   for (const Tensor& t : graph.tensors) {
-    int64_t rows = t.batched ? batch : t.rows, bytes = 0;
-    if (__builtin_mul_overflow(rows, t.cols, &bytes) || __builtin_mul_overflow(bytes, int64_t(4), &bytes) || bytes > (int64_t(1) << 50))
-      AE_FAIL("--batch ", batch, " is too large: tensor ", t.name, " (", t.cols, " wide) would not fit in memory");
+    int64_t bytes = 0;
+    if (__builtin_mul_overflow(t.batched ? batch : 1, t.features(), &bytes) ||
+        __builtin_mul_overflow(bytes, dtype_bytes(t.dtype), &bytes) || bytes > (int64_t(1) << 50))
+      AE_FAIL("--batch ", batch, " is too large: tensor ", t.name, " (", t.features(), " wide) would not fit in memory");
   }
   Plan p;
   p.graph = std::move(graph);
   p.mode = mode;
   p.batch = batch;
-  p.ops = lower(p.graph);
+  p.ops = lower(p.graph, fuse);
+  check_gradient_order(p);
   plan_memory(p);
   return p;
 }

@@ -1,6 +1,8 @@
 // Spec parsing and validation (compact string and JSON).
 #include "graph/spec.h"
 
+#include "graph/param_registry.h"
+
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@ namespace ae {
 namespace {
 
 constexpr int64_t MAX_UNITS = int64_t(1) << 24;
+constexpr std::string_view TIED_SUFFIX = ":tied";  // compact form of "tied": true
 constexpr const char* LETTERS_HELP =
     "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu";
 
@@ -97,11 +100,7 @@ const LayerSpec& Spec::layer(int64_t l) const {
 
 int64_t Spec::layer_in(int64_t l) const { return l == 0 ? input : layer(l - 1).units; }
 
-int64_t Spec::parameter_count() const {
-  int64_t n = 0;
-  for (int64_t l = 0; l < num_layers(); ++l) n += layer(l).units * (layer_in(l) + 1);
-  return n;
-}
+int64_t Spec::parameter_count() const { return param_registry(*this).count(); }
 
 std::string Spec::to_compact() const {
   std::vector<LayerSpec> all(encoder);
@@ -113,7 +112,7 @@ std::string Spec::to_compact() const {
     if (layer(l).act != Act::linear) s += act_letter(layer(l).act);
     if (marked && l == int64_t(encoder.size()) - 1) s += "*";
   }
-  return s;
+  return tied ? s + std::string(TIED_SUFFIX) : s;
 }
 
 nlohmann::json Spec::to_json() const {
@@ -122,10 +121,14 @@ nlohmann::json Spec::to_json() const {
     for (const auto& l : v) a.push_back({{"units", l.units}, {"act", act_name(l.act)}});
     return a;
   };
-  return {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
+  nlohmann::json j = {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
+  if (tied) j["tied"] = true;  // absent when false: untied files are as before
+  return j;
 }
 
 Spec parse_spec_compact(std::string_view text, std::string_view origin) {
+  const bool tied = text.size() > TIED_SUFFIX.size() && text.substr(text.size() - TIED_SUFFIX.size()) == TIED_SUFFIX;
+  if (tied) text.remove_suffix(TIED_SUFFIX.size());
   std::vector<std::string_view> tokens;
   size_t start = 0;
   for (size_t i = 0; i <= text.size(); ++i)
@@ -158,6 +161,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     layers.push_back(ls);
   }
   Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
+  s.tied = tied;
   validate_spec(s, origin);
   return s;
 }
@@ -165,8 +169,9 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
 Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (!j.is_object()) AE_FAIL(origin, ": a spec must be a JSON object with input, encoder and decoder");
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code")
-      AE_FAIL(origin, ": unknown field '", it.key(), "'; expected: input, encoder, decoder (or layers and code)");
+    if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
+        it.key() != "tied")
+      AE_FAIL(origin, ": unknown field '", it.key(), "'; expected: input, encoder, decoder (or layers and code), tied");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -190,6 +195,10 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
     s.input = input;
     s.encoder = parse_layer_list(j["encoder"], "encoder", origin);
     s.decoder = parse_layer_list(j["decoder"], "decoder", origin);
+  }
+  if (j.contains("tied")) {
+    if (!j["tied"].is_boolean()) AE_FAIL(origin, ": 'tied' must be true or false, got ", j["tied"].dump());
+    s.tied = j["tied"].get<bool>();
   }
   validate_spec(s, origin);
   return s;
@@ -226,6 +235,16 @@ void validate_spec(const Spec& s, std::string_view origin) {
   if (s.decoder.back().units != s.input)
     AE_FAIL(origin, ": the decoder's output has ", s.decoder.back().units, " features but the input has ", s.input,
             "; an autoencoder's last layer must reconstruct the input (make it ", s.input, " wide)");
+  if (!s.tied) return;
+  // Tied: decoder layer l uses encoder layer n−1−l's weight transposed, so widths must mirror.
+  const int64_t n_enc = int64_t(s.encoder.size()), n = s.num_layers();
+  if (s.decoder.size() != s.encoder.size())
+    AE_FAIL(origin, ": tied weights need as many decoder layers as encoder layers (the decoder mirrors the encoder); this spec has ",
+            n_enc, " encoder and ", s.decoder.size(), " decoder layers");
+  for (int64_t l = n_enc; l < n; ++l)
+    if (s.layer(l).units != s.layer_in(n - 1 - l))
+      AE_FAIL(origin, ": tied weights need a mirror-symmetric spec, but decoder[", l - n_enc, "] is ", s.layer(l).units,
+              " wide where its mirror encoder[", n - 1 - l, "] takes ", s.layer_in(n - 1 - l), " inputs");
 }
 
 std::string layer_param_prefix(const Spec& s, int64_t l) {

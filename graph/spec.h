@@ -23,6 +23,7 @@ struct Spec {
   int64_t input = 0;                 // input features (= reconstruction width)
   std::vector<LayerSpec> encoder;    // input → code; the code is the last encoder layer's output
   std::vector<LayerSpec> decoder;    // code → reconstruction
+  bool tied = false;                 // each decoder layer uses its mirror encoder layer's weight, transposed
 
   int64_t code_units() const { return encoder.back().units; }
   int64_t num_layers() const { return int64_t(encoder.size() + decoder.size()); }
@@ -32,7 +33,7 @@ struct Spec {
 
   std::string to_compact() const;       // "784-256r-32-256r-784s"; the code layer is marked by '|' only if ambiguous
   nlohmann::json to_json() const;       // {"input":..,"encoder":[..],"decoder":[..]}
-  int64_t parameter_count() const;
+  int64_t parameter_count() const;  // from the parameter registry (graph/param_registry.h)
 };
 
 // Parses `text`: JSON when it starts with '{', a file's contents when it names an existing

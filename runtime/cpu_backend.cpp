@@ -1,11 +1,18 @@
 // The cpu backend: the reference. Each Plan op maps onto one kernels/cpu reference kernel.
+#include <algorithm>
 #include <cmath>
 #include <omp.h>
 
 #include "kernels/common/error.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/binary.h"
+#include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cpu/unary.h"
 #include "runtime/backend.h"
 
 namespace ae {
@@ -26,16 +33,16 @@ class CpuBackend final : public Backend {
     const int64_t M = c.batch;
     switch (op.kind) {
       case PlanOpKind::dense_fwd:
-        cpu::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]));
+        cpu::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]));
         break;
       case PlanOpKind::dense_bwd: {
         float* dy = P(op.in[0]);
-        cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.act, P(op.in[3]), P(op.in[4]), M, op.n, op.k,
-                                   dy /* dz in place */, P(op.out[0]), P(op.out[1]), P(op.out[2]), false);
+        cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M, op.n, op.k,
+                                   dy /* dz in place */, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate);
         break;
       }
       case PlanOpKind::loss_fwd:
-        c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
+        c.loss = cpu::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
                                                    P(op.out[1]), nullptr);
         *P(op.out[0]) = float(c.loss);
         break;
@@ -43,17 +50,9 @@ class CpuBackend final : public Backend {
         // grad may take over pred's block (op.inplace). The output activation, when lowering
         // folded it in, is applied by the loss kernel in the same pass (it reads y before writing
         // the gradient over it); lowering folds only those whose derivative is a function of y.
-        c.loss = cpu::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n,
-                                                   P(op.out[2]), P(op.out[1]), nullptr, op.act);
+        c.loss = cpu::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n,
+                                                   P(op.out[2]), P(op.out[1]), nullptr, op.attr.act);
         *P(op.out[0]) = float(c.loss);
-        break;
-      }
-      case PlanOpKind::add: {
-        const float *a = P(op.in[0]), *b = P(op.in[1]);
-        float* y = P(op.out[0]);
-        int64_t n = c.plan->graph.tensors[op.out[0]].elements(M);
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
         break;
       }
       case PlanOpKind::optimizer_step: {
@@ -65,6 +64,35 @@ class CpuBackend final : public Backend {
         cpu::optimizer_step(*c.opt, c.step, slots.data(), slots.size());
         break;
       }
+      default: run_unfused(op, c); break;
+    }
+  }
+
+  // The unfused primitives: one reference kernel each (kernels/cpu), shaped by op_geometry.
+  static void run_unfused(const PlanOp& op, OpContext& c) {
+    auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
+    const OpGeometry g = op_geometry(op, c.plan->graph, c.batch);
+    const float alpha = float(g.alpha);
+    const bool acc = op.attr.accumulate;
+    switch (op.kind) {
+      case PlanOpKind::matmul:
+        cpu::matmul<float>(op.trans_a, op.trans_b, g.m, g.n, g.k, P(op.in[0]), P(op.in[1]), P(op.out[0]), acc);
+        break;
+      case PlanOpKind::activation: cpu::activation_forward<float>(op.attr.act, P(op.in[0]), P(op.out[0]), g.m); break;
+      case PlanOpKind::activation_grad:
+        cpu::activation_backward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.in[2]), P(op.out[0]), g.m);
+        break;
+      case PlanOpKind::unary: cpu::unary<float>(op.attr.unary, alpha, P(op.in[0]), P(op.out[0]), g.m); break;
+      case PlanOpKind::binary:
+        cpu::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc);
+        break;
+      case PlanOpKind::reduce: cpu::reduce_sum<float>(op.attr.axis, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc); break;
+      case PlanOpKind::broadcast:
+        cpu::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc);
+        break;
+      case PlanOpKind::fill: std::fill_n(P(op.out[0]), g.m, alpha); break;
+      case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;
+      default: AE_FAIL("cpu backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }
   }
 

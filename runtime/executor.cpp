@@ -11,11 +11,16 @@ namespace ae {
 
 Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     : m_plan(std::move(plan)), m_backend(backend), m_params(params), m_dev(backend.device()) {
+  const auto& terms = m_plan.graph.terms;
+  if (terms.size() == 1) {
+    int p = m_plan.graph.producer(terms[0].tensor);
+    m_sole_loss_term = p >= 0 && m_plan.graph.nodes[size_t(p)].type == OpType::loss;
+  }
   AE_CHECK(m_params.count() == m_plan.graph.params.size(), "parameter store has ", m_params.count(),
            " tensors but the plan expects ", m_plan.graph.params.size());
   for (size_t i = 0; i < m_params.count(); ++i) {
     const auto& gp = m_plan.graph.params[i];
-    AE_CHECK(gp.name == m_params.info(i).name && gp.rows == m_params.info(i).rows && gp.cols == m_params.info(i).cols,
+    AE_CHECK(gp.name == m_params.info(i).name && m_plan.graph.tensors[size_t(gp.tensor)].dims == m_params.info(i).dims,
              "parameter ", i, " mismatch: plan has ", gp.name, " but the store has ", m_params.info(i).name);
   }
   if (!m_dev) {
@@ -26,7 +31,7 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
       m_dev_params = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_params.block_bytes(), 1)));
       sync_params_to_device();
       for (int t : m_plan.graph.inputs) {
-        size_t bytes = size_t(m_plan.graph.tensors[t].elements(m_plan.batch)) * sizeof(float);
+        size_t bytes = size_t(m_plan.graph.tensors[size_t(t)].bytes(m_plan.batch));
         m_staging.push_back({});  // recorded before allocating, so release() frees what exists
         m_slots.push_back({});
         for (size_t s = 0; s < 2; ++s) {
@@ -96,7 +101,7 @@ void Executor::submit_input(int64_t rows) {
   if (!m_dev) return;  // input() is the arena itself
   AE_CHECK(m_submitted < 0, "an input batch is already waiting for launch()");
   for (size_t i = 0; i < m_plan.graph.inputs.size(); ++i) {
-    size_t bytes = size_t(m_plan.graph.tensors[m_plan.graph.inputs[i]].elements(rows)) * sizeof(float);
+    size_t bytes = size_t(m_plan.graph.tensors[size_t(m_plan.graph.inputs[i])].bytes(rows));
     m_dev->upload_input(m_fill, m_slots[i][size_t(m_fill)], m_staging[i][size_t(m_fill)], bytes);
   }
   m_submitted = m_fill;
@@ -153,7 +158,22 @@ double Executor::finish() {
     throw;
   }
   m_running = -1;
-  return loss;
+  // The objective's terms. A lone loss term is the value the backend returned (in double on the
+  // host, as its loss kernel sums); any other term is read from its [1] tensor.
+  const auto& terms = m_plan.graph.terms;
+  m_terms.assign(terms.size(), 0.0);
+  if (terms.size() == 1 && m_sole_loss_term) {
+    m_terms[0] = loss;
+    return terms[0].weight == 1.0 ? loss : terms[0].weight * loss;
+  }
+  double total = 0;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    float v = 0;
+    read(terms[i].tensor, &v, 1);
+    m_terms[i] = v;
+    total += terms[i].weight * double(v);
+  }
+  return total;
 }
 
 double Executor::run(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
@@ -165,7 +185,7 @@ void Executor::read(int t, float* dst, int64_t rows) const {
   AE_CHECK(t >= 0, "read of an absent tensor");
   const Tensor& ten = m_plan.graph.tensors[t];
   bool whole = ten.role == TensorRole::param || ten.role == TensorRole::param_grad;
-  size_t bytes = size_t(whole ? ten.elements(1) : ten.elements(rows)) * sizeof(float);
+  size_t bytes = size_t(ten.bytes(whole ? 1 : rows));
   const float* src = data(t);
   if (m_dev) {
     // The last launch's inputs live in the slot it consumed; after finish() that is the slot just

@@ -38,11 +38,13 @@ class Executor {
   // Hands the `rows` rows written to input() to the next launch (device: an async upload on the copy
   // stream). run()/launch() submit by themselves when nothing was submitted.
   void submit_input(int64_t rows);
-  // Enqueues every op for `batch` rows (≤ the planned batch); finish() waits and returns the loss
-  // for train/eval plans. run() = launch() + finish().
+  // Enqueues every op for `batch` rows (≤ the planned batch); finish() waits and returns the
+  // objective (Σ weight·term) for train/eval plans, 0 for others. run() = launch() + finish().
   void launch(int64_t batch, const cpu::OptConfig* opt = nullptr, int64_t step = 0);
   double finish();
   double run(int64_t batch, const cpu::OptConfig* opt = nullptr, int64_t step = 0);
+  // Each objective term's value in the last finished run, in Graph::terms order (unweighted).
+  const std::vector<double>& term_values() const { return m_terms; }
   // Copies the first `rows` rows of a batch tensor (or a whole param) to host memory `dst`.
   void read(int tensor, float* dst, int64_t rows) const;
   // Device: downloads params, gradients and optimizer state into the ParamStore (host: no-op).
@@ -76,6 +78,8 @@ class Executor {
   std::function<void(size_t)> m_hook;
   std::unique_ptr<PlanCache> m_cache;
   OpContext m_ctx;
+  bool m_sole_loss_term = false;  // the objective is one term, a loss op's value
+  std::vector<double> m_terms;
 };
 
 }  // namespace ae

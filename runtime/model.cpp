@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "graph/param_registry.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/init.h"
 #include "runtime/model_file.h"
@@ -14,10 +15,12 @@ Model Model::create(const Spec& spec, uint64_t seed, Loss loss) {
   m.spec = spec;
   m.seed = seed;
   m.loss = loss;
-  m.params = ParamStore(ParamStore::infos_for(spec), 0);
-  for (int64_t l = 0; l < spec.num_layers(); ++l)
-    cpu::init_dense(spec.layer(l).act, spec.layer(l).units, spec.layer_in(l), seed, uint32_t(l), m.params.value(size_t(2 * l)),
-                    m.params.value(size_t(2 * l + 1)));
+  m.params = ParamStore(ParamStore::infos_for(spec), 0);  // zero
+  // Each weight by its owning layer's scheme, keyed by that layer; biases stay zero.
+  for (const ParamDef& p : param_registry(spec).params)
+    if (p.kind == ParamKind::weight)
+      cpu::init_dense(p.init_act, p.rows(), p.cols(), seed, uint32_t(p.layer), m.params.value(size_t(m.params.index_of(p.name))),
+                      nullptr);
   return m;
 }
 
@@ -31,11 +34,7 @@ void Model::ensure_state_slots(int slots) {
 
 namespace {
 
-bool is_bias(const std::string& name) { return name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0; }
-
-std::vector<int64_t> torch_shape(const ParamInfo& p) {
-  return is_bias(p.name) ? std::vector<int64_t>{p.cols} : std::vector<int64_t>{p.rows, p.cols};
-}
+const std::vector<int64_t>& torch_shape(const ParamInfo& p) { return p.dims; }
 
 void add_tensor(ModelFile& f, const std::string& name, std::vector<int64_t> shape, const float* data, int64_t n) {
   NamedTensor t;

@@ -3,6 +3,8 @@
 
 #include <cstring>
 
+#include "graph/param_registry.h"
+
 namespace ae {
 
 namespace {
@@ -25,13 +27,15 @@ ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(
   m_block = AlignedBlock(off);
 }
 
+int64_t ParamInfo::size() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
 std::vector<ParamInfo> ParamStore::infos_for(const Spec& spec) {
   std::vector<ParamInfo> out;
-  for (int64_t l = 0; l < spec.num_layers(); ++l) {
-    std::string prefix = layer_param_prefix(spec, l);
-    out.push_back({prefix + ".weight", spec.layer(l).units, spec.layer_in(l)});
-    out.push_back({prefix + ".bias", 1, spec.layer(l).units});
-  }
+  for (const ParamDef& p : param_registry(spec).params) out.push_back({p.name, p.dims});
   return out;
 }
 

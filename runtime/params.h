@@ -1,6 +1,6 @@
 // The parameter store: every weight and bias of a model, their gradients and the optimizer's
-// state, carved from one aligned block. Param i matches Graph::params[i] of every Plan built
-// from the same Spec (build_graph adds params in layer order in every mode).
+// state, carved from one aligned block. Param i is ParamRegistry::params[i] (graph/param_registry.h)
+// and Graph::params[i] of every Plan built from the same Spec.
 #pragma once
 
 #include <string>
@@ -12,9 +12,9 @@
 namespace ae {
 
 struct ParamInfo {
-  std::string name;      // PyTorch state_dict name
-  int64_t rows = 1, cols = 1;
-  int64_t size() const { return rows * cols; }
+  std::string name;            // PyTorch state_dict name
+  std::vector<int64_t> dims;   // PyTorch shape
+  int64_t size() const;
 };
 
 class ParamStore {
@@ -22,7 +22,7 @@ class ParamStore {
   ParamStore() = default;
   // Values, gradients and `state_slots` optimizer floats per element, all zero.
   ParamStore(std::vector<ParamInfo> infos, int state_slots);
-  static std::vector<ParamInfo> infos_for(const Spec& spec);
+  static std::vector<ParamInfo> infos_for(const Spec& spec);  // from the parameter registry
 
   size_t count() const { return m_infos.size(); }
   const ParamInfo& info(size_t i) const { return m_infos[i]; }

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "graph/spec.h"
 #include "host/data/dataset.h"
 
 namespace ae::cli {
@@ -47,6 +48,8 @@ double quantile(std::vector<float> v, double q);
 void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions = {});
 // Refuses two flags naming the same file (an output would overwrite an input or another output).
 void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag_paths);
+// --spec (or DEFAULT_SPEC when empty) with --tied applied, validated ("--spec" names it in messages).
+Spec spec_from_args(const std::string& spec, bool tied);
 // --max-rows style limits: -1 (all) or ≥ 1.
 void check_row_limit(int64_t rows, const std::string& flag);
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "graph/param_registry.h"
 #include "host/cli/cli.h"
 #include "kernels/cpu/init.h"
 #include "runtime/model.h"
@@ -19,11 +20,17 @@ void print_model(const std::string& path) {
               (long long)m.spec.code_units(), (long long)m.spec.num_layers());
   std::printf("parameters: %lld (%.2f MiB fp32)\n", (long long)m.spec.parameter_count(),
               double(m.spec.parameter_count()) * 4.0 / (1 << 20));
+  const ParamRegistry reg = param_registry(m.spec);
   for (int64_t l = 0; l < m.spec.num_layers(); ++l) {
-    const auto &w = m.params.info(size_t(2 * l)), &b = m.params.info(size_t(2 * l + 1));
-    std::printf("  %-18s [%lld, %lld]  %s, %s init\n", w.name.c_str(), (long long)w.rows, (long long)w.cols,
-                act_name(m.spec.layer(l).act), cpu::init_scheme_name(m.spec.layer(l).act));
-    std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols);
+    const LayerParams& lp = reg.layers[size_t(l)];
+    const ParamDef &w = reg.params[size_t(lp.weight)], &b = reg.params[size_t(lp.bias)];
+    if (lp.trans_w)
+      std::printf("  %-18s tied: %s transposed, [%lld, %lld]  %s\n", (layer_param_prefix(m.spec, l) + ".weight").c_str(),
+                  w.name.c_str(), (long long)w.cols(), (long long)w.rows(), act_name(m.spec.layer(l).act));
+    else
+      std::printf("  %-18s [%lld, %lld]  %s, %s init\n", w.name.c_str(), (long long)w.rows(), (long long)w.cols(),
+                  act_name(m.spec.layer(l).act), cpu::init_scheme_name(m.spec.layer(l).act));
+    std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols());
   }
   std::printf("loss: %s\n", loss_name(m.loss));
   std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);

@@ -121,6 +121,15 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
     }
 }
 
+Spec spec_from_args(const std::string& text, bool tied) {
+  Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
+  if (tied && !s.tied) {
+    s.tied = true;
+    validate_spec(s, "--spec with --tied");
+  }
+  return s;
+}
+
 void check_row_limit(int64_t rows, const std::string& flag) {
   if (rows == 0 || rows < -1) AE_FAIL(flag, " must be ≥ 1, got ", rows);
 }

@@ -30,23 +30,22 @@ int cuda_kernels(const PlanOp& op) {
     case PlanOpKind::dense_bwd: return op.out.size() > 2 && op.out[2] >= 0 ? 2 : 1;  // dW+db, then dx
     case PlanOpKind::loss_fwd:
     case PlanOpKind::loss_fwd_bwd: return 2;                          // element pass, ordered mean
-    case PlanOpKind::add: return 1;
     case PlanOpKind::optimizer_step: return 1;                        // multi-tensor
+    default: return 1;                                                // an unfused primitive: one kernel
   }
-  return 1;
 }
 
 double unfused_bytes(const Plan& p) {
   double e = 0;
-  auto elems = [&](int t) { return t < 0 ? 0.0 : double(p.graph.tensors[size_t(t)].elements(p.batch)); };
+  auto bytes = [&](int t) { return t < 0 ? 0.0 : double(p.graph.tensors[size_t(t)].bytes(p.batch)); };
   for (const Node& n : p.graph.nodes) {
     double ne = 0;
-    for (int t : n.in) ne += elems(t);
-    for (int t : n.out) ne += elems(t);
+    for (int t : n.in) ne += bytes(t);
+    for (int t : n.out) ne += bytes(t);
     if (n.type == OpType::optimizer_update) ne *= 2.0;  // counted as the fused optimizer op counts it
     e += ne;
   }
-  return 4.0 * e;
+  return e;
 }
 
 nlohmann::json cuda_estimate(const Plan& p) {
@@ -121,7 +120,7 @@ std::string cuda_report(const nlohmann::json& j, int64_t batch) {
 struct PlanArgs {
   std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu";
   int64_t batch = 256;
-  bool json = false;
+  bool json = false, tied = false;
 };
 
 void run_plan(const PlanArgs& a) {
@@ -138,7 +137,7 @@ void run_plan(const PlanArgs& a) {
   const bool cuda = a.device == "cuda" || a.device == "cuda-sim";
   if (a.device != "cpu" && a.device != "auto" && !cuda)
     AE_FAIL("--device ", a.device, ": unknown device; expected one of: cpu, cuda, cuda-sim, auto");
-  Spec spec = parse_spec(a.spec);
+  Spec spec = spec_from_args(a.spec, a.tied);
   Plan p = make_plan(spec, *mode, *loss, a.batch);
   if (a.json) {
     nlohmann::json j = plan_json(p);
@@ -157,6 +156,7 @@ void run_plan(const PlanArgs& a) {
 void add_plan(CLI::App& app) {
   auto a = std::make_shared<PlanArgs>();
   auto* s = app.add_subcommand("plan", "Show the fused plan of a spec: ops, FLOPs, bytes, arena vs naive memory");
+  s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
   s->add_option("--spec", a->spec, "Layers (compact string, JSON or .json file)")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();
   s->add_option("--mode", a->mode, "train, eval, encode, decode or reconstruct")->capture_default_str();

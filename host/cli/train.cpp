@@ -25,7 +25,7 @@ struct TrainArgs {
   int64_t epochs = 10, steps = -1, batch = 256, log_every = 0, max_rows = -1, val_rows = -1;
   int64_t patience = 0, checkpoint_every = 0, warmup = 0, lr_step = 1000;
   double lr = NAN, momentum = NAN, weight_decay = NAN, val_split = 0, lr_gamma = 0.1, lr_min = 0, contamination = NAN;
-  bool nesterov = false, quiet = false, no_val = false, keep_best = false, resume = false;
+  bool nesterov = false, quiet = false, no_val = false, keep_best = false, resume = false, tied = false;
   std::string labels;                       // one label per --data row (for --exclude-label)
   std::vector<std::string> exclude_labels;  // drop training rows with these labels
   uint64_t seed = 1;
@@ -136,9 +136,10 @@ void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) 
 
 // A fresh model from --spec, or --init's weights with the training record reset.
 Model start_model(const TrainArgs& a, Loss loss) {
-  if (a.init.empty()) return Model::create(parse_spec(a.spec.empty() ? DEFAULT_SPEC : a.spec), a.seed, loss);
+  if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied), a.seed, loss);
   Model model = Model::load(a.init);
-  if (!a.spec.empty() && parse_spec(a.spec).to_compact() != model.spec.to_compact())
+  if ((!a.spec.empty() || a.tied) && spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied).to_compact() !=
+                                         model.spec.to_compact())
     AE_FAIL("--spec ", a.spec, " differs from the spec of --init ", a.init, " (", model.spec.to_compact(), "); drop --spec or use a matching model");
   model.loss = loss;
   model.step = model.epoch = 0;
@@ -289,6 +290,7 @@ void add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* s = app.add_subcommand("train", "Train an autoencoder (default: 784-256r-32-256r-784s on Fashion-MNIST)");
   s->add_option("--spec", a->spec, "Layers: compact string (784-256r-32-256r-784s), JSON, or a .json file [default: " + DEFAULT_SPEC + "]");
+  s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");

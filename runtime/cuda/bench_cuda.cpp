@@ -123,8 +123,8 @@ class HookScope {
 std::string kernel_label(const PlanOp& op) {
   std::string k = plan_op_kind_name(op.kind);
   if (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)
-    return k + "(" + loss_name(op.loss) + (op.from_logits ? "+logits" : "") + ")";
-  if (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) return k + "(" + act_name(op.act) + ")";
+    return k + "(" + loss_name(op.attr.loss) + (op.from_logits ? "+logits" : "") + ")";
+  if (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) return k + "(" + act_name(op.attr.act) + ")";
   return k;
 }
 
@@ -342,21 +342,21 @@ std::vector<GemmComparison> compare_gemms(Executor& ex, const Repeat& r) {
     const float* x = ex.data(op.in[0]);  // [M, K]
     const float* w = ex.data(op.in[1]);  // [N, K]
     const float* b = ex.data(op.in[2]);  // [N] or nullptr
-    const bool relu = op.act == Act::relu;
+    const bool relu = op.attr.act == Act::relu;
     cublasLtEpilogue_t epi = b ? (relu ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_BIAS)
                                : (relu ? CUBLASLT_EPILOGUE_RELU : CUBLASLT_EPILOGUE_DEFAULT);
     GemmComparison c;
     c.index = int(i);
     c.m = M, c.n = op.n, c.k = op.k;
-    c.act = act_name(op.act);
+    c.act = act_name(op.attr.act);
     c.epilogue = b ? (relu ? "bias+relu" : "bias") : (relu ? "relu" : "none");
-    c.comparable = relu || op.act == Act::linear;
+    c.comparable = relu || op.attr.act == Act::linear;
     Scratch y_ae(&dev, size_t(M * op.n) * sizeof(float)), z_ae(&dev, size_t(M * op.n) * sizeof(float)),
         y_lt(&dev, size_t(M * op.n) * sizeof(float));
     float* z = op.out.size() > 1 && op.out[1] >= 0 ? z_ae.as<float>() : nullptr;  // ae writes z when the plan keeps it
     LtGemm gemm(lt.h, M, op.n, op.k, epi, b, x, w, y_lt.p, ws.p, ws_bytes);
     c.ae_ms = time_calls(st.s, r, reps, [&] {
-      cuda::dense_forward<float>(x, w, b, op.act, M, op.n, op.k, y_ae.as<float>(), z, st.s);
+      cuda::dense_forward<float>(x, w, b, op.attr.act, M, op.n, op.k, y_ae.as<float>(), z, st.s);
     });
     c.cublas_ms = time_calls(st.s, r, reps, [&] { gemm.run(x, w, y_lt.as<float>(), st.s); });
     c.ratio = c.cublas_ms > 0 ? c.ae_ms / c.cublas_ms : 0;

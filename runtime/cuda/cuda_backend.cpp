@@ -9,12 +9,18 @@
 #include <map>
 
 #include "kernels/common/error.h"
+#include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/binary.cuh"
+#include "kernels/cuda/broadcast.cuh"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/loss.cuh"
+#include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/optimizer.cuh"
+#include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/unary.cuh"
 #include "runtime/backend.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/device_pool.h"
@@ -114,7 +120,7 @@ struct CudaPlanCache final : PlanCache {
   cuda::OptHyper hyper{};
   cuda::OptStepScalars* scalars = nullptr;       // [1] device
   cuda::OptStepScalars* host_scalars = nullptr;  // [1] pinned
-  bool has_loss = false;
+  int loss_tensor = -1;  // the first loss op's value, or -1
 };
 
 class CudaBackend final : public Backend {
@@ -156,9 +162,9 @@ class CudaBackend final : public Backend {
   double finish_plan(OpContext& ctx, PlanCache* cache) override {
     AE_CUDA_CHECK(cudaStreamSynchronize(m_dev.compute()));
     auto* c = static_cast<CudaPlanCache*>(cache);
-    if (!c || !c->has_loss) return 0;
+    if (!c || c->loss_tensor < 0) return 0;
     float loss = 0;
-    m_dev.download(&loss, ctx.ptr(ctx.plan->graph.loss), sizeof loss);
+    m_dev.download(&loss, ctx.ptr(c->loss_tensor), sizeof loss);
     return loss;
   }
 
@@ -169,28 +175,56 @@ class CudaBackend final : public Backend {
     cudaStream_t s = m_dev.compute();
     switch (op.kind) {
       case PlanOpKind::dense_fwd:
-        cuda::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, M, op.n, op.k, P(op.out[0]),
+        cuda::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]),
                                    P(op.out[1]), s);
         break;
       case PlanOpKind::dense_bwd:
-        cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.act, P(op.in[3]), P(op.in[4]), M, op.n,
-                                    op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), false, s);
+        cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M, op.n,
+                                    op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate, s);
         break;
       case PlanOpKind::loss_fwd:
-        cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
+        cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
                                            P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s);
         break;
       case PlanOpKind::loss_fwd_bwd:
-        cuda::loss_forward_backward<float>(op.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
-                                           P(op.out[1]), nullptr, op.act, P(op.out[0]), m_active->workspace, s);
-        break;
-      case PlanOpKind::add:
-        cuda::add<float>(P(op.in[0]), P(op.in[1]), P(op.out[0]), c.plan->graph.tensors[op.out[0]].elements(M), s);
+        cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
+                                           P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s);
         break;
       case PlanOpKind::optimizer_step:
         cuda::optimizer_step(m_active->hyper, m_active->scalars, m_active->opt_slots, m_active->opt_count,
                              m_active->opt_total, s);
         break;
+      default: run_unfused(op, c, s); break;
+    }
+  }
+
+  // The unfused primitives: one kernel each (kernels/cuda), shaped by op_geometry as on cpu.
+  static void run_unfused(const PlanOp& op, OpContext& c, cudaStream_t s) {
+    auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
+    const OpGeometry g = op_geometry(op, c.plan->graph, c.batch);
+    const float alpha = float(g.alpha);
+    const bool acc = op.attr.accumulate;
+    switch (op.kind) {
+      case PlanOpKind::matmul:
+        cuda::matmul<float>(op.trans_a, op.trans_b, g.m, g.n, g.k, P(op.in[0]), P(op.in[1]), P(op.out[0]), acc, s);
+        break;
+      case PlanOpKind::activation: cuda::activation_forward<float>(op.attr.act, P(op.in[0]), P(op.out[0]), g.m, s); break;
+      case PlanOpKind::activation_grad:
+        cuda::activation_backward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.in[2]), P(op.out[0]), g.m, s);
+        break;
+      case PlanOpKind::unary: cuda::unary<float>(op.attr.unary, alpha, P(op.in[0]), P(op.out[0]), g.m, s); break;
+      case PlanOpKind::binary:
+        cuda::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc, s);
+        break;
+      case PlanOpKind::reduce:
+        cuda::reduce_sum<float>(op.attr.axis, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, s);
+        break;
+      case PlanOpKind::broadcast:
+        cuda::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, s);
+        break;
+      case PlanOpKind::fill: cuda::fill<float>(P(op.out[0]), alpha, g.m, s); break;
+      case PlanOpKind::copy: cuda::copy<float>(P(op.in[0]), P(op.out[0]), g.m, s); break;
+      default: AE_FAIL(BACKEND_NAME, " backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }
   }
 
@@ -201,7 +235,8 @@ class CudaBackend final : public Backend {
     const Plan& plan = *ctx.plan;
     if (!c.workspace) {
       c.workspace = static_cast<double*>(m_dev.allocate(size_t(cuda::loss_workspace_elements(plan.batch)) * sizeof(double)));
-      for (const auto& op : plan.ops) c.has_loss |= op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd;
+      for (const auto& op : plan.ops)
+        if (c.loss_tensor < 0 && (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)) c.loss_tensor = op.out[0];
     }
     const PlanOp* opt_op = nullptr;
     for (const auto& op : plan.ops)

@@ -47,9 +47,9 @@ TEST(Plan, DefaultModelFusesIntoDenseOps) {
                                   PlanOpKind::loss_fwd_bwd, PlanOpKind::dense_bwd, PlanOpKind::dense_bwd, PlanOpKind::dense_bwd,
                                   PlanOpKind::dense_bwd, PlanOpKind::optimizer_step};
   EXPECT_EQ(kinds, want);
-  EXPECT_EQ(p.ops[4].act, Act::sigmoid);   // mse: sigmoid′ applied by the loss op
-  EXPECT_EQ(p.ops[5].act, Act::linear);    // ... so the output layer's backward applies none
-  EXPECT_EQ(p.ops[6].act, Act::relu);
+  EXPECT_EQ(p.ops[4].attr.act, Act::sigmoid);   // mse: sigmoid′ applied by the loss op
+  EXPECT_EQ(p.ops[5].attr.act, Act::linear);    // ... so the output layer's backward applies none
+  EXPECT_EQ(p.ops[6].attr.act, Act::relu);
   EXPECT_EQ(p.ops[8].out[2], -1);          // first layer: no gradient for the input
   EXPECT_EQ(p.ops[9].in.size(), 16u);      // 8 params, each with its gradient
   expect_invariants(p);
@@ -57,16 +57,16 @@ TEST(Plan, DefaultModelFusesIntoDenseOps) {
 
 TEST(Plan, SigmoidWithBceBecomesLogits) {
   Plan p = plan_of("784-256r-32-256r-784s", GraphMode::train, Loss::bce, 64);
-  EXPECT_EQ(p.ops[3].act, Act::linear);    // output layer writes logits
+  EXPECT_EQ(p.ops[3].attr.act, Act::linear);    // output layer writes logits
   EXPECT_TRUE(p.ops[4].from_logits);
-  EXPECT_EQ(p.ops[4].act, Act::linear);
+  EXPECT_EQ(p.ops[4].attr.act, Act::linear);
   expect_invariants(p);
   Plan e = plan_of("784-256r-32-256r-784s", GraphMode::eval, Loss::bce, 64);
   EXPECT_TRUE(e.ops.back().from_logits);
   EXPECT_EQ(e.ops.back().kind, PlanOpKind::loss_fwd);
   // reconstruct keeps the sigmoid: its output is what the user asked for
   Plan r = plan_of("784-256r-32-256r-784s", GraphMode::reconstruct, Loss::bce, 64);
-  EXPECT_EQ(r.ops.back().act, Act::sigmoid);
+  EXPECT_EQ(r.ops.back().attr.act, Act::sigmoid);
 }
 
 TEST(Plan, GeluKeepsPreActivation) {
@@ -76,9 +76,9 @@ TEST(Plan, GeluKeepsPreActivation) {
   // A gelu output: the loss pass sees only y, so gelu′ goes to that layer's dense_bwd, from z.
   Plan o = plan_of("30-20g-5-20g-30g", GraphMode::train, Loss::mse, 7);
   ASSERT_EQ(o.ops[4].kind, PlanOpKind::loss_fwd_bwd);
-  EXPECT_EQ(o.ops[4].act, Act::linear);
+  EXPECT_EQ(o.ops[4].attr.act, Act::linear);
   ASSERT_EQ(o.ops[5].kind, PlanOpKind::dense_bwd);
-  EXPECT_EQ(o.ops[5].act, Act::gelu);
+  EXPECT_EQ(o.ops[5].attr.act, Act::gelu);
   EXPECT_GE(o.ops[5].in[2], 0);
   expect_invariants(o);
   Plan q = plan_of("30-20r-5-20r-30", GraphMode::train, Loss::mse, 7);
@@ -114,11 +114,11 @@ TEST(Plan, EveryModeAndOddShapes) {
 TEST(Plan, EncodeAndDecodeCoverTheirHalves) {
   Plan e = plan_of("784-256r-32-256r-784s", GraphMode::encode, Loss::mse, 5);
   ASSERT_EQ(e.ops.size(), 2u);
-  EXPECT_EQ(e.graph.tensors[e.graph.outputs[0]].cols, 32);
+  EXPECT_EQ(e.graph.tensors[e.graph.outputs[0]].cols(), 32);
   Plan d = plan_of("784-256r-32-256r-784s", GraphMode::decode, Loss::mse, 5);
   ASSERT_EQ(d.ops.size(), 2u);
-  EXPECT_EQ(d.graph.tensors[d.graph.inputs[0]].cols, 32);
-  EXPECT_EQ(d.graph.tensors[d.graph.outputs[0]].cols, 784);
+  EXPECT_EQ(d.graph.tensors[d.graph.inputs[0]].cols(), 32);
+  EXPECT_EQ(d.graph.tensors[d.graph.outputs[0]].cols(), 784);
 }
 
 }  // namespace

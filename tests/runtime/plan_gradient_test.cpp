@@ -67,6 +67,7 @@ TEST_P(PlanGradient, MatchesCentralDifferencesOfTheEvalPlan) {
 
 INSTANTIATE_TEST_SUITE_P(Specs, PlanGradient,
                          ::testing::Values(Case{"6-5t-3-5r-6s", Loss::mse}, Case{"6-5t-3-5r-6s", Loss::bce},
+                                           Case{"6-5t-3-5r-6s:tied", Loss::bce}, Case{"7-4r-2-4e-7:tied", Loss::mse},
                                            Case{"6-5g-3-5k-6g", Loss::mse}, Case{"6-5u-3e-5p-6", Loss::mse},
                                            Case{"6-7s-2-6s", Loss::bce}),
                          [](const auto& info) { return std::string("case") + std::to_string(info.index); });

@@ -1,0 +1,45 @@
+// Parameter names, shapes, initialisation and sharing, from a Spec.
+#include "graph/param_registry.h"
+
+namespace ae {
+
+int64_t ParamDef::size() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+int64_t ParamRegistry::count() const {
+  int64_t n = 0;
+  for (const auto& p : params) n += p.size();
+  return n;
+}
+
+int ParamRegistry::index_of(const std::string& name) const {
+  for (size_t i = 0; i < params.size(); ++i)
+    if (params[i].name == name) return int(i);
+  return -1;
+}
+
+ParamRegistry param_registry(const Spec& spec) {
+  ParamRegistry r;
+  const int64_t n = spec.num_layers(), n_enc = int64_t(spec.encoder.size());
+  for (int64_t l = 0; l < n; ++l) {
+    const std::string prefix = layer_param_prefix(spec, l);
+    const LayerSpec& ls = spec.layer(l);
+    LayerParams lp;
+    if (spec.tied && l >= n_enc) {
+      lp.weight = r.layers[size_t(n - 1 - l)].weight;  // the mirror encoder layer's [in, out] = this layer's [out, in]ᵀ
+      lp.trans_w = true;
+    } else {
+      lp.weight = int(r.params.size());
+      r.params.push_back({prefix + ".weight", {ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), ls.act, 0});
+    }
+    lp.bias = int(r.params.size());
+    r.params.push_back({prefix + ".bias", {ls.units}, ParamKind::bias, int(l), ls.act, 0});
+    r.layers.push_back(lp);
+  }
+  return r;
+}
+
+}  // namespace ae

@@ -1,0 +1,47 @@
+// The one parameter registry: every parameter a Spec implies — its PyTorch state_dict name, shape,
+// initialisation, optimizer group and which layer uses it how — derived once, here. The graph
+// builder, the ParamStore, Model::create, the model file, `ae info` and the parameter count all
+// read it; nothing else derives a parameter name or shape.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/spec.h"
+
+namespace ae {
+
+enum class ParamKind : uint8_t { weight, bias };
+
+struct ParamDef {
+  std::string name;            // PyTorch state_dict name: encoder.0.weight
+  std::vector<int64_t> dims;   // PyTorch shape: weight [out, in], bias [out]
+  ParamKind kind = ParamKind::weight;
+  int layer = -1;              // the spec layer that owns (and initialises) it
+  Act init_act = Act::linear;  // initialised by this activation's scheme (kernels/cpu/init.h)
+  int group = 0;               // optimizer group: each group has its own optimizer and state
+  int64_t size() const;
+  int64_t rows() const { return dims.size() == 2 ? dims[0] : 1; }  // the [rows, cols] view kernels use
+  int64_t cols() const { return dims.back(); }
+};
+
+// How spec layer l reads its parameters.
+struct LayerParams {
+  int weight = -1;             // index into ParamRegistry::params
+  int bias = -1;
+  bool trans_w = false;        // the weight is another layer's, used transposed (tied: y = x·W)
+};
+
+struct ParamRegistry {
+  std::vector<ParamDef> params;     // the stored parameters, in store and file order
+  std::vector<LayerParams> layers;  // one per spec layer
+  int64_t count() const;            // scalar parameters (a shared weight counted once)
+  int index_of(const std::string& name) const;  // -1 when absent
+};
+
+// Layers in order, each with a weight and a bias; a tied spec's decoder layer l uses the weight of
+// its mirror encoder layer (num_layers − 1 − l) transposed and owns only its bias.
+ParamRegistry param_registry(const Spec& spec);
+
+}  // namespace ae

@@ -1,0 +1,19 @@
+// The cpu reference of the broadcast primitive: y[M, N] = alpha·x spread over rows, columns or
+// everything (kernels/common/elementwise.h's Broadcast). It is the adjoint of reduce_sum, so the
+// graph uses it for the gradient of a reduction (and of a mean, with alpha = 1/count).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/elementwise.h"
+
+namespace ae::cpu {
+
+// y = alpha·x[broadcast], or y += … with accumulate. bb = none copies (x [M, N]).
+template <typename T>
+void broadcast(Broadcast bb, T alpha,
+               const T* x,  // [M, N] none, [N] row, [M] col, [1] scalar
+               T* y,        // [M, N]
+               int64_t M, int64_t N, bool accumulate);
+
+}  // namespace ae::cpu

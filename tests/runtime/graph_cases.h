@@ -1,0 +1,194 @@
+// Small training graphs that, between them, use every IR node kind and every autodiff rule: dense
+// specs (plain, tied, every activation, both losses), a weight used twice, a weighted loss, and
+// penalty terms built from each unary op, each binary op under each broadcast, reductions over
+// each axis, broadcast and stop_gradient. The fp64 gradient checks, the fused-vs-unfused test and
+// the op table test all draw from this one list.
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "graph/build.h"
+
+namespace ae::test {
+
+struct GraphCase {
+  std::string name;               // printable: what the graph exercises
+  std::function<Graph()> build;   // a train graph (autodiff appended)
+};
+inline void PrintTo(const GraphCase& c, std::ostream* os) { *os << c.name; }
+
+namespace detail {
+
+inline int batched(Graph& g, const std::string& name, int64_t cols) {
+  return g.add_tensor(batched_tensor(name, TensorRole::activation, {cols}));
+}
+
+// x [B, in] → linear(W) → bias → act: one dense layer from primitives.
+inline int dense(Graph& g, int x, int w, int b, Act act, const std::string& name, bool trans_w = false) {
+  const int64_t out = trans_w ? g.tensors[size_t(w)].dims[1] : g.tensors[size_t(w)].dims[0];
+  Attrs lin;
+  lin.trans_w = trans_w;
+  int xw = batched(g, name + ".xw", out);
+  g.add_node(OpType::linear, {x, w}, {xw}, lin);
+  int z = batched(g, name + ".z", out);
+  g.add_node(OpType::bias_add, {xw, b}, {z});
+  if (act == Act::linear) return z;
+  Attrs a;
+  a.act = act;
+  int y = batched(g, name + ".y", out);
+  g.add_node(OpType::activation, {z}, {y}, a);
+  return y;
+}
+
+// An autoencoder 5 → 3 (tanh) → 5 (sigmoid) with an mse reconstruction term of weight
+// `recon_weight`; `extra` may add penalty terms on the code h. Returns the train graph.
+inline Graph with_code(double recon_weight, const std::function<void(Graph&, int h, int x)>& extra) {
+  Graph g;
+  int w1 = g.add_param("enc.weight", {3, 5}), b1 = g.add_param("enc.bias", {3});
+  int w2 = g.add_param("dec.weight", {5, 3}), b2 = g.add_param("dec.bias", {5});
+  int x = g.add_tensor(batched_tensor("x", TensorRole::input, {5}));
+  g.inputs.push_back(x);
+  int h = dense(g, x, w1, b1, Act::tanh, "enc");
+  int y = dense(g, h, w2, b2, Act::sigmoid, "dec");
+  int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
+  int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
+  g.add_node(OpType::loss, {y, x}, {loss, err});
+  g.terms.push_back({"recon", recon_weight, loss});
+  g.per_sample = err;
+  g.outputs = {loss, err};
+  if (extra) extra(g, h, x);
+  append_backward(g);
+  return g;
+}
+
+// Adds the term weight·mean(t) over all of t's elements.
+inline void mean_term(Graph& g, int t, const std::string& name, double weight) {
+  int s = g.add_tensor(fixed_tensor(name, TensorRole::scalar, {1}));
+  Attrs r;
+  r.axis = ReduceAxis::all;
+  r.mean = true;
+  g.add_node(OpType::reduce, {t}, {s}, r);
+  g.terms.push_back({name, weight, s});
+  g.outputs.push_back(s);
+}
+
+inline Graph spec_graph(const std::string& spec, Loss loss) {
+  BuildOptions o;
+  o.mode = GraphMode::train;
+  o.loss = loss;
+  return build_graph(parse_spec(spec), o);
+}
+
+}  // namespace detail
+
+inline std::vector<GraphCase> graph_cases() {
+  using namespace detail;
+  std::vector<GraphCase> cases = {
+      {"spec(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s", Loss::mse); }},
+      {"spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce); }},
+      {"spec(6-5g-3-5k-6g,mse)", [] { return spec_graph("6-5g-3-5k-6g", Loss::mse); }},
+      {"spec(6-5u-3e-5p-6,mse)", [] { return spec_graph("6-5u-3e-5p-6", Loss::mse); }},
+      {"tied(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s:tied", Loss::bce); }},
+      {"tied(7-4r-2-4e-7,mse)", [] { return spec_graph("7-4r-2-4e-7:tied", Loss::mse); }},
+      {"weight_used_twice", [] {
+         // x → tanh(x·Wᵀ + b1) → (·)·Wᵀ + b2 → mse against x: one square W, two contributions to dW.
+         Graph g;
+         int w = g.add_param("w", {4, 4}), b1 = g.add_param("b1", {4}), b2 = g.add_param("b2", {4});
+         int x = g.add_tensor(batched_tensor("x", TensorRole::input, {4}));
+         g.inputs.push_back(x);
+         int y = dense(g, dense(g, x, w, b1, Act::tanh, "l0"), w, b2, Act::linear, "l1");
+         int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
+         int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
+         g.add_node(OpType::loss, {y, x}, {loss, err});
+         g.terms.push_back({"recon", 1.0, loss});
+         g.per_sample = err;
+         g.outputs = {loss, err};
+         append_backward(g);
+         return g;
+       }},
+      {"weighted_recon(0.5)", [] { return with_code(0.5, nullptr); }},
+      {"stop_gradient", [] {
+         return with_code(1.0, [](Graph& g, int h, int) {
+           int s = batched(g, "sg(h)", 3), q = batched(g, "sq", 3);
+           g.add_node(OpType::stop_gradient, {h}, {s});
+           Attrs u;
+           u.unary = UnaryOp::square;
+           g.add_node(OpType::unary, {s}, {q}, u);
+           mean_term(g, q, "frozen", 0.7);  // contributes a value, no gradient
+         });
+       }},
+  };
+  for (UnaryOp op : {UnaryOp::scale, UnaryOp::exp, UnaryOp::square, UnaryOp::abs, UnaryOp::sign})
+    cases.push_back({std::string("penalty(") + unary_op_name(op) + ")", [op] {
+                       return with_code(1.0, [op](Graph& g, int h, int) {
+                         int p = batched(g, "f(h)", 3);
+                         Attrs u;
+                         u.unary = op;
+                         u.scale = 1.5;
+                         g.add_node(OpType::unary, {h}, {p}, u);
+                         mean_term(g, p, "penalty", 0.3);
+                       });
+                     }});
+  for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul})
+    for (Broadcast bc : {Broadcast::none, Broadcast::row, Broadcast::col, Broadcast::scalar})
+      cases.push_back({std::string("binary(") + binary_op_name(op) + "," + broadcast_name(bc) + ")", [op, bc] {
+                         return with_code(1.0, [op, bc](Graph& g, int h, int x) {
+                           // b: another function of the parameters, laid out as the broadcast wants.
+                           int b = -1;
+                           if (bc == Broadcast::none) {
+                             b = batched(g, "h²", 3);
+                             Attrs u;
+                             u.unary = UnaryOp::square;
+                             g.add_node(OpType::unary, {h}, {b}, u);
+                           } else if (bc == Broadcast::col) {
+                             b = batched(g, "Σx", 1);  // [B, 1]: a reduction over the features of the input
+                             Attrs r;
+                             r.axis = ReduceAxis::cols;
+                             r.scale = 0.2;
+                             g.add_node(OpType::reduce, {x}, {b}, r);
+                             int hb = batched(g, "Σh", 1);  // and one that carries a gradient
+                             r.axis = ReduceAxis::cols;
+                             r.mean = true;
+                             g.add_node(OpType::reduce, {h}, {hb}, r);
+                             int sum = batched(g, "Σx+Σh", 1);
+                             Attrs add;
+                             g.add_node(OpType::binary, {b, hb}, {sum}, add);
+                             b = sum;
+                           } else {
+                             b = g.add_param(bc == Broadcast::row ? "v" : "s", {bc == Broadcast::row ? 3 : 1});
+                           }
+                           Attrs a;
+                           a.binary = op;
+                           a.bcast = bc;
+                           int y = batched(g, "h∘b", 3);
+                           g.add_node(OpType::binary, {h, b}, {y}, a);
+                           mean_term(g, y, "penalty", 0.4);
+                         });
+                       }});
+  cases.push_back({"broadcast+reduce(rows)", [] {
+                     return with_code(1.0, [](Graph& g, int h, int) {
+                       // mean over the batch of h (reduce rows), spread back (broadcast row), times h.
+                       int m = g.add_tensor(fixed_tensor("mean_b(h)", TensorRole::activation, {3}));
+                       Attrs r;
+                       r.axis = ReduceAxis::rows;
+                       r.mean = true;
+                       g.add_node(OpType::reduce, {h}, {m}, r);
+                       int s = batched(g, "spread", 3);
+                       Attrs b;
+                       b.bcast = Broadcast::row;
+                       b.scale = 2.0;
+                       g.add_node(OpType::broadcast, {m}, {s}, b);
+                       int y = batched(g, "h*spread", 3);
+                       Attrs mul;
+                       mul.binary = BinaryOp::mul;
+                       g.add_node(OpType::binary, {h, s}, {y}, mul);
+                       mean_term(g, y, "penalty", 0.5);
+                     });
+                   }});
+  return cases;
+}
+
+}  // namespace ae::test

@@ -1,0 +1,149 @@
+// An fp64 interpreter of IR graphs for tests: every node runs on the double instantiation of its
+// cpu reference kernel, node by node, with no lowering and no fusion. It is what the fp64
+// central-difference checks differentiate (graph/autodiff.cpp's rules against the forward), and
+// the truth the Plan of the same graph is compared with on every backend (op table test).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "graph/ir.h"
+#include "kernels/common/error.h"
+#include "kernels/common/philox.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/binary.h"
+#include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/loss.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cpu/unary.h"
+
+namespace ae::test {
+
+// Values of every tensor of a graph at one batch size, in double. Parameter gradients of one
+// parameter share one buffer (the first writer's), as in the ParamStore.
+struct IrValues {
+  const Graph* g = nullptr;
+  int64_t batch = 0;
+  std::vector<std::vector<double>> v;  // by tensor id (param_grad tensors: see slot())
+
+  IrValues(const Graph& graph, int64_t b) : g(&graph), batch(b), v(graph.tensors.size()) {
+    for (size_t t = 0; t < graph.tensors.size(); ++t) v[t].assign(size_t(graph.tensors[t].elements(b)), 0.0);
+  }
+  int slot(int t) const {
+    const Tensor& x = g->tensors[size_t(t)];
+    if (x.role == TensorRole::param_grad && g->params[size_t(x.param)].grad >= 0) return g->params[size_t(x.param)].grad;
+    return t;
+  }
+  double* operator[](int t) { return t < 0 ? nullptr : v[size_t(slot(t))].data(); }
+  // The objective Σ weight·term.
+  double objective() {
+    double s = 0;
+    for (const Term& t : g->terms) s += t.weight * (*this)[t.tensor][0];
+    return s;
+  }
+};
+
+// Runs nodes [0, end) of g (end < 0: all; optimizer updates do nothing). hold_stopped leaves the
+// outputs of stop_gradient nodes as they are: a central difference then sees the function autodiff
+// differentiates, in which those values are constants.
+inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
+  const Graph& g = *val.g;
+  const int64_t B = val.batch;
+  if (end < 0) end = int(g.nodes.size());
+  auto T = [&](int t) -> const Tensor& { return g.tensors[size_t(t)]; };
+  for (int i = 0; i < end; ++i) {
+    const Node& n = g.nodes[size_t(i)];
+    const Attrs& a = n.attr;
+    auto in = [&](size_t k) { return val[n.in[k]]; };
+    double* out = n.out.empty() ? nullptr : val[n.out[0]];
+    auto mean_alpha = [&](ReduceAxis axis, int64_t M, int64_t N) {
+      int64_t count = axis == ReduceAxis::rows ? M : axis == ReduceAxis::cols ? N : M * N;
+      return a.mean ? a.scale / double(std::max<int64_t>(1, count)) : a.scale;
+    };
+    switch (n.type) {
+      case OpType::linear: {  // y[B,N] = x[B,K]·Wᵀ, or x·W
+        const int64_t N = T(n.out[0]).cols(), K = T(n.in[0]).cols();
+        cpu::matmul<double>(false, !a.trans_w, B, N, K, in(0), in(1), out, false);
+        break;
+      }
+      case OpType::linear_grad_w: {  // in {dy [B,N], x [B,K]}
+        const int64_t N = T(n.in[0]).cols(), K = T(n.in[1]).cols();
+        if (a.trans_w) cpu::matmul<double>(true, false, K, N, B, in(1), in(0), out, a.accumulate);
+        else cpu::matmul<double>(true, false, N, K, B, in(0), in(1), out, a.accumulate);
+        break;
+      }
+      case OpType::linear_grad_x: {  // in {dy [B,N], W}, out dx [B,K]
+        const int64_t N = T(n.in[0]).cols(), K = T(n.out[0]).cols();
+        cpu::matmul<double>(false, a.trans_w, B, K, N, in(0), in(1), out, a.accumulate);
+        break;
+      }
+      case OpType::bias_add:
+        cpu::binary<double>(BinaryOp::add, in(0), in(1), out, B, T(n.in[0]).cols(), Broadcast::row, false);
+        break;
+      case OpType::bias_grad:
+        cpu::reduce_sum<double>(ReduceAxis::rows, 1.0, in(0), out, B, T(n.in[0]).cols(), a.accumulate);
+        break;
+      case OpType::activation: cpu::activation_forward<double>(a.act, in(0), out, T(n.out[0]).elements(B)); break;
+      case OpType::activation_grad:
+        cpu::activation_backward<double>(a.act, in(0), in(1), in(2), out, T(n.out[0]).elements(B));
+        break;
+      case OpType::unary: cpu::unary<double>(a.unary, a.scale, in(0), out, T(n.out[0]).elements(B)); break;
+      case OpType::binary:
+        cpu::binary<double>(a.binary, in(0), in(1), out, T(n.in[0]).rows(B), T(n.in[0]).cols(), a.bcast, a.accumulate);
+        break;
+      case OpType::add:
+        cpu::binary<double>(BinaryOp::add, in(0), in(1), out, 1, T(n.out[0]).elements(B), Broadcast::none, false);
+        break;
+      case OpType::reduce: {
+        const int64_t M = T(n.in[0]).rows(B), N = T(n.in[0]).cols();
+        cpu::reduce_sum<double>(a.axis, mean_alpha(a.axis, M, N), in(0), out, M, N, a.accumulate);
+        break;
+      }
+      case OpType::broadcast: {
+        const int64_t M = T(n.out[0]).rows(B), N = T(n.out[0]).cols();
+        ReduceAxis axis = a.bcast == Broadcast::row ? ReduceAxis::rows : a.bcast == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all;
+        cpu::broadcast<double>(a.bcast, mean_alpha(axis, M, N), in(0), out, M, N, a.accumulate);
+        break;
+      }
+      case OpType::fill:
+        for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e) out[e] = a.scale;
+        break;
+      case OpType::stop_gradient:
+        if (hold_stopped) break;
+        for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e) out[e] = in(0)[e];
+        break;
+      case OpType::loss:
+        out[0] = cpu::loss_forward_backward<double>(a.loss, false, in(0), in(1), B, T(n.in[0]).cols(), nullptr,
+                                                    val[n.out[1]], nullptr);
+        break;
+      case OpType::loss_grad:
+        cpu::loss_forward_backward<double>(a.loss, false, in(0), in(1), B, T(n.in[0]).cols(), out, nullptr, nullptr);
+        break;
+      case OpType::optimizer_update: break;
+    }
+  }
+}
+
+// Index of the first node autodiff appended (the forward is everything before it).
+inline int forward_end(const Graph& g) { return g.backward_begin >= 0 ? g.backward_begin : int(g.nodes.size()); }
+
+// Seeded values for every input and parameter of g: uniform in [lo, hi) (inputs in [0.05, 0.95)
+// so a bce target is valid), keyed by tensor id.
+inline void ir_fill_leaves(IrValues& val, uint64_t seed) {
+  const Graph& g = *val.g;
+  for (size_t t = 0; t < g.tensors.size(); ++t) {
+    const TensorRole r = g.tensors[t].role;
+    if (r != TensorRole::input && r != TensorRole::param) continue;
+    const bool input = r == TensorRole::input;
+    for (size_t e = 0; e < val.v[t].size(); ++e) {
+      double u = philox_uniform(seed, t, PhiloxPurpose::data, e);
+      val.v[t][e] = input ? 0.05 + 0.9 * u : -0.8 + 1.6 * u;
+    }
+  }
+}
+
+}  // namespace ae::test
