@@ -16,7 +16,8 @@ namespace ae::test {
 
 struct GraphCase {
   std::string name;               // printable: what the graph exercises
-  std::function<Graph()> build;   // a train graph (autodiff appended)
+  std::function<Graph()> build;   // a train graph (autodiff appended), unless train is false
+  bool train = true;              // false: an eval graph (forward and objective only)
 };
 inline void PrintTo(const GraphCase& c, std::ostream* os) { *os << c.name; }
 
@@ -75,9 +76,9 @@ inline void mean_term(Graph& g, int t, const std::string& name, double weight) {
   g.outputs.push_back(s);
 }
 
-inline Graph spec_graph(const std::string& spec, Loss loss) {
+inline Graph spec_graph(const std::string& spec, Loss loss, GraphMode mode = GraphMode::train) {
   BuildOptions o;
-  o.mode = GraphMode::train;
+  o.mode = mode;
   o.loss = loss;
   return build_graph(parse_spec(spec), o);
 }
@@ -93,6 +94,7 @@ inline std::vector<GraphCase> graph_cases() {
       {"spec(6-5u-3e-5p-6,mse)", [] { return spec_graph("6-5u-3e-5p-6", Loss::mse); }},
       {"tied(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s:tied", Loss::bce); }},
       {"tied(7-4r-2-4e-7,mse)", [] { return spec_graph("7-4r-2-4e-7:tied", Loss::mse); }},
+      {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
       {"weight_used_twice", [] {
          // x → tanh(x·Wᵀ + b1) → (·)·Wᵀ + b2 → mse against x: one square W, two contributions to dW.
          Graph g;
