@@ -4,6 +4,7 @@
 // are summed with `add` nodes; contributions to a parameter used by several nodes (tied weights)
 // are written into its one gradient buffer — the first writer in node order overwrites, each later
 // one accumulates (Attrs::accumulate) — so the result is deterministic and needs no extra memory.
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -204,12 +205,14 @@ struct Autodiff {
 
 }  // namespace
 
-void append_backward(Graph& g) {
+void append_backward(Graph& g, const std::vector<int>& groups) {
   AE_CHECK(!g.terms.empty(), "autodiff needs an objective: at least one term");
   Autodiff ad{g, {}, {}, {}, {}};
   const int n_forward = int(g.nodes.size());
   g.backward_begin = n_forward;
-  for (const Param& p : g.params) ad.differentiable.insert(p.tensor);
+  auto trained = [&](const Param& p) { return groups.empty() || std::find(groups.begin(), groups.end(), p.group) != groups.end(); };
+  for (const Param& p : g.params)
+    if (trained(p)) ad.differentiable.insert(p.tensor);
   for (int i = 0; i < n_forward; ++i) {
     const Node& n = g.nodes[size_t(i)];
     if (n.type == OpType::stop_gradient) continue;
@@ -229,12 +232,18 @@ void append_backward(Graph& g) {
     if (reached) ad.backward(n);
   }
   for (auto& p : g.params) {
+    if (!trained(p)) continue;
     auto it = ad.grad.find(p.tensor);
     AE_CHECK(it != ad.grad.end(), "autodiff: parameter ", p.name, " does not influence the objective");
     p.grad = it->second;
     g.tensors[size_t(p.grad)].name = "grad." + p.name;
   }
-  for (const auto& p : g.params) g.add_node(OpType::optimizer_update, {p.tensor, p.grad}, {p.tensor});
+  for (const auto& p : g.params) {
+    if (p.grad < 0) continue;
+    Attrs a;
+    a.group = p.group;
+    g.add_node(OpType::optimizer_update, {p.tensor, p.grad}, {p.tensor}, a);
+  }
 }
 
 }  // namespace ae

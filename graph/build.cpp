@@ -40,12 +40,14 @@ int dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::ve
 
 }  // namespace
 
+std::vector<TrainingPhase> training_phases(const Spec&) { return {TrainingPhase{"autoencoder", {0}}}; }
+
 Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   Graph g;
   const ParamRegistry reg = param_registry(spec);
   // Every registered param exists in every mode, so parameter indices match the model's store.
   std::vector<int> param_tensor;
-  for (const ParamDef& p : reg.params) param_tensor.push_back(g.add_param(p.name, p.dims));
+  for (const ParamDef& p : reg.params) param_tensor.push_back(g.add_param(p.name, p.dims, p.group));
   const int64_t n_enc = int64_t(spec.encoder.size());
   const int64_t first = opt.mode == GraphMode::decode ? n_enc : 0;
   const int64_t last = opt.mode == GraphMode::encode ? n_enc : spec.num_layers();
@@ -63,7 +65,11 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.terms.push_back(Term{"recon", 1.0, loss});
     g.per_sample = err;
     g.outputs = {loss, err};
-    if (opt.mode == GraphMode::train) append_backward(g);
+    if (opt.mode == GraphMode::train) {
+      const auto phases = training_phases(spec);
+      AE_CHECK(opt.phase >= 0 && opt.phase < int(phases.size()), "build_graph: no training phase ", opt.phase);
+      append_backward(g, phases[size_t(opt.phase)].groups);
+    }
   } else {
     g.tensors[size_t(h)].role = TensorRole::output;
     g.outputs = {h};

@@ -74,11 +74,11 @@ int Graph::add_node(OpType type, std::vector<int> in, std::vector<int> out, Attr
   return add_node(Node{type, std::move(in), std::move(out), attr, layer});
 }
 
-int Graph::add_param(const std::string& name, std::vector<int64_t> dims) {
+int Graph::add_param(const std::string& name, std::vector<int64_t> dims, int group) {
   Tensor t = fixed_tensor(name, TensorRole::param, std::move(dims));
   t.param = int(params.size());
   int id = add_tensor(t);
-  params.push_back(Param{name, id, -1});
+  params.push_back(Param{name, id, -1, group});
   return id;
 }
 

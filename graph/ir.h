@@ -95,6 +95,7 @@ struct Attrs {
   bool mean = false;                     // reduce / broadcast: also divide by the elements summed (at run time)
   double scale = 1.0;                    // unary, reduce, broadcast, fill: a constant factor
   bool accumulate = false;               // the output is a param gradient an earlier node wrote: add to it
+  int group = 0;                         // optimizer_update: the parameter's optimizer group
 };
 
 struct Node {
@@ -108,7 +109,8 @@ struct Node {
 struct Param {
   std::string name;       // PyTorch state_dict name, e.g. encoder.0.weight
   int tensor = -1;        // its Tensor
-  int grad = -1;          // its gradient Tensor (the first writer's), once autodiff ran
+  int grad = -1;          // its gradient Tensor (the first writer's), once autodiff ran; -1 when not trained
+  int group = 0;          // optimizer group (its own optimizer and state); a phase trains some groups
 };
 
 // A named, weighted scalar term of the objective: reconstruction, KL, sparsity, contractive, ...
@@ -132,7 +134,7 @@ struct Graph {
   int add_tensor(Tensor t);
   int add_node(Node n);
   int add_node(OpType type, std::vector<int> in, std::vector<int> out, Attrs attr = {}, int layer = -1);
-  int add_param(const std::string& name, std::vector<int64_t> dims);
+  int add_param(const std::string& name, std::vector<int64_t> dims, int group = 0);
   // Nodes reading tensor t, in order.
   std::vector<int> consumers(int t) const;
   int producer(int t) const;  // first node writing t, or -1

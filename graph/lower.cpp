@@ -188,12 +188,14 @@ bool rule_dense_bwd(Lowering& L, int i) {
   return true;
 }
 
-// every optimizer_update  ⇒  one multi-tensor optimizer_step
+// every optimizer_update of one group  ⇒  one multi-tensor optimizer_step
 bool rule_optimizer(Lowering& L, int i) {
   if (L.g.nodes[i].type != OpType::optimizer_update) return false;
-  PlanOp op{PlanOpKind::optimizer_step, "optimizer_update × all params"};
+  const int group = L.g.nodes[i].attr.group;
+  PlanOp op{PlanOpKind::optimizer_step, "optimizer_update × the group's params"};
+  op.attr.group = group;
   for (int j = i; j < int(L.g.nodes.size()); ++j)
-    if (L.g.nodes[j].type == OpType::optimizer_update && !L.taken[j]) {
+    if (L.g.nodes[j].type == OpType::optimizer_update && !L.taken[j] && L.g.nodes[j].attr.group == group) {
       op.in.push_back(L.g.nodes[j].in[0]);
       op.in.push_back(L.g.nodes[j].in[1]);
       L.take(op, {j});

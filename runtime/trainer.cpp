@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "graph/build.h"
@@ -56,12 +57,15 @@ struct LoopState {
   int64_t run_step = 0, step_in_epoch = 0, bad_epochs = 0, best_step = -1, loss_rows = 0;
   double loss_sum = 0, best_val = std::numeric_limits<double>::infinity();
   bool finished = false, stopped_early = false;
+  std::vector<double> term_sums;  // per objective term, Σ value·rows since the last log (several terms only)
 
   nlohmann::json to_json() const {
-    return {{"run_step", run_step}, {"step_in_epoch", step_in_epoch}, {"bad_epochs", bad_epochs}, {"best_step", best_step},
-            {"loss_rows", loss_rows}, {"loss_sum", loss_sum},
-            {"best_val", std::isfinite(best_val) ? nlohmann::json(best_val) : nlohmann::json()},
-            {"finished", finished}, {"stopped_early", stopped_early}};
+    nlohmann::json j = {{"run_step", run_step}, {"step_in_epoch", step_in_epoch}, {"bad_epochs", bad_epochs},
+                        {"best_step", best_step}, {"loss_rows", loss_rows}, {"loss_sum", loss_sum},
+                        {"best_val", std::isfinite(best_val) ? nlohmann::json(best_val) : nlohmann::json()},
+                        {"finished", finished}, {"stopped_early", stopped_early}};
+    if (!term_sums.empty()) j["term_sums"] = term_sums;
+    return j;
   }
   static LoopState from_json(const nlohmann::json& j, const std::string& where) {
     LoopState s;
@@ -75,6 +79,7 @@ struct LoopState {
       if (!j.at("best_val").is_null()) s.best_val = j.at("best_val").get<double>();
       s.finished = j.at("finished").get<bool>();
       s.stopped_early = j.at("stopped_early").get<bool>();
+      if (j.contains("term_sums")) s.term_sums = j.at("term_sums").get<std::vector<double>>();
     } catch (const nlohmann::json::exception& e) {
       AE_FAIL(where, ": checkpoint loop state is incomplete: ", e.what());
     }
@@ -167,8 +172,32 @@ double evaluate(const Model& model, Backend& backend, const DataView& data, int6
   return total / double(data.rows);
 }
 
-TrainResult train(Model& model, Backend& backend, const DataView& tr, const DataView* val, const TrainOptions& o,
-                  const TrainCallback& on_event, bool resume) {
+namespace {
+
+// One training run: what it trains on and with, the executors of its phases, where the loop stands.
+struct Run {
+  Model& model;
+  Backend& backend;
+  const DataView& tr;
+  const DataView* val;
+  const TrainOptions& o;
+  const TrainCallback& on_event;
+  bool has_val = false;
+  int64_t batch = 0, steps_per_epoch = 0, total = 0;
+  nlohmann::json settings;
+  LoopState st;
+  std::optional<ParamStore> best;
+  std::vector<std::unique_ptr<Executor>> phases;  // one per training phase, run in order each step
+  std::vector<std::string> terms;                 // every phase's objective terms, in order
+  cpu::OptConfig opt;
+  TrainResult res;
+  Clock::time_point t_start, t_log;
+  int64_t rows_since_log = 0;
+  std::vector<int64_t> order;
+  int64_t order_epoch = -1;
+};
+
+void check_options(const Model& model, const DataView& tr, const DataView* val, const TrainOptions& o, bool resume) {
   AE_CHECK(tr.cols == model.spec.input, "training data has ", tr.cols, " features per row but the model's input is ",
            model.spec.input);
   if (val) AE_CHECK(val->cols == model.spec.input, "validation data has ", val->cols, " features per row but the model's input is ", model.spec.input);
@@ -179,152 +208,225 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
     AE_FAIL("--patience and --keep-best need validation data (--val FILE or --val-split f)");
   if (resume && o.checkpoint.empty()) AE_FAIL("--resume needs a checkpoint file (--checkpoint)");
   cpu::validate_opt_config(o.opt);
-  const bool has_val = val && val->rows > 0;
-  const int64_t batch = std::min(o.batch, tr.rows);
-  const int64_t steps_per_epoch = (tr.rows + batch - 1) / batch;
-  const int64_t total = o.steps >= 0 ? o.steps : o.epochs * steps_per_epoch;
-  AE_CHECK(total >= 0, "--epochs must be ≥ 0");
-  const int slots = cpu::opt_state_slots(o.opt);
-  const nlohmann::json settings = run_settings(model, tr, val, o, batch, total, backend.name());
+}
 
-  TrainResult res;
-  LoopState st;
-  std::optional<ParamStore> best;
-  if (resume) {
-    Checkpoint ck;
-    Model loaded = load_checkpoint(o.checkpoint, slots, ck);
-    check_same_settings(ck.train_state.value("settings", nlohmann::json::object()), settings, o.checkpoint);
-    st = LoopState::from_json(ck.train_state.value("loop", nlohmann::json::object()), o.checkpoint);
-    loaded.norm = model.norm;  // identical by the settings check (same data, same kind)
-    model = std::move(loaded);
-    best = std::move(ck.best);
-    res.resumed = true;
-    res.resumed_at = st.run_step;
-  } else {
-    model.ensure_state_slots(slots);
-    model.params.zero_state();
+// Fresh optimizer state, or the model, optimizer state, best weights and loop position of the
+// checkpoint (refused when it was written with other settings).
+void start_or_resume(Run& r, bool resume) {
+  const int slots = cpu::opt_state_slots(r.o.opt);
+  if (!resume) {
+    r.model.ensure_state_slots(slots);
+    r.model.params.zero_state();
+    return;
   }
-  auto write_checkpoint = [&] {
-    if (o.checkpoint.empty()) return;
-    Checkpoint ck;
-    ck.train_state = {{"settings", settings}, {"loop", st.to_json()}};
-    if (best) {
-      ck.best.emplace(ParamStore::infos_for(model.spec), 0);
-      copy_values(*best, *ck.best);
-    }
-    save_checkpoint(o.checkpoint, model, ck);
-  };
+  Checkpoint ck;
+  Model loaded = load_checkpoint(r.o.checkpoint, slots, ck);
+  check_same_settings(ck.train_state.value("settings", nlohmann::json::object()), r.settings, r.o.checkpoint);
+  r.st = LoopState::from_json(ck.train_state.value("loop", nlohmann::json::object()), r.o.checkpoint);
+  loaded.norm = r.model.norm;  // identical by the settings check (same data, same kind)
+  r.model = std::move(loaded);
+  r.best = std::move(ck.best);
+  r.res.resumed = true;
+  r.res.resumed_at = r.st.run_step;
+}
 
-  Executor ex(plan_for(model, GraphMode::train, batch), backend, model.params);
-  cpu::OptConfig opt = o.opt;
-  auto t_start = Clock::now(), t_log = t_start;
-  int64_t rows_since_log = 0;
-  std::vector<int64_t> order;
-  int64_t order_epoch = -1;
-  // Gathers the minibatch at (epoch, step in epoch) into ex.input() and hands it over; its rows.
-  auto stage = [&](int64_t epoch, int64_t step_in_epoch) {
-    if (order_epoch != epoch) {
-      order = epoch_order(tr.rows, model.seed, epoch, o.shuffle);
-      order_epoch = epoch;
+// One executor per training phase, each on its phase's train plan; the names of all their terms.
+void build_phases(Run& r) {
+  const auto phases = training_phases(r.model.spec);
+  for (size_t p = 0; p < phases.size(); ++p) {
+    BuildOptions bo;
+    bo.mode = GraphMode::train;
+    bo.loss = r.model.loss;
+    bo.phase = int(p);
+    r.phases.push_back(std::make_unique<Executor>(make_plan(build_graph(r.model.spec, bo), GraphMode::train, r.batch), r.backend,
+                                                  r.model.params));
+    for (const Term& t : r.phases.back()->plan().graph.terms) r.terms.push_back(t.name);
+  }
+  if (r.terms.size() > 1 && r.st.term_sums.size() != r.terms.size()) r.st.term_sums.assign(r.terms.size(), 0.0);
+}
+
+void write_checkpoint(Run& r) {
+  if (r.o.checkpoint.empty()) return;
+  Checkpoint ck;
+  ck.train_state = {{"settings", r.settings}, {"loop", r.st.to_json()}};
+  if (r.best) {
+    ck.best.emplace(ParamStore::infos_for(r.model.spec), 0);
+    copy_values(*r.best, *ck.best);
+  }
+  save_checkpoint(r.o.checkpoint, r.model, ck);
+}
+
+// Gathers the minibatch at (epoch, step in epoch) into every phase's input and hands it over; its rows.
+int64_t stage(Run& r, int64_t epoch, int64_t step_in_epoch) {
+  if (r.order_epoch != epoch) {
+    r.order = epoch_order(r.tr.rows, r.model.seed, epoch, r.o.shuffle);
+    r.order_epoch = epoch;
+  }
+  const int64_t r0 = step_in_epoch * r.batch, n = std::min(r.batch, r.tr.rows - r0);
+  for (auto& ex : r.phases) {
+    gather_rows(r.tr, r.order.data() + r0, n, ex->input());
+    ex->submit_input(n);
+  }
+  return n;
+}
+
+// Step s (0-based) of n rows through every phase; returns the objective summed over the phases.
+// On a device with one phase the next minibatch is gathered into the other pinned buffer and
+// uploaded while this step computes (on the host the step has run by then); with several phases,
+// each phase's device parameters are handed to the next through the ParamStore.
+double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
+  const bool prefetch = r.phases.size() == 1 && r.phases[0]->on_device();
+  double objective = 0;
+  size_t term = 0;
+  for (size_t p = 0; p < r.phases.size(); ++p) {
+    Executor& ex = *r.phases[p];
+    if (p > 0 && ex.on_device()) ex.sync_params_to_device();
+    ex.launch(n, &r.opt, s + 1);
+    if (prefetch && s + 1 < r.total) {
+      const bool next_epoch = r.st.step_in_epoch + 1 == r.steps_per_epoch;
+      staged = stage(r, next_epoch ? r.model.epoch + 1 : r.model.epoch, next_epoch ? 0 : r.st.step_in_epoch + 1);
     }
-    int64_t r0 = step_in_epoch * batch, n = std::min(batch, tr.rows - r0);
-    gather_rows(tr, order.data() + r0, n, ex.input());
-    ex.submit_input(n);
-    return n;
-  };
-  // On a device the next minibatch is gathered into the other pinned buffer and uploaded on the
-  // copy stream while this step computes; on the host the step has run by then, so stage after.
-  const bool prefetch = ex.on_device();
-  int64_t staged = -1;  // rows already staged for step s, or -1
-  for (int64_t s = st.run_step; s < total && !st.finished; ++s) {
-    int64_t n = staged >= 0 ? staged : stage(model.epoch, st.step_in_epoch);
+    objective += ex.finish();
+    if (r.phases.size() > 1 && ex.on_device()) ex.sync_params_to_host();
+    for (double v : ex.term_values())
+      if (!r.st.term_sums.empty()) r.st.term_sums[term++] += v * double(n);
+  }
+  if (!std::isfinite(objective)) AE_FAIL("training diverged at step ", s + 1, ": the loss is ", objective, "; lower --lr");
+  return objective;
+}
+
+// End-of-epoch validation, early stopping and keep-best, recorded in ev.
+void validate(Run& r, TrainEvent& ev) {
+  for (auto& ex : r.phases) ex->sync_params_to_host();  // evaluate() and keep-best read the ParamStore
+  if (r.has_val) ev.val_loss = evaluate(r.model, r.backend, *r.val, r.o.eval_batch);
+  if (!(ev.epoch_end && r.has_val)) return;
+  LoopState& st = r.st;
+  if (ev.val_loss < st.best_val) {
+    st.best_val = ev.val_loss;
+    st.best_step = r.model.step;
+    st.bad_epochs = 0;
+    ev.improved = true;
+    if (r.o.keep_best) {
+      if (!r.best) r.best.emplace(ParamStore::infos_for(r.model.spec), 0);
+      copy_values(r.model.params, *r.best);
+    }
+  } else if (r.o.patience > 0 && ++st.bad_epochs >= r.o.patience) {
+    ev.stopping = true;
+    st.stopped_early = true;
+    st.finished = true;
+  }
+}
+
+// A log event: the means since the last one go to the event, the result and the model's history.
+void record(Run& r, TrainEvent& ev) {
+  LoopState& st = r.st;
+  ev.kind = TrainEvent::log;
+  r.res.final_train_loss = ev.train_loss;
+  r.res.final_val_loss = ev.val_loss;
+  nlohmann::json h = {{"step", r.model.step}, {"epoch", r.model.epoch}, {"train_loss", ev.train_loss},
+                      {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
+                      {"lr", ev.lr}};  // no timings: identical runs give identical files
+  if (!st.term_sums.empty()) {
+    nlohmann::json terms = nlohmann::json::object();
+    for (size_t t = 0; t < r.terms.size(); ++t) {
+      const double mean = st.term_sums[t] / double(std::max<int64_t>(1, st.loss_rows));
+      ev.terms.emplace_back(r.terms[t], mean);
+      terms[r.terms[t]] = mean;
+      st.term_sums[t] = 0;
+    }
+    h["terms"] = terms;  // only with more than one term: single-term histories are as before
+  }
+  r.model.history.push_back(h);
+  st.loss_sum = 0;
+  st.loss_rows = 0;
+}
+
+// The bookkeeping after step s of n rows with objective l: epochs, logging, validation, events
+// and checkpoints.
+void after_step(Run& r, int64_t s, int64_t n, double l) {
+  LoopState& st = r.st;
+  st.loss_sum += l * double(n);
+  st.loss_rows += n;
+  st.run_step = s + 1;
+  r.res.samples += n;
+  r.rows_since_log += n;
+  ++r.model.step;
+  const bool epoch_end = ++st.step_in_epoch == r.steps_per_epoch;
+  if (epoch_end) {
+    st.step_in_epoch = 0;
+    ++r.model.epoch;
+  }
+  const bool last = s + 1 == r.total;
+  const bool log = r.o.log_every > 0 ? ((s + 1) % r.o.log_every == 0 || last) : (epoch_end || last);
+  TrainEvent ev;
+  ev.step = s + 1;
+  ev.total_steps = r.total;
+  ev.epoch = r.model.epoch;
+  ev.train_loss = st.loss_sum / double(std::max<int64_t>(1, st.loss_rows));
+  ev.epoch_end = epoch_end;
+  ev.lr = r.opt.lr;
+  const bool timed = log || (epoch_end && r.has_val);
+  if (timed) {
+    const double secs = std::chrono::duration<double>(Clock::now() - r.t_log).count();
+    r.res.train_seconds += secs;
+    ev.samples_per_s = secs > 0 ? double(r.rows_since_log) / secs : 0;
+    validate(r, ev);
+  }
+  if (log || ev.stopping) record(r, ev);
+  if (timed) {
+    r.rows_since_log = 0;
+    r.t_log = Clock::now();
+  }
+  if (r.on_event) r.on_event(ev);
+  if (last) st.finished = true;
+  if (epoch_end || st.finished || (r.o.checkpoint_every > 0 && (s + 1) % r.o.checkpoint_every == 0)) {
+    for (auto& ex : r.phases) ex->sync_params_to_host();
+    write_checkpoint(r);
+  }
+}
+
+TrainResult finish(Run& r) {
+  for (auto& ex : r.phases) ex->sync_params_to_host();
+  LoopState& st = r.st;
+  if (st.run_step >= r.total) st.finished = true;
+  if (r.o.keep_best && r.best) copy_values(*r.best, r.model.params);
+  r.res.steps = st.run_step;
+  r.res.stopped_early = st.stopped_early;
+  r.res.best_step = st.best_step;
+  if (std::isfinite(st.best_val)) r.res.best_val_loss = st.best_val;
+  r.res.seconds = std::chrono::duration<double>(Clock::now() - r.t_start).count();
+  const TrainOptions& o = r.o;
+  r.model.optimizer = {{"name", cpu::opt_name(o.opt.kind)}, {"lr", o.opt.lr}, {"momentum", o.opt.momentum},
+                       {"nesterov", o.opt.nesterov}, {"weight_decay", o.opt.weight_decay}, {"beta1", o.opt.beta1},
+                       {"beta2", o.opt.beta2}, {"eps", o.opt.eps}, {"alpha", o.opt.alpha}, {"batch", r.batch},
+                       {"schedule", lr_schedule_name(o.schedule)}, {"warmup", o.warmup}};
+  return r.res;
+}
+
+}  // namespace
+
+TrainResult train(Model& model, Backend& backend, const DataView& tr, const DataView* val, const TrainOptions& o,
+                  const TrainCallback& on_event, bool resume) {
+  check_options(model, tr, val, o, resume);
+  Run r{model, backend, tr, val, o, on_event};
+  r.has_val = val && val->rows > 0;
+  r.batch = std::min(o.batch, tr.rows);
+  r.steps_per_epoch = (tr.rows + r.batch - 1) / r.batch;
+  r.total = o.steps >= 0 ? o.steps : o.epochs * r.steps_per_epoch;
+  AE_CHECK(r.total >= 0, "--epochs must be ≥ 0");
+  r.settings = run_settings(model, tr, val, o, r.batch, r.total, backend.name());
+  start_or_resume(r, resume);
+  build_phases(r);
+  r.opt = o.opt;
+  r.t_start = r.t_log = Clock::now();
+  int64_t staged = -1;  // rows already staged for the next step, or -1
+  for (int64_t s = r.st.run_step; s < r.total && !r.st.finished; ++s) {
+    const int64_t n = staged >= 0 ? staged : stage(r, r.model.epoch, r.st.step_in_epoch);
     staged = -1;
-    opt.lr = lr_at(o, s, total);
-    ex.launch(n, &opt, s + 1);
-    if (prefetch && s + 1 < total) {
-      bool next_epoch = st.step_in_epoch + 1 == steps_per_epoch;
-      staged = stage(next_epoch ? model.epoch + 1 : model.epoch, next_epoch ? 0 : st.step_in_epoch + 1);
-    }
-    double l = ex.finish();
-    if (!std::isfinite(l)) AE_FAIL("training diverged at step ", s + 1, ": the loss is ", l, "; lower --lr");
-    st.loss_sum += l * double(n);
-    st.loss_rows += n;
-    st.run_step = s + 1;
-    res.samples += n;
-    rows_since_log += n;
-    ++model.step;
-    bool epoch_end = ++st.step_in_epoch == steps_per_epoch;
-    if (epoch_end) {
-      st.step_in_epoch = 0;
-      ++model.epoch;
-    }
-    bool last = s + 1 == total;
-    bool log = o.log_every > 0 ? ((s + 1) % o.log_every == 0 || last) : (epoch_end || last);
-    TrainEvent ev;
-    ev.step = s + 1;
-    ev.total_steps = total;
-    ev.epoch = model.epoch;
-    ev.train_loss = st.loss_sum / double(std::max<int64_t>(1, st.loss_rows));
-    ev.epoch_end = epoch_end;
-    ev.lr = opt.lr;
-    if (log || (epoch_end && has_val)) {
-      auto t_eval = Clock::now();
-      double secs = std::chrono::duration<double>(t_eval - t_log).count();
-      res.train_seconds += secs;
-      ev.samples_per_s = secs > 0 ? double(rows_since_log) / secs : 0;
-      ex.sync_params_to_host();  // evaluate() and keep-best read the ParamStore
-      if (has_val) ev.val_loss = evaluate(model, backend, *val, o.eval_batch);
-      if (epoch_end && has_val) {
-        if (ev.val_loss < st.best_val) {
-          st.best_val = ev.val_loss;
-          st.best_step = model.step;
-          st.bad_epochs = 0;
-          ev.improved = true;
-          if (o.keep_best) {
-            if (!best) best.emplace(ParamStore::infos_for(model.spec), 0);
-            copy_values(model.params, *best);
-          }
-        } else if (o.patience > 0 && ++st.bad_epochs >= o.patience) {
-          ev.stopping = true;
-          st.stopped_early = true;
-          st.finished = true;
-        }
-      }
-    }
-    if (log || ev.stopping) {
-      ev.kind = TrainEvent::log;
-      res.final_train_loss = ev.train_loss;
-      res.final_val_loss = ev.val_loss;
-      model.history.push_back({{"step", model.step}, {"epoch", model.epoch}, {"train_loss", ev.train_loss},
-                               {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
-                               {"lr", ev.lr}});  // no timings: identical runs give identical files
-      st.loss_sum = 0;
-      st.loss_rows = 0;
-    }
-    if (log || (epoch_end && has_val)) {
-      rows_since_log = 0;
-      t_log = Clock::now();
-    }
-    if (on_event) on_event(ev);
-    if (last) st.finished = true;
-    if (epoch_end || st.finished || (o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0)) {
-      ex.sync_params_to_host();
-      write_checkpoint();
-    }
+    r.opt.lr = lr_at(o, s, r.total);
+    after_step(r, s, n, run_phases(r, s, n, staged));
   }
-  ex.sync_params_to_host();
-  if (st.run_step >= total) st.finished = true;
-  if (o.keep_best && best) copy_values(*best, model.params);
-  res.steps = st.run_step;
-  res.stopped_early = st.stopped_early;
-  res.best_step = st.best_step;
-  if (std::isfinite(st.best_val)) res.best_val_loss = st.best_val;
-  res.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
-  model.optimizer = {{"name", cpu::opt_name(o.opt.kind)}, {"lr", o.opt.lr}, {"momentum", o.opt.momentum},
-                     {"nesterov", o.opt.nesterov}, {"weight_decay", o.opt.weight_decay}, {"beta1", o.opt.beta1},
-                     {"beta2", o.opt.beta2}, {"eps", o.opt.eps}, {"alpha", o.opt.alpha}, {"batch", batch},
-                     {"schedule", lr_schedule_name(o.schedule)}, {"warmup", o.warmup}};
-  return res;
+  return finish(r);
 }
 
 }  // namespace ae

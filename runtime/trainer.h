@@ -10,6 +10,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/optimizer.h"
@@ -55,7 +56,10 @@ struct TrainEvent {
   enum Kind { step_done, log } kind = step_done;
   int64_t step = 0, total_steps = 0;   // optimizer steps taken in this run / planned
   int64_t epoch = 0;                   // epochs completed
-  double train_loss = 0;               // mean over the samples since the previous log event
+  double train_loss = 0;               // mean objective over the samples since the previous log event
+  // Log events of a model with several objective terms: each term's mean since the previous one
+  // (unweighted), in the order of the phases' Graph::terms. Empty with a single term.
+  std::vector<std::pair<std::string, double>> terms;
   double val_loss = std::numeric_limits<double>::quiet_NaN();
   double samples_per_s = 0;            // training throughput since the previous log event
   double lr = 0;
