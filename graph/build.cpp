@@ -38,6 +38,26 @@ int dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::ve
   return y;
 }
 
+// The spec's penalties on the code h, each its own weighted term of the training objective.
+// Evaluation (validation loss, scores) measures reconstruction alone.
+void add_penalties(Graph& g, const Spec& spec, int h) {
+  if (spec.sparsity.kind == Sparsity::Kind::none) return;
+  const int64_t units = spec.code_units();
+  int a = g.add_tensor(batched_tensor("|code|", TensorRole::activation, {units}));
+  Attrs abs;
+  abs.unary = UnaryOp::abs;
+  g.add_node(OpType::unary, {h}, {a}, abs, int(spec.encoder.size() - 1));
+  // (1/B) Σ_b Σ_j |h_bj| = units · mean over all B·units elements
+  int v = g.add_tensor(fixed_tensor("sparsity", TensorRole::scalar, {1}));
+  Attrs r;
+  r.axis = ReduceAxis::all;
+  r.mean = true;
+  r.scale = double(units);
+  g.add_node(OpType::reduce, {a}, {v}, r, int(spec.encoder.size() - 1));
+  g.terms.push_back(Term{"sparsity", spec.sparsity.lambda, v});
+  g.outputs.push_back(v);
+}
+
 }  // namespace
 
 std::vector<TrainingPhase> training_phases(const Spec&) { return {TrainingPhase{"autoencoder", {0}}}; }
@@ -54,8 +74,11 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   const int64_t in_cols = opt.mode == GraphMode::decode ? spec.code_units() : spec.input;
   int x = g.add_tensor(batched_tensor(opt.mode == GraphMode::decode ? "code" : "x", TensorRole::input, {in_cols}));
   g.inputs.push_back(x);
-  int h = x;
-  for (int64_t l = first; l < last; ++l) h = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
+  int h = x, code = -1;
+  for (int64_t l = first; l < last; ++l) {
+    h = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
+    if (l == n_enc - 1) code = h;
+  }
   if (opt.mode == GraphMode::train || opt.mode == GraphMode::eval) {
     int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
     int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
@@ -65,6 +88,7 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.terms.push_back(Term{"recon", 1.0, loss});
     g.per_sample = err;
     g.outputs = {loss, err};
+    if (opt.mode == GraphMode::train) add_penalties(g, spec, code);
     if (opt.mode == GraphMode::train) {
       const auto phases = training_phases(spec);
       AE_CHECK(opt.phase >= 0 && opt.phase < int(phases.size()), "build_graph: no training phase ", opt.phase);

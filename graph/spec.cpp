@@ -4,6 +4,8 @@
 #include "graph/param_registry.h"
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -112,7 +114,13 @@ std::string Spec::to_compact() const {
     if (layer(l).act != Act::linear) s += act_letter(layer(l).act);
     if (marked && l == int64_t(encoder.size()) - 1) s += "*";
   }
-  return tied ? s + std::string(TIED_SUFFIX) : s;
+  if (tied) s += std::string(TIED_SUFFIX);
+  if (sparsity.kind == Sparsity::Kind::l1) {
+    char l[40];
+    std::snprintf(l, sizeof l, ":l1=%.17g", sparsity.lambda);
+    s += l;
+  }
+  return s;
 }
 
 nlohmann::json Spec::to_json() const {
@@ -123,12 +131,32 @@ nlohmann::json Spec::to_json() const {
   };
   nlohmann::json j = {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
   if (tied) j["tied"] = true;  // absent when false: untied files are as before
+  if (sparsity.kind == Sparsity::Kind::l1) j["sparsity"] = {{"kind", "l1"}, {"lambda", sparsity.lambda}};
   return j;
 }
 
+Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
+  const size_t colon = text.find(':');
+  const std::string_view kind = text.substr(0, colon), value = colon == std::string_view::npos ? "" : text.substr(colon + 1);
+  if (kind != "l1") AE_FAIL(origin, ": unknown sparsity '", text, "'; expected l1:LAMBDA (e.g. l1:0.001)");
+  double lambda = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), lambda);
+  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || !std::isfinite(lambda) || lambda < 0)
+    AE_FAIL(origin, ": sparsity '", text, "' needs a finite LAMBDA ≥ 0 after 'l1:', e.g. l1:0.001");
+  return Sparsity{Sparsity::Kind::l1, lambda};
+}
+
 Spec parse_spec_compact(std::string_view text, std::string_view origin) {
-  const bool tied = text.size() > TIED_SUFFIX.size() && text.substr(text.size() - TIED_SUFFIX.size()) == TIED_SUFFIX;
-  if (tied) text.remove_suffix(TIED_SUFFIX.size());
+  // Options after the layers: ":tied" and ":l1=LAMBDA", in any order.
+  bool tied = false;
+  Sparsity sparsity;
+  for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
+    const std::string_view opt = text.substr(colon + 1);
+    if (opt == TIED_SUFFIX.substr(1)) tied = true;
+    else if (opt.rfind("l1=", 0) == 0) sparsity = parse_sparsity("l1:" + std::string(opt.substr(3)), origin);
+    else AE_FAIL(origin, ": unknown spec option ':", opt, "'; expected :tied or :l1=LAMBDA");
+    text.remove_suffix(text.size() - colon);
+  }
   std::vector<std::string_view> tokens;
   size_t start = 0;
   for (size_t i = 0; i <= text.size(); ++i)
@@ -162,6 +190,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   }
   Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
   s.tied = tied;
+  s.sparsity = sparsity;
   validate_spec(s, origin);
   return s;
 }
@@ -170,8 +199,8 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (!j.is_object()) AE_FAIL(origin, ": a spec must be a JSON object with input, encoder and decoder");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
-        it.key() != "tied")
-      AE_FAIL(origin, ": unknown field '", it.key(), "'; expected: input, encoder, decoder (or layers and code), tied");
+        it.key() != "tied" && it.key() != "sparsity")
+      AE_FAIL(origin, ": unknown field '", it.key(), "'; expected: input, encoder, decoder (or layers and code), tied, sparsity");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -199,6 +228,13 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (j.contains("tied")) {
     if (!j["tied"].is_boolean()) AE_FAIL(origin, ": 'tied' must be true or false, got ", j["tied"].dump());
     s.tied = j["tied"].get<bool>();
+  }
+  if (j.contains("sparsity")) {
+    const auto& sp = j["sparsity"];
+    if (!sp.is_object() || sp.value("kind", nlohmann::json()) != "l1" || !sp.contains("lambda") || !sp["lambda"].is_number() ||
+        sp.size() != 2)
+      AE_FAIL(origin, ": 'sparsity' must be {\"kind\": \"l1\", \"lambda\": λ}, got ", sp.dump());
+    s.sparsity = parse_sparsity("l1:" + sp["lambda"].dump(), std::string(origin) + " sparsity");
   }
   validate_spec(s, origin);
   return s;

@@ -19,11 +19,20 @@ struct LayerSpec {
   Act act = Act::linear;   // activation applied to its output
 };
 
+// An activity penalty on the code layer's output h, a named objective term of its own.
+//   l1: λ · (1/B) Σ_b Σ_j |h_bj|  (tf.keras 2's activity_regularizer=l1)
+struct Sparsity {
+  enum class Kind : uint8_t { none, l1 } kind = Kind::none;
+  double lambda = 0;
+  bool operator==(const Sparsity&) const = default;
+};
+
 struct Spec {
   int64_t input = 0;                 // input features (= reconstruction width)
   std::vector<LayerSpec> encoder;    // input → code; the code is the last encoder layer's output
   std::vector<LayerSpec> decoder;    // code → reconstruction
   bool tied = false;                 // each decoder layer uses its mirror encoder layer's weight, transposed
+  Sparsity sparsity;                 // a penalty on the code, or none
 
   int64_t code_units() const { return encoder.back().units; }
   int64_t num_layers() const { return int64_t(encoder.size() + decoder.size()); }
@@ -44,6 +53,9 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin);
 
 // Checks widths (≥ 1), layer counts, and that the decoder's output width equals the input.
 void validate_spec(const Spec& spec, std::string_view origin);
+
+// "l1:LAMBDA" (the --sparsity flag and the compact form's ":l1=LAMBDA") → Sparsity; errors name `origin`.
+Sparsity parse_sparsity(std::string_view text, std::string_view origin);
 
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take
 // an index too, so "784-256r-32" gives encoder.0 and encoder.2.

@@ -48,8 +48,8 @@ double quantile(std::vector<float> v, double q);
 void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions = {});
 // Refuses two flags naming the same file (an output would overwrite an input or another output).
 void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag_paths);
-// --spec (or DEFAULT_SPEC when empty) with --tied applied, validated ("--spec" names it in messages).
-Spec spec_from_args(const std::string& spec, bool tied);
+// --spec (or DEFAULT_SPEC when empty) with --tied and --sparsity (when not empty) applied, validated.
+Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "");
 // --max-rows style limits: -1 (all) or ≥ 1.
 void check_row_limit(int64_t rows, const std::string& flag);
 

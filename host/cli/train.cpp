@@ -26,6 +26,7 @@ struct TrainArgs {
   int64_t patience = 0, checkpoint_every = 0, warmup = 0, lr_step = 1000;
   double lr = NAN, momentum = NAN, weight_decay = NAN, val_split = 0, lr_gamma = 0.1, lr_min = 0, contamination = NAN;
   bool nesterov = false, quiet = false, no_val = false, keep_best = false, resume = false, tied = false;
+  std::string sparsity;                     // --sparsity l1:LAMBDA
   std::string labels;                       // one label per --data row (for --exclude-label)
   std::vector<std::string> exclude_labels;  // drop training rows with these labels
   uint64_t seed = 1;
@@ -136,10 +137,11 @@ void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) 
 
 // A fresh model from --spec, or --init's weights with the training record reset.
 Model start_model(const TrainArgs& a, Loss loss) {
-  if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied), a.seed, loss);
+  if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied, a.sparsity), a.seed, loss);
   Model model = Model::load(a.init);
-  if ((!a.spec.empty() || a.tied) && spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied).to_compact() !=
-                                         model.spec.to_compact())
+  if (!a.sparsity.empty()) model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");  // a penalty is no weight: --init keeps it free
+  if ((!a.spec.empty() || a.tied) &&
+      spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied, a.sparsity).to_compact() != model.spec.to_compact())
     AE_FAIL("--spec ", a.spec, " differs from the spec of --init ", a.init, " (", model.spec.to_compact(), "); drop --spec or use a matching model");
   model.loss = loss;
   model.step = model.epoch = 0;
@@ -207,7 +209,9 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
               format_duration(res.seconds).c_str(), res.train_seconds > 0 ? double(res.samples) / res.train_seconds : 0.0,
               backend.name() == "cuda-sim" ? " simulated on the CPU, not a GPU speed" : "",
               res.stopped_early ? ", stopped early" : "");
-  if (std::isfinite(res.final_train_loss)) std::printf("final train loss (%s): %.6f\n", loss_name(model.loss), res.final_train_loss);
+  if (std::isfinite(res.final_train_loss))
+    std::printf("final train loss (%s%s): %.6f\n", loss_name(model.loss),
+                model.spec.sparsity.kind == Sparsity::Kind::none ? "" : " + sparsity penalty", res.final_train_loss);
   if (o.keep_best && res.best_step >= 0)
     std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
   if (d.val.rows > 0) {
@@ -250,6 +254,11 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     if (ev.kind == TrainEvent::log) {
       std::string text = "epoch " + std::to_string(ev.epoch) + "  step " + std::to_string(ev.step) + "/" + std::to_string(ev.total_steps) +
                          "  train loss " + fmt("%.6f", ev.train_loss);
+      if (!ev.terms.empty()) {
+        std::string parts;
+        for (const auto& [name, v] : ev.terms) parts += (parts.empty() ? "" : ", ") + name + " " + fmt("%.6f", v);
+        text += " (" + parts + ")";
+      }
       if (std::isfinite(ev.val_loss)) text += "  val loss " + fmt("%.6f", ev.val_loss) + (ev.improved ? " *" : "");
       text += "  " + fmt("%.0f", ev.samples_per_s) + " samples/s";
       if (ev.stopping) text += "  (early stop: no improvement for " + std::to_string(o.patience) + " epochs)";
@@ -257,6 +266,11 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
       log_lines.push_back({{"step", ev.step}, {"epoch", ev.epoch}, {"train_loss", ev.train_loss},
                            {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
                            {"samples_per_s", ev.samples_per_s}, {"lr", ev.lr}});
+      if (!ev.terms.empty()) {
+        nlohmann::json terms = nlohmann::json::object();
+        for (const auto& [name, v] : ev.terms) terms[name] = v;
+        log_lines.back()["terms"] = terms;
+      }
     }
     bar.update(ev.step, "loss " + fmt("%.5f", ev.train_loss));
   };
@@ -291,6 +305,7 @@ void add_train(CLI::App& app) {
   auto* s = app.add_subcommand("train", "Train an autoencoder (default: 784-256r-32-256r-784s on Fashion-MNIST)");
   s->add_option("--spec", a->spec, "Layers: compact string (784-256r-32-256r-784s), JSON, or a .json file [default: " + DEFAULT_SPEC + "]");
   s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
+  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss");
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");

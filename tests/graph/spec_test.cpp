@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "graph/param_registry.h"
 #include "graph/spec.h"
 #include "kernels/common/error.h"
 
@@ -79,6 +80,47 @@ TEST(Spec, BadInputNamesFieldAndChoices) {
   EXPECT_NE(error_of(R"({"input": 4, "encoder": [2]})").find("'decoder' is missing"), std::string::npos);
   EXPECT_NE(error_of(R"({"input": 4, "encoder": [2], )").find("invalid JSON"), std::string::npos);
   EXPECT_NE(error_of("/nonexistent/spec.json").find("cannot open"), std::string::npos);
+}
+
+TEST(Spec, TiedAndSparsityRoundTripThroughCompactAndJson) {
+  Spec s = parse_spec("784-256r-32-256r-784s:tied:l1=0.001");
+  EXPECT_TRUE(s.tied);
+  EXPECT_EQ(s.sparsity.kind, Sparsity::Kind::l1);
+  EXPECT_EQ(s.sparsity.lambda, 0.001);
+  EXPECT_EQ(s.to_compact(), "784-256r-32-256r-784s:tied:l1=0.001");
+  Spec j = parse_spec(s.to_json().dump());
+  EXPECT_EQ(j.to_compact(), s.to_compact());
+  EXPECT_EQ(parse_spec("784-256r-32-256r-784s:l1=0.5:tied").to_compact(), "784-256r-32-256r-784s:tied:l1=0.5");
+  // Untied, unpenalised specs serialise exactly as before Graph v2.
+  EXPECT_EQ(parse_spec("784-256r-32-256r-784s").to_json().dump(),
+            R"({"decoder":[{"act":"relu","units":256},{"act":"sigmoid","units":784}],"encoder":[{"act":"relu","units":256},{"act":"linear","units":32}],"input":784})");
+}
+
+TEST(Spec, TiedParametersComeFromTheRegistryOnce) {
+  ParamRegistry r = param_registry(parse_spec("6-4t-2-4t-6s:tied"));
+  std::vector<std::string> names;
+  for (const auto& p : r.params) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"encoder.0.weight", "encoder.0.bias", "encoder.2.weight", "encoder.2.bias",
+                                             "decoder.0.bias", "decoder.2.bias"}));
+  ASSERT_EQ(r.layers.size(), 4u);
+  EXPECT_EQ(r.layers[3].weight, 0);  // the output layer uses encoder.0.weight ...
+  EXPECT_TRUE(r.layers[3].trans_w);  // ... transposed
+  EXPECT_EQ(r.layers[2].weight, 2);
+  EXPECT_FALSE(r.layers[0].trans_w);
+  EXPECT_EQ(r.count(), 4 * 6 + 4 + 2 * 4 + 2 + 4 + 6);
+  EXPECT_EQ(parse_spec("6-4t-2-4t-6s:tied").parameter_count(), r.count());
+  EXPECT_EQ(parse_spec("6-4t-2-4t-6s").parameter_count(), 6 * 4 + 4 + 4 * 2 + 2 + 2 * 4 + 4 + 4 * 6 + 6);
+}
+
+TEST(Spec, BadTiedAndSparsitySettingsNameTheField) {
+  EXPECT_NE(error_of("6-4t-2-3t-6s:tied").find("decoder[0] is 3 wide where its mirror encoder[1] takes 4 inputs"), std::string::npos);
+  EXPECT_NE(error_of("6-4-2-6:tied").find("as many decoder layers as encoder layers"), std::string::npos);
+  EXPECT_NE(error_of("6-4-2-4-6:tide").find("unknown spec option ':tide'"), std::string::npos);
+  EXPECT_NE(error_of("6-4-2-4-6:l1=-2").find("finite LAMBDA"), std::string::npos);
+  EXPECT_NE(error_of(R"({"input": 4, "encoder": [2], "decoder": [4], "tied": 1})").find("'tied' must be true or false"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"input": 4, "encoder": [2], "decoder": [4], "sparsity": {"kind": "kl"}})").find("'sparsity' must be"),
+            std::string::npos);
 }
 
 }  // namespace
