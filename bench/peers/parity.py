@@ -13,7 +13,12 @@ The model file is read by hand (8-byte little-endian header length, JSON header,
 little-endian float32 data), so neither pip nor the `safetensors` package is needed. Without
 torch the script prints "SKIPPED: torch not installed" and exits 0: ae's tests never need torch.
 
-Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] ...
+With --tied the models are tied (784-64X-16-64X-784s:tied): PyTorch's decoder applies
+F.linear(x, encoder.N.weight.t(), bias), so its state_dict has the decoder biases only, as ae's
+file; the optimizers default to sgd and adam, and for each run PyTorch's forward pass of ae's final
+file must reproduce `ae reconstruct` within 1e-5.
+
+Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -80,21 +85,36 @@ def torch_module(act):
 
 def torch_model(spec):
     """nn.Module with .encoder and .decoder nn.Sequential built like ae's state_dict names: each
-    dense layer is an nn.Linear, each non-linear activation its own module."""
+    dense layer is an nn.Linear, each non-linear activation its own module. A tied spec's decoder
+    layer l is a TiedLinear holding only a bias and using the mirror encoder Linear's weight,
+    transposed."""
+    import torch
     import torch.nn as nn
+    import torch.nn.functional as F
 
-    def seq(width, layers):
-        mods = []
-        for layer in layers:
-            mods.append(nn.Linear(width, layer["units"]))
+    class TiedLinear(nn.Module):
+        def __init__(self, source, out):
+            super().__init__()
+            self.source = [source]  # a list: not registered, so its weight is a parameter once
+            self.bias = nn.Parameter(torch.zeros(out))
+
+        def forward(self, x):
+            return F.linear(x, self.source[0].weight.t(), self.bias)
+
+    def seq(width, layers, mirror=None):
+        mods, linears = [], []
+        for i, layer in enumerate(layers):
+            lin = nn.Linear(width, layer["units"]) if mirror is None else TiedLinear(mirror[-1 - i], layer["units"])
+            mods.append(lin)
+            linears.append(lin)
             if layer["act"] != "linear":
                 mods.append(torch_module(layer["act"]))
             width = layer["units"]
-        return nn.Sequential(*mods), width
+        return nn.Sequential(*mods), width, linears
 
     m = nn.Module()
-    m.encoder, code = seq(spec["input"], spec["encoder"])
-    m.decoder, _ = seq(code, spec["decoder"])
+    m.encoder, code, enc_linears = seq(spec["input"], spec["encoder"])
+    m.decoder, _, _ = seq(code, spec["decoder"], enc_linears if spec.get("tied") else None)
     return m
 
 
@@ -125,6 +145,16 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch):
         crit(out, xb).backward()
         o.step()
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def torch_reconstruct(model_path, x):
+    """PyTorch's forward pass of an ae model file (float32)."""
+    import torch
+    tensors, meta = read_safetensors(model_path)
+    model = torch_model(json.loads(meta["ae.spec"]))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+    with torch.no_grad():
+        return model.decoder(model.encoder(torch.from_numpy(x))).numpy()
 
 
 def compare(ae_w, torch_w, init_w):
@@ -159,7 +189,8 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--acts", default="".join(ACTS), help="activation letters to test")
     p.add_argument("--losses", default=",".join(LOSSES))
-    p.add_argument("--optimizers", default=",".join(OPTIMIZERS))
+    p.add_argument("--optimizers", help="comma-separated [default: sgd,adam,rmsprop; with --tied sgd,adam]")
+    p.add_argument("--tied", action="store_true", help="tied models (the decoder uses the encoder's weights)")
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
@@ -179,23 +210,25 @@ def main():
     if not os.access(a.ae, os.X_OK):
         raise SystemExit(f"{a.ae}: no ae binary; build it (cmake --build build --target ae_cli) or pass --ae")
     lr = {"sgd": a.lr_sgd, "adam": a.lr_adam, "rmsprop": a.lr_rmsprop}
+    optimizers = a.optimizers or ("sgd,adam" if a.tied else ",".join(OPTIMIZERS))
 
     x = read_idx_u8(a.data, a.rows)
     work = a.keep or tempfile.mkdtemp(prefix="ae_parity_")
     os.makedirs(work, exist_ok=True)
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
-          f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}")
+          f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}"
+          f"{'; tied weights' if a.tied else ''}")
     print(f"{'activation':<11} {'loss':<4} {'opt':<5} {'max rel diff':>12}  {'worst tensor':<17} {'of update':>9}  result")
     failures, rows = 0, []
     for act in a.acts:
-        spec = f"784-64{act}-16-64{act}-784s"
+        spec = f"784-64{act}-16-64{act}-784s" + (":tied" if a.tied else "")
         for loss in a.losses.split(","):
             init = os.path.join(work, f"init-{act}-{loss}.safetensors")
             run([a.ae, "train", "--spec", spec, "--loss", loss, "--seed", str(a.seed), "--steps", "0",
                  "--data", a.data, "--max-rows", str(a.batch), "--quiet", "--out", init])
             init_w, _ = read_safetensors(init)
-            for opt in a.optimizers.split(","):
+            for opt in optimizers.split(","):
                 out = os.path.join(work, f"ae-{act}-{loss}-{opt}.safetensors")
                 run([a.ae, "train", "--init", init, "--data", a.data, "--max-rows", str(a.rows),
                      "--steps", str(a.steps), "--batch", str(a.batch), "--shuffle", "off",
@@ -205,6 +238,16 @@ def main():
                 torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch)
                 worst, where, of_update = compare(ae_w, torch_w, init_w)
                 ok = worst <= TOLERANCE
+                if a.tied:  # PyTorch's tied forward pass of ae's file reproduces ae's reconstruction
+                    recon = os.path.join(work, f"recon-{act}-{loss}-{opt}.npy")
+                    sample = os.path.join(work, "sample.npy")
+                    import numpy as np
+                    np.save(sample, x[:256])
+                    run([a.ae, "reconstruct", "--model", out, "--data", sample, "--out", recon])
+                    gap = float(np.max(np.abs(np.load(recon) - torch_reconstruct(out, x[:256]))))
+                    if gap > 1e-5:
+                        print(f"  PyTorch's forward pass of {out} differs from ae reconstruct by {gap:.3g}")
+                        ok = False
                 failures += not ok
                 rows.append((ACT_NAMES[act], loss, opt, worst, where, of_update, ok))
                 print(f"{ACT_NAMES[act]:<11} {loss:<4} {opt:<5} {worst:12.3e}  {where:<17} {of_update:9.2e}  "
