@@ -84,7 +84,11 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
 void Backend::run(const PlanOp& op, OpContext& ctx) {
   AE_CHECK(supports(op), "backend ", name(), " does not support op ", plan_op_kind_name(op.kind));
   AE_CHECK(ctx.batch >= 1 && ctx.batch <= ctx.plan->batch, "batch ", ctx.batch, " outside the planned 1..", ctx.plan->batch);
-  if (op.kind == PlanOpKind::optimizer_step) AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
+  if (op.kind == PlanOpKind::optimizer_step) {
+    AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
+    AE_CHECK(ctx.group_count >= 1 && ctx.group_count <= MAX_PARAM_GROUPS, "optimizer step with ", ctx.group_count,
+             " parameter groups (expected 1..", MAX_PARAM_GROUPS, ")");
+  }
   run_op(op, ctx);
 }
 

@@ -10,25 +10,35 @@
 // it into a CUDA graph once and replay it.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "graph/plan.h"
+#include "kernels/common/step_scalars.h"
 #include "kernels/cpu/optimizer.h"
 #include "runtime/params.h"
 
 namespace ae {
 
-// What one op needs to run: pointers for tensor ids, the actual batch, the optimizer.
+// What one op needs to run: pointers for tensor ids, the actual batch, the optimizer, and the
+// values that change every step. Both backends read the step values from here; a device backend
+// also copies them into its device-resident StepScalars block before each launch (kernels read the
+// block, so a replayed CUDA graph sees them), the cpu backend reads them directly.
 struct OpContext {
   const Plan* plan = nullptr;
   std::function<float*(int tensor)> ptr;   // arena or parameter store; nullptr for -1
   ParamStore* params = nullptr;
   int64_t batch = 0;                       // rows in this run, 1 ≤ batch ≤ plan->batch
-  const cpu::OptConfig* opt = nullptr;     // train plans only
-  int64_t step = 0;                        // 1-based optimizer step
+  const cpu::OptConfig* opt = nullptr;     // train plans only; its lr is superseded by lr[0]
+  int64_t step = 0;                        // 1-based optimizer step; 0 outside training
+  uint64_t seed = 0;                       // the model's seed: Philox key of per-step draws
+  int group_count = 0;                     // parameter groups with a learning rate this step
+  // Each group's learning rate this step (after the schedule), for groups [0, group_count).
+  std::array<double, MAX_PARAM_GROUPS> lr{};
+  float loss_scale = 1;                    // fp16 dynamic loss scale (1 until mixed precision)
   double loss = 0;                         // written by loss ops (double precision; host backends)
   std::function<float*(int param)> state;  // optimizer state of param i ([slots × size]) or nullptr
   int variant = 0;                         // which input slot the pointers name (device graphs are per slot)

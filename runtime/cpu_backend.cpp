@@ -61,7 +61,9 @@ class CpuBackend final : public Backend {
           int p = c.plan->graph.tensors[op.in[i]].param;
           slots.push_back({c.params->value(p), c.params->grad(p), c.params->state(p), c.params->info(p).size()});
         }
-        cpu::optimizer_step(*c.opt, c.step, slots.data(), slots.size());
+        cpu::OptConfig cfg = *c.opt;  // the step's values come from the context, as on a device
+        cfg.lr = c.lr[0];
+        cpu::optimizer_step(cfg, c.step, slots.data(), slots.size());
         break;
       }
       default: run_unfused(op, c); break;

@@ -117,6 +117,11 @@ void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
   m_ctx.batch = batch;
   m_ctx.opt = opt;
   m_ctx.step = step;
+  m_ctx.seed = m_seed;
+  if (opt) {  // one group today: its learning rate is the config's (already scheduled by the caller)
+    m_ctx.group_count = 1;
+    m_ctx.lr[0] = opt->lr;
+  }
   m_ctx.use_graph = m_use_graph;
   m_ctx.on_boundary = m_hook;
   m_ctx.state = [this](int p) -> float* {

@@ -54,6 +54,10 @@ class Executor {
   // Device backends: capture/replay a CUDA graph for full batches (default) or run op by op.
   void set_use_graph(bool on) { m_use_graph = on; }
   bool use_graph() const { return m_use_graph; }
+  // The Philox key of every later launch's per-step draws (OpContext::seed, StepScalars::seed):
+  // the model's seed, so noise is a function of (seed, step, purpose, index) on every backend.
+  void set_seed(uint64_t seed) { m_seed = seed; }
+  uint64_t seed() const { return m_seed; }
   // Passed to every later launch as OpContext::on_boundary (empty: none).
   void set_boundary_hook(std::function<void(size_t)> hook) { m_hook = std::move(hook); }
   Backend& backend() const { return m_backend; }
@@ -75,6 +79,7 @@ class Executor {
   int m_submitted = -1;          // slot submitted for the next launch, or -1
   int m_running = -1;            // slot the launched work reads, or -1
   bool m_use_graph = true;
+  uint64_t m_seed = 0;
   std::function<void(size_t)> m_hook;
   std::unique_ptr<PlanCache> m_cache;
   OpContext m_ctx;
