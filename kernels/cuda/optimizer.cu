@@ -29,7 +29,7 @@ __device__ __forceinline__ float lerp(float self, float end, float w) {
   return fabsf(w) < 0.5f ? __fadd_rn(self, __fmul_rn(w, end - self)) : __fadd_rn(end, -__fmul_rn(end - self, 1.0f - w));
 }
 
-__device__ __forceinline__ void sgd_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t, int64_t i) {
+__device__ __forceinline__ void sgd_update(const OptHyper& h, const GroupStepScalars& s, const OptSlot& t, int64_t i) {
   float g = t.grad[i];
   if (h.use_wd) g = mul_add(h.wd, t.param[i], g);
   if (h.use_mom) {
@@ -41,7 +41,7 @@ __device__ __forceinline__ void sgd_update(const OptHyper& h, const OptStepScala
   t.param[i] = mul_add(-s.lr, g, t.param[i]);
 }
 
-__device__ __forceinline__ void adam_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t, int64_t i) {
+__device__ __forceinline__ void adam_update(const OptHyper& h, const GroupStepScalars& s, const OptSlot& t, int64_t i) {
   float* m = t.state;        // [n] exp_avg
   float* v = t.state + t.n;  // [n] exp_avg_sq
   float p = t.param[i], g = t.grad[i];
@@ -60,7 +60,7 @@ __device__ __forceinline__ void adam_update(const OptHyper& h, const OptStepScal
 }
 
 // State: [square_avg][momentum_buffer if momentum > 0][grad_avg if centered].
-__device__ __forceinline__ void rmsprop_update(const OptHyper& h, const OptStepScalars& s, const OptSlot& t,
+__device__ __forceinline__ void rmsprop_update(const OptHyper& h, const GroupStepScalars& s, const OptSlot& t,
                                                int64_t i) {
   float* sq = t.state;
   float g = t.grad[i];
@@ -88,10 +88,12 @@ __device__ __forceinline__ void rmsprop_update(const OptHyper& h, const OptStepS
 }
 
 __global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper h,
-                                                                 const OptStepScalars* scalars,  // [1]
-                                                                 const OptSlot* slots,           // [count]
+                                                                 const StepScalars* scalars,  // [1]
+                                                                 int group,
+                                                                 const OptSlot* slots,  // [count]
                                                                  int count, int64_t total) {
-  const OptStepScalars s = *scalars;
+  // Read at run time, not launch time: a replayed graph sees the step written before the replay.
+  const GroupStepScalars s = scalars->group[group];
   const int64_t begin = int64_t(blockIdx.x) * CHUNK;
   // The last slot whose first ≤ begin (empty tensors share their successor's first; skip them).
   int lo = 0, hi = count - 1;
@@ -140,9 +142,9 @@ OptHyper make_opt_hyper(const cpu::OptConfig& c) {
   return h;
 }
 
-OptStepScalars make_opt_step_scalars(const cpu::OptConfig& c, int64_t step) {
+GroupStepScalars make_group_step_scalars(const cpu::OptConfig& c, int64_t step) {
   AE_CHECK(step >= 1, "cuda optimizer: step is 1-based (got ", step, ")");
-  OptStepScalars s{};
+  GroupStepScalars s{};
   s.lr = float(c.lr);
   const double bc1 = 1.0 - std::pow(c.beta1, double(step));
   const double bc2 = 1.0 - std::pow(c.beta2, double(step));
@@ -170,15 +172,17 @@ int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slot
   return total;
 }
 
-void optimizer_step(const OptHyper& hyper, const OptStepScalars* scalars, const OptSlot* slots, int count,
+void optimizer_step(const OptHyper& hyper, const StepScalars* scalars, int group, const OptSlot* slots, int count,
                     int64_t total, cudaStream_t stream) {
   AE_CHECK(count >= 0 && total >= 0, "cuda optimizer_step: negative count ", count, " or total ", total);
+  AE_CHECK(group >= 0 && group < MAX_PARAM_GROUPS, "cuda optimizer_step: group ", group, " outside 0..",
+           MAX_PARAM_GROUPS - 1);
   if (count == 0 || total == 0) return;
   AE_CHECK(scalars != nullptr && slots != nullptr, "cuda optimizer_step: scalars or slots is null");
   const int64_t blocks = (total + CHUNK - 1) / CHUNK;
   AE_CHECK(blocks <= 0x7fffffff, "cuda optimizer_step: ", total, " elements exceed the grid limit");
   launch("optimizer_step", optimizer_step_kernel, dim3(static_cast<unsigned>(blocks)), dim3(THREADS), 0, stream, hyper,
-         scalars, slots, count, total);
+         scalars, group, slots, count, total);
 }
 
 }  // namespace ae::cuda

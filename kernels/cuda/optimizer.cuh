@@ -5,9 +5,10 @@
 // master weights under every precision policy.
 //
 // CUDA-graph friendly: what changes from step to step (the scheduled lr, Adam's bias corrections,
-// AdamW's decay, SGD's first step) is read from an OptStepScalars in device memory, which the
-// runtime rewrites before each replay; the launch arguments (hyperparameters, slot table, sizes)
-// stay fixed, so one captured launch serves every step.
+// AdamW's decay, SGD's first step) is read from the executor's device-resident StepScalars block
+// (kernels/common/step_scalars.h, group `group`), which the runtime rewrites before each launch or
+// replay; the launch arguments (hyperparameters, group index, slot table, sizes) stay fixed, so one
+// captured launch serves every step.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -15,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/common/step_scalars.h"
 #include "kernels/cpu/optimizer.h"
 
 namespace ae::cuda {
@@ -40,28 +42,20 @@ struct OptHyper {
   bool operator==(const OptHyper&) const = default;  // a captured graph holds these values
 };
 
-// The per-step values (device buffer [1]).
-struct OptStepScalars {
-  float lr;         // this step's learning rate
-  float step_size;  // adam: lr / (1 − β1^step)
-  float bc2_sqrt;   // adam: √(1 − β2^step)
-  float decay;      // adamw: 1 − lr·weight_decay
-  int32_t first;    // 1 on step 1 (sgd's momentum buffer takes the gradient as is)
-};
-
 OptHyper make_opt_hyper(const cpu::OptConfig& cfg);  // validates cfg
-// cfg.lr is this step's learning rate (after any schedule); step is 1-based. Computed in double and
-// rounded as the reference does.
-OptStepScalars make_opt_step_scalars(const cpu::OptConfig& cfg, int64_t step);
+// One group's per-step values for its StepScalars entry. cfg.lr is this step's learning rate (after
+// any schedule); step is 1-based. Computed in double and rounded as the reference does.
+GroupStepScalars make_group_step_scalars(const cpu::OptConfig& cfg, int64_t step);
 // Sets each slot's first offset; returns the total element count (checks sizes and pointers).
 int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slots);
 
 // One step over every slot: a single launch over the concatenation of all tensors (each block
 // finds its tensor by binary search on first, each thread walks on from there).
 void optimizer_step(const OptHyper& hyper,
-                    const OptStepScalars* scalars,  // [1] device
-                    const OptSlot* slots,           // [count] device, finalized
-                    int count, int64_t total,       // total = opt_slots_finalize's result
+                    const StepScalars* scalars,  // [1] device; reads scalars->group[group]
+                    int group,                   // 0 ≤ group < MAX_PARAM_GROUPS
+                    const OptSlot* slots,        // [count] device, finalized
+                    int count, int64_t total,    // total = opt_slots_finalize's result
                     cudaStream_t stream);
 
 }  // namespace ae::cuda

@@ -24,6 +24,7 @@
 #include "runtime/backend.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/device_pool.h"
+#include "runtime/cuda/step_block.h"
 
 namespace ae {
 
@@ -34,6 +35,10 @@ constexpr const char* BACKEND_NAME = "cuda-sim";
 #else
 constexpr const char* BACKEND_NAME = "cuda";
 #endif
+
+// The optimizer_step op updates every parameter as one group today; the op names its group once
+// parameter groups land.
+constexpr int OPT_GROUP = 0;
 
 class CudaDevice final : public Device {
  public:
@@ -96,15 +101,13 @@ class CudaDevice final : public Device {
 };
 
 // What one Executor's Plan keeps on this backend: graphs per input slot (full batches), the
-// optimizer's device slot table and per-step scalars, and the loss workspace.
+// step-scalar block, the optimizer's device slot table, and the loss workspace.
 struct CudaPlanCache final : PlanCache {
-  explicit CudaPlanCache(CudaDevice& d) : dev(d) {}
+  explicit CudaPlanCache(CudaDevice& d) : dev(d), step(d.pool()) {}
   ~CudaPlanCache() override {
     drop_graphs();
     dev.deallocate(workspace);
     dev.deallocate(opt_slots);
-    dev.deallocate(scalars);
-    if (host_scalars) cudaFreeHost(host_scalars);
   }
   void drop_graphs() {
     for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
@@ -112,14 +115,13 @@ struct CudaPlanCache final : PlanCache {
   }
   CudaDevice& dev;
   std::map<int, cudaGraphExec_t> graphs;
+  cuda::StepScalarBlock step;   // rewritten before every launch; every graph of this plan reads it
   double* workspace = nullptr;  // [loss_workspace_elements(plan batch)]
   cuda::OptSlot* opt_slots = nullptr;
   int opt_count = 0;
   int64_t opt_total = 0;
   bool have_hyper = false;
   cuda::OptHyper hyper{};
-  cuda::OptStepScalars* scalars = nullptr;       // [1] device
-  cuda::OptStepScalars* host_scalars = nullptr;  // [1] pinned
   int loss_tensor = -1;  // the first loss op's value, or -1
 };
 
@@ -191,8 +193,8 @@ class CudaBackend final : public Backend {
                                            P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s);
         break;
       case PlanOpKind::optimizer_step:
-        cuda::optimizer_step(m_active->hyper, m_active->scalars, m_active->opt_slots, m_active->opt_count,
-                             m_active->opt_total, s);
+        cuda::optimizer_step(m_active->hyper, m_active->step.device(), OPT_GROUP, m_active->opt_slots,
+                             m_active->opt_count, m_active->opt_total, s);
         break;
       default: run_unfused(op, c, s); break;
     }
@@ -230,9 +232,10 @@ class CudaBackend final : public Backend {
 
  private:
   // Device tables and per-step values, all written before any capture (a capture may not
-  // contain synchronous copies) and outside it (the per-step scalars change every replay).
+  // contain synchronous copies) and outside it (the step scalars change every replay).
   void prepare(OpContext& ctx, CudaPlanCache& c) {
     const Plan& plan = *ctx.plan;
+    c.step.write(cuda::make_step_scalars(ctx), m_dev.compute());
     if (!c.workspace) {
       c.workspace = static_cast<double*>(m_dev.allocate(size_t(cuda::loss_workspace_elements(plan.batch)) * sizeof(double)));
       for (const auto& op : plan.ops)
@@ -257,12 +260,7 @@ class CudaBackend final : public Backend {
       c.opt_count = int(slots.size());
       c.opt_slots = static_cast<cuda::OptSlot*>(m_dev.allocate(slots.size() * sizeof(cuda::OptSlot)));
       m_dev.upload(c.opt_slots, slots.data(), slots.size() * sizeof(cuda::OptSlot));
-      c.scalars = static_cast<cuda::OptStepScalars*>(m_dev.allocate(sizeof(cuda::OptStepScalars)));
-      AE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&c.host_scalars), sizeof(cuda::OptStepScalars)));
     }
-    *c.host_scalars = cuda::make_opt_step_scalars(*ctx.opt, ctx.step);
-    AE_CUDA_CHECK(cudaMemcpyAsync(c.scalars, c.host_scalars, sizeof(cuda::OptStepScalars), cudaMemcpyHostToDevice,
-                                  m_dev.compute()));
   }
 
   cudaGraphExec_t capture(OpContext& ctx) {

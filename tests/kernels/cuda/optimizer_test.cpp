@@ -2,6 +2,8 @@
 // and variant (momentum, dampening, nesterov, weight decay, centered), tensors whose sizes straddle
 // the kernel's 1024-element block chunks (and an empty one), a scheduled lr, and the CUDA-graph
 // path (one captured launch replayed with new per-step scalars) against the launch-per-step path.
+// The per-step values sit in a StepScalars block at group GROUP, the other groups' entries NaN, so a
+// kernel that read the wrong group would fail.
 #include "kernels/cpu/optimizer.h"
 
 #include <gtest/gtest.h>
@@ -26,6 +28,7 @@ struct OptCase {
 };
 
 constexpr int STEPS = 3;
+constexpr int GROUP = 2;  // not 0: the launcher's group index must reach the kernel
 const std::vector<int64_t> SIZES = {1, 1023, 0, 1025, 3001, 7, 1024};  // crosses chunk boundaries
 
 double lr_at(const cpu::OptConfig& cfg, int step) {
@@ -52,7 +55,7 @@ struct OptData {
 struct OptDevice {
   std::vector<std::unique_ptr<DeviceBuffer<float>>> param, state, grad;
   std::unique_ptr<DeviceBuffer<ae::cuda::OptSlot>> table;
-  DeviceBuffer<ae::cuda::OptStepScalars> scalars{1};
+  DeviceBuffer<StepScalars> scalars{1};
   int64_t total = 0;
   OptDevice(const OptCase& c, const OptData& d) {
     std::vector<ae::cuda::OptSlot> slots;
@@ -70,7 +73,12 @@ struct OptDevice {
     for (size_t t = 0; t < SIZES.size(); ++t) grad[t]->upload(d.grad[step - 1][t]);
     cpu::OptConfig cfg = c.cfg;
     cfg.lr = lr_at(c.cfg, step);
-    scalars.upload({ae::cuda::make_opt_step_scalars(cfg, step)});
+    StepScalars block{};
+    block.step = step;
+    block.group_count = GROUP + 1;
+    for (auto& g : block.group) g = {NAN, NAN, NAN, NAN, 0};
+    block.group[GROUP] = ae::cuda::make_group_step_scalars(cfg, step);
+    scalars.upload({block});
   }
   std::vector<float> flat(const std::vector<std::unique_ptr<DeviceBuffer<float>>>& bufs) const {
     std::vector<float> v;
@@ -107,7 +115,7 @@ TEST_P(Optimizer, MatchesCpuReferenceStepForStep) {
     cpu::optimizer_step(cfg, step, slots.data(), slots.size());
 
     dev.prepare(c, ref, step);
-    ae::cuda::optimizer_step(hyper, dev.scalars.get(), dev.table->get(), int(SIZES.size()), dev.total, nullptr);
+    ae::cuda::optimizer_step(hyper, dev.scalars.get(), GROUP, dev.table->get(), int(SIZES.size()), dev.total, nullptr);
     const std::string at = " after step " + std::to_string(step);
     const auto p_ref = flat(ref.param), s_ref = flat(ref.state);
     ASSERT_TRUE(compare("param" + at, dev.flat(dev.param), p_ref, same_math_tolerance<float>(), 1, 1.0));
@@ -131,13 +139,14 @@ TEST_P(Optimizer, GraphReplayEqualsLaunchPerStep) {
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   AE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  ae::cuda::optimizer_step(hyper, graphed.scalars.get(), graphed.table->get(), int(SIZES.size()), graphed.total,
+  ae::cuda::optimizer_step(hyper, graphed.scalars.get(), GROUP, graphed.table->get(), int(SIZES.size()), graphed.total,
                            stream);
   AE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
   AE_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
   for (int step = 1; step <= STEPS; ++step) {
     eager.prepare(c, d, step);
-    ae::cuda::optimizer_step(hyper, eager.scalars.get(), eager.table->get(), int(SIZES.size()), eager.total, stream);
+    ae::cuda::optimizer_step(hyper, eager.scalars.get(), GROUP, eager.table->get(), int(SIZES.size()), eager.total,
+                             stream);
     graphed.prepare(c, d, step);
     AE_CUDA_CHECK(cudaGraphLaunch(exec, stream));
     AE_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -185,7 +194,10 @@ TEST(OptimizerEdge, InvalidConfigIsAnError) {
   cpu::OptConfig c = cpu::default_opt_config(cpu::OptKind::sgd);
   c.nesterov = true;  // without momentum
   EXPECT_THROW(ae::cuda::make_opt_hyper(c), ae::Error);
-  EXPECT_THROW(ae::cuda::make_opt_step_scalars(cpu::default_opt_config(cpu::OptKind::adam), 0), ae::Error);
+  EXPECT_THROW(ae::cuda::make_group_step_scalars(cpu::default_opt_config(cpu::OptKind::adam), 0), ae::Error);
+  EXPECT_THROW(ae::cuda::optimizer_step(ae::cuda::make_opt_hyper(cpu::default_opt_config(cpu::OptKind::adam)), nullptr,
+                                        MAX_PARAM_GROUPS, nullptr, 1, 1, nullptr),
+               ae::Error);
 }
 
 }  // namespace
