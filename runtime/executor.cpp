@@ -11,6 +11,7 @@ namespace ae {
 
 Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     : m_plan(std::move(plan)), m_backend(backend), m_params(params), m_dev(backend.device()) {
+  for (const Param& p : m_plan.graph.params) m_groups = std::max(m_groups, p.group + 1);
   const auto& terms = m_plan.graph.terms;
   if (terms.size() == 1) {
     int p = m_plan.graph.producer(terms[0].tensor);
@@ -118,9 +119,9 @@ void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
   m_ctx.opt = opt;
   m_ctx.step = step;
   m_ctx.seed = m_seed;
-  if (opt) {  // one group today: its learning rate is the config's (already scheduled by the caller)
-    m_ctx.group_count = 1;
-    m_ctx.lr[0] = opt->lr;
+  if (opt) {  // every group at the config's learning rate (already scheduled by the caller)
+    m_ctx.group_count = m_groups;
+    for (int g = 0; g < m_groups; ++g) m_ctx.lr[size_t(g)] = opt->lr;
   }
   m_ctx.use_graph = m_use_graph;
   m_ctx.on_boundary = m_hook;

@@ -84,6 +84,7 @@ class Executor {
   std::unique_ptr<PlanCache> m_cache;
   OpContext m_ctx;
   bool m_sole_loss_term = false;  // the objective is one term, a loss op's value
+  int m_groups = 1;               // parameter groups of the plan's graph
   std::vector<double> m_terms;
 };
 

@@ -240,6 +240,7 @@ void build_phases(Run& r) {
     bo.phase = int(p);
     r.phases.push_back(std::make_unique<Executor>(make_plan(build_graph(r.model.spec, bo), GraphMode::train, r.batch), r.backend,
                                                   r.model.params));
+    r.phases.back()->set_seed(r.model.seed);  // the Philox key of per-step draws (noise)
     for (const Term& t : r.phases.back()->plan().graph.terms) r.terms.push_back(t.name);
   }
   if (r.terms.size() > 1 && r.st.term_sums.size() != r.terms.size()) r.st.term_sums.assign(r.terms.size(), 0.0);

@@ -36,10 +36,6 @@ constexpr const char* BACKEND_NAME = "cuda-sim";
 constexpr const char* BACKEND_NAME = "cuda";
 #endif
 
-// The optimizer_step op updates every parameter as one group today; the op names its group once
-// parameter groups land.
-constexpr int OPT_GROUP = 0;
-
 class CudaDevice final : public Device {
  public:
   CudaDevice() {
@@ -107,7 +103,7 @@ struct CudaPlanCache final : PlanCache {
   ~CudaPlanCache() override {
     drop_graphs();
     dev.deallocate(workspace);
-    dev.deallocate(opt_slots);
+    for (auto& [op, t] : opt_tables) dev.deallocate(t.slots);
   }
   void drop_graphs() {
     for (auto& [k, g] : graphs) cudaGraphExecDestroy(g);
@@ -117,9 +113,12 @@ struct CudaPlanCache final : PlanCache {
   std::map<int, cudaGraphExec_t> graphs;
   cuda::StepScalarBlock step;   // rewritten before every launch; every graph of this plan reads it
   double* workspace = nullptr;  // [loss_workspace_elements(plan batch)]
-  cuda::OptSlot* opt_slots = nullptr;
-  int opt_count = 0;
-  int64_t opt_total = 0;
+  struct OptTable {  // the device slot table of one optimizer_step op (one parameter group)
+    cuda::OptSlot* slots = nullptr;
+    int count = 0;
+    int64_t total = 0;
+  };
+  std::map<const PlanOp*, OptTable> opt_tables;
   bool have_hyper = false;
   cuda::OptHyper hyper{};
   int loss_tensor = -1;  // the first loss op's value, or -1
@@ -193,8 +192,10 @@ class CudaBackend final : public Backend {
                                            P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s);
         break;
       case PlanOpKind::optimizer_step:
-        cuda::optimizer_step(m_active->hyper, m_active->step.device(), OPT_GROUP, m_active->opt_slots,
-                             m_active->opt_count, m_active->opt_total, s);
+      {
+        const auto& t = m_active->opt_tables.at(&op);
+        cuda::optimizer_step(m_active->hyper, m_active->step.device(), op.attr.group, t.slots, t.count, t.total, s);
+      }
         break;
       default: run_unfused(op, c, s); break;
     }
@@ -241,25 +242,26 @@ class CudaBackend final : public Backend {
       for (const auto& op : plan.ops)
         if (c.loss_tensor < 0 && (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)) c.loss_tensor = op.out[0];
     }
-    const PlanOp* opt_op = nullptr;
-    for (const auto& op : plan.ops)
-      if (op.kind == PlanOpKind::optimizer_step) opt_op = &op;
-    if (!opt_op) return;
+    bool has_opt = false;
+    for (const auto& op : plan.ops) has_opt |= op.kind == PlanOpKind::optimizer_step;
+    if (!has_opt) return;
     AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
     cuda::OptHyper h = cuda::make_opt_hyper(*ctx.opt);
     if (c.have_hyper && h != c.hyper) c.drop_graphs();  // a captured launch holds the hyperparameters
     c.hyper = h;
     c.have_hyper = true;
-    if (!c.opt_slots) {
+    for (const auto& op : plan.ops) {
+      if (op.kind != PlanOpKind::optimizer_step || c.opt_tables.count(&op)) continue;
       std::vector<cuda::OptSlot> slots;
-      for (size_t i = 0; i + 1 < opt_op->in.size(); i += 2) {
-        int p = plan.graph.tensors[opt_op->in[i]].param;
-        slots.push_back({ctx.ptr(opt_op->in[i]), ctx.ptr(opt_op->in[i + 1]), ctx.state(p), ctx.params->info(size_t(p)).size(), 0});
+      for (size_t i = 0; i + 1 < op.in.size(); i += 2) {
+        int p = plan.graph.tensors[size_t(op.in[i])].param;
+        slots.push_back({ctx.ptr(op.in[i]), ctx.ptr(op.in[i + 1]), ctx.state(p), ctx.params->info(size_t(p)).size(), 0});
       }
-      c.opt_total = cuda::opt_slots_finalize(*ctx.opt, slots);
-      c.opt_count = int(slots.size());
-      c.opt_slots = static_cast<cuda::OptSlot*>(m_dev.allocate(slots.size() * sizeof(cuda::OptSlot)));
-      m_dev.upload(c.opt_slots, slots.data(), slots.size() * sizeof(cuda::OptSlot));
+      auto& t = c.opt_tables[&op];
+      t.total = cuda::opt_slots_finalize(*ctx.opt, slots);
+      t.count = int(slots.size());
+      t.slots = static_cast<cuda::OptSlot*>(m_dev.allocate(slots.size() * sizeof(cuda::OptSlot)));
+      m_dev.upload(t.slots, slots.data(), slots.size() * sizeof(cuda::OptSlot));
     }
   }
 
