@@ -29,7 +29,8 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
   } else {
     try {
       m_dev_arena = static_cast<char*>(m_dev->allocate(size_t(std::max<int64_t>(m_plan.arena_bytes, 1))));
-      m_dev_params = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_params.block_bytes(), 1)));
+      m_dev_params_bytes = m_params.block_bytes();
+      m_dev_params = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_dev_params_bytes, 1)));
       sync_params_to_device();
       for (int t : m_plan.graph.inputs) {
         size_t bytes = size_t(m_plan.graph.tensors[size_t(t)].bytes(m_plan.batch));
@@ -141,6 +142,7 @@ void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
     }
     return;
   }
+  refresh_params();
   if (m_submitted < 0) submit_input(batch);
   m_running = std::exchange(m_submitted, -1);
   m_ctx.variant = m_running;
@@ -205,11 +207,31 @@ void Executor::read(int t, float* dst, int64_t rows) const {
 }
 
 void Executor::sync_params_to_host() {
-  if (m_dev && m_params.block_bytes()) m_dev->download(m_params.block(), m_dev_params, m_params.block_bytes());
+  if (m_dev) {
+    check_params_layout();
+    if (m_params.block_bytes()) m_dev->download(m_params.block(), m_dev_params, m_params.block_bytes());
+  }
+  // The mirror and the host now agree, at a version no other observer has seen.
+  m_dev_params_version = m_params.bump_version();
 }
 
 void Executor::sync_params_to_device() {
-  if (m_dev && m_params.block_bytes()) m_dev->upload(m_dev_params, m_params.block(), m_params.block_bytes());
+  if (!m_dev) return;
+  check_params_layout();
+  if (m_params.block_bytes()) m_dev->upload(m_dev_params, m_params.block(), m_params.block_bytes());
+  m_dev_params_version = m_params.version();
+  ++m_param_uploads;
+}
+
+void Executor::refresh_params() {
+  if (m_dev && m_dev_params_version != m_params.version()) sync_params_to_device();
+}
+
+void Executor::check_params_layout() const {
+  // The mirror is allocated once, and a captured CUDA graph holds pointers into it: a store that
+  // was re-created with another layout (ensure_state_slots) needs a new Executor.
+  AE_CHECK(m_params.block_bytes() == m_dev_params_bytes, "parameter store changed layout (", m_params.block_bytes(),
+           " bytes, the executor's device copy has ", m_dev_params_bytes, "); build a new executor");
 }
 
 }  // namespace ae

@@ -7,6 +7,10 @@
 // staging buffers and two device slots, so the host fills and uploads batch i+1 while batch i
 // computes. Callers write inputs through input(), read results through read(), and call
 // sync_params_to_host() before they look at the ParamStore — the same code runs on every backend.
+//
+// An Executor may be kept and run many times (runtime/compiled_model.h). Its device mirror records
+// the ParamStore::version() it was uploaded at; launch() re-uploads when the store's version has
+// moved on (someone wrote values on the host), and only then.
 #pragma once
 
 #include <array>
@@ -47,10 +51,16 @@ class Executor {
   const std::vector<double>& term_values() const { return m_terms; }
   // Copies the first `rows` rows of a batch tensor (or a whole param) to host memory `dst`.
   void read(int tensor, float* dst, int64_t rows) const;
-  // Device: downloads params, gradients and optimizer state into the ParamStore (host: no-op).
+  // Device: downloads params, gradients and optimizer state into the ParamStore. On every backend
+  // it bumps the store's version: the host values have changed (by the download, or on a host
+  // backend by the steps that ran), so other executors and packed weights built on them refresh.
   void sync_params_to_host();
-  // Device: re-uploads the ParamStore (after the host changed it).
+  // Device: uploads the ParamStore now (launch() does it by itself when the version changed).
   void sync_params_to_device();
+  // Device: uploads the ParamStore when its version differs from the one the mirror holds.
+  void refresh_params();
+  // Whole-store uploads so far (device backends; 0 on the host), for tests and reports.
+  int64_t param_uploads() const { return m_param_uploads; }
   // Device backends: capture/replay a CUDA graph for full batches (default) or run op by op.
   void set_use_graph(bool on) { m_use_graph = on; }
   bool use_graph() const { return m_use_graph; }
@@ -64,6 +74,7 @@ class Executor {
 
  private:
   void release();                        // device memory back to the pool
+  void check_params_layout() const;
   size_t input_index(int tensor) const;  // position in graph.inputs, or npos
 
   Plan m_plan;
@@ -73,6 +84,9 @@ class Executor {
   AlignedBlock m_arena;          // host backends
   char* m_dev_arena = nullptr;   // device backends
   char* m_dev_params = nullptr;  // device mirror of m_params.block()
+  size_t m_dev_params_bytes = 0;  // block_bytes() of the store when the mirror was allocated
+  uint64_t m_dev_params_version = 0;  // ParamStore version the mirror holds (0: none)
+  int64_t m_param_uploads = 0;
   // Per input: [2] pinned staging buffers and [2] device slots (device backends).
   std::vector<std::array<float*, 2>> m_staging, m_slots;
   int m_fill = 0;                // staging buffer input() returns

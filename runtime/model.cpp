@@ -21,6 +21,7 @@ Model Model::create(const Spec& spec, uint64_t seed, Loss loss) {
     if (p.kind == ParamKind::weight)
       cpu::init_dense(p.init_act, p.rows(), p.cols(), seed, uint32_t(p.layer), m.params.value(size_t(m.params.index_of(p.name))),
                       nullptr);
+  m.params.bump_version();  // values written after the store was made
   return m;
 }
 
@@ -160,6 +161,7 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
       read_tensor(f, path, "optimizer." + p.name + "." + std::to_string(s), {p.size()}, m.params.state(i) + s * p.size(),
                   "the optimizer state");
   }
+  m.params.bump_version();  // values read in after the store was made
   for (const auto& t : f.tensors) {
     bool known = m.params.index_of(t.name) >= 0 ||
                  (checkpoint && (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("best.", 0) == 0));
@@ -208,6 +210,7 @@ Model load_checkpoint(const std::string& path, int slots, Checkpoint& ck) {
     ck.best.emplace(ParamStore::infos_for(m.spec), 0);
     for (size_t i = 0; i < ck.best->count(); ++i)
       read_tensor(f, path, "best." + ck.best->info(i).name, torch_shape(ck.best->info(i)), ck.best->value(i), "the best weights");
+    ck.best->bump_version();
   }
   return m;
 }

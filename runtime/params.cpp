@@ -1,6 +1,7 @@
 // Parameter store layout.
 #include "runtime/params.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "graph/param_registry.h"
@@ -25,6 +26,11 @@ ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(
     off += aligned_bytes(p.size() * state_slots);
   }
   m_block = AlignedBlock(off);
+}
+
+uint64_t ParamVersion::next() {
+  static std::atomic<uint64_t> counter{0};
+  return counter.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 int64_t ParamInfo::size() const {

@@ -3,6 +3,7 @@
 // and Graph::params[i] of every Plan built from the same Spec.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,23 @@ struct ParamInfo {
   std::string name;            // PyTorch state_dict name
   std::vector<int64_t> dims;   // PyTorch shape
   int64_t size() const;
+};
+
+// Versions of host-side parameter values. Every value is drawn once, process-wide, so a version
+// names one content of one store: a copy that recorded it (a device mirror, packed GEMM weights)
+// is current exactly when the store still has that version. Copying or moving a store gives the
+// destination a fresh version, since its contents are no longer what an observer recorded.
+class ParamVersion {
+ public:
+  ParamVersion() : m_value(next()) {}
+  ParamVersion(const ParamVersion&) : m_value(next()) {}
+  ParamVersion& operator=(const ParamVersion&) { return m_value = next(), *this; }
+  uint64_t value() const { return m_value; }
+  uint64_t bump() { return m_value = next(); }
+
+ private:
+  static uint64_t next();
+  uint64_t m_value;
 };
 
 class ParamStore {
@@ -33,6 +51,12 @@ class ParamStore {
   int state_slots() const { return m_state_slots; }
   int64_t total_elements() const;
   void zero_state();
+  // The version of the host values (see ParamVersion). Whoever writes values on the host bumps it
+  // (initialisation, loading, copying weights in, syncing a device's trained copy down); a cached
+  // executor re-uploads or re-packs when the version it recorded differs. Training steps on the
+  // host write values without bumping: the trainer bumps when it syncs after them.
+  uint64_t version() const { return m_version.value(); }
+  uint64_t bump_version() { return m_version.bump(); }
   // The one block holding values, gradients and state: a device backend mirrors it byte for byte
   // (same offsets), so one copy moves the whole store either way.
   void* block() const { return m_block.as<void>(); }
@@ -43,6 +67,7 @@ class ParamStore {
   std::vector<size_t> m_value_off, m_grad_off, m_state_off;
   int m_state_slots = 0;
   AlignedBlock m_block;
+  ParamVersion m_version;
 };
 
 }  // namespace ae
