@@ -33,6 +33,7 @@ Plan plan_for(const Model& m, GraphMode mode, int64_t batch, std::optional<Loss>
 void copy_values(const ParamStore& from, ParamStore& to) {
   for (size_t i = 0; i < from.count(); ++i)
     std::memcpy(to.value(i), from.value(i), size_t(from.info(i).size()) * sizeof(float));
+  to.bump_version();  // executors cached on `to` re-read it (keep-best restores the best weights)
 }
 
 // Everything that must be equal for a checkpoint to continue this run.
@@ -155,19 +156,24 @@ std::vector<int64_t> epoch_order(int64_t rows, uint64_t seed, int64_t epoch, boo
 
 double evaluate(const Model& model, Backend& backend, const DataView& data, int64_t batch, std::vector<float>* per_sample,
                 std::optional<Loss> loss) {
+  if (per_sample) per_sample->resize(size_t(std::max<int64_t>(data.rows, 0)));
+  CompiledModel compiled(model, backend, 1);
+  return evaluate(compiled, data, batch, per_sample ? per_sample->data() : nullptr, loss);
+}
+
+double evaluate(CompiledModel& compiled, const DataView& data, int64_t batch, float* per_sample, std::optional<Loss> loss) {
+  const Model& model = compiled.model();
   AE_CHECK(data.cols == model.spec.input, "data has ", data.cols, " features per row but the model's input is ", model.spec.input);
-  if (per_sample) per_sample->resize(size_t(data.rows));
   if (data.rows == 0) return std::numeric_limits<double>::quiet_NaN();
   batch = std::min(batch, data.rows);
-  Model& m = const_cast<Model&>(model);  // eval plans read params only
-  Executor ex(plan_for(model, GraphMode::eval, batch, loss), backend, m.params);
+  Executor& ex = compiled.executor(GraphMode::eval, batch, loss);
   double total = 0;
   for (int64_t r0 = 0; r0 < data.rows; r0 += batch) {
     int64_t n = std::min(batch, data.rows - r0);
     std::memcpy(ex.input(), data.data + r0 * data.cols, size_t(n * data.cols) * sizeof(float));
     double l = ex.run(n);
     total += l * double(n);
-    if (per_sample) ex.read(ex.plan().graph.per_sample, per_sample->data() + r0, n);
+    if (per_sample) ex.read(ex.plan().graph.per_sample, per_sample + r0, n);
   }
   return total / double(data.rows);
 }
@@ -188,6 +194,7 @@ struct Run {
   LoopState st;
   std::optional<ParamStore> best;
   std::vector<std::unique_ptr<Executor>> phases;  // one per training phase, run in order each step
+  std::unique_ptr<CompiledModel> val_plans;       // validation: one eval executor for the whole run
   std::vector<std::string> terms;                 // every phase's objective terms, in order
   cpu::OptConfig opt;
   TrainResult res;
@@ -299,7 +306,7 @@ double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
 // End-of-epoch validation, early stopping and keep-best, recorded in ev.
 void validate(Run& r, TrainEvent& ev) {
   for (auto& ex : r.phases) ex->sync_params_to_host();  // evaluate() and keep-best read the ParamStore
-  if (r.has_val) ev.val_loss = evaluate(r.model, r.backend, *r.val, r.o.eval_batch);
+  if (r.has_val) ev.val_loss = evaluate(*r.val_plans, *r.val, r.o.eval_batch);
   if (!(ev.epoch_end && r.has_val)) return;
   LoopState& st = r.st;
   if (ev.val_loss < st.best_val) {
@@ -418,6 +425,7 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
   r.settings = run_settings(model, tr, val, o, r.batch, r.total, backend.name());
   start_or_resume(r, resume);
   build_phases(r);
+  r.val_plans = std::make_unique<CompiledModel>(model, backend, 1);
   r.opt = o.opt;
   r.t_start = r.t_log = Clock::now();
   int64_t staged = -1;  // rows already staged for the next step, or -1

@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/optimizer.h"
 #include "runtime/backend.h"
+#include "runtime/compiled_model.h"
 #include "runtime/model.h"
 
 namespace ae {
@@ -92,6 +93,10 @@ TrainResult train(Model& model, Backend& backend, const DataView& train, const D
 // errors (mean over features) when asked. `data` is already normalised.
 double evaluate(const Model& model, Backend& backend, const DataView& data, int64_t batch,
                 std::vector<float>* per_sample = nullptr, std::optional<Loss> loss = std::nullopt);
+// The same through a CompiledModel's kept eval executor (planned at min(batch, rows)); with
+// `per_sample`, the errors are written to per_sample[0, rows) (no allocation).
+double evaluate(CompiledModel& compiled, const DataView& data, int64_t batch, float* per_sample = nullptr,
+                std::optional<Loss> loss = std::nullopt);
 
 // Rows of `data` in the order epoch `epoch` visits them (identity when !shuffle).
 std::vector<int64_t> epoch_order(int64_t rows, uint64_t seed, int64_t epoch, bool shuffle);

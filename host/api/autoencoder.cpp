@@ -1,11 +1,14 @@
-// The C++ API over the runtime: a Model plus a backend.
+// The C++ API over the runtime: a Model plus a backend, and the plans compiled for them.
 #include <omp.h>
 
+#include <algorithm>
+#include <mutex>
 #include <thread>
 
 #include "ae/ae.hpp"
 #include "kernels/common/error.h"
 #include "kernels/cpu/gemm.h"
+#include "runtime/compiled_model.h"
 #include "runtime/infer.h"
 #include "runtime/trainer.h"
 
@@ -14,6 +17,30 @@ namespace ae {
 struct Autoencoder::Impl {
   Model model;
   std::unique_ptr<Backend> backend = make_backend("cpu");
+  // Declared after model and backend: destroyed first, while they still exist. Created on the
+  // first forward call; dropped before the backend is replaced.
+  std::unique_ptr<CompiledModel> compiled;
+  int64_t plans_before = 0;    // plans built by compiled models already dropped
+  std::vector<float> scratch;  // normalised input, reused between calls
+  std::mutex mutex;            // one call at a time: the compiled plans hold one arena each
+
+  CompiledModel& plans() {
+    if (!compiled) compiled = std::make_unique<CompiledModel>(model, *backend);
+    return *compiled;
+  }
+  void drop_plans() {
+    if (compiled) plans_before += compiled->plans_built();
+    compiled.reset();
+  }
+  // x normalised as in training: x itself when the model has no normalisation, else a copy.
+  const float* normalised(const float* x, int64_t rows) {
+    AE_CHECK(x != nullptr || rows == 0, "data pointer is null");
+    AE_CHECK(rows >= 0, "rows must be ≥ 0");
+    if (model.norm.kind == NormKind::none) return x;
+    scratch.assign(x, x + rows * model.spec.input);
+    model.norm.apply(scratch.data(), rows, model.spec.input);
+    return scratch.data();
+  }
 };
 
 Autoencoder::Autoencoder(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -37,6 +64,7 @@ Autoencoder Autoencoder::load(const std::string& path) {
 
 TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig& c) {
   AE_CHECK(x != nullptr || rows == 0, "train: data pointer is null");
+  std::lock_guard lock(m_impl->mutex);
   int threads = c.threads > 0 ? c.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);
   cpu::set_gemm_threads(threads);
@@ -46,54 +74,76 @@ TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig&
   o.batch = c.batch;
   o.shuffle = c.shuffle;
   o.opt = cpu::make_opt_config(c.optimizer, c.lr, c.momentum, c.weight_decay, c.nesterov, "optimizer");
+  m_impl->drop_plans();  // they hold the old backend's memory
   m_impl->backend = make_backend(c.device);
   Model& m = m_impl->model;
   m.norm = Normalizer::fit(parse_norm_kind(c.normalize, "normalize"), x, rows, m.spec.input);
   std::vector<float> data(x, x + rows * m.spec.input);
   m.norm.apply(data.data(), rows, m.spec.input);
+  // train() bumps the parameters' version when it syncs them back, so plans compiled later (or
+  // kept by a caller across this call) read the trained weights.
   TrainResult r = ae::train(m, *m_impl->backend, DataView{data.data(), rows, m.spec.input}, nullptr, o, nullptr);
   return TrainSummary{r.steps, r.final_train_loss, r.seconds};
 }
 
-namespace {
-std::vector<float> normalised(const Model& m, const float* x, int64_t rows) {
-  AE_CHECK(x != nullptr || rows == 0, "data pointer is null");
-  AE_CHECK(rows >= 0, "rows must be ≥ 0");
-  std::vector<float> v(x, x + rows * m.spec.input);
-  m.norm.apply(v.data(), rows, m.spec.input);
-  return v;
+void Autoencoder::encode(const float* x, int64_t rows, float* out) const {
+  AE_CHECK(out != nullptr || rows == 0, "encode: out is null");
+  std::lock_guard lock(m_impl->mutex);
+  run_forward(m_impl->plans(), GraphMode::encode, m_impl->normalised(x, rows), rows, out);
 }
-}  // namespace
+void Autoencoder::decode(const float* codes, int64_t rows, float* out) const {
+  AE_CHECK(codes != nullptr || rows == 0, "codes pointer is null");
+  AE_CHECK(out != nullptr || rows == 0, "decode: out is null");
+  AE_CHECK(rows >= 0, "rows must be ≥ 0");
+  std::lock_guard lock(m_impl->mutex);
+  run_forward(m_impl->plans(), GraphMode::decode, codes, rows, out);
+  m_impl->model.norm.invert(out, rows, m_impl->model.spec.input);
+}
+void Autoencoder::reconstruct(const float* x, int64_t rows, float* out) const {
+  AE_CHECK(out != nullptr || rows == 0, "reconstruct: out is null");
+  std::lock_guard lock(m_impl->mutex);
+  run_forward(m_impl->plans(), GraphMode::reconstruct, m_impl->normalised(x, rows), rows, out);
+  m_impl->model.norm.invert(out, rows, m_impl->model.spec.input);
+}
+void Autoencoder::score(const float* x, int64_t rows, float* out) const {
+  AE_CHECK(out != nullptr || rows == 0, "score: out is null");
+  std::lock_guard lock(m_impl->mutex);
+  const float* v = m_impl->normalised(x, rows);
+  evaluate(m_impl->plans(), DataView{v, rows, m_impl->model.spec.input}, 1024, out);
+}
 
 std::vector<float> Autoencoder::encode(const float* x, int64_t rows) const {
-  auto v = normalised(m_impl->model, x, rows);
-  return run_forward(m_impl->model, *m_impl->backend, GraphMode::encode, v.data(), rows);
+  std::vector<float> out(size_t(std::max<int64_t>(rows, 0) * code_width()));
+  encode(x, rows, out.data());
+  return out;
 }
 std::vector<float> Autoencoder::decode(const float* codes, int64_t rows) const {
-  AE_CHECK(codes != nullptr || rows == 0, "codes pointer is null");
-  auto out = run_forward(m_impl->model, *m_impl->backend, GraphMode::decode, codes, rows);
-  m_impl->model.norm.invert(out.data(), rows, m_impl->model.spec.input);
+  std::vector<float> out(size_t(std::max<int64_t>(rows, 0) * input_width()));
+  decode(codes, rows, out.data());
   return out;
 }
 std::vector<float> Autoencoder::reconstruct(const float* x, int64_t rows) const {
-  auto v = normalised(m_impl->model, x, rows);
-  auto out = run_forward(m_impl->model, *m_impl->backend, GraphMode::reconstruct, v.data(), rows);
-  m_impl->model.norm.invert(out.data(), rows, m_impl->model.spec.input);
+  std::vector<float> out(size_t(std::max<int64_t>(rows, 0) * input_width()));
+  reconstruct(x, rows, out.data());
   return out;
 }
 std::vector<float> Autoencoder::score(const float* x, int64_t rows) const {
-  auto v = normalised(m_impl->model, x, rows);
-  std::vector<float> s;
-  evaluate(m_impl->model, *m_impl->backend, DataView{v.data(), rows, m_impl->model.spec.input}, 1024, &s);
-  return s;
+  std::vector<float> out(size_t(std::max<int64_t>(rows, 0)));
+  score(x, rows, out.data());
+  return out;
 }
 double Autoencoder::loss(const float* x, int64_t rows) const {
-  auto v = normalised(m_impl->model, x, rows);
-  return evaluate(m_impl->model, *m_impl->backend, DataView{v.data(), rows, m_impl->model.spec.input}, 1024);
+  std::lock_guard lock(m_impl->mutex);
+  const float* v = m_impl->normalised(x, rows);
+  return evaluate(m_impl->plans(), DataView{v, rows, m_impl->model.spec.input}, 1024);
 }
 void Autoencoder::save(const std::string& path) const { m_impl->model.save(path); }
 int64_t Autoencoder::input_width() const { return m_impl->model.spec.input; }
 int64_t Autoencoder::code_width() const { return m_impl->model.spec.code_units(); }
 std::string Autoencoder::spec() const { return m_impl->model.spec.to_compact(); }
+int64_t Autoencoder::plans_built() const {
+  std::lock_guard lock(m_impl->mutex);
+  return m_impl->plans_before + (m_impl->compiled ? m_impl->compiled->plans_built() : 0);
+}
 
 }  // namespace ae

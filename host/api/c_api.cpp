@@ -101,10 +101,7 @@ ae_status ae_model_train(ae_model* m, const float* x, int64_t rows, const ae_tra
   ae_status fn(const ae_model* m, const float* in, int64_t rows, float* out) {                        \
     if (!m || !out || (!in && rows > 0)) return invalid(#fn ": model, " in_name " and out must not be null"); \
     if (rows < 0) return invalid(#fn ": rows must be >= 0");                                           \
-    return guarded([&] {                                                                              \
-      auto v = m->impl.method(in, rows);                                                              \
-      std::copy(v.begin(), v.end(), out);                                                             \
-    });                                                                                               \
+    return guarded([&] { m->impl.method(in, rows, out); });                                           \
   }
 
 AE_C_FORWARD(ae_model_encode, encode, "x")

@@ -79,8 +79,11 @@ void run_score(const ScoreArgs& a) {
   std::vector<int32_t> labels = read_labels(a, in);
   model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
 
-  std::vector<float> scores;
-  evaluate(model, *backend, DataView{in.x.data.data(), in.x.rows, in.x.cols}, a.batch, &scores);
+  // One compiled model for the scores and the per-feature reconstruction: the parameters go to
+  // the device once, and each plan is built once and run batch after batch.
+  CompiledModel compiled(model, *backend);
+  std::vector<float> scores(size_t(in.x.rows));
+  evaluate(compiled, DataView{in.x.data.data(), in.x.rows, in.x.cols}, a.batch, scores.data());
   // Which threshold flags rows: given, or this data's quantile, or the one fitted in training.
   double thr = NAN;
   std::string thr_source;
@@ -94,7 +97,8 @@ void run_score(const ScoreArgs& a) {
   const bool flag = !std::isnan(thr);
 
   if (!a.per_feature.empty()) {
-    std::vector<float> rec = run_forward(model, *backend, GraphMode::reconstruct, in.x.data.data(), in.x.rows, a.batch);
+    std::vector<float> rec(size_t(in.x.rows * in.x.cols));
+    run_forward(compiled, GraphMode::reconstruct, in.x.data.data(), in.x.rows, rec.data(), a.batch);
     for (size_t i = 0; i < rec.size(); ++i)
       rec[i] = model.loss == Loss::mse ? mse_term(rec[i], in.x.data[i]) : bce_term(rec[i], in.x.data[i]);
     save_matrix(a.per_feature, rec.data(), in.x.rows, in.x.cols);

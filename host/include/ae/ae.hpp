@@ -50,11 +50,21 @@ class AE_API Autoencoder {
   std::vector<float> reconstruct(const float* x, int64_t rows) const;  // → [rows, input_width()]
   std::vector<float> score(const float* x, int64_t rows) const;        // per-row loss, → [rows]
   double loss(const float* x, int64_t rows) const;                     // mean loss over all elements
+  // The same four, writing into caller memory of the sizes above: once the model has run at this
+  // row count, a call builds and allocates nothing (what ae.h's calls use).
+  void encode(const float* x, int64_t rows, float* out) const;
+  void decode(const float* codes, int64_t rows, float* out) const;
+  void reconstruct(const float* x, int64_t rows, float* out) const;
+  void score(const float* x, int64_t rows, float* out) const;
   void save(const std::string& path) const;                            // safetensors, atomic
 
   int64_t input_width() const;
   int64_t code_width() const;
   std::string spec() const;
+  // The model keeps a compiled plan per mode and batch size (up to 8, least recently used out)
+  // and reuses it; plans built so far, for tests and for checking a call pattern does not thrash.
+  // Calls on one Autoencoder are serialised by a lock; use one per thread to run in parallel.
+  int64_t plans_built() const;
 
  private:
   struct Impl;
