@@ -23,6 +23,8 @@
 
 namespace ae {
 
+struct PlanCache;
+
 // What one op needs to run: pointers for tensor ids, the actual batch, the optimizer, and the
 // values that change every step. Both backends read the step values from here; a device backend
 // also copies them into its device-resident StepScalars block before each launch (kernels read the
@@ -48,6 +50,9 @@ struct OpContext {
   // and ops.size(), around the graph launch, and never while capturing. `ae bench --device cuda`
   // records its cudaEvents here (runtime/cuda/bench_cuda.cpp), so it times what the backend runs.
   std::function<void(size_t boundary)> on_boundary;
+  // The calling Executor's PlanCache while launch_plan runs the plan (what the backend keeps
+  // between runs, e.g. the cpu backend's packed weights); nullptr outside it.
+  PlanCache* cache = nullptr;
 };
 
 // Device memory and streams of a device backend. Two input slots let the upload of batch i+1 (copy

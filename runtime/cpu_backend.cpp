@@ -1,5 +1,11 @@
 // The cpu backend: the reference. Each Plan op maps onto one kernels/cpu reference kernel.
+// A forward-only plan (encode, decode, reconstruct, eval) that an Executor runs again and again
+// keeps, per dense_fwd op, its weights packed for the GEMM (kernels/cpu/gemm.h's PackedNtBias),
+// re-packed when the ParamStore's version changes; train plans change the weights every step
+// and run unpacked.
 #include <algorithm>
+#include <memory>
+#include <vector>
 #include <cmath>
 #include <omp.h>
 
@@ -19,6 +25,29 @@ namespace ae {
 
 namespace {
 
+// Per op of a forward-only plan: the packed weights of each dense_fwd op whose W is a parameter.
+struct CpuPlanCache final : PlanCache {
+  std::vector<std::unique_ptr<cpu::PackedNtBias>> packed;  // [ops], null where unused
+  uint64_t version = 0;                                     // ParamStore version they were packed at
+  const void* block = nullptr;                              // ...and the store's block
+
+  explicit CpuPlanCache(const Plan& plan) : packed(plan.ops.size()) {
+    for (size_t i = 0; i < plan.ops.size(); ++i) {
+      const PlanOp& op = plan.ops[i];
+      if (op.kind != PlanOpKind::dense_fwd || op.k < 1 || op.n < 1) continue;
+      if (plan.graph.tensors[size_t(op.in[1])].role != TensorRole::param) continue;
+      packed[i] = std::make_unique<cpu::PackedNtBias>(op.n, op.k);
+    }
+  }
+  void refresh(const ParamStore& params) {
+    if (params.version() == version && params.block() == block) return;
+    for (auto& p : packed)
+      if (p) p->invalidate();
+    version = params.version();
+    block = params.block();
+  }
+};
+
 class CpuBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
@@ -27,14 +56,32 @@ class CpuBackend final : public Backend {
   }
   bool supports(const PlanOp&) const override { return true; }
 
+  void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache) override {
+    if (ctx.plan->mode == GraphMode::train || !ctx.params) return run_ops(ctx);
+    if (!cache) cache = std::make_unique<CpuPlanCache>(*ctx.plan);
+    static_cast<CpuPlanCache&>(*cache).refresh(*ctx.params);
+    ctx.cache = cache.get();
+    try {
+      run_ops(ctx);
+    } catch (...) {
+      ctx.cache = nullptr;
+      throw;
+    }
+    ctx.cache = nullptr;
+  }
+
  protected:
   void run_op(const PlanOp& op, OpContext& c) override {
     auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
     const int64_t M = c.batch;
     switch (op.kind) {
-      case PlanOpKind::dense_fwd:
-        cpu::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]));
+      case PlanOpKind::dense_fwd: {
+        cpu::PackedNtBias* packed = nullptr;
+        if (c.cache) packed = static_cast<CpuPlanCache*>(c.cache)->packed[size_t(&op - c.plan->ops.data())].get();
+        cpu::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]),
+                                  packed);
         break;
+      }
       case PlanOpKind::dense_bwd: {
         float* dy = P(op.in[0]);
         cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M, op.n, op.k,

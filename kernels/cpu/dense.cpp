@@ -143,7 +143,7 @@ void bias_act(Act act, const T* b, int64_t r0, int64_t r1, int64_t N, T* y, T* z
 
 template <typename T>
 void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64_t N, int64_t K,
-                   T* y, T* z) {
+                   T* y, T* z, PackedNtBias* packed) {
   check_dims("dense_forward", M, N, K);
   AE_CHECK(y != nullptr, "dense_forward: output y is null");
   if (M == 0 || N == 0) return;
@@ -152,7 +152,13 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
     // An empty product; do not rely on the GEMM's K = 0 convention.
     fill_zero(y, M * N);
   } else {
-    gemm_nt_bias<T>(M, N, K, x, w, b, y);  // y = x·Wᵀ + b, the bias in the GEMM's epilogue
+    // y = x·Wᵀ + b, the bias in the GEMM's epilogue
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed) packed->run(M, x, w, b, y);
+      else gemm_nt_bias<T>(M, N, K, x, w, b, y);
+    } else {
+      gemm_nt_bias<T>(M, N, K, x, w, b, y);
+    }
     b = nullptr;
   }
   if (act == Act::linear && z == nullptr && b == nullptr) return;
@@ -203,9 +209,9 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
 }
 
 template void dense_forward<float>(const float*, const float*, const float*, Act, int64_t, int64_t,
-                                   int64_t, float*, float*);
+                                   int64_t, float*, float*, PackedNtBias*);
 template void dense_forward<double>(const double*, const double*, const double*, Act, int64_t,
-                                    int64_t, int64_t, double*, double*);
+                                    int64_t, int64_t, double*, double*, PackedNtBias*);
 template void dense_backward<float>(const float*, const float*, const float*, Act, const float*,
                                     const float*, int64_t, int64_t, int64_t, float*, float*, float*,
                                     float*, bool);

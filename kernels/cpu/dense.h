@@ -11,16 +11,20 @@
 
 namespace ae::cpu {
 
+class PackedNtBias;  // kernels/cpu/gemm.h
+
 // One GEMM with the bias in its epilogue (y = x·Wᵀ + b), then one pass over the output applying
 // the activation. When z is non-null it receives the pre-activation and y the activation; when it is
-// null only y is written. y and z must not alias x, w, b or each other.
+// null only y is written. y and z must not alias x, w, b or each other. With `packed` (float only,
+// for [N, K] = this w) the GEMM runs on its packed copy of W, which the caller keeps current.
 template <typename T>
 void dense_forward(const T* x,  // [M, K]
                    const T* w,  // [N, K]
                    const T* b,  // [N], or nullptr for no bias
                    Act act, int64_t M, int64_t N, int64_t K,
                    T* y,   // [M, N] output
-                   T* z);  // [M, N] pre-activation, or nullptr when not kept
+                   T* z,   // [M, N] pre-activation, or nullptr when not kept
+                   PackedNtBias* packed = nullptr);
 
 // Backward of dense_forward.
 //   dz = dy ⊙ act′   (from z when z is given, else from y — gelu needs z and throws without it)

@@ -209,6 +209,84 @@ void matmul_nt_bias(int64_t M, int64_t N, int64_t K, const float* x, const float
 
 }  // namespace
 
+struct PackedNtBias::Impl {
+  struct Prim {
+    int64_t M;
+    int threads;
+    bool bias;
+    dnnl::matmul prim;
+    dnnl::memory::desc w_desc;  // the weight layout this primitive reads
+    dnnl::memory x, b, y;       // handles set per call
+    std::unordered_map<int, dnnl::memory> args;  // built once: a call only swaps handles
+  };
+  int64_t N, K;
+  dnnl::stream stream{MatmulCache::get().engine()};
+  dnnl::memory packed;          // W in `packed`'s desc, valid when `current`
+  bool current = false;
+  int64_t packs = 0;
+  std::vector<Prim> prims;      // a few: the plan's batch and its tail, per thread count
+
+  Prim& prim(int64_t M, int threads, bool bias) {
+    for (Prim& p : prims)
+      if (p.M == M && p.threads == threads && p.bias == bias) return p;
+    if (prims.size() >= 8) prims.clear();
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const dnnl::engine& eng = MatmulCache::get().engine();
+    dnnl::memory::desc x({M, K}, dt::f32, tag::ab), w({K, N}, dt::f32, tag::any), b({1, N}, dt::f32, tag::ab),
+        y({M, N}, dt::f32, tag::ab);
+    auto pd = dnnl::matmul::primitive_desc(bias ? dnnl::matmul::desc(x, w, b, y) : dnnl::matmul::desc(x, w, y), eng);
+    prims.push_back(Prim{M, threads, bias, dnnl::matmul(pd), pd.weights_desc(), dnnl::memory(x, eng, nullptr),
+                         dnnl::memory(b, eng, nullptr), dnnl::memory(y, eng, nullptr), {}});
+    Prim& p = prims.back();
+    p.args = {{DNNL_ARG_SRC, p.x}, {DNNL_ARG_DST, p.y}, {DNNL_ARG_WEIGHTS, dnnl::memory()}};
+    if (bias) p.args.emplace(DNNL_ARG_BIAS, p.b);
+    return p;
+  }
+
+  void pack(const dnnl::memory::desc& layout, const float* w) {
+    const dnnl::engine& eng = MatmulCache::get().engine();
+    if (!packed || packed.get_desc() != layout) packed = dnnl::memory(layout, eng);
+    dnnl::memory src(dnnl::memory::desc({K, N}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba), eng,
+                     const_cast<float*>(w));  // W [N,K] read as Wᵀ [K,N]; reorder only reads it
+    dnnl::reorder(src, packed).execute(stream, src, packed);
+    stream.wait();
+    current = true;
+    ++packs;
+  }
+};
+
+PackedNtBias::PackedNtBias(int64_t N, int64_t K) : m(std::make_unique<Impl>()) {
+  AE_CHECK(N >= 1 && K >= 1, "PackedNtBias: N=", N, " and K=", K, " must be ≥ 1");
+  m->N = N;
+  m->K = K;
+}
+PackedNtBias::~PackedNtBias() = default;
+void PackedNtBias::invalidate() { m->current = false; }
+int64_t PackedNtBias::packs() const { return m->packs; }
+
+void PackedNtBias::run(int64_t M, const float* x, const float* w, const float* b, float* y) {
+  AE_CHECK(M >= 0, "PackedNtBias: negative M=", M);
+  if (M == 0) return;
+  AE_CHECK(x && w && y, "PackedNtBias: x, w or y is null");
+  const int threads = omp_in_parallel() ? 1 : gemm_threads();  // as matmul_nt_bias
+  OmpThreadsScope scope(threads);
+  try {
+    Impl::Prim& p = m->prim(M, threads, b != nullptr);
+    if (!m->current || m->packed.get_desc() != p.w_desc) m->pack(p.w_desc, w);
+    // dnnl::memory is a shared handle: the copies in p.args see these pointers.
+    p.x.set_data_handle(const_cast<float*>(x));
+    p.y.set_data_handle(y);
+    if (b) p.b.set_data_handle(const_cast<float*>(b));
+    p.args[DNNL_ARG_WEIGHTS] = m->packed;  // an existing key: no allocation
+    p.prim.execute(m->stream, p.args);
+    m->stream.wait();
+  } catch (const dnnl::error& e) {
+    AE_FAIL("PackedNtBias: oneDNN matmul failed (", e.what(), ", status ", int(e.status), ") for M=", M, " N=", m->N,
+            " K=", m->K);
+  }
+}
+
 template <typename T>
 void gemm_nt_bias(int64_t M, int64_t N, int64_t K, const T* x, const T* w, const T* b, T* y) {
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_nt_bias: negative size M=", M, " N=", N, " K=", K);
