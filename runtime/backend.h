@@ -50,6 +50,10 @@ struct OpContext {
   // and ops.size(), around the graph launch, and never while capturing. `ae bench --device cuda`
   // records its cudaEvents here (runtime/cuda/bench_cuda.cpp), so it times what the backend runs.
   std::function<void(size_t boundary)> on_boundary;
+  // The caller writes parameter values on the host only with a ParamStore::version() bump, so the
+  // backend may keep host-side copies derived from them (the cpu backend's packed weights) and
+  // refresh them by version. Off for a plain Executor, which may be run after values were poked.
+  bool params_versioned = false;
   // The calling Executor's PlanCache while launch_plan runs the plan (what the backend keeps
   // between runs, e.g. the cpu backend's packed weights); nullptr outside it.
   PlanCache* cache = nullptr;

@@ -35,6 +35,7 @@ Executor& CompiledModel::executor(GraphMode mode, int64_t batch, std::optional<L
   // Forward-only and eval plans never write the store; Executor takes it non-const for training.
   auto ex = std::make_unique<Executor>(make_plan(m_model.spec, mode, l, batch), m_backend,
                                        const_cast<ParamStore&>(m_model.params));
+  ex->set_params_versioned(true);  // every host write to a Model's values bumps its version
   ++m_plans_built;
   m_entries.push_back(Entry{mode, batch, l, m_clock, std::move(ex)});
   return *m_entries.back().ex;

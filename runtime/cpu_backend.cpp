@@ -1,8 +1,8 @@
 // The cpu backend: the reference. Each Plan op maps onto one kernels/cpu reference kernel.
 // A forward-only plan (encode, decode, reconstruct, eval) that an Executor runs again and again
 // keeps, per dense_fwd op, its weights packed for the GEMM (kernels/cpu/gemm.h's PackedNtBias),
-// re-packed when the ParamStore's version changes; train plans change the weights every step
-// and run unpacked.
+// re-packed when the ParamStore's version changes — when its executor says host writes bump that
+// version (OpContext::params_versioned). Train plans change the weights every step and run unpacked.
 #include <algorithm>
 #include <memory>
 #include <vector>
@@ -57,7 +57,7 @@ class CpuBackend final : public Backend {
   bool supports(const PlanOp&) const override { return true; }
 
   void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache) override {
-    if (ctx.plan->mode == GraphMode::train || !ctx.params) return run_ops(ctx);
+    if (ctx.plan->mode == GraphMode::train || !ctx.params || !ctx.params_versioned) return run_ops(ctx);
     if (!cache) cache = std::make_unique<CpuPlanCache>(*ctx.plan);
     static_cast<CpuPlanCache&>(*cache).refresh(*ctx.params);
     ctx.cache = cache.get();

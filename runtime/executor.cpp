@@ -125,6 +125,7 @@ void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
     for (int g = 0; g < m_groups; ++g) m_ctx.lr[size_t(g)] = opt->lr;
   }
   m_ctx.use_graph = m_use_graph;
+  m_ctx.params_versioned = m_params_versioned;
   m_ctx.on_boundary = m_hook;
   m_ctx.state = [this](int p) -> float* {
     float* host = m_params.state(size_t(p));

@@ -68,6 +68,10 @@ class Executor {
   // the model's seed, so noise is a function of (seed, step, purpose, index) on every backend.
   void set_seed(uint64_t seed) { m_seed = seed; }
   uint64_t seed() const { return m_seed; }
+  // The caller promises to bump ParamStore::version() whenever it writes values on the host (what a
+  // CompiledModel's executors do): the backend may then keep copies derived from them
+  // (OpContext::params_versioned). Off by default.
+  void set_params_versioned(bool on) { m_params_versioned = on; }
   // Passed to every later launch as OpContext::on_boundary (empty: none).
   void set_boundary_hook(std::function<void(size_t)> hook) { m_hook = std::move(hook); }
   Backend& backend() const { return m_backend; }
@@ -94,6 +98,7 @@ class Executor {
   int m_running = -1;            // slot the launched work reads, or -1
   bool m_use_graph = true;
   uint64_t m_seed = 0;
+  bool m_params_versioned = false;
   std::function<void(size_t)> m_hook;
   std::unique_ptr<PlanCache> m_cache;
   OpContext m_ctx;
