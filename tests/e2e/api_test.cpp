@@ -182,6 +182,44 @@ TEST(ApiDeterminism, FreshModelsDependOnlyOnTheSeed) {
   EXPECT_FALSE(bit_equal(a.encode(x.data(), 4), c.encode(x.data(), 4)));
 }
 
+// The API keeps its compiled plans: many one-row calls build one plan per mode and give the bits a
+// fresh model's first call gives (through both the vector and the out-pointer forms).
+TEST(ApiReuse, RepeatedCallsBuildOnePlanPerModeAndGiveAFreshModelsBits) {
+  const Autoencoder a = Autoencoder::create(SPEC, 3), fresh = Autoencoder::create(SPEC, 3);
+  std::vector<float> x(784);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i % 89) / 89.0f;
+  const auto enc = fresh.encode(x.data(), 1), rec = fresh.reconstruct(x.data(), 1), sc = fresh.score(x.data(), 1);
+  const auto dec = fresh.decode(enc.data(), 1);
+  std::vector<float> out(784, -1.0f);
+  for (int call = 0; call < 50; ++call) {
+    ASSERT_TRUE(bit_equal(a.encode(x.data(), 1), enc)) << "call " << call;
+    a.encode(x.data(), 1, out.data());
+    ASSERT_EQ(std::memcmp(out.data(), enc.data(), enc.size() * sizeof(float)), 0) << "call " << call;
+    ASSERT_TRUE(bit_equal(a.decode(enc.data(), 1), dec)) << "call " << call;
+    ASSERT_TRUE(bit_equal(a.reconstruct(x.data(), 1), rec)) << "call " << call;
+    ASSERT_TRUE(bit_equal(a.score(x.data(), 1), sc)) << "call " << call;
+  }
+  EXPECT_EQ(a.plans_built(), 4) << "encode, decode, reconstruct, score: one plan each, not one per call";
+}
+
+// The stale-cache regression: plans compiled before train() must not keep encoding with the old
+// weights (nor the old normalisation) afterwards.
+TEST(ApiReuse, EncodeAfterTrainReadsTheTrainedWeights) {
+  ScratchDir dir;
+  Matrix data = read_idx_matrix(TRAIN_IMAGES, 256);
+  Autoencoder m = Autoencoder::create(SPEC, 5);
+  const auto before = m.encode(data.data.data(), 4);
+  TrainConfig c = config(20);
+  c.normalize = "minmax";
+  m.train(data.data.data(), data.rows, c);
+  const auto after = m.encode(data.data.data(), 4);
+  EXPECT_FALSE(bit_equal(after, before));
+  m.save(dir / "m.st");
+  const Autoencoder loaded = Autoencoder::load(dir / "m.st");
+  EXPECT_TRUE(bit_equal(after, loaded.encode(data.data.data(), 4))) << "encode after train differs from the saved model's";
+  EXPECT_TRUE(bit_equal(m.score(data.data.data(), 4), loaded.score(data.data.data(), 4)));
+}
+
 TEST(ApiErrors, BadArgumentsThrowAeErrorNamingTheProblem) {
   auto message = [](auto&& f) -> std::string {
     try {
