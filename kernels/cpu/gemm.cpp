@@ -215,16 +215,19 @@ struct PackedNtBias::Impl {
     int threads;
     bool bias;
     dnnl::matmul prim;
-    dnnl::memory::desc w_desc;  // the weight layout this primitive reads
+    size_t pack;                // which entry of `packs` holds W in the layout it reads
     dnnl::memory x, b, y;       // handles set per call
     std::unordered_map<int, dnnl::memory> args;  // built once: a call only swaps handles
   };
+  struct Pack {
+    dnnl::memory w;             // W in one layout
+    bool current = false;
+  };
   int64_t N, K;
   dnnl::stream stream{MatmulCache::get().engine()};
-  dnnl::memory packed;          // W in `packed`'s desc, valid when `current`
-  bool current = false;
-  int64_t packs = 0;
+  std::vector<Pack> packs;      // one per weight layout the primitives chose (usually one)
   std::vector<Prim> prims;      // a few: the plan's batch and its tail, per thread count
+  int64_t packed = 0;
 
   Prim& prim(int64_t M, int threads, bool bias) {
     for (Prim& p : prims)
@@ -236,23 +239,25 @@ struct PackedNtBias::Impl {
     dnnl::memory::desc x({M, K}, dt::f32, tag::ab), w({K, N}, dt::f32, tag::any), b({1, N}, dt::f32, tag::ab),
         y({M, N}, dt::f32, tag::ab);
     auto pd = dnnl::matmul::primitive_desc(bias ? dnnl::matmul::desc(x, w, b, y) : dnnl::matmul::desc(x, w, y), eng);
-    prims.push_back(Prim{M, threads, bias, dnnl::matmul(pd), pd.weights_desc(), dnnl::memory(x, eng, nullptr),
+    size_t pack = 0;
+    while (pack < packs.size() && packs[pack].w.get_desc() != pd.weights_desc()) ++pack;
+    if (pack == packs.size()) packs.push_back(Pack{dnnl::memory(pd.weights_desc(), eng), false});
+    prims.push_back(Prim{M, threads, bias, dnnl::matmul(pd), pack, dnnl::memory(x, eng, nullptr),
                          dnnl::memory(b, eng, nullptr), dnnl::memory(y, eng, nullptr), {}});
     Prim& p = prims.back();
-    p.args = {{DNNL_ARG_SRC, p.x}, {DNNL_ARG_DST, p.y}, {DNNL_ARG_WEIGHTS, dnnl::memory()}};
+    p.args = {{DNNL_ARG_SRC, p.x}, {DNNL_ARG_DST, p.y}, {DNNL_ARG_WEIGHTS, packs[pack].w}};
     if (bias) p.args.emplace(DNNL_ARG_BIAS, p.b);
     return p;
   }
 
-  void pack(const dnnl::memory::desc& layout, const float* w) {
+  void pack(Pack& into, const float* w) {
     const dnnl::engine& eng = MatmulCache::get().engine();
-    if (!packed || packed.get_desc() != layout) packed = dnnl::memory(layout, eng);
     dnnl::memory src(dnnl::memory::desc({K, N}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ba), eng,
                      const_cast<float*>(w));  // W [N,K] read as Wᵀ [K,N]; reorder only reads it
-    dnnl::reorder(src, packed).execute(stream, src, packed);
+    dnnl::reorder(src, into.w).execute(stream, src, into.w);
     stream.wait();
-    current = true;
-    ++packs;
+    into.current = true;
+    ++packed;
   }
 };
 
@@ -262,8 +267,10 @@ PackedNtBias::PackedNtBias(int64_t N, int64_t K) : m(std::make_unique<Impl>()) {
   m->K = K;
 }
 PackedNtBias::~PackedNtBias() = default;
-void PackedNtBias::invalidate() { m->current = false; }
-int64_t PackedNtBias::packs() const { return m->packs; }
+void PackedNtBias::invalidate() {
+  for (auto& p : m->packs) p.current = false;
+}
+int64_t PackedNtBias::packs() const { return m->packed; }
 
 void PackedNtBias::run(int64_t M, const float* x, const float* w, const float* b, float* y) {
   AE_CHECK(M >= 0, "PackedNtBias: negative M=", M);
@@ -273,12 +280,12 @@ void PackedNtBias::run(int64_t M, const float* x, const float* w, const float* b
   OmpThreadsScope scope(threads);
   try {
     Impl::Prim& p = m->prim(M, threads, b != nullptr);
-    if (!m->current || m->packed.get_desc() != p.w_desc) m->pack(p.w_desc, w);
+    Impl::Pack& pack = m->packs[p.pack];
+    if (!pack.current) m->pack(pack, w);
     // dnnl::memory is a shared handle: the copies in p.args see these pointers.
     p.x.set_data_handle(const_cast<float*>(x));
     p.y.set_data_handle(y);
     if (b) p.b.set_data_handle(const_cast<float*>(b));
-    p.args[DNNL_ARG_WEIGHTS] = m->packed;  // an existing key: no allocation
     p.prim.execute(m->stream, p.args);
     m->stream.wait();
   } catch (const dnnl::error& e) {

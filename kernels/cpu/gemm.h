@@ -56,8 +56,8 @@ class PackedNtBias {
   PackedNtBias& operator=(const PackedNtBias&) = delete;
   // W's values changed: the next run() packs again from its `w`.
   void invalidate();
-  // y[M,N] = x·Wᵀ + b, b may be null; w ([N,K]) is read only when (re)packing. Packs again when a
-  // new M or thread count makes oneDNN choose another weight layout.
+  // y[M,N] = x·Wᵀ + b, b may be null; w ([N,K]) is read only when (re)packing. Each weight layout
+  // oneDNN chooses (by M and thread count; usually one for all) is packed once per invalidate().
   void run(int64_t M, const float* x, const float* w, const float* b, float* y);
   int64_t packs() const;  // how many times W was packed (tests)
 
