@@ -13,7 +13,9 @@ CompiledModel::CompiledModel(const Model& model, Backend& backend, size_t capaci
 
 CompiledModel::~CompiledModel() = default;
 
-void CompiledModel::clear() { m_entries.clear(); }
+void CompiledModel::clear() {
+  m_entries.clear();
+}
 
 Executor& CompiledModel::executor(GraphMode mode, int64_t batch, std::optional<Loss> loss) {
   AE_CHECK(batch >= 1, "batch must be ≥ 1, got ", batch);

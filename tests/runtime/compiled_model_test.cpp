@@ -1,13 +1,14 @@
 // Kept plans and executors (runtime/compiled_model.h) on the cpu backend: repeated calls give the
 // bits a fresh executor gives and build one plan, the kept executors read new weights after they
 // change (a version bump, training, keep-best), and the cache stays bounded.
+#include "runtime/compiled_model.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <vector>
 
 #include "kernels/common/philox.h"
-#include "runtime/compiled_model.h"
 #include "runtime/infer.h"
 #include "runtime/trainer.h"
 
