@@ -4,10 +4,10 @@
 // re-packed when the ParamStore's version changes — when its executor says host writes bump that
 // version (OpContext::params_versioned). Train plans change the weights every step and run unpacked.
 #include <algorithm>
-#include <memory>
-#include <vector>
 #include <cmath>
+#include <memory>
 #include <omp.h>
+#include <vector>
 
 #include "kernels/common/error.h"
 #include "kernels/cpu/activation.h"
