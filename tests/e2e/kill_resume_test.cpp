@@ -18,7 +18,7 @@ namespace {
 
 std::vector<std::string> train_args(const ScratchDir& dir, bool resume) {
   std::vector<std::string> a = {"train", "--data", TRAIN_IMAGES, "--max-rows", "3000", "--no-val", "--spec",
-                                "784-64r-16-64r-784s", "--epochs", "6", "--batch", "64", "--threads", "1",
+                                "784-64r-16-64r-784s", "--epochs", "40", "--batch", "64", "--threads", "1",
                                 "--checkpoint-every", "5", "--out", dir / "model.safetensors", "--quiet"};
   if (resume) a.push_back("--resume");
   return a;
