@@ -5,6 +5,9 @@
 // the op table test all draw from this one list.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cctype>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -20,6 +23,12 @@ struct GraphCase {
   bool train = true;              // false: an eval graph (forward and objective only)
 };
 inline void PrintTo(const GraphCase& c, std::ostream* os) { *os << c.name; }
+// A GoogleTest name for a parameterised test over cases: the case name with only [A-Za-z0-9_].
+inline std::string graph_case_test_name(const ::testing::TestParamInfo<GraphCase>& i) {
+  std::string s;
+  for (char c : i.param.name) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return s;
+}
 
 namespace detail {
 

@@ -168,11 +168,7 @@ std::vector<GraphCase> spec_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Specs, FusedVsUnfused, ::testing::ValuesIn(spec_cases()),
-                         [](const ::testing::TestParamInfo<GraphCase>& i) {
-                           std::string s;
-                           for (char c : i.param.name) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return s;
-                         });
+                         graph_case_test_name);
 
 }  // namespace
 }  // namespace ae::test
