@@ -65,29 +65,29 @@ struct Autodiff {
 
   bool needs_grad(int t) const { return differentiable.count(t) > 0; }
 
-  // The gradient of output t as a tensor: a seed becomes a fill node the first time it is needed.
+  // The gradient of output t as a tensor, once every consumer of t has contributed (reverse
+  // order guarantees it when t's producer asks): a term's seed becomes a fill node, summed with the
+  // contributions of t's other readers when the term's tensor also feeds later nodes.
   int dy(int t, int layer) {
-    auto it = grad.find(t);
-    if (it != grad.end()) return it->second;
     auto s = seed.find(t);
-    AE_CHECK(s != seed.end(), "autodiff: tensor ", g.tensors[size_t(t)].name, " has no gradient");
-    int d = new_grad_like(t, "");
-    Attrs a;
-    a.scale = s->second;
-    g.add_node(OpType::fill, {}, {d}, a, layer);
-    return grad[t] = d;
-  }
-
-  static Broadcast broadcast_of(ReduceAxis axis) {
-    return axis == ReduceAxis::rows ? Broadcast::row : axis == ReduceAxis::cols ? Broadcast::col : Broadcast::scalar;
-  }
-  static ReduceAxis axis_of(Broadcast b) {
-    return b == Broadcast::row ? ReduceAxis::rows : b == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all;
+    if (s != seed.end()) {
+      int d = new_grad_like(t, "");
+      Attrs a;
+      a.scale = s->second;
+      g.add_node(OpType::fill, {}, {d}, a, layer);
+      seed.erase(s);
+      accumulate(t, d, layer);
+    }
+    auto it = grad.find(t);
+    AE_CHECK(it != grad.end(), "autodiff: tensor ", g.tensors[size_t(t)].name, " has no gradient");
+    return it->second;
   }
 
   void backward_loss(const Node& n) {
     auto s = seed.find(n.out[0]);
     AE_CHECK(s != seed.end() && !grad.count(n.out[0]), "autodiff: a loss must be an objective term of its own");
+    AE_CHECK(!needs_grad(n.in[1]), "autodiff: the target of loss ", g.tensors[size_t(n.out[0])].name,
+             " depends on a parameter; a loss is differentiated with respect to its prediction only");
     int y = n.in[0];
     if (!needs_grad(y)) return;
     if (s->second == 1.0) {
@@ -152,7 +152,7 @@ struct Autodiff {
       r.unary = UnaryOp::scale;
       return contribute(b, OpType::unary, {src}, r, n.layer);
     }
-    r.axis = axis_of(bc);
+    r.axis = adjoint_axis(bc);
     contribute(b, OpType::reduce, {src}, r, n.layer);
   }
 
@@ -166,12 +166,14 @@ struct Autodiff {
         return contribute(n.in[0], OpType::activation_grad, {dy(n.out[0], n.layer), n.in[0], n.out[0]}, a, n.layer);
       }
       case OpType::bias_add: {
+        if (!needs_grad(n.in[0]) && !needs_grad(n.in[1])) return;
         int d = dy(n.out[0], n.layer);
         if (needs_grad(n.in[1])) contribute(n.in[1], OpType::bias_grad, {d}, {}, n.layer);
         if (needs_grad(n.in[0])) accumulate(n.in[0], d, n.layer);  // passes through unchanged: share the tensor
         return;
       }
       case OpType::linear: {
+        if (!needs_grad(n.in[0]) && !needs_grad(n.in[1])) return;
         int d = dy(n.out[0], n.layer);
         const int x = n.in[0], w = n.in[1];
         Attrs a;
@@ -180,18 +182,22 @@ struct Autodiff {
         if (needs_grad(x)) contribute(x, OpType::linear_grad_x, {d, w}, a, n.layer);
         return;
       }
-      case OpType::unary: return backward_unary(n, dy(n.out[0], n.layer));
-      case OpType::binary: return backward_binary(n, dy(n.out[0], n.layer));
+      case OpType::unary:
+        if (!needs_grad(n.in[0]) || n.attr.unary == UnaryOp::sign) return;
+        return backward_unary(n, dy(n.out[0], n.layer));
+      case OpType::binary:
+        if (!needs_grad(n.in[0]) && !needs_grad(n.in[1])) return;
+        return backward_binary(n, dy(n.out[0], n.layer));
       case OpType::reduce: {
         if (!needs_grad(n.in[0])) return;
         Attrs a = n.attr;
-        a.bcast = broadcast_of(n.attr.axis);
+        a.bcast = adjoint_broadcast(n.attr.axis);
         return contribute(n.in[0], OpType::broadcast, {dy(n.out[0], n.layer)}, a, n.layer);
       }
       case OpType::broadcast: {
         if (!needs_grad(n.in[0])) return;
         Attrs a = n.attr;
-        a.axis = axis_of(n.attr.bcast);
+        a.axis = adjoint_axis(n.attr.bcast);
         return contribute(n.in[0], OpType::reduce, {dy(n.out[0], n.layer)}, a, n.layer);
       }
       case OpType::stop_gradient:
@@ -229,6 +235,7 @@ void append_backward(Graph& g, const std::vector<int>& groups) {
     Node n = g.nodes[size_t(i)];  // copy: add_node may reallocate
     bool reached = false;
     for (int o : n.out) reached = reached || ad.grad.count(o) || ad.seed.count(o);
+    if (n.type == OpType::loss && ad.grad.count(n.out[0])) AE_FAIL("autodiff: loss ", g.tensors[size_t(n.out[0])].name, " feeds other nodes; a loss must be an objective term of its own");
     if (reached) ad.backward(n);
   }
   for (auto& p : g.params) {

@@ -37,13 +37,19 @@ struct Lowering {
   bool is_output(int t) const {
     return std::find(g.outputs.begin(), g.outputs.end(), t) != g.outputs.end();
   }
-  // A sigmoid output fed only to a bce loss is never materialised: the loss reads the logits.
+  // A sigmoid output fed only to a bce loss is never materialised: the loss reads the logits. Its
+  // backward must then be exactly what rule_loss absorbs: an activation_grad whose dy is the
+  // loss_grad's output and is read by nothing else (a weighted loss puts a scale in between).
   bool sigmoid_into_bce(int act_node) const {
     const Node& a = g.nodes[act_node];
-    if (a.type != OpType::activation || a.attr.act != Act::sigmoid || is_output(a.out[0])) return false;
+    if (!fuse || a.type != OpType::activation || a.attr.act != Act::sigmoid || is_output(a.out[0])) return false;
     for (int c : g.consumers(a.out[0])) {
       const Node& n = g.nodes[c];
-      if (n.type == OpType::activation_grad) continue;  // absorbed by the loss rule
+      if (n.type == OpType::activation_grad) {
+        const int lg = g.producer(n.in[0]);
+        if (lg < 0 || g.nodes[size_t(lg)].type != OpType::loss_grad || g.consumers(n.in[0]).size() != 1) return false;
+        continue;  // absorbed by the loss rule
+      }
       if ((n.type != OpType::loss && n.type != OpType::loss_grad) || n.attr.loss != Loss::bce) return false;
     }
     return true;
@@ -175,6 +181,7 @@ bool rule_dense_bwd(Lowering& L, int i) {
   op.layer = w.layer;
   if (ag >= 0) {
     const Node& a = L.g.nodes[ag];  // in {dy, z, y}
+    if (L.g.consumers(a.in[0]).size() != 1) return false;  // dz is written over dy (cpu): dy must die here
     op.attr.act = a.attr.act;
     op.rule = "activation_grad+" + op.rule;
     bool z_needed = act_derivative_needs_z(a.attr.act);
@@ -250,7 +257,13 @@ bool rule_unfused(Lowering& L, int i) {
       op.kind = PlanOpKind::activation_grad;
       op.in = {n.in[0], act_derivative_needs_z(n.attr.act) ? n.in[1] : -1, act_derivative_needs_z(n.attr.act) ? -1 : n.in[2]};
       break;
-    case OpType::unary: op.kind = PlanOpKind::unary; break;
+    case OpType::unary:
+      op.kind = PlanOpKind::unary;
+      if (n.attr.accumulate && n.attr.unary == UnaryOp::scale) {  // a scaled gradient added to a parameter's:
+        op.kind = PlanOpKind::broadcast;                          // the broadcast kernel accumulates
+        op.attr.bcast = Broadcast::none;
+      }
+      break;
     case OpType::binary: op.kind = PlanOpKind::binary; break;
     case OpType::reduce: op.kind = PlanOpKind::reduce; break;
     case OpType::broadcast: op.kind = PlanOpKind::broadcast; break;

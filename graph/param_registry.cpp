@@ -28,12 +28,13 @@ ParamRegistry param_registry(const Spec& spec) {
     const std::string prefix = layer_param_prefix(spec, l);
     const LayerSpec& ls = spec.layer(l);
     LayerParams lp;
+    lp.weight_name = prefix + ".weight";
     if (spec.tied && l >= n_enc) {
       lp.weight = r.layers[size_t(n - 1 - l)].weight;  // the mirror encoder layer's [in, out] = this layer's [out, in]ᵀ
       lp.trans_w = true;
     } else {
       lp.weight = int(r.params.size());
-      r.params.push_back({prefix + ".weight", {ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), ls.act, 0});
+      r.params.push_back({lp.weight_name, {ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), ls.act, 0});
     }
     lp.bias = int(r.params.size());
     r.params.push_back({prefix + ".bias", {ls.units}, ParamKind::bias, int(l), ls.act, 0});

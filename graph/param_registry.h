@@ -31,6 +31,7 @@ struct LayerParams {
   int weight = -1;             // index into ParamRegistry::params
   int bias = -1;
   bool trans_w = false;        // the weight is another layer's, used transposed (tied: y = x·W)
+  std::string weight_name;     // this layer's own weight name (PyTorch), stored or not (tied)
 };
 
 struct ParamRegistry {

@@ -86,9 +86,7 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     case PlanOpKind::reduce:
     case PlanOpKind::broadcast: {
       view(op.kind == PlanOpKind::reduce ? op.in[0] : op.out[0]);
-      ReduceAxis axis = op.kind == PlanOpKind::reduce ? op.attr.axis
-                        : op.attr.bcast == Broadcast::row ? ReduceAxis::rows
-                        : op.attr.bcast == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all;
+      ReduceAxis axis = op.kind == PlanOpKind::reduce ? op.attr.axis : adjoint_axis(op.attr.bcast);
       int64_t count = axis == ReduceAxis::rows ? o.m : axis == ReduceAxis::cols ? o.n : o.m * o.n;
       if (op.attr.mean) o.alpha /= double(std::max<int64_t>(count, 1));
       return o;

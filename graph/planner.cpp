@@ -76,6 +76,11 @@ void check_gradient_order(const Plan& p) {
   std::vector<int> writes(p.graph.params.size(), 0);
   for (const PlanOp& op : p.ops) {
     if (op.kind == PlanOpKind::optimizer_step) continue;
+    const bool can_accumulate = op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul ||
+                                op.kind == PlanOpKind::binary || op.kind == PlanOpKind::reduce ||
+                                op.kind == PlanOpKind::broadcast;
+    AE_CHECK(!op.attr.accumulate || can_accumulate, "planner: op ", plan_op_kind_name(op.kind),
+             " must add into a parameter gradient but its kernels only overwrite");
     for (int t : op.out) {
       if (t < 0 || p.graph.tensors[size_t(t)].role != TensorRole::param_grad) continue;
       int& w = writes[size_t(p.graph.tensors[size_t(t)].param)];

@@ -136,9 +136,10 @@ nlohmann::json Spec::to_json() const {
 }
 
 Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
+  if (text == "none") return Sparsity{};
   const size_t colon = text.find(':');
   const std::string_view kind = text.substr(0, colon), value = colon == std::string_view::npos ? "" : text.substr(colon + 1);
-  if (kind != "l1") AE_FAIL(origin, ": unknown sparsity '", text, "'; expected l1:LAMBDA (e.g. l1:0.001)");
+  if (kind != "l1") AE_FAIL(origin, ": unknown sparsity '", text, "'; expected l1:LAMBDA (e.g. l1:0.001) or none");
   double lambda = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), lambda);
   if (value.empty() || ec != std::errc() || p != value.data() + value.size() || !std::isfinite(lambda) || lambda < 0)
@@ -152,8 +153,11 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   Sparsity sparsity;
   for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
     const std::string_view opt = text.substr(colon + 1);
-    if (opt == TIED_SUFFIX.substr(1)) tied = true;
-    else if (opt.rfind("l1=", 0) == 0) sparsity = parse_sparsity("l1:" + std::string(opt.substr(3)), origin);
+    const bool is_tied = opt == TIED_SUFFIX.substr(1), is_l1 = opt.rfind("l1=", 0) == 0;
+    if ((is_tied && tied) || (is_l1 && sparsity.kind != Sparsity::Kind::none))
+      AE_FAIL(origin, ": spec option ':", is_tied ? "tied" : "l1=", "' is given twice");
+    if (is_tied) tied = true;
+    else if (is_l1) sparsity = parse_sparsity("l1:" + std::string(opt.substr(3)), origin);
     else AE_FAIL(origin, ": unknown spec option ':", opt, "'; expected :tied or :l1=LAMBDA");
     text.remove_suffix(text.size() - colon);
   }

@@ -54,7 +54,8 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin);
 // Checks widths (≥ 1), layer counts, and that the decoder's output width equals the input.
 void validate_spec(const Spec& spec, std::string_view origin);
 
-// "l1:LAMBDA" (the --sparsity flag and the compact form's ":l1=LAMBDA") → Sparsity; errors name `origin`.
+// "l1:LAMBDA" (the --sparsity flag and the compact form's ":l1=LAMBDA") or "none" → Sparsity; errors
+// name `origin`.
 Sparsity parse_sparsity(std::string_view text, std::string_view origin);
 
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take

@@ -6,12 +6,14 @@
 #include <utility>
 
 #include "kernels/common/error.h"
+#include "kernels/common/step_scalars.h"
 
 namespace ae {
 
 Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     : m_plan(std::move(plan)), m_backend(backend), m_params(params), m_dev(backend.device()) {
   for (const Param& p : m_plan.graph.params) m_groups = std::max(m_groups, p.group + 1);
+  AE_CHECK(m_groups <= MAX_PARAM_GROUPS, "plan has ", m_groups, " parameter groups; at most ", MAX_PARAM_GROUPS);
   const auto& terms = m_plan.graph.terms;
   if (terms.size() == 1) {
     int p = m_plan.graph.producer(terms[0].tensor);

@@ -271,10 +271,11 @@ int64_t stage(Run& r, int64_t epoch, int64_t step_in_epoch) {
     r.order_epoch = epoch;
   }
   const int64_t r0 = step_in_epoch * r.batch, n = std::min(r.batch, r.tr.rows - r0);
-  for (auto& ex : r.phases) {
-    gather_rows(r.tr, r.order.data() + r0, n, ex->input());
-    ex->submit_input(n);
-  }
+  // Gathered once; every later phase gets a copy of the same rows.
+  gather_rows(r.tr, r.order.data() + r0, n, r.phases[0]->input());
+  for (size_t p = 1; p < r.phases.size(); ++p)
+    std::memcpy(r.phases[p]->input(), r.phases[0]->input(), size_t(n * r.tr.cols) * sizeof(float));
+  for (auto& ex : r.phases) ex->submit_input(n);
   return n;
 }
 
@@ -305,7 +306,7 @@ double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
 
 // End-of-epoch validation, early stopping and keep-best, recorded in ev.
 void validate(Run& r, TrainEvent& ev) {
-  for (auto& ex : r.phases) ex->sync_params_to_host();  // evaluate() and keep-best read the ParamStore
+  r.phases.back()->sync_params_to_host();  // evaluate() and keep-best read the ParamStore
   if (r.has_val) ev.val_loss = evaluate(*r.val_plans, *r.val, r.o.eval_batch);
   if (!(ev.epoch_end && r.has_val)) return;
   LoopState& st = r.st;
@@ -388,13 +389,13 @@ void after_step(Run& r, int64_t s, int64_t n, double l) {
   if (r.on_event) r.on_event(ev);
   if (last) st.finished = true;
   if (epoch_end || st.finished || (r.o.checkpoint_every > 0 && (s + 1) % r.o.checkpoint_every == 0)) {
-    for (auto& ex : r.phases) ex->sync_params_to_host();
+    r.phases.back()->sync_params_to_host();  // the last phase to run holds every update
     write_checkpoint(r);
   }
 }
 
 TrainResult finish(Run& r) {
-  for (auto& ex : r.phases) ex->sync_params_to_host();
+  r.phases.back()->sync_params_to_host();
   LoopState& st = r.st;
   if (st.run_step >= r.total) st.finished = true;
   if (r.o.keep_best && r.best) copy_values(*r.best, r.model.params);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "graph/param_registry.h"
 #include "host/cli/cli.h"
@@ -25,7 +26,7 @@ void print_model(const std::string& path) {
     const LayerParams& lp = reg.layers[size_t(l)];
     const ParamDef &w = reg.params[size_t(lp.weight)], &b = reg.params[size_t(lp.bias)];
     if (lp.trans_w)
-      std::printf("  %-18s tied: %s transposed, [%lld, %lld]  %s\n", (layer_param_prefix(m.spec, l) + ".weight").c_str(),
+      std::printf("  %-18s tied: %s transposed, [%lld, %lld]  %s\n", lp.weight_name.c_str(),
                   w.name.c_str(), (long long)w.cols(), (long long)w.rows(), act_name(m.spec.layer(l).act));
     else
       std::printf("  %-18s [%lld, %lld]  %s, %s init\n", w.name.c_str(), (long long)w.rows(), (long long)w.cols(),
@@ -43,8 +44,12 @@ void print_model(const std::string& path) {
     std::printf("history:\n  %8s %7s %12s %12s\n", "step", "epoch", "train loss", "val loss");
     for (const auto& h : m.history) {
       double val = h.contains("val_loss") && h["val_loss"].is_number() ? h["val_loss"].get<double>() : NAN;
-      std::printf("  %8lld %7lld %12.6f %12s\n", (long long)h.value("step", int64_t(0)), (long long)h.value("epoch", int64_t(0)),
-                  h.value("train_loss", NAN), std::isnan(val) ? "-" : std::to_string(val).c_str());
+      std::string terms;  // several objective terms: each one's mean, after the losses
+      if (h.contains("terms") && h["terms"].is_object())
+        for (const auto& [name, v] : h["terms"].items())
+          if (v.is_number()) terms += "  " + name + " " + std::to_string(v.get<double>());
+      std::printf("  %8lld %7lld %12.6f %12s%s\n", (long long)h.value("step", int64_t(0)), (long long)h.value("epoch", int64_t(0)),
+                  h.value("train_loss", NAN), std::isnan(val) ? "-" : std::to_string(val).c_str(), terms.c_str());
     }
   }
 }

@@ -123,7 +123,11 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
 
 Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity) {
   Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
-  if (!sparsity.empty()) s.sparsity = parse_sparsity(sparsity, "--sparsity");
+  if (!sparsity.empty()) {
+    if (s.sparsity.kind != Sparsity::Kind::none)
+      AE_FAIL("--sparsity ", sparsity, " and the spec's own sparsity (", s.to_compact(), ") both set it; give one");
+    s.sparsity = parse_sparsity(sparsity, "--sparsity");
+  }
   if (tied && !s.tied) {
     s.tied = true;
     validate_spec(s, "--spec with --tied");

@@ -139,10 +139,15 @@ void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) 
 Model start_model(const TrainArgs& a, Loss loss) {
   if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied, a.sparsity), a.seed, loss);
   Model model = Model::load(a.init);
-  if (!a.sparsity.empty()) model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");  // a penalty is no weight: --init keeps it free
-  if ((!a.spec.empty() || a.tied) &&
-      spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied, a.sparsity).to_compact() != model.spec.to_compact())
-    AE_FAIL("--spec ", a.spec, " differs from the spec of --init ", a.init, " (", model.spec.to_compact(), "); drop --spec or use a matching model");
+  // A penalty is no weight: --init keeps the model's, --sparsity replaces it (none removes it).
+  if (!a.sparsity.empty()) model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");
+  if (!a.spec.empty() || a.tied) {
+    Spec want = spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied);
+    want.sparsity = model.spec.sparsity;
+    if (want.to_compact() != model.spec.to_compact())
+      AE_FAIL(a.spec.empty() ? std::string("--tied") : "--spec " + a.spec, " differs from the spec of --init ", a.init, " (",
+              model.spec.to_compact(), "); drop it or use a matching model");
+  }
   model.loss = loss;
   model.step = model.epoch = 0;
   model.seed = a.seed;
@@ -305,7 +310,7 @@ void add_train(CLI::App& app) {
   auto* s = app.add_subcommand("train", "Train an autoencoder (default: 784-256r-32-256r-784s on Fashion-MNIST)");
   s->add_option("--spec", a->spec, "Layers: compact string (784-256r-32-256r-784s), JSON, or a .json file [default: " + DEFAULT_SPEC + "]");
   s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
-  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss");
+  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss; none removes one (--init)");
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");

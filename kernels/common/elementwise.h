@@ -122,6 +122,15 @@ inline const char* binary_op_name(BinaryOp op) {
   auto i = static_cast<int>(op);
   return i < BINARY_OP_COUNT ? BINARY_OP_NAMES[i] : "?";
 }
+// Broadcast and reduction are each other's adjoints: the gradient of a broadcast over rows is a sum
+// over rows, and so on (none pairs with a sum over everything only where a caller needs it).
+AE_HD constexpr ReduceAxis adjoint_axis(Broadcast bb) {
+  return bb == Broadcast::row ? ReduceAxis::rows : (bb == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all);
+}
+AE_HD constexpr Broadcast adjoint_broadcast(ReduceAxis axis) {
+  return axis == ReduceAxis::rows ? Broadcast::row : (axis == ReduceAxis::cols ? Broadcast::col : Broadcast::scalar);
+}
+
 inline const char* broadcast_name(Broadcast bb) {
   auto i = static_cast<int>(bb);
   return i < BROADCAST_COUNT ? BROADCAST_NAMES[i] : "?";

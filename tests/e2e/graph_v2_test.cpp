@@ -109,6 +109,32 @@ TEST(Sparsity, PenaltyIsReportedApartFromTheReconstruction) {
   EXPECT_EQ(read_text(log).find("terms"), std::string::npos);
 }
 
+TEST(Sparsity, InitKeepsOrReplacesThePenaltyAndInfoShowsTheTerms) {
+  ScratchDir dir;
+  const std::string sparse = dir / "sparse.st", plain = dir / "plain.st";
+  expect_success(run_ae({"train", "--spec", "6-8r-6s:l1=0.01", "--data", RELEASE + "data.csv", "--epochs", "1", "--batch", "8",
+                         "--no-val", "--out", sparse, "--checkpoint", "none", "--quiet"},
+                        dir));
+  RunResult info = run_ae({"info", "--model", sparse}, dir);
+  expect_success(info);
+  EXPECT_NE(info.out.find("  recon "), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("  sparsity "), std::string::npos) << info.out;
+  // The same layers with --spec keep the model's penalty; --sparsity none removes it.
+  expect_success(run_ae({"train", "--init", sparse, "--spec", "6-8r-6s", "--sparsity", "none", "--data", RELEASE + "data.csv",
+                         "--steps", "1", "--batch", "8", "--no-val", "--out", plain, "--checkpoint", "none", "--quiet"},
+                        dir));
+  EXPECT_EQ(load_model_file(plain).metadata.at("ae.spec").find("sparsity"), std::string::npos);
+  // --tied on an untied model names --tied; --sparsity beside a spec that has one is refused.
+  RunResult r = run_ae({"train", "--init", plain, "--tied", "--data", RELEASE + "data.csv", "--steps", "1", "--no-val",
+                        "--out", dir / "x.st"},
+                       dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--tied differs from the spec of --init"), std::string::npos) << r.err;
+  r = run_ae({"plan", "--spec", "6-8r-6s:l1=0.1", "--sparsity", "l1:0.2"}, dir);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("both set it"), std::string::npos) << r.err;
+}
+
 TEST(Sparsity, BadSettingsAreOneLineErrorsNamingTheFlag) {
   ScratchDir dir;
   for (const char* bad : {"l2:0.1", "l1", "l1:-1", "l1:abc", "l1:nan"}) {

@@ -117,6 +117,8 @@ TEST(Spec, BadTiedAndSparsitySettingsNameTheField) {
   EXPECT_NE(error_of("6-4-2-6:tied").find("as many decoder layers as encoder layers"), std::string::npos);
   EXPECT_NE(error_of("6-4-2-4-6:tide").find("unknown spec option ':tide'"), std::string::npos);
   EXPECT_NE(error_of("6-4-2-4-6:l1=-2").find("finite LAMBDA"), std::string::npos);
+  EXPECT_NE(error_of("6-4-2-4-6:tied:tied").find("':tied' is given twice"), std::string::npos);
+  EXPECT_NE(error_of("6-4-2-4-6:l1=1:l1=2").find("':l1=' is given twice"), std::string::npos);
   EXPECT_NE(error_of(R"({"input": 4, "encoder": [2], "decoder": [4], "tied": 1})").find("'tied' must be true or false"),
             std::string::npos);
   EXPECT_NE(error_of(R"({"input": 4, "encoder": [2], "decoder": [4], "sparsity": {"kind": "kl"}})").find("'sparsity' must be"),

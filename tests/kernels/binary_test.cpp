@@ -69,10 +69,6 @@ TEST(Binary, ForwardMatchesNaiveLoop) {
         }
 }
 
-ReduceAxis adjoint_axis(Broadcast bb) {
-  return bb == Broadcast::row ? ReduceAxis::rows : (bb == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all);
-}
-
 TEST(Binary, GradientsMatchCentralDifferences) {
   const int64_t M = 5, N = 4;
   uint64_t seed = 200;

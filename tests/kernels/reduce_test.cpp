@@ -67,10 +67,6 @@ TEST(ReduceSum, EmptyInputSumsToZero) {
   }
 }
 
-Broadcast adjoint_broadcast(ReduceAxis axis) {
-  return axis == ReduceAxis::rows ? Broadcast::row : (axis == ReduceAxis::cols ? Broadcast::col : Broadcast::scalar);
-}
-
 TEST(ReduceSum, GradientMatchesCentralDifference) {
   const int64_t M = 6, N = 5;
   uint64_t seed = 300;

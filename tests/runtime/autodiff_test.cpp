@@ -24,10 +24,12 @@ TEST_P(Autodiff, GradientsMatchFp64CentralDifferences) {
   const int fwd = forward_end(g);
   ASSERT_GT(fwd, 0);
   ASSERT_LT(fwd, int(g.nodes.size())) << "no backward nodes";
-  int checked = 0;
-  double worst = 0, norm = 0;
+  int checked = 0, trained = 0;
+  double worst = 0;
   for (const Param& p : g.params) {
-    ASSERT_GE(p.grad, 0) << p.name;
+    if (p.grad < 0) continue;  // a group this graph does not train
+    ++trained;
+    double norm = 0;
     std::vector<double> analytic(val[p.grad], val[p.grad] + g.tensors[size_t(p.tensor)].elements(B));
     for (size_t e = 0; e < analytic.size(); ++e) {
       IrValues probe = val;
@@ -48,9 +50,10 @@ TEST_P(Autodiff, GradientsMatchFp64CentralDifferences) {
           << GetParam().name << ": " << p.name << "[" << e << "] autodiff " << analytic[e] << ", central difference " << numeric;
       ++checked;
     }
+    EXPECT_GT(norm, 1e-12) << p.name << ": its gradient is zero, so the check proves nothing for it";
   }
+  EXPECT_GT(trained, 0);
   EXPECT_GT(checked, 10);
-  EXPECT_GT(norm, 1e-6) << "every gradient is zero: the check proves nothing";
   std::printf("%s: %d gradient entries, worst relative error %.3g\n", GetParam().name.c_str(), checked, worst);
 }
 

@@ -53,24 +53,43 @@ inline int dense(Graph& g, int x, int w, int b, Act act, const std::string& name
   return y;
 }
 
-// An autoencoder 5 → 3 (tanh) → 5 (sigmoid) with an mse reconstruction term of weight
-// `recon_weight`; `extra` may add penalty terms on the code h. Returns the train graph.
-inline Graph with_code(double recon_weight, const std::function<void(Graph&, int h, int x)>& extra) {
+inline int loss_t(Graph& g) { return g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1})); }
+
+// Ends a hand-built graph: the reconstruction of input x by y as its one term, then autodiff.
+inline Graph finish_recon(Graph& g, int x, int y, Loss loss) {
+  int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
+  Attrs l;
+  l.loss = loss;
+  int lt = loss_t(g);
+  g.add_node(OpType::loss, {y, x}, {lt, err}, l);
+  g.terms.push_back({"recon", 1.0, lt});
+  g.per_sample = err;
+  g.outputs = {lt, err};
+  append_backward(g);
+  return g;
+}
+
+// An autoencoder 5 → 3 (tanh) → 5 (sigmoid) with a reconstruction term of weight `recon_weight`;
+// `extra` may add penalty terms on the code h. The decoder's params are in group `dec_group`, and
+// autodiff trains `groups` (empty: all). Returns the train graph.
+inline Graph with_code(double recon_weight, const std::function<void(Graph&, int h, int x)>& extra, Loss loss = Loss::mse,
+                       int dec_group = 0, const std::vector<int>& groups = {}) {
   Graph g;
   int w1 = g.add_param("enc.weight", {3, 5}), b1 = g.add_param("enc.bias", {3});
-  int w2 = g.add_param("dec.weight", {5, 3}), b2 = g.add_param("dec.bias", {5});
+  int w2 = g.add_param("dec.weight", {5, 3}, dec_group), b2 = g.add_param("dec.bias", {5}, dec_group);
   int x = g.add_tensor(batched_tensor("x", TensorRole::input, {5}));
   g.inputs.push_back(x);
   int h = dense(g, x, w1, b1, Act::tanh, "enc");
   int y = dense(g, h, w2, b2, Act::sigmoid, "dec");
-  int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
   int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
-  g.add_node(OpType::loss, {y, x}, {loss, err});
-  g.terms.push_back({"recon", recon_weight, loss});
+  Attrs l;
+  l.loss = loss;
+  g.add_node(OpType::loss, {y, x}, {loss_t(g), err}, l);
+  g.terms.push_back({"recon", recon_weight, g.nodes.back().out[0]});
   g.per_sample = err;
-  g.outputs = {loss, err};
+  g.outputs = {g.nodes.back().out[0], err};
   if (extra) extra(g, h, x);
-  append_backward(g);
+  append_backward(g, groups);
   return g;
 }
 
@@ -94,9 +113,10 @@ inline Graph spec_graph(const std::string& spec, Loss loss, GraphMode mode = Gra
 
 }  // namespace detail
 
-inline std::vector<GraphCase> graph_cases() {
+// Dense specs from the spec parser and builder: every activation, both losses, tied weights, eval.
+inline std::vector<GraphCase> spec_graph_cases() {
   using namespace detail;
-  std::vector<GraphCase> cases = {
+  return {
       {"spec(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s", Loss::mse); }},
       {"spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce); }},
       {"spec(6-5g-3-5k-6g,mse)", [] { return spec_graph("6-5g-3-5k-6g", Loss::mse); }},
@@ -104,23 +124,62 @@ inline std::vector<GraphCase> graph_cases() {
       {"tied(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s:tied", Loss::bce); }},
       {"tied(7-4r-2-4e-7,mse)", [] { return spec_graph("7-4r-2-4e-7:tied", Loss::mse); }},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
+  };
+}
+
+// Graphs whose structure stresses autodiff and lowering: shared weights and gradients, weighted
+// and chained terms, untrained groups, a residual sum, stop_gradient.
+inline std::vector<GraphCase> structural_graph_cases() {
+  using namespace detail;
+  return {
       {"weight_used_twice", [] {
          // x → tanh(x·Wᵀ + b1) → (·)·Wᵀ + b2 → mse against x: one square W, two contributions to dW.
          Graph g;
          int w = g.add_param("w", {4, 4}), b1 = g.add_param("b1", {4}), b2 = g.add_param("b2", {4});
          int x = g.add_tensor(batched_tensor("x", TensorRole::input, {4}));
          g.inputs.push_back(x);
-         int y = dense(g, dense(g, x, w, b1, Act::tanh, "l0"), w, b2, Act::linear, "l1");
-         int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
-         int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
-         g.add_node(OpType::loss, {y, x}, {loss, err});
-         g.terms.push_back({"recon", 1.0, loss});
-         g.per_sample = err;
-         g.outputs = {loss, err};
-         append_backward(g);
-         return g;
+         return finish_recon(g, x, dense(g, dense(g, x, w, b1, Act::tanh, "l0"), w, b2, Act::linear, "l1"), Loss::mse);
        }},
-      {"weighted_recon(0.5)", [] { return with_code(0.5, nullptr); }},
+      {"residual", [] {
+         // h1 = tanh(dense x), h2 = tanh(dense h1), y = sigmoid(dense(h1 + h2)): h1's gradient is the
+         // sum of two paths, and the add shares one gradient tensor between its operands.
+         Graph g;
+         int w1 = g.add_param("w1", {4, 5}), b1 = g.add_param("b1", {4}), w2 = g.add_param("w2", {4, 4});
+         int b2 = g.add_param("b2", {4}), w3 = g.add_param("w3", {5, 4}), b3 = g.add_param("b3", {5});
+         int x = g.add_tensor(batched_tensor("x", TensorRole::input, {5}));
+         g.inputs.push_back(x);
+         int h1 = dense(g, x, w1, b1, Act::tanh, "l0"), h2 = dense(g, h1, w2, b2, Act::tanh, "l1");
+         int s = batched(g, "h1+h2", 4);
+         g.add_node(OpType::binary, {h1, h2}, {s});
+         return finish_recon(g, x, dense(g, s, w3, b3, Act::sigmoid, "l2"), Loss::bce);
+       }},
+      {"weighted_recon(0.5,mse)", [] { return with_code(0.5, nullptr); }},
+      {"weighted_recon(0.5,bce)", [] { return with_code(0.5, nullptr, Loss::bce); }},
+      {"untrained_group", [] { return with_code(1.0, nullptr, Loss::mse, /*dec_group=*/1, /*groups=*/{0}); }},
+      {"param_in_penalty", [] {
+         return with_code(1.0, [](Graph& g, int, int) {
+           // 0.5·enc.weight averaged: a second gradient contribution to a parameter, through a scale.
+           int p = g.add_tensor(fixed_tensor("0.5W", TensorRole::activation, {3, 5}));
+           Attrs u;
+           u.scale = 0.5;
+           g.add_node(OpType::unary, {g.params[0].tensor}, {p}, u);
+           mean_term(g, p, "weight_mean", 0.2);
+         });
+       }},
+      {"term_feeds_term", [] {
+         return with_code(1.0, [](Graph& g, int h, int) {
+           // A = mean(h²) is a term and also the input of B = A²: A's seed and B's gradient add up.
+           int q = batched(g, "h²", 3);
+           Attrs sq;
+           sq.unary = UnaryOp::square;
+           g.add_node(OpType::unary, {h}, {q}, sq);
+           mean_term(g, q, "A", 0.3);
+           int b = g.add_tensor(fixed_tensor("B", TensorRole::scalar, {1}));
+           g.add_node(OpType::unary, {g.terms.back().tensor}, {b}, sq);
+           g.terms.push_back({"B", 0.2, b});
+           g.outputs.push_back(b);
+         });
+       }},
       {"stop_gradient", [] {
          return with_code(1.0, [](Graph& g, int h, int) {
            int s = batched(g, "sg(h)", 3), q = batched(g, "sq", 3);
@@ -132,6 +191,12 @@ inline std::vector<GraphCase> graph_cases() {
          });
        }},
   };
+}
+
+// A penalty on the code from each unary op.
+inline std::vector<GraphCase> unary_graph_cases() {
+  using namespace detail;
+  std::vector<GraphCase> cases;
   for (UnaryOp op : {UnaryOp::scale, UnaryOp::exp, UnaryOp::square, UnaryOp::abs, UnaryOp::sign})
     cases.push_back({std::string("penalty(") + unary_op_name(op) + ")", [op] {
                        return with_code(1.0, [op](Graph& g, int h, int) {
@@ -143,39 +208,48 @@ inline std::vector<GraphCase> graph_cases() {
                          mean_term(g, p, "penalty", 0.3);
                        });
                      }});
+  return cases;
+}
+
+// b: another function of the parameters, laid out as broadcast `bc` wants.
+inline int binary_operand(Graph& g, Broadcast bc, int h, int x) {
+  using namespace detail;
+  if (bc == Broadcast::none) {
+    int b = batched(g, "h²", 3);
+    Attrs u;
+    u.unary = UnaryOp::square;
+    g.add_node(OpType::unary, {h}, {b}, u);
+    return b;
+  }
+  if (bc == Broadcast::col) {
+    int sx = batched(g, "Σx", 1);  // [B, 1]: a reduction over the features of the input
+    Attrs r;
+    r.axis = ReduceAxis::cols;
+    r.scale = 0.2;
+    g.add_node(OpType::reduce, {x}, {sx}, r);
+    int sh = batched(g, "Σh", 1);  // and one that carries a gradient
+    r.mean = true;
+    g.add_node(OpType::reduce, {h}, {sh}, r);
+    int sum = batched(g, "Σx+Σh", 1);
+    g.add_node(OpType::binary, {sx, sh}, {sum});
+    return sum;
+  }
+  return g.add_param(bc == Broadcast::row ? "v" : "s", {bc == Broadcast::row ? 3 : 1});
+}
+
+// Each binary op under each broadcast, then broadcast and a reduction over rows.
+inline std::vector<GraphCase> binary_graph_cases() {
+  using namespace detail;
+  std::vector<GraphCase> cases;
   for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul})
     for (Broadcast bc : {Broadcast::none, Broadcast::row, Broadcast::col, Broadcast::scalar})
       cases.push_back({std::string("binary(") + binary_op_name(op) + "," + broadcast_name(bc) + ")", [op, bc] {
                          return with_code(1.0, [op, bc](Graph& g, int h, int x) {
-                           // b: another function of the parameters, laid out as the broadcast wants.
-                           int b = -1;
-                           if (bc == Broadcast::none) {
-                             b = batched(g, "h²", 3);
-                             Attrs u;
-                             u.unary = UnaryOp::square;
-                             g.add_node(OpType::unary, {h}, {b}, u);
-                           } else if (bc == Broadcast::col) {
-                             b = batched(g, "Σx", 1);  // [B, 1]: a reduction over the features of the input
-                             Attrs r;
-                             r.axis = ReduceAxis::cols;
-                             r.scale = 0.2;
-                             g.add_node(OpType::reduce, {x}, {b}, r);
-                             int hb = batched(g, "Σh", 1);  // and one that carries a gradient
-                             r.axis = ReduceAxis::cols;
-                             r.mean = true;
-                             g.add_node(OpType::reduce, {h}, {hb}, r);
-                             int sum = batched(g, "Σx+Σh", 1);
-                             Attrs add;
-                             g.add_node(OpType::binary, {b, hb}, {sum}, add);
-                             b = sum;
-                           } else {
-                             b = g.add_param(bc == Broadcast::row ? "v" : "s", {bc == Broadcast::row ? 3 : 1});
-                           }
                            Attrs a;
                            a.binary = op;
                            a.bcast = bc;
                            int y = batched(g, "h∘b", 3);
-                           g.add_node(OpType::binary, {h, b}, {y}, a);
+                           g.add_node(OpType::binary, {h, binary_operand(g, bc, h, x)}, {y}, a);
                            mean_term(g, y, "penalty", 0.4);
                          });
                        }});
@@ -187,19 +261,26 @@ inline std::vector<GraphCase> graph_cases() {
                        r.axis = ReduceAxis::rows;
                        r.mean = true;
                        g.add_node(OpType::reduce, {h}, {m}, r);
-                       int s = batched(g, "spread", 3);
+                       int sp = batched(g, "spread", 3);
                        Attrs b;
                        b.bcast = Broadcast::row;
                        b.scale = 2.0;
-                       g.add_node(OpType::broadcast, {m}, {s}, b);
+                       g.add_node(OpType::broadcast, {m}, {sp}, b);
                        int y = batched(g, "h*spread", 3);
                        Attrs mul;
                        mul.binary = BinaryOp::mul;
-                       g.add_node(OpType::binary, {h, s}, {y}, mul);
+                       g.add_node(OpType::binary, {h, sp}, {y}, mul);
                        mean_term(g, y, "penalty", 0.5);
                      });
                    }});
   return cases;
+}
+
+inline std::vector<GraphCase> graph_cases() {
+  std::vector<GraphCase> all;
+  for (auto part : {spec_graph_cases(), structural_graph_cases(), unary_graph_cases(), binary_graph_cases()})
+    all.insert(all.end(), part.begin(), part.end());
+  return all;
 }
 
 }  // namespace ae::test

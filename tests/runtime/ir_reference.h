@@ -91,7 +91,13 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
       case OpType::activation_grad:
         cpu::activation_backward<double>(a.act, in(0), in(1), in(2), out, T(n.out[0]).elements(B));
         break;
-      case OpType::unary: cpu::unary<double>(a.unary, a.scale, in(0), out, T(n.out[0]).elements(B)); break;
+      case OpType::unary: {
+        const int64_t count = T(n.out[0]).elements(B);
+        std::vector<double> f(size_t(count), 0.0);
+        cpu::unary<double>(a.unary, a.scale, in(0), f.data(), count);
+        for (int64_t e = 0; e < count; ++e) out[e] = a.accumulate ? out[e] + f[size_t(e)] : f[size_t(e)];
+        break;
+      }
       case OpType::binary:
         cpu::binary<double>(a.binary, in(0), in(1), out, T(n.in[0]).rows(B), T(n.in[0]).cols(), a.bcast, a.accumulate);
         break;
@@ -105,7 +111,7 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
       }
       case OpType::broadcast: {
         const int64_t M = T(n.out[0]).rows(B), N = T(n.out[0]).cols();
-        ReduceAxis axis = a.bcast == Broadcast::row ? ReduceAxis::rows : a.bcast == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all;
+        const ReduceAxis axis = adjoint_axis(a.bcast);
         cpu::broadcast<double>(a.bcast, mean_alpha(axis, M, N), in(0), out, M, N, a.accumulate);
         break;
       }

@@ -1,12 +1,13 @@
 // The op table test, in the spirit of ggml's test-backend-ops: one test per Plan op kind, from
 // PlanOpKind's first value to PLAN_OP_KIND_COUNT. Each finds the graphs of graph_cases.h whose
 // plan (fused, or fully unfused) contains that kind, runs those plans on every backend this build
-// has (cpu, cuda-sim; cuda when a GPU is present) for every dtype the op supports, and compares the
+// has (cpu, cuda-sim; cuda when a GPU is present) in f32 (the one dtype today), and compares the
 // objective's terms, the per-sample errors and every parameter gradient with the fp64 IR
 // interpreter. A kind no graph lowers to fails: a new op cannot land without a case.
 // Also here: the fused and the fully unfused plan of the same graph agree on the cpu backend.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -39,6 +40,8 @@ RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend) {
   cpu::OptConfig sgd = cpu::default_opt_config(cpu::OptKind::sgd);
   sgd.lr = 1e-30;  // the step runs but leaves the weights as they are
   ParamStore store(infos, cpu::opt_state_slots(sgd));
+  // Gradients start as NaN: one never written, or accumulated into by its first writer, fails.
+  for (size_t i = 0; i < infos.size(); ++i) std::fill_n(store.grad(i), infos[i].size(), std::nanf(""));
   IrValues leaves(g, BATCH);
   ir_fill_leaves(leaves, SEED);
   for (size_t i = 0; i < g.params.size(); ++i)
@@ -54,8 +57,9 @@ RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend) {
   r.terms = ex.term_values();
   r.per_sample.resize(BATCH);
   ex.read(g.per_sample, r.per_sample.data(), BATCH);
-  if (train)
-    for (size_t i = 0; i < g.params.size(); ++i) r.grads.emplace_back(store.grad(i), store.grad(i) + infos[i].size());
+  if (train)  // an untrained group's gradient stays unwritten: empty here
+    for (size_t i = 0; i < g.params.size(); ++i)
+      r.grads.push_back(g.params[i].grad < 0 ? std::vector<float>{} : std::vector<float>(store.grad(i), store.grad(i) + infos[i].size()));
   return r;
 }
 
@@ -104,7 +108,6 @@ class OpTable : public ::testing::TestWithParam<int> {};
 
 TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
   const auto kind = PlanOpKind(GetParam());
-  const std::vector<DType> dtypes = {DType::f32};  // what every op supports until mixed precision lands
   int runs = 0;
   for (const Lowered& l : lowered_cases())
     for (bool fuse : {true, false}) {
@@ -113,8 +116,7 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
       IrValues ref(l.graph, BATCH);
       ir_fill_leaves(ref, SEED);
       ir_run(ref);
-      for (DType dt : dtypes)
-        for (const std::string& name : backend_names()) {
+      for (const std::string& name : backend_names()) {
           std::unique_ptr<Backend> backend;
           try {
             backend = make_backend(name);
@@ -122,21 +124,22 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
             if (name == "cuda") continue;  // registered, but this machine has no GPU
             throw;
           }
+          // Every op runs in f32 until mixed precision adds bf16/f16 variants (and loops over them here).
           SCOPED_TRACE(std::string(plan_op_kind_name(kind)) + " in " + l.c.name + (fuse ? " (fused)" : " (unfused)") +
-                       " on " + name + ", " + dtype_name(dt));
+                       " on " + name + ", f32");
           RunResult r = run_plan(l.graph, l.c.train, fuse, *backend);
           ASSERT_EQ(r.terms.size(), l.graph.terms.size());
           for (size_t t = 0; t < r.terms.size(); ++t)
             expect_close(std::vector<double>{r.terms[t]}, ref[l.graph.terms[t].tensor], "term " + l.graph.terms[t].name);
           expect_close(r.per_sample, ref[l.graph.per_sample], "per_sample_error");
           for (size_t i = 0; i < r.grads.size(); ++i)
-            expect_close(r.grads[i], ref[l.graph.params[i].grad], "grad." + l.graph.params[i].name);
+            if (!r.grads[i].empty()) expect_close(r.grads[i], ref[l.graph.params[i].grad], "grad." + l.graph.params[i].name);
           ++runs;
         }
     }
   EXPECT_GT(runs, 0) << "plan op kind " << plan_op_kind_name(kind)
                      << " has no case: add a graph that lowers to it to tests/runtime/graph_cases.h";
-  std::printf("%s: %d runs (case × fused/unfused × backend × dtype)\n", plan_op_kind_name(kind), runs);
+  std::printf("%s: %d runs (case × fused/unfused × backend)\n", plan_op_kind_name(kind), runs);
 }
 
 INSTANTIATE_TEST_SUITE_P(PlanOpKinds, OpTable, ::testing::Range(0, PLAN_OP_KIND_COUNT),
@@ -163,7 +166,9 @@ TEST_P(FusedVsUnfused, SameTermsAndGradientsOnCpu) {
 std::vector<GraphCase> spec_cases() {
   std::vector<GraphCase> out;
   for (auto& c : graph_cases())
-    if (c.name.rfind("spec(", 0) == 0 || c.name.rfind("tied(", 0) == 0 || c.name == "weight_used_twice") out.push_back(c);
+    if (c.name.rfind("spec(", 0) == 0 || c.name.rfind("tied(", 0) == 0 || c.name == "weight_used_twice" ||
+        c.name == "residual" || c.name.rfind("weighted_recon", 0) == 0)
+      out.push_back(c);
   return out;
 }
 

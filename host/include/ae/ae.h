@@ -1,6 +1,9 @@
 /* ae's C ABI: create or load an autoencoder, train it on float arrays, encode, decode,
  * reconstruct, score, save. Every call returns a status; on failure ae_last_error() gives a
- * one-line message for this thread. The library never aborts the calling process. */
+ * one-line message for this thread. The library never aborts the calling process.
+ * Threads: different models may be used from different threads at once. Calls on one model are
+ * serialised by a lock inside it (it keeps its compiled plans between calls), so two threads
+ * encoding with the same model take turns; give each thread its own model to run them in parallel. */
 #ifndef AE_AE_H
 #define AE_AE_H
 
