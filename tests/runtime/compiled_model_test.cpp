@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/common/philox.h"
+#include "runtime/executor.h"
 #include "runtime/infer.h"
 #include "runtime/trainer.h"
 
@@ -68,6 +69,24 @@ TEST(CompiledModel, RepeatedCallsGiveAFreshExecutorsBitsAndBuildOnePlanPerMode) 
     EXPECT_EQ(cm.plans_built() - built, 4) << "one plan per mode at " << rows << " rows, not one per call";
   }
   EXPECT_EQ(cm.size(), 8u);
+}
+
+// The kept executors pack W for oneDNN (cpu); a plain Executor multiplies the live weights. On the
+// default model's shapes (784×256 and friends, several batch sizes and tails) both give the same
+// bits, so encode, scores and validation losses are what the previous release computed.
+TEST(CompiledModel, PackedWeightsGiveAPlainExecutorsBitsOnTheDefaultModel) {
+  auto backend = make_backend("cpu");
+  Model m = Model::create(parse_spec("784-256r-32-256r-784s"), 5, Loss::mse);
+  CompiledModel cm(m, *backend);
+  for (int64_t rows : {1, 37, 256}) {
+    auto x = random_data(rows, 784, 40 + uint64_t(rows));
+    Executor plain(make_plan(m.spec, GraphMode::encode, m.loss, rows), *backend, m.params);  // unversioned: unpacked
+    std::memcpy(plain.input(), x.data(), x.size() * sizeof(float));
+    plain.run(rows);
+    std::vector<float> want(size_t(rows * 32));
+    plain.read(plain.plan().graph.outputs.at(0), want.data(), rows);
+    EXPECT_TRUE(bit_equal(forward(cm, GraphMode::encode, x, rows), want)) << rows << " rows";
+  }
 }
 
 TEST(CompiledModel, ReadsNewWeightsAfterAVersionBump) {
