@@ -34,7 +34,10 @@ struct OpContext {
   std::function<float*(int tensor)> ptr;   // arena or parameter store; nullptr for -1
   ParamStore* params = nullptr;
   int64_t batch = 0;                       // rows in this run, 1 ≤ batch ≤ plan->batch
-  const cpu::OptConfig* opt = nullptr;     // train plans only; its lr is superseded by lr[group]
+  const cpu::OptConfig* opt = nullptr;     // train plans only: every group's optimizer, unless...
+  // ...group_opt[g] gives group g its own (kind and hyperparameters; the rate is lr[g] either way).
+  std::array<const cpu::OptConfig*, MAX_PARAM_GROUPS> group_opt{};
+  const cpu::OptConfig* opt_for(int group) const { return group_opt[size_t(group)] ? group_opt[size_t(group)] : opt; }
   int64_t step = 0;                        // 1-based optimizer step; 0 outside training
   uint64_t seed = 0;                       // the model's seed: Philox key of per-step draws
   int group_count = 0;                     // parameter groups with a learning rate this step

@@ -108,7 +108,7 @@ class CpuBackend final : public Backend {
           int p = c.plan->graph.tensors[op.in[i]].param;
           slots.push_back({c.params->value(p), c.params->grad(p), c.params->state(p), c.params->info(p).size()});
         }
-        cpu::OptConfig cfg = *c.opt;  // the step's values come from the context, as on a device
+        cpu::OptConfig cfg = *c.opt_for(op.attr.group);  // the step's values come from the context, as on a device
         cfg.lr = c.lr[size_t(op.attr.group)];
         cpu::optimizer_step(cfg, c.step, slots.data(), slots.size());
         break;

@@ -114,18 +114,36 @@ void Executor::submit_input(int64_t rows) {
 }
 
 void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
+  begin_context(batch, step);
+  m_ctx.opt = opt;
+  if (opt) {  // every group at the config's learning rate (already scheduled by the caller)
+    m_ctx.group_count = m_groups;
+    for (int g = 0; g < m_groups; ++g) m_ctx.lr[size_t(g)] = opt->lr;
+  }
+  enqueue(batch);
+}
+
+void Executor::launch(int64_t batch, const std::vector<cpu::OptConfig>& per_group, int64_t step) {
+  AE_CHECK(per_group.size() >= size_t(m_groups), "launch with ", per_group.size(), " optimizers for ", m_groups,
+           " parameter groups");
+  begin_context(batch, step);
+  m_ctx.opt = &per_group[0];
+  m_ctx.group_count = m_groups;
+  for (int g = 0; g < m_groups; ++g) {
+    m_ctx.group_opt[size_t(g)] = &per_group[size_t(g)];
+    m_ctx.lr[size_t(g)] = per_group[size_t(g)].lr;
+  }
+  enqueue(batch);
+}
+
+void Executor::begin_context(int64_t batch, int64_t step) {
   AE_CHECK(m_running < 0, "launch() while the previous launch was not finished");
   m_ctx = OpContext{};
   m_ctx.plan = &m_plan;
   m_ctx.params = &m_params;
   m_ctx.batch = batch;
-  m_ctx.opt = opt;
   m_ctx.step = step;
   m_ctx.seed = m_seed;
-  if (opt) {  // every group at the config's learning rate (already scheduled by the caller)
-    m_ctx.group_count = m_groups;
-    for (int g = 0; g < m_groups; ++g) m_ctx.lr[size_t(g)] = opt->lr;
-  }
   m_ctx.use_graph = m_use_graph;
   m_ctx.params_versioned = m_params_versioned;
   m_ctx.on_boundary = m_hook;
@@ -135,6 +153,9 @@ void Executor::launch(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
     return reinterpret_cast<float*>(m_dev_params + (reinterpret_cast<char*>(host) - static_cast<char*>(m_params.block())));
   };
   m_ctx.ptr = [this](int t) { return data(t); };
+}
+
+void Executor::enqueue(int64_t batch) {
   if (!m_dev) {
     m_running = 0;
     try {
@@ -189,6 +210,11 @@ double Executor::finish() {
 
 double Executor::run(int64_t batch, const cpu::OptConfig* opt, int64_t step) {
   launch(batch, opt, step);
+  return finish();
+}
+
+double Executor::run(int64_t batch, const std::vector<cpu::OptConfig>& per_group, int64_t step) {
+  launch(batch, per_group, step);
   return finish();
 }
 

@@ -45,8 +45,14 @@ class Executor {
   // Enqueues every op for `batch` rows (≤ the planned batch); finish() waits and returns the
   // objective (Σ weight·term) for train/eval plans, 0 for others. run() = launch() + finish().
   void launch(int64_t batch, const cpu::OptConfig* opt = nullptr, int64_t step = 0);
+  // The same with one optimizer per parameter group (group g: per_group[g], its own kind,
+  // hyperparameters and learning rate); per_group must cover every group of the plan and outlive
+  // finish(), as `opt` must.
+  void launch(int64_t batch, const std::vector<cpu::OptConfig>& per_group, int64_t step);
+  int groups() const { return m_groups; }  // parameter groups of the plan's graph
   double finish();
   double run(int64_t batch, const cpu::OptConfig* opt = nullptr, int64_t step = 0);
+  double run(int64_t batch, const std::vector<cpu::OptConfig>& per_group, int64_t step);
   // Each objective term's value in the last finished run, in Graph::terms order (unweighted).
   const std::vector<double>& term_values() const { return m_terms; }
   // Copies the first `rows` rows of a batch tensor (or a whole param) to host memory `dst`.
@@ -78,6 +84,8 @@ class Executor {
 
  private:
   void release();                        // device memory back to the pool
+  void begin_context(int64_t batch, int64_t step);  // launch(): everything but the optimizers
+  void enqueue(int64_t batch);                      // launch(): hands the context to the backend
   void check_params_layout() const;
   size_t input_index(int tensor) const;  // position in graph.inputs, or npos
 

@@ -36,20 +36,28 @@ void copy_values(const ParamStore& from, ParamStore& to) {
   to.bump_version();  // executors cached on `to` re-read it (keep-best restores the best weights)
 }
 
+nlohmann::json opt_settings(const cpu::OptConfig& c) {
+  return {{"optimizer", cpu::opt_name(c.kind)}, {"lr", c.lr}, {"momentum", c.momentum}, {"dampening", c.dampening},
+          {"nesterov", c.nesterov}, {"weight_decay", c.weight_decay}, {"betas", {c.beta1, c.beta2}}, {"eps", c.eps},
+          {"alpha", c.alpha}, {"centered", c.centered}};
+}
+
 // Everything that must be equal for a checkpoint to continue this run.
 nlohmann::json run_settings(const Model& m, const DataView& tr, const DataView* val, const TrainOptions& o, int64_t batch,
                             int64_t total, const std::string& device_name) {
   nlohmann::json j = {
       {"spec", m.spec.to_compact()}, {"loss", loss_name(m.loss)}, {"batch", batch}, {"total_steps", total},
-      {"optimizer", cpu::opt_name(o.opt.kind)}, {"lr", o.opt.lr}, {"momentum", o.opt.momentum},
-      {"dampening", o.opt.dampening}, {"nesterov", o.opt.nesterov}, {"weight_decay", o.opt.weight_decay},
-      {"betas", {o.opt.beta1, o.opt.beta2}}, {"eps", o.opt.eps}, {"alpha", o.opt.alpha}, {"centered", o.opt.centered},
       {"schedule", lr_schedule_name(o.schedule)}, {"warmup", o.warmup}, {"lr_step", o.lr_step}, {"lr_gamma", o.lr_gamma},
       {"lr_min", o.lr_min}, {"seed", m.seed}, {"shuffle", o.shuffle}, {"patience", o.patience}, {"keep_best", o.keep_best},
       {"data", {{"rows", tr.rows}, {"cols", tr.cols}, {"fingerprint", std::to_string(data_fingerprint(tr))}}},
       {"normalization", norm_kind_name(m.norm.kind)},
       // bitwise reproducibility holds per backend and thread count
       {"device", device_name}, {"threads", omp_get_max_threads()}};
+  j.update(opt_settings(o.opt));
+  if (!o.group_opt.empty()) {
+    j["group_optimizers"] = nlohmann::json::array();
+    for (const auto& g : o.group_opt) j["group_optimizers"].push_back(opt_settings(g));
+  }
   if (val) j["val"] = {{"rows", val->rows}, {"fingerprint", std::to_string(data_fingerprint(*val))}};
   return j;
 }
@@ -196,7 +204,8 @@ struct Run {
   std::vector<std::unique_ptr<Executor>> phases;  // one per training phase, run in order each step
   std::unique_ptr<CompiledModel> val_plans;       // validation: one eval executor for the whole run
   std::vector<std::string> terms;                 // every phase's objective terms, in order
-  cpu::OptConfig opt;
+  cpu::OptConfig opt;                   // this step's (scheduled) optimizer of every group...
+  std::vector<cpu::OptConfig> group_opt;  // ...or of each group (TrainOptions::group_opt)
   TrainResult res;
   Clock::time_point t_start, t_log;
   int64_t rows_since_log = 0;
@@ -215,12 +224,14 @@ void check_options(const Model& model, const DataView& tr, const DataView* val, 
     AE_FAIL("--patience and --keep-best need validation data (--val FILE or --val-split f)");
   if (resume && o.checkpoint.empty()) AE_FAIL("--resume needs a checkpoint file (--checkpoint)");
   cpu::validate_opt_config(o.opt);
+  for (const auto& g : o.group_opt) cpu::validate_opt_config(g);
 }
 
 // Fresh optimizer state, or the model, optimizer state, best weights and loop position of the
 // checkpoint (refused when it was written with other settings).
 void start_or_resume(Run& r, bool resume) {
-  const int slots = cpu::opt_state_slots(r.o.opt);
+  int slots = cpu::opt_state_slots(r.o.opt);  // the store holds the most any group's optimizer needs
+  for (const auto& g : r.o.group_opt) slots = std::max(slots, cpu::opt_state_slots(g));
   if (!resume) {
     r.model.ensure_state_slots(slots);
     r.model.params.zero_state();
@@ -290,7 +301,8 @@ double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
   for (size_t p = 0; p < r.phases.size(); ++p) {
     Executor& ex = *r.phases[p];
     if (p > 0 && ex.on_device()) ex.sync_params_to_device();
-    ex.launch(n, &r.opt, s + 1);
+    if (r.group_opt.empty()) ex.launch(n, &r.opt, s + 1);
+    else ex.launch(n, r.group_opt, s + 1);
     if (prefetch && s + 1 < r.total) {
       const bool next_epoch = r.st.step_in_epoch + 1 == r.steps_per_epoch;
       staged = stage(r, next_epoch ? r.model.epoch + 1 : r.model.epoch, next_epoch ? 0 : r.st.step_in_epoch + 1);
@@ -428,12 +440,14 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
   build_phases(r);
   r.val_plans = std::make_unique<CompiledModel>(model, backend, 1);
   r.opt = o.opt;
+  r.group_opt = o.group_opt;
   r.t_start = r.t_log = Clock::now();
   int64_t staged = -1;  // rows already staged for the next step, or -1
   for (int64_t s = r.st.run_step; s < r.total && !r.st.finished; ++s) {
     const int64_t n = staged >= 0 ? staged : stage(r, r.model.epoch, r.st.step_in_epoch);
     staged = -1;
     r.opt.lr = lr_at(o, s, r.total);
+    for (size_t g = 0; g < r.group_opt.size(); ++g) r.group_opt[g].lr = o.group_opt[g].lr * (r.opt.lr / o.opt.lr);
     after_step(r, s, n, run_phases(r, s, n, staged));
   }
   return finish(r);

@@ -34,6 +34,9 @@ struct TrainOptions {
   int64_t steps = -1;           // exact number of optimizer steps; overrides epochs when ≥ 0
   int64_t batch = 256;
   cpu::OptConfig opt = cpu::default_opt_config(cpu::OptKind::adam);
+  // Parameter group g's own optimizer (kind, hyperparameters, base rate), when given; empty: `opt`
+  // for every group. The schedule scales each group's rate by the same factor.
+  std::vector<cpu::OptConfig> group_opt;
   bool shuffle = true;
   int64_t log_every = 0;        // 0: one log event per epoch; N: every N steps (and at the end)
   int64_t eval_batch = 1024;

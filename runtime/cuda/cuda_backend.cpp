@@ -113,14 +113,13 @@ struct CudaPlanCache final : PlanCache {
   std::map<int, cudaGraphExec_t> graphs;
   cuda::StepScalarBlock step;   // rewritten before every launch; every graph of this plan reads it
   double* workspace = nullptr;  // [loss_workspace_elements(plan batch)]
-  struct OptTable {  // the device slot table of one optimizer_step op (one parameter group)
+  struct OptTable {  // one optimizer_step op (one parameter group): its device slot table, hyperparameters
     cuda::OptSlot* slots = nullptr;
     int count = 0;
     int64_t total = 0;
+    cuda::OptHyper hyper{};
   };
   std::map<const PlanOp*, OptTable> opt_tables;
-  bool have_hyper = false;
-  cuda::OptHyper hyper{};
   int loss_tensor = -1;  // the first loss op's value, or -1
 };
 
@@ -194,7 +193,7 @@ class CudaBackend final : public Backend {
       case PlanOpKind::optimizer_step:
       {
         const auto& t = m_active->opt_tables.at(&op);
-        cuda::optimizer_step(m_active->hyper, m_active->step.device(), op.attr.group, t.slots, t.count, t.total, s);
+        cuda::optimizer_step(t.hyper, m_active->step.device(), op.attr.group, t.slots, t.count, t.total, s);
       }
         break;
       default: run_unfused(op, c, s); break;
@@ -246,19 +245,24 @@ class CudaBackend final : public Backend {
     for (const auto& op : plan.ops) has_opt |= op.kind == PlanOpKind::optimizer_step;
     if (!has_opt) return;
     AE_CHECK(ctx.opt && ctx.step >= 1, "optimizer step without optimizer config");
-    cuda::OptHyper h = cuda::make_opt_hyper(*ctx.opt);
-    if (c.have_hyper && h != c.hyper) c.drop_graphs();  // a captured launch holds the hyperparameters
-    c.hyper = h;
-    c.have_hyper = true;
     for (const auto& op : plan.ops) {
-      if (op.kind != PlanOpKind::optimizer_step || c.opt_tables.count(&op)) continue;
+      if (op.kind != PlanOpKind::optimizer_step) continue;
+      const cpu::OptConfig& cfg = *ctx.opt_for(op.attr.group);
+      const cuda::OptHyper h = cuda::make_opt_hyper(cfg);
+      auto found = c.opt_tables.find(&op);
+      if (found != c.opt_tables.end()) {
+        if (h != found->second.hyper) c.drop_graphs();  // a captured launch holds the hyperparameters
+        found->second.hyper = h;
+        continue;
+      }
       std::vector<cuda::OptSlot> slots;
       for (size_t i = 0; i + 1 < op.in.size(); i += 2) {
         int p = plan.graph.tensors[size_t(op.in[i])].param;
         slots.push_back({ctx.ptr(op.in[i]), ctx.ptr(op.in[i + 1]), ctx.state(p), ctx.params->info(size_t(p)).size(), 0});
       }
       auto& t = c.opt_tables[&op];
-      t.total = cuda::opt_slots_finalize(*ctx.opt, slots);
+      t.hyper = h;
+      t.total = cuda::opt_slots_finalize(cfg, slots);
       t.count = int(slots.size());
       t.slots = static_cast<cuda::OptSlot*>(m_dev.allocate(slots.size() * sizeof(cuda::OptSlot)));
       m_dev.upload(t.slots, slots.data(), slots.size() * sizeof(cuda::OptSlot));

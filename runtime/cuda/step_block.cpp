@@ -52,7 +52,7 @@ StepScalars make_step_scalars(const OpContext& ctx) {
   for (int g = 0; g < ctx.group_count; ++g) {
     s.group[g].lr = float(ctx.lr[size_t(g)]);
     if (!ctx.opt || ctx.step < 1) continue;  // no optimizer this run: only the rate
-    cpu::OptConfig cfg = *ctx.opt;
+    cpu::OptConfig cfg = *ctx.opt_for(g);
     cfg.lr = ctx.lr[size_t(g)];
     s.group[g] = make_group_step_scalars(cfg, ctx.step);
   }

@@ -38,8 +38,8 @@ class StepScalarBlock {
 };
 
 // The block's values for one launch, from the context both backends read: step, seed, loss scale,
-// and per group the learning rate and the optimizer's per-step factors (train plans, ctx.opt; each
-// group takes ctx.opt's hyperparameters with its own ctx.lr[g]). Checks the group count.
+// and per group the learning rate and the optimizer's per-step factors (train plans: each group
+// takes ctx.opt_for(g)'s hyperparameters with its own ctx.lr[g]). Checks the group count.
 StepScalars make_step_scalars(const OpContext& ctx);
 
 }  // namespace ae::cuda
