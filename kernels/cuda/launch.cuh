@@ -66,7 +66,7 @@ void launch(const char* name, void (*kernel)(PARAMS...), dim3 grid, dim3 block, 
 template <typename T>
 __device__ __forceinline__ T* dynamic_shared() {
 #if defined(AE_CUDA_SIM)
-  return reinterpret_cast<T*>(::ae::sim::detail::t_dynamic_smem);
+  return reinterpret_cast<T*>(::ae::sim::detail::t_builtins.dynamic_smem);
 #else
   extern __shared__ __align__(16) unsigned char ae_dynamic_shared_bytes[];
   return reinterpret_cast<T*>(ae_dynamic_shared_bytes);

@@ -16,11 +16,16 @@
 
 namespace ae::sim::detail {
 
-inline thread_local uint3 t_thread_idx{0, 0, 0};
-inline thread_local uint3 t_block_idx{0, 0, 0};
-inline thread_local dim3 t_block_dim{1, 1, 1};
-inline thread_local dim3 t_grid_dim{1, 1, 1};
-inline thread_local unsigned char* t_dynamic_smem = nullptr;  // [smem_bytes of the launch]
+// The built-in variables of the running CUDA thread, in one object so that racecheck can leave
+// the kernels' reads of them out of its shadow of static shared memory (both are thread_local).
+struct Builtins {
+  uint3 thread_idx{0, 0, 0};
+  uint3 block_idx{0, 0, 0};
+  dim3 block_dim{1, 1, 1};
+  dim3 grid_dim{1, 1, 1};
+  unsigned char* dynamic_smem = nullptr;  // [smem_bytes of the launch]
+};
+inline thread_local Builtins t_builtins;
 inline constexpr int k_warp_size = 32;
 
 struct WarpCall;
@@ -112,10 +117,10 @@ T atomic_update(T* address, F f) {
 }  // namespace ae::sim::detail
 
 // ---- built-in variables (read-only views of the scheduler's per-fiber state) ----
-#define threadIdx (static_cast<const uint3&>(::ae::sim::detail::t_thread_idx))
-#define blockIdx (static_cast<const uint3&>(::ae::sim::detail::t_block_idx))
-#define blockDim (static_cast<const dim3&>(::ae::sim::detail::t_block_dim))
-#define gridDim (static_cast<const dim3&>(::ae::sim::detail::t_grid_dim))
+#define threadIdx (static_cast<const uint3&>(::ae::sim::detail::t_builtins.thread_idx))
+#define blockIdx (static_cast<const uint3&>(::ae::sim::detail::t_builtins.block_idx))
+#define blockDim (static_cast<const dim3&>(::ae::sim::detail::t_builtins.block_dim))
+#define gridDim (static_cast<const dim3&>(::ae::sim::detail::t_builtins.grid_dim))
 #define warpSize (::ae::sim::detail::k_warp_size)
 
 // ---- barriers ----

@@ -8,9 +8,12 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <mutex>
 #include <vector>
 
+#include "runtime/sim/checks.h"
 #include "runtime/sim/scheduler.h"
 
 namespace ae::sim::detail {
@@ -21,22 +24,56 @@ thread_local cudaError_t t_last_error = cudaSuccess;
 struct Allocation {
   size_t size;
   bool device;  // false: pinned host memory (also device-accessible, as with UVA)
+  std::map<uintptr_t, NamedRange> buffers;  // memcheck's named buffers, keyed by start
 };
 std::mutex g_mem_mutex;
 std::map<const char*, Allocation> g_allocations;  // keyed by start address
 size_t g_device_bytes = 0;
+std::shared_ptr<const SpanTable> g_spans = std::make_shared<const SpanTable>();  // memcheck's copy
+
+// Bytes before and after every allocation that the sim never hands out: a kernel access there is
+// reported by memcheck (and the bytes keep the 256-byte alignment cudaMalloc guarantees). None in
+// the ASan build, which has no memcheck: its own redzones around each malloc catch those accesses.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr size_t REDZONE = 0;
+#else
+constexpr size_t REDZONE = 256;
+#endif
 
 std::mutex g_func_mutex;
 std::map<const void*, int> g_max_dynamic_smem;  // cudaFuncAttributeMaxDynamicSharedMemorySize
 
+// Rebuilds memcheck's map; g_mem_mutex held. Blocks that run meanwhile keep the copy they took.
+void publish_spans() {
+  auto t = std::make_shared<SpanTable>();
+  t->reserve(g_allocations.size());
+  for (const auto& [p, a] : g_allocations) {
+    Span s;
+    s.start = reinterpret_cast<uintptr_t>(p);
+    s.end = s.start + a.size;
+    s.lo = s.start - REDZONE;
+    s.hi = s.end + REDZONE;
+    s.device = a.device;
+    for (const auto& [lo, r] : a.buffers) s.buffers.push_back(r);
+    t->push_back(std::move(s));
+  }
+  g_spans = std::move(t);
+}
+
+// The allocation holding p; g_mem_mutex held.
+std::map<const char*, Allocation>::iterator find_allocation(const void* p) {
+  auto c = static_cast<const char*>(p);
+  auto it = g_allocations.upper_bound(c);
+  if (it == g_allocations.begin()) return g_allocations.end();
+  --it;
+  return c < it->first + it->second.size ? it : g_allocations.end();
+}
+
 // Whether [p, p+n) lies inside one tracked allocation (device memory, or pinned host if allowed).
 bool in_allocation(const void* p, size_t n) {
   std::lock_guard<std::mutex> g(g_mem_mutex);
-  auto c = static_cast<const char*>(p);
-  auto it = g_allocations.upper_bound(c);
-  if (it == g_allocations.begin()) return false;
-  --it;
-  return c >= it->first && c + n <= it->first + it->second.size;
+  auto it = find_allocation(p);
+  return it != g_allocations.end() && static_cast<const char*>(p) + n <= it->first + it->second.size;
 }
 
 cudaError_t allocate(void** p, size_t size, bool device) {
@@ -44,14 +81,17 @@ cudaError_t allocate(void** p, size_t size, bool device) {
   *p = nullptr;
   if (size == 0) return cudaSuccess;
   if (device && g_device_bytes + size > device_config().global_mem) return set_error(cudaErrorMemoryAllocation);
-  void* mem = nullptr;
-  if (posix_memalign(&mem, 256, size) != 0) return set_error(cudaErrorMemoryAllocation);
+  void* raw = nullptr;
+  if (size > SIZE_MAX - 2 * REDZONE || posix_memalign(&raw, 256, size + 2 * REDZONE) != 0)
+    return set_error(cudaErrorMemoryAllocation);
+  auto* mem = static_cast<unsigned char*>(raw) + REDZONE;
   // Fresh device memory holds garbage on a GPU; all-ones bytes (NaN for floats) make unwritten
   // outputs visible instead of a lucky zero.
   if (device) std::memset(mem, 0xff, size);
   std::lock_guard<std::mutex> g(g_mem_mutex);
-  g_allocations[static_cast<const char*>(mem)] = Allocation{size, device};
+  g_allocations[reinterpret_cast<const char*>(mem)] = Allocation{size, device, {}};
   if (device) g_device_bytes += size;
+  publish_spans();
   *p = mem;
   return cudaSuccess;
 }
@@ -63,7 +103,8 @@ cudaError_t release(void* p, bool device) {
   if (it == g_allocations.end() || it->second.device != device) return set_error(cudaErrorInvalidValue);
   if (device) g_device_bytes -= it->second.size;
   g_allocations.erase(it);
-  std::free(p);
+  publish_spans();
+  std::free(static_cast<unsigned char*>(p) - REDZONE);
   return cudaSuccess;
 }
 
@@ -116,7 +157,38 @@ cudaError_t submit(KernelLaunch l, cudaStream_t stream) {
   return enqueue(stream, StreamOp{what, [l = std::move(l)] { return run_kernel(l); }});
 }
 
+std::shared_ptr<const SpanTable> span_table() {
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  return g_spans;
+}
+
 }  // namespace ae::sim::detail
+
+namespace ae::sim {
+
+void name_buffer(const void* p, size_t bytes, std::string name) {
+  using namespace detail;
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  auto it = find_allocation(p);
+  if (it == g_allocations.end() || bytes == 0 || static_cast<const char*>(p) + bytes > it->first + it->second.size)
+    throw std::invalid_argument("ae::sim::name_buffer: '" + name + "' is not inside one allocation");
+  auto lo = reinterpret_cast<uintptr_t>(p), hi = lo + bytes;
+  auto& bufs = it->second.buffers;
+  for (auto b = bufs.begin(); b != bufs.end();) b = (b->second.lo < hi && lo < b->second.hi) ? bufs.erase(b) : std::next(b);
+  bufs[lo] = NamedRange{lo, hi, std::move(name)};
+  publish_spans();
+}
+
+void clear_buffers(const void* p) {
+  using namespace detail;
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  auto it = find_allocation(p);
+  if (it == g_allocations.end() || it->second.buffers.empty()) return;
+  it->second.buffers.clear();
+  publish_spans();
+}
+
+}  // namespace ae::sim
 
 using ae::sim::detail::set_error;
 

@@ -8,6 +8,8 @@
 // never arrive) the block fails with a message naming the kernel: the sim never hangs.
 #include "runtime/sim/scheduler.h"
 
+#include "runtime/sim/checks.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -243,6 +245,11 @@ bool complete_warp_ops(Block& b, std::vector<int>& runnable, std::string& proble
       for (int j = 0; j < 32; ++j)
         if (group[j]) group[j]->lane = j;
       c->complete(group, c->mask);
+      if (c->complete == complete_syncwarp) {  // the one warp collective that orders memory
+        unsigned members = 0;
+        for (int j = 0; j < 32; ++j) members |= group[j] ? 1u << j : 0u;
+        checks_warp_sync(base, members);
+      }
       for (int j = 0; j < 32; ++j) {
         if (!group[j]) continue;
         b.threads[base + j].state = State::runnable;
@@ -277,6 +284,7 @@ void release_barrier(Block& b, std::vector<int>& runnable) {
     case BarrierKind::all: result = count == live; break;
     case BarrierKind::any: result = count > 0; break;
   }
+  checks_barrier();
   for (int i = 0; i < b.n; ++i) {
     SimThread& t = b.threads[i];
     if (t.state == State::exited) continue;
@@ -300,7 +308,8 @@ struct Rng {
 void resume(SimThread& t) {
   Worker& w = t_worker;
   t_self = &t;
-  t_thread_idx = t.idx;
+  t_builtins.thread_idx = t.idx;
+  checks_switch_to(t.linear, w.stacks[t.linear]->base, w.stacks[t.linear]->size);
   asan_start(&w.main_fake_stack, static_cast<char*>(w.stacks[t.linear]->base), w.stacks[t.linear]->size);
   t.fiber = std::move(t.fiber).resume();
   asan_finish(w.main_fake_stack, nullptr, nullptr);
@@ -355,10 +364,11 @@ std::string run_block(const KernelLaunch& l, uint64_t block_linear, uint64_t lau
   b.idx = uint3{unsigned(block_linear % l.grid.x), unsigned(block_linear / l.grid.x % l.grid.y),
                 unsigned(block_linear / (uint64_t(l.grid.x) * l.grid.y))};
   t_block = &b;
-  t_block_idx = b.idx;
-  t_block_dim = l.block;
-  t_grid_dim = l.grid;
-  t_dynamic_smem = w.dynamic_smem.get();
+  t_builtins.block_idx = b.idx;
+  t_builtins.block_dim = l.block;
+  t_builtins.grid_dim = l.grid;
+  t_builtins.dynamic_smem = w.dynamic_smem.get();
+  checks_begin_block(l, b.idx, n, w.dynamic_smem.get(), l.smem_bytes);
 
   // The order depends on the seed, the kernel and the block only (not on how many launches came
   // before), so one test re-run alone with the printed AE_SIM_SEED replays the same schedule.
@@ -409,6 +419,7 @@ std::string run_block(const KernelLaunch& l, uint64_t block_linear, uint64_t lau
     }
   }
   g_resumes.fetch_add(resumes, std::memory_order_relaxed);
+  checks_end_block();
   t_block = nullptr;
   t_self = nullptr;
   if (b.error.empty()) return {};
@@ -600,6 +611,13 @@ unsigned live_lanes() {
 }
 
 void trap(const char* why) { throw std::runtime_error(why); }
+
+void fail_block(const std::string& report) {
+  Block* b = t_block;
+  if (!b) return;
+  if (b->error.empty()) b->error = report;
+  b->aborted = true;
+}
 
 cudaError_t run_kernel(const KernelLaunch& l) {
   uint64_t number = g_launches.fetch_add(1);

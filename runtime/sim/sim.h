@@ -59,6 +59,25 @@ bool deferred_streams();
 // names the kernel, the block, the threads and the seed. Empty when nothing failed.
 std::string last_failure();
 
+// racecheck and memcheck (see runtime/sim/README.md). The kernel sources are instrumented at compile
+// time (ae_add_sim_cuda_sources, unless the build is the ASan one); these switch the checks at run
+// time. Initialised from AE_SIM_CHECKS: "all" (default), "none", "race", "memory".
+enum Checks : unsigned { check_none = 0, check_race = 1, check_memory = 2, check_all = 3 };
+void set_checks(unsigned checks);
+unsigned checks();
+// Whether instrumented kernel code is linked in (false in the ASan build: nothing to check with).
+bool checks_instrumented();
+
+// memcheck's names for device memory. name_buffer names [p, p + bytes), which must lie inside one
+// cudaMalloc/cudaMallocHost allocation, as a buffer; once an allocation has named buffers, a kernel
+// access to a byte of it outside all of them (a gap, the slack at the end of a pool block) is out of
+// bounds, and reports name the buffers. A new name replaces the buffers it overlaps (a pool block
+// carved anew by its next user). clear_buffers forgets the names of the allocation holding p.
+// Every allocation also has redzones the sim never hands out, so an access just before or after it
+// is out of bounds without any naming.
+void name_buffer(const void* p, size_t bytes, std::string name);
+void clear_buffers(const void* p);
+
 // Counters for bench/sim. A resume is one switch into a CUDA thread's fiber.
 struct Stats {
   uint64_t launches = 0;

@@ -57,9 +57,11 @@ TEST(SimCore, ReductionWithAllBarriersIsExactForEverySeed) {
   ae::sim::set_seed(saved);
 }
 
-// The deliberately broken variants: each drops one barrier. Each must give a wrong sum for most seeds,
-// which is what makes the sim worth running: a missing barrier fails here, not only on a GPU.
-TEST(SimCore, ReductionMissingAnyOneBarrierFailsForMostSeeds) {
+// The deliberately broken variants: each drops one barrier. Without racecheck each must give a wrong
+// sum for most seeds, which is what makes the shuffled order worth having; racecheck reports each of
+// them on every seed, by construction.
+TEST(SimCore, ReductionMissingAnyOneBarrierFailsForMostSeedsWithoutRacecheck) {
+  ScopedChecks off(ae::sim::check_none);
   const uint64_t saved = ae::sim::seed();
   for (int skip = 0; skip < 8; ++skip) {
     int failing_seeds = 0;
@@ -69,6 +71,27 @@ TEST(SimCore, ReductionMissingAnyOneBarrierFailsForMostSeeds) {
     }
     EXPECT_GE(failing_seeds, 8) << "barrier " << skip << " removed, yet only " << failing_seeds
                                 << " of 10 seeds gave a wrong sum";
+  }
+  ae::sim::set_seed(saved);
+}
+
+TEST(SimCore, ReductionMissingAnyOneBarrierIsAHazardOnEverySeed) {
+  if (!ae::sim::checks_instrumented()) GTEST_SKIP() << "racecheck needs the instrumented build (not the ASan one)";
+  ScopedChecks race(ae::sim::check_race);
+  const uint64_t saved = ae::sim::seed();
+  for (int skip = 0; skip < 8; ++skip) {
+    for (uint64_t s = 1; s <= 10; ++s) {
+      ae::sim::set_seed(s);
+      try {
+        wrong_block_sums(skip, 16);
+        ADD_FAILURE() << "barrier " << skip << " removed, yet racecheck saw no hazard " << seed_note();
+      } catch (const ae::Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("racecheck:"), std::string::npos) << what;
+        EXPECT_NE(what.find("hazard on static __shared__ memory"), std::string::npos) << what;
+        EXPECT_NE(what.find("'block_sum'"), std::string::npos) << what;
+      }
+    }
   }
   ae::sim::set_seed(saved);
 }
@@ -148,13 +171,26 @@ TEST(SimCore, TiledGemmIsBitExactOnAdversarialShapes) {
   check_gemm(33, 15, 47);
 }
 
+// The execution model's own speed, without racecheck and memcheck (their cost is printed, not bounded:
+// they are a correctness tool).
 TEST(SimCore, TiledGemmFeasibilityShapeRunsWellUnderASecond) {
-  const auto start = std::chrono::steady_clock::now();
-  check_gemm(256, 784, 256);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  auto seconds = [] {
+    const auto start = std::chrono::steady_clock::now();
+    check_gemm(256, 784, 256);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  double s = 0;
+  {
+    ScopedChecks off(ae::sim::check_none);
+    s = seconds();
+  }
   std::printf("256x784x256 tiled GEMM under the sim (with setup and reference): %.3f s\n", s);
+  if (ae::sim::checks_instrumented()) {
+    ScopedChecks all(ae::sim::check_all);
+    std::printf("  the same with racecheck and memcheck: %.3f s\n", seconds());
+  }
 #if !defined(__SANITIZE_ADDRESS__)
-  EXPECT_LT(s, 1.5) << "the sim is too slow to be a tool";
+  EXPECT_LT(s, 3.0) << "the sim is too slow to be a tool (its instrumented kernels call a check hook per access even with the checks off)";
 #endif
 }
 

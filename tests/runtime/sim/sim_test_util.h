@@ -37,6 +37,18 @@ class DeviceBuffer {
   size_t m_n;
 };
 
+// Sets the sim's racecheck/memcheck switches for one scope.
+class ScopedChecks {
+ public:
+  explicit ScopedChecks(unsigned checks) : m_saved(ae::sim::checks()) { ae::sim::set_checks(checks); }
+  ~ScopedChecks() { ae::sim::set_checks(m_saved); }
+  ScopedChecks(const ScopedChecks&) = delete;
+  ScopedChecks& operator=(const ScopedChecks&) = delete;
+
+ private:
+  unsigned m_saved;
+};
+
 inline std::string seed_note() { return "[AE_SIM_SEED=" + std::to_string(ae::sim::seed()) + "]"; }
 
 }  // namespace ae::simtest

@@ -65,4 +65,20 @@ void trap_on_stream(int* out, cudaStream_t stream);
 void fault_out_of_bounds_write(float* data, int n);  // writes data[n]
 void fault_missing_wmma_lanes();
 
+// checks.cu: planted shared-memory hazards (64 threads, static or dynamic shared memory; out [64])
+// and an off-by-one copy of n + 1 elements, for racecheck and memcheck.
+enum PlantedHazard {
+  HAZARD_RAW,
+  HAZARD_WAR,
+  HAZARD_WAW,
+  HAZARD_RAW_IN_WARP,
+  SAFE_SYNCWARP,
+  HAZARD_RAW_AFTER_SHUFFLE,
+  SAFE_SYNCTHREADS,
+  SAFE_ATOMICS,
+  SAFE_NEIGHBOUR_HALVES,
+};
+void launch_planted_hazard(int kind, bool dynamic_smem, int* out);
+void launch_copy_n_plus_one(const float* in, float* out, int n);
+
 }  // namespace ae::simtest
