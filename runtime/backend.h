@@ -85,6 +85,11 @@ class Device {
   virtual void synchronize() = 0;
   // Pool statistics: bytes reserved, in use, peak, allocations served from the cache.
   virtual std::string memory_report() const = 0;
+  // For a memory checker (cuda-sim's memcheck): bytes to leave unused between arena buffers, so an
+  // access just past one lands in a gap instead of its neighbour, and a name for a range of device
+  // memory that the checker's reports use. Neither does anything on a real device.
+  virtual size_t guard_bytes() const { return 0; }
+  virtual void name_memory(const void* p, size_t bytes, const std::string& name) { (void)p, (void)bytes, (void)name; }
 };
 
 // What a backend keeps between runs of one Executor's Plan (captured graphs, device tables).

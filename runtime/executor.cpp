@@ -3,12 +3,55 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <tuple>
 #include <utility>
 
 #include "kernels/common/error.h"
 #include "kernels/common/step_scalars.h"
 
 namespace ae {
+
+GuardedArena guarded_arena(const Plan& plan, int64_t guard) {
+  GuardedArena a;
+  a.offset = plan.tensor_offset;
+  a.bytes = plan.arena_bytes;
+  if (guard <= 0) return a;
+  // Shift the k-th distinct planned offset by k guards: two buffers live at once never overlap in
+  // the plan, so after the shift the later one starts at least `guard` bytes after the earlier ends.
+  std::vector<int64_t> starts;
+  for (int64_t off : plan.tensor_offset)
+    if (off >= 0) starts.push_back(off);
+  std::sort(starts.begin(), starts.end());
+  starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
+  auto shifted = [&](int64_t off) {
+    return off + guard * int64_t(std::lower_bound(starts.begin(), starts.end(), off) - starts.begin());
+  };
+  for (int64_t& off : a.offset)
+    if (off >= 0) off = shifted(off);
+  a.bytes = plan.arena_bytes + guard * int64_t(starts.size());
+  // Name each tensor's exact bytes; tensors that share space at different times (or in place) are
+  // merged into one range, so the checker holds each to the union of their extents.
+  std::vector<std::tuple<int64_t, int64_t, std::string>> ranges;
+  for (const BufferPlan& b : plan.buffers) {
+    const Tensor& t = plan.graph.tensors[size_t(b.tensor)];
+    const int64_t lo = a.offset[size_t(b.tensor)], bytes = t.bytes(plan.batch);
+    if (bytes > 0) ranges.emplace_back(lo, lo + bytes, t.name);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (auto& [lo, hi, name] : ranges) {
+    if (!a.names.empty() && lo < std::get<1>(a.names.back())) {
+      auto& [mlo, mhi, mname] = a.names.back();
+      mhi = std::max(mhi, hi);
+      if (mname.size() < 80) mname += " / " + name;
+      continue;
+    }
+    a.names.emplace_back(lo, hi, name);
+  }
+  for (auto& r : a.names) std::get<2>(r) = "arena tensor '" + std::get<2>(r) + "'";
+  return a;
+}
+
 
 Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     : m_plan(std::move(plan)), m_backend(backend), m_params(params), m_dev(backend.device()) {
@@ -30,9 +73,13 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     m_arena = AlignedBlock(size_t(m_plan.arena_bytes));
   } else {
     try {
-      m_dev_arena = static_cast<char*>(m_dev->allocate(size_t(std::max<int64_t>(m_plan.arena_bytes, 1))));
+      const GuardedArena arena = guarded_arena(m_plan, int64_t(m_dev->guard_bytes()));
+      m_dev_offset = arena.offset;
+      m_dev_arena = static_cast<char*>(m_dev->allocate(size_t(std::max<int64_t>(arena.bytes, 1))));
+      for (const auto& [lo, hi, name] : arena.names) m_dev->name_memory(m_dev_arena + lo, size_t(hi - lo), name);
       m_dev_params_bytes = m_params.block_bytes();
       m_dev_params = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_dev_params_bytes, 1)));
+      m_dev->name_memory(m_dev_params, m_dev_params_bytes, "parameter store");
       sync_params_to_device();
       for (int t : m_plan.graph.inputs) {
         size_t bytes = size_t(m_plan.graph.tensors[size_t(t)].bytes(m_plan.batch));
@@ -41,6 +88,8 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
         for (size_t s = 0; s < 2; ++s) {
           m_staging.back()[s] = static_cast<float*>(m_dev->allocate_pinned(bytes));
           m_slots.back()[s] = static_cast<float*>(m_dev->allocate(bytes));
+          m_dev->name_memory(m_slots.back()[s], bytes, "input slot " + std::to_string(s) + " of '" +
+                                                           m_plan.graph.tensors[size_t(t)].name + "'");
         }
       }
     } catch (...) {
@@ -92,7 +141,7 @@ float* Executor::data(int t) const {
   }
   int64_t off = m_plan.tensor_offset[t];
   AE_CHECK(off >= 0, "tensor ", ten.name, " has no memory in this plan");
-  return m_dev ? reinterpret_cast<float*>(m_dev_arena + off) : m_arena.as<float>(size_t(off));
+  return m_dev ? reinterpret_cast<float*>(m_dev_arena + m_dev_offset[size_t(t)]) : m_arena.as<float>(size_t(off));
 }
 
 float* Executor::input(size_t i) const {

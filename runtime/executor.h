@@ -16,6 +16,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <vector>
 
 #include "graph/plan.h"
@@ -24,6 +25,15 @@
 #include "runtime/params.h"
 
 namespace ae {
+
+// The device arena's layout when the device asks for guard bytes between buffers (cuda-sim, for
+// memcheck): tensor → offset, the arena's size, and the named byte ranges of its tensors.
+struct GuardedArena {
+  std::vector<int64_t> offset;  // per tensor, -1 when not in the arena
+  int64_t bytes = 0;
+  std::vector<std::tuple<int64_t, int64_t, std::string>> names;  // [lo, hi) and a name, sorted
+};
+GuardedArena guarded_arena(const Plan& plan, int64_t guard);
 
 class Executor {
  public:
@@ -95,6 +105,7 @@ class Executor {
   Device* m_dev = nullptr;
   AlignedBlock m_arena;          // host backends
   char* m_dev_arena = nullptr;   // device backends
+  std::vector<int64_t> m_dev_offset;  // tensor → offset in m_dev_arena (guarded_arena)
   char* m_dev_params = nullptr;  // device mirror of m_params.block()
   size_t m_dev_params_bytes = 0;  // block_bytes() of the store when the mirror was allocated
   uint64_t m_dev_params_version = 0;  // ParamStore version the mirror holds (0: none)

@@ -24,6 +24,9 @@
 #include "runtime/backend.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/device_pool.h"
+#if defined(AE_CUDA_BACKEND_SIM)
+#include "runtime/sim/sim.h"
+#endif
 #include "runtime/cuda/step_block.h"
 
 namespace ae {
@@ -89,6 +92,12 @@ class CudaDevice final : public Device {
     AE_CUDA_CHECK(cudaStreamSynchronize(m_compute));
   }
   std::string memory_report() const override { return m_pool.report(); }
+#if defined(AE_CUDA_BACKEND_SIM)
+  size_t guard_bytes() const override { return 256; }
+  void name_memory(const void* p, size_t bytes, const std::string& name) override {
+    if (bytes) ae::sim::name_buffer(p, bytes, name);
+  }
+#endif
 
  private:
   cuda::DevicePool m_pool;  // declared first: freed last, after the streams are idle

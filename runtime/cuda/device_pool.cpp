@@ -7,6 +7,9 @@
 #include <cstdio>
 
 #include "kernels/common/error.h"
+#if defined(AE_CUDA_BACKEND_SIM)
+#include "runtime/sim/sim.h"
+#endif
 
 namespace ae::cuda {
 
@@ -68,6 +71,10 @@ void* DevicePool::allocate(size_t bytes) {
     m_stats.reserved += cls;
   }
   m_live[p] = {cls, bytes};
+#if defined(AE_CUDA_BACKEND_SIM)
+  // memcheck: the block's slack beyond the request is out of bounds, as the rest of a cudaMalloc is.
+  if (bytes) ae::sim::name_buffer(p, bytes, "pool block of " + std::to_string(bytes) + " bytes");
+#endif
   m_stats.in_use += cls;
   m_stats.requested += bytes;
   m_stats.peak_in_use = std::max(m_stats.peak_in_use, m_stats.in_use);
@@ -84,6 +91,9 @@ void DevicePool::deallocate(void* p) {
   m_stats.in_use -= cls;
   m_stats.requested -= req;
   m_free[cls].push_back(p);
+#if defined(AE_CUDA_BACKEND_SIM)
+  ae::sim::clear_buffers(p);
+#endif
 }
 
 void DevicePool::release_cached() {
