@@ -29,7 +29,7 @@ std::string parent_directory(const std::string& path) {
 
 }  // namespace
 
-AtomicFile::AtomicFile(std::string path) : m_path(std::move(path)) {
+AtomicFile::AtomicFile(std::string path, uint64_t expected_bytes) : m_path(std::move(path)), m_expected(expected_bytes) {
   if (m_path.empty()) AE_FAIL("cannot write a file with an empty path");
   if (m_path.back() == '/') AE_FAIL("cannot write '", m_path, "': the path names a directory");
   // <path>.tmp.<pid>.<n>: unique per writer, so two outputs of one process never share a temporary.
@@ -49,23 +49,37 @@ AtomicFile::~AtomicFile() {
   if (!m_committed) ::unlink(m_temp_path.c_str());
 }
 
+// One line: the OS reason first (what a user searches for), then how far the file got.
 void AtomicFile::fail_io(const char* what) const {
   const int err = errno;
-  AE_FAIL("cannot write '", m_path, "': ", what, " failed: ", std::strerror(err));
+  std::string progress = std::strcmp(what, "write") == 0 ? " after writing " : std::string(" at ") + what + ", after writing ";
+  progress += std::to_string(m_written);
+  if (m_expected > 0) progress += " of " + std::to_string(m_expected);
+  progress += " bytes";
+  const char* hint = err == EFBIG    ? " (a file-size limit is set: ulimit -f)"
+                     : err == ENOSPC ? " (the disk is full)"
+                     : err == EDQUOT ? " (the disk quota is used up)"
+                                     : "";
+  AE_FAIL("cannot write '", m_path, "': ", std::strerror(err), progress, hint,
+          "; any existing file there is left as it was");
 }
 
-void AtomicFile::flush_buffer() {
-  const char* p = m_buffer.data();
-  size_t left = m_buffer.size();
-  while (left > 0) {
-    const ssize_t n = ::write(m_fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
+void AtomicFile::write_all(const char* p, size_t bytes) {
+  while (bytes > 0) {
+    const ssize_t n = ::write(m_fd, p, bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;  // a regular file accepts nothing only when it cannot grow
       fail_io("write");
     }
     p += n;
-    left -= static_cast<size_t>(n);
+    bytes -= static_cast<size_t>(n);
+    m_written += static_cast<uint64_t>(n);
   }
+}
+
+void AtomicFile::flush_buffer() {
+  write_all(m_buffer.data(), m_buffer.size());
   m_buffer.clear();
 }
 
@@ -82,15 +96,7 @@ void AtomicFile::write(const void* data, size_t bytes) {
     return;
   }
   // Large blocks (tensor data) go straight to the kernel without a copy.
-  while (bytes > 0) {
-    const ssize_t n = ::write(m_fd, p, bytes);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_io("write");
-    }
-    p += n;
-    bytes -= static_cast<size_t>(n);
-  }
+  write_all(p, bytes);
 }
 
 void AtomicFile::commit() {
@@ -98,9 +104,11 @@ void AtomicFile::commit() {
   flush_buffer();
   // fsync before rename: otherwise a crash can leave the new name pointing at an empty inode.
   if (::fsync(m_fd) != 0) fail_io("fsync");
+  // close() can report a deferred write error (NFS, some FUSE filesystems); the temporary is
+  // then incomplete and the destructor removes it.
   const int fd = m_fd;
   m_fd = -1;
-  if (::close(fd) != 0) fail_io("close");
+  if (::close(fd) != 0 && errno != EINTR) fail_io("close");
   if (::rename(m_temp_path.c_str(), m_path.c_str()) != 0) {
     const int err = errno;
     AE_FAIL("cannot write '", m_path, "': renaming '", m_temp_path, "' over it failed: ",

@@ -209,7 +209,7 @@ void save_model_file(const std::string& path, const ModelFile& file) {
   text.append((8 - text.size() % 8) % 8, ' ');  // so the data buffer starts 8-byte aligned
   const uint64_t n = text.size();
 
-  AtomicFile out(path);
+  AtomicFile out(path, sizeof(n) + n + offset);  // offset: the data bytes
   out.write(&n, sizeof(n));  // little-endian (see static_assert)
   out.write(text);
   for (const NamedTensor& t : file.tensors) out.write(t.data.data(), t.data.size() * sizeof(float));

@@ -1,10 +1,14 @@
 // `ae`: train, inspect and benchmark autoencoders. Every error is one line on stderr and a
 // non-zero exit; nothing half-written is left behind (writers are atomic).
 #include <omp.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -139,9 +143,25 @@ void check_row_limit(int64_t rows, const std::string& flag) {
   if (rows == 0 || rows < -1) AE_FAIL(flag, " must be ≥ 1, got ", rows);
 }
 
+// Reports and listings on stdout are output too: a full disk or a file-size limit under
+// `ae score ... > report.txt` is an error, not a silently short file (stdio reports it only at
+// the final flush).
+int finish_stdout(int status) {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return status;
+  const int err = errno;
+  std::fprintf(stderr, "ae: error: cannot write to standard output: %s\n",
+               err ? std::strerror(err) : "a write failed");
+  return status == 0 ? 1 : status;
+}
+
 }  // namespace ae::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) would otherwise kill the process with SIGXFSZ in the middle
+  // of a write, leaving its temporary file behind; ignored, write(2) fails with EFBIG and the
+  // writer reports it as one line and removes the temporary.
+  ::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"ae — train and use autoencoders (C++20/CUDA engine; cpu reference backend)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ae 0.1.0");
@@ -154,7 +174,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    if (e.get_exit_code() == 0) return ae::cli::finish_stdout(app.exit(e));  // --help, --version
     std::string names;
     bool known = false;
     for (const auto* sub : app.get_subcommands({})) {
@@ -177,5 +197,5 @@ int main(int argc, char** argv) {
     std::cerr << "ae: error: " << e.what() << "\n";
     return 1;
   }
-  return 0;
+  return ae::cli::finish_stdout(0);
 }

@@ -406,7 +406,7 @@ void save_npy(const std::string& path, const float* data, int64_t rows, int64_t 
   header += '\n';
   const auto n = static_cast<uint16_t>(header.size());  // < 128 here, far below the v1.0 limit
 
-  AtomicFile out(path);
+  AtomicFile out(path, prefix + header.size() + elems * sizeof(float));
   out.write("\x93NUMPY\x01\x00", 8);
   const uint8_t len[2] = {static_cast<uint8_t>(n & 0xFF), static_cast<uint8_t>(n >> 8)};
   out.write(len, 2);
