@@ -2,6 +2,7 @@
 // with its stdout and stderr captured, and small file utilities (read, list, write IDX).
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -82,8 +83,10 @@ struct RunResult {
 };
 
 // Runs the `ae` binary with `args` (no shell: arguments are passed as they are), stdout and
-// stderr captured through files in `dir`.
-inline RunResult run_ae(const std::vector<std::string>& args, const ScratchDir& dir) {
+// stderr captured through files in `dir`. `fsize_limit` ≥ 0 runs it as `prlimit --fsize=N` would:
+// no file it writes (its captured stdout and stderr included) may grow past N bytes; SIGXFSZ
+// keeps its default action, so only a binary that ignores it sees write(2) fail with EFBIG.
+inline RunResult run_ae(const std::vector<std::string>& args, const ScratchDir& dir, long long fsize_limit = -1) {
   RunResult r;
   r.command = AE_CLI;
   for (const auto& a : args) r.command += " " + a;
@@ -97,6 +100,10 @@ inline RunResult run_ae(const std::vector<std::string>& args, const ScratchDir& 
   const pid_t pid = ::fork();
   if (pid == 0) {
     if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr)) ::_exit(126);
+    if (fsize_limit >= 0) {
+      const rlimit rl{rlim_t(fsize_limit), rlim_t(fsize_limit)};
+      if (::setrlimit(RLIMIT_FSIZE, &rl) != 0) ::_exit(125);
+    }
     ::execv(AE_CLI.c_str(), argv.data());
     ::_exit(127);
   }
