@@ -5,7 +5,15 @@
 //    newer than the library still gets AVX-512 kernels (unlike OpenBLAS 0.3.21's model table).
 //  - threads: Debian's oneDNN runs on GNU OpenMP, the runtime ae's own loops use. A GEMM uses
 //    omp_get_max_threads() of the calling thread, so we set that ICV around each call; there is
-//    no second thread pool to fight OpenMP's spinning workers for the cores.
+//    no second thread pool to fight OpenMP's spinning workers for the cores. The GEMM thread
+//    count is a per-thread setting, so two application threads (two models) never change each
+//    other's count, and with it each other's bits.
+//  - concurrency: the matmul primitives run with a user scratchpad. oneDNN's own (library mode,
+//    Debian builds it without DNNL_ENABLE_CONCURRENT_EXEC) is a per-thread buffer sized when a
+//    primitive is created, and its primitives "cannot migrate between threads" (dnnl_types.h):
+//    the process-wide matmul cache, or a model created on one thread and run on another, breaks
+//    that rule (no failure was seen with 2.6.3, but the rule is the documented contract). With a
+//    user scratchpad any thread may run any primitive, several threads at once.
 //  - determinism: oneDNN partitions a GEMM by shape and thread count only and reduces in a fixed
 //    order, so equal inputs give equal bits for a given thread count (tests/kernels/gemm_test.cpp).
 //  - the dense forward product x·Wᵀ + b (gemm_nt_bias) runs as a cached oneDNN matmul primitive
@@ -19,7 +27,9 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
-#include <atomic>
+#include <cstddef>
+#include <cstdlib>
+#include <new>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,11 +43,32 @@
 namespace ae::cpu {
 namespace {
 
-std::atomic<int> g_threads{0};  // 0: not set, use the OpenMP default
+thread_local int t_threads = 0;  // 0: not set on this thread, use its OpenMP setting
 
-int default_threads() {
-  static const int threads = std::max(1, omp_get_max_threads());
-  return threads;
+// A per-thread scratchpad for the shared, cached primitives: grows to the largest a thread has
+// needed, 4 KiB aligned (oneDNN's own alignment for scratchpads).
+std::byte* thread_scratch(size_t bytes) {
+  struct Buffer {
+    std::byte* p = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(p); }
+  };
+  thread_local Buffer buf;
+  if (bytes > buf.size) {
+    const size_t size = (bytes + 4095) / 4096 * 4096;
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(4096, size));
+    if (!p) throw std::bad_alloc();
+    std::free(buf.p);
+    buf.p = p;
+    buf.size = size;
+  }
+  return buf.p;
+}
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
 }
 
 // Gives the calling thread's next OpenMP parallel regions (those oneDNN opens) `threads` threads
@@ -152,7 +183,7 @@ class MatmulCache {
  public:
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, int>;
   struct Entry {
-    dnnl::memory::desc x, w, b, y;
+    dnnl::memory::desc x, w, b, y, scratch;
     dnnl::matmul prim;
   };
 
@@ -176,7 +207,9 @@ class MatmulCache {
     e->b = dnnl::memory::desc({1, N}, dt::f32, tag::ab);
     e->y = dnnl::memory::desc({M, N}, dt::f32, tag::ab);
     auto desc = bias ? dnnl::matmul::desc(e->x, e->w, e->b, e->y) : dnnl::matmul::desc(e->x, e->w, e->y);
-    e->prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, m_engine));
+    dnnl::matmul::primitive_desc pd(desc, user_scratchpad(), m_engine);
+    e->scratch = pd.scratchpad_desc();
+    e->prim = dnnl::matmul(pd);
     m_entries.emplace(key, e);
     return e;
   }
@@ -202,6 +235,8 @@ void matmul_nt_bias(int64_t M, int64_t N, int64_t K, const float* x, const float
   dnnl::memory ym(e->y, cache.engine(), y);
   std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
   if (b) args.emplace(DNNL_ARG_BIAS, dnnl::memory(e->b, cache.engine(), const_cast<float*>(b)));
+  if (const size_t bytes = e->scratch.get_size(); bytes > 0)
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(e->scratch, cache.engine(), thread_scratch(bytes)));
   dnnl::stream stream(cache.engine());
   e->prim.execute(stream, args);
   stream.wait();
@@ -217,6 +252,7 @@ struct PackedNtBias::Impl {
     dnnl::matmul prim;
     size_t pack;                // which entry of `packs` holds W in the layout it reads
     dnnl::memory x, b, y;       // handles set per call
+    dnnl::memory scratch;       // its own scratchpad: calls on one PackedNtBias never overlap
     std::unordered_map<int, dnnl::memory> args;  // built once: a call only swaps handles
   };
   struct Pack {
@@ -238,15 +274,18 @@ struct PackedNtBias::Impl {
     const dnnl::engine& eng = MatmulCache::get().engine();
     dnnl::memory::desc x({M, K}, dt::f32, tag::ab), w({K, N}, dt::f32, tag::any), b({1, N}, dt::f32, tag::ab),
         y({M, N}, dt::f32, tag::ab);
-    auto pd = dnnl::matmul::primitive_desc(bias ? dnnl::matmul::desc(x, w, b, y) : dnnl::matmul::desc(x, w, y), eng);
+    auto pd = dnnl::matmul::primitive_desc(bias ? dnnl::matmul::desc(x, w, b, y) : dnnl::matmul::desc(x, w, y),
+                                           user_scratchpad(), eng);
     size_t pack = 0;
     while (pack < packs.size() && packs[pack].w.get_desc() != pd.weights_desc()) ++pack;
     if (pack == packs.size()) packs.push_back(Pack{dnnl::memory(pd.weights_desc(), eng), false});
     prims.push_back(Prim{M, threads, bias, dnnl::matmul(pd), pack, dnnl::memory(x, eng, nullptr),
-                         dnnl::memory(b, eng, nullptr), dnnl::memory(y, eng, nullptr), {}});
+                         dnnl::memory(b, eng, nullptr), dnnl::memory(y, eng, nullptr),
+                         pd.scratchpad_desc().get_size() > 0 ? dnnl::memory(pd.scratchpad_desc(), eng) : dnnl::memory(), {}});
     Prim& p = prims.back();
     p.args = {{DNNL_ARG_SRC, p.x}, {DNNL_ARG_DST, p.y}, {DNNL_ARG_WEIGHTS, packs[pack].w}};
     if (bias) p.args.emplace(DNNL_ARG_BIAS, p.b);
+    if (pd.scratchpad_desc().get_size() > 0) p.args.emplace(DNNL_ARG_SCRATCHPAD, p.scratch);
     return p;
   }
 
@@ -337,15 +376,14 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
 
-void set_gemm_threads(int threads) {
-  AE_CHECK(threads >= 1, "set_gemm_threads: threads=", threads, " must be at least 1");
-  g_threads.store(threads, std::memory_order_relaxed);
+int set_gemm_threads(int threads) {
+  AE_CHECK(threads >= 0, "set_gemm_threads: threads=", threads, " must be at least 1 (0: unset)");
+  const int previous = t_threads;
+  t_threads = threads;
+  return previous;
 }
 
-int gemm_threads() {
-  const int t = g_threads.load(std::memory_order_relaxed);
-  return t > 0 ? t : default_threads();
-}
+int gemm_threads() { return t_threads > 0 ? t_threads : std::max(1, omp_get_max_threads()); }
 
 std::string gemm_library() {
   const dnnl_version_t* v = dnnl_version();

@@ -66,10 +66,12 @@ class PackedNtBias {
   std::unique_ptr<Impl> m;
 };
 
-// Threads the GEMM library uses from now on, process-wide (≥ 1). Until set, the OpenMP default
-// (OMP_NUM_THREADS, else the number of cores). GEMM threads are OpenMP threads of the same runtime
-// ae's elementwise loops use, so the two never oversubscribe the cores.
-void set_gemm_threads(int threads);
+// Threads the GEMMs called from this thread use from now on (≥ 1; 0 unsets). Each application
+// thread has its own setting, so threads running different models never change each other's
+// count (nor their bits). Unset, a thread's OpenMP setting (omp_get_max_threads(): OMP_NUM_THREADS,
+// else the number of cores). GEMM threads are OpenMP threads of the same runtime ae's elementwise
+// loops use, so the two never oversubscribe the cores. Returns the previous setting (0: unset).
+int set_gemm_threads(int threads);
 int gemm_threads();
 
 // What runs the GEMMs, e.g. "oneDNN 2.6.3 sgemm + matmul for x·Wᵀ+b (avx512_core kernels, CPU max ISA

@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/common/error.h"
@@ -327,8 +328,21 @@ TEST(Gemm, BadArgumentsThrow) {
 }
 
 TEST(Gemm, ThreadsAndLibraryName) {
-  EXPECT_THROW(set_gemm_threads(0), Error);
+  EXPECT_THROW(set_gemm_threads(-1), Error);
+  // 0 unsets: the thread's OpenMP setting again. The previous setting comes back.
+  set_gemm_threads(3);
+  EXPECT_EQ(set_gemm_threads(0), 3);
+  EXPECT_EQ(gemm_threads(), std::max(1, omp_get_max_threads()));
+  // Per thread: another thread's setting is its own (two models on two threads keep theirs).
   set_gemm_threads(1);
+  int other = 0;
+  std::thread t([&] {
+    set_gemm_threads(4);
+    other = gemm_threads();
+  });
+  t.join();
+  EXPECT_EQ(other, 4);
+  EXPECT_EQ(gemm_threads(), 1);
   EXPECT_EQ(gemm_threads(), 1);
   EXPECT_NE(gemm_library().find("1 thread"), std::string::npos) << gemm_library();
   set_gemm_threads(2);
