@@ -109,6 +109,12 @@ AE_C_FORWARD(ae_model_decode, decode, "codes")
 AE_C_FORWARD(ae_model_reconstruct, reconstruct, "x")
 AE_C_FORWARD(ae_model_score, score, "x")
 
+ae_status ae_model_set_threads(ae_model* m, int threads) {
+  if (!m) return invalid("ae_model_set_threads: model must not be null");
+  if (threads < 0) return invalid("ae_model_set_threads: threads must be >= 0 (0: all cores)");
+  return guarded([&] { m->impl.set_threads(threads); });
+}
+
 int64_t ae_model_input_width(const ae_model* m) { return m ? m->impl.input_width() : -1; }
 int64_t ae_model_code_width(const ae_model* m) { return m ? m->impl.code_width() : -1; }
 const char* ae_last_error(void) { return g_last_error.c_str(); }

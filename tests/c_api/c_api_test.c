@@ -46,6 +46,8 @@ int main(int argc, char** argv) {
   ae_model* m = NULL;
   CHECK(ae_model_create("20-12t-3-12t-20", 7, "mse", &m) == AE_OK, "%s", ae_last_error());
   CHECK(ae_model_input_width(m) == IN && ae_model_code_width(m) == CODE, "widths");
+  CHECK(ae_model_set_threads(m, -1) == AE_ERROR_INVALID_ARGUMENT, "negative thread count");
+  CHECK(ae_model_set_threads(m, 1) == AE_OK, "%s", ae_last_error());
   CHECK(ae_model_score(m, x, ROWS, score) == AE_OK, "%s", ae_last_error());
   double before = 0;
   for (int r = 0; r < ROWS; ++r) before += score[r] / ROWS;

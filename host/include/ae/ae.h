@@ -1,9 +1,13 @@
 /* ae's C ABI: create or load an autoencoder, train it on float arrays, encode, decode,
  * reconstruct, score, save. Every call returns a status; on failure ae_last_error() gives a
  * one-line message for this thread. The library never aborts the calling process.
- * Threads: different models may be used from different threads at once. Calls on one model are
- * serialised by a lock inside it (it keeps its compiled plans between calls), so two threads
- * encoding with the same model take turns; give each thread its own model to run them in parallel. */
+ * Threads: different models may be used from different threads at once; they share no mutable
+ * state and each call runs with its model's own thread count (ae_model_set_threads), so the results
+ * are bit for bit those of the same calls made one at a time. Calls on one model are serialised by
+ * a lock inside it (it keeps its compiled plans between calls), so two threads encoding with the
+ * same model take turns, and an encode during another thread's train sees the whole untrained or
+ * the whole trained model, never a mix; give each thread its own model to run them in parallel.
+ * ae_last_error() is per thread. */
 #ifndef AE_AE_H
 #define AE_AE_H
 
@@ -33,7 +37,8 @@ typedef struct ae_train_config {
   const char* optimizer; /* "sgd", "adam" (default), "adamw", "rmsprop" */
   double lr;             /* <= 0: PyTorch's default for the optimizer */
   int shuffle;           /* default 1 */
-  int threads;           /* 0 (default): all cores */
+  int threads;           /* 0 (default): the model's setting (all cores unless ae_model_set_threads);
+                            a count given here becomes the model's setting for later calls */
   const char* normalize; /* "none" (default), "minmax", "zscore": fitted on this data, stored in the model */
   const char* device;    /* "cpu" (default) or "auto" */
 } ae_train_config;
@@ -58,6 +63,10 @@ AE_API ae_status ae_model_decode(const ae_model* model, const float* codes, int6
 AE_API ae_status ae_model_reconstruct(const ae_model* model, const float* x, int64_t rows, float* out);
 /* out: [rows] — per-row reconstruction loss (the model's loss, averaged over the features) */
 AE_API ae_status ae_model_score(const ae_model* model, const float* x, int64_t rows, float* out);
+
+/* CPU threads every call on this model uses; 0 (the default) = all cores. Results are bitwise
+ * reproducible for a given count; the calling thread's own OpenMP setting is left as it was. */
+AE_API ae_status ae_model_set_threads(ae_model* model, int threads);
 
 AE_API int64_t ae_model_input_width(const ae_model* model);
 AE_API int64_t ae_model_code_width(const ae_model* model);

@@ -1,6 +1,14 @@
 // ae's C++ API: create or load an autoencoder, train it on float arrays, encode, decode,
 // reconstruct, score and save. Errors are thrown as ae::Error (a std::runtime_error) whose
 // message names the file, field or flag at fault.
+//
+// Threads. Different Autoencoder objects may be used from different threads at once: they share
+// no mutable state, and each call runs with its model's own thread count (set_threads), so the
+// results are bit for bit those of the same calls made one at a time. One Autoencoder used from
+// several threads at once works too, but its calls take turns: a lock inside it serialises every
+// call (train, encode, ..., save), and each call sees the model as a whole, before or after any
+// other call (an encode running while another thread trains gives the codes of the untrained or
+// the trained model, never a mix). A moved-from Autoencoder throws ae::Error on any call.
 #pragma once
 
 #include <cmath>
@@ -23,7 +31,8 @@ struct TrainConfig {
   double momentum = NAN, weight_decay = NAN;
   bool nesterov = false;
   bool shuffle = true;
-  int threads = 0;                // 0: all cores
+  int threads = 0;                // CPU threads; 0: the model's setting (set_threads; all cores). A
+                                  // count given here becomes the model's setting for later calls.
   std::string device = "cpu";     // cpu or auto
   std::string normalize = "none"; // none, minmax, zscore: fitted on the training data, kept in the model
 };
@@ -65,6 +74,12 @@ class AE_API Autoencoder {
   // and reuses it; plans built so far, for tests and for checking a call pattern does not thrash.
   // Calls on one Autoencoder are serialised by a lock; use one per thread to run in parallel.
   int64_t plans_built() const;
+
+  // CPU threads every call on this model uses (0, the default: all cores). Results are bitwise
+  // reproducible for a given count. The count applies to the calling thread for the duration of
+  // the call only: the caller's own OpenMP setting is restored afterwards.
+  void set_threads(int threads);
+  int threads() const;  // the count calls use now (0 resolved to the number of cores)
 
  private:
   struct Impl;
