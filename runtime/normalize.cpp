@@ -22,7 +22,7 @@ NormKind parse_norm_kind(const std::string& name, const std::string& where) {
   if (name == "none") return NormKind::none;
   if (name == "minmax") return NormKind::minmax;
   if (name == "zscore") return NormKind::zscore;
-  AE_FAIL(where, ": unknown normalisation '", name, "'; expected one of: none, minmax, zscore");
+  AE_FAIL(where, ": unknown normalisation ", quote_bytes(name, 40, '\''), "; expected one of: none, minmax, zscore");
 }
 
 Normalizer Normalizer::fit(NormKind kind, const float* x, int64_t rows, int64_t cols) {

@@ -47,7 +47,9 @@ std::vector<int32_t> read_labels(const ScoreArgs& a, const Dataset& in) {
     for (const auto& s : in.labels) {
       if (!a.anomaly_label.empty()) out.push_back(s == a.anomaly_label);
       else if (s == "0" || s == "1") out.push_back(s == "1");
-      else AE_FAIL("--label-column holds '", s, "', not 0/1; give --anomaly-label VALUE to say which label is the anomaly");
+      else
+        AE_FAIL("--data ", a.data, ": --label-column holds ", quote_bytes(s, 40, '\''),
+                ", not 0/1; give --anomaly-label VALUE to say which label is the anomaly");
     }
   } else {
     return out;

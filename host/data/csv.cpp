@@ -20,7 +20,6 @@ namespace ae {
 namespace {
 
 constexpr const char* k_kind = "a CSV file (text, one row per line)";
-constexpr size_t k_max_shown = 40;  // a cell quoted in an error message is cut to this many bytes
 
 bool is_space(char c) {
   return c == ' ' || c == '\t';
@@ -30,20 +29,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
   return s;
-}
-
-// A cell as it appears in a message: quoted, cut when long, line breaks escaped (one-line messages).
-std::string shown(std::string_view s) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < k_max_shown; ++i) {
-    if (s[i] == '\n')
-      out += "\\n";
-    else if (s[i] == '\r')
-      out += "\\r";
-    else
-      out += s[i];
-  }
-  return out + (s.size() > k_max_shown ? "...\"" : "\"");
 }
 
 // Splits the buffer into records. Quoted fields are unescaped in place (the result is never longer
@@ -63,7 +48,7 @@ class Scanner {
       char* q = m_p;
       while (q < m_end && *q == ' ' && m_delim != ' ') ++q;
       if (q < m_end && *q == '"') {
-        fields.push_back(quoted(q, line, fields.size() + 1));
+        fields.push_back(quoted_field(q, line, fields.size() + 1));
       } else {
         char* e = m_p;
         while (e < m_end && *e != m_delim && *e != '\n' && *e != '\r') ++e;
@@ -84,7 +69,7 @@ class Scanner {
 
  private:
   // q points at the opening quote; leaves m_p after the closing quote and any spaces.
-  std::string_view quoted(char* q, int64_t line, size_t column) {
+  std::string_view quoted_field(char* q, int64_t line, size_t column) {
     char* w = q;  // unescaped bytes are written from the opening quote on
     char* r = q + 1;
     while (true) {
@@ -105,7 +90,7 @@ class Scanner {
     while (r < m_end && *r == ' ' && m_delim != ' ') ++r;
     if (r < m_end && *r != m_delim && *r != '\n' && *r != '\r')
       AE_FAIL(m_path, ":", line, ":", column, ": text after the closing quote of a quoted field (",
-              shown(std::string_view(
+              quote_bytes(std::string_view(
                   r, static_cast<size_t>(
                          std::find_if(r, std::min(m_end, r + 10), [](char c) { return c == '\n' || c == '\r'; }) - r))),
               "); inside quotes write a quote as \"\"");
@@ -199,7 +184,7 @@ std::string available(const std::vector<std::string>& names, size_t ncols) {
            ")";
   std::string s = "the header has " + std::to_string(names.size()) + " columns: ";
   constexpr size_t k_listed = 30;
-  for (size_t i = 0; i < names.size() && i < k_listed; ++i) s += (i ? ", " : "") + shown(names[i]);
+  for (size_t i = 0; i < names.size() && i < k_listed; ++i) s += (i ? ", " : "") + quote_bytes(names[i]);
   if (names.size() > k_listed) s += ", ...";
   return s + " (or a 0-based index)";
 }
@@ -212,7 +197,7 @@ size_t resolve(const std::string& path, const std::string& ref, const char* role
   for (size_t i = 0; i < names.size(); ++i) {
     if (names[i] != r) continue;
     if (found != ncols)
-      AE_FAIL(path, ": ", role, " ", shown(r), " is ambiguous: the header names columns ", found, " and ", i,
+      AE_FAIL(path, ": ", role, " ", quote_bytes(r), " is ambiguous: the header names columns ", found, " and ", i,
               " so; select it by its 0-based index");
     found = i;
   }
@@ -223,10 +208,10 @@ size_t resolve(const std::string& path, const std::string& ref, const char* role
     AE_FAIL(path, ": ", role, " index ", i, " is out of range: ", available(names, ncols));
   }
   if (names.empty())
-    AE_FAIL(path, ": ", role, " ", shown(r), " is a name, but the file is read without a header line (none ",
+    AE_FAIL(path, ": ", role, " ", quote_bytes(r), " is a name, but the file is read without a header line (none ",
             "declared, or its first row is all numbers); give a 0-based index (0..", ncols - 1,
             ") or declare the header");
-  AE_FAIL(path, ": ", role, " ", shown(r), " not found: ", available(names, ncols));
+  AE_FAIL(path, ": ", role, " ", quote_bytes(r), " not found: ", available(names, ncols));
 }
 
 // The shape of the table, settled from its first record: width, header, label and kept columns.
@@ -272,9 +257,9 @@ Layout make_layout(const std::string& path, const CsvOptions& opt, const std::ve
   }
   for (const std::string& ref : opt.columns) {
     const size_t c = resolve(path, ref, "column", l.names, l.ncols);
-    if (c == l.label) AE_FAIL(path, ": column ", shown(ref), " is the label column; it cannot also be a feature");
+    if (c == l.label) AE_FAIL(path, ": column ", quote_bytes(ref), " is the label column; it cannot also be a feature");
     if (std::find(l.keep.begin(), l.keep.end(), c) != l.keep.end())
-      AE_FAIL(path, ": column ", shown(ref), " is selected twice");
+      AE_FAIL(path, ": column ", quote_bytes(ref), " is selected twice");
     l.keep.push_back(c);
   }
   if (l.keep.empty()) AE_FAIL(path, ": no feature columns left (the only column is the label column)");
@@ -284,7 +269,7 @@ Layout make_layout(const std::string& path, const CsvOptions& opt, const std::ve
 // Position of a cell for messages: "path:line:column (column "name"): ".
 std::string where(const std::string& path, const Layout& l, int64_t line, size_t c) {
   std::string s = path + ":" + std::to_string(line) + ":" + std::to_string(c + 1);
-  if (l.header) s += " (column " + shown(l.names[c]) + ")";
+  if (l.header) s += " (column " + quote_bytes(l.names[c]) + ")";
   return s + ": ";
 }
 
@@ -293,17 +278,17 @@ std::string where(const std::string& path, const Layout& l, int64_t line, size_t
     case Num::empty:
       AE_FAIL(at, "empty cell; every feature cell needs a number: clean or impute the data first");
     case Num::nan:
-      AE_FAIL(at, "nan is not allowed (", shown(cell), "): clean or impute the data first");
+      AE_FAIL(at, "nan is not allowed (", quote_bytes(cell), "): clean or impute the data first");
     case Num::inf:
-      AE_FAIL(at, "infinity is not allowed (", shown(cell), "): clean or clip the data first");
+      AE_FAIL(at, "infinity is not allowed (", quote_bytes(cell), "): clean or clip the data first");
     case Num::range:
-      AE_FAIL(at, shown(cell), " is outside the float32 range (about ±3.4e38)");
+      AE_FAIL(at, quote_bytes(cell), " is outside the float32 range (about ±3.4e38)");
     default:
       break;
   }
   static const char* missing[] = {"NA", "N/A", "n/a", "na", "null", "NULL", "None", "?", "-", "NaT"};
   const bool marker = std::find(std::begin(missing), std::end(missing), trim(cell)) != std::end(missing);
-  AE_FAIL(at, shown(trim(cell)), " is not a number",
+  AE_FAIL(at, quote_bytes(trim(cell)), " is not a number",
           marker ? " (a missing-value marker? clean or impute the data first)" : "");
 }
 
@@ -313,7 +298,7 @@ int32_t parse_int_label(const std::string& at, std::string_view t) {
   auto [ptr, ec] = std::from_chars(b, t.data() + t.size(), d);
   if (ec != std::errc() || ptr != t.data() + t.size() || d != std::floor(d) ||
       std::fabs(d) > std::numeric_limits<int32_t>::max())
-    AE_FAIL(at, shown(t), " is not an integer label (expected 0/1, 1 = anomaly, or a class number)");
+    AE_FAIL(at, quote_bytes(t), " is not an integer label (expected 0/1, 1 = anomaly, or a class number)");
   return static_cast<int32_t>(d);
 }
 
@@ -327,7 +312,7 @@ CsvData read_csv_impl(const std::string& path, const CsvOptions& opt, int64_t ma
     AE_FAIL(path, ": binary content (NUL bytes in the first 4 KiB); expected ", k_kind);
   const char delim = opt.delimiter ? opt.delimiter : detect_delimiter(std::string_view(buf).substr(start));
   if (delim == '"' || delim == '\n' || delim == '\r')
-    AE_FAIL(path, ": delimiter ", shown(std::string(1, delim)), " cannot separate CSV fields");
+    AE_FAIL(path, ": delimiter ", quote_bytes(std::string(1, delim)), " cannot separate CSV fields");
 
   Scanner scan(buf, start, delim, path);
   std::vector<std::string_view> fields;
@@ -423,7 +408,7 @@ void save_csv(const std::string& path, const float* data, int64_t rows, int64_t 
     AE_FAIL(path, ": CSV header has ", header.size(), " names for ", cols, " columns");
   if (delimiter == '"' || delimiter == '\n' || delimiter == '\r' || delimiter == '\0' || delimiter == '.' ||
       delimiter == '-' || (delimiter >= '0' && delimiter <= '9'))
-    AE_FAIL(path, ": ", shown(std::string(1, delimiter)), " cannot be a CSV delimiter");
+    AE_FAIL(path, ": ", quote_bytes(std::string(1, delimiter)), " cannot be a CSV delimiter");
   AtomicFile out(path);
   std::string chunk;
   constexpr size_t k_flush = size_t{1} << 20;

@@ -40,7 +40,8 @@ struct NpyHeader {
 // Parses the header dict: a Python literal with string keys and string / bool / int-tuple values.
 class HeaderParser {
  public:
-  HeaderParser(std::string_view text, const std::string& path) : m_s(text), m_path(path) {}
+  // text: the header dict; base: its offset in the file (messages give file offsets).
+  HeaderParser(std::string_view text, size_t base, const std::string& path) : m_s(text), m_base(base), m_path(path) {}
 
   NpyHeader parse() {
     NpyHeader h;
@@ -83,7 +84,7 @@ class HeaderParser {
               (!h.has_descr   ? "descr"
                : !h.has_order ? "fortran_order"
                               : "shape"),
-              "' key: ", shown());
+              "' key; the header at ", quote_at(trimmed(), 0, m_base, 64));
     return h;
   }
 
@@ -96,13 +97,13 @@ class HeaderParser {
     if (peek() != c) fail(std::string("expected '") + c + "'");
     ++m_i;
   }
-  std::string shown() const {
+  std::string_view trimmed() const {  // without the padding, for showing the whole header
     std::string_view s = m_s;
     while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.remove_suffix(1);
-    return std::string(s.substr(0, 200));
+    return s;
   }
   [[noreturn]] void fail(const std::string& what) const {
-    AE_FAIL(m_path, ": cannot parse the NPY header at character ", m_i, " (", what, "): ", shown());
+    AE_FAIL(m_path, ": cannot parse the NPY header (", what, ") at ", quote_at(m_s, m_i, m_base));
   }
   std::string string_literal() {
     const char q = peek();
@@ -169,6 +170,7 @@ class HeaderParser {
   }
 
   std::string_view m_s;
+  size_t m_base;
   const std::string& m_path;
   size_t m_i = 0;
 };
@@ -219,7 +221,7 @@ Dtype parse_dtype(const std::string& path, const NpyHeader& h) {
   size_t i = 0;
   char order = '|';
   if (!d.empty() && (d[0] == '<' || d[0] == '>' || d[0] == '|' || d[0] == '=')) order = d[i++];
-  if (i >= d.size()) AE_FAIL(path, ": NPY dtype '", d, "' is malformed; supported: ", k_supported);
+  if (i >= d.size()) AE_FAIL(path, ": NPY dtype ", quote_bytes(d), " is malformed; supported: ", k_supported);
   const char kind = d[i++];
   size_t bytes = 0;
   for (; i < d.size() && d[i] >= '0' && d[i] <= '9' && bytes < 1000; ++i) bytes = bytes * 10 + size_t(d[i] - '0');
@@ -230,7 +232,8 @@ Dtype parse_dtype(const std::string& path, const NpyHeader& h) {
   const bool ok = whole && ((kind == 'b' && bytes == 1) ||
                             ((kind == 'i' || kind == 'u') && (bytes == 1 || bytes == 2 || bytes == 4 || bytes == 8)) ||
                             (kind == 'f' && (bytes == 2 || bytes == 4 || bytes == 8)));
-  if (!ok) AE_FAIL(path, ": unsupported NPY dtype '", d, "' (", numpy_name(kind, bytes), "); supported: ", k_supported);
+  if (!ok)
+    AE_FAIL(path, ": unsupported NPY dtype ", quote_bytes(d), " (", numpy_name(kind, bytes), "); supported: ", k_supported);
   const Kind k = kind == 'b' ? Kind::boolean : kind == 'i' ? Kind::sint : kind == 'u' ? Kind::uint : Kind::flt;
   return {k, bytes, order == '>' && bytes > 1, numpy_name(kind, bytes)};
 }
@@ -317,7 +320,7 @@ Matrix read_npy(const std::string& path, int64_t max_rows) {
     AE_FAIL(path, ": NPY header length ", header_len, " is implausible (numpy writes < 1 KiB); corrupt file?");
   if (prefix + header_len > head.size())
     AE_FAIL(path, ": truncated NPY header: it says ", header_len, " bytes, the file has ", head.size() - prefix);
-  const NpyHeader h = HeaderParser(std::string_view(head).substr(prefix, header_len), path).parse();
+  const NpyHeader h = HeaderParser(std::string_view(head).substr(prefix, header_len), prefix, path).parse();
   const Dtype t = parse_dtype(path, h);
 
   if (h.shape.empty())
