@@ -1,6 +1,7 @@
 // Spec parsing and validation (compact string and JSON).
 #include "graph/spec.h"
 
+#include "graph/json_text.h"
 #include "graph/param_registry.h"
 
 #include <charconv>
@@ -23,7 +24,11 @@ constexpr std::string_view TIED_SUFFIX = ":tied";  // compact form of "tied": tr
 constexpr const char* LETTERS_HELP =
     "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu";
 
+// What a spec names in a message: a token of the user's text or of a file, quoted and short.
+std::string q(std::string_view text) { return quote_bytes(text, 40, '\''); }
+
 std::string read_text_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) AE_FAIL(path, ": is a directory; expected a JSON spec file");
   std::ifstream in(path, std::ios::binary);
   if (!in) AE_FAIL(path, ": cannot open spec file");
   std::ostringstream os;
@@ -35,8 +40,8 @@ int64_t parse_units(std::string_view digits, std::string_view origin, std::strin
   int64_t v = 0;
   auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size())
-    AE_FAIL(origin, ": layer '", token, "' must be a width followed by an optional activation letter (", LETTERS_HELP, ")");
-  if (v < 1 || v > MAX_UNITS) AE_FAIL(origin, ": layer '", token, "' has width ", v, "; widths must be between 1 and ", MAX_UNITS);
+    AE_FAIL(origin, ": layer ", q(token), " must be a width followed by an optional activation letter (", LETTERS_HELP, ")");
+  if (v < 1 || v > MAX_UNITS) AE_FAIL(origin, ": layer ", q(token), " has width ", v, "; widths must be between 1 and ", MAX_UNITS);
   return v;
 }
 
@@ -59,12 +64,12 @@ Spec split_at(int64_t input, const std::vector<LayerSpec>& layers, int64_t code)
 Act parse_act_field(const nlohmann::json& j, const std::string& field, std::string_view origin) {
   if (!j.is_string()) AE_FAIL(origin, ": ", field, " must be a string; expected one of: ", act_names_list());
   auto act = parse_act_name(j.get<std::string>());
-  if (!act) AE_FAIL(origin, ": unknown activation '", j.get<std::string>(), "' in ", field, "; expected one of: ", act_names_list());
+  if (!act) AE_FAIL(origin, ": unknown activation ", q(j.get<std::string>()), " in ", field, "; expected one of: ", act_names_list());
   return *act;
 }
 
 int64_t parse_int_field(const nlohmann::json& j, const std::string& field, std::string_view origin) {
-  if (!j.is_number_integer()) AE_FAIL(origin, ": ", field, " must be a positive integer, got ", j.dump());
+  if (!j.is_number_integer()) AE_FAIL(origin, ": ", field, " must be a positive integer, got ", json_shown(j));
   int64_t v = j.get<int64_t>();
   if (v < 1 || v > MAX_UNITS) AE_FAIL(origin, ": ", field, " is ", v, "; widths must be between 1 and ", MAX_UNITS);
   return v;
@@ -82,7 +87,7 @@ std::vector<LayerSpec> parse_layer_list(const nlohmann::json& arr, const std::st
     } else if (l.is_object()) {
       for (auto it = l.begin(); it != l.end(); ++it)
         if (it.key() != "units" && it.key() != "act")
-          AE_FAIL(origin, ": unknown field '", it.key(), "' in ", where, "; expected: units, act");
+          AE_FAIL(origin, ": unknown field ", q(it.key()), " in ", where, "; expected: units, act");
       if (!l.contains("units")) AE_FAIL(origin, ": ", where, ".units is missing");
       ls.units = parse_int_field(l["units"], where + ".units", origin);
       if (l.contains("act")) ls.act = parse_act_field(l["act"], where + ".act", origin);
@@ -139,11 +144,11 @@ Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
   if (text == "none") return Sparsity{};
   const size_t colon = text.find(':');
   const std::string_view kind = text.substr(0, colon), value = colon == std::string_view::npos ? "" : text.substr(colon + 1);
-  if (kind != "l1") AE_FAIL(origin, ": unknown sparsity '", text, "'; expected l1:LAMBDA (e.g. l1:0.001) or none");
+  if (kind != "l1") AE_FAIL(origin, ": unknown sparsity ", q(text), "; expected l1:LAMBDA (e.g. l1:0.001) or none");
   double lambda = 0;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), lambda);
   if (value.empty() || ec != std::errc() || p != value.data() + value.size() || !std::isfinite(lambda) || lambda < 0)
-    AE_FAIL(origin, ": sparsity '", text, "' needs a finite LAMBDA ≥ 0 after 'l1:', e.g. l1:0.001");
+    AE_FAIL(origin, ": sparsity ", q(text), " needs a finite LAMBDA ≥ 0 after 'l1:', e.g. l1:0.001");
   return Sparsity{Sparsity::Kind::l1, lambda};
 }
 
@@ -158,7 +163,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       AE_FAIL(origin, ": spec option ':", is_tied ? "tied" : "l1=", "' is given twice");
     if (is_tied) tied = true;
     else if (is_l1) sparsity = parse_sparsity("l1:" + std::string(opt.substr(3)), origin);
-    else AE_FAIL(origin, ": unknown spec option ':", opt, "'; expected :tied or :l1=LAMBDA");
+    else AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)), "; expected :tied or :l1=LAMBDA");
     text.remove_suffix(text.size() - colon);
   }
   std::vector<std::string_view> tokens;
@@ -169,7 +174,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       start = i + 1;
     }
   if (tokens.size() < 3)
-    AE_FAIL(origin, ": '", text, "' needs an input width and at least two layers, e.g. 784-256r-32-256r-784s (", LETTERS_HELP, ")");
+    AE_FAIL(origin, ": ", q(text), " needs an input width and at least two layers, e.g. 784-256r-32-256r-784s (", LETTERS_HELP, ")");
   int64_t input = parse_units(tokens[0], origin, tokens[0]);
   std::vector<LayerSpec> layers;
   int64_t code = -1;
@@ -178,14 +183,14 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     bool is_code = !t.empty() && t.back() == '*';
     if (is_code) {
       if (code >= 0) AE_FAIL(origin, ": more than one layer is marked as the code with '*'");
-      if (i + 1 == tokens.size()) AE_FAIL(origin, ": the output layer '", t, "' cannot be the code layer");
+      if (i + 1 == tokens.size()) AE_FAIL(origin, ": the output layer ", q(t), " cannot be the code layer");
       code = int64_t(layers.size());
       t.remove_suffix(1);
     }
     LayerSpec ls;
     if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
       auto act = parse_act_letter(t.back());
-      if (!act) AE_FAIL(origin, ": unknown activation letter '", t.back(), "' in layer '", tokens[i], "' (", LETTERS_HELP, ")");
+      if (!act) AE_FAIL(origin, ": unknown activation letter ", q(t.substr(t.size() - 1)), " in layer ", q(tokens[i]), " (", LETTERS_HELP, ")");
       ls.act = *act;
       t.remove_suffix(1);
     }
@@ -204,7 +209,7 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
         it.key() != "tied" && it.key() != "sparsity")
-      AE_FAIL(origin, ": unknown field '", it.key(), "'; expected: input, encoder, decoder (or layers and code), tied, sparsity");
+      AE_FAIL(origin, ": unknown field ", q(it.key()), "; expected: input, encoder, decoder (or layers and code), tied, sparsity");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -230,14 +235,14 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
     s.decoder = parse_layer_list(j["decoder"], "decoder", origin);
   }
   if (j.contains("tied")) {
-    if (!j["tied"].is_boolean()) AE_FAIL(origin, ": 'tied' must be true or false, got ", j["tied"].dump());
+    if (!j["tied"].is_boolean()) AE_FAIL(origin, ": 'tied' must be true or false, got ", json_shown(j["tied"]));
     s.tied = j["tied"].get<bool>();
   }
   if (j.contains("sparsity")) {
     const auto& sp = j["sparsity"];
     if (!sp.is_object() || sp.value("kind", nlohmann::json()) != "l1" || !sp.contains("lambda") || !sp["lambda"].is_number() ||
         sp.size() != 2)
-      AE_FAIL(origin, ": 'sparsity' must be {\"kind\": \"l1\", \"lambda\": λ}, got ", sp.dump());
+      AE_FAIL(origin, ": 'sparsity' must be {\"kind\": \"l1\", \"lambda\": λ}, got ", json_shown(sp));
     s.sparsity = parse_sparsity("l1:" + sp["lambda"].dump(), std::string(origin) + " sparsity");
   }
   validate_spec(s, origin);
@@ -258,8 +263,8 @@ Spec parse_spec(std::string_view text, std::string_view origin) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(trimmed);
-    } catch (const nlohmann::json::parse_error& e) {
-      AE_FAIL(origin, ": invalid JSON at byte ", e.byte, ": ", e.what());
+    } catch (const nlohmann::json::exception& e) {  // offsets count from the start of `text` (of the file)
+      AE_FAIL(origin, ": ", json_parse_failure(e, trimmed, static_cast<uint64_t>(trimmed.data() - text.data())));
     }
     return parse_spec_json(j, origin);
   }

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "graph/param_registry.h"
+#include "graph/json_text.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/init.h"
 #include "runtime/model_file.h"
@@ -72,10 +73,11 @@ const std::string& meta(const ModelFile& f, const std::string& path, const std::
 }
 
 nlohmann::json meta_json(const ModelFile& f, const std::string& path, const std::string& key) {
+  const std::string& text = meta(f, path, key);
   try {
-    return nlohmann::json::parse(meta(f, path, key));
-  } catch (const nlohmann::json::parse_error& e) {
-    AE_FAIL(path, ": __metadata__ field '", key, "' is not valid JSON: ", e.what());
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {  // the offset is into the field's text
+    AE_FAIL(path, ": __metadata__ field '", key, "' holds ", json_parse_failure(e, text));
   }
 }
 
@@ -87,7 +89,7 @@ int64_t meta_int(const ModelFile& f, const std::string& path, const std::string&
     if (used == s.size() && v >= 0) return v;
   } catch (const std::exception&) {
   }
-  AE_FAIL(path, ": __metadata__ field '", key, "' must be a non-negative integer, got '", s, "'");
+  AE_FAIL(path, ": __metadata__ field '", key, "' must be a non-negative integer, got ", quote_bytes(s, 40, '\''));
 }
 
 std::string shape_text(const std::vector<int64_t>& s) {
@@ -101,7 +103,8 @@ void read_tensor(const ModelFile& f, const std::string& path, const std::string&
                  float* dst, const std::string& why) {
   const NamedTensor* t = f.find(name);
   if (!t) AE_FAIL(path, ": tensor '", name, "' is missing (", why, ")");
-  if (t->shape != shape) AE_FAIL(path, ": tensor '", name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(shape));
+  if (t->shape != shape)
+    AE_FAIL(path, ": tensor '", name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(shape));
   std::memcpy(dst, t->data.data(), t->data.size() * sizeof(float));
 }
 
@@ -109,7 +112,7 @@ void read_tensor(const ModelFile& f, const std::string& path, const std::string&
 void check_metadata_types(const Model& m, const std::string& path) {
   if (!m.history.is_array()) AE_FAIL(path, ": __metadata__ ae.history must be an array");
   for (const auto& h : m.history)
-    if (!h.is_object()) AE_FAIL(path, ": __metadata__ ae.history holds a non-object entry: ", h.dump());
+    if (!h.is_object()) AE_FAIL(path, ": __metadata__ ae.history holds a non-object entry: ", json_shown(h));
   if (!m.optimizer.is_object()) AE_FAIL(path, ": __metadata__ ae.optimizer must be an object");
   if (!m.data.is_object()) AE_FAIL(path, ": __metadata__ ae.data must be an object");
   if (m.data.contains("columns")) {
@@ -127,7 +130,9 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
   Model m;
   m.spec = parse_spec_json(meta_json(f, path, "ae.spec"), path + ": __metadata__ ae.spec");
   auto loss = parse_loss_name(meta(f, path, "ae.loss"));
-  if (!loss) AE_FAIL(path, ": __metadata__ ae.loss is '", meta(f, path, "ae.loss"), "'; expected one of: ", loss_names_list());
+  if (!loss)
+    AE_FAIL(path, ": __metadata__ ae.loss is ", quote_bytes(meta(f, path, "ae.loss"), 40, '\''), "; expected one of: ",
+            loss_names_list());
   m.loss = *loss;
   m.step = meta_int(f, path, "ae.step");
   m.epoch = meta_int(f, path, "ae.epoch");
@@ -165,7 +170,7 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
   for (const auto& t : f.tensors) {
     bool known = m.params.index_of(t.name) >= 0 ||
                  (checkpoint && (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("best.", 0) == 0));
-    if (!known) AE_FAIL(path, ": unexpected tensor '", t.name, "' for spec ", m.spec.to_compact());
+    if (!known) AE_FAIL(path, ": unexpected tensor ", quote_bytes(t.name, 64, '\''), " for spec ", m.spec.to_compact());
   }
   (void)expected;
   return m;
@@ -206,7 +211,10 @@ Model load_checkpoint(const std::string& path, int slots, Checkpoint& ck) {
     AE_FAIL(path, ": checkpoint holds optimizer state for a different optimizer than this run's");
   Model m = from_file(f, path, slots, true);
   ck.best.reset();
-  if (ck.train_state.value("has_best", false)) {
+  const auto has_best = ck.train_state.find("has_best");
+  if (has_best != ck.train_state.end() && !has_best->is_boolean())
+    AE_FAIL(path, ": __metadata__ ae.checkpoint has_best is ", json_shown(*has_best), ", expected true or false");
+  if (has_best != ck.train_state.end() && has_best->get<bool>()) {
     ck.best.emplace(ParamStore::infos_for(m.spec), 0);
     for (size_t i = 0; i < ck.best->count(); ++i)
       read_tensor(f, path, "best." + ck.best->info(i).name, torch_shape(ck.best->info(i)), ck.best->value(i), "the best weights");

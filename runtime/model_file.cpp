@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "graph/json_text.h"
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
 
@@ -93,8 +94,8 @@ class Fd {
 // A non-negative JSON integer, or a message saying what the field holds instead.
 uint64_t json_uint(const json& v, const std::string& path, const std::string& field) {
   if (!v.is_number_integer())
-    AE_FAIL(path, ": ", field, " is ", v.dump(), ", expected a non-negative integer");
-  if (!v.is_number_unsigned()) AE_FAIL(path, ": ", field, " is ", v.dump(), ", which is negative");
+    AE_FAIL(path, ": ", field, " is ", json_shown(v), ", expected a non-negative integer");
+  if (!v.is_number_unsigned()) AE_FAIL(path, ": ", field, " is ", json_shown(v), ", which is negative");
   return v.get<uint64_t>();
 }
 
@@ -105,25 +106,25 @@ struct Entry {
 };
 
 Entry parse_entry(const std::string& name, const json& v, const std::string& path) {
-  const std::string where = "tensor '" + name + "'";
+  const std::string where = "tensor " + quote_bytes(name, 64, '\'');
   if (!v.is_object())
     AE_FAIL(path, ": ", where, " is ", v.type_name(),
             " in the header, expected an object with dtype, shape and data_offsets");
   for (const char* field : {"dtype", "shape", "data_offsets"})
     if (!v.contains(field)) AE_FAIL(path, ": ", where, " has no '", field, "' field in the header");
   const json& dtype = v["dtype"];
-  if (!dtype.is_string()) AE_FAIL(path, ": ", where, ": dtype is ", dtype.dump(), ", expected a string");
+  if (!dtype.is_string()) AE_FAIL(path, ": ", where, ": dtype is ", json_shown(dtype), ", expected a string");
   const std::string d = dtype.get<std::string>();
   if (d != "F32") {
     if (is_safetensors_dtype(d))
       AE_FAIL(path, ": ", where, " has dtype ", d,
               "; ae reads F32 tensors only (convert the tensor to float32 before loading)");
-    AE_FAIL(path, ": ", where, " has unknown dtype '", d, "'; ae reads F32 tensors only");
+    AE_FAIL(path, ": ", where, " has unknown dtype ", quote_bytes(d, 40, '\''), "; ae reads F32 tensors only");
   }
   Entry e;
   e.name = name;
   const json& shape = v["shape"];
-  if (!shape.is_array()) AE_FAIL(path, ": ", where, ": shape is ", shape.dump(), ", expected an array");
+  if (!shape.is_array()) AE_FAIL(path, ": ", where, ": shape is ", json_shown(shape), ", expected an array");
   for (size_t i = 0; i < shape.size(); ++i) {
     const uint64_t dim = json_uint(shape[i], path, where + ": shape[" + std::to_string(i) + "]");
     if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -132,10 +133,10 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& pat
   }
   uint64_t elems = 0;
   if (!shape_elems(e.shape, elems))
-    AE_FAIL(path, ": ", where, ": shape ", shape.dump(), " overflows (more data than any file holds)");
+    AE_FAIL(path, ": ", where, ": shape ", json_shown(shape), " overflows (more data than any file holds)");
   const json& offsets = v["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2)
-    AE_FAIL(path, ": ", where, ": data_offsets is ", offsets.dump(), ", expected [begin, end]");
+    AE_FAIL(path, ": ", where, ": data_offsets is ", json_shown(offsets), ", expected [begin, end]");
   e.begin = json_uint(offsets[0], path, where + ": data_offsets[0]");
   e.end = json_uint(offsets[1], path, where + ": data_offsets[1]");
   if (e.end < e.begin)
@@ -146,6 +147,7 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& pat
   return e;
 }
 
+// header: the JSON text, which starts at byte 8 of the file (messages give file offsets).
 json parse_header(const std::string& header, const std::string& path) {
   // The DOM parser keeps the last of two equal keys silently; a parse callback sees every top-level
   // key, so a name given twice is reported instead of losing one tensor.
@@ -160,13 +162,10 @@ json parse_header(const std::string& header, const std::string& path) {
   json root;
   try {
     root = json::parse(header, on_event);
-  } catch (const json::parse_error& e) {
-    const size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, header.size());
-    const size_t from = at > 20 ? at - 20 : 0;
-    AE_FAIL(path, ": header is not valid JSON near byte ", at, " of the header (around '",
-            header.substr(from, at - from + 20), "'): ", e.what());
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number beyond a double
+    AE_FAIL(path, ": safetensors header: ", json_parse_failure(e, header, 8));
   }
-  if (!duplicate.empty()) AE_FAIL(path, ": header names '", duplicate, "' twice");
+  if (!duplicate.empty()) AE_FAIL(path, ": header names ", quote_bytes(duplicate, 64, '\''), " twice");
   if (!root.is_object())
     AE_FAIL(path, ": header is a JSON ", root.type_name(), ", expected an object of tensors");
   return root;
@@ -252,7 +251,7 @@ ModelFile load_model_file(const std::string& path) {
         AE_FAIL(path, ": __metadata__ is ", value.type_name(), ", expected an object of strings");
       for (const auto& [mk, mv] : value.items()) {
         if (!mv.is_string())
-          AE_FAIL(path, ": __metadata__['", mk, "'] is ", mv.type_name(), " (", mv.dump(),
+          AE_FAIL(path, ": __metadata__[", quote_bytes(mk, 64, '\''), "] is ", mv.type_name(), " (", json_shown(mv),
                   "), but safetensors metadata values must be strings");
         file.metadata[mk] = mv.get<std::string>();
       }
@@ -271,14 +270,14 @@ ModelFile load_model_file(const std::string& path) {
   const Entry* prev = nullptr;
   for (const Entry& e : entries) {
     if (e.end > buffer_bytes)
-      AE_FAIL(path, ": tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
+      AE_FAIL(path, ": tensor ", quote_bytes(e.name, 64, '\''), ": data_offsets [", e.begin, ", ", e.end,
               "] run past the data buffer (", buffer_bytes, " bytes); the file is truncated");
     if (e.begin < pos)
-      AE_FAIL(path, ": tensor '", e.name, "': data_offsets [", e.begin, ", ", e.end,
-              "] overlap tensor '", prev->name, "' (which ends at ", pos, ")");
+      AE_FAIL(path, ": tensor ", quote_bytes(e.name, 64, '\''), ": data_offsets [", e.begin, ", ", e.end,
+              "] overlap tensor ", quote_bytes(prev->name, 64, '\''), " (which ends at ", pos, ")");
     if (e.begin > pos)
       AE_FAIL(path, ": bytes [", pos, ", ", e.begin, ") of the data buffer are not covered by any "
-              "tensor (gap before tensor '", e.name, "')");
+              "tensor (gap before tensor ", quote_bytes(e.name, 64, '\''), ")");
     pos = e.end;
     prev = &e;
   }

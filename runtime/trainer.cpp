@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "graph/build.h"
+#include "graph/json_text.h"
 #include "kernels/common/error.h"
 #include "kernels/common/philox.h"
 #include "runtime/executor.h"
@@ -105,7 +106,7 @@ void check_same_settings(const nlohmann::json& saved, const nlohmann::json& now,
     if (!now.contains(key)) continue;
     if (!saved.contains(key) || saved[key] != now[key])
       AE_FAIL(path, ": checkpoint was written by a run with different settings: ", key, " was ",
-              saved.contains(key) ? saved[key].dump() : "absent", ", now ", now[key].dump(),
+              saved.contains(key) ? json_shown(saved[key], 200) : "absent", ", now ", json_shown(now[key], 200),
               "; resume with the same data and options, or start afresh without --resume");
   }
 }

@@ -157,7 +157,7 @@ TEST(Workflow, BadInputsAreRefusedCleanly) {
   header[9] = '\x01';  // a control character inside the JSON header
   std::vector<Case> model_cases = {
       {"truncated model", put("trunc.safetensors", good.substr(0, good.size() / 2)), {"trunc.safetensors"}},
-      {"corrupted header", put("hdr.safetensors", header), {"hdr.safetensors", "not valid JSON"}},
+      {"corrupted header", put("hdr.safetensors", header), {"hdr.safetensors", "invalid JSON at byte 9"}},
       {"tensor with the wrong shape", put("shape.safetensors", shape), {"shape.safetensors", "encoder.0.weight", "[784, 16]"}},
       {"newer format version", put("v9.safetensors", version), {"v9.safetensors", "version 9"}},
   };
