@@ -249,15 +249,18 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   return s;
 }
 
-Spec parse_spec(std::string_view text, std::string_view origin) {
+namespace {
+
+// file_body: `text` is what a .json file holds, never the name of another file (a file that holds
+// its own name would otherwise be read again and again).
+Spec parse_spec_text(std::string_view text, std::string_view origin, bool file_body) {
   std::string_view trimmed = text;
   while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.front()))) trimmed.remove_prefix(1);
   while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.remove_suffix(1);
   if (trimmed.empty()) AE_FAIL(origin, ": the spec is empty; e.g. 784-256r-32-256r-784s");
-  std::string path(trimmed);
-  if (trimmed.front() != '{' && trimmed.size() > 5 && trimmed.substr(trimmed.size() - 5) == ".json") {
-    std::string body = read_text_file(path);
-    return parse_spec(body, path);
+  if (!file_body && trimmed.front() != '{' && trimmed.size() > 5 && trimmed.substr(trimmed.size() - 5) == ".json") {
+    const std::string path(trimmed);
+    return parse_spec_text(read_text_file(path), path, true);
   }
   if (trimmed.front() == '{') {
     nlohmann::json j;
@@ -270,6 +273,10 @@ Spec parse_spec(std::string_view text, std::string_view origin) {
   }
   return parse_spec_compact(trimmed, origin);
 }
+
+}  // namespace
+
+Spec parse_spec(std::string_view text, std::string_view origin) { return parse_spec_text(text, origin, false); }
 
 void validate_spec(const Spec& s, std::string_view origin) {
   if (s.input < 1) AE_FAIL(origin, ": input width must be ≥ 1");
