@@ -27,7 +27,7 @@ ae_status guarded(F&& f) {
     g_last_error = "out of memory";
     return AE_ERROR_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    g_last_error = e.what();
+    g_last_error = ae::detail::one_line(e.what());  // a library's text: made one line like ae's own
     return AE_ERROR_INTERNAL;
   } catch (...) {
     g_last_error = "unknown internal error";

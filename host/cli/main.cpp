@@ -182,10 +182,10 @@ int main(int argc, char** argv) {
       known = known || (argc > 1 && sub->get_name() == argv[1]);
     }
     if (argc > 1 && argv[1][0] != '-' && !known) {
-      std::cerr << "ae: error: unknown command '" << argv[1] << "'; expected one of: " << names << "\n";
+      std::cerr << "ae: error: unknown command '" << ae::detail::one_line(argv[1]) << "'; expected one of: " << names << "\n";
       return 2;
     }
-    std::cerr << "ae: error: " << e.what() << " (see ae --help)\n";
+    std::cerr << "ae: error: " << ae::detail::one_line(e.what()) << " (see ae --help)\n";
     return 2;
   } catch (const ae::Error& e) {
     std::cerr << "ae: error: " << e.what() << "\n";
@@ -193,8 +193,8 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     std::cerr << "ae: error: out of memory\n";
     return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "ae: error: " << e.what() << "\n";
+  } catch (const std::exception& e) {  // not ae's: its text may hold anything, shown as one line all the same
+    std::cerr << "ae: error: " << ae::detail::one_line(e.what()) << "\n";
     return 1;
   }
   return ae::cli::finish_stdout(0);
