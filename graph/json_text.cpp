@@ -46,6 +46,13 @@ std::string json_parse_failure(const std::exception& e, std::string_view text, u
   return "invalid JSON at byte " + std::to_string(base + at) + ": " + reason + ", near " + quote_window(text, at);
 }
 
+std::string json_nul_failure(std::string_view text, uint64_t base) {
+  const size_t at = text.find('\0');
+  if (at == std::string_view::npos) return "";
+  return "invalid JSON at byte " + std::to_string(base + at) + ": a NUL byte (JSON text holds none), near " +
+         quote_window(text, at);
+}
+
 std::string json_shown(const nlohmann::json& v, size_t max) {
   std::string s = v.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
   if (s.size() <= max) return s;

@@ -19,6 +19,11 @@ namespace ae {
 // e: the nlohmann::json::exception caught (any other exception gives its what(), made one line).
 std::string json_parse_failure(const std::exception& e, std::string_view text, uint64_t base = 0);
 
+// nlohmann::json stops reading at a NUL byte and accepts what came before, so "{}\0junk" would
+// parse; JSON text holds no NUL (inside a string it must be written \u0000). "" when `text` has
+// none, else the message: "invalid JSON at byte N: a NUL byte, near …"context"…".
+std::string json_nul_failure(std::string_view text, uint64_t base = 0);
+
 // A value read from a file, for "got …" messages: compact JSON, non-ASCII as \uXXXX, cut to about
 // `max` characters ("…" marks the cut), so a huge or binary value stays a short printable line.
 std::string json_shown(const nlohmann::json& v, size_t max = 40);

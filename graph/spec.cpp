@@ -263,11 +263,13 @@ Spec parse_spec_text(std::string_view text, std::string_view origin, bool file_b
     return parse_spec_text(read_text_file(path), path, true);
   }
   if (trimmed.front() == '{') {
+    const auto base = static_cast<uint64_t>(trimmed.data() - text.data());  // offsets count from the file's start
+    if (const std::string nul = json_nul_failure(trimmed, base); !nul.empty()) AE_FAIL(origin, ": ", nul);
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(trimmed);
-    } catch (const nlohmann::json::exception& e) {  // offsets count from the start of `text` (of the file)
-      AE_FAIL(origin, ": ", json_parse_failure(e, trimmed, static_cast<uint64_t>(trimmed.data() - text.data())));
+    } catch (const nlohmann::json::exception& e) {
+      AE_FAIL(origin, ": ", json_parse_failure(e, trimmed, base));
     }
     return parse_spec_json(j, origin);
   }

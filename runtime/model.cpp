@@ -74,6 +74,8 @@ const std::string& meta(const ModelFile& f, const std::string& path, const std::
 
 nlohmann::json meta_json(const ModelFile& f, const std::string& path, const std::string& key) {
   const std::string& text = meta(f, path, key);
+  if (const std::string nul = json_nul_failure(text); !nul.empty())
+    AE_FAIL(path, ": __metadata__ field '", key, "' holds ", nul);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {  // the offset is into the field's text

@@ -159,6 +159,8 @@ json parse_header(const std::string& header, const std::string& path) {
       duplicate = parsed.get<std::string>();
     return true;
   };
+  if (const std::string nul = json_nul_failure(header, 8); !nul.empty())
+    AE_FAIL(path, ": safetensors header: ", nul);
   json root;
   try {
     root = json::parse(header, on_event);

@@ -229,6 +229,8 @@ Format safetensors_format(const std::string& valid_model) {
         safetensors(
             R"({"w\u0000\n\u009f\u202e\u2028": {"dtype": "F\n32\u0085", "shape": [2], "data_offsets": [0, 8]}})",
             std::string(8, '\0'))},
+       {"json_nul_then_junk.safetensors",  // nlohmann alone would stop at the NUL and accept
+        safetensors(R"({"w": )" + tensor + "}" + std::string("\0\x9f\n", 3), std::string(8, '\0'))},
        {"huge_name.safetensors", safetensors("{\"" + std::string(5000, 'w') + "\": 7}", "")},
        {"nasty_metadata.safetensors",
         safetensors(R"({"__metadata__": {"k\n\u0000": ["\u009f", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]}})", "")},
@@ -293,6 +295,9 @@ Format model_metadata_format() {
         ae_model_file({{"ae.history", R"("[\"\\u009f\\n\", 1]")"}, {"ae.checkpoint", good_checkpoint}})},
        {"nasty_normalization.safetensors",
         ae_model_file({{"ae.normalization", R"("{\"kind\": \"z\\n\\u0000\"}")"}, {"ae.checkpoint", good_checkpoint}})},
+       {"spec_nul_then_junk.safetensors",
+        ae_model_file({{"ae.spec", R"("{\"input\": 4, \"encoder\": [2], \"decoder\": [4]}\u0000\u009f")"},
+                       {"ae.checkpoint", good_checkpoint}})},
        {"unexpected_tensor.safetensors", ae_model_file({{"ae.checkpoint", good_checkpoint}}, R"("x\n\u0000\u009f")")}}};
 }
 
@@ -320,6 +325,7 @@ Format spec_file_format() {
            {"escaped_nasty_key.json", R"({"input": 4, "enc\u0000\n\u009f\u202e": [2], "decoder": [4]})"},
            {"nasty_activation.json",
             R"({"input": 4, "encoder": [{"units": 2, "act": "re\u001b[31mlu\n"}], "decoder": [4]})"},
+           {"nul_then_junk.json", std::string(R"({"input": 4, "encoder": [2], "decoder": [4]})") + k_nasty},
            {"truncated.json", R"(  {"input": 4, "encoder": [2], "deco)"},
            {"number_overflow.json", R"({"input": 1e999, "encoder": [2], "decoder": [4]})"},
            {"huge_width.json", R"({"input": 99999999999999999999999, "encoder": [2], "decoder": [4]})"},
