@@ -7,6 +7,7 @@
 #include "graph/param_registry.h"
 #include "graph/spec.h"
 #include "kernels/common/error.h"
+#include "tests/expect_error.h"
 
 namespace ae {
 namespace {
@@ -80,6 +81,15 @@ TEST(Spec, BadInputNamesFieldAndChoices) {
   EXPECT_NE(error_of(R"({"input": 4, "encoder": [2]})").find("'decoder' is missing"), std::string::npos);
   EXPECT_NE(error_of(R"({"input": 4, "encoder": [2], )").find("invalid JSON"), std::string::npos);
   EXPECT_NE(error_of("/nonexistent/spec.json").find("cannot open"), std::string::npos);
+}
+
+// Found by fuzz/spec_fuzz.cpp: nlohmann throws out_of_range (not parse_error) for a number beyond
+// double, which escaped parse_spec as a foreign exception (the CLI's catch-all, a crash elsewhere).
+TEST(Spec, FuzzNumberBeyondDoubleIsAnAeError) {
+  test::expect_error([] { parse_spec(R"({"input": 41e308, "encoder": [2], "decoder": [4]})"); },
+                     {"--spec", "invalid JSON", "a number too large for a double"});
+  test::expect_error([] { parse_spec(R"({"input": 4, "encoder": [2], "decoder": [4], "sparsity": {"kind": "l1", "lambda": -1e999}})"); },
+                     {"--spec", "invalid JSON"});
 }
 
 TEST(Spec, TiedAndSparsityRoundTripThroughCompactAndJson) {

@@ -18,6 +18,7 @@
 
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
+#include "runtime/model.h"
 #include "runtime/model_file.h"
 
 namespace ae {
@@ -214,6 +215,24 @@ TEST(ModelFile, RefusesBadContainers) {
   expect_error(load, {p, "tensor 'w': data_offsets is [0]", "[begin, end]"});
   write_bytes(p, safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", floats_le(2)));
   expect_error(load, {p, "data_offsets[0]", "negative"});
+}
+
+// Found by fuzz/model_fuzz.cpp: a number beyond double in the header or in an ae.* metadata JSON
+// made nlohmann throw out_of_range, which the loaders did not catch (only parse_error).
+TEST(ModelFile, FuzzNumberBeyondDoubleIsAnAeError) {
+  TempDir dir;
+  const std::string p = dir.file("big.safetensors");
+  write_bytes(p, safetensors_bytes(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8e999]}})", floats_le(2)));
+  expect_error([&] { load_model_file(p); }, {p, "safetensors header: invalid JSON", "a number too large for a double"});
+
+  const std::string m = dir.file("m.safetensors");
+  Model::create(parse_spec("4-2-4"), 1, Loss::mse).save(m);
+  for (const char* key : {"ae.spec", "ae.rng", "ae.threshold", "ae.history", "ae.normalization"}) {
+    ModelFile f = load_model_file(m);
+    f.metadata[key] = "[1e400]";
+    save_model_file(p, f);
+    expect_error([&] { Model::load(p); }, {p, std::string("__metadata__ field '") + key + "' holds invalid JSON", "a number too large for a double"});
+  }
 }
 
 TEST(ModelFile, RefusesBadTiling) {
