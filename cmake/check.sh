@@ -2,7 +2,8 @@
 # ae's whole test suite, from a bare machine: installs the Debian packages ae needs, builds
 # (Release, Ninja, ccache), runs every GoogleTest case with CTest, then the runtime/sim tests
 # again under AddressSanitizer+UBSan, then compiles the sim's test kernels with nvcc for
-# sm_80/sm_90 (when nvcc is installed) and checks their ptxas reports for spills.
+# sm_80/sm_90 (when nvcc is installed) and checks their ptxas reports for spills, and runs the
+# libFuzzer targets of the parsers (fuzz/run.sh, AE_FUZZ_SECONDS each, default 30) with sanitizers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -59,6 +60,32 @@ if /usr/bin/python3 -m venv build/pyenv && build/pyenv/bin/pip install -q --disa
   summary+=("safetensors interop (Python): 1 passed, 0 failed"); passed_total=$((passed_total + 1))
 else
   summary+=("safetensors interop (Python): 0 passed, 1 failed"); failed_total=$((failed_total + 1))
+fi
+
+# The IDX, NPY, CSV, model-file and spec parsers under libFuzzer with ASan+UBSan, each for a fixed
+# time from the committed corpus (which replays every input that once crashed them): fuzz/README.md.
+fuzz_seconds=${AE_FUZZ_SECONDS:-30}
+if command -v clang++-14 >/dev/null; then
+  echo "== fuzz: 5 parsers × ${fuzz_seconds} s under libFuzzer, ASan+UBSan =="
+  log=$(mktemp)
+  set +e
+  AE_JOBS=$jobs bash fuzz/run.sh "$fuzz_seconds" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E '^fuzz summary: [0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
+  rm -f "$log"
+  if [[ -n "$line" ]]; then
+    fz_passed=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    fz_failed=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
+    passed_total=$((passed_total + fz_passed))
+    failed_total=$((failed_total + fz_failed))
+    summary+=("fuzz (${fuzz_seconds} s each): $fz_passed passed, $fz_failed failed")
+  else
+    summary+=("fuzz: did not run (exit $rc)"); failed_total=$((failed_total + 1))
+  fi
+else
+  echo "ae: clang++-14 not installed: fuzz targets not run" >&2
+  summary+=("fuzz: skipped (no clang++-14)")
 fi
 
 if [[ -f /usr/local/cuda/include/cuda_runtime.h && -f tests/runtime/sim/CMakeLists.txt ]]; then

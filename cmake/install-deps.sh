@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   dataset-fashion-mnist                  # ae's default data
   python3-venv                           # check.sh: Python's safetensors reads and writes ae's model files
+  clang-14 libclang-rt-14-dev            # fuzz/: libFuzzer targets of the parsers (libclang_rt.fuzzer), ASan+UBSan
 )
 packages+=(${AE_EXTRA_PACKAGES:-})
 
