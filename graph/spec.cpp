@@ -20,6 +20,9 @@ namespace ae {
 namespace {
 
 constexpr int64_t MAX_UNITS = int64_t(1) << 24;
+// A spec nests 3 deep. nlohmann's dump() (in messages) recurses per level, so a 200 KB "[[[[..."
+// overflowed the stack (SIGSEGV): deeper documents are refused while parsing.
+constexpr int MAX_JSON_DEPTH = 64;
 constexpr std::string_view TIED_SUFFIX = ":tied";  // compact form of "tied": true
 constexpr const char* LETTERS_HELP =
     "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu";
@@ -267,7 +270,12 @@ Spec parse_spec_text(std::string_view text, std::string_view origin, bool file_b
     if (const std::string nul = json_nul_failure(trimmed, base); !nul.empty()) AE_FAIL(origin, ": ", nul);
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(trimmed);
+      using Event = nlohmann::json::parse_event_t;
+      j = nlohmann::json::parse(trimmed, [&](int depth, Event event, nlohmann::json&) {
+        if (depth >= MAX_JSON_DEPTH && (event == Event::object_start || event == Event::array_start))
+          AE_FAIL(origin, ": invalid JSON: nested deeper than ", MAX_JSON_DEPTH, " levels");
+        return true;
+      });
     } catch (const nlohmann::json::exception& e) {
       AE_FAIL(origin, ": ", json_parse_failure(e, trimmed, base));
     }

@@ -72,13 +72,24 @@ const std::string& meta(const ModelFile& f, const std::string& path, const std::
   return it->second;
 }
 
+// ae's metadata records nest 3 deep. nlohmann's dump() (in messages) recurses per level, so a
+// record of "[[[[..." overflowed the stack (SIGSEGV): deeper records are refused while parsing.
+constexpr int k_max_json_depth = 64;
+
 nlohmann::json meta_json(const ModelFile& f, const std::string& path, const std::string& key) {
   const std::string& text = meta(f, path, key);
   if (const std::string nul = json_nul_failure(text); !nul.empty())
     AE_FAIL(path, ": __metadata__ field '", key, "' holds ", nul);
+  using json = nlohmann::json;
   try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {  // the offset is into the field's text
+    return json::parse(text, [&](int depth, json::parse_event_t event, json&) {
+      using Event = json::parse_event_t;
+      if (depth >= k_max_json_depth && (event == Event::object_start || event == Event::array_start))
+        AE_FAIL(path, ": __metadata__ field '", key, "' holds invalid JSON: nested deeper than ", k_max_json_depth,
+                " levels");
+      return true;
+    });
+  } catch (const json::exception& e) {  // the offset is into the field's text
     AE_FAIL(path, ": __metadata__ field '", key, "' holds ", json_parse_failure(e, text));
   }
 }

@@ -33,6 +33,9 @@ using json = nlohmann::json;
 constexpr uint64_t k_max_header_bytes = 100'000'000;  // the limit the reference implementation uses
 constexpr uint64_t k_max_tensor_bytes = uint64_t{1} << 46;
 constexpr const char* k_metadata_key = "__metadata__";
+// ae's headers nest 3 deep. nlohmann's dump() (in messages) recurses per level, so a header of
+// "[[[[..." overflowed the stack (SIGSEGV): deeper headers are refused while parsing.
+constexpr int k_max_json_depth = 64;
 
 // The dtypes safetensors defines: a file holding one of these is valid, just not something ae reads.
 bool is_safetensors_dtype(const std::string& d) {
@@ -154,6 +157,9 @@ json parse_header(const std::string& header, const std::string& path) {
   std::set<std::string> seen;
   std::string duplicate;
   const json::parser_callback_t on_event = [&](int depth, json::parse_event_t event, json& parsed) {
+    using Event = json::parse_event_t;
+    if (depth >= k_max_json_depth && (event == Event::object_start || event == Event::array_start))
+      AE_FAIL(path, ": safetensors header: invalid JSON: nested deeper than ", k_max_json_depth, " levels");
     if (event == json::parse_event_t::key && depth == 1 && parsed.is_string() &&
         !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
       duplicate = parsed.get<std::string>();

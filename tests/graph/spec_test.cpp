@@ -92,6 +92,17 @@ TEST(Spec, FuzzNumberBeyondDoubleIsAnAeError) {
                      {"--spec", "invalid JSON"});
 }
 
+// Found while fuzzing (beyond the targets' 8 KB inputs): nlohmann's dump() recurses per nesting
+// level, so a 200 KB "[[[[..." in a spec's message overflowed the stack (SIGSEGV in `ae plan`).
+TEST(Spec, DeeplyNestedJsonIsRefusedNotAStackOverflow) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  test::expect_error([&] { parse_spec(R"({"input": 4, "encoder": [2], "decoder": [4], "tied": )" + deep + "}"); },
+                     {"--spec", "invalid JSON", "nested deeper than 64 levels"});
+  // ae's own nesting is far from the limit.
+  const Spec ok = parse_spec(R"({"input": 4, "encoder": [{"units": 2}], "decoder": [4], "sparsity": {"kind": "l1", "lambda": 1}})");
+  EXPECT_EQ(ok.sparsity.kind, Sparsity::Kind::l1);
+}
+
 TEST(Spec, TiedAndSparsityRoundTripThroughCompactAndJson) {
   Spec s = parse_spec("784-256r-32-256r-784s:tied:l1=0.001");
   EXPECT_TRUE(s.tied);

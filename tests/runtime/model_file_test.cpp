@@ -235,6 +235,28 @@ TEST(ModelFile, FuzzNumberBeyondDoubleIsAnAeError) {
   }
 }
 
+// Found while fuzzing (beyond the target's 8 KB inputs): nlohmann's dump() recurses per nesting
+// level, so a deeply nested header or ae.* metadata record overflowed the stack in a message
+// (SIGSEGV in `ae info`).
+TEST(ModelFile, DeeplyNestedJsonIsRefusedNotAStackOverflow) {
+  TempDir dir;
+  const std::string p = dir.file("deep.safetensors");
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  write_bytes(p,
+              safetensors_bytes(R"({"w":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,8]}})", floats_le(2)));
+  expect_error([&] { load_model_file(p); }, {p, "safetensors header: invalid JSON", "nested deeper than 64 levels"});
+
+  const std::string m = dir.file("m.safetensors");
+  Model::create(parse_spec("4-2-4"), 1, Loss::mse).save(m);
+  for (const char* key : {"ae.spec", "ae.history", "ae.data"}) {
+    ModelFile f = load_model_file(m);
+    f.metadata[key] = key == std::string("ae.history") ? "[" + deep + "]" : R"({"input": )" + deep + "}";
+    save_model_file(p, f);
+    const std::string field = std::string("__metadata__ field '") + key + "' holds invalid JSON";
+    expect_error([&] { Model::load(p); }, {p, field, "nested deeper than 64 levels"});
+  }
+}
+
 TEST(ModelFile, RefusesBadTiling) {
   TempDir dir;
   const std::string p = dir.file("bad.safetensors");
