@@ -25,6 +25,8 @@ report=()
 for t in "${targets[@]}"; do
   work=build-fuzz/corpus/$t findings=build-fuzz/findings/$t log=build-fuzz/fuzz-$t.log
   mkdir -p "$work" "$findings"
+  start=build-fuzz/fuzz-$t.start
+  touch "$start"
   echo "== fuzz $t: $seconds s =="
   set +e
   # -timeout: one input running 10 s is a hang; -rss_limit_mb: no reader may need 2 GiB for a
@@ -37,14 +39,14 @@ for t in "${targets[@]}"; do
   set -e
   execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo "?")
   time_s=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE '[0-9]+ second' | grep -oE '[0-9]+' || echo "$seconds")
-  found=$(find "$findings" -type f | wc -l)
+  found=$(find "$findings" -type f -newer "$start" | wc -l)  # this run's, not an earlier run's left there
   if ((rc == 0 && found == 0)); then
     passed=$((passed + 1))
     report+=("$t: ${time_s} s, $execs executions, corpus $(ls "$work" | wc -l) inputs, no findings")
   else
     failed=$((failed + 1))
     report+=("$t: FAILED (exit $rc, $found finding(s) in $findings; log $log)")
-    grep -E "^==[0-9]+==ERROR|runtime error|SUMMARY|deadly signal|uncaught|Test unit written" "$log" | head -20 >&2 || true
+    grep -E "^==[0-9]+==ERROR|runtime error|SUMMARY|terminate called|what\(\)|Test unit written" "$log" | head -20 >&2 || true
   fi
 done
 echo
