@@ -5,7 +5,7 @@
 // (ae_add_sim_cuda_sources), but linked without GCC's TSan runtime: the __tsan_* hooks at the end of
 // this file are that runtime. Each plain load or store of a kernel calls one with its address and
 // size while a block runs (t_active is set); atomics come through the __tsan_atomic* hooks, which
-// perform the operation and record nothing (atomics are not hazards).
+// perform the operation, record nothing for racecheck (atomics are not hazards) and are memchecked.
 //
 // racecheck: a shadow entry per byte of shared memory (the launch's dynamic shared memory, and the
 // module's thread-local block, where static __shared__ arrays live in the sim) records, for the
@@ -271,7 +271,7 @@ std::string out_of_bounds(const WorkerChecks&, const Span& s, uintptr_t a, unsig
   return why.str();
 }
 
-void memory(WorkerChecks& c, uintptr_t a, unsigned n, bool write, const void* pc) {
+void memory(WorkerChecks& c, uintptr_t a, unsigned n, const char* kind, const void* pc) {
   const SpanTable& spans = *c.spans;
   if (spans.empty()) return;
   size_t si = c.last_span;
@@ -293,7 +293,7 @@ void memory(WorkerChecks& c, uintptr_t a, unsigned n, bool write, const void* pc
   std::string why = out_of_bounds(c, s, a, n, c.last_buffer);
   if (why.empty()) return;
   std::ostringstream os;
-  os << "memcheck: invalid " << n << "-byte " << (write ? "write" : "read") << " at " << reinterpret_cast<void*>(a)
+  os << "memcheck: invalid " << n << "-byte " << kind << " at " << reinterpret_cast<void*>(a)
      << " by " << thread_text(c, c.cur) << ": " << why << "; " << pc_text(pc);
   report(c, os.str());
 }
@@ -307,8 +307,18 @@ inline void access(uintptr_t a, unsigned n, bool write, const void* pc) {
   } else if (a - c->tls.lo < c->tls.size) {
     if (c->race && a - c->skip_lo >= sizeof(Builtins)) race(*c, c->tls, "static __shared__ memory", a, n, write, pc);
   } else if (c->memory) {
-    memory(*c, a, n, write, pc);
+    memory(*c, a, n, write ? "write" : "read", pc);
   }
+}
+
+// An atomic: never a hazard, but as much a memory access as any other, so memcheck sees it.
+inline void atomic_access(const volatile void* p, unsigned n, const void* pc) {
+  WorkerChecks* c = t_active;
+  if (__builtin_expect(c == nullptr, 1)) return;
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  if (!c->memory || a - c->stack_lo < c->stack_size || a - c->smem.lo < c->smem.size || a - c->tls.lo < c->tls.size)
+    return;
+  memory(*c, a, n, "atomic", pc);
 }
 
 }  // namespace
@@ -389,6 +399,7 @@ bool checks_instrumented() { return detail::g_instrumented; }
 #define AE_TSAN_HOOK extern "C" __attribute__((visibility("hidden")))
 #define AE_PC __builtin_return_address(0)
 using ae::sim::detail::access;
+using ae::sim::detail::atomic_access;
 
 AE_TSAN_HOOK void __tsan_init() { ae::sim::detail::g_instrumented = true; }
 AE_TSAN_HOOK void __tsan_func_entry(void*) {}
@@ -412,24 +423,29 @@ AE_TSAN_PLAIN(8)
 AE_TSAN_PLAIN(16)
 #undef AE_TSAN_PLAIN
 
-// Atomics: performed (sequentially consistent, stronger than any order asked for), never recorded.
+// Atomics: performed (sequentially consistent, stronger than any order asked for), never recorded
+// for racecheck, but checked by memcheck like any access.
+#define AE_ATOMIC_CHECK(a) atomic_access(a, sizeof(*a), AE_PC)
 #define AE_TSAN_ATOMIC(BITS, T)                                                                                   \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_load(const volatile T* a, int) { return __atomic_load_n(a, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK void __tsan_atomic##BITS##_store(volatile T* a, T v, int) { __atomic_store_n(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_exchange(volatile T* a, T v, int) { return __atomic_exchange_n(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_add(volatile T* a, T v, int) { return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_sub(volatile T* a, T v, int) { return __atomic_fetch_sub(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_and(volatile T* a, T v, int) { return __atomic_fetch_and(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_or(volatile T* a, T v, int) { return __atomic_fetch_or(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_xor(volatile T* a, T v, int) { return __atomic_fetch_xor(a, v, __ATOMIC_SEQ_CST); } \
-  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_nand(volatile T* a, T v, int) { return __atomic_fetch_nand(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_load(const volatile T* a, int) { AE_ATOMIC_CHECK(a); return __atomic_load_n(a, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK void __tsan_atomic##BITS##_store(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); __atomic_store_n(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_exchange(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_exchange_n(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_add(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_fetch_add(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_sub(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_fetch_sub(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_and(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_fetch_and(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_or(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_fetch_or(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_xor(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_fetch_xor(a, v, __ATOMIC_SEQ_CST); } \
+  AE_TSAN_HOOK T __tsan_atomic##BITS##_fetch_nand(volatile T* a, T v, int) { AE_ATOMIC_CHECK(a); return __atomic_fetch_nand(a, v, __ATOMIC_SEQ_CST); } \
   AE_TSAN_HOOK bool __tsan_atomic##BITS##_compare_exchange_strong(volatile T* a, T* c, T v, int, int) {          \
+    AE_ATOMIC_CHECK(a);                                                                                          \
     return __atomic_compare_exchange_n(a, c, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);                      \
   }                                                                                                               \
   AE_TSAN_HOOK bool __tsan_atomic##BITS##_compare_exchange_weak(volatile T* a, T* c, T v, int, int) {            \
+    AE_ATOMIC_CHECK(a);                                                                                          \
     return __atomic_compare_exchange_n(a, c, v, true, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);                       \
   }                                                                                                               \
   AE_TSAN_HOOK T __tsan_atomic##BITS##_compare_exchange_val(volatile T* a, T c, T v, int, int) {                 \
+    AE_ATOMIC_CHECK(a);                                                                                          \
     __atomic_compare_exchange_n(a, &c, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);                            \
     return c;                                                                                                     \
   }
@@ -438,5 +454,6 @@ AE_TSAN_ATOMIC(16, uint16_t)
 AE_TSAN_ATOMIC(32, uint32_t)
 AE_TSAN_ATOMIC(64, uint64_t)
 #undef AE_TSAN_ATOMIC
+#undef AE_ATOMIC_CHECK
 AE_TSAN_HOOK void __tsan_atomic_thread_fence(int) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 AE_TSAN_HOOK void __tsan_atomic_signal_fence(int) { __atomic_signal_fence(__ATOMIC_SEQ_CST); }

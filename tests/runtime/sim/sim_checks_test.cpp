@@ -101,6 +101,24 @@ TEST(SimMemcheck, OffByOnePastAnAllocationIsReportedWithKernelAndThread) {
                       "thread (", "block ("});
 }
 
+// Atomics are not hazards, but they still touch memory: an atomicAdd one past a buffer is out of bounds.
+TEST(SimMemcheck, AtomicOffByOneIsReported) {
+  AE_REQUIRE_CHECKS();
+  ScopedChecks on(ae::sim::check_all);
+  DeviceBuffer<char> arena(static_cast<size_t>(4096));
+  auto* h1 = reinterpret_cast<float*>(arena.get());
+  EXPECT_EQ(failure_of([&] { launch_atomic_add_n_plus_one(h1, 255); }), "") << "in bounds, unnamed";
+  ae::sim::name_buffer(h1, 1024, "h1");
+  ae::sim::name_buffer(arena.get() + 1280, 1024, "h2");
+  EXPECT_EQ(failure_of([&] { launch_atomic_add_n_plus_one(h1, 255); }), "") << "in bounds, named";
+  std::string what = failure_of([&] { launch_atomic_add_n_plus_one(h1, 256); });
+  expect_parts(what, {"memcheck: invalid 4-byte atomic", "atomic_add_n_plus_one", "offset 1024 of buffer 'h1'",
+                      "in the gap before buffer 'h2'"});
+  DeviceBuffer<float> data(static_cast<size_t>(1000));
+  expect_parts(failure_of([&] { launch_atomic_add_n_plus_one(data.get(), 1000); }),
+               {"memcheck: invalid 4-byte atomic", "offset 4000 of a 4000-byte device allocation, past its end"});
+}
+
 // An arena as ae's executor lays one out under the sim: buffers carved from one allocation, named,
 // with a gap after each. Without names the neighbour's bytes are valid memory and nothing can tell.
 TEST(SimMemcheck, OffByOneInsideAnArenaIsReportedNamingTheBuffer) {

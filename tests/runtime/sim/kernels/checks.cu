@@ -77,6 +77,12 @@ __global__ void copy_n_plus_one(const float* in,  // [n + 1] read: one past the 
   if (i <= n) out[i] = in[i];  // the planted off-by-one: <= instead of <
 }
 
+__global__ void atomic_add_n_plus_one(float* out,  // [n + 1] updated: one past the end
+                                      int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) atomicAdd(&out[i], 1.0f);  // the planted off-by-one, through an atomic
+}
+
 }  // namespace
 
 void launch_planted_hazard(int kind, bool dynamic_smem, int* out) {
@@ -84,6 +90,10 @@ void launch_planted_hazard(int kind, bool dynamic_smem, int* out) {
     AE_LAUNCH(planted_hazard<true>, dim3(1), dim3(64), 64 * sizeof(int), nullptr, kind, out);
   else
     AE_LAUNCH(planted_hazard<false>, dim3(1), dim3(64), 0, nullptr, kind, out);
+}
+
+void launch_atomic_add_n_plus_one(float* out, int n) {
+  AE_LAUNCH(atomic_add_n_plus_one, dim3(unsigned((n + 128) / 128)), dim3(128), 0, nullptr, out, n);
 }
 
 void launch_copy_n_plus_one(const float* in, float* out, int n) {

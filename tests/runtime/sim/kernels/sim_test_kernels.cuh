@@ -80,5 +80,6 @@ enum PlantedHazard {
 };
 void launch_planted_hazard(int kind, bool dynamic_smem, int* out);
 void launch_copy_n_plus_one(const float* in, float* out, int n);
+void launch_atomic_add_n_plus_one(float* out, int n);  // atomicAdd(&out[i], 1) for i <= n
 
 }  // namespace ae::simtest
