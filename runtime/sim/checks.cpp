@@ -13,8 +13,9 @@
 // accesses of different threads, at least one a write, in one interval are a hazard unless both
 // threads are in one warp and a __syncwarp that both took part in separates them (vector clocks over
 // the warp's lanes, so the order is transitive). A block barrier starts a new interval. With more
-// than two readers of a byte in one interval only the first and the latest are kept, so a
-// write-after-read against a reader in between can go unseen when those two are ordered.
+// than two readers of a byte in one interval only the first and the latest are kept (the latest of
+// another warp than the first's, when there is one), so a write-after-read against a reader in between
+// can go unseen only when all the readers are in the writer's warp and the two kept are ordered.
 // memcheck: every access that falls in a device allocation's redzone, or in a gap between the named
 // buffers carved from an allocation (pool blocks, arena buffers), is out of bounds.
 // The first finding fails the block with kernel, block, threads, offset and access kind.
@@ -195,8 +196,11 @@ const char* hazard_name(bool earlier_write, bool write) {
   } else if (!e.r1 || e.r1 == me) {
     e.r1 = me;
     e.r1c = c.own_clock(c.cur);
-  } else {
-    e.r2 = me;  // the latest reader other than the first
+  } else if (!e.r2 || e.r2 == me || (e.r2 - 1) / 32 == (e.r1 - 1) / 32 || c.cur / 32 != (e.r1 - 1) / 32) {
+    // The latest reader other than the first, except that a reader of another warp than the
+    // first's is kept: a writer is ordered only with readers of its own warp, so of two readers in
+    // two warps at least one is unordered with any writer, and the hazard is seen on every order.
+    e.r2 = me;
     e.r2c = c.own_clock(c.cur);
   }
   return true;

@@ -66,6 +66,26 @@ TEST(SimRacecheck, EveryPlantedHazardKindIsReportedWithKernelThreadsAndOffsetOnE
   ae::sim::set_seed(saved);
 }
 
+// Every thread reads one word, then thread 0 overwrites it after a __syncwarp of its own warp: the
+// reads of warp 1 are unordered with the write whichever threads read first and last, so the hazard
+// is reported on every seed (not only when the shuffled order leaves a warp-1 reader on record).
+TEST(SimRacecheck, AWriteAfterReadsOfManyWarpsIsReportedOnEverySeed) {
+  AE_REQUIRE_CHECKS();
+  ScopedChecks on(ae::sim::check_all);
+  DeviceBuffer<int> out(static_cast<size_t>(64));
+  const uint64_t saved = ae::sim::seed();
+  for (bool dynamic : {false, true}) {
+    for (uint64_t s = 1; s <= 24; ++s) {
+      ae::sim::set_seed(s);
+      SCOPED_TRACE(std::string(dynamic ? "dynamic" : "static") + " shared memory, " + seed_note());
+      std::string what = failure_of([&] { launch_planted_hazard(HAZARD_WAR_BROADCAST, dynamic, out.get()); });
+      ASSERT_FALSE(what.empty()) << "no hazard reported";
+      expect_parts(what, {"racecheck: write-after-read hazard", "thread (0,0,0) [warp 0 lane 0] writes", "[warp 1 lane"});
+    }
+  }
+  ae::sim::set_seed(saved);
+}
+
 TEST(SimRacecheck, CorrectHandOffsAreNotHazards) {
   AE_REQUIRE_CHECKS();
   ScopedChecks on(ae::sim::check_all);

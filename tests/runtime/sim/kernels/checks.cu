@@ -65,6 +65,14 @@ __global__ void planted_hazard(int kind,
       v = h[t ^ 1];
       break;
     }
+    case HAZARD_WAR_BROADCAST:  // every thread reads one word, then thread 0 overwrites it after a
+                                // __syncwarp that orders its own warp's reads but not warp 1's
+      if (t == 0) s[5] = 7;
+      __syncthreads();
+      v = s[5];
+      __syncwarp();
+      if (t == 0) s[5] = 9;
+      break;
     default: break;
   }
   out[t] = v;

@@ -77,6 +77,7 @@ enum PlantedHazard {
   SAFE_SYNCTHREADS,
   SAFE_ATOMICS,
   SAFE_NEIGHBOUR_HALVES,
+  HAZARD_WAR_BROADCAST,
 };
 void launch_planted_hazard(int kind, bool dynamic_smem, int* out);
 void launch_copy_n_plus_one(const float* in, float* out, int n);
