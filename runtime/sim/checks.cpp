@@ -101,6 +101,7 @@ struct WorkerChecks {
   uint3 block{};
   int n = 0;
   int cur = 0;  // the running thread
+  int collective_base = 0;  // the warp whose collective completes (checks_collective)
   uintptr_t stack_lo = 0;
   size_t stack_size = 0;
   uintptr_t skip_lo = 0;  // the sim's built-in variables
@@ -370,6 +371,19 @@ void checks_switch_to(int linear, const void* stack, size_t stack_bytes) {
   c->cur = linear;
   c->stack_lo = reinterpret_cast<uintptr_t>(stack);
   c->stack_size = stack_bytes;
+}
+
+void checks_collective(int base) {
+  WorkerChecks* c = t_active;
+  if (!c) return;
+  c->collective_base = base;
+  c->cur = base;
+  c->stack_lo = 0;  // the scheduler's stack: the lanes' fragments on their own stacks are not shared
+  c->stack_size = 0;
+}
+
+void checks_lane(int lane) {
+  if (WorkerChecks* c = t_active) c->cur = c->collective_base + lane;
 }
 
 void checks_barrier() {

@@ -38,6 +38,10 @@ void checks_begin_block(const KernelLaunch& launch, uint3 block, int threads, un
 void checks_end_block();
 // The CUDA thread `linear` is about to run on the fiber stack [stack, stack + stack_bytes).
 void checks_switch_to(int linear, const void* stack, size_t stack_bytes);
+// A warp collective of the warp starting at thread `base` completes, on the scheduler's stack: the
+// memory it touches is that warp's, lane by lane as the completion says through checks_lane
+// (device.h), e.g. a wmma load or store of shared memory.
+void checks_collective(int base);
 // Every live thread passed a block barrier: a new barrier interval begins.
 void checks_barrier();
 // A __syncwarp completed for `lanes` (a bit per lane) of the warp starting at thread `base`: those

@@ -60,6 +60,9 @@ void warp_collective(WarpCall& call);
 // Lanes of the caller's warp that exist and have not exited.
 unsigned live_lanes();
 [[noreturn]] void trap(const char* why);
+// For racecheck and memcheck (checks.cpp): the accesses a warp collective's completion makes from
+// now on are lane `lane`'s (wmma stores each lane's fragment elements and loads each lane's).
+void checks_lane(int lane);
 
 void complete_shfl_idx(WarpCall* const* lanes, unsigned mask);
 void complete_shfl_up(WarpCall* const* lanes, unsigned mask);

@@ -244,6 +244,7 @@ bool complete_warp_ops(Block& b, std::vector<int>& runnable, std::string& proble
       }
       for (int j = 0; j < 32; ++j)
         if (group[j]) group[j]->lane = j;
+      checks_collective(base);
       c->complete(group, c->mask);
       if (c->complete == complete_syncwarp) {  // the one warp collective that orders memory
         unsigned members = 0;

@@ -129,6 +129,7 @@ void complete_memory(WarpCall* const* lanes, unsigned) {
   bool col = lanes[0]->layout == mem_col_major;
   for (int l = 0; l < 32; ++l) {
     auto* f = static_cast<FRAG*>(lanes[l]->ptr[0]);
+    ae::sim::detail::checks_lane(l);  // these elements are lane l's accesses
     for (int e = 0; e < FRAG::num_elements; ++e) {
       int idx = e * 32 + l, r = idx / FRAG::cols, c = idx % FRAG::cols;
       E& m = col ? mem[size_t(c) * ldm + size_t(r)] : mem[size_t(r) * ldm + size_t(c)];

@@ -105,6 +105,28 @@ TEST(SimRacecheck, CorrectHandOffsAreNotHazards) {
   }
 }
 
+// A wmma store to shared memory is done by the lanes of the warp that calls it (each stores its
+// fragment elements), not by whichever thread the sim happened to run last: read back after a
+// __syncwarp it is no hazard on any seed, without one a lane reading another's element is.
+TEST(SimRacecheck, WmmaStoresAreTheStoringWarpsOwn) {
+  AE_REQUIRE_CHECKS();
+  ScopedChecks on(ae::sim::check_all);
+  DeviceBuffer<float> out(static_cast<size_t>(512));
+  const uint64_t saved = ae::sim::seed();
+  for (uint64_t s = 1; s <= 12; ++s) {
+    ae::sim::set_seed(s);
+    SCOPED_TRACE(seed_note());
+    ASSERT_EQ(failure_of([&] { launch_wmma_staged_epilogue(3.0f, true, out.get()); }), "");
+    for (float v : out.download()) ASSERT_EQ(v, 3.0f);
+    std::string what = failure_of([&] { launch_wmma_staged_epilogue(3.0f, false, out.get()); });
+    expect_parts(what, {"racecheck: read-after-write hazard", "wmma_staged_epilogue", "on static __shared__ memory"});
+    const size_t reader = what.find("[warp "), writer = what.find("[warp ", reader + 1);
+    ASSERT_NE(writer, std::string::npos) << what;
+    EXPECT_EQ(what.substr(reader, 8), what.substr(writer, 8)) << "both threads in one warp: " << what;
+  }
+  ae::sim::set_seed(saved);
+}
+
 TEST(SimRacecheck, SwitchedOffTheHazardRunsUnreported) {
   AE_REQUIRE_CHECKS();
   ScopedChecks off(ae::sim::check_memory);

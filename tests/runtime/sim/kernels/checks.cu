@@ -1,6 +1,8 @@
 // Planted bugs for runtime/sim's racecheck and memcheck: shared-memory hazards of each kind (between
 // warps and within a warp), the same hand-offs done right, and off-by-one accesses. Valid CUDA C++
 // (nvcc compiles them too); on a GPU the hazards are what compute-sanitizer's racecheck reports.
+#include <mma.h>
+
 #include "kernels/cuda/launch.cuh"
 #include "tests/runtime/sim/kernels/sim_test_kernels.cuh"
 
@@ -91,7 +93,24 @@ __global__ void atomic_add_n_plus_one(float* out,  // [n + 1] updated: one past 
   if (i <= n) atomicAdd(&out[i], 1.0f);  // the planted off-by-one, through an atomic
 }
 
+// An epilogue staged through shared memory as tensor-core GEMMs do: the warp stores its accumulator
+// tile, and its lanes read back elements other lanes stored, which needs a __syncwarp between.
+__global__ void wmma_staged_epilogue(float value, bool sync,
+                                     float* out) {  // [2][256]
+  alignas(32) __shared__ float tiles[2][256];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 16, float> acc;
+  nvcuda::wmma::fill_fragment(acc, value);
+  nvcuda::wmma::store_matrix_sync(tiles[warp], acc, 16, nvcuda::wmma::mem_row_major);
+  if (sync) __syncwarp();
+  for (int i = lane; i < 256; i += 32) out[warp * 256 + i] = tiles[warp][(i + 17) % 256];
+}
+
 }  // namespace
+
+void launch_wmma_staged_epilogue(float value, bool sync, float* out) {
+  AE_LAUNCH(wmma_staged_epilogue, dim3(1), dim3(64), 0, nullptr, value, sync, out);
+}
 
 void launch_planted_hazard(int kind, bool dynamic_smem, int* out) {
   if (dynamic_smem)

@@ -82,5 +82,8 @@ enum PlantedHazard {
 void launch_planted_hazard(int kind, bool dynamic_smem, int* out);
 void launch_copy_n_plus_one(const float* in, float* out, int n);
 void launch_atomic_add_n_plus_one(float* out, int n);  // atomicAdd(&out[i], 1) for i <= n
+// Each of 2 warps stores a 16x16 wmma accumulator (all `value`) to its own tile of shared memory,
+// then its lanes read the tile back (out [2][256]) after a __syncwarp (`sync`) or without one.
+void launch_wmma_staged_epilogue(float value, bool sync, float* out);
 
 }  // namespace ae::simtest
