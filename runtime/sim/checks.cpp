@@ -17,7 +17,8 @@
 // another warp than the first's, when there is one), so a write-after-read against a reader in between
 // can go unseen only when all the readers are in the writer's warp and the two kept are ordered.
 // memcheck: every access that falls in a device allocation's redzone, or in a gap between the named
-// buffers carved from an allocation (pool blocks, arena buffers), is out of bounds.
+// buffers carved from an allocation (pool blocks, arena buffers), is out of bounds; so is one in the
+// guards the scheduler leaves around the launch's dynamic shared memory.
 // The first finding fails the block with kernel, block, threads, offset and access kind.
 #include "runtime/sim/checks.h"
 
@@ -303,11 +304,29 @@ void memory(WorkerChecks& c, uintptr_t a, unsigned n, const char* kind, const vo
   report(c, os.str());
 }
 
+[[gnu::noinline, gnu::cold]] void smem_out_of_bounds(WorkerChecks& c, uintptr_t a, unsigned n, const char* kind,
+                                                    const void* pc) {
+  const intptr_t off = intptr_t(a - c.smem.lo);
+  std::ostringstream os;
+  os << "memcheck: invalid " << n << "-byte " << kind << " at " << reinterpret_cast<void*>(a) << " by "
+     << thread_text(c, c.cur) << ": offset " << off << " of the launch's " << c.smem.size
+     << "-byte dynamic shared memory, " << (off < 0 ? "before its start" : "past its end") << "; " << pc_text(pc);
+  report(c, os.str());
+}
+
+// Whether [a, a + n) leaves the launch's dynamic shared memory for its guards.
+inline bool smem_guard_hit(const WorkerChecks& c, uintptr_t a, unsigned n) {
+  return c.smem.size && a - (c.smem.lo - k_smem_guard) < c.smem.size + 2 * k_smem_guard &&
+         (a < c.smem.lo || a + n > c.smem.lo + c.smem.size);
+}
+
 inline void access(uintptr_t a, unsigned n, bool write, const void* pc) {
   WorkerChecks* c = t_active;
   if (__builtin_expect(c == nullptr, 1)) return;
   if (a - c->stack_lo < c->stack_size) return;  // the thread's own locals
-  if (a - c->smem.lo < c->smem.size) {
+  if (__builtin_expect(smem_guard_hit(*c, a, n), 0)) {
+    if (c->memory) smem_out_of_bounds(*c, a, n, write ? "write" : "read", pc);
+  } else if (a - c->smem.lo < c->smem.size) {
     if (c->race) race(*c, c->smem, "dynamic shared memory", a, n, write, pc);
   } else if (a - c->tls.lo < c->tls.size) {
     if (c->race && a - c->skip_lo >= sizeof(Builtins)) race(*c, c->tls, "static __shared__ memory", a, n, write, pc);
@@ -321,6 +340,7 @@ inline void atomic_access(const volatile void* p, unsigned n, const void* pc) {
   WorkerChecks* c = t_active;
   if (__builtin_expect(c == nullptr, 1)) return;
   const auto a = reinterpret_cast<uintptr_t>(p);
+  if (c->memory && smem_guard_hit(*c, a, n)) return smem_out_of_bounds(*c, a, n, "atomic", pc);
   if (!c->memory || a - c->stack_lo < c->stack_size || a - c->smem.lo < c->smem.size || a - c->tls.lo < c->tls.size)
     return;
   memory(*c, a, n, "atomic", pc);

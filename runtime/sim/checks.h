@@ -33,6 +33,11 @@ using SpanTable = std::vector<Span>;  // sorted by start
 // The current map, rebuilt after every allocation, free or naming. A block takes one snapshot.
 std::shared_ptr<const SpanTable> span_table();
 
+// Bytes before and after a launch's dynamic shared memory that the scheduler allocates but never
+// hands out (none in the ASan build, whose own redzones catch overruns): memcheck reports an access
+// there as out of bounds of the shared memory.
+inline constexpr size_t k_smem_guard = 128;
+
 // ---- what the scheduler reports (all on the worker thread that runs the block) ----
 void checks_begin_block(const KernelLaunch& launch, uint3 block, int threads, unsigned char* smem, size_t smem_bytes);
 void checks_end_block();

@@ -52,6 +52,12 @@ std::atomic<int> g_workers{[] {
 std::atomic<uint64_t> g_launches{0}, g_blocks{0}, g_resumes{0};
 std::string g_last_failure;
 
+#ifdef AE_SIM_ASAN
+constexpr size_t SMEM_GUARD = 0;  // the allocation's exact size: ASan catches overruns
+#else
+constexpr size_t SMEM_GUARD = k_smem_guard;  // memcheck reports accesses in the guards
+#endif
+
 size_t stack_bytes() {
   static const size_t bytes = [] {
     const char* s = std::getenv("AE_SIM_STACK_KB");
@@ -121,9 +127,9 @@ struct Worker {
   std::vector<std::unique_ptr<Stack>> stacks;
   std::vector<SimThread> threads;
   struct Free {
-    void operator()(unsigned char* p) const { std::free(p); }
+    void operator()(unsigned char* p) const { std::free(p - SMEM_GUARD); }
   };
-  std::unique_ptr<unsigned char, Free> dynamic_smem;  // 128-byte aligned, exactly the launch's size
+  std::unique_ptr<unsigned char, Free> dynamic_smem;  // 128-byte aligned, the launch's size between guards
   size_t dynamic_smem_bytes = 0;
   const void* main_stack_bottom = nullptr;  // the worker's own stack, for ASan's fiber annotations
   size_t main_stack_size = 0;
@@ -349,10 +355,10 @@ std::string run_block(const KernelLaunch& l, uint64_t block_linear, uint64_t lau
   const int n = int(l.block.x * l.block.y * l.block.z);
   while (int(w.stacks.size()) < n) w.stacks.push_back(std::make_unique<Stack>());
   if (int(w.threads.size()) < n) w.threads = std::vector<SimThread>(size_t(n));
-  if (w.dynamic_smem_bytes != l.smem_bytes) {  // exact size, so ASan catches overruns
+  if (w.dynamic_smem_bytes != l.smem_bytes) {  // exact size between guards (SMEM_GUARD)
     void* p = nullptr;
-    if (l.smem_bytes && posix_memalign(&p, 128, l.smem_bytes) != 0) throw std::bad_alloc();
-    w.dynamic_smem.reset(static_cast<unsigned char*>(p));
+    if (l.smem_bytes && posix_memalign(&p, 128, l.smem_bytes + 2 * SMEM_GUARD) != 0) throw std::bad_alloc();
+    w.dynamic_smem.reset(p ? static_cast<unsigned char*>(p) + SMEM_GUARD : nullptr);
     w.dynamic_smem_bytes = l.smem_bytes;
   }
   // Uninitialised shared memory reads as all-ones (NaN for floats), as a GPU's would read garbage.

@@ -193,6 +193,22 @@ TEST(SimMemcheck, OffByOneInsideAnArenaIsReportedNamingTheBuffer) {
   EXPECT_EQ(failure_of([&] { launch_copy_n_plus_one(big, h1, n); }), "") << "names cleared";
 }
 
+// Dynamic shared memory has bounds too: the launch's size (as compute-sanitizer's memcheck reports
+// an access past the shared window on a GPU, where it would land in another block's shared memory).
+TEST(SimMemcheck, OffByOnePastDynamicSharedMemoryIsReported) {
+  AE_REQUIRE_CHECKS();
+  ScopedChecks on(ae::sim::check_all);
+  DeviceBuffer<int> out(static_cast<size_t>(64));
+  EXPECT_EQ(failure_of([&] { launch_dynamic_smem_shifted(64, 0, out.get()); }), "") << "in bounds";
+  EXPECT_EQ(out.download()[63], 63);
+  expect_parts(failure_of([&] { launch_dynamic_smem_shifted(64, 1, out.get()); }),
+               {"memcheck: invalid 4-byte write", "dynamic_smem_shifted", "thread (63,0,0) [warp 1 lane 31]",
+                "offset 256 of the launch's 256-byte dynamic shared memory, past its end"});
+  expect_parts(failure_of([&] { launch_dynamic_smem_shifted(64, -1, out.get()); }),
+               {"memcheck: invalid 4-byte write", "thread (0,0,0) [warp 0 lane 0]",
+                "offset -4 of the launch's 256-byte dynamic shared memory, before its start"});
+}
+
 TEST(SimMemcheck, SwitchedOffTheOffByOneRunsUnreported) {
   AE_REQUIRE_CHECKS();
   ScopedChecks off(ae::sim::check_race);

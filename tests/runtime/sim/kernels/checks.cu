@@ -106,7 +106,20 @@ __global__ void wmma_staged_epilogue(float value, bool sync,
   for (int i = lane; i < 256; i += 32) out[warp * 256 + i] = tiles[warp][(i + 17) % 256];
 }
 
+__global__ void dynamic_smem_shifted(int shift,
+                                     int* out) {  // [64]
+  int* s = ae::cuda::dynamic_shared<int>();
+  const int t = threadIdx.x;
+  s[t + shift] = t;
+  __syncthreads();
+  out[t] = s[t + shift];
+}
+
 }  // namespace
+
+void launch_dynamic_smem_shifted(int n, int shift, int* out) {
+  AE_LAUNCH(dynamic_smem_shifted, dim3(1), dim3(64), size_t(n) * sizeof(int), nullptr, shift, out);
+}
 
 void launch_wmma_staged_epilogue(float value, bool sync, float* out) {
   AE_LAUNCH(wmma_staged_epilogue, dim3(1), dim3(64), 0, nullptr, value, sync, out);

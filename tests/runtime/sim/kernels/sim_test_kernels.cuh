@@ -85,5 +85,8 @@ void launch_atomic_add_n_plus_one(float* out, int n);  // atomicAdd(&out[i], 1) 
 // Each of 2 warps stores a 16x16 wmma accumulator (all `value`) to its own tile of shared memory,
 // then its lanes read the tile back (out [2][256]) after a __syncwarp (`sync`) or without one.
 void launch_wmma_staged_epilogue(float value, bool sync, float* out);
+// 64 threads with `n` ints of dynamic shared memory: thread t writes element t + shift, then out[t]
+// reads it back (out [64]); n < 64 + shift runs past the end.
+void launch_dynamic_smem_shifted(int n, int shift, int* out);
 
 }  // namespace ae::simtest
