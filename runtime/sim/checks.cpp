@@ -368,6 +368,10 @@ void checks_begin_block(const KernelLaunch& launch, uint3 block, int threads, un
   c.smem.cover(reinterpret_cast<uintptr_t>(smem), smem ? smem_bytes : 0);
   if (!c.tls_found) {
     auto [lo, size] = module_tls_block();
+    static std::atomic<bool> warned{false};
+    if (size == 0 && !warned.exchange(true))
+      std::fprintf(stderr, "ae::sim: racecheck cannot find this module's thread-local block: static __shared__ "
+                           "memory goes unchecked (dynamic shared memory is still checked)\n");
     c.tls.cover(lo, size);
     c.skip_lo = reinterpret_cast<uintptr_t>(&t_builtins);
     c.tls_found = true;

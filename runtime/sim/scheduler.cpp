@@ -622,7 +622,13 @@ void trap(const char* why) { throw std::runtime_error(why); }
 void fail_block(const std::string& report) {
   Block* b = t_block;
   if (!b) return;
-  if (b->error.empty()) b->error = report;
+  if (b->error.empty()) {
+    b->error = report;
+    // Printed now as well as with the launch's failure: the offending thread runs on, unchecked, to
+    // its next barrier or exit, and an out-of-bounds loop may bring the process down before that.
+    std::fprintf(stderr, "ae::sim: kernel '%s' block (%u,%u,%u): %s\n", b->launch->name, b->idx.x, b->idx.y, b->idx.z,
+                 report.c_str());
+  }
   b->aborted = true;
 }
 
