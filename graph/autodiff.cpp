@@ -124,6 +124,21 @@ struct Autodiff {
       }
       case UnaryOp::sign:
         return;  // zero almost everywhere
+      case UnaryOp::log: {  // α/x
+        u.unary = UnaryOp::recip;
+        u.scale = n.attr.scale;
+        int t = temp_like(x, "1/x");
+        g.add_node(OpType::unary, {x}, {t}, u, n.layer);
+        return contribute(x, OpType::binary, {d, t}, mul, n.layer);
+      }
+      case UnaryOp::recip: {  // −α/x² = −α·(1/x)², from the output: (y/α)²·(−α) = −y²/α
+        Attrs sq;
+        sq.unary = UnaryOp::square;
+        sq.scale = n.attr.scale == 0 ? 0.0 : -1.0 / n.attr.scale;
+        int t = temp_like(x, "-1/x²");
+        g.add_node(OpType::unary, {n.out[0]}, {t}, sq, n.layer);
+        return contribute(x, OpType::binary, {d, t}, mul, n.layer);
+      }
     }
   }
 

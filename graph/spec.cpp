@@ -4,8 +4,10 @@
 #include "graph/json_text.h"
 #include "graph/param_registry.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +129,10 @@ std::string Spec::to_compact() const {
     char l[40];
     std::snprintf(l, sizeof l, ":l1=%.17g", sparsity.lambda);
     s += l;
+  } else if (sparsity.kind == Sparsity::Kind::kl) {
+    char k[64];
+    std::snprintf(k, sizeof k, ":kl=%.17g,%.17g", sparsity.rho, sparsity.lambda);
+    s += k;
   }
   return s;
 }
@@ -140,33 +146,64 @@ nlohmann::json Spec::to_json() const {
   nlohmann::json j = {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
   if (tied) j["tied"] = true;  // absent when false: untied files are as before
   if (sparsity.kind == Sparsity::Kind::l1) j["sparsity"] = {{"kind", "l1"}, {"lambda", sparsity.lambda}};
+  if (sparsity.kind == Sparsity::Kind::kl)
+    j["sparsity"] = {{"kind", "kl"}, {"rho", sparsity.rho}, {"beta", sparsity.lambda}};
   return j;
 }
+
+namespace {
+// A whole-string finite number, or nullopt.
+std::optional<double> finite_number(std::string_view v) {
+  double d = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !std::isfinite(d)) return std::nullopt;
+  return d;
+}
+}  // namespace
 
 Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
   if (text == "none") return Sparsity{};
   const size_t colon = text.find(':');
   const std::string_view kind = text.substr(0, colon), value = colon == std::string_view::npos ? "" : text.substr(colon + 1);
-  if (kind != "l1") AE_FAIL(origin, ": unknown sparsity ", q(text), "; expected l1:LAMBDA (e.g. l1:0.001) or none");
-  double lambda = 0;
-  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), lambda);
-  if (value.empty() || ec != std::errc() || p != value.data() + value.size() || !std::isfinite(lambda) || lambda < 0)
-    AE_FAIL(origin, ": sparsity ", q(text), " needs a finite LAMBDA ≥ 0 after 'l1:', e.g. l1:0.001");
-  return Sparsity{Sparsity::Kind::l1, lambda};
+  if (kind == "l1") {
+    const auto lambda = finite_number(value);
+    if (!lambda || *lambda < 0) AE_FAIL(origin, ": sparsity ", q(text), " needs a finite LAMBDA ≥ 0 after 'l1:', e.g. l1:0.001");
+    return Sparsity{Sparsity::Kind::l1, *lambda, 0};
+  }
+  if (kind == "kl") {
+    const size_t sep = value.find(':');
+    const auto rho = finite_number(value.substr(0, sep));
+    const auto beta = sep == std::string_view::npos ? std::nullopt : finite_number(value.substr(sep + 1));
+    if (!rho || !beta) AE_FAIL(origin, ": sparsity ", q(text), " needs kl:RHO:BETA, e.g. kl:0.05:3");
+    if (!(*rho > 0 && *rho < 1)) AE_FAIL(origin, ": sparsity ", q(text), ": RHO (the target mean activation) must lie in (0, 1)");
+    if (*beta < 0) AE_FAIL(origin, ": sparsity ", q(text), ": BETA (the penalty's weight) must be ≥ 0");
+    return Sparsity{Sparsity::Kind::kl, *beta, *rho};
+  }
+  AE_FAIL(origin, ": unknown sparsity ", q(text), "; expected l1:LAMBDA (e.g. l1:0.001), kl:RHO:BETA (e.g. kl:0.05:3) or none");
 }
 
 Spec parse_spec_compact(std::string_view text, std::string_view origin) {
-  // Options after the layers: ":tied" and ":l1=LAMBDA", in any order.
+  // Options after the layers: ":tied" and ":l1=LAMBDA" or ":kl=RHO,BETA", in any order.
   bool tied = false;
   Sparsity sparsity;
   for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
     const std::string_view opt = text.substr(colon + 1);
-    const bool is_tied = opt == TIED_SUFFIX.substr(1), is_l1 = opt.rfind("l1=", 0) == 0;
-    if ((is_tied && tied) || (is_l1 && sparsity.kind != Sparsity::Kind::none))
-      AE_FAIL(origin, ": spec option ':", is_tied ? "tied" : "l1=", "' is given twice");
-    if (is_tied) tied = true;
-    else if (is_l1) sparsity = parse_sparsity("l1:" + std::string(opt.substr(3)), origin);
-    else AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)), "; expected :tied or :l1=LAMBDA");
+    const bool is_tied = opt == TIED_SUFFIX.substr(1), is_l1 = opt.rfind("l1=", 0) == 0, is_kl = opt.rfind("kl=", 0) == 0;
+    if ((is_tied && tied) || ((is_l1 || is_kl) && sparsity.kind != Sparsity::Kind::none))
+      AE_FAIL(origin, ": spec option ':", is_tied ? "tied" : (is_l1 ? "l1=" : "kl="), "' is given twice",
+              is_tied ? "" : " (a spec has at most one sparsity penalty)");
+    if (is_tied) {
+      tied = true;
+    } else if (is_l1) {
+      sparsity = parse_sparsity("l1:" + std::string(opt.substr(3)), origin);
+    } else if (is_kl) {
+      std::string v(opt.substr(3));
+      std::replace(v.begin(), v.end(), ',', ':');  // ":kl=RHO,BETA" (':' separates options)
+      sparsity = parse_sparsity("kl:" + v, origin);
+    } else {
+      AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)),
+              "; expected :tied, :l1=LAMBDA or :kl=RHO,BETA");
+    }
     text.remove_suffix(text.size() - colon);
   }
   std::vector<std::string_view> tokens;
@@ -243,10 +280,15 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   }
   if (j.contains("sparsity")) {
     const auto& sp = j["sparsity"];
-    if (!sp.is_object() || sp.value("kind", nlohmann::json()) != "l1" || !sp.contains("lambda") || !sp["lambda"].is_number() ||
-        sp.size() != 2)
-      AE_FAIL(origin, ": 'sparsity' must be {\"kind\": \"l1\", \"lambda\": λ}, got ", json_shown(sp));
-    s.sparsity = parse_sparsity("l1:" + sp["lambda"].dump(), std::string(origin) + " sparsity");
+    const auto number = [&](const char* k) { return sp.contains(k) && sp[k].is_number(); };
+    const auto kind = sp.is_object() ? sp.value("kind", nlohmann::json()) : nlohmann::json();
+    if (kind == "l1" && number("lambda") && sp.size() == 2)
+      s.sparsity = parse_sparsity("l1:" + sp["lambda"].dump(), std::string(origin) + " sparsity");
+    else if (kind == "kl" && number("rho") && number("beta") && sp.size() == 3)
+      s.sparsity = parse_sparsity("kl:" + sp["rho"].dump() + ":" + sp["beta"].dump(), std::string(origin) + " sparsity");
+    else
+      AE_FAIL(origin, ": 'sparsity' must be {\"kind\": \"l1\", \"lambda\": λ} or {\"kind\": \"kl\", \"rho\": ρ, \"beta\": β}, got ",
+              json_shown(sp));
   }
   validate_spec(s, origin);
   return s;
@@ -297,6 +339,10 @@ void validate_spec(const Spec& s, std::string_view origin) {
   if (s.decoder.back().units != s.input)
     AE_FAIL(origin, ": the decoder's output has ", s.decoder.back().units, " features but the input has ", s.input,
             "; an autoencoder's last layer must reconstruct the input (make it ", s.input, " wide)");
+  if (s.sparsity.kind == Sparsity::Kind::kl && s.encoder.back().act != Act::sigmoid)
+    AE_FAIL(origin, ": kl sparsity needs a sigmoid code layer (its units' batch means must lie in (0, 1)), but the code layer encoder[",
+            s.encoder.size() - 1, "] (", s.code_units(), " units) is ", act_name(s.encoder.back().act),
+            "; give it the letter s, e.g. 784-256r-", s.code_units(), "s-256r-784s");
   if (!s.tied) return;
   // Tied: decoder layer l uses encoder layer n−1−l's weight transposed, so widths must mirror.
   const int64_t n_enc = int64_t(s.encoder.size()), n = s.num_layers();

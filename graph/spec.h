@@ -19,11 +19,14 @@ struct LayerSpec {
   Act act = Act::linear;   // activation applied to its output
 };
 
-// An activity penalty on the code layer's output h, a named objective term of its own.
+// An activity penalty on the code layer's output h, a named objective term of its own, weighted
+// by `lambda` (λ for l1, β for kl):
 //   l1: λ · (1/B) Σ_b Σ_j |h_bj|  (tf.keras 2's activity_regularizer=l1)
+//   kl: β · Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j = (1/B) Σ_b h_bj; the code must be sigmoid so that ρ̂_j ∈ (0, 1)
 struct Sparsity {
-  enum class Kind : uint8_t { none, l1 } kind = Kind::none;
-  double lambda = 0;
+  enum class Kind : uint8_t { none, l1, kl } kind = Kind::none;
+  double lambda = 0;  // the term's weight: λ (l1) or β (kl)
+  double rho = 0;     // kl: the target mean activation, in (0, 1)
   bool operator==(const Sparsity&) const = default;
 };
 
@@ -54,8 +57,8 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin);
 // Checks widths (≥ 1), layer counts, and that the decoder's output width equals the input.
 void validate_spec(const Spec& spec, std::string_view origin);
 
-// "l1:LAMBDA" (the --sparsity flag and the compact form's ":l1=LAMBDA") or "none" → Sparsity; errors
-// name `origin`.
+// "l1:LAMBDA", "kl:RHO:BETA" (the --sparsity flag; the compact form's ":l1=LAMBDA", ":kl=RHO,BETA")
+// or "none" → Sparsity; errors name `origin`.
 Sparsity parse_sparsity(std::string_view text, std::string_view origin);
 
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take

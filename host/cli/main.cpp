@@ -131,6 +131,7 @@ Spec spec_from_args(const std::string& text, bool tied, const std::string& spars
     if (s.sparsity.kind != Sparsity::Kind::none)
       AE_FAIL("--sparsity ", sparsity, " and the spec's own sparsity (", s.to_compact(), ") both set it; give one");
     s.sparsity = parse_sparsity(sparsity, "--sparsity");
+    validate_spec(s, "--sparsity " + sparsity);
   }
   if (tied && !s.tied) {
     s.tied = true;

@@ -140,7 +140,10 @@ Model start_model(const TrainArgs& a, Loss loss) {
   if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied, a.sparsity), a.seed, loss);
   Model model = Model::load(a.init);
   // A penalty is no weight: --init keeps the model's, --sparsity replaces it (none removes it).
-  if (!a.sparsity.empty()) model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");
+  if (!a.sparsity.empty()) {
+    model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");
+    validate_spec(model.spec, "--sparsity " + a.sparsity + " on --init " + a.init);
+  }
   if (!a.spec.empty() || a.tied) {
     Spec want = spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied);
     want.sparsity = model.spec.sparsity;
@@ -310,7 +313,7 @@ void add_train(CLI::App& app) {
   auto* s = app.add_subcommand("train", "Train an autoencoder (default: 784-256r-32-256r-784s on Fashion-MNIST)");
   s->add_option("--spec", a->spec, "Layers: compact string (784-256r-32-256r-784s), JSON, or a .json file [default: " + DEFAULT_SPEC + "]");
   s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
-  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss; none removes one (--init)");
+  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss, kl:RHO:BETA adds BETA·Σ_j KL(RHO ‖ mean of code unit j) (sigmoid code); none removes one (--init)");
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");

@@ -17,8 +17,10 @@ enum class UnaryOp : uint8_t {
   square,  // f(x) = x²
   abs,     // f(x) = |x|
   sign,    // f(x) = −1, 0 or 1, as torch.sign (sign(0) = 0)
+  log,     // f(x) = ln x (x > 0: a batch mean of sigmoid units, in the KL sparsity penalty)
+  recip,   // f(x) = 1/x (the derivative of log)
 };
-inline constexpr int UNARY_OP_COUNT = 5;
+inline constexpr int UNARY_OP_COUNT = 7;
 
 // y = a op b, b possibly broadcast (see Broadcast).
 enum class BinaryOp : uint8_t { add, sub, mul };
@@ -55,6 +57,8 @@ AE_HD inline T unary_forward(UnaryOp op, T x) {
     case UnaryOp::square: return x * x;
     case UnaryOp::abs: return math::abs(x);
     case UnaryOp::sign: return sign_of(x);
+    case UnaryOp::log: return math::log(x);
+    case UnaryOp::recip: return T(1) / x;
   }
   return x;
 }
@@ -68,6 +72,8 @@ AE_HD inline T unary_derivative(UnaryOp op, T x) {
     case UnaryOp::square: return T(2) * x;
     case UnaryOp::abs: return sign_of(x);
     case UnaryOp::sign: return T(0);
+    case UnaryOp::log: return T(1) / x;
+    case UnaryOp::recip: return T(-1) / (x * x);
   }
   return T(1);
 }
@@ -109,7 +115,7 @@ AE_HD inline int64_t broadcast_size(Broadcast bb, int64_t M, int64_t N) {
 // ---- host functions: names for plans, test names and error messages ----
 namespace ae {
 
-inline constexpr const char* UNARY_OP_NAMES[UNARY_OP_COUNT] = {"scale", "exp", "square", "abs", "sign"};
+inline constexpr const char* UNARY_OP_NAMES[UNARY_OP_COUNT] = {"scale", "exp", "square", "abs", "sign", "log", "recip"};
 inline constexpr const char* BINARY_OP_NAMES[BINARY_OP_COUNT] = {"add", "sub", "mul"};
 inline constexpr const char* BROADCAST_NAMES[BROADCAST_COUNT] = {"none", "row", "col", "scalar"};
 inline constexpr const char* REDUCE_AXIS_NAMES[REDUCE_AXIS_COUNT] = {"rows", "cols", "all"};

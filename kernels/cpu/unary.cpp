@@ -30,6 +30,8 @@ void unary(UnaryOp op, T alpha, const T* x, T* y, int64_t n) {
     case UnaryOp::square: return unary_loop<UnaryOp::square>(alpha, x, y, n);
     case UnaryOp::abs: return unary_loop<UnaryOp::abs>(alpha, x, y, n);
     case UnaryOp::sign: return unary_loop<UnaryOp::sign>(alpha, x, y, n);
+    case UnaryOp::log: return unary_loop<UnaryOp::log>(alpha, x, y, n);
+    case UnaryOp::recip: return unary_loop<UnaryOp::recip>(alpha, x, y, n);
   }
 }
 

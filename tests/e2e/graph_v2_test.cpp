@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <sstream>
 
 #include "runtime/model_file.h"
@@ -137,12 +138,40 @@ TEST(Sparsity, InitKeepsOrReplacesThePenaltyAndInfoShowsTheTerms) {
 
 TEST(Sparsity, BadSettingsAreOneLineErrorsNamingTheFlag) {
   ScratchDir dir;
-  for (const char* bad : {"l2:0.1", "l1", "l1:-1", "l1:abc", "l1:nan"}) {
+  for (const char* bad : {"l2:0.1", "l1", "l1:-1", "l1:abc", "l1:nan", "kl:0.05", "kl:0:3", "kl:1:3", "kl:0.05:-2",
+                          "kl:0.05:3"}) {  // the last: the default spec's code is linear, not sigmoid
     RunResult r = run_ae({"train", "--sparsity", bad, "--steps", "0", "--no-val", "--out", dir / "m.st"}, dir);
     EXPECT_EQ(r.exit_code, 1) << bad;
     EXPECT_EQ(r.err.rfind("ae: error: --sparsity", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "m.st")) << bad;
   }
+  RunResult r = run_ae({"train", "--sparsity", "kl:0.05:3", "--steps", "0", "--no-val", "--out", dir / "m.st"}, dir);
+  EXPECT_NE(r.err.find("sigmoid code layer"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("encoder[1] (32 units) is linear"), std::string::npos) << r.err;
+}
+
+// β · Σ_j KL(ρ ‖ ρ̂_j) on a sigmoid code: reported as its own term, the divergence itself (≥ 0), and
+// recorded in the model file's spec.
+TEST(Sparsity, KlPenaltyIsTheDivergenceOfTheBatchMeans) {
+  ScratchDir dir;
+  const std::string model = dir / "kl.safetensors", log = dir / "log.jsonl";
+  RunResult r = run_ae({"train", "--spec", "6-8r-4s-8r-6s", "--sparsity", "kl:0.1:0.5", "--data", RELEASE + "data.csv",
+                        "--epochs", "3", "--batch", "8", "--no-val", "--out", model, "--log-json", log, "--checkpoint", "none"},
+                       dir);
+  expect_success(r);
+  EXPECT_NE(r.err.find(", sparsity "), std::string::npos) << r.err;
+  std::istringstream lines(read_text(log));
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    auto j = nlohmann::json::parse(line);
+    const double recon = j["terms"]["recon"].get<double>(), kl = j["terms"]["sparsity"].get<double>();
+    EXPECT_GT(kl, 0) << line;  // sigmoid means start near 0.5, far from ρ = 0.1
+    EXPECT_NEAR(j["train_loss"].get<double>(), recon + 0.5 * kl, 1e-6 * j["train_loss"].get<double>()) << line;
+  }
+  EXPECT_EQ(n, 3);
+  EXPECT_NE(load_model_file(model).metadata.at("ae.spec").find(R"("sparsity":{"beta":0.5,"kind":"kl","rho":0.1})"),
+            std::string::npos);
 }
 
 }  // namespace

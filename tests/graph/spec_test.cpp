@@ -117,6 +117,30 @@ TEST(Spec, TiedAndSparsityRoundTripThroughCompactAndJson) {
             R"({"decoder":[{"act":"relu","units":256},{"act":"sigmoid","units":784}],"encoder":[{"act":"relu","units":256},{"act":"linear","units":32}],"input":784})");
 }
 
+TEST(Spec, KlSparsityRoundTripsAndNeedsASigmoidCode) {
+  Spec s = parse_spec("784-256r-32s-256r-784s:kl=0.05,3");
+  EXPECT_EQ(s.sparsity.kind, Sparsity::Kind::kl);
+  EXPECT_EQ(s.sparsity.rho, 0.05);
+  EXPECT_EQ(s.sparsity.lambda, 3.0);
+  EXPECT_EQ(parse_spec(s.to_compact()).sparsity, s.sparsity);
+  EXPECT_EQ(parse_spec(s.to_json().dump()).sparsity, s.sparsity);
+  EXPECT_EQ(parse_spec(s.to_json().dump()).to_compact(), s.to_compact());
+  EXPECT_EQ(s.to_json()["sparsity"], nlohmann::json({{"kind", "kl"}, {"rho", 0.05}, {"beta", 3.0}}));
+  EXPECT_EQ(parse_sparsity("kl:0.1:0", "--sparsity"), (Sparsity{Sparsity::Kind::kl, 0.0, 0.1}));
+  test::expect_error([] { parse_spec("784-256r-32-256r-784s:kl=0.05,3"); },
+                     {"--spec", "kl sparsity needs a sigmoid code layer", "encoder[1]", "linear", "32s"});
+  test::expect_error([] { parse_spec(R"({"input": 4, "encoder": [{"units": 2, "act": "relu"}], "decoder": [4], "sparsity": {"kind": "kl", "rho": 0.1, "beta": 1}})"); },
+                     {"--spec", "sigmoid code layer", "relu"});
+  for (const char* bad : {"kl:0:3", "kl:1:3", "kl:1.5:3", "kl:-0.1:3"})
+    test::expect_error([&] { parse_sparsity(bad, "--sparsity"); }, {"--sparsity", bad, "RHO", "(0, 1)"});
+  test::expect_error([] { parse_sparsity("kl:0.05:-1", "--sparsity"); }, {"--sparsity", "BETA", "≥ 0"});
+  for (const char* bad : {"kl:0.05", "kl:", "kl:x:1", "kl:0.05:inf"})
+    test::expect_error([&] { parse_sparsity(bad, "--sparsity"); }, {"--sparsity", "kl:RHO:BETA"});
+  test::expect_error([] { parse_sparsity("kld:0.05:1", "--sparsity"); }, {"unknown sparsity", "kl:RHO:BETA"});
+  test::expect_error([] { parse_spec(R"({"input": 4, "encoder": [{"units": 2, "act": "sigmoid"}], "decoder": [4], "sparsity": {"kind": "kl", "rho": 0.1}})"); },
+                     {"'sparsity' must be", "\"kind\": \"kl\""});
+}
+
 TEST(Spec, TiedParametersComeFromTheRegistryOnce) {
   ParamRegistry r = param_registry(parse_spec("6-4t-2-4t-6s:tied"));
   std::vector<std::string> names;

@@ -1,7 +1,8 @@
 // The cpu unary primitive y = alpha·f(x): forward against a naive loop in double for every op (and
 // in place), and d/dx of L = Σ w ⊙ unary(x) against fp64 central differences, the analytic
 // gradient built from the primitives as autodiff builds it: scale → alpha·w, exp → w ⊙ unary(exp),
-// square → w ⊙ unary(scale, 2·alpha), abs → w ⊙ unary(sign), sign → 0.
+// square → w ⊙ unary(scale, 2·alpha), abs → w ⊙ unary(sign), sign → 0, log → w ⊙ unary(recip, alpha),
+// recip → w ⊙ unary(square, −alpha) of unary(recip). log and recip are tested on positive inputs.
 #include "kernels/cpu/unary.h"
 
 #include <gtest/gtest.h>
@@ -19,7 +20,14 @@ namespace {
 
 using gradcheck::all_near;
 
-const UnaryOp ALL_OPS[] = {UnaryOp::scale, UnaryOp::exp, UnaryOp::square, UnaryOp::abs, UnaryOp::sign};
+const UnaryOp ALL_OPS[] = {UnaryOp::scale, UnaryOp::exp,  UnaryOp::square, UnaryOp::abs,
+                           UnaryOp::sign,  UnaryOp::log, UnaryOp::recip};
+
+bool positive_domain(UnaryOp op) { return op == UnaryOp::log || op == UnaryOp::recip; }
+void into_domain(UnaryOp op, std::vector<double>& x) {
+  if (positive_domain(op))
+    for (double& v : x) v = std::fabs(v) + 0.25;
+}
 
 double naive_f(UnaryOp op, double x) {
   switch (op) {
@@ -28,6 +36,8 @@ double naive_f(UnaryOp op, double x) {
     case UnaryOp::square: return x * x;
     case UnaryOp::abs: return std::fabs(x);
     case UnaryOp::sign: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
+    case UnaryOp::log: return std::log(x);
+    case UnaryOp::recip: return 1.0 / x;
   }
   return NAN;
 }
@@ -38,6 +48,7 @@ TEST(Unary, ForwardMatchesNaiveLoop) {
       SCOPED_TRACE(std::string(unary_op_name(op)) + " n=" + std::to_string(n));
       auto x = gradcheck::random_vec(n, 7 + n, -2, 2);
       if (n > 1) x[n / 2] = 0.0;  // sign(0) = 0, |0| = 0
+      into_domain(op, x);
       const double alpha = -1.75;
       std::vector<double> want(n), y(n, NAN);
       for (int64_t i = 0; i < n; ++i) want[i] = alpha * naive_f(op, x[i]);
@@ -49,10 +60,11 @@ TEST(Unary, ForwardMatchesNaiveLoop) {
 }
 
 TEST(Unary, FloatMatchesDouble) {
-  const auto x = gradcheck::random_vec(65, 3, -3, 3);
-  const std::vector<float> xf(x.begin(), x.end());
   for (UnaryOp op : ALL_OPS) {
     SCOPED_TRACE(unary_op_name(op));
+    auto x = gradcheck::random_vec(65, 3, -3, 3);
+    into_domain(op, x);
+    const std::vector<float> xf(x.begin(), x.end());
     std::vector<float> yf(65, NAN);
     std::vector<double> yd(65), xr(xf.begin(), xf.end());
     unary<float>(op, 0.5f, xf.data(), yf.data(), 65);
@@ -71,6 +83,11 @@ std::vector<double> analytic_dx(UnaryOp op, double alpha, const std::vector<doub
     case UnaryOp::square: unary<double>(UnaryOp::scale, 2 * alpha, x.data(), t.data(), n); break;
     case UnaryOp::abs: unary<double>(UnaryOp::sign, alpha, x.data(), t.data(), n); break;
     case UnaryOp::sign: unary<double>(UnaryOp::scale, 0.0, w.data(), dx.data(), n); return dx;
+    case UnaryOp::log: unary<double>(UnaryOp::recip, alpha, x.data(), t.data(), n); break;
+    case UnaryOp::recip:
+      unary<double>(UnaryOp::recip, 1.0, x.data(), t.data(), n);
+      unary<double>(UnaryOp::square, -alpha, t.data(), t.data(), n);
+      break;
   }
   binary<double>(BinaryOp::mul, w.data(), t.data(), dx.data(), 1, n, Broadcast::none, false);
   return dx;
@@ -82,6 +99,7 @@ TEST(Unary, GradientMatchesCentralDifference) {
     for (double alpha : {1.0, -0.6}) {
       SCOPED_TRACE(std::string(unary_op_name(op)) + " alpha=" + std::to_string(alpha));
       auto x = gradcheck::away_from_zero(n, 11);  // abs and sign have their kink at 0
+      into_domain(op, x);
       const auto w = gradcheck::random_vec(n, 12);
       auto loss = [&] {
         std::vector<double> y(n);

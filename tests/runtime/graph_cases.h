@@ -123,6 +123,8 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"spec(6-5u-3e-5p-6,mse)", [] { return spec_graph("6-5u-3e-5p-6", Loss::mse); }},
       {"tied(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s:tied", Loss::bce); }},
       {"tied(7-4r-2-4e-7,mse)", [] { return spec_graph("7-4r-2-4e-7:tied", Loss::mse); }},
+      {"sparse_l1(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s:l1=0.3", Loss::mse); }},
+      {"sparse_kl(6-5t-3s-5r-6s,bce)", [] { return spec_graph("6-5t-3s-5r-6s:kl=0.2,0.7", Loss::bce); }},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
   };
 }
@@ -197,9 +199,17 @@ inline std::vector<GraphCase> structural_graph_cases() {
 inline std::vector<GraphCase> unary_graph_cases() {
   using namespace detail;
   std::vector<GraphCase> cases;
-  for (UnaryOp op : {UnaryOp::scale, UnaryOp::exp, UnaryOp::square, UnaryOp::abs, UnaryOp::sign})
+  for (UnaryOp op : {UnaryOp::scale, UnaryOp::exp, UnaryOp::square, UnaryOp::abs, UnaryOp::sign, UnaryOp::log,
+                     UnaryOp::recip})
     cases.push_back({std::string("penalty(") + unary_op_name(op) + ")", [op] {
                        return with_code(1.0, [op](Graph& g, int h, int) {
+                         if (op == UnaryOp::log || op == UnaryOp::recip) {  // on e^h, in their domain
+                           int e = batched(g, "e^h", 3);
+                           Attrs ex;
+                           ex.unary = UnaryOp::exp;
+                           g.add_node(OpType::unary, {h}, {e}, ex);
+                           h = e;
+                         }
                          int p = batched(g, "f(h)", 3);
                          Attrs u;
                          u.unary = op;

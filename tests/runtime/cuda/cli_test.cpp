@@ -91,6 +91,11 @@ TEST(CudaSimCli, TrainMatchesCpuWithTiedWeightsAndAnL1Penalty) {
   train_both(dir, "mse", {"--optimizer", "sgd", "--lr", "0.1"}, "784-64r-16-64r-784s:tied:l1=0.001", 2);
 }
 
+TEST(CudaSimCli, TrainMatchesCpuWithAKlSparsityPenalty) {
+  ScratchDir dir;
+  train_both(dir, "bce", {"--optimizer", "adam", "--sparsity", "kl:0.05:3"}, "784-64r-16s-64r-784s", 2);
+}
+
 TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
   ScratchDir dir;
   const std::string model = dir / "m.safetensors";
