@@ -33,9 +33,10 @@ constexpr const char* LETTERS_HELP =
 std::string q(std::string_view text) { return quote_bytes(text, 40, '\''); }
 
 std::string read_text_file(const std::string& path) {
-  if (std::filesystem::is_directory(path)) AE_FAIL(path, ": is a directory; expected a JSON spec file");
+  std::error_code ec;  // the throwing overloads would escape as std::filesystem_error (a name too long)
+  if (std::filesystem::is_directory(path, ec)) AE_FAIL(path, ": is a directory; expected a JSON spec file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) AE_FAIL(path, ": cannot open spec file");
+  if (!in) AE_FAIL(path, ": cannot open spec file", ec ? ": " + ec.message() : std::string());
   std::ostringstream os;
   os << in.rdbuf();
   return os.str();

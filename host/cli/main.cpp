@@ -54,7 +54,8 @@ void add_data_options(CLI::App& cmd, DataArgs& a) {
 
 Dataset load_data(const std::string& path, int64_t max_rows, const std::string& flag, const DataArgs& a) {
   if (path.empty()) AE_FAIL(flag, ": no file given");
-  if (!std::filesystem::exists(path)) AE_FAIL(flag, " ", path, ": no such file");
+  std::error_code ec;  // not the throwing overload: a name too long would escape as filesystem_error
+  if (!std::filesystem::exists(path, ec)) AE_FAIL(flag, " ", path, ": ", ec ? ec.message() : "no such file");
   LoadOptions lo;
   lo.max_rows = max_rows;
   if (a.header == "yes") lo.csv.header = CsvOptions::Header::yes;
@@ -98,9 +99,11 @@ double quantile(std::vector<float> v, double q) {
 void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions) {
   if (path.empty()) AE_FAIL(flag, ": empty path");
   auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty() && !std::filesystem::is_directory(dir))
-    AE_FAIL(flag, " ", path, ": directory ", dir.string(), " does not exist");
-  if (std::filesystem::is_directory(path)) AE_FAIL(flag, " ", path, ": is a directory; give a file name");
+  std::error_code ec;  // not the throwing overloads: a name too long would escape as filesystem_error
+  if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+    AE_FAIL(flag, " ", path, ": directory ", dir.string(), ec ? ": " + ec.message() : std::string(" does not exist"));
+  if (std::filesystem::is_directory(path, ec)) AE_FAIL(flag, " ", path, ": is a directory; give a file name");
+  if (ec && ec != std::errc::no_such_file_or_directory) AE_FAIL(flag, " ", path, ": ", ec.message());
   if (!extensions.empty()) {
     std::string ext = std::filesystem::path(path).extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });

@@ -242,7 +242,8 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   TrainOptions o = make_options(a);
   check_args(a, sub, o);
   bool resume = a.resume;
-  if (resume && !std::filesystem::exists(o.checkpoint)) {
+  std::error_code no_checkpoint;
+  if (resume && !std::filesystem::exists(o.checkpoint, no_checkpoint)) {
     if (!a.quiet) std::fprintf(stderr, "ae: no checkpoint at %s yet: starting from the beginning\n", o.checkpoint.c_str());
     resume = false;
   }

@@ -92,6 +92,13 @@ TEST(Spec, FuzzNumberBeyondDoubleIsAnAeError) {
                      {"--spec", "invalid JSON"});
 }
 
+// Found by the spec fuzz target: a .json name too long for the file system made std::filesystem
+// throw its own exception out of parse_spec instead of an ae::Error.
+TEST(Spec, FuzzFileNameTooLongIsAnAeError) {
+  const std::string name = std::string(300, '\xff') + ".json";
+  test::expect_error([&] { parse_spec(name); }, {"cannot open spec file", "File name too long"});
+}
+
 // Found while fuzzing (beyond the targets' 8 KB inputs): nlohmann's dump() recurses per nesting
 // level, so a 200 KB "[[[[..." in a spec's message overflowed the stack (SIGSEGV in `ae plan`).
 TEST(Spec, DeeplyNestedJsonIsRefusedNotAStackOverflow) {
