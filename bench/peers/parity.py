@@ -18,7 +18,12 @@ F.linear(x, encoder.N.weight.t(), bias), so its state_dict has the decoder biase
 file; the optimizers default to sgd and adam, and for each run PyTorch's forward pass of ae's final
 file must reproduce `ae reconstruct` within 1e-5.
 
-Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] ...
+With --sparsity l1:LAMBDA or kl:RHO:BETA both sides add the code penalty to the loss: l1 as
+LAMBDA · mean over the batch of Σ_j |h_j|, kl as BETA · Σ_j KL(RHO ‖ mean over the batch of h_j),
+written in PyTorch directly from those definitions; kl needs a sigmoid code, so the model is then
+784-64X-16s-64X-784s.
+
+Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -124,7 +129,20 @@ def run(cmd):
         raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr}")
 
 
-def torch_train(init_path, x, loss, opt, lr, steps, batch):
+def penalty(h, sparsity):
+    """The code penalty ae adds for --sparsity (see the module's docstring), or 0."""
+    import torch
+    if not sparsity:
+        return 0.0
+    kind, *v = sparsity.split(":")
+    if kind == "l1":
+        return float(v[0]) * h.abs().sum(dim=1).mean()
+    rho, beta = float(v[0]), float(v[1])
+    m = h.mean(dim=0)
+    return beta * (rho * torch.log(rho / m) + (1 - rho) * torch.log((1 - rho) / (1 - m))).sum()
+
+
+def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None):
     """Trains the model of `init_path` in PyTorch; returns {name: float32 array}."""
     import torch
     import torch.nn as nn
@@ -141,8 +159,9 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch):
         b = step % per_epoch  # shuffling off: every epoch visits the rows in file order
         xb = xt[b * batch:(b + 1) * batch]
         o.zero_grad()
-        out = model.decoder(model.encoder(xb))
-        crit(out, xb).backward()
+        h = model.encoder(xb)
+        out = model.decoder(h)
+        (crit(out, xb) + penalty(h, sparsity)).backward()
         o.step()
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
@@ -191,6 +210,7 @@ def main():
     p.add_argument("--losses", default=",".join(LOSSES))
     p.add_argument("--optimizers", help="comma-separated [default: sgd,adam,rmsprop; with --tied sgd,adam]")
     p.add_argument("--tied", action="store_true", help="tied models (the decoder uses the encoder's weights)")
+    p.add_argument("--sparsity", help="a code penalty on both sides: l1:LAMBDA or kl:RHO:BETA (kl: a sigmoid code)")
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
@@ -218,11 +238,12 @@ def main():
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
           f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}"
-          f"{'; tied weights' if a.tied else ''}")
+          f"{'; tied weights' if a.tied else ''}{'; sparsity ' + a.sparsity if a.sparsity else ''}")
     print(f"{'activation':<11} {'loss':<4} {'opt':<5} {'max rel diff':>12}  {'worst tensor':<17} {'of update':>9}  result")
     failures, rows = 0, []
     for act in a.acts:
-        spec = f"784-64{act}-16-64{act}-784s" + (":tied" if a.tied else "")
+        code = "16s" if a.sparsity and a.sparsity.startswith("kl") else "16"
+        spec = f"784-64{act}-{code}-64{act}-784s" + (":tied" if a.tied else "")
         for loss in a.losses.split(","):
             init = os.path.join(work, f"init-{act}-{loss}.safetensors")
             run([a.ae, "train", "--spec", spec, "--loss", loss, "--seed", str(a.seed), "--steps", "0",
@@ -233,9 +254,10 @@ def main():
                 run([a.ae, "train", "--init", init, "--data", a.data, "--max-rows", str(a.rows),
                      "--steps", str(a.steps), "--batch", str(a.batch), "--shuffle", "off",
                      "--optimizer", opt, "--lr", repr(lr[opt]), "--loss", loss,
-                     "--threads", str(a.threads), "--quiet", "--out", out])
+                     "--threads", str(a.threads), "--quiet", "--out", out]
+                    + (["--sparsity", a.sparsity] if a.sparsity else []))
                 ae_w, _ = read_safetensors(out)
-                torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch)
+                torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch, a.sparsity)
                 worst, where, of_update = compare(ae_w, torch_w, init_w)
                 ok = worst <= TOLERANCE
                 if a.tied:  # PyTorch's tied forward pass of ae's file reproduces ae's reconstruction
