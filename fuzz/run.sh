@@ -33,7 +33,7 @@ for t in "${targets[@]}"; do
   # small input; -max_len: model seeds are ~2.7 KB, room to grow their JSON header.
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
     build-fuzz/fuzz/ae_fuzz_"$t" "$work" fuzz/corpus/"$t" -dict=fuzz/dict/"$t".dict \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+    -max_total_time="$seconds" -seed="${AE_FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
     -artifact_prefix="$findings"/ -print_final_stats=1 -print_funcs=0 >"$log" 2>&1
   rc=$?
   set -e
