@@ -111,7 +111,7 @@ AE_C_FORWARD(ae_model_score, score, "x")
 
 ae_status ae_model_set_threads(ae_model* m, int threads) {
   if (!m) return invalid("ae_model_set_threads: model must not be null");
-  if (threads < 0) return invalid("ae_model_set_threads: threads must be >= 0 (0: all cores)");
+  if (threads < 0) return invalid("ae_model_set_threads: threads must be >= 0 (0: OpenMP's default)");
   return guarded([&] { m->impl.set_threads(threads); });
 }
 

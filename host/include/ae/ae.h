@@ -37,8 +37,9 @@ typedef struct ae_train_config {
   const char* optimizer; /* "sgd", "adam" (default), "adamw", "rmsprop" */
   double lr;             /* <= 0: PyTorch's default for the optimizer */
   int shuffle;           /* default 1 */
-  int threads;           /* 0 (default): the model's setting (all cores unless ae_model_set_threads);
-                            a count given here becomes the model's setting for later calls */
+  int threads;           /* 0 (default): the model's setting (unless ae_model_set_threads: OpenMP's
+                            default, OMP_NUM_THREADS or else all cores); a count given here becomes
+                            the model's setting for later calls */
   const char* normalize; /* "none" (default), "minmax", "zscore": fitted on this data, stored in the model */
   const char* device;    /* "cpu" (default) or "auto" */
 } ae_train_config;
@@ -64,7 +65,7 @@ AE_API ae_status ae_model_reconstruct(const ae_model* model, const float* x, int
 /* out: [rows] — per-row reconstruction loss (the model's loss, averaged over the features) */
 AE_API ae_status ae_model_score(const ae_model* model, const float* x, int64_t rows, float* out);
 
-/* CPU threads every call on this model uses; 0 (the default) = all cores. Results are bitwise
+/* CPU threads every call on this model uses; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else all cores). Results are bitwise
  * reproducible for a given count; the calling thread's own OpenMP setting is left as it was. */
 AE_API ae_status ae_model_set_threads(ae_model* model, int threads);
 

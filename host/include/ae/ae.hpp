@@ -31,8 +31,9 @@ struct TrainConfig {
   double momentum = NAN, weight_decay = NAN;
   bool nesterov = false;
   bool shuffle = true;
-  int threads = 0;                // CPU threads; 0: the model's setting (set_threads; all cores). A
-                                  // count given here becomes the model's setting for later calls.
+  int threads = 0;                // CPU threads; 0: the model's setting (set_threads; else OpenMP's
+                                  // default: OMP_NUM_THREADS, or all cores). A count given here
+                                  // becomes the model's setting for later calls.
   std::string device = "cpu";     // cpu or auto
   std::string normalize = "none"; // none, minmax, zscore: fitted on the training data, kept in the model
 };
@@ -75,7 +76,7 @@ class AE_API Autoencoder {
   // Calls on one Autoencoder are serialised by a lock; use one per thread to run in parallel.
   int64_t plans_built() const;
 
-  // CPU threads every call on this model uses (0, the default: all cores). Results are bitwise
+  // CPU threads every call on this model uses (0, the default: OpenMP's default, OMP_NUM_THREADS or else all cores). Results are bitwise
   // reproducible for a given count. The count applies to the calling thread for the duration of
   // the call only: the caller's own OpenMP setting is restored afterwards.
   void set_threads(int threads);
