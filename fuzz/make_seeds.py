@@ -79,5 +79,9 @@ put("spec", "json-encoder-decoder", json.dumps(
 put("spec", "json-layers-code", json.dumps({"input": 5, "layers": [3, 2, 3, {"units": 5}], "code": 1}))
 put("spec", "json-tied-sparsity", json.dumps(
     {"input": 4, "encoder": [2], "decoder": [4], "tied": True, "sparsity": {"kind": "l1", "lambda": 0.5}}))
+put("spec", "kl", "6-3r-2s-3r-6s:kl=0.05,3")
+put("spec", "json-kl", json.dumps(
+    {"input": 4, "encoder": [{"units": 2, "act": "sigmoid"}], "decoder": [4],
+     "sparsity": {"kind": "kl", "rho": 0.05, "beta": 3}}))
 put("spec", "bad-letter", "4-2x-4")
 put("spec", "bad-json", '{"input": 4, "encoder": [2], "decoder": [4],')
