@@ -133,6 +133,14 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   int x = g.add_tensor(batched_tensor(opt.mode == GraphMode::decode ? "code" : "x", TensorRole::input, {in_cols}));
   g.inputs.push_back(x);
   int h = x, code = -1;
+  // A denoising model trains on a corrupted copy of x (fresh every step) and reconstructs the
+  // clean x: the loss below keeps reading x. Only the training graph corrupts.
+  if (opt.mode == GraphMode::train && spec.noise.kind != NoiseKind::none) {
+    h = g.add_tensor(batched_tensor("x~", TensorRole::activation, {in_cols}));
+    Attrs n;
+    n.noise = spec.noise.params();
+    g.add_node(OpType::noise, {x}, {h}, n, 0);
+  }
   for (int64_t l = first; l < last; ++l) {
     h = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
     if (l == n_enc - 1) code = h;

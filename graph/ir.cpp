@@ -23,6 +23,7 @@ const char* op_type_name(OpType t) {
     case OpType::binary: return "binary";
     case OpType::reduce: return "reduce";
     case OpType::stop_gradient: return "stop_gradient";
+    case OpType::noise: return "noise";
     case OpType::loss: return "loss";
     case OpType::fill: return "fill";
     case OpType::broadcast: return "broadcast";

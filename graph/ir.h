@@ -14,6 +14,7 @@
 #include "kernels/common/activation.h"
 #include "kernels/common/elementwise.h"
 #include "kernels/common/loss.h"
+#include "kernels/common/noise.h"
 
 namespace ae {
 
@@ -67,6 +68,7 @@ enum class OpType : uint8_t {
   binary,          // y = a ∘ b, b broadcast       in: a [B,N], b (per broadcast)         out: y [B,N]
   reduce,          // y = scale·Σ x over axis      in: x [B,N]                            out: y ([N], [B,1] or [1])
   stop_gradient,   // y = x, no gradient flows back                                      (in: x, out: y)
+  noise,           // y = corrupt(x), fresh per step (Philox: seed, step, element); data only: no gradient
   loss,            // L = mean ℓ(y, t), e = per row  in: y, t                           out: L [1], e [B,1]
   // backward (and constants)
   fill,            // y = scale everywhere         in: —                                  out: y
@@ -96,6 +98,7 @@ struct Attrs {
   double scale = 1.0;                    // unary, reduce, broadcast, fill: a constant factor
   bool accumulate = false;               // the output is a param gradient an earlier node wrote: add to it
   int group = 0;                         // optimizer_update: the parameter's optimizer group
+  NoiseParams noise;                     // noise; a fused op: the corruption its x operand is loaded through
 };
 
 struct Node {

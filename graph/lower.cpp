@@ -5,6 +5,8 @@
 // node that way (the fused-vs-unfused equality test). A node nothing takes is an error.
 #include <algorithm>
 #include <functional>
+#include <optional>
+#include <set>
 
 #include "graph/plan.h"
 #include "kernels/common/error.h"
@@ -18,6 +20,8 @@ struct Lowering {
   std::vector<bool> taken;
   std::vector<PlanOp> ops;
   bool fuse = true;  // false: the loss absorbs no activation either
+  bool regenerate_noise = true;  // a corruption read only by GEMMs is recomputed as they load x
+  std::set<int> regenerated;     // noise nodes taken that way: their output has no producer op
 
   // The single node of `type` reading tensor t at input position `pos`, not yet taken, or -1.
   int consumer_of(int t, OpType type, int pos = -1) const {
@@ -54,6 +58,16 @@ struct Lowering {
     }
     return true;
   }
+  // x as the GEMM of a fused op loads it: a regenerated corruption's clean input, with its noise
+  // set on the op. Returns the tensor the op reads.
+  int load_through_noise(PlanOp& op, int x) {
+    const int np = g.producer(x);
+    if (np < 0 || !regenerated.count(np)) return x;
+    op.attr.noise = g.nodes[size_t(np)].attr.noise;
+    op.rule += " + corruption on x's load";
+    op.fused_nodes.push_back(np);
+    return g.nodes[size_t(np)].in[0];
+  }
   void take(PlanOp& op, std::initializer_list<int> nodes) {
     for (int n : nodes)
       if (n >= 0) {
@@ -64,6 +78,22 @@ struct Lowering {
 };
 
 using Rule = bool (*)(Lowering&, int node);
+
+// noise read only by untransposed GEMMs (the first layer's forward and dW)  ⇒  no op: those fused
+// ops regenerate the corruption from Philox as they load x, so the corrupted input is never stored.
+// lower() checks afterwards that no op reads it, and lowers again without this rule if one does.
+bool rule_noise_regenerated(Lowering& L, int i) {
+  const Node& n = L.g.nodes[i];
+  if (n.type != OpType::noise || !L.regenerate_noise) return false;
+  for (int c : L.g.consumers(n.out[0])) {
+    const Node& r = L.g.nodes[size_t(c)];
+    if ((r.type != OpType::linear && r.type != OpType::linear_grad_w) || r.attr.trans_w) return false;
+  }
+  if (L.is_output(n.out[0])) return false;
+  L.taken[i] = true;
+  L.regenerated.insert(i);
+  return true;
+}
 
 // linear (x·Wᵀ) → bias_add → [activation]  ⇒  dense_fwd
 bool rule_dense_fwd(Lowering& L, int i) {
@@ -95,6 +125,7 @@ bool rule_dense_fwd(Lowering& L, int i) {
     op.out = {a.out[0], keep_z ? z : -1};
     L.take(op, {act});
   }
+  op.in[0] = L.load_through_noise(op, op.in[0]);
   L.take(op, {i, ba});
   L.ops.push_back(op);
   return true;
@@ -190,6 +221,7 @@ bool rule_dense_bwd(Lowering& L, int i) {
     op.in = {dz, -1, -1, x, W};
   }
   op.out = {dW, L.g.nodes[bg].out[0], gx >= 0 ? L.g.nodes[gx].out[0] : -1};
+  op.in[3] = L.load_through_noise(op, x);
   L.take(op, {ag, bg, gw, gx});
   L.ops.push_back(op);
   return true;
@@ -269,6 +301,7 @@ bool rule_unfused(Lowering& L, int i) {
     case OpType::broadcast: op.kind = PlanOpKind::broadcast; break;
     case OpType::fill: op.kind = PlanOpKind::fill; break;
     case OpType::stop_gradient: op.kind = PlanOpKind::copy; break;
+    case OpType::noise: op.kind = PlanOpKind::noise; break;
     default: return false;  // loss, loss_grad and optimizer_update have their own rules
   }
   L.take(op, {i});
@@ -277,14 +310,16 @@ bool rule_unfused(Lowering& L, int i) {
 }
 
 // The fusion table: tried in this order at every node not yet taken.
-constexpr Rule FUSION_RULES[] = {rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_unfused};
+constexpr Rule FUSION_RULES[] = {rule_noise_regenerated, rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_unfused};
 // Without fusion: the rules that are not fusions (the loss, optimizer and every primitive alone).
 constexpr Rule BASE_RULES[] = {rule_loss, rule_optimizer, rule_unfused};
 
 }  // namespace
 
-std::vector<PlanOp> lower(const Graph& g, bool fuse) {
-  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse};
+namespace {
+// nullopt when a regenerated corruption turned out to have a reader that did not fuse.
+std::optional<std::vector<PlanOp>> lower_once(const Graph& g, bool fuse, bool regenerate_noise) {
+  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse, regenerate_noise, {}};
   for (int i = 0; i < int(g.nodes.size()); ++i) {
     if (L.taken[i]) continue;
     bool matched = false;
@@ -297,7 +332,17 @@ std::vector<PlanOp> lower(const Graph& g, bool fuse) {
     }
     if (!matched) AE_FAIL("lowering: no fusion rule or kernel for IR node ", i, " (", op_type_name(g.nodes[i].type), ")");
   }
+  // A regenerated corruption must be read by no op: every reader took it in through its x load.
+  for (const PlanOp& op : L.ops)
+    for (int t : op.in)
+      if (t >= 0 && g.producer(t) >= 0 && L.regenerated.count(g.producer(t))) return std::nullopt;
   return L.ops;
+}
+}  // namespace
+
+std::vector<PlanOp> lower(const Graph& g, bool fuse) {
+  if (auto ops = lower_once(g, fuse, fuse)) return *ops;
+  return *lower_once(g, fuse, false);  // a reader of the corruption did not fuse: store it
 }
 
 }  // namespace ae

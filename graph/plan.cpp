@@ -25,6 +25,7 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::broadcast: return "broadcast";
     case PlanOpKind::fill: return "fill";
     case PlanOpKind::copy: return "copy";
+    case PlanOpKind::noise: return "noise";
   }
   return "?";
 }
@@ -54,6 +55,7 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::unary:
     case PlanOpKind::binary:
     case PlanOpKind::broadcast: return elems(g, out[0], batch);
+    case PlanOpKind::noise: return 0;  // integer Philox rounds, not floating-point work
     case PlanOpKind::fill:
     case PlanOpKind::copy: return 0;
   }
@@ -150,7 +152,11 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::broadcast: t = scaled(op.attr.mean ? "mean" : "bcast") + "/" + broadcast_name(op.attr.bcast); break;
     case PlanOpKind::fill: std::snprintf(num, sizeof num, "%g", op.attr.scale); t = num; break;
     case PlanOpKind::copy: t = "copy"; break;
-    default: t = act_name(op.attr.act); break;
+    case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
+    default:
+      t = act_name(op.attr.act);
+      if (op.attr.noise.kind != NoiseKind::none) t += std::string("+") + noise_kind_name(op.attr.noise.kind);  // x̃ regenerated
+      break;
   }
   return op.attr.accumulate ? t + " +=" : t;
 }
@@ -160,13 +166,13 @@ std::string plan_report(const Plan& p) {
   char line[512];
   os << "plan: " << graph_mode_name(p.mode) << ", batch " << p.batch << ", " << p.ops.size() << " fused ops from "
      << p.graph.nodes.size() << " IR nodes\n\n";
-  std::snprintf(line, sizeof line, "  %-3s %-15s %-11s %6s %12s %12s  %s\n", "#", "op", "act/loss", "layer", "MFLOP",
+  std::snprintf(line, sizeof line, "  %-3s %-15s %-18s %6s %12s %12s  %s\n", "#", "op", "act/loss", "layer", "MFLOP",
                 "bytes", "operands (in → out)");
   os << line;
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const PlanOp& op = p.ops[i];
     std::string attr = plan_op_attr_text(op);
-    std::snprintf(line, sizeof line, "  %-3zu %-15s %-11s %6s %12.2f %12s  %s → %s\n", i, plan_op_kind_name(op.kind),
+    std::snprintf(line, sizeof line, "  %-3zu %-15s %-18s %6s %12.2f %12s  %s → %s\n", i, plan_op_kind_name(op.kind),
                   attr.c_str(), op.layer >= 0 ? std::to_string(op.layer).c_str() : "-", op.flops(p.batch, p.graph) / 1e6,
                   human_bytes(op.bytes(p.batch, p.graph)).c_str(), operand_list(p.graph, op.in).c_str(),
                   operand_list(p.graph, op.out).c_str());
@@ -185,6 +191,11 @@ std::string plan_report(const Plan& p) {
     param_bytes += double(p.graph.tensors[size_t(prm.tensor)].bytes(1));
   }
   os << "  parameters: " << params << " (" << human_bytes(param_bytes) << ", in the parameter store)\n";
+  for (const PlanOp& op : p.ops)  // a corruption fused into the first layer: say what it saves
+    if (op.kind == PlanOpKind::dense_fwd && op.attr.noise.kind != NoiseKind::none)
+      os << "  input corruption (" << noise_kind_name(op.attr.noise.kind) << "): regenerated from Philox as layer " << op.layer
+         << "'s GEMMs load x (forward and dW); no corrupted-input buffer, " << human_bytes(double(p.graph.tensors[size_t(op.in[0])].bytes(p.batch)))
+         << " of arena saved\n";
   return os.str();
 }
 
@@ -195,7 +206,7 @@ nlohmann::json plan_json(const Plan& p) {
     for (int t : op.in) if (t >= 0) in.push_back(p.graph.tensors[t].name);
     for (int t : op.out) if (t >= 0) out.push_back(p.graph.tensors[t].name);
     ops.push_back({{"op", plan_op_kind_name(op.kind)}, {"rule", op.rule}, {"attr", plan_op_attr_text(op)}, {"act", act_name(op.attr.act)},
-                   {"loss", loss_name(op.attr.loss)}, {"from_logits", op.from_logits}, {"layer", op.layer},
+                   {"loss", loss_name(op.attr.loss)}, {"from_logits", op.from_logits}, {"layer", op.layer}, {"noise", noise_kind_name(op.attr.noise.kind)},
                    {"flops", op.flops(p.batch, p.graph)}, {"bytes", op.bytes(p.batch, p.graph)},
                    {"inputs", in}, {"outputs", out}, {"fused_ir_nodes", op.fused_nodes.size()}});
   }

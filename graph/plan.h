@@ -20,8 +20,10 @@ namespace ae {
 // (tests/runtime/op_table_test.cpp) enumerates them and fails on a kind without a case.
 enum class PlanOpKind : uint8_t {
   // fused
-  dense_fwd,       // in {x, W, b}                 out {y, [z]}       y = act(x·Wᵀ + b)
-  dense_bwd,       // in {dy, y|-1, z|-1, x, W}    out {dW, db, dx|-1} dz = dy⊙act′ (in place of dy)
+  dense_fwd,       // in {x, W, b}                 out {y, [z]}       y = act(x̃·Wᵀ + b)
+  dense_bwd,       // in {dy, y|-1, z|-1, x, W}    out {dW, db, dx|-1} dz = dy⊙act′ (in place of dy), dW from x̃
+                   //   (x̃ = x, or corrupt(x) regenerated as x is loaded when attr.noise is set: the first
+                   //   layer of a denoising model, whose corrupted input is then never stored)
   loss_fwd,        // in {pred, target}            out {loss, per_sample}
   loss_fwd_bwd,    // in {pred, target}            out {loss, per_sample, dpred} (dpred: ∂L/∂z when act)
   optimizer_step,  // in {p0, g0, p1, g1, ...}     out {}
@@ -35,8 +37,9 @@ enum class PlanOpKind : uint8_t {
   broadcast,       // in {x}  out {y}: y (+)= scale·x broadcast over y's [rows, cols] view (÷ count when mean)
   fill,            // in {}   out {y}: y = scale
   copy,            // in {x}  out {y}: y = x (stop_gradient)
+  noise,           // in {x}  out {y}: y = corrupt(x) with attr.noise at the step's (seed, step)
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::copy) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::noise) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {

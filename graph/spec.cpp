@@ -9,6 +9,7 @@
 #include <cmath>
 #include <optional>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -135,6 +136,12 @@ std::string Spec::to_compact() const {
     std::snprintf(k, sizeof k, ":kl=%.17g,%.17g", sparsity.rho, sparsity.lambda);
     s += k;
   }
+  if (noise.kind != NoiseKind::none) {  // ":mask=0.3", ":gaussian=0.1,clip,0,1": --noise's form with commas
+    std::string n = noise.to_string();
+    n[n.find(':')] = '=';
+    std::replace(n.begin(), n.end(), ':', ',');
+    s += ":" + n;
+  }
   return s;
 }
 
@@ -149,7 +156,51 @@ nlohmann::json Spec::to_json() const {
   if (sparsity.kind == Sparsity::Kind::l1) j["sparsity"] = {{"kind", "l1"}, {"lambda", sparsity.lambda}};
   if (sparsity.kind == Sparsity::Kind::kl)
     j["sparsity"] = {{"kind", "kl"}, {"rho", sparsity.rho}, {"beta", sparsity.lambda}};
+  if (noise.kind != NoiseKind::none) {
+    nlohmann::json n = {{"kind", noise_kind_name(noise.kind)}};
+    n[noise.kind == NoiseKind::gaussian ? "sigma" : "p"] = noise.p;
+    if (noise.clip) n["clip"] = true;
+    if (noise.has_range) n["range"] = {noise.lo, noise.hi};
+    j["noise"] = n;
+  }
   return j;
+}
+
+const char* noise_kind_name(NoiseKind k) {
+  switch (k) {
+    case NoiseKind::none: return "none";
+    case NoiseKind::mask: return "mask";
+    case NoiseKind::gaussian: return "gaussian";
+    case NoiseKind::saltpepper: return "saltpepper";
+  }
+  return "?";
+}
+
+NoiseParams Noise::params() const {
+  NoiseParams n;
+  n.kind = kind;
+  n.clip = clip;
+  n.p = float(p);
+  n.lo = has_range ? float(lo) : 0.0f;
+  n.hi = has_range ? float(hi) : 1.0f;
+  return n;
+}
+
+namespace {
+// The shortest of %.15g and %.17g that reads back as v: "0.1", not "0.10000000000000001".
+std::string shortest(double v) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%.15g", v);
+  if (std::strtod(b, nullptr) != v) std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+}  // namespace
+
+std::string Noise::to_string() const {
+  if (kind == NoiseKind::none) return "none";
+  std::string s = std::string(noise_kind_name(kind)) + ":" + shortest(p) + (clip ? ":clip" : "");
+  if (has_range) s += ":" + shortest(lo) + ":" + shortest(hi);
+  return s;
 }
 
 namespace {
@@ -183,13 +234,70 @@ Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
   AE_FAIL(origin, ": unknown sparsity ", q(text), "; expected l1:LAMBDA (e.g. l1:0.001), kl:RHO:BETA (e.g. kl:0.05:3) or none");
 }
 
+Noise parse_noise(std::string_view text, std::string_view origin) {
+  if (text == "none") return Noise{};
+  std::vector<std::string_view> f;  // kind, value, then "clip" and/or LO, HI
+  for (size_t start = 0;;) {
+    const size_t colon = text.find(':', start);
+    f.push_back(text.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  Noise n;
+  const std::string_view kind = f[0];
+  if (kind == "mask") n.kind = NoiseKind::mask;
+  else if (kind == "gaussian") n.kind = NoiseKind::gaussian;
+  else if (kind == "saltpepper") n.kind = NoiseKind::saltpepper;
+  else
+    AE_FAIL(origin, ": unknown noise ", q(text), "; expected mask:P (e.g. mask:0.3), gaussian:S (e.g. gaussian:0.1, ",
+            "gaussian:0.1:clip), saltpepper:P (e.g. saltpepper:0.05) or none");
+  const char* what = n.kind == NoiseKind::gaussian ? "S (the standard deviation)" : "P (the probability)";
+  const auto v = f.size() > 1 ? finite_number(f[1]) : std::nullopt;
+  if (!v) AE_FAIL(origin, ": noise ", q(text), " needs a number ", what, " after '", kind, ":', e.g. ", kind, n.kind == NoiseKind::gaussian ? ":0.1" : ":0.3");
+  if (n.kind == NoiseKind::gaussian ? *v < 0 : !(*v >= 0 && *v < 1))
+    AE_FAIL(origin, ": noise ", q(text), ": ", what, n.kind == NoiseKind::gaussian ? " must be ≥ 0" : " must lie in [0, 1)");
+  n.p = *v;
+  size_t i = 2;
+  if (i < f.size() && f[i] == "clip") {
+    if (n.kind != NoiseKind::gaussian) AE_FAIL(origin, ": noise ", q(text), ": only gaussian noise takes ':clip'");
+    n.clip = true;
+    ++i;
+  }
+  if (i < f.size()) {
+    const double nan = std::nan("");
+    const double lo = finite_number(f[i]).value_or(nan), hi = i + 1 < f.size() ? finite_number(f[i + 1]).value_or(nan) : nan;
+    if (!n.needs_range())
+      AE_FAIL(origin, ": noise ", q(text), ": unexpected ", q(f[i]), "; ", kind, n.kind == NoiseKind::gaussian ? " without :clip" : "",
+              " takes no data range");
+    if (i + 2 != f.size() || !(lo <= hi))  // NaN (not a finite number) compares false
+      AE_FAIL(origin, ": noise ", q(text), ": the data range must be two numbers LO:HI with LO ≤ HI after the settings, e.g. ",
+              n.kind == NoiseKind::gaussian ? "gaussian:0.1:clip:0:1" : "saltpepper:0.05:0:1");
+    n.has_range = true;
+    n.lo = lo;
+    n.hi = hi;
+  }
+  return n;
+}
+
 Spec parse_spec_compact(std::string_view text, std::string_view origin) {
-  // Options after the layers: ":tied" and ":l1=LAMBDA" or ":kl=RHO,BETA", in any order.
+  // Options after the layers: ":tied", ":l1=LAMBDA" or ":kl=RHO,BETA", and a noise (":mask=P",
+  // ":gaussian=S[,clip][,LO,HI]", ":saltpepper=P[,LO,HI]"), in any order.
   bool tied = false;
   Sparsity sparsity;
+  Noise noise;
   for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
     const std::string_view opt = text.substr(colon + 1);
     const bool is_tied = opt == TIED_SUFFIX.substr(1), is_l1 = opt.rfind("l1=", 0) == 0, is_kl = opt.rfind("kl=", 0) == 0;
+    const bool is_noise = opt.rfind("mask=", 0) == 0 || opt.rfind("gaussian=", 0) == 0 || opt.rfind("saltpepper=", 0) == 0;
+    if (is_noise) {
+      if (noise.kind != NoiseKind::none) AE_FAIL(origin, ": spec option ", q(std::string(":") + std::string(opt)), " is a second noise; a spec has at most one");
+      std::string v(opt);
+      v[v.find('=')] = ':';
+      std::replace(v.begin(), v.end(), ',', ':');  // ':' separates options
+      noise = parse_noise(v, origin);
+      text.remove_suffix(text.size() - colon);
+      continue;
+    }
     if ((is_tied && tied) || ((is_l1 || is_kl) && sparsity.kind != Sparsity::Kind::none))
       AE_FAIL(origin, ": spec option ':", is_tied ? "tied" : (is_l1 ? "l1=" : "kl="), "' is given twice",
               is_tied ? "" : " (a spec has at most one sparsity penalty)");
@@ -203,7 +311,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       sparsity = parse_sparsity("kl:" + v, origin);
     } else {
       AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)),
-              "; expected :tied, :l1=LAMBDA or :kl=RHO,BETA");
+              "; expected :tied, :l1=LAMBDA, :kl=RHO,BETA, :mask=P, :gaussian=S[,clip] or :saltpepper=P");
     }
     text.remove_suffix(text.size() - colon);
   }
@@ -241,16 +349,46 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
   s.tied = tied;
   s.sparsity = sparsity;
+  s.noise = noise;
   validate_spec(s, origin);
   return s;
 }
+
+namespace {
+// {"kind": "mask", "p": 0.3}, {"kind": "gaussian", "sigma": 0.1, "clip": true}, {"kind":
+// "saltpepper", "p": 0.05}, each with an optional "range": [LO, HI], through parse_noise.
+Noise parse_noise_json(const nlohmann::json& n, const std::string& origin) {
+  const auto bad = [&] {
+    AE_FAIL(origin, ": 'noise' must be {\"kind\": \"mask\", \"p\": P}, {\"kind\": \"gaussian\", \"sigma\": S, \"clip\": true|false} ",
+            "or {\"kind\": \"saltpepper\", \"p\": P}, with an optional \"range\": [LO, HI]; got ", json_shown(n));
+  };
+  if (!n.is_object() || !n.contains("kind") || !n["kind"].is_string()) bad();
+  const std::string kind = n["kind"].get<std::string>();
+  const char* value = kind == "gaussian" ? "sigma" : "p";
+  if (kind == "none" && n.size() == 1) return Noise{};
+  for (auto it = n.begin(); it != n.end(); ++it)
+    if (it.key() != "kind" && it.key() != value && it.key() != "range" && !(kind == "gaussian" && it.key() == "clip")) bad();
+  if (!n.contains(value) || !n[value].is_number()) bad();
+  std::string text = kind + ":" + n[value].dump();
+  if (n.contains("clip")) {
+    if (!n["clip"].is_boolean()) bad();
+    if (n["clip"].get<bool>()) text += ":clip";
+  }
+  if (n.contains("range")) {
+    const auto& r = n["range"];
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number()) bad();
+    text += ":" + r[0].dump() + ":" + r[1].dump();
+  }
+  return parse_noise(text, origin);
+}
+}  // namespace
 
 Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (!j.is_object()) AE_FAIL(origin, ": a spec must be a JSON object with input, encoder and decoder");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
-        it.key() != "tied" && it.key() != "sparsity")
-      AE_FAIL(origin, ": unknown field ", q(it.key()), "; expected: input, encoder, decoder (or layers and code), tied, sparsity");
+        it.key() != "tied" && it.key() != "sparsity" && it.key() != "noise")
+      AE_FAIL(origin, ": unknown field ", q(it.key()), "; expected: input, encoder, decoder (or layers and code), tied, sparsity, noise");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -291,6 +429,7 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
       AE_FAIL(origin, ": 'sparsity' must be {\"kind\": \"l1\", \"lambda\": λ} or {\"kind\": \"kl\", \"rho\": ρ, \"beta\": β}, got ",
               json_shown(sp));
   }
+  if (j.contains("noise")) s.noise = parse_noise_json(j["noise"], std::string(origin) + " noise");
   validate_spec(s, origin);
   return s;
 }

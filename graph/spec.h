@@ -11,6 +11,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/noise.h"
 
 namespace ae {
 
@@ -30,12 +31,34 @@ struct Sparsity {
   bool operator==(const Sparsity&) const = default;
 };
 
+// Input corruption of a denoising autoencoder (kernels/common/noise.h): the network is trained
+// to reconstruct the clean input from a corrupted one, with fresh noise every step. Validation,
+// scores and every forward-only use see clean inputs.
+//   mask:P          each element set to 0 with probability P ∈ [0, 1)
+//   gaussian:S      x + S·ε, ε standard normal, S ≥ 0; gaussian:S:clip clips to the data range
+//   saltpepper:P    with probability P an element becomes the data minimum or maximum (half each)
+// The data range is the training data's [min, max] (after normalisation), recorded in the spec at
+// the first training so that a resumed run corrupts alike; a spec may also give it.
+struct Noise {
+  NoiseKind kind = NoiseKind::none;
+  double p = 0;            // mask, saltpepper: the probability; gaussian: σ
+  bool clip = false;       // gaussian: clip to [lo, hi]
+  bool has_range = false;  // lo and hi are known
+  double lo = 0, hi = 0;   // the data range (saltpepper's values, gaussian's clip)
+  bool needs_range() const { return kind == NoiseKind::saltpepper || (kind == NoiseKind::gaussian && clip); }
+  NoiseParams params() const;  // for kernels; a range not yet known reads as [0, 1]
+  std::string to_string() const;  // the --noise form: "mask:0.3", "gaussian:0.1:clip:0:1", "none"
+  bool operator==(const Noise&) const = default;
+};
+const char* noise_kind_name(NoiseKind k);
+
 struct Spec {
   int64_t input = 0;                 // input features (= reconstruction width)
   std::vector<LayerSpec> encoder;    // input → code; the code is the last encoder layer's output
   std::vector<LayerSpec> decoder;    // code → reconstruction
   bool tied = false;                 // each decoder layer uses its mirror encoder layer's weight, transposed
   Sparsity sparsity;                 // a penalty on the code, or none
+  Noise noise;                       // input corruption while training (denoising), or none
 
   int64_t code_units() const { return encoder.back().units; }
   int64_t num_layers() const { return int64_t(encoder.size() + decoder.size()); }
@@ -60,6 +83,11 @@ void validate_spec(const Spec& spec, std::string_view origin);
 // "l1:LAMBDA", "kl:RHO:BETA" (the --sparsity flag; the compact form's ":l1=LAMBDA", ":kl=RHO,BETA")
 // or "none" → Sparsity; errors name `origin`.
 Sparsity parse_sparsity(std::string_view text, std::string_view origin);
+
+// "mask:P", "gaussian:S", "gaussian:S:clip", "saltpepper:P" (the --noise flag), each optionally
+// followed by ":LO:HI" (the data range, where the kind uses one), or "none" → Noise; errors name
+// `origin`. The compact spec's ":mask=P", ":gaussian=S,clip", ... are the same with commas.
+Noise parse_noise(std::string_view text, std::string_view origin);
 
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take
 // an index too, so "784-256r-32" gives encoder.0 and encoder.2.

@@ -17,6 +17,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/noise.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/unary.h"
 #include "runtime/backend.h"
@@ -71,6 +72,18 @@ class CpuBackend final : public Backend {
   }
 
  protected:
+  // A dense op's x as its GEMM reads it: x itself, or — when lowering fused the first layer's
+  // input corruption into the op — the corrupted copy, which the reference materialises in a
+  // scratch buffer (the cuda kernels regenerate it on load instead; the bits are the same).
+  // The scratch is per calling thread: a backend may serve several executors at once.
+  static const float* gemm_x(const PlanOp& op, const OpContext& c, int64_t M, const float* x) {
+    if (op.attr.noise.kind == NoiseKind::none) return x;
+    thread_local std::vector<float> corrupted;  // [batch, in] of the first layer
+    corrupted.resize(size_t(M * op.k));
+    cpu::corrupt(op.attr.noise, c.seed, uint64_t(c.step), x, corrupted.data(), M * op.k);
+    return corrupted.data();
+  }
+
   void run_op(const PlanOp& op, OpContext& c) override {
     auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
     const int64_t M = c.batch;
@@ -78,13 +91,13 @@ class CpuBackend final : public Backend {
       case PlanOpKind::dense_fwd: {
         cpu::PackedNtBias* packed = nullptr;
         if (c.cache) packed = static_cast<CpuPlanCache*>(c.cache)->packed[size_t(&op - c.plan->ops.data())].get();
-        cpu::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]),
+        cpu::dense_forward<float>(gemm_x(op, c, M, P(op.in[0])), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]),
                                   packed);
         break;
       }
       case PlanOpKind::dense_bwd: {
         float* dy = P(op.in[0]);
-        cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M, op.n, op.k,
+        cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, gemm_x(op, c, M, P(op.in[3])), P(op.in[4]), M, op.n, op.k,
                                    dy /* dz in place */, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate);
         break;
       }
@@ -141,6 +154,7 @@ class CpuBackend final : public Backend {
         break;
       case PlanOpKind::fill: std::fill_n(P(op.out[0]), g.m, alpha); break;
       case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;
+      case PlanOpKind::noise: cpu::corrupt(op.attr.noise, c.seed, uint64_t(c.step), P(op.in[0]), P(op.out[0]), g.m); break;
       default: AE_FAIL("cpu backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }
   }

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -430,6 +431,16 @@ TrainResult finish(Run& r) {
 TrainResult train(Model& model, Backend& backend, const DataView& tr, const DataView* val, const TrainOptions& o,
                   const TrainCallback& on_event, bool resume) {
   check_options(model, tr, val, o, resume);
+  // Salt-and-pepper values and the gaussian clip are the training data's range (as the network
+  // sees it, after normalisation), recorded in the spec at the first training: a resumed or
+  // continued run corrupts alike, and the model file says what the noise was.
+  Noise& noise = model.spec.noise;
+  if (noise.needs_range() && !noise.has_range && tr.rows > 0) {
+    const auto [lo, hi] = std::minmax_element(tr.data, tr.data + tr.rows * tr.cols);
+    noise.has_range = true;
+    noise.lo = *lo;
+    noise.hi = *hi;
+  }
   Run r{model, backend, tr, val, o, on_event};
   r.has_val = val && val->rows > 0;
   r.batch = std::min(o.batch, tr.rows);

@@ -16,7 +16,8 @@ namespace ae::cuda {
 
 template <typename T>
 void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, const T* w, int64_t M, int64_t N,
-                    int64_t K, T* dw, T* db, T* dx, bool accumulate_params, cudaStream_t stream) {
+                    int64_t K, T* dw, T* db, T* dx, bool accumulate_params, cudaStream_t stream,
+                    const NoiseParams& noise, const StepScalars* steps) {
   using namespace gemm_tile;
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda dense_backward: unknown activation ", static_cast<int>(act));
@@ -25,6 +26,8 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
   AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "cuda dense_backward: activation ", act_name(act),
            " needs y or z; both are null");
   AE_CHECK(N == 0 || K == 0 || dw != nullptr, "cuda dense_backward: dw is null");
+  AE_CHECK(static_cast<int>(noise.kind) < NOISE_KIND_COUNT, "cuda dense_backward: unknown noise kind ", static_cast<int>(noise.kind));
+  AE_CHECK(noise.kind == NoiseKind::none || steps != nullptr, "cuda dense_backward: a corrupted x needs the step scalars");
   const bool nonempty = M > 0 && N > 0;
   AE_CHECK(!nonempty || dy != nullptr, "cuda dense_backward: dy is null");
   AE_CHECK(!nonempty || K == 0 || (x != nullptr && w != nullptr), "cuda dense_backward: x or w is null");
@@ -39,7 +42,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
     p.a = Operand<T>{dy, 1, N, aux, act, from_z};            // dz(n, m) = dz[m·N + n]
-    p.b = Operand<T>{x, 1, K, nullptr, Act::linear, false};  // x(k, m) = x[m·K + k]
+    p.b = Operand<T>{x, 1, K, nullptr, Act::linear, false, noise, steps};  // x(k, m) = x[m·K + k]: off = m·K + k
     p.R = N, p.S = K, p.T_LEN = M;
     p.c = dw, p.c_rs = K;
     p.accumulate = accumulate_params;
@@ -62,6 +65,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
 }
 
 template void dense_backward<float>(const float*, const float*, const float*, Act, const float*, const float*, int64_t,
-                                    int64_t, int64_t, float*, float*, float*, bool, cudaStream_t);
+                                    int64_t, int64_t, float*, float*, float*, bool, cudaStream_t, const NoiseParams&,
+                                    const StepScalars*);
 
 }  // namespace ae::cuda

@@ -9,6 +9,8 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/noise.h"
+#include "kernels/common/step_scalars.h"
 
 namespace ae::cuda {
 
@@ -16,6 +18,8 @@ namespace ae::cuda {
 //   dW (+)= dzᵀ·x,  db (+)= column sums of dz (row order, bitwise deterministic),  dx = dz·W
 // Two kernels: dW with db in the same pass, then dx (skipped when dx is null). accumulate_params
 // adds into dw and db instead of overwriting them. dw, db, dx must not alias the inputs.
+// With a noise kind, x is a denoising model's clean input and dW reads corrupt(x), regenerated as
+// in the forward (dense_fwd.cuh) from the same step scalars, so it is the forward's x̃ bit for bit.
 template <typename T>
 void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     const T* y,   // [M, N] forward output, or nullptr (z given, or act linear)
@@ -27,6 +31,7 @@ void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     T* dw,  // [N, K]
                     T* db,  // [N], or nullptr when the layer has no bias
                     T* dx,  // [M, K], or nullptr when the input needs no gradient (first layer)
-                    bool accumulate_params, cudaStream_t stream);
+                    bool accumulate_params, cudaStream_t stream, const NoiseParams& noise = {},
+                    const StepScalars* steps = nullptr);  // [1] device, when noise is set
 
 }  // namespace ae::cuda

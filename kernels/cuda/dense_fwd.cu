@@ -11,17 +11,19 @@ namespace ae::cuda {
 
 template <typename T>
 void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64_t N, int64_t K, T* y, T* z,
-                   cudaStream_t stream) {
+                   cudaStream_t stream, const NoiseParams& noise, const StepScalars* steps) {
   using namespace gemm_tile;
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_forward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda dense_forward: unknown activation ", static_cast<int>(act));
   if (M == 0 || N == 0) return;
   AE_CHECK(y != nullptr, "cuda dense_forward: output y is null");
   AE_CHECK(K == 0 || (x != nullptr && w != nullptr), "cuda dense_forward: x or w is null");
+  AE_CHECK(static_cast<int>(noise.kind) < NOISE_KIND_COUNT, "cuda dense_forward: unknown noise kind ", static_cast<int>(noise.kind));
+  AE_CHECK(noise.kind == NoiseKind::none || steps != nullptr, "cuda dense_forward: a corrupted x needs the step scalars");
   const dim3 grid = grid_for(M, N);
   AE_CHECK(grid.y <= 65535, "cuda dense_forward: N=", N, " exceeds the grid limit of ", 65535 * int64_t(BN));
   Params<T> p{};
-  p.a = Operand<T>{x, K, 1, nullptr, Act::linear, false};  // x(m, k) = x[m·K + k]
+  p.a = Operand<T>{x, K, 1, nullptr, Act::linear, false, noise, steps};  // x(m, k) = x[m·K + k]: off = m·K + k
   p.b = Operand<T>{w, K, 1, nullptr, Act::linear, false};  // W(n, k) = w[n·K + k]
   p.R = M, p.S = N, p.T_LEN = K;
   p.c = y, p.c_rs = N;
@@ -31,6 +33,6 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
 }
 
 template void dense_forward<float>(const float*, const float*, const float*, Act, int64_t, int64_t, int64_t, float*,
-                                   float*, cudaStream_t);
+                                   float*, cudaStream_t, const NoiseParams&, const StepScalars*);
 
 }  // namespace ae::cuda

@@ -8,11 +8,15 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/noise.h"
+#include "kernels/common/step_scalars.h"
 
 namespace ae::cuda {
 
 // One kernel: the tiled GEMM of kernels/cuda/gemm_tile.cuh with the bias + activation epilogue.
 // Any M, N, K ≥ 0 (K = 0 gives y = act(b)); y and z must not alias x, w, b or each other.
+// With a noise kind, x is a denoising model's clean input and the GEMM reads corrupt(x) instead,
+// regenerated element by element from the step's (seed, step) in `steps` (kernels/common/noise.h).
 template <typename T>
 void dense_forward(const T* x,  // [M, K]
                    const T* w,  // [N, K]
@@ -20,6 +24,7 @@ void dense_forward(const T* x,  // [M, K]
                    Act act, int64_t M, int64_t N, int64_t K,
                    T* y,  // [M, N] output
                    T* z,  // [M, N] pre-activation, or nullptr when not kept
-                   cudaStream_t stream);
+                   cudaStream_t stream, const NoiseParams& noise = {},
+                   const StepScalars* steps = nullptr);  // [1] device, when noise is set
 
 }  // namespace ae::cuda

@@ -13,6 +13,9 @@
 // for every operand layout); the next K-step's global loads are issued into registers before the
 // current one is multiplied (register prefetch hides global latency behind 16·16 FMAs per thread).
 // Every element is bounds-checked: any R, S, T_LEN (tails load zeros, stores are masked).
+// An operand may also be the clean input of a denoising model with its corruption regenerated as
+// it is loaded (kernels/common/noise.h: a pure function of seed, step and the element's offset),
+// so the first layer's forward and dW never read a stored corrupted copy.
 // Epilogues: bias + activation (+ pre-activation z) for the forward, plain store or accumulate for
 // the gradients; optionally Σ_t A(r, t) per row (db), summed by the blocks of the first column of
 // the grid in t order, so it is deterministic and bitwise equal to a sequential row-order sum.
@@ -21,6 +24,8 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/noise.h"
+#include "kernels/common/step_scalars.h"
 
 // The kernel's two barriers. A test build may define AE_GEMM_DROP_BARRIER to 1 or 2 to compile
 // one of them out and prove the tests notice (tests/kernels/cuda/CMakeLists.txt, the barrier
@@ -48,7 +53,9 @@ static_assert(BM == BN, "the loaders assume square tiles");
 static_assert(LOADS * THREADS == BM * BK, "tile not evenly divided between threads");
 
 // One operand: element (r, t) at p[r·rs + t·ts]. When act is not linear, each element is
-// multiplied by act′ of aux at the same offset: from z when aux_is_z, else from y.
+// multiplied by act′ of aux at the same offset: from z when aux_is_z, else from y. When noise is
+// set, each element is corrupt(noise, p[off], seed, step, off) with the step's seed and step from
+// `steps` — p is then a whole row-major input, so off is the element's index in it.
 template <typename T>
 struct Operand {
   const T* p;
@@ -56,6 +63,8 @@ struct Operand {
   const T* aux;
   Act act;
   bool aux_is_z;
+  NoiseParams noise = {};
+  const StepScalars* steps = nullptr;  // [1] device; read when noise is set
 };
 
 enum class Epilogue : uint8_t {
@@ -90,6 +99,8 @@ __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, i
     if (r0 + r < rows && t0 + t < t_len) {
       const int64_t off = (r0 + r) * op.rs + (t0 + t) * op.ts;
       v = op.p[off];
+      if (op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
+        v = T(corrupt(op.noise, float(v), op.steps->seed, uint64_t(op.steps->step), uint64_t(off)));
       if (op.act != Act::linear)
         v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
     }

@@ -18,6 +18,7 @@
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/loss.cuh"
 #include "kernels/cuda/matmul.cuh"
+#include "kernels/cuda/noise.cuh"
 #include "kernels/cuda/optimizer.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/unary.cuh"
@@ -185,11 +186,12 @@ class CudaBackend final : public Backend {
     switch (op.kind) {
       case PlanOpKind::dense_fwd:
         cuda::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]),
-                                   P(op.out[1]), s);
+                                   P(op.out[1]), s, op.attr.noise, m_active->step.device());
         break;
       case PlanOpKind::dense_bwd:
         cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M, op.n,
-                                    op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate, s);
+                                    op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate, s, op.attr.noise,
+                                    m_active->step.device());
         break;
       case PlanOpKind::loss_fwd:
         cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
@@ -204,6 +206,9 @@ class CudaBackend final : public Backend {
         const auto& t = m_active->opt_tables.at(&op);
         cuda::optimizer_step(t.hyper, m_active->step.device(), op.attr.group, t.slots, t.count, t.total, s);
       }
+        break;
+      case PlanOpKind::noise:
+        cuda::corrupt(op.attr.noise, m_active->step.device(), P(op.in[0]), P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
         break;
       default: run_unfused(op, c, s); break;
     }

@@ -125,6 +125,12 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"tied(7-4r-2-4e-7,mse)", [] { return spec_graph("7-4r-2-4e-7:tied", Loss::mse); }},
       {"sparse_l1(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s:l1=0.3", Loss::mse); }},
       {"sparse_kl(6-5t-3s-5r-6s,bce)", [] { return spec_graph("6-5t-3s-5r-6s:kl=0.2,0.7", Loss::bce); }},
+      // Denoising: the corruption each backend draws (or, fused on cuda, regenerates on x's load)
+      // must be the interpreter's, bit for bit, or the terms and gradients differ.
+      {"denoise_mask(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s:mask=0.4", Loss::mse); }},
+      {"denoise_gaussian(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s:gaussian=0.3", Loss::mse); }},
+      {"denoise_gaussian_clip(6-5r-3s-5r-6s,bce)", [] { return spec_graph("6-5r-3s-5r-6s:gaussian=0.5,clip,0.1,0.8", Loss::bce); }},
+      {"denoise_saltpepper(6-5t-3-5r-6s:tied,bce)", [] { return spec_graph("6-5t-3-5r-6s:tied:saltpepper=0.3,0.05,0.95", Loss::bce); }},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
   };
 }

@@ -12,6 +12,7 @@
 
 #include "graph/ir.h"
 #include "kernels/common/error.h"
+#include "kernels/common/noise.h"
 #include "kernels/common/philox.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/binary.h"
@@ -29,6 +30,8 @@ struct IrValues {
   const Graph* g = nullptr;
   int64_t batch = 0;
   std::vector<std::vector<double>> v;  // by tensor id (param_grad tensors: see slot())
+  // The (seed, step) of noise nodes' draws: what an Executor run with step 1 and seed 0 uses.
+  uint64_t seed = 0, step = 1;
 
   IrValues(const Graph& graph, int64_t b) : g(&graph), batch(b), v(graph.tensors.size()) {
     for (size_t t = 0; t < graph.tensors.size(); ++t) v[t].assign(size_t(graph.tensors[t].elements(b)), 0.0);
@@ -117,6 +120,10 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
       }
       case OpType::fill:
         for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e) out[e] = a.scale;
+        break;
+      case OpType::noise:  // the float corruption of the float input the backends are given
+        for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e)
+          out[e] = double(ae::corrupt(a.noise, float(in(0)[e]), val.seed, val.step, uint64_t(e)));
         break;
       case OpType::stop_gradient:
         if (hold_stopped) break;
