@@ -48,8 +48,14 @@ double quantile(std::vector<float> v, double q);
 void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions = {});
 // Refuses two flags naming the same file (an output would overwrite an input or another output).
 void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag_paths);
-// --spec (or DEFAULT_SPEC when empty) with --tied and --sparsity (when not empty) applied, validated.
-Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "");
+// --spec (or DEFAULT_SPEC when empty) with --tied, --sparsity and --noise (when not empty) applied,
+// validated. A spec that has its own sparsity or noise beside the flag is refused: give one.
+Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "", const std::string& noise = "");
+// The help text of --noise, shared by train, plan and bench.
+inline const char* NOISE_HELP =
+    "Denoising: corrupt the training inputs each step, reconstruct the clean ones: mask:P (zero with probability P), "
+    "gaussian:S[:clip] (add S·N(0,1), clip to the data range), saltpepper:P (the data's min or max with probability P), "
+    "each optionally :LO:HI (the range; default: the training data's); none removes one (--init)";
 // --max-rows style limits: -1 (all) or ≥ 1.
 void check_row_limit(int64_t rows, const std::string& flag);
 

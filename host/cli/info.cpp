@@ -14,6 +14,20 @@ namespace ae::cli {
 
 namespace {
 
+// A denoising model's corruption in words: its settings and the data range it uses (recorded by
+// the first training; "0" and "1" stand in until then, as the kernels read it).
+std::string describe_noise(const Noise& n) {
+  if (n.kind == NoiseKind::none) return "none";
+  char lo[32], hi[32], b[200];
+  std::snprintf(lo, sizeof lo, "%g", n.has_range ? n.lo : 0.0);
+  std::snprintf(hi, sizeof hi, "%g", n.has_range ? n.hi : 1.0);
+  if (n.kind == NoiseKind::mask) std::snprintf(b, sizeof b, "each element set to 0 with probability %g", n.p);
+  else if (n.kind == NoiseKind::gaussian && !n.clip) std::snprintf(b, sizeof b, "σ %g gaussian noise added to each element", n.p);
+  else if (n.kind == NoiseKind::gaussian) std::snprintf(b, sizeof b, "σ %g gaussian noise added, clipped to [%s, %s]", n.p, lo, hi);
+  else std::snprintf(b, sizeof b, "with probability %g an element becomes %s or %s, half each", n.p, lo, hi);
+  return n.to_string() + " (" + b + "; training inputs only, the targets are clean)";
+}
+
 void print_model(const std::string& path) {
   Model m = Model::load(path);
   std::printf("model: %s\n", path.c_str());
@@ -34,6 +48,7 @@ void print_model(const std::string& path) {
     std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols());
   }
   std::printf("loss: %s\n", loss_name(m.loss));
+  std::printf("noise: %s\n", describe_noise(m.spec.noise).c_str());
   std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
   if (!m.data.empty()) std::printf("data: %s\n", m.data.dump().c_str());
   std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));

@@ -128,13 +128,19 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
     }
 }
 
-Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity) {
+Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity, const std::string& noise) {
   Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
   if (!sparsity.empty()) {
     if (s.sparsity.kind != Sparsity::Kind::none)
       AE_FAIL("--sparsity ", sparsity, " and the spec's own sparsity (", s.to_compact(), ") both set it; give one");
     s.sparsity = parse_sparsity(sparsity, "--sparsity");
     validate_spec(s, "--sparsity " + sparsity);
+  }
+  if (!noise.empty()) {
+    if (s.noise.kind != NoiseKind::none)
+      AE_FAIL("--noise ", noise, " and the spec's own noise (", s.to_compact(), ") both set it; give one");
+    s.noise = parse_noise(noise, "--noise");
+    validate_spec(s, "--noise " + noise);
   }
   if (tied && !s.tied) {
     s.tied = true;
