@@ -65,5 +65,6 @@ void add_bench(CLI::App& app);
 void add_info(CLI::App& app);
 void add_infer(CLI::App& app);   // encode, decode, reconstruct
 void add_score(CLI::App& app);
+void add_corrupt(CLI::App& app);
 
 }  // namespace ae::cli

@@ -181,6 +181,7 @@ int main(int argc, char** argv) {
   ae::cli::add_info(app);
   ae::cli::add_infer(app);
   ae::cli::add_score(app);
+  ae::cli::add_corrupt(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

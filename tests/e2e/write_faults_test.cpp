@@ -1,6 +1,6 @@
 // Faults while writing, through the real `ae` binary under a file-size limit (as
 // `prlimit --fsize=N ae ...`): train --out, the checkpoint, --log-json, encode/decode/reconstruct
-// --out (.npy and .csv), score --out and --per-feature, and stdout. Each must end with exactly one
+// and corrupt --out (.npy and .csv), score --out and --per-feature, and stdout. Each must end with exactly one
 // line on stderr naming the file and the cause, exit 1 (not killed by SIGXFSZ), leave the previous
 // file at that path byte for byte and leave no temporary file. A full disk (ENOSPC) takes the same
 // path through AtomicFile; making one needs root (a small tmpfs), the size limit does not.
@@ -113,6 +113,15 @@ TEST_F(WriteFaults, ScoreOutputsKeepThePreviousFile) {
   // scores.csv ≈ 30 KB, the per-feature file ≈ 500 KB and written first.
   expect_write_fault({"score", "--model", m, "--data", x(), "--out", scores, "--quiet"}, 8192, scores);
   expect_write_fault({"score", "--model", m, "--data", x(), "--out", scores, "--per-feature", per, "--quiet"}, 65536, per);
+}
+
+TEST_F(WriteFaults, CorruptOutKeepsThePreviousFile) {
+  for (const char* ext : {".npy", ".csv"}) {
+    SCOPED_TRACE(ext);
+    const std::string out = dir / (std::string("noisy") + ext);
+    ok({"corrupt", "--data", x(), "--noise", "mask:0.2", "--out", out, "--threads", "1"});
+    expect_write_fault({"corrupt", "--data", x(), "--noise", "mask:0.2", "--seed", "2", "--out", out, "--threads", "1"}, 8192, out);
+  }
 }
 
 // stdout is output too: a report cut short by the limit is an error, not a silent truncation.
