@@ -1,5 +1,9 @@
 // `ae encode`, `ae decode`, `ae reconstruct`: a trained model applied to a data file. Inputs are
 // normalised as in training; decoded and reconstructed outputs are returned to the data's units.
+// `reconstruct --reference CLEAN` also measures how close input and reconstruction are to a clean
+// copy of the input: a denoising model's result (`ae corrupt` makes the noisy copy).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -15,6 +19,7 @@ namespace {
 
 struct InferArgs {
   std::string model, data, out, device = "cpu";
+  std::string reference;  // reconstruct: the clean copy of --data
   int64_t batch = 1024, max_rows = -1;
   int threads = 0;
   bool quiet = false;
@@ -28,11 +33,44 @@ std::vector<std::string> feature_names(const Model& m) {
   return names;
 }
 
+// A clean reference for --data, row for row, and the PSNR peak: 1 when every value lies in [0, 1]
+// (images as ae reads them), else the reference's max − min.
+struct Reference {
+  Matrix x;
+  bool unit = true;  // every value in [0, 1]
+  double peak = 1;
+};
+
+Reference load_reference(const InferArgs& a, const Matrix& data) {
+  Reference r{load_data(a.reference, a.max_rows, "--reference", a.data_args).x};
+  if (r.x.rows != data.rows || r.x.cols != data.cols)
+    AE_FAIL("--reference ", a.reference, " is ", r.x.rows, " rows × ", r.x.cols, " but --data ", a.data, " is ", data.rows, " rows × ",
+            data.cols, "; give the clean copy of --data, row for row");
+  const auto [lo, hi] = std::minmax_element(r.x.data.begin(), r.x.data.end());
+  r.unit = *lo >= 0.f && *hi <= 1.f;
+  r.peak = r.unit ? 1.0 : double(*hi) - double(*lo);
+  return r;
+}
+
+// Mean squared error per element of y against the reference, and PSNR = 10·log10(peak² / MSE).
+void print_fidelity(const char* what, const float* y, const Reference& ref) {
+  double sum = 0;
+  for (size_t i = 0; i < ref.x.data.size(); ++i) {
+    const double d = double(y[i]) - double(ref.x.data[i]);
+    sum += d * d;
+  }
+  const double mse = sum / double(ref.x.data.size());
+  char psnr[48] = "-";  // undefined for a constant reference (peak 0)
+  if (ref.peak > 0) std::snprintf(psnr, sizeof psnr, "%.2f dB", 10.0 * std::log10(ref.peak * ref.peak / mse));
+  std::printf("%-15s MSE %.6f  PSNR %s\n", what, mse, psnr);
+}
+
 void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
   apply_threads(a.threads);
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
   check_output_path(a.out, "--out", {".npy", ".csv", ".tsv"});
   check_distinct({{"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
+  check_distinct({{"--out", a.out}, {"--reference", a.reference}});  // the reference may be --data itself
   check_row_limit(a.max_rows, "--max-rows");
   Model model = Model::load(a.model);
   auto backend = make_backend(a.device);
@@ -41,6 +79,9 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
   if (in.x.cols != want)
     AE_FAIL(in_flag, " ", a.data, ": rows have ", in.x.cols, " values but the model's ", mode == GraphMode::decode ? "code" : "input",
             " has ", want, " (", a.model, ": ", model.spec.to_compact(), ")");
+  std::unique_ptr<Reference> ref;  // read before the work, so a mismatch fails before any output
+  if (!a.reference.empty()) ref = std::make_unique<Reference>(load_reference(a, in.x));
+  const std::vector<float> raw = ref ? in.x.data : std::vector<float>();  // the input in data units
   if (mode != GraphMode::decode) model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
   Progress bar(graph_mode_name(mode), in.x.rows, !a.quiet);
   std::vector<float> out = run_forward(model, *backend, mode, in.x.data.data(), in.x.rows, a.batch,
@@ -58,6 +99,12 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
   if (!a.quiet)
     std::fprintf(stderr, "ae: %s: %lld rows → %s [%lld × %lld]\n", graph_mode_name(mode), (long long)in.x.rows, a.out.c_str(),
                  (long long)in.x.rows, (long long)out_w);
+  if (ref) {
+    std::printf("against --reference %s (%lld rows × %lld; PSNR peak %g%s):\n", a.reference.c_str(), (long long)ref->x.rows,
+                (long long)ref->x.cols, ref->peak, ref->unit ? ", values in [0, 1]" : ", the reference's max − min");
+    print_fidelity("input", raw.data(), *ref);
+    print_fidelity("reconstruction", out.data(), *ref);
+  }
 }
 
 void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, const char* in_help) {
@@ -72,6 +119,10 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   s->add_flag("--quiet", a->quiet, "No progress output");
+  if (mode == GraphMode::reconstruct)
+    s->add_option("--reference", a->reference,
+                  "The clean copy of --data (same rows): print the MSE per element and the PSNR (10·log10(peak²/MSE); peak 1 "
+                  "for data in [0, 1], else the reference's max − min) of the input and of the reconstruction against it");
   std::string flag = in_flag;
   s->callback([a, mode, flag] { run(mode, *a, flag.c_str()); });
 }
