@@ -180,6 +180,22 @@ struct Autodiff {
         a.act = n.attr.act;
         return contribute(n.in[0], OpType::activation_grad, {dy(n.out[0], n.layer), n.in[0], n.out[0]}, a, n.layer);
       }
+      case OpType::activation_grad: {  // dx = dy ⊙ act′(z): ∂/∂dy = act′(z), ∂/∂z = dy ⊙ act″(z)
+        const int dy_in = n.in[0], z = n.in[1];
+        if (!needs_grad(dy_in) && !needs_grad(z)) return;
+        const int d = dy(n.out[0], n.layer);
+        Attrs a;
+        a.act = n.attr.act;
+        if (needs_grad(dy_in)) contribute(dy_in, OpType::activation_grad, {d, n.in[1], n.in[2]}, a, n.layer);
+        if (needs_grad(z) && act_has_curvature(n.attr.act)) {
+          Attrs mul;
+          mul.binary = BinaryOp::mul;
+          const int t = temp_like(z, "d*dy");
+          g.add_node(OpType::binary, {d, dy_in}, {t}, mul, n.layer);
+          contribute(z, OpType::activation_grad2, {t, z}, a, n.layer);
+        }
+        return;
+      }
       case OpType::bias_add: {
         if (!needs_grad(n.in[0]) && !needs_grad(n.in[1])) return;
         int d = dy(n.out[0], n.layer);

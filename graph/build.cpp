@@ -22,8 +22,15 @@ const char* graph_mode_name(GraphMode m) {
 
 namespace {
 
+// The tensors of one dense layer: its weight, pre-activation and output (= z when linear).
+struct LayerTensors {
+  int w = -1, z = -1, y = -1;
+  Act act = Act::linear;
+};
+
 // One dense layer as primitives: linear → bias_add → activation (omitted when linear).
-int dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::vector<int>& param_tensor, int64_t l, int x) {
+LayerTensors dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::vector<int>& param_tensor, int64_t l,
+                         int x) {
   const LayerSpec& ls = spec.layer(l);
   const std::string lname = "layer" + std::to_string(l);
   Attrs lin;
@@ -32,12 +39,13 @@ int dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::ve
   g.add_node(OpType::linear, {x, param_tensor[size_t(lp.weight)]}, {mm}, lin, int(l));
   int z = g.add_tensor(batched_tensor(lname + ".z", TensorRole::activation, {ls.units}));
   g.add_node(OpType::bias_add, {mm, param_tensor[size_t(lp.bias)]}, {z}, {}, int(l));
-  if (ls.act == Act::linear) return z;
+  const int w = param_tensor[size_t(lp.weight)];
+  if (ls.act == Act::linear) return {w, z, z, ls.act};
   int y = g.add_tensor(batched_tensor(lname + ".y", TensorRole::activation, {ls.units}));
   Attrs a;
   a.act = ls.act;
   g.add_node(OpType::activation, {z}, {y}, a, int(l));
-  return y;
+  return {w, z, y, ls.act};
 }
 
 // β · Σ_j KL(ρ ‖ ρ̂_j) with ρ̂ = the batch mean of the (sigmoid) code h [B, N], from primitives:
@@ -116,6 +124,63 @@ void add_penalties(Graph& g, const Spec& spec, int h) {
   g.outputs.push_back(v);
 }
 
+// act′ of an encoder layer as a [B, n] tensor: activation_grad of ones (the node is a function of z,
+// so its gradient reaches z through act″).
+int act_derivative_of(Graph& g, const LayerTensors& lt, int layer) {
+  const Tensor& z = g.tensors[size_t(lt.z)];
+  const std::vector<int64_t> dims = z.dims;
+  const int ones = g.add_tensor(batched_tensor("ones" + std::to_string(layer), TensorRole::activation, dims));
+  Attrs one;
+  one.scale = 1.0;
+  g.add_node(OpType::fill, {}, {ones}, one, layer);
+  const int d = g.add_tensor(batched_tensor("act'" + std::to_string(layer), TensorRole::activation, dims));
+  Attrs a;
+  a.act = lt.act;
+  g.add_node(OpType::activation_grad, {ones, lt.z, lt.y}, {d}, a, layer);
+  return d;
+}
+
+// λ · (1/B) Σ_b ‖J_b‖²_F, J = ∂h/∂x of the code h, from primitives, so autodiff differentiates it
+// (through act″ and both uses of each weight) and every backend runs it.
+// One layer, h = a(W x + b): J = diag(a′(z)) W, so ‖J‖²_F = Σ_j a′(z_j)² ‖W_j‖² — O(n) per sample
+// after the O(n·d) row norms, which do not depend on the batch.
+void add_contractive(Graph& g, const Spec& spec, const std::vector<LayerTensors>& enc) {
+  AE_CHECK(enc.size() == spec.encoder.size(), "contractive: the encoder's layers were not all built");
+  const int layer = int(enc.size() - 1);
+  const int64_t units = spec.code_units();
+  const int code_layer = int(enc.size()) - 1;
+  if (enc.size() == 1) {
+    const int d = act_derivative_of(g, enc[0], 0);
+    Attrs sq;
+    sq.unary = UnaryOp::square;
+    const int d2 = g.add_tensor(batched_tensor("act'^2", TensorRole::activation, {units}));
+    g.add_node(OpType::unary, {d}, {d2}, sq, layer);
+    const Tensor& w = g.tensors[size_t(enc[0].w)];
+    const int w2 = g.add_tensor(fixed_tensor("W^2", TensorRole::activation, w.dims));
+    g.add_node(OpType::unary, {enc[0].w}, {w2}, sq, layer);
+    const int norms = g.add_tensor(fixed_tensor("|W_j|^2", TensorRole::activation, {units}));
+    Attrs rc;
+    rc.axis = ReduceAxis::cols;
+    g.add_node(OpType::reduce, {w2}, {norms}, rc, layer);
+    const int p = g.add_tensor(batched_tensor("|J_j|^2", TensorRole::activation, {units}));
+    Attrs mul;
+    mul.binary = BinaryOp::mul;
+    mul.bcast = Broadcast::row;
+    g.add_node(OpType::binary, {d2, norms}, {p}, mul, layer);
+    const int v = g.add_tensor(fixed_tensor("contractive", TensorRole::scalar, {1}));
+    Attrs r;  // (1/B) Σ_b Σ_j = units · mean over the B·units elements
+    r.axis = ReduceAxis::all;
+    r.mean = true;
+    r.scale = double(units);
+    g.add_node(OpType::reduce, {p}, {v}, r, layer);
+    g.terms.push_back(Term{"contractive", spec.contractive, v});
+    g.outputs.push_back(v);
+    return;
+  }
+  (void)code_layer;
+  AE_FAIL("contractive: deep encoders are not built yet");
+}
+
 }  // namespace
 
 std::vector<TrainingPhase> training_phases(const Spec&) { return {TrainingPhase{"autoencoder", {0}}}; }
@@ -133,6 +198,7 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   int x = g.add_tensor(batched_tensor(opt.mode == GraphMode::decode ? "code" : "x", TensorRole::input, {in_cols}));
   g.inputs.push_back(x);
   int h = x, code = -1;
+  std::vector<LayerTensors> encoder;  // the encoder's layers (train and eval graphs)
   // A denoising model trains on a corrupted copy of x (fresh every step) and reconstructs the
   // clean x: the loss below keeps reading x. Only the training graph corrupts.
   if (opt.mode == GraphMode::train && spec.noise.kind != NoiseKind::none) {
@@ -142,7 +208,9 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.add_node(OpType::noise, {x}, {h}, n, 0);
   }
   for (int64_t l = first; l < last; ++l) {
-    h = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
+    const LayerTensors lt = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
+    h = lt.y;
+    if (l < n_enc) encoder.push_back(lt);
     if (l == n_enc - 1) code = h;
   }
   if (opt.mode == GraphMode::train || opt.mode == GraphMode::eval) {
@@ -155,6 +223,7 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.per_sample = err;
     g.outputs = {loss, err};
     if (opt.mode == GraphMode::train) add_penalties(g, spec, code);
+    if (opt.mode == GraphMode::train && spec.contractive != 0) add_contractive(g, spec, encoder);
     if (opt.mode == GraphMode::train) {
       const auto phases = training_phases(spec);
       AE_CHECK(opt.phase >= 0 && opt.phase < int(phases.size()), "build_graph: no training phase ", opt.phase);

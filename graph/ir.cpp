@@ -29,6 +29,7 @@ const char* op_type_name(OpType t) {
     case OpType::broadcast: return "broadcast";
     case OpType::loss_grad: return "loss_grad";
     case OpType::activation_grad: return "activation_grad";
+    case OpType::activation_grad2: return "activation_grad2";
     case OpType::bias_grad: return "bias_grad";
     case OpType::linear_grad_w: return "linear_grad_w";
     case OpType::linear_grad_x: return "linear_grad_x";

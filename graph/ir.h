@@ -47,10 +47,12 @@ struct Tensor {
   int rank() const { return int(dims.size()) + (batched ? 1 : 0); }
   // Elements of one sample (batched) or of the whole tensor (not batched).
   int64_t features() const;
-  // The 2-D view kernels take: [rows, cols] with cols the innermost dimension of a parameter, or
-  // [batch, features] for a batched tensor.
-  int64_t cols() const { return batched ? features() : (dims.empty() ? 1 : dims.back()); }
-  int64_t rows(int64_t batch) const { return batched ? batch : features() / cols(); }
+  // The 2-D view kernels take: [rows, cols] with cols the innermost dimension, so a batched
+  // [B, n] tensor is [B, n] and a batched [B, G, n] one (G rows per sample: the contractive
+  // penalty's per-sample Jacobian rows) is [B·G, n]; a fixed tensor is [features / cols, cols].
+  int64_t cols() const { return dims.empty() ? 1 : dims.back(); }
+  int64_t rows_per_sample() const { return features() / cols(); }
+  int64_t rows(int64_t batch) const { return (batched ? batch : 1) * rows_per_sample(); }
   int64_t elements(int64_t batch) const { return (batched ? batch : 1) * features(); }
   int64_t bytes(int64_t batch) const { return elements(batch) * dtype_bytes(dtype); }
 };
@@ -75,6 +77,8 @@ enum class OpType : uint8_t {
   broadcast,       // y[b,n] = scale·x[axis view]  in: x ([N], [B,1] or [1])              out: y [B,N]
   loss_grad,       // dy = ∂L/∂y                   in: y, t                               out: dy
   activation_grad, // dx = dy ⊙ act′               in: dy, x (pre), y (post)              out: dx
+                   //   (a function of dy and the pre-activation; also a forward node: act′ itself)
+  activation_grad2,// dx = dy ⊙ act″(z)            in: dy, z (pre)                        out: dx
   bias_grad,       // db = Σ_rows dy               in: dy                                 out: db
   linear_grad_w,   // dW = dyᵀ·x (trans_w: xᵀ·dy)  in: dy, x                              out: dW
   linear_grad_x,   // dx = dy·W (trans_w: dy·Wᵀ)   in: dy, W                              out: dx

@@ -99,6 +99,8 @@ bool rule_noise_regenerated(Lowering& L, int i) {
 bool rule_dense_fwd(Lowering& L, int i) {
   const Node& mm = L.g.nodes[i];
   if (mm.type != OpType::linear || mm.attr.trans_w) return false;
+  const Tensor& x = L.g.tensors[size_t(mm.in[0])];
+  if (!x.batched || x.rows_per_sample() != 1) return false;  // dense_fwd's rows are the batch
   int ba = L.consumer_of(mm.out[0], OpType::bias_add, 0);
   if (ba < 0 || L.g.consumers(mm.out[0]).size() != 1) return false;
   int z = L.g.nodes[ba].out[0];
@@ -252,23 +254,24 @@ bool rule_unfused(Lowering& L, int i) {
   op.in = n.in;
   op.out = n.out;
   auto tensor = [&](int t) -> const Tensor& { return L.g.tensors[size_t(t)]; };
-  // matmul dimensions: the batch stays symbolic (-1) where it enters.
+  // matmul dimensions: the batch stays symbolic where it enters (−rows per sample; see plan_dim).
+  auto rows = [&](int t) { return tensor(t).batched ? -tensor(t).rows_per_sample() : tensor(t).rows(0); };
   switch (n.type) {
     case OpType::linear:  // y[B,N] = x[B,K]·Wᵀ (W [N,K]) or x·W (W [K,N])
       op.kind = PlanOpKind::matmul;
       op.trans_b = !n.attr.trans_w;
-      op.m = -1, op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
+      op.m = rows(n.in[0]), op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
       break;
     case OpType::linear_grad_w:  // dW = dyᵀ·x [N,K], or xᵀ·dy [K,N] for x·W
       op.kind = PlanOpKind::matmul;
       op.trans_a = true;
       if (n.attr.trans_w) op.in = {n.in[1], n.in[0]};
-      op.m = tensor(op.in[0]).cols(), op.n = tensor(op.in[1]).cols(), op.k = -1;
+      op.m = tensor(op.in[0]).cols(), op.n = tensor(op.in[1]).cols(), op.k = rows(op.in[0]);
       break;
     case OpType::linear_grad_x:  // dx[B,K] = dy[B,N]·W (W [N,K]), or dy·Wᵀ (W [K,N])
       op.kind = PlanOpKind::matmul;
       op.trans_b = n.attr.trans_w;
-      op.m = -1, op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
+      op.m = rows(n.in[0]), op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
       break;
     case OpType::bias_add:
       op.kind = PlanOpKind::binary;
@@ -289,6 +292,7 @@ bool rule_unfused(Lowering& L, int i) {
       op.kind = PlanOpKind::activation_grad;
       op.in = {n.in[0], act_derivative_needs_z(n.attr.act) ? n.in[1] : -1, act_derivative_needs_z(n.attr.act) ? -1 : n.in[2]};
       break;
+    case OpType::activation_grad2: op.kind = PlanOpKind::activation_grad2; break;
     case OpType::unary:
       op.kind = PlanOpKind::unary;
       if (n.attr.accumulate && n.attr.unary == UnaryOp::scale) {  // a scaled gradient added to a parameter's:

@@ -19,6 +19,7 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::matmul: return "matmul";
     case PlanOpKind::activation: return "activation";
     case PlanOpKind::activation_grad: return "activation_grad";
+    case PlanOpKind::activation_grad2: return "activation_grad2";
     case PlanOpKind::unary: return "unary";
     case PlanOpKind::binary: return "binary";
     case PlanOpKind::reduce: return "reduce";
@@ -52,6 +53,7 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::reduce: return elems(g, in[0], batch);
     case PlanOpKind::activation:
     case PlanOpKind::activation_grad:
+    case PlanOpKind::activation_grad2:
     case PlanOpKind::unary:
     case PlanOpKind::binary:
     case PlanOpKind::broadcast: return elems(g, out[0], batch);

@@ -31,6 +31,7 @@ enum class PlanOpKind : uint8_t {
   matmul,          // in {A, B}  out {C}: C[m,n] (+)= op(A)·op(B); m, n, k < 0 mean the run's batch
   activation,      // in {x}  out {y}: y = act(x)
   activation_grad, // in {dy, z|-1, y|-1}  out {dx}: dx = dy ⊙ act′
+  activation_grad2,// in {dy, z}  out {dx}: dx = dy ⊙ act″(z)
   unary,           // in {x}  out {y}: y = scale·f(x)
   binary,          // in {a, b}  out {y}: y (+)= a ∘ b, b broadcast over a's [rows, cols] view
   reduce,          // in {x}  out {y}: y (+)= scale·Σ x over axis of x's [rows, cols] view (÷ count when mean)
@@ -62,8 +63,8 @@ struct PlanOp {
   double bytes(int64_t batch, const Graph& g) const;  // global-memory traffic at the tensors' dtypes
 };
 
-// A matmul dimension at run time: negative means the batch.
-inline int64_t plan_dim(int64_t d, int64_t batch) { return d < 0 ? batch : d; }
+// A matmul dimension at run time: −g means g rows per sample, g·batch (−1: the batch).
+inline int64_t plan_dim(int64_t d, int64_t batch) { return d < 0 ? -d * batch : d; }
 
 // What an unfused op runs over at `batch` rows, the same for every backend: matmul C[m,n] with
 // reduction k; binary/reduce the [m, n] view of their first input, broadcast of their output;

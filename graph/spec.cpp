@@ -21,6 +21,21 @@
 namespace ae {
 
 namespace {
+// The shortest of %.15g and %.17g that reads back as v: "0.1", not "0.10000000000000001". A value
+// that is a float (a data range taken from float data) prints as the float's shortest form:
+// 0.1002f is "0.1002", not "0.10019999742507935"; it reads back as the same float.
+std::string shortest(double v) {
+  char b[40];
+  if (double(float(v)) == v)
+    for (int digits = 6; digits <= 9; ++digits) {
+      std::snprintf(b, sizeof b, "%.*g", digits, v);
+      if (std::strtof(b, nullptr) == float(v)) return b;
+    }
+  std::snprintf(b, sizeof b, "%.15g", v);
+  if (std::strtod(b, nullptr) != v) std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
 
 constexpr int64_t MAX_UNITS = int64_t(1) << 24;
 // A spec nests 3 deep. nlohmann's dump() (in messages) recurses per level, so a 200 KB "[[[[..."
@@ -136,6 +151,7 @@ std::string Spec::to_compact() const {
     std::snprintf(k, sizeof k, ":kl=%.17g,%.17g", sparsity.rho, sparsity.lambda);
     s += k;
   }
+  if (contractive != 0) s += ":contractive=" + shortest(contractive);
   if (noise.kind != NoiseKind::none) {  // ":mask=0.3", ":gaussian=0.1,clip,0,1": --noise's form with commas
     std::string n = noise.to_string();
     n[n.find(':')] = '=';
@@ -156,6 +172,7 @@ nlohmann::json Spec::to_json() const {
   if (sparsity.kind == Sparsity::Kind::l1) j["sparsity"] = {{"kind", "l1"}, {"lambda", sparsity.lambda}};
   if (sparsity.kind == Sparsity::Kind::kl)
     j["sparsity"] = {{"kind", "kl"}, {"rho", sparsity.rho}, {"beta", sparsity.lambda}};
+  if (contractive != 0) j["contractive"] = contractive;
   if (noise.kind != NoiseKind::none) {
     nlohmann::json n = {{"kind", noise_kind_name(noise.kind)}};
     n[noise.kind == NoiseKind::gaussian ? "sigma" : "p"] = noise.p;
@@ -185,16 +202,6 @@ NoiseParams Noise::params() const {
   n.hi = has_range ? float(hi) : 1.0f;
   return n;
 }
-
-namespace {
-// The shortest of %.15g and %.17g that reads back as v: "0.1", not "0.10000000000000001".
-std::string shortest(double v) {
-  char b[40];
-  std::snprintf(b, sizeof b, "%.15g", v);
-  if (std::strtod(b, nullptr) != v) std::snprintf(b, sizeof b, "%.17g", v);
-  return b;
-}
-}  // namespace
 
 std::string Noise::to_string() const {
   if (kind == NoiseKind::none) return "none";
@@ -232,6 +239,12 @@ Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
     return Sparsity{Sparsity::Kind::kl, *beta, *rho};
   }
   AE_FAIL(origin, ": unknown sparsity ", q(text), "; expected l1:LAMBDA (e.g. l1:0.001), kl:RHO:BETA (e.g. kl:0.05:3) or none");
+}
+
+double parse_contractive(std::string_view text, std::string_view origin) {
+  const auto v = finite_number(text);
+  if (!v || *v < 0) AE_FAIL(origin, ": contractive weight ", q(text), " must be a finite number ≥ 0, e.g. 0.1");
+  return *v;
 }
 
 Noise parse_noise(std::string_view text, std::string_view origin) {
@@ -285,9 +298,18 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   bool tied = false;
   Sparsity sparsity;
   Noise noise;
+  double contractive = 0;
+  bool contractive_given = false;
   for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
     const std::string_view opt = text.substr(colon + 1);
     const bool is_tied = opt == TIED_SUFFIX.substr(1), is_l1 = opt.rfind("l1=", 0) == 0, is_kl = opt.rfind("kl=", 0) == 0;
+    if (opt.rfind("contractive=", 0) == 0) {
+      if (contractive_given) AE_FAIL(origin, ": spec option ':contractive=' is given twice");
+      contractive_given = true;
+      contractive = parse_contractive(opt.substr(12), origin);
+      text.remove_suffix(text.size() - colon);
+      continue;
+    }
     const bool is_noise = opt.rfind("mask=", 0) == 0 || opt.rfind("gaussian=", 0) == 0 || opt.rfind("saltpepper=", 0) == 0;
     if (is_noise) {
       if (noise.kind != NoiseKind::none) AE_FAIL(origin, ": spec option ", q(std::string(":") + std::string(opt)), " is a second noise; a spec has at most one");
@@ -311,7 +333,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       sparsity = parse_sparsity("kl:" + v, origin);
     } else {
       AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)),
-              "; expected :tied, :l1=LAMBDA, :kl=RHO,BETA, :mask=P, :gaussian=S[,clip] or :saltpepper=P");
+              "; expected :tied, :l1=LAMBDA, :kl=RHO,BETA, :contractive=LAMBDA, :mask=P, :gaussian=S[,clip] or :saltpepper=P");
     }
     text.remove_suffix(text.size() - colon);
   }
@@ -350,6 +372,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   s.tied = tied;
   s.sparsity = sparsity;
   s.noise = noise;
+  s.contractive = contractive;
   validate_spec(s, origin);
   return s;
 }
@@ -387,8 +410,9 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (!j.is_object()) AE_FAIL(origin, ": a spec must be a JSON object with input, encoder and decoder");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
-        it.key() != "tied" && it.key() != "sparsity" && it.key() != "noise")
-      AE_FAIL(origin, ": unknown field ", q(it.key()), "; expected: input, encoder, decoder (or layers and code), tied, sparsity, noise");
+        it.key() != "tied" && it.key() != "sparsity" && it.key() != "noise" && it.key() != "contractive")
+      AE_FAIL(origin, ": unknown field ", q(it.key()),
+              "; expected: input, encoder, decoder (or layers and code), tied, sparsity, contractive, noise");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -430,6 +454,10 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
               json_shown(sp));
   }
   if (j.contains("noise")) s.noise = parse_noise_json(j["noise"], std::string(origin) + " noise");
+  if (j.contains("contractive")) {
+    if (!j["contractive"].is_number()) AE_FAIL(origin, ": 'contractive' must be a number λ ≥ 0, got ", json_shown(j["contractive"]));
+    s.contractive = parse_contractive(j["contractive"].dump(), std::string(origin) + " contractive");
+  }
   validate_spec(s, origin);
   return s;
 }

@@ -59,6 +59,9 @@ struct Spec {
   bool tied = false;                 // each decoder layer uses its mirror encoder layer's weight, transposed
   Sparsity sparsity;                 // a penalty on the code, or none
   Noise noise;                       // input corruption while training (denoising), or none
+  // The contractive penalty's weight λ: λ · (1/B) Σ_b ‖∂h(x_b)/∂x_b‖²_F, h the code; 0 = none.
+  // Exact for any encoder depth and activation (graph/build.cpp says how).
+  double contractive = 0;
 
   int64_t code_units() const { return encoder.back().units; }
   int64_t num_layers() const { return int64_t(encoder.size() + decoder.size()); }
@@ -88,6 +91,9 @@ Sparsity parse_sparsity(std::string_view text, std::string_view origin);
 // followed by ":LO:HI" (the data range, where the kind uses one), or "none" → Noise; errors name
 // `origin`. The compact spec's ":mask=P", ":gaussian=S,clip", ... are the same with commas.
 Noise parse_noise(std::string_view text, std::string_view origin);
+
+// The contractive weight λ of "--contractive LAMBDA" (a finite number ≥ 0); errors name `origin`.
+double parse_contractive(std::string_view text, std::string_view origin);
 
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take
 // an index too, so "784-256r-32" gives encoder.0 and encoder.2.

@@ -144,6 +144,9 @@ class CpuBackend final : public Backend {
       case PlanOpKind::activation_grad:
         cpu::activation_backward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.in[2]), P(op.out[0]), g.m);
         break;
+      case PlanOpKind::activation_grad2:
+        cpu::activation_second_backward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m);
+        break;
       case PlanOpKind::unary: cpu::unary<float>(op.attr.unary, alpha, P(op.in[0]), P(op.out[0]), g.m); break;
       case PlanOpKind::binary:
         cpu::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc);

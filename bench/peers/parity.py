@@ -23,7 +23,13 @@ LAMBDA · mean over the batch of Σ_j |h_j|, kl as BETA · Σ_j KL(RHO ‖ mean 
 written in PyTorch directly from those definitions; kl needs a sigmoid code, so the model is then
 784-64X-16s-64X-784s.
 
-Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] ...
+With --noise mask:P, gaussian:S, gaussian:S:clip or saltpepper:P the models are denoising
+autoencoders (the spec gains :mask=P, ...): each step PyTorch feeds the corrupted batch and
+reconstructs the clean one. The corruption is ae's, reproduced bit for bit here in numpy: Philox4x32-10
+keyed by (seed, step, purpose 4, element index) and the formulas of kernels/common/noise.h; the data
+range of saltpepper and the clip is read from the initial model file, where ae recorded it.
+
+Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] [--noise N] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -129,6 +135,45 @@ def run(cmd):
         raise SystemExit(f"failed ({r.returncode}): {' '.join(cmd)}\n{r.stderr}")
 
 
+def philox_words(seed, step, purpose, index):
+    """The first two 32-bit words of Philox4x32-10 for counters (index, step, purpose) under key
+    seed, as kernels/common/philox.h's philox_draw: index an array of uint64 element offsets."""
+    import numpy as np
+    mask = np.uint64(0xFFFFFFFF)
+    index = index.astype(np.uint64)
+    c0, c1 = index & mask, index >> np.uint64(32)
+    c2 = np.full_like(c0, step & 0xFFFFFFFF)
+    c3 = np.full_like(c0, ((step >> 32) & 0x00FFFFFF) | (purpose << 24))
+    k0, k1 = seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
+    for r in range(10):
+        if r:
+            k0, k1 = (k0 + 0x9E3779B9) & 0xFFFFFFFF, (k1 + 0xBB67AE85) & 0xFFFFFFFF
+        p0, p1 = np.uint64(0xD2511F53) * c0, np.uint64(0xCD9E8D57) * c2
+        c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ np.uint64(k0), p1 & mask, \
+            (p0 >> np.uint64(32)) ^ c3 ^ np.uint64(k1), p0 & mask
+    return c0, c1
+
+
+def corrupt(x, noise, seed, step):
+    """ae's corruption of the row-major float32 batch x at 1-based training step `step`
+    (kernels/common/noise.h): noise = {"kind", "p" or "sigma", "clip", "range"}."""
+    import numpy as np
+    w0, w1 = philox_words(seed, step, 4, np.arange(x.size, dtype=np.uint64))
+    w0, w1 = w0.reshape(x.shape), w1.reshape(x.shape)
+    lo, hi = (np.float32(v) for v in noise.get("range", [0.0, 1.0]))
+    if noise["kind"] == "gaussian":
+        u1 = (w0.astype(np.float64) + 1.0) * (1.0 / 4294967296.0)
+        u2 = w1.astype(np.float64) * (1.0 / 4294967296.0)
+        eps = (np.sqrt(-2.0 * np.log(u1)) * np.cos(6.283185307179586476925 * u2)).astype(np.float32)
+        y = (x.astype(np.float64) + np.float64(np.float32(noise["sigma"])) * eps.astype(np.float64)).astype(np.float32)
+        return np.clip(y, lo, hi) if noise.get("clip") else y
+    u = (w0 >> np.uint64(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+    hit = u < np.float32(noise["p"])
+    if noise["kind"] == "mask":
+        return np.where(hit, np.float32(0), x)
+    return np.where(hit, np.where((w1 & np.uint64(1)) == 1, hi, lo), x)
+
+
 def penalty(h, sparsity):
     """The code penalty ae adds for --sparsity (see the module's docstring), or 0."""
     import torch
@@ -142,12 +187,13 @@ def penalty(h, sparsity):
     return beta * (rho * torch.log(rho / m) + (1 - rho) * torch.log((1 - rho) / (1 - m))).sum()
 
 
-def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None):
+def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1):
     """Trains the model of `init_path` in PyTorch; returns {name: float32 array}."""
     import torch
     import torch.nn as nn
     tensors, meta = read_safetensors(init_path)
     spec = json.loads(meta["ae.spec"])
+    noise = spec.get("noise")
     model = torch_model(spec)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     crit = nn.MSELoss() if loss == "mse" else nn.BCELoss()
@@ -158,8 +204,9 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None):
     for step in range(steps):
         b = step % per_epoch  # shuffling off: every epoch visits the rows in file order
         xb = xt[b * batch:(b + 1) * batch]
+        xin = xb if not noise else torch.from_numpy(corrupt(xb.numpy(), noise, seed, step + 1))
         o.zero_grad()
-        h = model.encoder(xb)
+        h = model.encoder(xin)
         out = model.decoder(h)
         (crit(out, xb) + penalty(h, sparsity)).backward()
         o.step()
@@ -211,6 +258,7 @@ def main():
     p.add_argument("--optimizers", help="comma-separated [default: sgd,adam,rmsprop; with --tied sgd,adam]")
     p.add_argument("--tied", action="store_true", help="tied models (the decoder uses the encoder's weights)")
     p.add_argument("--sparsity", help="a code penalty on both sides: l1:LAMBDA or kl:RHO:BETA (kl: a sigmoid code)")
+    p.add_argument("--noise", help="denoising on both sides: mask:P, gaussian:S, gaussian:S:clip or saltpepper:P")
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
@@ -238,12 +286,16 @@ def main():
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
           f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}"
-          f"{'; tied weights' if a.tied else ''}{'; sparsity ' + a.sparsity if a.sparsity else ''}")
+          f"{'; tied weights' if a.tied else ''}{'; sparsity ' + a.sparsity if a.sparsity else ''}"
+          f"{'; noise ' + a.noise if a.noise else ''}")
     print(f"{'activation':<11} {'loss':<4} {'opt':<5} {'max rel diff':>12}  {'worst tensor':<17} {'of update':>9}  result")
     failures, rows = 0, []
     for act in a.acts:
         code = "16s" if a.sparsity and a.sparsity.startswith("kl") else "16"
         spec = f"784-64{act}-{code}-64{act}-784s" + (":tied" if a.tied else "")
+        if a.noise:  # the compact option: mask:0.3 → :mask=0.3, gaussian:0.2:clip → :gaussian=0.2,clip
+            kind, _, rest = a.noise.partition(":")
+            spec += f":{kind}={rest.replace(':', ',')}"
         for loss in a.losses.split(","):
             init = os.path.join(work, f"init-{act}-{loss}.safetensors")
             run([a.ae, "train", "--spec", spec, "--loss", loss, "--seed", str(a.seed), "--steps", "0",
@@ -257,7 +309,7 @@ def main():
                      "--threads", str(a.threads), "--quiet", "--out", out]
                     + (["--sparsity", a.sparsity] if a.sparsity else []))
                 ae_w, _ = read_safetensors(out)
-                torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch, a.sparsity)
+                torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch, a.sparsity, a.seed)
                 worst, where, of_update = compare(ae_w, torch_w, init_w)
                 ok = worst <= TOLERANCE
                 if a.tied:  # PyTorch's tied forward pass of ae's file reproduces ae's reconstruction

@@ -135,6 +135,44 @@ AE_HD inline T act_derivative_from_y(Act a, T y) {
   return T(1);
 }
 
+// d²y/dz² from the pre-activation z: what differentiating a derivative needs (the contractive
+// penalty is a function of act′(z), so its gradient is one of act″). Zero where act′ is piecewise
+// constant (linear, relu, leaky_relu; at the kinks too, as autograd's double backward gives), and
+// elu/selu take the z > 0 branch of act′ strictly, as act_derivative_from_z does. softplus is
+// linear above its threshold: 0 there.
+template <typename T>
+AE_HD inline T act_second_derivative_from_z(Act a, T z) {
+  switch (a) {
+    case Act::linear:
+    case Act::relu:
+    case Act::leaky_relu: return T(0);
+    case Act::sigmoid: {  // s(1 − s)(1 − 2s)
+      T s = sigmoid(z);
+      return s * (T(1) - s) * (T(1) - T(2) * s);
+    }
+    case Act::tanh: {  // −2t(1 − t²)
+      T t = math::tanh(z);
+      return T(-2) * t * (T(1) - t * t);
+    }
+    case Act::selu: return z > T(0) ? T(0) : T(SELU_SCALE * SELU_ALPHA) * math::exp(z);
+    case Act::elu: return z > T(0) ? T(0) : T(ELU_ALPHA) * math::exp(z);
+    case Act::softplus: {
+      if (z > T(SOFTPLUS_THRESHOLD)) return T(0);
+      T s = sigmoid(z);
+      return s * (T(1) - s);
+    }
+    case Act::gelu: {  // d/dz [Φ(z) + z·φ(z)] = 2φ(z) − z²φ(z) = φ(z)(2 − z²)
+      T pdf = T(0.39894228040143267794) * math::exp(T(-0.5) * z * z);
+      return pdf * (T(2) - z * z);
+    }
+  }
+  return T(0);
+}
+
+// False when act″ is zero everywhere it is defined (linear, relu, leaky_relu): a gradient through
+// act′ then needs no second-derivative pass.
+AE_HD constexpr bool act_has_curvature(Act a) { return a != Act::linear && a != Act::relu && a != Act::leaky_relu; }
+
 // dy/dz for a kernel that has both z and y: the y form where it exists (cheaper: no exp), else z.
 template <typename T>
 AE_HD inline T act_derivative(Act a, T z, T y) {

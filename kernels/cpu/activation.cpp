@@ -154,7 +154,18 @@ void activation_backward(Act act, const T* dy, const T* z, const T* y, T* dx, in
   }
 }
 
+template <typename T>
+void activation_second_backward(Act act, const T* dy, const T* z, T* dx, int64_t n) {
+  check_act("activation_second_backward", act, n);
+  if (n == 0) return;
+  AE_CHECK(dy != nullptr && z != nullptr && dx != nullptr, "activation_second_backward(", act_name(act), "): dy, z or dx is null");
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN_ELEMENTS)
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * act_second_derivative_from_z(act, z[i]);
+}
+
 template void activation_forward<float>(Act, const float*, float*, int64_t);
+template void activation_second_backward<float>(Act, const float*, const float*, float*, int64_t);
+template void activation_second_backward<double>(Act, const double*, const double*, double*, int64_t);
 template void activation_forward<double>(Act, const double*, double*, int64_t);
 template void activation_backward<float>(Act, const float*, const float*, const float*, float*, int64_t);
 template void activation_backward<double>(Act, const double*, const double*, const double*, double*, int64_t);

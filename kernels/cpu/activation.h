@@ -27,6 +27,15 @@ void activation_backward(Act act,
                          T* dx,        // [n]
                          int64_t n);
 
+// dx = dy ⊙ act″(z): the second derivative, from the pre-activation (the gradient of a function
+// of act′, such as the contractive penalty). dx may alias dy.
+template <typename T>
+void activation_second_backward(Act act,
+                                const T* dy,  // [n]
+                                const T* z,   // [n] pre-activation
+                                T* dx,        // [n]
+                                int64_t n);
+
 // Columns [j0, j1) of an [M, N] dx = dy ⊙ act′ over all M rows (act′ from z when non-null, else
 // from y; no argument checks: the callers make them). When col_sum is non-null, each column's
 // values are added to col_sum[j − j0] in row order (dense_backward's db, deterministic for any

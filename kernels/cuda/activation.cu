@@ -30,6 +30,14 @@ __global__ void __launch_bounds__(grid_stride::THREADS)
   }
 }
 
+template <typename T>
+__global__ void __launch_bounds__(grid_stride::THREADS)
+    activation_second_backward_kernel(Act act, const T* dy, const T* z, T* dx, int64_t n) {  // all [n]
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    dx[i] = dy[i] * act_second_derivative_from_z(act, z[i]);
+}
+
 void check_act(const char* op, Act act, int64_t n) {
   AE_CHECK(n >= 0, op, ": negative size ", n);
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, op, ": unknown activation ", static_cast<int>(act));
@@ -59,7 +67,18 @@ void activation_backward(Act act, const T* dy, const T* z, const T* y, T* dx, in
          stream, act, dy, z != nullptr ? z : y, z != nullptr, dx, n);
 }
 
+template <typename T>
+void activation_second_backward(Act act, const T* dy, const T* z, T* dx, int64_t n, cudaStream_t stream) {
+  check_act("cuda activation_second_backward", act, n);
+  if (n == 0) return;
+  AE_CHECK(dy != nullptr && z != nullptr && dx != nullptr, "cuda activation_second_backward(", act_name(act),
+           "): dy, z or dx is null");
+  launch("activation_second_backward", activation_second_backward_kernel<T>, grid_stride::grid_for(n),
+         dim3(grid_stride::THREADS), 0, stream, act, dy, z, dx, n);
+}
+
 template void activation_forward<float>(Act, const float*, float*, int64_t, cudaStream_t);
+template void activation_second_backward<float>(Act, const float*, const float*, float*, int64_t, cudaStream_t);
 template void activation_backward<float>(Act, const float*, const float*, const float*, float*, int64_t, cudaStream_t);
 
 }  // namespace ae::cuda

@@ -29,4 +29,12 @@ void activation_backward(Act act,
                          T* dx,        // [n]
                          int64_t n, cudaStream_t stream);
 
+// dx = dy ⊙ act″(z) (kernels/cpu/activation.h's activation_second_backward); dx may alias dy.
+template <typename T>
+void activation_second_backward(Act act,
+                                const T* dy,  // [n]
+                                const T* z,   // [n] pre-activation
+                                T* dx,        // [n]
+                                int64_t n, cudaStream_t stream);
+
 }  // namespace ae::cuda

@@ -228,6 +228,9 @@ class CudaBackend final : public Backend {
       case PlanOpKind::activation_grad:
         cuda::activation_backward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.in[2]), P(op.out[0]), g.m, s);
         break;
+      case PlanOpKind::activation_grad2:
+        cuda::activation_second_backward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, s);
+        break;
       case PlanOpKind::unary: cuda::unary<float>(op.attr.unary, alpha, P(op.in[0]), P(op.out[0]), g.m, s); break;
       case PlanOpKind::binary:
         cuda::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc, s);

@@ -131,6 +131,13 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"denoise_gaussian(6-5t-3-5r-6s,mse)", [] { return spec_graph("6-5t-3-5r-6s:gaussian=0.3", Loss::mse); }},
       {"denoise_gaussian_clip(6-5r-3s-5r-6s,bce)", [] { return spec_graph("6-5r-3s-5r-6s:gaussian=0.5,clip,0.1,0.8", Loss::bce); }},
       {"denoise_saltpepper(6-5t-3-5r-6s:tied,bce)", [] { return spec_graph("6-5t-3-5r-6s:tied:saltpepper=0.3,0.05,0.95", Loss::bce); }},
+      // Contractive, one-layer encoders: the closed form Σ_j a′(z_j)²‖W_j‖², differentiated
+      // through act″ (activation_grad2) and both uses of W.
+      {"contractive(6-4t-6s,mse)", [] { return spec_graph("6-4t-6s:contractive=0.3", Loss::mse); }},
+      {"contractive(6-4s-6s,bce)", [] { return spec_graph("6-4s-6s:contractive=0.7", Loss::bce); }},
+      {"contractive(6-4g-6,mse)", [] { return spec_graph("6-4g-6:contractive=0.2", Loss::mse); }},
+      {"contractive(6-4p-6s:mask,mse)", [] { return spec_graph("6-4p-6s:contractive=0.5:mask=0.3", Loss::mse); }},
+      {"contractive(6-4l-6,mse)", [] { return spec_graph("6-4-6:contractive=0.4", Loss::mse); }},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
   };
 }

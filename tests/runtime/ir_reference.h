@@ -94,6 +94,9 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
       case OpType::activation_grad:
         cpu::activation_backward<double>(a.act, in(0), in(1), in(2), out, T(n.out[0]).elements(B));
         break;
+      case OpType::activation_grad2:
+        cpu::activation_second_backward<double>(a.act, in(0), in(1), out, T(n.out[0]).elements(B));
+        break;
       case OpType::unary: {
         const int64_t count = T(n.out[0]).elements(B);
         std::vector<double> f(size_t(count), 0.0);
