@@ -2,7 +2,11 @@
 // live buffers overlap; arena ≤ naive sum; alignment; outputs never freed).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <climits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "graph/plan.h"
 
@@ -119,6 +123,127 @@ TEST(Plan, EncodeAndDecodeCoverTheirHalves) {
   ASSERT_EQ(d.ops.size(), 2u);
   EXPECT_EQ(d.graph.tensors[d.graph.inputs[0]].cols(), 32);
   EXPECT_EQ(d.graph.tensors[d.graph.outputs[0]].cols(), 784);
+}
+
+
+// Denoising (graph/lower.cpp, rule_noise_regenerated). The id of a tensor by name, or -1.
+int tensor_named(const Plan& p, const std::string& name) {
+  for (size_t t = 0; t < p.graph.tensors.size(); ++t)
+    if (p.graph.tensors[t].name == name) return int(t);
+  return -1;
+}
+bool has_buffer(const Plan& p, int t) {
+  for (const auto& b : p.buffers)
+    if (b.tensor == t) return true;
+  return false;
+}
+// Every tensor an op reads is fed by the host, a parameter, or written by an earlier op: a
+// corruption dropped from the plan must have no reader left.
+void expect_every_read_written_before(const Plan& p) {
+  std::vector<bool> written(p.graph.tensors.size(), false);
+  for (int t : p.graph.inputs) written[size_t(t)] = true;
+  for (size_t i = 0; i < p.ops.size(); ++i) {
+    for (int t : p.ops[i].in) {
+      if (t < 0 || p.graph.tensors[size_t(t)].role == TensorRole::param) continue;
+      EXPECT_TRUE(written[size_t(t)]) << "op " << i << " (" << plan_op_kind_name(p.ops[i].kind) << ") reads "
+                                      << p.graph.tensors[size_t(t)].name << ", which nothing wrote";
+    }
+    for (int t : p.ops[i].out)
+      if (t >= 0) written[size_t(t)] = true;
+  }
+}
+// The ops carrying a corruption: (kind, layer) of each.
+std::vector<std::pair<PlanOpKind, int>> noisy_ops(const Plan& p) {
+  std::vector<std::pair<PlanOpKind, int>> v;
+  for (const auto& op : p.ops)
+    if (op.attr.noise.kind != NoiseKind::none) v.emplace_back(op.kind, op.layer);
+  return v;
+}
+constexpr const char* NO_BUFFER_LINE = "no corrupted-input buffer";
+
+// Untied: both of the first layer's GEMMs fuse, so x~ is regenerated as they load x and never stored.
+TEST(Plan, DenoisingFirstLayerRegeneratesTheCorruptionInsteadOfStoringIt) {
+  const std::string spec = "784-64r-16-64r-784s:mask=0.3";
+  const int64_t batch = 64;
+  const Plan p = plan_of(spec, GraphMode::train, Loss::mse, batch);
+  const Plan unfused = make_plan(parse_spec(spec), GraphMode::train, Loss::mse, batch, false);
+  const Plan clean = plan_of("784-64r-16-64r-784s", GraphMode::train, Loss::mse, batch);
+  expect_invariants(p);
+  expect_invariants(unfused);
+  expect_every_read_written_before(p);
+  expect_every_read_written_before(unfused);
+
+  const int x = p.graph.inputs[0], xt = tensor_named(p, "x~");
+  ASSERT_GE(xt, 0) << "the train graph corrupts x into x~";
+  EXPECT_FALSE(has_buffer(p, xt));
+  EXPECT_EQ(p.tensor_offset[size_t(xt)], -1);
+  // Only the forward and dW of layer 0 carry it, each reading the clean x.
+  using K = PlanOpKind;
+  EXPECT_EQ(noisy_ops(p), (std::vector<std::pair<K, int>>{{K::dense_fwd, 0}, {K::dense_bwd, 0}}));
+  ASSERT_EQ(p.ops.front().kind, K::dense_fwd);
+  EXPECT_EQ(p.ops.front().attr.noise.kind, NoiseKind::mask);
+  EXPECT_FLOAT_EQ(p.ops.front().attr.noise.p, 0.3f);
+  EXPECT_EQ(p.ops.front().in[0], x);
+  const PlanOp& last_bwd = p.ops[p.ops.size() - 2];  // before the optimizer step
+  ASSERT_EQ(last_bwd.kind, K::dense_bwd);
+  EXPECT_EQ(last_bwd.layer, 0);
+  EXPECT_EQ(last_bwd.attr.noise.kind, NoiseKind::mask);
+  EXPECT_EQ(last_bwd.in[3], x);
+  // The same ops as the model without noise, and the same arena: nothing is stored for x~.
+  ASSERT_EQ(p.ops.size(), clean.ops.size());
+  for (size_t i = 0; i < p.ops.size(); ++i) EXPECT_EQ(p.ops[i].kind, clean.ops[i].kind) << "op " << i;
+  EXPECT_EQ(p.arena_bytes, clean.arena_bytes);
+  EXPECT_EQ(p.buffers.size(), clean.buffers.size());
+
+  // Unfused: a noise op writes x~ (x in, x~ out), a buffer holds it, and the arena is larger.
+  const int uxt = tensor_named(unfused, "x~");
+  ASSERT_GE(uxt, 0);
+  EXPECT_TRUE(has_buffer(unfused, uxt));
+  EXPECT_EQ(noisy_ops(unfused), (std::vector<std::pair<K, int>>{{K::noise, 0}}));
+  for (const auto& op : unfused.ops)
+    if (op.kind == K::noise) {
+      EXPECT_EQ(op.in, std::vector<int>{unfused.graph.inputs[0]});
+      EXPECT_EQ(op.out, std::vector<int>{uxt});
+    }
+  EXPECT_LT(p.arena_bytes, unfused.arena_bytes);
+
+  const std::string report = plan_report(p);
+  EXPECT_NE(report.find(NO_BUFFER_LINE), std::string::npos) << report;
+  EXPECT_NE(report.find("input corruption (mask)"), std::string::npos) << report;
+  EXPECT_EQ(plan_report(unfused).find(NO_BUFFER_LINE), std::string::npos);
+  EXPECT_EQ(plan_report(clean).find(NO_BUFFER_LINE), std::string::npos);
+}
+
+// Tied: layer 0's dW accumulates onto the decoder's Wᵀ contribution while its db does not, so its
+// dense_bwd does not fuse and its dW is a matmul reading x~. Lowering then falls back to storing
+// x~ with a noise op, read by layer 0's forward and by that matmul.
+TEST(Plan, TiedDenoisingFallsBackToAStoredCorruptedInput) {
+  for (const char* noise : {"mask=0.3", "saltpepper=0.1,0,1", "gaussian=0.2,clip"}) {
+    const std::string spec = std::string("784-64r-16-64r-784s:tied:") + noise;
+    SCOPED_TRACE(spec);
+    const Plan p = plan_of(spec, GraphMode::train, Loss::bce, 32);
+    expect_invariants(p);
+    expect_every_read_written_before(p);
+    const int xt = tensor_named(p, "x~");
+    ASSERT_GE(xt, 0);
+    EXPECT_TRUE(has_buffer(p, xt));
+    EXPECT_EQ(noisy_ops(p), (std::vector<std::pair<PlanOpKind, int>>{{PlanOpKind::noise, 0}}));
+    ASSERT_EQ(p.ops.front().kind, PlanOpKind::noise);
+    EXPECT_EQ(p.ops.front().out[0], xt);
+    int readers = 0;
+    for (const auto& op : p.ops) readers += std::count(op.in.begin(), op.in.end(), xt) > 0;
+    EXPECT_EQ(readers, 2) << "layer 0's forward and its dW";
+    EXPECT_EQ(plan_report(p).find(NO_BUFFER_LINE), std::string::npos);
+  }
+}
+
+// No corruption outside training: eval, encode and reconstruct read x itself.
+TEST(Plan, DenoisingCorruptsOnlyTheTrainingGraph) {
+  for (auto mode : {GraphMode::eval, GraphMode::encode, GraphMode::reconstruct}) {
+    const Plan p = plan_of("784-64r-16-64r-784s:mask=0.3", mode, Loss::mse, 8);
+    EXPECT_EQ(tensor_named(p, "x~"), -1) << graph_mode_name(mode);
+    EXPECT_TRUE(noisy_ops(p).empty()) << graph_mode_name(mode);
+  }
 }
 
 }  // namespace
