@@ -7,6 +7,9 @@
 // The two backends sum GEMMs in different orders (oneDNN vs the tiled kernel), so they differ by
 // rounding; RMSprop with momentum at lr 1e-3 amplifies those ulps (its first steps are ≈ 10·lr·sign(g)
 // even for gradients at rounding level) to 4e-3 relative by step 18, so that case runs at lr 1e-4.
+// Denoising cases (mask, clipped gaussian, salt and pepper) train the same model on a corrupted
+// input: the device regenerates x~ inside the first layer's GEMMs, the cpu stores it, and both
+// must draw the same bits at every step, the partial batch included.
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -37,6 +40,7 @@ struct Case {
   double weight_decay;
   Loss loss;
   bool with_val;
+  std::string noise = "";  // a compact-spec noise suffix ("mask=0.3"), or none
 };
 // Test logs name the case instead of dumping its bytes.
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -51,8 +55,12 @@ struct TrainRun {
   Model model;
 };
 
+std::string spec_of(const Case& c) {
+  return c.noise.empty() ? "784-256r-32-256r-784s" : "784-256r-32-256r-784s:" + c.noise;
+}
+
 TrainRun train_on(const std::string& device, const Case& c) {
-  TrainRun r{{}, {}, Model::create(parse_spec("784-256r-32-256r-784s"), 7, c.loss)};
+  TrainRun r{{}, {}, Model::create(parse_spec(spec_of(c)), 7, c.loss)};
   auto backend = make_backend(device);
   TrainOptions o;
   o.steps = STEPS;
@@ -99,6 +107,17 @@ TEST_P(CudaTraining, MatchesCpuStepByStep) {
     EXPECT_LE(rel(sim.val[s], cpu.val[s]), 1e-5) << "validation after step " << s + 1;
   // Training moved the weights (so the comparison below is not of two copies of the init).
   EXPECT_LT(cpu.loss.back(), cpu.loss.front());
+  if (!c.noise.empty()) {  // the corruption took part: the clean model's first loss is another
+    Case clean = c;
+    clean.noise.clear();
+    const double clean_first = train_on("cpu", clean).loss.front();
+    EXPECT_GT(rel(cpu.loss.front(), clean_first), 1e-4)
+        << "with " << c.noise << " " << cpu.loss.front() << " vs clean " << clean_first;
+    const Noise& n = cpu.model.spec.noise;
+    EXPECT_EQ(sim.model.spec.noise, n) << "both backends record the same corruption";
+    if (n.needs_range())  // recorded from the data, Fashion-MNIST's u8 pixels scaled to [0, 1]
+      EXPECT_TRUE(n.has_range && n.lo == 0 && n.hi == 1) << n.to_string();
+  }
   double worst_w = 0;
   for (size_t i = 0; i < cpu.model.params.count(); ++i) {
     const float *a = sim.model.params.value(i), *b = cpu.model.params.value(i);
@@ -124,6 +143,16 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"rmsprop_bce", K::rmsprop, 1e-3, 0, false, 0, Loss::bce, false},
                       Case{"adam_mse", K::adam, 1e-3, 0, false, 0, Loss::mse, true},
                       Case{"rmsprop_momentum_mse", K::rmsprop, 1e-4, 0.5, false, 0, Loss::mse, false}),
+    [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// Salt and pepper and the gaussian clip take the training data's range, which the trainer records
+// in the spec before the first step (runtime/trainer.cpp): the same [0, 1] on both backends.
+INSTANTIATE_TEST_SUITE_P(
+    Denoising, CudaTraining,
+    ::testing::Values(
+        Case{"mask_sgd_mse", K::sgd, 0.1, 0, false, 0, Loss::mse, false, "mask=0.3"},
+        Case{"gaussian_clip_adam_bce", K::adam, 1e-3, 0, false, 0, Loss::bce, false, "gaussian=0.2,clip"},
+        Case{"saltpepper_sgd_momentum_bce", K::sgd, 0.05, 0.9, false, 0, Loss::bce, false, "saltpepper=0.1"}),
     [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
 
 }  // namespace
