@@ -271,7 +271,10 @@ void append_backward(Graph& g, const std::vector<int>& groups) {
     bool reached = false;
     for (int o : n.out) reached = reached || ad.grad.count(o) || ad.seed.count(o);
     if (n.type == OpType::loss && ad.grad.count(n.out[0])) AE_FAIL("autodiff: loss ", g.tensors[size_t(n.out[0])].name, " feeds other nodes; a loss must be an objective term of its own");
-    if (reached) ad.backward(n);
+    if (!reached) continue;
+    const size_t first = g.nodes.size();
+    ad.backward(n);
+    for (size_t k = first; k < g.nodes.size(); ++k) g.nodes[k].term = n.term;  // a penalty's gradient is its cost too
   }
   for (auto& p : g.params) {
     if (!trained(p)) continue;

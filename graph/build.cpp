@@ -141,14 +141,20 @@ int act_derivative_of(Graph& g, const LayerTensors& lt, int layer) {
 }
 
 // λ · (1/B) Σ_b ‖J_b‖²_F, J = ∂h/∂x of the code h, from primitives, so autodiff differentiates it
-// (through act″ and both uses of each weight) and every backend runs it.
+// (through act″ and every use of each weight) and every backend runs it. Exact for any depth.
 // One layer, h = a(W x + b): J = diag(a′(z)) W, so ‖J‖²_F = Σ_j a′(z_j)² ‖W_j‖² — O(n) per sample
 // after the O(n·d) row norms, which do not depend on the batch.
+// L ≥ 2 layers: J = D_L W_L ⋯ D_2 W_2 D_1 W_1 with D_l = diag(a_l′(z_l)). Per sample, the C code
+// rows of K = D_L W_L ⋯ W_2 D_1 [C, n_1] are built from the code side as a [B·C, n] tensor,
+//   K_{L−1} = (W_L tiled over the batch) ⊙ (a_L′ per row) ⊙ (a_{L−1}′ per sample),
+//   K_{l−1} = (K_l · W_l) ⊙ (a_{l−1}′ per sample),
+// and ‖J‖²_F = ‖K W_1‖²_F = Σ (K G) ⊙ K with G = W_1 W_1ᵀ [n_1, n_1], formed once per batch: the
+// input width d never meets the batch. Cost per sample: 2·C·n_1² (K G) + 2·C·Σ_{l=2}^{L−1} n_l·n_{l−1}
+// (the chain), plus 2·n_1²·d per batch for G; `ae plan` reports the penalty's share.
 void add_contractive(Graph& g, const Spec& spec, const std::vector<LayerTensors>& enc) {
   AE_CHECK(enc.size() == spec.encoder.size(), "contractive: the encoder's layers were not all built");
   const int layer = int(enc.size() - 1);
   const int64_t units = spec.code_units();
-  const int code_layer = int(enc.size()) - 1;
   if (enc.size() == 1) {
     const int d = act_derivative_of(g, enc[0], 0);
     Attrs sq;
@@ -177,8 +183,49 @@ void add_contractive(Graph& g, const Spec& spec, const std::vector<LayerTensors>
     g.outputs.push_back(v);
     return;
   }
-  (void)code_layer;
-  AE_FAIL("contractive: deep encoders are not built yet");
+  const int L = int(enc.size());
+  const int64_t C = units;
+  auto width = [&](int l) { return g.tensors[size_t(enc[size_t(l)].z)].cols(); };  // n_{l+1} of layer l (0-based)
+  auto mul = [&](int a, int b, Broadcast bc, int64_t cols, const std::string& name) {
+    const int y = g.add_tensor(batched_tensor(name, TensorRole::activation, {C, cols}));
+    Attrs m;
+    m.binary = BinaryOp::mul;
+    m.bcast = bc;
+    g.add_node(OpType::binary, {a, b}, {y}, m, layer);
+    return y;
+  };
+  std::vector<int> d(static_cast<size_t>(L));
+  for (int l = 0; l < L; ++l) d[size_t(l)] = act_derivative_of(g, enc[size_t(l)], l);
+  // K_{L−1}: rows (b, j) = a_L′(z_L)[b, j] · W_L[j, :] ⊙ a_{L−1}′[b, :]
+  const int64_t n_prev = width(L - 2);
+  const int tiled = g.add_tensor(batched_tensor("W" + std::to_string(L - 1) + " tiled", TensorRole::activation, {C, n_prev}));
+  Attrs tile;
+  tile.bcast = Broadcast::tile;
+  g.add_node(OpType::broadcast, {enc[size_t(L - 1)].w}, {tiled}, tile, layer);
+  int k = mul(tiled, d[size_t(L - 1)], Broadcast::col, n_prev, "K" + std::to_string(L - 1) + "'");
+  k = mul(k, d[size_t(L - 2)], Broadcast::sample, n_prev, "K" + std::to_string(L - 1));
+  for (int l = L - 2; l >= 1; --l) {  // K_l ← (K_{l+1} · W_{l+1}) ⊙ a_l′, 1-based as above
+    const int64_t n = width(l - 1);
+    const int kw = g.add_tensor(batched_tensor("K" + std::to_string(l + 1) + "W", TensorRole::activation, {C, n}));
+    Attrs lin;
+    lin.trans_w = true;  // [B·C, n_{l+1}] · W [n_{l+1}, n_l]
+    g.add_node(OpType::linear, {k, enc[size_t(l)].w}, {kw}, lin, layer);
+    k = mul(kw, d[size_t(l - 1)], Broadcast::sample, n, "K" + std::to_string(l));
+  }
+  const int64_t n1 = width(0);
+  const int gram = g.add_tensor(fixed_tensor("W0·W0ᵀ", TensorRole::activation, {n1, n1}));
+  g.add_node(OpType::linear, {enc[0].w, enc[0].w}, {gram}, {}, layer);
+  const int kg = g.add_tensor(batched_tensor("K·G", TensorRole::activation, {C, n1}));
+  g.add_node(OpType::linear, {k, gram}, {kg}, {}, layer);  // K·Gᵀ = K·G
+  const int p = mul(kg, k, Broadcast::none, n1, "|J|^2 terms");
+  const int v = g.add_tensor(fixed_tensor("contractive", TensorRole::scalar, {1}));
+  Attrs r;  // (1/B) Σ over the B·C·n_1 elements = C·n_1 · their mean
+  r.axis = ReduceAxis::all;
+  r.mean = true;
+  r.scale = double(C * n1);
+  g.add_node(OpType::reduce, {p}, {v}, r, layer);
+  g.terms.push_back(Term{"contractive", spec.contractive, v});
+  g.outputs.push_back(v);
 }
 
 }  // namespace
@@ -222,8 +269,15 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.terms.push_back(Term{"recon", 1.0, loss});
     g.per_sample = err;
     g.outputs = {loss, err};
-    if (opt.mode == GraphMode::train) add_penalties(g, spec, code);
-    if (opt.mode == GraphMode::train && spec.contractive != 0) add_contractive(g, spec, encoder);
+    // Each penalty's nodes are tagged with its term, so `ae plan` can say what the penalty costs.
+    auto tagged = [&g](auto&& build) {
+      const size_t first = g.nodes.size(), terms = g.terms.size();
+      build();
+      if (g.terms.size() == terms + 1)
+        for (size_t i = first; i < g.nodes.size(); ++i) g.nodes[i].term = int(terms);
+    };
+    if (opt.mode == GraphMode::train) tagged([&] { add_penalties(g, spec, code); });
+    if (opt.mode == GraphMode::train && spec.contractive != 0) tagged([&] { add_contractive(g, spec, encoder); });
     if (opt.mode == GraphMode::train) {
       const auto phases = training_phases(spec);
       AE_CHECK(opt.phase >= 0 && opt.phase < int(phases.size()), "build_graph: no training phase ", opt.phase);

@@ -111,6 +111,7 @@ struct Node {
   std::vector<int> out;   // tensor ids
   Attrs attr;
   int layer = -1;         // the spec layer this node belongs to (for names and reports)
+  int term = -1;          // the objective term a penalty's node (or its gradient) serves, for `ae plan`'s costs
 };
 
 struct Param {

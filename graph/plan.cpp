@@ -86,12 +86,18 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     case PlanOpKind::matmul:
       o.m = plan_dim(op.m, batch), o.n = plan_dim(op.n, batch), o.k = plan_dim(op.k, batch);
       return o;
-    case PlanOpKind::binary: view(op.in[0]); return o;
+    case PlanOpKind::binary:
+      view(op.in[0]);
+      o.group = g.tensors[size_t(op.in[0])].rows_per_sample();
+      return o;
     case PlanOpKind::reduce:
     case PlanOpKind::broadcast: {
-      view(op.kind == PlanOpKind::reduce ? op.in[0] : op.out[0]);
+      const int big = op.kind == PlanOpKind::reduce ? op.in[0] : op.out[0];  // the [B·G, n] side
+      view(big);
+      o.group = g.tensors[size_t(big)].rows_per_sample();
       ReduceAxis axis = op.kind == PlanOpKind::reduce ? op.attr.axis : adjoint_axis(op.attr.bcast);
-      int64_t count = axis == ReduceAxis::rows ? o.m : axis == ReduceAxis::cols ? o.n : o.m * o.n;
+      int64_t count = axis == ReduceAxis::rows ? o.m : axis == ReduceAxis::cols ? o.n : axis == ReduceAxis::all ? o.m * o.n
+                    : axis == ReduceAxis::groups ? o.group : o.m / std::max<int64_t>(o.group, 1);
       if (op.attr.mean) o.alpha /= double(std::max<int64_t>(count, 1));
       return o;
     }
@@ -193,6 +199,23 @@ std::string plan_report(const Plan& p) {
     param_bytes += double(p.graph.tensors[size_t(prm.tensor)].bytes(1));
   }
   os << "  parameters: " << params << " (" << human_bytes(param_bytes) << ", in the parameter store)\n";
+  for (size_t t = 0; t < p.graph.terms.size(); ++t) {  // each penalty's share: its nodes and their gradients
+    double flops = 0;
+    int count = 0;
+    for (const PlanOp& op : p.ops) {
+      bool mine = !op.fused_nodes.empty();
+      for (int n : op.fused_nodes) mine = mine && p.graph.nodes[size_t(n)].term == int(t);
+      if (!mine) continue;
+      flops += op.flops(p.batch, p.graph);
+      ++count;
+    }
+    if (count == 0) continue;
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  %s penalty: %d ops, %.4g MFLOP per sample at batch %lld (forward and gradient; %.1f%% of the step)\n",
+                  p.graph.terms[t].name.c_str(), count, flops / double(p.batch) / 1e6, (long long)p.batch,
+                  p.total_flops() > 0 ? 100.0 * flops / p.total_flops() : 0.0);
+    os << buf;
+  }
   for (const PlanOp& op : p.ops)  // a corruption fused into the first layer: say what it saves
     if (op.kind == PlanOpKind::dense_fwd && op.attr.noise.kind != NoiseKind::none)
       os << "  input corruption (" << noise_kind_name(op.attr.noise.kind) << "): regenerated from Philox as layer " << op.layer

@@ -73,6 +73,7 @@ inline int64_t plan_dim(int64_t d, int64_t batch) { return d < 0 ? -d * batch : 
 struct OpGeometry {
   int64_t m = 0, n = 1, k = 0;
   double alpha = 1;
+  int64_t group = 1;  // rows per sample of the [B·G, n] operand (Broadcast::sample/tile, ReduceAxis::groups/samples)
 };
 OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch);
 

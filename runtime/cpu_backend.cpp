@@ -149,11 +149,13 @@ class CpuBackend final : public Backend {
         break;
       case PlanOpKind::unary: cpu::unary<float>(op.attr.unary, alpha, P(op.in[0]), P(op.out[0]), g.m); break;
       case PlanOpKind::binary:
-        cpu::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc);
+        cpu::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc, g.group);
         break;
-      case PlanOpKind::reduce: cpu::reduce_sum<float>(op.attr.axis, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc); break;
+      case PlanOpKind::reduce:
+        cpu::reduce_sum<float>(op.attr.axis, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, g.group);
+        break;
       case PlanOpKind::broadcast:
-        cpu::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc);
+        cpu::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, g.group);
         break;
       case PlanOpKind::fill: std::fill_n(P(op.out[0]), g.m, alpha); break;
       case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;

@@ -31,7 +31,7 @@ struct BenchArgs {
   int64_t batch = 256, steps = 50, warmup = 10, runs = 7;
   int threads = 0;
   bool json = false, tied = false;
-  std::string sparsity, noise;
+  std::string sparsity, noise, contractive;
 };
 
 double median(std::vector<double> v) {
@@ -132,7 +132,7 @@ void run_bench(const BenchArgs& a) {
   if (backend->name() == "cuda-sim")
     AE_FAIL("--device cuda-sim: runtime/sim executes CUDA kernels on the CPU for correctness; its timings say nothing "
             "about a GPU and ae bench does not report them (ae plan --device cuda prints the analytic GPU estimates)");
-  Model model = Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise), 1, *loss);
+  Model model = Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive), 1, *loss);
   cpu::OptConfig opt = cpu::default_opt_config(*kind);
   model.ensure_state_slots(cpu::opt_state_slots(opt));
 
@@ -185,6 +185,7 @@ void add_bench(CLI::App& app) {
   auto* s = app.add_subcommand("bench", "Measure training and encode throughput (samples/s, median of timed runs)");
   s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)");
+  s->add_option("--contractive", a->contractive, "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian, exact for any depth; 0 removes it (--init)");
   s->add_option("--noise", a->noise, NOISE_HELP);
   s->add_option("--spec", a->spec, "Layers")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch")->capture_default_str();

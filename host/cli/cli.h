@@ -50,7 +50,8 @@ void check_output_path(const std::string& path, const std::string& flag, const s
 void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag_paths);
 // --spec (or DEFAULT_SPEC when empty) with --tied, --sparsity and --noise (when not empty) applied,
 // validated. A spec that has its own sparsity or noise beside the flag is refused: give one.
-Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "", const std::string& noise = "");
+Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "", const std::string& noise = "",
+                    const std::string& contractive = "");
 // The help text of --noise, shared by train, plan and bench.
 inline const char* NOISE_HELP =
     "Denoising: corrupt the training inputs each step, reconstruct the clean ones: mask:P (zero with probability P), "

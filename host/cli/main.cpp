@@ -128,7 +128,8 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
     }
 }
 
-Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity, const std::string& noise) {
+Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity, const std::string& noise,
+                    const std::string& contractive) {
   Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
   if (!sparsity.empty()) {
     if (s.sparsity.kind != Sparsity::Kind::none)
@@ -141,6 +142,11 @@ Spec spec_from_args(const std::string& text, bool tied, const std::string& spars
       AE_FAIL("--noise ", noise, " and the spec's own noise (", s.to_compact(), ") both set it; give one");
     s.noise = parse_noise(noise, "--noise");
     validate_spec(s, "--noise " + noise);
+  }
+  if (!contractive.empty()) {
+    if (s.contractive != 0)
+      AE_FAIL("--contractive ", contractive, " and the spec's own contractive weight (", s.to_compact(), ") both set it; give one");
+    s.contractive = parse_contractive(contractive, "--contractive");
   }
   if (tied && !s.tied) {
     s.tied = true;

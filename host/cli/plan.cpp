@@ -121,7 +121,7 @@ struct PlanArgs {
   std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu";
   int64_t batch = 256;
   bool json = false, tied = false;
-  std::string sparsity, noise;
+  std::string sparsity, noise, contractive;
 };
 
 void run_plan(const PlanArgs& a) {
@@ -138,7 +138,7 @@ void run_plan(const PlanArgs& a) {
   const bool cuda = a.device == "cuda" || a.device == "cuda-sim";
   if (a.device != "cpu" && a.device != "auto" && !cuda)
     AE_FAIL("--device ", a.device, ": unknown device; expected one of: cpu, cuda, cuda-sim, auto");
-  Spec spec = spec_from_args(a.spec, a.tied, a.sparsity, a.noise);
+  Spec spec = spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive);
   Plan p = make_plan(spec, *mode, *loss, a.batch);
   if (a.json) {
     nlohmann::json j = plan_json(p);
@@ -159,6 +159,7 @@ void add_plan(CLI::App& app) {
   auto* s = app.add_subcommand("plan", "Show the fused plan of a spec: ops, FLOPs, bytes, arena vs naive memory");
   s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)");
+  s->add_option("--contractive", a->contractive, "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian, exact for any depth; 0 removes it (--init)");
   s->add_option("--noise", a->noise, NOISE_HELP);
   s->add_option("--spec", a->spec, "Layers (compact string, JSON or .json file)")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();

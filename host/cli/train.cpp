@@ -28,6 +28,7 @@ struct TrainArgs {
   bool nesterov = false, quiet = false, no_val = false, keep_best = false, resume = false, tied = false;
   std::string sparsity;                     // --sparsity l1:LAMBDA
   std::string noise;                        // --noise mask:P (denoising)
+  std::string contractive;                  // --contractive LAMBDA
   std::string labels;                       // one label per --data row (for --exclude-label)
   std::vector<std::string> exclude_labels;  // drop training rows with these labels
   uint64_t seed = 1;
@@ -138,7 +139,7 @@ void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) 
 
 // A fresh model from --spec, or --init's weights with the training record reset.
 Model start_model(const TrainArgs& a, Loss loss) {
-  if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise), a.seed, loss);
+  if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive), a.seed, loss);
   Model model = Model::load(a.init);
   // A penalty or a noise is no weight: --init keeps the model's, --sparsity and --noise replace it
   // (none removes it). A replaced noise has no data range yet: training records this data's.
@@ -146,6 +147,7 @@ Model start_model(const TrainArgs& a, Loss loss) {
     model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");
     validate_spec(model.spec, "--sparsity " + a.sparsity + " on --init " + a.init);
   }
+  if (!a.contractive.empty()) model.spec.contractive = parse_contractive(a.contractive, "--contractive");
   if (!a.noise.empty()) {
     model.spec.noise = parse_noise(a.noise, "--noise");
     validate_spec(model.spec, "--noise " + a.noise + " on --init " + a.init);
@@ -154,6 +156,7 @@ Model start_model(const TrainArgs& a, Loss loss) {
     Spec want = spec_from_args(a.spec.empty() ? model.spec.to_compact() : a.spec, a.tied);
     want.sparsity = model.spec.sparsity;
     want.noise = model.spec.noise;
+    want.contractive = model.spec.contractive;
     if (want.to_compact() != model.spec.to_compact())
       AE_FAIL(a.spec.empty() ? std::string("--tied") : "--spec " + a.spec, " differs from the spec of --init ", a.init, " (",
               model.spec.to_compact(), "); drop it or use a matching model");
@@ -228,8 +231,9 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
   // ones; the validation loss below sees clean inputs, so the two are not comparable: say so.
   const std::string noisy = model.spec.noise.kind == NoiseKind::none ? "" : ", inputs corrupted by " + model.spec.noise.to_string();
   if (std::isfinite(res.final_train_loss))
-    std::printf("final train loss (%s%s%s): %.6f\n", loss_name(model.loss),
-                model.spec.sparsity.kind == Sparsity::Kind::none ? "" : " + sparsity penalty", noisy.c_str(), res.final_train_loss);
+    std::printf("final train loss (%s%s%s%s): %.6f\n", loss_name(model.loss),
+                model.spec.sparsity.kind == Sparsity::Kind::none ? "" : " + sparsity penalty",
+                model.spec.contractive == 0 ? "" : " + contractive penalty", noisy.c_str(), res.final_train_loss);
   if (o.keep_best && res.best_step >= 0)
     std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
   if (d.val.rows > 0) {
@@ -326,6 +330,7 @@ void add_train(CLI::App& app) {
   s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss, kl:RHO:BETA adds BETA·Σ_j KL(RHO ‖ mean of code unit j) (sigmoid code); none removes one (--init)");
   s->add_option("--noise", a->noise, NOISE_HELP);
+  s->add_option("--contractive", a->contractive, "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian, exact for any depth; 0 removes it (--init)");
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");

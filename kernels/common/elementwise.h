@@ -26,22 +26,27 @@ inline constexpr int UNARY_OP_COUNT = 7;
 enum class BinaryOp : uint8_t { add, sub, mul };
 inline constexpr int BINARY_OP_COUNT = 3;
 
-// The shape of b against an [M, N] a.
+// The shape of b against an [M, N] a. The last two serve per-sample blocks of rows: a holds G
+// rows per sample ([B·G, N], e.g. the contractive penalty's Jacobian rows) and G is passed along.
 enum class Broadcast : uint8_t {
   none,    // b [M, N]
   row,     // b [N]: the same vector for every row (a bias)
   col,     // b [M]: one value per row
   scalar,  // b [1]
+  sample,  // b [M/G, N]: row i of a meets row i/G of b (one row per sample, for each of its G rows)
+  tile,    // b [G, N]: row i of a meets row i%G of b (the same G rows for every sample)
 };
-inline constexpr int BROADCAST_COUNT = 4;
+inline constexpr int BROADCAST_COUNT = 6;
 
-// What reduce_sum sums over an [M, N] x.
+// What reduce_sum sums over an [M, N] x (G rows per sample for the last two).
 enum class ReduceAxis : uint8_t {
-  rows,  // y [N] = Σ_m x[m, n]  (a bias gradient; the adjoint of Broadcast::row)
-  cols,  // y [M] = Σ_n x[m, n]  (the adjoint of Broadcast::col)
-  all,   // y [1] = Σ x          (the adjoint of Broadcast::scalar)
+  rows,     // y [N] = Σ_m x[m, n]  (a bias gradient; the adjoint of Broadcast::row)
+  cols,     // y [M] = Σ_n x[m, n]  (the adjoint of Broadcast::col)
+  all,      // y [1] = Σ x          (the adjoint of Broadcast::scalar)
+  groups,   // y [M/G, N] = Σ_g x[r·G + g, n]: each sample's G rows (the adjoint of Broadcast::sample)
+  samples,  // y [G, N] = Σ_r x[r·G + g, n]: over the samples (the adjoint of Broadcast::tile)
 };
-inline constexpr int REDUCE_AXIS_COUNT = 3;
+inline constexpr int REDUCE_AXIS_COUNT = 5;
 
 template <typename T>
 AE_HD inline T sign_of(T x) {
@@ -88,24 +93,41 @@ AE_HD inline T binary_apply(BinaryOp op, T a, T b) {
   return a;
 }
 
-// The offset in b of the element that meets a[i, j] of an [M, N] a (row-major, N columns).
-AE_HD inline int64_t broadcast_index(Broadcast bb, int64_t i, int64_t j, int64_t N) {
+// The offset in b of the element that meets a[i, j] of an [M, N] a (row-major, N columns; G rows
+// per sample for sample and tile).
+AE_HD inline int64_t broadcast_index(Broadcast bb, int64_t i, int64_t j, int64_t N, int64_t G = 1) {
   switch (bb) {
     case Broadcast::none: return i * N + j;
     case Broadcast::row: return j;
     case Broadcast::col: return i;
     case Broadcast::scalar: return 0;
+    case Broadcast::sample: return (i / G) * N + j;
+    case Broadcast::tile: return (i % G) * N + j;
   }
   return 0;
 }
 
 // The number of elements b holds for an [M, N] a.
-AE_HD inline int64_t broadcast_size(Broadcast bb, int64_t M, int64_t N) {
+AE_HD inline int64_t broadcast_size(Broadcast bb, int64_t M, int64_t N, int64_t G = 1) {
   switch (bb) {
     case Broadcast::none: return M * N;
     case Broadcast::row: return N;
     case Broadcast::col: return M;
     case Broadcast::scalar: return 1;
+    case Broadcast::sample: return (M / G) * N;
+    case Broadcast::tile: return G * N;
+  }
+  return 0;
+}
+
+// The number of values reduce_sum writes for an [M, N] x (G rows per sample).
+AE_HD inline int64_t reduce_outputs(ReduceAxis axis, int64_t M, int64_t N, int64_t G = 1) {
+  switch (axis) {
+    case ReduceAxis::rows: return N;
+    case ReduceAxis::cols: return M;
+    case ReduceAxis::all: return 1;
+    case ReduceAxis::groups: return (M / G) * N;
+    case ReduceAxis::samples: return G * N;
   }
   return 0;
 }
@@ -117,8 +139,8 @@ namespace ae {
 
 inline constexpr const char* UNARY_OP_NAMES[UNARY_OP_COUNT] = {"scale", "exp", "square", "abs", "sign", "log", "recip"};
 inline constexpr const char* BINARY_OP_NAMES[BINARY_OP_COUNT] = {"add", "sub", "mul"};
-inline constexpr const char* BROADCAST_NAMES[BROADCAST_COUNT] = {"none", "row", "col", "scalar"};
-inline constexpr const char* REDUCE_AXIS_NAMES[REDUCE_AXIS_COUNT] = {"rows", "cols", "all"};
+inline constexpr const char* BROADCAST_NAMES[BROADCAST_COUNT] = {"none", "row", "col", "scalar", "sample", "tile"};
+inline constexpr const char* REDUCE_AXIS_NAMES[REDUCE_AXIS_COUNT] = {"rows", "cols", "all", "groups", "samples"};
 
 inline const char* unary_op_name(UnaryOp op) {
   auto i = static_cast<int>(op);
@@ -131,10 +153,22 @@ inline const char* binary_op_name(BinaryOp op) {
 // Broadcast and reduction are each other's adjoints: the gradient of a broadcast over rows is a sum
 // over rows, and so on (none pairs with a sum over everything only where a caller needs it).
 AE_HD constexpr ReduceAxis adjoint_axis(Broadcast bb) {
-  return bb == Broadcast::row ? ReduceAxis::rows : (bb == Broadcast::col ? ReduceAxis::cols : ReduceAxis::all);
+  switch (bb) {
+    case Broadcast::row: return ReduceAxis::rows;
+    case Broadcast::col: return ReduceAxis::cols;
+    case Broadcast::sample: return ReduceAxis::groups;
+    case Broadcast::tile: return ReduceAxis::samples;
+    default: return ReduceAxis::all;
+  }
 }
 AE_HD constexpr Broadcast adjoint_broadcast(ReduceAxis axis) {
-  return axis == ReduceAxis::rows ? Broadcast::row : (axis == ReduceAxis::cols ? Broadcast::col : Broadcast::scalar);
+  switch (axis) {
+    case ReduceAxis::rows: return Broadcast::row;
+    case ReduceAxis::cols: return Broadcast::col;
+    case ReduceAxis::groups: return Broadcast::sample;
+    case ReduceAxis::samples: return Broadcast::tile;
+    default: return Broadcast::scalar;
+  }
 }
 
 inline const char* broadcast_name(Broadcast bb) {

@@ -16,6 +16,7 @@ void binary(BinaryOp op,
             const T* a,  // [M, N]
             const T* b,  // [M, N] none, [N] row, [M] col, [1] scalar
             T* y,        // [M, N]
-            int64_t M, int64_t N, Broadcast bb, bool accumulate);
+            int64_t M, int64_t N, Broadcast bb, bool accumulate,
+            int64_t G = 1);  // rows per sample (Broadcast::sample, tile)
 
 }  // namespace ae::cpu

@@ -32,10 +32,11 @@ double row_sum(const T* row, int64_t N) {  // row [N]
 }  // namespace
 
 template <typename T>
-void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N, bool accumulate) {
+void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N, bool accumulate, int64_t G) {
   AE_CHECK(M >= 0 && N >= 0, "reduce_sum(", reduce_axis_name(axis), "): negative dimension (M=", M, ", N=", N, ")");
   AE_CHECK(static_cast<int>(axis) < REDUCE_AXIS_COUNT, "reduce_sum: unknown axis ", static_cast<int>(axis));
-  const int64_t outputs = axis == ReduceAxis::rows ? N : (axis == ReduceAxis::cols ? M : 1);
+  AE_CHECK(G >= 1 && M % G == 0, "reduce_sum: ", M, " rows are not whole groups of ", G);
+  const int64_t outputs = reduce_outputs(axis, M, N, G);
   if (outputs == 0) return;
   AE_CHECK(y != nullptr, "reduce_sum(", reduce_axis_name(axis), "): y is null");
   AE_CHECK(M * N == 0 || x != nullptr, "reduce_sum(", reduce_axis_name(axis), "): x is null");
@@ -68,10 +69,26 @@ void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N
       store(y, s, alpha, accumulate);
       return;
     }
+    case ReduceAxis::groups:  // y[r, n] = Σ_g x[r·G + g, n], g in order
+    case ReduceAxis::samples: {  // y[g, n] = Σ_r x[r·G + g, n], r in order
+      const int64_t samples = M / G, out_rows = axis == ReduceAxis::groups ? samples : G;
+      const int64_t inner = axis == ReduceAxis::groups ? G : samples;
+#pragma omp parallel for schedule(static) if (big)
+      for (int64_t o = 0; o < out_rows; ++o)
+        for (int64_t n = 0; n < N; ++n) {
+          double s = 0;
+          for (int64_t t = 0; t < inner; ++t) {
+            const int64_t row = axis == ReduceAxis::groups ? o * G + t : t * G + o;
+            s += static_cast<double>(x[row * N + n]);
+          }
+          store(y + o * N + n, s, alpha, accumulate);
+        }
+      return;
+    }
   }
 }
 
-template void reduce_sum<float>(ReduceAxis, float, const float*, float*, int64_t, int64_t, bool);
-template void reduce_sum<double>(ReduceAxis, double, const double*, double*, int64_t, int64_t, bool);
+template void reduce_sum<float>(ReduceAxis, float, const float*, float*, int64_t, int64_t, bool, int64_t);
+template void reduce_sum<double>(ReduceAxis, double, const double*, double*, int64_t, int64_t, bool, int64_t);
 
 }  // namespace ae::cpu

@@ -15,6 +15,7 @@ template <typename T>
 void broadcast(Broadcast bb, T alpha,
                const T* x,  // [M, N] none, [N] row, [M] col, [1] scalar
                T* y,        // [M, N]
-               int64_t M, int64_t N, bool accumulate, cudaStream_t stream);
+               int64_t M, int64_t N, bool accumulate, cudaStream_t stream,
+               int64_t G = 1);  // rows per sample (Broadcast::sample, tile)
 
 }  // namespace ae::cuda

@@ -8,6 +8,8 @@
 //   all:  one block, thread t sums elements t, t + 256, ... of the flattened x, then the same tree.
 //         One block keeps it deterministic without a workspace; `all` reduces scalar loss and
 //         penalty terms, not bulk tensors.
+//   groups, samples (G rows per sample): one output per thread of a grid-stride loop, summing its
+//         G (groups) or M/G (samples) rows in order.
 #include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.cuh"
@@ -88,15 +90,32 @@ __global__ void __launch_bounds__(THREADS) reduce_all_kernel(T alpha, const T* x
   if (threadIdx.x == 0) store(y, sum, alpha, accumulate);
 }
 
+// One output per thread: groups y[r, n] = Σ_g x[r·G + g, n]; samples y[g, n] = Σ_r x[r·G + g, n].
+template <typename T>
+__global__ void __launch_bounds__(THREADS) reduce_grouped_kernel(T alpha, const T* x,  // [M, N]
+                                                                 T* y,  // [M/G, N] or [G, N]
+                                                                 int64_t M, int64_t N, int64_t G, bool by_sample,
+                                                                 bool accumulate) {
+  const int64_t samples = M / G, out_rows = by_sample ? samples : G, inner = by_sample ? G : samples;
+  const int64_t outputs = out_rows * N, stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t k = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; k < outputs; k += stride) {
+    const int64_t o = k / N, n = k - o * N;
+    T acc = T(0);
+    for (int64_t t = 0; t < inner; ++t) acc += x[(by_sample ? o * G + t : t * G + o) * N + n];
+    store(y + k, acc, alpha, accumulate);
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N, bool accumulate,
-                cudaStream_t stream) {
+                cudaStream_t stream, int64_t G) {
   AE_CHECK(M >= 0 && N >= 0, "cuda reduce_sum(", reduce_axis_name(axis), "): negative dimension (M=", M, ", N=", N,
            ")");
   AE_CHECK(static_cast<int>(axis) < REDUCE_AXIS_COUNT, "cuda reduce_sum: unknown axis ", static_cast<int>(axis));
-  const int64_t outputs = axis == ReduceAxis::rows ? N : (axis == ReduceAxis::cols ? M : 1);
+  AE_CHECK(G >= 1 && M % G == 0, "cuda reduce_sum: ", M, " rows are not whole groups of ", G);
+  const int64_t outputs = reduce_outputs(axis, M, N, G);
   if (outputs == 0) return;
   AE_CHECK(y != nullptr, "cuda reduce_sum(", reduce_axis_name(axis), "): y is null");
   AE_CHECK(M * N == 0 || x != nullptr, "cuda reduce_sum(", reduce_axis_name(axis), "): x is null");
@@ -115,9 +134,17 @@ void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N
     case ReduceAxis::all:
       launch("reduce_sum_all", reduce_all_kernel<T>, dim3(1), dim3(THREADS), 0, stream, alpha, x, y, M * N, accumulate);
       return;
+    case ReduceAxis::groups:
+    case ReduceAxis::samples: {
+      const int64_t blocks = (outputs + THREADS - 1) / THREADS;
+      launch(axis == ReduceAxis::groups ? "reduce_sum_groups" : "reduce_sum_samples", reduce_grouped_kernel<T>,
+             dim3(static_cast<unsigned>(blocks < MAX_BLOCKS ? blocks : MAX_BLOCKS)), dim3(THREADS), 0, stream, alpha, x, y,
+             M, N, G, axis == ReduceAxis::groups, accumulate);
+      return;
+    }
   }
 }
 
-template void reduce_sum<float>(ReduceAxis, float, const float*, float*, int64_t, int64_t, bool, cudaStream_t);
+template void reduce_sum<float>(ReduceAxis, float, const float*, float*, int64_t, int64_t, bool, cudaStream_t, int64_t);
 
 }  // namespace ae::cuda

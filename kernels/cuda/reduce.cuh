@@ -17,6 +17,7 @@ template <typename T>
 void reduce_sum(ReduceAxis axis, T alpha,
                 const T* x,  // [M, N]
                 T* y,        // [N] rows, [M] cols, [1] all
-                int64_t M, int64_t N, bool accumulate, cudaStream_t stream);
+                int64_t M, int64_t N, bool accumulate, cudaStream_t stream,
+                int64_t G = 1);  // rows per sample (ReduceAxis::groups, samples)
 
 }  // namespace ae::cuda

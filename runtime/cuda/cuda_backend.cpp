@@ -233,13 +233,13 @@ class CudaBackend final : public Backend {
         break;
       case PlanOpKind::unary: cuda::unary<float>(op.attr.unary, alpha, P(op.in[0]), P(op.out[0]), g.m, s); break;
       case PlanOpKind::binary:
-        cuda::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc, s);
+        cuda::binary<float>(op.attr.binary, P(op.in[0]), P(op.in[1]), P(op.out[0]), g.m, g.n, op.attr.bcast, acc, s, g.group);
         break;
       case PlanOpKind::reduce:
-        cuda::reduce_sum<float>(op.attr.axis, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, s);
+        cuda::reduce_sum<float>(op.attr.axis, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, s, g.group);
         break;
       case PlanOpKind::broadcast:
-        cuda::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, s);
+        cuda::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, s, g.group);
         break;
       case PlanOpKind::fill: cuda::fill<float>(P(op.out[0]), alpha, g.m, s); break;
       case PlanOpKind::copy: cuda::copy<float>(P(op.in[0]), P(op.out[0]), g.m, s); break;

@@ -138,6 +138,11 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"contractive(6-4g-6,mse)", [] { return spec_graph("6-4g-6:contractive=0.2", Loss::mse); }},
       {"contractive(6-4p-6s:mask,mse)", [] { return spec_graph("6-4p-6s:contractive=0.5:mask=0.3", Loss::mse); }},
       {"contractive(6-4l-6,mse)", [] { return spec_graph("6-4-6:contractive=0.4", Loss::mse); }},
+      // Contractive, deep encoders: the code-side chain K and the Gram matrix W₁W₁ᵀ, through the
+      // per-sample broadcasts (tile, col, sample) and their reductions.
+      {"contractive(7-5s-3s-5s-7s,bce)", [] { return spec_graph("7-5s-3s-5s-7s:contractive=0.3", Loss::bce); }},
+      {"contractive(7-5t-4g-3e-4r-7,mse)", [] { return spec_graph("7-5t-4g-3e-4r-7:contractive=0.2", Loss::mse); }},
+      {"contractive(6-5p-4u-5-6s:gaussian,mse)", [] { return spec_graph("6-5p-4u-5-6s:contractive=0.4:gaussian=0.2", Loss::mse); }},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
   };
 }

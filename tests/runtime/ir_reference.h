@@ -63,25 +63,26 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
     const Attrs& a = n.attr;
     auto in = [&](size_t k) { return val[n.in[k]]; };
     double* out = n.out.empty() ? nullptr : val[n.out[0]];
-    auto mean_alpha = [&](ReduceAxis axis, int64_t M, int64_t N) {
-      int64_t count = axis == ReduceAxis::rows ? M : axis == ReduceAxis::cols ? N : M * N;
+    auto mean_alpha = [&](ReduceAxis axis, int64_t M, int64_t N, int64_t G = 1) {
+      int64_t count = axis == ReduceAxis::rows ? M : axis == ReduceAxis::cols ? N : axis == ReduceAxis::all ? M * N
+                    : axis == ReduceAxis::groups ? G : M / G;
       return a.mean ? a.scale / double(std::max<int64_t>(1, count)) : a.scale;
     };
     switch (n.type) {
-      case OpType::linear: {  // y[B,N] = x[B,K]·Wᵀ, or x·W
+      case OpType::linear: {  // y[R,N] = x[R,K]·Wᵀ, or x·W (R: x's rows, B·G or fixed)
         const int64_t N = T(n.out[0]).cols(), K = T(n.in[0]).cols();
-        cpu::matmul<double>(false, !a.trans_w, B, N, K, in(0), in(1), out, false);
+        cpu::matmul<double>(false, !a.trans_w, T(n.in[0]).rows(B), N, K, in(0), in(1), out, false);
         break;
       }
       case OpType::linear_grad_w: {  // in {dy [B,N], x [B,K]}
-        const int64_t N = T(n.in[0]).cols(), K = T(n.in[1]).cols();
-        if (a.trans_w) cpu::matmul<double>(true, false, K, N, B, in(1), in(0), out, a.accumulate);
-        else cpu::matmul<double>(true, false, N, K, B, in(0), in(1), out, a.accumulate);
+        const int64_t N = T(n.in[0]).cols(), K = T(n.in[1]).cols(), R = T(n.in[0]).rows(B);
+        if (a.trans_w) cpu::matmul<double>(true, false, K, N, R, in(1), in(0), out, a.accumulate);
+        else cpu::matmul<double>(true, false, N, K, R, in(0), in(1), out, a.accumulate);
         break;
       }
       case OpType::linear_grad_x: {  // in {dy [B,N], W}, out dx [B,K]
         const int64_t N = T(n.in[0]).cols(), K = T(n.out[0]).cols();
-        cpu::matmul<double>(false, a.trans_w, B, K, N, in(0), in(1), out, a.accumulate);
+        cpu::matmul<double>(false, a.trans_w, T(n.in[0]).rows(B), K, N, in(0), in(1), out, a.accumulate);
         break;
       }
       case OpType::bias_add:
@@ -105,20 +106,21 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
         break;
       }
       case OpType::binary:
-        cpu::binary<double>(a.binary, in(0), in(1), out, T(n.in[0]).rows(B), T(n.in[0]).cols(), a.bcast, a.accumulate);
+        cpu::binary<double>(a.binary, in(0), in(1), out, T(n.in[0]).rows(B), T(n.in[0]).cols(), a.bcast, a.accumulate,
+                            T(n.in[0]).rows_per_sample());
         break;
       case OpType::add:
         cpu::binary<double>(BinaryOp::add, in(0), in(1), out, 1, T(n.out[0]).elements(B), Broadcast::none, false);
         break;
       case OpType::reduce: {
-        const int64_t M = T(n.in[0]).rows(B), N = T(n.in[0]).cols();
-        cpu::reduce_sum<double>(a.axis, mean_alpha(a.axis, M, N), in(0), out, M, N, a.accumulate);
+        const int64_t M = T(n.in[0]).rows(B), N = T(n.in[0]).cols(), G = T(n.in[0]).rows_per_sample();
+        cpu::reduce_sum<double>(a.axis, mean_alpha(a.axis, M, N, G), in(0), out, M, N, a.accumulate, G);
         break;
       }
       case OpType::broadcast: {
-        const int64_t M = T(n.out[0]).rows(B), N = T(n.out[0]).cols();
+        const int64_t M = T(n.out[0]).rows(B), N = T(n.out[0]).cols(), G = T(n.out[0]).rows_per_sample();
         const ReduceAxis axis = adjoint_axis(a.bcast);
-        cpu::broadcast<double>(a.bcast, mean_alpha(axis, M, N), in(0), out, M, N, a.accumulate);
+        cpu::broadcast<double>(a.bcast, mean_alpha(axis, M, N, G), in(0), out, M, N, a.accumulate, G);
         break;
       }
       case OpType::fill:
