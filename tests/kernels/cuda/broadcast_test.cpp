@@ -1,6 +1,7 @@
 // ae::cuda::broadcast on cuda-sim against ae::cpu::broadcast: every layout, accumulate on and off,
-// shapes around the 256-thread block and past one grid-stride lap. The same shared indexing and one
-// multiply per element on both sides, so the results are bit-equal under cuda-sim.
+// shapes around the 256-thread block and past one grid-stride lap; the per-sample layouts (sample,
+// tile) with G rows per sample, G in {1, 3, 7, 32}, over 1, 5 and 9 samples. The same shared
+// indexing and one multiply per element on both sides, so the results are bit-equal under cuda-sim.
 #include "kernels/cuda/broadcast.cuh"
 
 #include <gtest/gtest.h>
@@ -18,10 +19,13 @@ struct BroadcastCase {
   int64_t M, N;
   bool accumulate;
   uint64_t seed = 1;
+  int64_t G = 1;  // rows per sample (sample, tile): M = samples·G
 
   std::string params() const {
     std::ostringstream os;
-    os << "broadcast(bb=" << broadcast_name(bb) << ",M=" << M << ",N=" << N << ",acc=" << accumulate << ",seed=" << seed << ")";
+    os << "broadcast(bb=" << broadcast_name(bb) << ",M=" << M << ",N=" << N;
+    if (bb == Broadcast::sample || bb == Broadcast::tile) os << ",G=" << G;
+    os << ",acc=" << accumulate << ",seed=" << seed << ")";
     return os.str();
   }
 };
@@ -31,13 +35,13 @@ class BroadcastKernel : public DeviceTestWithParam<BroadcastCase> {};
 TEST_P(BroadcastKernel, MatchesCpuReference) {
   const BroadcastCase& c = GetParam();
   SCOPED_TRACE(c.params());
-  const std::vector<float> x = uniform(broadcast_size(c.bb, c.M, c.N), -2, 2, c.seed, 1);
+  const std::vector<float> x = uniform(broadcast_size(c.bb, c.M, c.N, c.G), -2, 2, c.seed, 1);
   const std::vector<float> y0 = uniform(c.M * c.N, -1, 1, c.seed, 2);
   std::vector<float> ref(y0);
-  cpu::broadcast<float>(c.bb, -0.5f, x.data(), ref.data(), c.M, c.N, c.accumulate);
+  cpu::broadcast<float>(c.bb, -0.5f, x.data(), ref.data(), c.M, c.N, c.accumulate, c.G);
 
   DeviceBuffer<float> dx(x), y(y0);
-  ae::cuda::broadcast<float>(c.bb, -0.5f, dx.get(), y.get(), c.M, c.N, c.accumulate, nullptr);
+  ae::cuda::broadcast<float>(c.bb, -0.5f, dx.get(), y.get(), c.M, c.N, c.accumulate, nullptr, c.G);
   const std::vector<float> got = y.download();
   expect_guards(c.params(), dx, y);
 
@@ -54,6 +58,14 @@ std::vector<BroadcastCase> broadcast_cases() {
     for (auto [M, N] : {std::pair<int64_t, int64_t>{1, 1}, {1, 257}, {63, 65}, {37, 129}})
       for (bool acc : {false, true}) v.push_back({bb, M, N, acc, seed++});
   v.push_back({Broadcast::row, 4099, 257, true, seed++});  // the grid-stride loop's second lap
+  // The contractive penalty's per-sample layouts: G = 1 (sample is none, tile is row) to past a
+  // warp, odd N, one sample (tile's x as large as y).
+  for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+    for (int64_t G : {1, 3, 7, 32})
+      for (auto [samples, N] : {std::pair<int64_t, int64_t>{1, 1}, {1, 65}, {5, 37}, {9, 129}})
+        for (bool acc : {false, true}) v.push_back({bb, samples * G, N, acc, seed++, G});
+  v.push_back({Broadcast::sample, 7 * 587, 257, false, seed++, 7});  // past one grid-stride lap
+  v.push_back({Broadcast::tile, 7 * 587, 257, true, seed++, 7});
   return v;
 }
 
@@ -66,6 +78,10 @@ TEST_F(BroadcastEdge, BadArgumentsAreErrors) {
   EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::row, 1.0f, x.get(), x.get(), -1, 2, false, nullptr), ae::Error);
   EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::row, 1.0f, nullptr, x.get(), 2, 2, false, nullptr), ae::Error);
   EXPECT_THROW(ae::cuda::broadcast<float>(static_cast<Broadcast>(7), 1.0f, x.get(), x.get(), 2, 2, false, nullptr), ae::Error);
+  // Rows that are not whole samples, and G < 1.
+  EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::sample, 1.0f, x.get(), x.get(), 3, 1, false, nullptr, 2),
+               ae::Error);
+  EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::tile, 1.0f, x.get(), x.get(), 2, 2, false, nullptr, 0), ae::Error);
 }
 
 }  // namespace

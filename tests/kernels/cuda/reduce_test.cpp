@@ -1,7 +1,8 @@
 // ae::cuda::reduce_sum on cuda-sim against ae::cpu::reduce_sum: every axis, overwrite and
 // accumulate, alpha, shapes around the block sizes (1, 63, 64, 65, 129, primes, tall and wide),
-// empty inputs (sum 0), and bitwise reproducibility across two runs under different schedules.
-// The cpu sums in double, the kernels in float: tolerance<float>() over the reduction length.
+// the per-sample axes (groups, samples) with G rows per sample, G in {1, 3, 7, 32}, over 1 to 67
+// samples, empty inputs (sum 0), and bitwise reproducibility across two runs under different
+// schedules. The cpu sums in double, the kernels in float: tolerance<float>() over the reduction length.
 #include "kernels/cuda/reduce.cuh"
 
 #include <gtest/gtest.h>
@@ -20,15 +21,33 @@ struct ReduceCase {
   bool accumulate = false;
   float alpha = 1.0f;
   uint64_t seed = 1;
+  int64_t G = 1;  // rows per sample (groups, samples): M = samples·G
 
+  bool grouped() const { return axis == ReduceAxis::groups || axis == ReduceAxis::samples; }
   std::string params() const {
     std::ostringstream os;
-    os << "reduce_sum(axis=" << reduce_axis_name(axis) << ",M=" << M << ",N=" << N << ",acc=" << accumulate
-       << ",alpha=" << alpha << ",seed=" << seed << ")";
+    os << "reduce_sum(axis=" << reduce_axis_name(axis) << ",M=" << M << ",N=" << N;
+    if (grouped()) os << ",G=" << G;
+    os << ",acc=" << accumulate << ",alpha=" << alpha << ",seed=" << seed << ")";
     return os.str();
   }
-  int64_t outputs() const { return axis == ReduceAxis::rows ? N : (axis == ReduceAxis::cols ? M : 1); }
-  int64_t length() const { return axis == ReduceAxis::rows ? M : (axis == ReduceAxis::cols ? N : M * N); }
+  int64_t outputs() const { return reduce_outputs(axis, M, N, G); }
+  // The number of terms in each sum.
+  int64_t length() const {
+    switch (axis) {
+      case ReduceAxis::rows:
+        return M;
+      case ReduceAxis::cols:
+        return N;
+      case ReduceAxis::all:
+        return M * N;
+      case ReduceAxis::groups:
+        return G;
+      case ReduceAxis::samples:
+        return M / G;
+    }
+    return M * N;
+  }
   double flops() const { return double(M) * N; }
   double bytes() const { return 4.0 * (M * N + outputs()); }
 };
@@ -42,7 +61,7 @@ struct ReduceInputs {
 std::vector<float> run_cuda(const ReduceCase& c, const ReduceInputs& in) {
   DeviceBuffer<float> x(in.x), y(c.outputs());
   if (c.accumulate) y.upload(in.y0);
-  ae::cuda::reduce_sum<float>(c.axis, c.alpha, x.get(), y.get(), c.M, c.N, c.accumulate, nullptr);
+  ae::cuda::reduce_sum<float>(c.axis, c.alpha, x.get(), y.get(), c.M, c.N, c.accumulate, nullptr, c.G);
   expect_guards(c.params(), x, y);
   return y.download();
 }
@@ -54,7 +73,7 @@ TEST_P(ReduceSum, MatchesCpuReference) {
   SCOPED_TRACE(c.params());
   const ReduceInputs in(c);
   std::vector<float> ref = c.accumulate ? in.y0 : std::vector<float>(c.outputs());
-  cpu::reduce_sum<float>(c.axis, c.alpha, in.x.data(), ref.data(), c.M, c.N, c.accumulate);
+  cpu::reduce_sum<float>(c.axis, c.alpha, in.x.data(), ref.data(), c.M, c.N, c.accumulate, c.G);
   const std::vector<float> got = run_cuda(c, in);
 
   FailureDump dump(c.params());
@@ -81,12 +100,34 @@ std::vector<ReduceCase> reduce_cases() {
 INSTANTIATE_TEST_SUITE_P(Cases, ReduceSum, ::testing::ValuesIn(reduce_cases()),
                          [](const auto& info) { return test_name(info.param.params()); });
 
+// The adjoints of the per-sample broadcasts, as the contractive penalty's gradient uses them on its
+// [B·G, N] Jacobian rows: each sample's G rows (groups) and each of the G rows over the samples
+// (samples). G = 1 (groups is a copy, samples is rows) to past a warp; one sample (samples is a
+// copy); odd sample counts and N; 67 samples of 32 rows (2144 × 65) for a long, strided sum.
+std::vector<ReduceCase> grouped_reduce_cases() {
+  struct Shape {
+    int64_t samples, N;
+  };
+  std::vector<ReduceCase> v;
+  uint64_t seed = 500;
+  for (ReduceAxis axis : {ReduceAxis::groups, ReduceAxis::samples})
+    for (int64_t G : {1, 3, 7, 32})
+      for (Shape s : {Shape{1, 1}, Shape{1, 65}, Shape{5, 37}, Shape{9, 129}, Shape{67, 65}})
+        for (bool acc : {false, true}) v.push_back({axis, s.samples * G, s.N, acc, acc ? -0.5f : 1.0f, seed++, G});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(PerSample, ReduceSum, ::testing::ValuesIn(grouped_reduce_cases()),
+                         [](const auto& info) { return test_name(info.param.params()); });
+
 // Two runs under different sim schedules (thread orders between barriers) give the same bits: no
 // atomics, no schedule-dependent order in any sum.
 class ReduceSumDeterminism : public DeviceTest {};
 TEST_F(ReduceSumDeterminism, TwoSchedulesBitEqual) {
   for (int axis = 0; axis < REDUCE_AXIS_COUNT; ++axis) {
-    const ReduceCase c{static_cast<ReduceAxis>(axis), 129, 257, false, 1.0f, uint64_t(40 + axis)};
+    const ReduceAxis ax = static_cast<ReduceAxis>(axis);
+    const int64_t G = ax == ReduceAxis::groups || ax == ReduceAxis::samples ? 3 : 1;  // 43 samples of 3 rows
+    const ReduceCase c{ax, 129, 257, false, 1.0f, uint64_t(40 + axis), G};
     SCOPED_TRACE(c.params());
     const ReduceInputs in(c);
     std::vector<float> a, b;
@@ -102,16 +143,18 @@ TEST_F(ReduceSumEdge, EmptyInputSumsToZero) {
   for (int axis = 0; axis < REDUCE_AXIS_COUNT; ++axis) {
     const ReduceAxis ax = static_cast<ReduceAxis>(axis);
     SCOPED_TRACE(reduce_axis_name(ax));
-    // rows: M = 0 (N outputs); cols: N = 0 (M outputs); all: both shapes.
+    // rows: M = 0 (N outputs); cols: N = 0 (M outputs); all: one output; samples: M = 0 (G·N
+    // outputs, here 5); groups: M = 0 has no samples, so no outputs: y is left as it was.
     const int64_t M = ax == ReduceAxis::cols ? 5 : 0, N = ax == ReduceAxis::cols ? 0 : 5;
+    const int64_t outputs = reduce_outputs(ax, M, N);
     DeviceBuffer<float> x(0), y(5);
     ae::cuda::reduce_sum<float>(ax, 2.0f, x.get(), y.get(), M, N, false, nullptr);
     const std::vector<float> got = y.download();
     for (int64_t k = 0; k < 5; ++k) {
-      if (ax == ReduceAxis::all && k > 0)
-        EXPECT_TRUE(std::isnan(got[k]));  // only y[0] is an output
+      if (k >= outputs)
+        EXPECT_TRUE(std::isnan(got[k])) << k;  // not an output: still the NaN prefill
       else
-        EXPECT_EQ(got[k], 0.0f);
+        EXPECT_EQ(got[k], 0.0f) << k;
     }
     expect_guards("reduce_sum empty", x, y);
   }
@@ -122,6 +165,11 @@ TEST_F(ReduceSumEdge, BadArgumentsAreErrors) {
   EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::rows, 1.0f, x.get(), y.get(), -1, 3, false, nullptr), ae::Error);
   EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::rows, 1.0f, nullptr, y.get(), 2, 3, false, nullptr), ae::Error);
   EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::all, 1.0f, x.get(), nullptr, 2, 3, false, nullptr), ae::Error);
+  // Rows that are not whole samples, and G < 1.
+  EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::groups, 1.0f, x.get(), y.get(), 3, 2, false, nullptr, 2),
+               ae::Error);
+  EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::samples, 1.0f, x.get(), y.get(), 2, 3, false, nullptr, 0),
+               ae::Error);
 }
 
 }  // namespace
