@@ -1,7 +1,8 @@
 // The cpu binary primitive with broadcast: forward against a naive loop in double for every op,
 // broadcast and accumulate (and y aliasing a), and the gradients of L = Σ W ⊙ (a op b) against
 // fp64 central differences, as autodiff builds them from the primitives: dA = W (add, sub) or
-// W ⊙ b broadcast (mul); dB = ±W or W ⊙ a, summed by reduce_sum over the broadcast axis.
+// W ⊙ b broadcast (mul); dB = ±W or W ⊙ a, summed by reduce_sum over the broadcast axis. The
+// per-sample broadcasts (sample, tile; G rows per sample) the same way, G in {1, 3, 7, 32}.
 #include "kernels/cpu/binary.h"
 
 #include <gtest/gtest.h>
@@ -69,6 +70,78 @@ TEST(Binary, ForwardMatchesNaiveLoop) {
         }
 }
 
+// b's row for row i of a, written out: sample takes row i/G, tile row i%G (of G rows per sample).
+double b_at_grouped(Broadcast bb, const std::vector<double>& b, int64_t i, int64_t j, int64_t N, int64_t G) {
+  return bb == Broadcast::sample ? b[(i / G) * N + j] : b[(i % G) * N + j];
+}
+
+TEST(Binary, PerSampleForwardMatchesNaiveLoop) {
+  struct Shape {
+    int64_t samples, N;
+  };
+  uint64_t seed = 100;
+  for (BinaryOp op : ALL_OPS)
+    for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+      for (int64_t G : {1, 3, 7, 32})
+        for (Shape s : {Shape{1, 1}, Shape{1, 13}, Shape{2, 5}, Shape{9, 37}})
+          for (bool accumulate : {false, true}) {
+            const int64_t M = s.samples * G, N = s.N;
+            SCOPED_TRACE(label(op, bb, M, N) + " G=" + std::to_string(G) + " accumulate=" + std::to_string(accumulate));
+            const auto a = gradcheck::random_vec(M * N, seed++);
+            const auto b = gradcheck::random_vec(broadcast_size(bb, M, N, G), seed++);
+            const auto y0 = gradcheck::random_vec(M * N, seed++);
+            ASSERT_EQ(b.size(), size_t(bb == Broadcast::sample ? s.samples * N : G * N));
+            std::vector<double> want(M * N);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j) {
+                const double av = a[i * N + j], bv = b_at_grouped(bb, b, i, j, N, G);
+                const double v = op == BinaryOp::add ? av + bv : (op == BinaryOp::sub ? av - bv : av * bv);
+                want[i * N + j] = accumulate ? y0[i * N + j] + v : v;
+              }
+            std::vector<double> y = accumulate ? y0 : std::vector<double>(M * N, NAN);
+            binary<double>(op, a.data(), b.data(), y.data(), M, N, bb, accumulate, G);
+            EXPECT_TRUE(all_near("y", y, want, 1e-15));
+            if (!accumulate) {  // y aliasing a
+              std::vector<double> ya = a;
+              binary<double>(op, ya.data(), b.data(), ya.data(), M, N, bb, false, G);
+              EXPECT_TRUE(all_near("y in place", ya, want, 1e-15));
+            }
+          }
+}
+
+// dB of a per-sample broadcast is the product reduced over its adjoint axis with the same G
+// (groups for sample, samples for tile), as autodiff builds it.
+TEST(Binary, PerSampleGradientsMatchCentralDifferences) {
+  const int64_t samples = 3, N = 4;
+  uint64_t seed = 400;
+  for (BinaryOp op : ALL_OPS)
+    for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+      for (int64_t G : {1, 3}) {
+        const int64_t M = samples * G;
+        SCOPED_TRACE(label(op, bb, M, N) + " G=" + std::to_string(G));
+        auto a = gradcheck::random_vec(M * N, seed++);
+        auto b = gradcheck::random_vec(broadcast_size(bb, M, N, G), seed++);
+        const auto w = gradcheck::random_vec(M * N, seed++);  // dY
+        auto loss = [&] {
+          std::vector<double> y(M * N);
+          binary<double>(op, a.data(), b.data(), y.data(), M, N, bb, false, G);
+          return gradcheck::dot(w, y);
+        };
+        std::vector<double> da(M * N, NAN);
+        if (op == BinaryOp::mul)
+          binary<double>(BinaryOp::mul, w.data(), b.data(), da.data(), M, N, bb, false, G);
+        else
+          unary<double>(UnaryOp::scale, 1.0, w.data(), da.data(), M * N);
+        std::vector<double> g = w;
+        if (op == BinaryOp::mul)
+          binary<double>(BinaryOp::mul, w.data(), a.data(), g.data(), M, N, Broadcast::none, false);
+        std::vector<double> db(b.size(), NAN);
+        reduce_sum<double>(adjoint_axis(bb), op == BinaryOp::sub ? -1.0 : 1.0, g.data(), db.data(), M, N, false, G);
+        EXPECT_TRUE(all_near("dA", da, gradcheck::numeric_grad(a, loss), 1e-8));
+        EXPECT_TRUE(all_near("dB", db, gradcheck::numeric_grad(b, loss), 1e-8));
+      }
+}
+
 TEST(Binary, GradientsMatchCentralDifferences) {
   const int64_t M = 5, N = 4;
   uint64_t seed = 200;
@@ -110,6 +183,10 @@ TEST(Binary, BadArgumentsAreErrors) {
   EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 2, 3, static_cast<Broadcast>(7), false),
                ae::Error);
   EXPECT_NO_THROW(binary<double>(BinaryOp::add, nullptr, nullptr, nullptr, 0, 3, Broadcast::row, false));
+  // Rows that are not whole samples, and G < 1.
+  EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 3, 2, Broadcast::sample, false, 2),
+               ae::Error);
+  EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 2, 3, Broadcast::tile, false, 0), ae::Error);
 }
 
 }  // namespace

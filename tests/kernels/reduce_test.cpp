@@ -1,7 +1,8 @@
 // The cpu reduce_sum primitive: forward against a naive loop in double for every axis, with alpha
 // and accumulate, on odd and empty shapes; the gradient of L = Σ w ⊙ reduce_sum(x) (a broadcast of
 // w, built with binary and unary as autodiff builds it) against fp64 central differences; bitwise
-// the same result for 1 and 2 threads.
+// the same result for 1 and 2 threads. The per-sample axes (groups, samples; G rows per sample,
+// G in {1, 3, 7, 32}) the same three ways.
 #include "kernels/cpu/reduce.h"
 
 #include <gtest/gtest.h>
@@ -105,12 +106,83 @@ TEST(ReduceSum, BitwiseIndependentOfThreadCount) {
   omp_set_num_threads(threads);
 }
 
+const ReduceAxis GROUPED_AXES[] = {ReduceAxis::groups, ReduceAxis::samples};
+
+TEST(ReduceSum, PerSampleForwardMatchesNaiveLoop) {
+  struct Shape {
+    int64_t samples, N;
+  };
+  uint64_t seed = 500;
+  for (ReduceAxis axis : GROUPED_AXES)
+    for (int64_t G : {1, 3, 7, 32})
+      for (Shape s : {Shape{1, 1}, Shape{1, 13}, Shape{2, 5}, Shape{9, 37}, Shape{0, 5}})
+        for (bool accumulate : {false, true}) {
+          const int64_t M = s.samples * G, N = s.N;
+          SCOPED_TRACE(label(axis, M, N) + " G=" + std::to_string(G) + " accumulate=" + std::to_string(accumulate));
+          const auto x = gradcheck::random_vec(M * N, seed++);
+          const int64_t n_out = axis == ReduceAxis::groups ? s.samples * N : G * N;
+          ASSERT_EQ(reduce_outputs(axis, M, N, G), n_out);
+          const auto y0 = gradcheck::random_vec(n_out, seed++);
+          const double alpha = -0.75;
+          std::vector<double> want(n_out, 0.0);
+          for (int64_t r = 0; r < s.samples; ++r)  // sample r's rows are r·G … r·G + G − 1
+            for (int64_t g = 0; g < G; ++g)
+              for (int64_t n = 0; n < N; ++n)
+                want[(axis == ReduceAxis::groups ? r : g) * N + n] += x[(r * G + g) * N + n];
+          for (int64_t k = 0; k < n_out; ++k) want[k] = (accumulate ? y0[k] : 0.0) + alpha * want[k];
+          std::vector<double> y = accumulate ? y0 : std::vector<double>(n_out, NAN);
+          reduce_sum<double>(axis, alpha, x.data(), y.data(), M, N, accumulate, G);
+          EXPECT_TRUE(all_near("y", y, want, 1e-15 * (s.samples * G + 1), M == 0 || n_out == 0));
+        }
+}
+
+TEST(ReduceSum, PerSampleGradientMatchesCentralDifference) {
+  const int64_t samples = 3, N = 5;
+  uint64_t seed = 700;
+  for (ReduceAxis axis : GROUPED_AXES)
+    for (int64_t G : {1, 4}) {
+      const int64_t M = samples * G;
+      SCOPED_TRACE(label(axis, M, N) + " G=" + std::to_string(G));
+      auto x = gradcheck::random_vec(M * N, seed++);
+      const auto w = gradcheck::random_vec(reduce_outputs(axis, M, N, G), seed++);
+      auto loss = [&] {
+        std::vector<double> y(w.size());
+        reduce_sum<double>(axis, 1.3, x.data(), y.data(), M, N, false, G);
+        return gradcheck::dot(w, y);
+      };
+      std::vector<double> dx(M * N, 0.0);
+      binary<double>(BinaryOp::add, dx.data(), w.data(), dx.data(), M, N, adjoint_broadcast(axis), false, G);
+      unary<double>(UnaryOp::scale, 1.3, dx.data(), dx.data(), M * N);
+      EXPECT_TRUE(all_near("dx", dx, gradcheck::numeric_grad(x, loss), 1e-8));
+    }
+}
+
+TEST(ReduceSum, PerSampleBitwiseIndependentOfThreadCount) {
+  const int64_t G = 7, M = 7 * 43, N = 299;  // past the parallel threshold
+  const auto xd = gradcheck::random_vec(M * N, 6);
+  const std::vector<float> x(xd.begin(), xd.end());
+  const int threads = omp_get_max_threads();
+  for (ReduceAxis axis : GROUPED_AXES) {
+    SCOPED_TRACE(reduce_axis_name(axis));
+    std::vector<float> one(reduce_outputs(axis, M, N, G)), two(one.size());
+    omp_set_num_threads(1);
+    reduce_sum<float>(axis, 1.0f, x.data(), one.data(), M, N, false, G);
+    omp_set_num_threads(2);
+    reduce_sum<float>(axis, 1.0f, x.data(), two.data(), M, N, false, G);
+    EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  }
+  omp_set_num_threads(threads);
+}
+
 TEST(ReduceSum, BadArgumentsAreErrors) {
   std::vector<double> x(6, 1.0), y(3);
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::rows, 1.0, x.data(), y.data(), -1, 3, false), ae::Error);
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::rows, 1.0, nullptr, y.data(), 2, 3, false), ae::Error);
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::all, 1.0, x.data(), nullptr, 2, 3, false), ae::Error);
   EXPECT_THROW(reduce_sum<double>(static_cast<ReduceAxis>(5), 1.0, x.data(), y.data(), 2, 3, false), ae::Error);
+  // Rows that are not whole samples, and G < 1.
+  EXPECT_THROW(reduce_sum<double>(ReduceAxis::groups, 1.0, x.data(), y.data(), 3, 2, false, 2), ae::Error);
+  EXPECT_THROW(reduce_sum<double>(ReduceAxis::samples, 1.0, x.data(), y.data(), 2, 3, false, 0), ae::Error);
 }
 
 }  // namespace
