@@ -1,7 +1,8 @@
 // The cpu activation primitive (kernels/cpu/activation.h; the activation math itself is tested in
 // activation_test.cpp): forward against the shared math elementwise, and d/dx of L = Σ w ⊙ act(x)
 // by activation_backward, from z and from y, against fp64 central differences for every
-// activation; gelu without z is refused; dx may alias dy.
+// activation; d/dz of L = Σ w ⊙ act′(z) by activation_second_backward (w ⊙ act″, the contractive
+// penalty's gradient through act′) the same way; gelu without z is refused; dx may alias dy.
 #include "kernels/cpu/activation.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +61,33 @@ TEST(ActivationKernel, BackwardMatchesCentralDifference) {
       EXPECT_TRUE(all_near("dx from y", dxy, num, 1e-8));
     }
   }
+}
+
+// act′ itself is computed by activation_backward with dy = 1, so the check ties act″ to the act′
+// the kernels use. Zero for linear, relu and leaky_relu (act′ is piecewise constant).
+TEST(ActivationKernel, SecondBackwardMatchesCentralDifference) {
+  const int64_t n = 41;
+  for (Act act : ALL_ACTS) {
+    SCOPED_TRACE(act_name(act));
+    auto z = gradcheck::away_from_zero(n, 25, 0.02);  // act′ jumps at 0 for relu, leaky_relu, selu
+    for (auto& e : z) e *= 3;
+    const auto w = gradcheck::random_vec(n, 26);  // dy
+    const std::vector<double> ones(n, 1.0);
+    auto loss = [&] {
+      std::vector<double> d(n);
+      activation_backward<double>(act, ones.data(), z.data(), nullptr, d.data(), n);
+      return gradcheck::dot(w, d);
+    };
+    const auto num = gradcheck::numeric_grad(z, loss);
+    std::vector<double> dx(n, NAN), inplace = w;
+    activation_second_backward<double>(act, w.data(), z.data(), dx.data(), n);
+    EXPECT_TRUE(all_near("dx", dx, num, 1e-7, !act_has_curvature(act)));
+    activation_second_backward<double>(act, inplace.data(), z.data(), inplace.data(), n);  // dx aliasing dy
+    EXPECT_TRUE(all_near("dx in place", inplace, dx, 0, !act_has_curvature(act)));
+  }
+  std::vector<double> d(4, 1.0);
+  EXPECT_THROW(activation_second_backward<double>(Act::tanh, d.data(), nullptr, d.data(), 4), ae::Error);
+  EXPECT_THROW(activation_second_backward<double>(Act::tanh, d.data(), d.data(), d.data(), -1), ae::Error);
 }
 
 TEST(ActivationKernel, GeluWithoutZIsRefused) {

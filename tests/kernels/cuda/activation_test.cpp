@@ -1,7 +1,8 @@
-// ae::cuda::activation_forward/activation_backward on cuda-sim against the cpu reference
-// (kernels/cpu/activation.h): every activation, act′ from z and (where it exists) from y, sizes
-// around the 256-thread block, dx aliasing dy, and gelu's refusal without z. Same shared math on
-// both sides: bit-equal under cuda-sim (same_math_tolerance).
+// ae::cuda::activation_forward/activation_backward/activation_second_backward on cuda-sim against
+// the cpu reference (kernels/cpu/activation.h): every activation, act′ from z and (where it exists)
+// from y, act″ from z (the contractive penalty's gradient), sizes around the 256-thread block, dx
+// aliasing dy, and gelu's refusal without z. Same shared math on both sides: bit-equal under
+// cuda-sim (same_math_tolerance).
 #include "kernels/cuda/activation.cuh"
 
 #include <gtest/gtest.h>
@@ -73,6 +74,40 @@ std::vector<ActCase> act_cases() {
 INSTANTIATE_TEST_SUITE_P(Cases, ActivationFwdBwd, ::testing::ValuesIn(act_cases()),
                          [](const auto& info) { return test_name(info.param.params()); });
 
+// dx = dy ⊙ act″(z). Where act″ vanishes (linear, relu, leaky_relu) the reference is all zeros and
+// the NaN prefill still proves every element was written.
+class ActivationSecondBackward : public DeviceTestWithParam<ActCase> {};
+
+TEST_P(ActivationSecondBackward, MatchesCpuReference) {
+  const ActCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  std::vector<float> z = uniform(c.n, -4, 4, c.seed, 1);
+  z[0] = -1.25f;  // act″ ≠ 0 there for every curved activation (elu and selu are flat for z > 0)
+  const std::vector<float> dy = uniform(c.n, -1, 1, c.seed, 2);
+  std::vector<float> ref(c.n);
+  cpu::activation_second_backward<float>(c.act, dy.data(), z.data(), ref.data(), c.n);
+
+  DeviceBuffer<float> dz(z), ddy(dy), dx(c.n);
+  ae::cuda::activation_second_backward<float>(c.act, ddy.get(), dz.get(), dx.get(), c.n, nullptr);
+  const std::vector<float> got = dx.download();
+  ae::cuda::activation_second_backward<float>(c.act, ddy.get(), dz.get(), ddy.get(), c.n, nullptr);  // dx = dy
+  const std::vector<float> got_in_place = ddy.download();
+  expect_guards(c.params(), dz, ddy, dx);
+
+  FailureDump dump(c.params());
+  dump.add("z", z), dump.add("dy", dy), dump.add("dx_ref", ref), dump.add("dx", got);
+  if (act_has_curvature(c.act))
+    ASSERT_TRUE(nonzero("dx_ref", ref));
+  else
+    ASSERT_EQ(max_abs(ref), 0.0) << "act'' of " << act_name(c.act) << " is zero everywhere";
+  const Tolerance tol = same_math_tolerance<float>();
+  EXPECT_TRUE(compare("dx", got, ref, tol, 1, 1.0));
+  EXPECT_TRUE(compare("dx in place", got_in_place, ref, tol, 1, 1.0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ActivationSecondBackward, ::testing::ValuesIn(act_cases()),
+                         [](const auto& info) { return test_name(info.param.params()); });
+
 class ActivationEdge : public DeviceTest {};
 TEST_F(ActivationEdge, GeluWithoutZIsAnError) {
   DeviceBuffer<float> d(4);
@@ -81,6 +116,10 @@ TEST_F(ActivationEdge, GeluWithoutZIsAnError) {
   EXPECT_THROW(ae::cuda::activation_backward<float>(Act::relu, d.get(), nullptr, nullptr, d.get(), 4, nullptr),
                ae::Error);
   EXPECT_THROW(ae::cuda::activation_forward<float>(Act::relu, d.get(), d.get(), -1, nullptr), ae::Error);
+  EXPECT_THROW(ae::cuda::activation_second_backward<float>(Act::tanh, d.get(), nullptr, d.get(), 4, nullptr),
+               ae::Error);
+  EXPECT_THROW(ae::cuda::activation_second_backward<float>(Act::tanh, d.get(), d.get(), d.get(), -1, nullptr),
+               ae::Error);
 }
 
 }  // namespace
