@@ -10,6 +10,13 @@
 // Denoising cases (mask, clipped gaussian, salt and pepper) train the same model on a corrupted
 // input: the device regenerates x~ inside the first layer's GEMMs, the cpu stores it, and both
 // must draw the same bits at every step, the partial batch included.
+// Contractive cases train other layers (a one-layer and a two-layer encoder) with the penalty
+// λ·(1/B)Σ‖∂h/∂x‖²_F: every objective term the trainer reports (reconstruction and contractive)
+// agrees within 1e-5 at every step, and the penalty takes part (it moves the loss and the weights).
+// The penalty is most of the one-layer model's objective and its curvature is high: plain SGD at
+// lr 0.1 makes the term oscillate (1.6 → 3.6 → 1.8 over steps 12–17) and amplifies rounding to
+// 3e-5 relative, so that case runs at lr 0.02 (3e-7). The two-layer encoder is 784-64s-16s: the
+// per-sample chain at 784-128s-32s costs ~34 s a case on cuda-sim on a 2-core machine.
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -31,6 +38,7 @@ namespace {
 
 constexpr const char* FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 constexpr int64_t ROWS = 600, VAL_ROWS = 64, BATCH = 32, STEPS = 20;
+constexpr const char* DEEP = "784-64s-16s-64s-784s";  // the contractive cases' two-layer encoder
 
 struct Case {
   std::string name;
@@ -41,6 +49,8 @@ struct Case {
   Loss loss;
   bool with_val;
   std::string noise = "";  // a compact-spec noise suffix ("mask=0.3"), or none
+  std::string layers = "784-256r-32-256r-784s";
+  std::string contractive = "";  // a compact-spec contractive suffix ("contractive=0.1"), or none
 };
 // Test logs name the case instead of dumping its bytes.
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -52,15 +62,19 @@ const Matrix& data() {
 
 struct TrainRun {
   std::vector<double> loss, val;
+  std::vector<std::vector<std::pair<std::string, double>>> terms;  // per step; empty with one term
   Model model;
 };
 
 std::string spec_of(const Case& c) {
-  return c.noise.empty() ? "784-256r-32-256r-784s" : "784-256r-32-256r-784s:" + c.noise;
+  std::string s = c.layers;
+  for (const std::string& opt : {c.contractive, c.noise})
+    if (!opt.empty()) s += ":" + opt;
+  return s;
 }
 
 TrainRun train_on(const std::string& device, const Case& c) {
-  TrainRun r{{}, {}, Model::create(parse_spec(spec_of(c)), 7, c.loss)};
+  TrainRun r{{}, {}, {}, Model::create(parse_spec(spec_of(c)), 7, c.loss)};
   auto backend = make_backend(device);
   TrainOptions o;
   o.steps = STEPS;
@@ -78,12 +92,62 @@ TrainRun train_on(const std::string& device, const Case& c) {
   train(r.model, *backend, tr, c.with_val ? &val : nullptr, o, [&](const TrainEvent& ev) {
     if (ev.kind != TrainEvent::log) return;
     r.loss.push_back(ev.train_loss);
+    r.terms.push_back(ev.terms);
     if (c.with_val) r.val.push_back(ev.val_loss);
   });
   return r;
 }
 
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); }
+
+double term(const std::vector<std::pair<std::string, double>>& terms, const std::string& name) {
+  for (const auto& [n, v] : terms)
+    if (n == name) return v;
+  ADD_FAILURE() << "no objective term '" << name << "'";
+  return NAN;
+}
+
+// max over tensors of ‖a − b‖/‖b‖.
+double weight_distance(const Model& a, const Model& b) {
+  double worst = 0;
+  for (size_t i = 0; i < b.params.count(); ++i) {
+    const float *x = a.params.value(i), *y = b.params.value(i);
+    double d2 = 0, n2 = 0;
+    for (int64_t j = 0; j < b.params.info(i).size(); ++j) {
+      d2 += (double(x[j]) - y[j]) * (double(x[j]) - y[j]);
+      n2 += double(y[j]) * y[j];
+    }
+    worst = std::max(worst, std::sqrt(d2) / std::max(std::sqrt(n2), 1e-30));
+  }
+  return worst;
+}
+
+// The penalty is no bystander: the objective is reconstruction + λ·penalty at every step, the
+// first step's reconstruction is the plain model's first loss (same init, same batch) while λ·term
+// is a visible share of the total, and its gradient steers training: the final weights are far
+// from those of the same run without it (100 times the tolerance the backends are held to).
+void expect_contractive_takes_part(const Case& c, const TrainRun& run) {
+  const double lambda = parse_spec(spec_of(c)).contractive;
+  ASSERT_GT(lambda, 0);
+  ASSERT_EQ(run.terms.front().size(), 2u) << "reconstruction and contractive";
+  for (size_t s = 0; s < run.terms.size(); ++s) {
+    const double recon = term(run.terms[s], "recon"), penalty = term(run.terms[s], "contractive");
+    EXPECT_GT(penalty, 0) << "step " << s + 1;
+    EXPECT_LE(rel(recon + lambda * penalty, run.loss[s]), 1e-6) << "step " << s + 1;
+  }
+  const double first_share = lambda * term(run.terms.front(), "contractive") / run.loss.front();
+  EXPECT_GT(first_share, 1e-3) << "λ·penalty is " << first_share << " of the first objective";
+  Case plain = c;
+  plain.contractive.clear();
+  const TrainRun without = train_on("cpu", plain);
+  ASSERT_TRUE(without.terms.back().empty()) << "one term without the penalty";
+  EXPECT_LE(rel(term(run.terms.front(), "recon"), without.loss.front()), 1e-6)
+      << "step 1 reconstructs the same batch from the same weights";
+  const double moved = weight_distance(run.model, without.model);
+  EXPECT_GT(moved, 1e-2) << "final weights with and without the penalty";
+  std::printf("[ %s ] λ·penalty %.3g of the first objective; final weights %.2e from the run without it\n",
+              c.name.c_str(), first_share, moved);
+}
 
 // Reports SKIPPED, with the registry's reason, when the cuda backend has no device.
 class CudaTraining : public ::testing::TestWithParam<Case> {
@@ -105,6 +169,19 @@ TEST_P(CudaTraining, MatchesCpuStepByStep) {
   }
   for (size_t s = 0; s < cpu.val.size(); ++s)
     EXPECT_LE(rel(sim.val[s], cpu.val[s]), 1e-5) << "validation after step " << s + 1;
+  // Every objective term at every step (the same names in the same order on both backends).
+  ASSERT_EQ(sim.terms.size(), cpu.terms.size());
+  for (size_t s = 0; s < cpu.terms.size(); ++s) {
+    ASSERT_EQ(sim.terms[s].size(), cpu.terms[s].size()) << "step " << s + 1;
+    for (size_t t = 0; t < cpu.terms[s].size(); ++t) {
+      const auto& [name, want] = cpu.terms[s][t];
+      EXPECT_EQ(sim.terms[s][t].first, name);
+      EXPECT_TRUE(std::isfinite(sim.terms[s][t].second)) << name << " at step " << s + 1;
+      EXPECT_LE(rel(sim.terms[s][t].second, want), 1e-5)
+          << name << " at step " << s + 1 << ": " << device << " " << sim.terms[s][t].second << " vs cpu " << want;
+      worst = std::max(worst, rel(sim.terms[s][t].second, want));
+    }
+  }
   // Training moved the weights (so the comparison below is not of two copies of the init).
   EXPECT_LT(cpu.loss.back(), cpu.loss.front());
   if (!c.noise.empty()) {  // the corruption took part: the clean model's first loss is another
@@ -118,16 +195,8 @@ TEST_P(CudaTraining, MatchesCpuStepByStep) {
     if (n.needs_range())  // recorded from the data, Fashion-MNIST's u8 pixels scaled to [0, 1]
       EXPECT_TRUE(n.has_range && n.lo == 0 && n.hi == 1) << n.to_string();
   }
-  double worst_w = 0;
-  for (size_t i = 0; i < cpu.model.params.count(); ++i) {
-    const float *a = sim.model.params.value(i), *b = cpu.model.params.value(i);
-    double d2 = 0, n2 = 0;
-    for (int64_t j = 0; j < cpu.model.params.info(i).size(); ++j) {
-      d2 += (double(a[j]) - b[j]) * (double(a[j]) - b[j]);
-      n2 += double(b[j]) * b[j];
-    }
-    worst_w = std::max(worst_w, std::sqrt(d2) / std::max(std::sqrt(n2), 1e-30));
-  }
+  if (!c.contractive.empty()) expect_contractive_takes_part(c, cpu);
+  const double worst_w = weight_distance(sim.model, cpu.model);
   EXPECT_LE(worst_w, 1e-4) << "final weights differ";
   std::printf("[ %s ] worst loss rel diff %.2e, final weights max ||dW||/||W|| %.2e\n", c.name.c_str(), worst, worst_w);
 }
@@ -153,6 +222,17 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"mask_sgd_mse", K::sgd, 0.1, 0, false, 0, Loss::mse, false, "mask=0.3"},
         Case{"gaussian_clip_adam_bce", K::adam, 1e-3, 0, false, 0, Loss::bce, false, "gaussian=0.2,clip"},
         Case{"saltpepper_sgd_momentum_bce", K::sgd, 0.05, 0.9, false, 0, Loss::bce, false, "saltpepper=0.1"}),
+    [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// A one-layer encoder (the closed form, tanh) and a two-layer one (the per-sample Jacobian chain on
+// [B·C, n] tensors, sigmoid), each with sgd and adam, mse and bce.
+INSTANTIATE_TEST_SUITE_P(
+    Contractive, CudaTraining,
+    ::testing::Values(
+        Case{"one_layer_sgd_mse", K::sgd, 0.02, 0, false, 0, Loss::mse, false, "", "784-64t-784s", "contractive=0.1"},
+        Case{"one_layer_adam_bce", K::adam, 1e-3, 0, false, 0, Loss::bce, false, "", "784-64t-784s", "contractive=0.1"},
+        Case{"two_layer_sgd_momentum_bce", K::sgd, 0.05, 0.9, false, 0, Loss::bce, false, "", DEEP, "contractive=0.05"},
+        Case{"two_layer_adam_mse", K::adam, 1e-3, 0, false, 0, Loss::mse, false, "", DEEP, "contractive=0.05"}),
     [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
 
 }  // namespace
