@@ -185,7 +185,7 @@ void add_bench(CLI::App& app) {
   auto* s = app.add_subcommand("bench", "Measure training and encode throughput (samples/s, median of timed runs)");
   s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)");
-  s->add_option("--contractive", a->contractive, "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian, exact for any depth; 0 removes it (--init)");
+  add_contractive_option(*s, a->contractive);
   s->add_option("--noise", a->noise, NOISE_HELP);
   s->add_option("--spec", a->spec, "Layers")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch")->capture_default_str();

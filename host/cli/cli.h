@@ -57,6 +57,15 @@ inline const char* NOISE_HELP =
     "Denoising: corrupt the training inputs each step, reconstruct the clean ones: mask:P (zero with probability P), "
     "gaussian:S[:clip] (add S·N(0,1), clip to the data range), saltpepper:P (the data's min or max with probability P), "
     "each optionally :LO:HI (the range; default: the training data's); none removes one (--init)";
+// --contractive on train, plan and bench. The value is parsed as the command line is read, so an
+// empty one (--contractive '') is refused like any other bad weight rather than read as no flag.
+inline CLI::Option* add_contractive_option(CLI::App& cmd, std::string& value) {
+  return cmd
+      .add_option("--contractive", value,
+                  "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's "
+                  "Jacobian, exact for any depth; 0 removes it (--init)")
+      ->each([](const std::string& v) { parse_contractive(v, "--contractive"); });
+}
 // --max-rows style limits: -1 (all) or ≥ 1.
 void check_row_limit(int64_t rows, const std::string& flag);
 

@@ -28,6 +28,14 @@ std::string describe_noise(const Noise& n) {
   return n.to_string() + " (" + b + "; training inputs only, the targets are clean)";
 }
 
+// The contractive penalty's weight and what it adds to the training loss.
+std::string describe_contractive(double lambda) {
+  if (lambda == 0) return "none";
+  char b[200];
+  std::snprintf(b, sizeof b, "λ %g (adds λ·(1/B)·Σ_b ‖∂code/∂x_b‖²_F, the encoder's Jacobian, to the training loss)", lambda);
+  return b;
+}
+
 void print_model(const std::string& path) {
   Model m = Model::load(path);
   std::printf("model: %s\n", path.c_str());
@@ -49,6 +57,7 @@ void print_model(const std::string& path) {
   }
   std::printf("loss: %s\n", loss_name(m.loss));
   std::printf("noise: %s\n", describe_noise(m.spec.noise).c_str());
+  std::printf("contractive: %s\n", describe_contractive(m.spec.contractive).c_str());
   std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
   if (!m.data.empty()) std::printf("data: %s\n", m.data.dump().c_str());
   std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));

@@ -159,7 +159,7 @@ void add_plan(CLI::App& app) {
   auto* s = app.add_subcommand("plan", "Show the fused plan of a spec: ops, FLOPs, bytes, arena vs naive memory");
   s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)");
-  s->add_option("--contractive", a->contractive, "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian, exact for any depth; 0 removes it (--init)");
+  add_contractive_option(*s, a->contractive);
   s->add_option("--noise", a->noise, NOISE_HELP);
   s->add_option("--spec", a->spec, "Layers (compact string, JSON or .json file)")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();

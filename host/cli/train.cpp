@@ -330,7 +330,7 @@ void add_train(CLI::App& app) {
   s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss, kl:RHO:BETA adds BETA·Σ_j KL(RHO ‖ mean of code unit j) (sigmoid code); none removes one (--init)");
   s->add_option("--noise", a->noise, NOISE_HELP);
-  s->add_option("--contractive", a->contractive, "Contractive penalty: LAMBDA·(1/B)·Σ_b ‖∂code/∂x‖²_F, the squared Frobenius norm of the encoder's Jacobian, exact for any depth; 0 removes it (--init)");
+  add_contractive_option(*s, a->contractive);
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");
