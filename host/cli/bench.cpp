@@ -184,9 +184,9 @@ void add_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* s = app.add_subcommand("bench", "Measure training and encode throughput (samples/s, median of timed runs)");
   s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
-  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)");
+  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)")->each([](const std::string& v) { parse_sparsity(v, "--sparsity"); });
   add_contractive_option(*s, a->contractive);
-  s->add_option("--noise", a->noise, NOISE_HELP);
+  s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   s->add_option("--spec", a->spec, "Layers")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch")->capture_default_str();
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();

@@ -158,9 +158,9 @@ void add_plan(CLI::App& app) {
   auto a = std::make_shared<PlanArgs>();
   auto* s = app.add_subcommand("plan", "Show the fused plan of a spec: ops, FLOPs, bytes, arena vs naive memory");
   s->add_flag("--tied", a->tied, "Tied weights (the decoder uses the encoder's weights, transposed)");
-  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)");
+  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)")->each([](const std::string& v) { parse_sparsity(v, "--sparsity"); });
   add_contractive_option(*s, a->contractive);
-  s->add_option("--noise", a->noise, NOISE_HELP);
+  s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   s->add_option("--spec", a->spec, "Layers (compact string, JSON or .json file)")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();
   s->add_option("--mode", a->mode, "train, eval, encode, decode or reconstruct")->capture_default_str();

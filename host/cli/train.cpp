@@ -328,8 +328,8 @@ void add_train(CLI::App& app) {
   auto* s = app.add_subcommand("train", "Train an autoencoder (default: 784-256r-32-256r-784s on Fashion-MNIST)");
   s->add_option("--spec", a->spec, "Layers: compact string (784-256r-32-256r-784s), JSON, or a .json file [default: " + DEFAULT_SPEC + "]");
   s->add_flag("--tied", a->tied, "Tied weights: each decoder layer uses its mirror encoder layer's weight, transposed");
-  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss, kl:RHO:BETA adds BETA·Σ_j KL(RHO ‖ mean of code unit j) (sigmoid code); none removes one (--init)");
-  s->add_option("--noise", a->noise, NOISE_HELP);
+  s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss, kl:RHO:BETA adds BETA·Σ_j KL(RHO ‖ mean of code unit j) (sigmoid code); none removes one (--init)")->each([](const std::string& v) { parse_sparsity(v, "--sparsity"); });
+  s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   add_contractive_option(*s, a->contractive);
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
