@@ -32,8 +32,8 @@ for m in plain dae; do
     --out "$W/$m-denoised.npy" | tail -2
 done
 
-echo "== KL sparsity: 784-256r-64s-256r-784s, rho 0.05, beta 0 (none) / 3 / 0.3 / 0.03"
-for b in 0 3 0.3 0.03; do
+echo "== KL sparsity: 784-256r-64s-256r-784s, rho 0.05, beta 0 (none) / 3 / 0.3 / 0.03 / 0.001 / 0.0001"
+for b in 0 3 0.3 0.03 0.001 0.0001; do
   if [ "$b" = 0 ]; then train kl-0 --spec 784-256r-64s-256r-784s; else train "kl-$b" --spec 784-256r-64s-256r-784s --sparsity "kl:0.05:$b"; fi
   "$AE" encode $T --model "$W/kl-$b.safetensors" --data $D/t10k-images-idx3-ubyte.gz --out "$W/kl-$b-codes.npy"
   $PY "$HERE/analyse.py" codes "$W/kl-$b-codes.npy" --rows 8
