@@ -218,12 +218,18 @@ void add_contractive(Graph& g, const Spec& spec, const std::vector<LayerTensors>
   const int kg = g.add_tensor(batched_tensor("K·G", TensorRole::activation, {C, n1}));
   g.add_node(OpType::linear, {k, gram}, {kg}, {}, layer);  // K·Gᵀ = K·G
   const int p = mul(kg, k, Broadcast::none, n1, "|J|^2 terms");
+  // Rows first, then the B·C row sums: a reduce over everything runs as one block on cuda, which
+  // suits scalars, not B·C·n_1 elements.
+  const int rows = g.add_tensor(batched_tensor("|J_j|^2", TensorRole::activation, {C}));
+  Attrs rc;
+  rc.axis = ReduceAxis::cols;
+  g.add_node(OpType::reduce, {p}, {rows}, rc, layer);
   const int v = g.add_tensor(fixed_tensor("contractive", TensorRole::scalar, {1}));
-  Attrs r;  // (1/B) Σ over the B·C·n_1 elements = C·n_1 · their mean
+  Attrs r;  // (1/B) Σ over the B·C row sums = C · their mean
   r.axis = ReduceAxis::all;
   r.mean = true;
-  r.scale = double(C * n1);
-  g.add_node(OpType::reduce, {p}, {v}, r, layer);
+  r.scale = double(C);
+  g.add_node(OpType::reduce, {rows}, {v}, r, layer);
   g.terms.push_back(Term{"contractive", spec.contractive, v});
   g.outputs.push_back(v);
 }

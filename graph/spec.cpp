@@ -267,8 +267,11 @@ Noise parse_noise(std::string_view text, std::string_view origin) {
   const char* what = n.kind == NoiseKind::gaussian ? "S (the standard deviation)" : "P (the probability)";
   const auto v = f.size() > 1 ? finite_number(f[1]) : std::nullopt;
   if (!v) AE_FAIL(origin, ": noise ", q(text), " needs a number ", what, " after '", kind, ":', e.g. ", kind, n.kind == NoiseKind::gaussian ? ":0.1" : ":0.3");
-  if (n.kind == NoiseKind::gaussian ? *v < 0 : !(*v >= 0 && *v < 1))
-    AE_FAIL(origin, ": noise ", q(text), ": ", what, n.kind == NoiseKind::gaussian ? " must be ≥ 0" : " must lie in [0, 1)");
+  // Checked as the kernels will see it, in float: 0.99999999 rounds to 1 and 1e39 to infinity.
+  const float vf = float(*v);
+  if (n.kind == NoiseKind::gaussian ? !(vf >= 0 && std::isfinite(vf)) : !(vf >= 0 && vf < 1))
+    AE_FAIL(origin, ": noise ", q(text), ": ", what,
+            n.kind == NoiseKind::gaussian ? " must be ≥ 0 and a finite float" : " must lie in [0, 1) as a float");
   n.p = *v;
   size_t i = 2;
   if (i < f.size() && f[i] == "clip") {

@@ -1,6 +1,8 @@
 // `ae corrupt`: a corrupted copy of a data file, drawn by the generator denoising training uses
-// (kernels/common/noise.h) at training step 1 under --seed, so a denoising model can be tried on
-// inputs it never saw clean: `ae reconstruct --data noisy --reference clean`. Values are corrupted
+// (kernels/common/noise.h) at step 1 under --seed, keyed by each element's offset in the whole
+// file (training keys by the offset in its minibatch, after shuffling and normalisation, so the two
+// coincide only for a first batch of the file's first rows, unshuffled and unnormalised), so a
+// denoising model can be tried on inputs it never saw clean: `ae reconstruct --data noisy --reference clean`. Values are corrupted
 // as the loaders read them, without normalisation: IDX pixels in [0, 1], NPY and CSV as they are.
 #include <algorithm>
 #include <cstdio>
@@ -17,7 +19,7 @@ namespace {
 
 struct CorruptArgs {
   std::string data, out, noise;
-  uint64_t seed = 1;  // ae train's default seed: step 1 of a default run draws the same bits
+  uint64_t seed = 1;  // ae train's default seed
   int64_t max_rows = -1;
   int threads = 0;
   DataArgs data_args;
@@ -63,7 +65,7 @@ void add_corrupt(CLI::App& app) {
        "values and gaussian's clip; default: the data's own min and max)")
       ->required();
   s->add_option("--out", a->out, "Output file: .npy, .csv or .tsv")->required();
-  s->add_option("--seed", a->seed, "Philox seed; the draws are those of training step 1 with ae train --seed S")
+  s->add_option("--seed", a->seed, "Philox seed; element i of the file (row-major) gets the draw of training step 1 for minibatch offset i under ae train --seed S")
       ->check(non_negative_integer())
       ->capture_default_str();
   add_data_options(*s, a->data_args);

@@ -1,7 +1,9 @@
 // Input corruption of denoising autoencoders, shared by every backend: the noise kinds, their
 // parameters, and corrupt(), the one function that turns a clean element into its corrupted value.
 // Every draw is Philox keyed by (seed, step, corruption, element index), so the corrupted batch is
-// a pure function of those four and identical on cpu, cuda and cuda-sim at every thread count. A
+// a pure function of those four and identical on cpu, cuda-sim and every thread count (mask and
+// saltpepper bit for bit on a GPU too; gaussian's double log/cos on a GPU may differ from glibc's
+// in the last place, rarely enough to change the float ε). A
 // fused kernel may therefore regenerate it wherever it loads an element of x (the first layer's
 // forward GEMM and its dW GEMM on cuda) instead of storing a corrupted copy.
 //
