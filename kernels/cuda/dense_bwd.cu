@@ -47,8 +47,12 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     p.c = dw, p.c_rs = K;
     p.accumulate = accumulate_params;
     p.row_sum = db;
-    launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS), 0,
-           stream, p);
+    if (noise.kind == NoiseKind::none)
+      launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS), 0,
+             stream, p);
+    else
+      launch("dense_bwd_dw_db<gemm_tile 64x64x16, x corrupted on load>",
+             gemm_kernel<T, false, false, Epilogue::store, false, true>, grid, dim3(THREADS), 0, stream, p);
   }
   // dx = dz·W; with N = 0 the loop is empty and dx is zero, as an empty sum is.
   if (dx && M > 0 && K > 0) {

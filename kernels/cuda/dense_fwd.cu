@@ -28,8 +28,12 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
   p.R = M, p.S = N, p.T_LEN = K;
   p.c = y, p.c_rs = N;
   p.bias = b, p.act = act, p.z = z;
-  launch("dense_fwd<gemm_tile 64x64x16>", gemm_kernel<T, true, true, Epilogue::bias_act>, grid, dim3(THREADS), 0,
-         stream, p);
+  if (noise.kind == NoiseKind::none)
+    launch("dense_fwd<gemm_tile 64x64x16>", gemm_kernel<T, true, true, Epilogue::bias_act>, grid, dim3(THREADS), 0,
+           stream, p);
+  else
+    launch("dense_fwd<gemm_tile 64x64x16, x corrupted on load>", gemm_kernel<T, true, true, Epilogue::bias_act, true, false>,
+           grid, dim3(THREADS), 0, stream, p);
 }
 
 template void dense_forward<float>(const float*, const float*, const float*, Act, int64_t, int64_t, int64_t, float*,

@@ -88,7 +88,9 @@ struct Params {
 // Stages one operand's 64×16 slice (rows r0.., steps t0..) into registers. With T_CONTIG the
 // operand is contiguous in t: 16 neighbouring threads read 16 neighbouring t of one row;
 // otherwise 64 neighbouring threads read 64 neighbouring r. Out-of-range elements are zero.
-template <bool T_CONTIG, typename T>
+// NOISY: the operand may carry a corruption (a separate instantiation, so the GEMMs of models
+// without one keep their registers: the Philox rounds and the normal draw's log/cos are not free).
+template <bool T_CONTIG, bool NOISY, typename T>
 __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0, int64_t t0,
                                            int tid, T (&reg)[LOADS]) {
 #pragma unroll
@@ -99,7 +101,7 @@ __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, i
     if (r0 + r < rows && t0 + t < t_len) {
       const int64_t off = (r0 + r) * op.rs + (t0 + t) * op.ts;
       v = op.p[off];
-      if (op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
+      if (NOISY && op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
         v = T(corrupt(op.noise, float(v), op.steps->seed, uint64_t(op.steps->step), uint64_t(off)));
       if (op.act != Act::linear)
         v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
@@ -120,8 +122,9 @@ __device__ __forceinline__ void store_slice(T (*tile)[BM + PAD], int tid, const 
 }
 
 // Grid: x over R in BM tiles, y over S in BN tiles (at least one, so row_sum always has its
-// column of blocks). Block: THREADS threads.
-template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI>
+// column of blocks). Block: THREADS threads. NOISY_A / NOISY_B: that operand may be corrupted on
+// load (dense_fwd's x is A, dense_bwd's dW pass has x as B).
+template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool NOISY_A = false, bool NOISY_B = false>
 __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   __shared__ __align__(16) T as[BK][BM + PAD];  // A slice, [t][r]
   __shared__ __align__(16) T bs[BK][BN + PAD];  // B slice, [t][s]
@@ -139,15 +142,15 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   T row_acc = T(0);  // Σ_t A(r0 + tid, t), in t order
 
   T ra[LOADS], rb[LOADS];
-  load_slice<A_T_CONTIG>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
-  load_slice<B_T_CONTIG>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
+  load_slice<A_T_CONTIG, NOISY_A>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
+  load_slice<B_T_CONTIG, NOISY_B>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
   for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
     store_slice<A_T_CONTIG>(as, tid, ra);
     store_slice<B_T_CONTIG>(bs, tid, rb);
     AE_GEMM_BARRIER(1);       // the slice is complete before anyone multiplies it
     if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
-      load_slice<A_T_CONTIG>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
-      load_slice<B_T_CONTIG>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
+      load_slice<A_T_CONTIG, NOISY_A>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
+      load_slice<B_T_CONTIG, NOISY_B>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
     }
 #pragma unroll
     for (int t = 0; t < BK; ++t) {
