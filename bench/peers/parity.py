@@ -29,7 +29,22 @@ reconstructs the clean one. The corruption is ae's, reproduced bit for bit here 
 keyed by (seed, step, purpose 4, element index) and the formulas of kernels/common/noise.h; the data
 range of saltpepper and the clip is read from the initial model file, where ae recorded it.
 
-Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] [--noise N] ...
+With --contractive LAMBDA both sides add the contractive penalty LAMBDA · mean over the batch of
+||dh(x_b)/dx_b||_F^2, h the code (the last encoder layer's output) and x the encoder's input (the
+corrupted batch with --noise). ae's spec gains :contractive=LAMBDA; PyTorch reads LAMBDA back from
+the initial model file, as the noise, and computes the penalty exactly by double backward,
+independently of ae's closed form: for each code unit j, torch.autograd.grad(h[:, j].sum(), x,
+create_graph=True) holds dh_bj/dx_b in row b (samples are independent), and the penalty is
+LAMBDA · (1/B) Σ_b Σ_j Σ_i (dh_bj/dx_bi)^2, backpropagated like any loss. It costs one extra
+backward pass per code unit and step: a few seconds a step on 2 cores.
+
+--spec-template T replaces the model shape: T is an ae compact spec in which X stands for the
+activation letter, e.g. 784-64X-784s (a one-layer encoder: the code is 64X) or
+784-128X-32X-128X-784s; :tied and the penalty and noise options are appended to it as usual (the
+kl rule's 16s code applies only to the default template).
+
+Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] [--noise N]
+       [--contractive LAMBDA] [--spec-template T] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -187,6 +202,18 @@ def penalty(h, sparsity):
     return beta * (rho * torch.log(rho / m) + (1 - rho) * torch.log((1 - rho) / (1 - m))).sum()
 
 
+def contractive_penalty(h, x, lam):
+    """lam · (1/B) Σ_b ||dh_b/dx_b||_F^2 by double backward: one autograd.grad per code unit j gives
+    dh_bj/dx_b for every sample b at once (h_b depends on x_b only), with create_graph so the
+    penalty itself can be differentiated."""
+    import torch
+    total = 0.0
+    for j in range(h.shape[1]):
+        (g,) = torch.autograd.grad(h[:, j].sum(), x, create_graph=True)
+        total = total + (g * g).sum()
+    return lam * total / x.shape[0]
+
+
 def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1):
     """Trains the model of `init_path` in PyTorch; returns {name: float32 array}."""
     import torch
@@ -194,6 +221,7 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1
     tensors, meta = read_safetensors(init_path)
     spec = json.loads(meta["ae.spec"])
     noise = spec.get("noise")
+    contractive = spec.get("contractive", 0.0)  # λ as ae recorded it in the spec
     model = torch_model(spec)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     crit = nn.MSELoss() if loss == "mse" else nn.BCELoss()
@@ -205,10 +233,15 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1
         b = step % per_epoch  # shuffling off: every epoch visits the rows in file order
         xb = xt[b * batch:(b + 1) * batch]
         xin = xb if not noise else torch.from_numpy(corrupt(xb.numpy(), noise, seed, step + 1))
+        if contractive:  # the Jacobian is taken with respect to the encoder's (corrupted) input
+            xin = xin.detach().clone().requires_grad_(True)
         o.zero_grad()
         h = model.encoder(xin)
         out = model.decoder(h)
-        (crit(out, xb) + penalty(h, sparsity)).backward()
+        objective = crit(out, xb) + penalty(h, sparsity)
+        if contractive:
+            objective = objective + contractive_penalty(h, xin, contractive)
+        objective.backward()
         o.step()
     return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
@@ -259,6 +292,9 @@ def main():
     p.add_argument("--tied", action="store_true", help="tied models (the decoder uses the encoder's weights)")
     p.add_argument("--sparsity", help="a code penalty on both sides: l1:LAMBDA or kl:RHO:BETA (kl: a sigmoid code)")
     p.add_argument("--noise", help="denoising on both sides: mask:P, gaussian:S, gaussian:S:clip or saltpepper:P")
+    p.add_argument("--contractive", type=float, help="the contractive penalty's weight LAMBDA on both sides")
+    p.add_argument("--spec-template", help="the model's compact spec with X for the activation letter "
+                   "[default: 784-64X-16-64X-784s; with kl sparsity 784-64X-16s-64X-784s]")
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
@@ -287,12 +323,17 @@ def main():
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
           f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}"
           f"{'; tied weights' if a.tied else ''}{'; sparsity ' + a.sparsity if a.sparsity else ''}"
-          f"{'; noise ' + a.noise if a.noise else ''}")
+          f"{'; noise ' + a.noise if a.noise else ''}"
+          f"{'; contractive ' + repr(a.contractive) if a.contractive else ''}"
+          f"{'; spec ' + a.spec_template if a.spec_template else ''}")
     print(f"{'activation':<11} {'loss':<4} {'opt':<5} {'max rel diff':>12}  {'worst tensor':<17} {'of update':>9}  result")
     failures, rows = 0, []
     for act in a.acts:
         code = "16s" if a.sparsity and a.sparsity.startswith("kl") else "16"
-        spec = f"784-64{act}-{code}-64{act}-784s" + (":tied" if a.tied else "")
+        template = a.spec_template or f"784-64X-{code}-64X-784s"
+        spec = template.replace("X", act) + (":tied" if a.tied else "")
+        if a.contractive:
+            spec += f":contractive={a.contractive!r}"
         if a.noise:  # the compact option: mask:0.3 → :mask=0.3, gaussian:0.2:clip → :gaussian=0.2,clip
             kind, _, rest = a.noise.partition(":")
             spec += f":{kind}={rest.replace(':', ',')}"
