@@ -119,6 +119,18 @@ class DeviceBuffer {
   size_t m_n;
 };
 
+// Names a buffer's payload for the sim's memcheck: from then on a kernel access to its guard bytes
+// (outside every named range of the allocation) is an error, where the guards alone catch only
+// writes. Nothing on a GPU (compute-sanitizer sees whole allocations only).
+template <typename T>
+void name_for_memcheck(const DeviceBuffer<T>& b, const char* name) {
+#if AE_CUDATEST_SIM
+  if (b.size()) ae::sim::name_buffer(b.get(), b.size() * sizeof(T), name);
+#else
+  (void)b, (void)name;
+#endif
+}
+
 // Checks every buffer's guards after an op: expect_guards(op_name, buf1, buf2, ...).
 template <typename... BUFS>
 void expect_guards(const std::string& op, const BUFS&... bufs) {

@@ -67,17 +67,6 @@ StepScalars step_scalars(uint64_t seed, int64_t step) {
   return s;
 }
 
-// Names a buffer's payload for memcheck: from then on a kernel access to its guard bytes (outside
-// every named range of the allocation) is an error, where the guards alone catch only writes.
-template <typename T>
-void name_for_memcheck(const DeviceBuffer<T>& b, const char* name) {
-#if AE_CUDATEST_SIM
-  if (b.size()) ae::sim::name_buffer(b.get(), b.size() * sizeof(T), name);
-#else
-  (void)b, (void)name;
-#endif
-}
-
 // The device block of one step's scalars, named for memcheck.
 struct DeviceSteps {
   DeviceBuffer<StepScalars> buf;
