@@ -231,6 +231,12 @@ struct Autodiff {
         a.axis = adjoint_axis(n.attr.bcast);
         return contribute(n.in[0], OpType::reduce, {dy(n.out[0], n.layer)}, a, n.layer);
       }
+      case OpType::sparsity: {  // the column sums are an aid to the gradient, not a function anyone differentiates
+        if (!needs_grad(n.in[0])) return;
+        Attrs a;
+        a.sparsity = n.attr.sparsity;
+        return contribute(n.in[0], OpType::sparsity_grad, {dy(n.out[0], n.layer), n.in[0], n.out[1]}, a, n.layer);
+      }
       case OpType::noise:  // corruption is applied to data, never to something a parameter produced
         AE_CHECK(!needs_grad(n.in[0]), "autodiff: noise on ", g.tensors[size_t(n.in[0])].name,
                  ", which depends on a parameter; ae corrupts only inputs and passes no gradient through noise");

@@ -48,78 +48,16 @@ LayerTensors dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, cons
   return {w, z, y, ls.act};
 }
 
-// β · Σ_j KL(ρ ‖ ρ̂_j) with ρ̂ = the batch mean of the (sigmoid) code h [B, N], from primitives:
-//   Σ_j KL = −ρ Σ_j ln ρ̂_j − (1−ρ) Σ_j ln(1−ρ̂_j) + N·(ρ ln ρ + (1−ρ) ln(1−ρ)),
-// so the term's value is the divergence itself (≥ 0, 0 when every unit's mean is ρ).
-void add_kl_sparsity(Graph& g, const Spec& spec, int h) {
-  const int64_t units = spec.code_units();
-  const double rho = spec.sparsity.rho;
-  const int layer = int(spec.encoder.size() - 1);
-  auto vec = [&](const char* name) { return g.add_tensor(fixed_tensor(name, TensorRole::activation, {units})); };
-  auto scalar = [&](const char* name) { return g.add_tensor(fixed_tensor(name, TensorRole::scalar, {1})); };
-  auto unary = [&](UnaryOp op, double scale, int in, int out) {
-    Attrs a;
-    a.unary = op;
-    a.scale = scale;
-    g.add_node(OpType::unary, {in}, {out}, a, layer);
-  };
-  auto sum = [&](int in, double scale, int out) {
-    Attrs r;
-    r.axis = ReduceAxis::all;
-    r.scale = scale;
-    g.add_node(OpType::reduce, {in}, {out}, r, layer);
-  };
-  auto add = [&](int a, int b, Broadcast bc, int out) {
-    Attrs r;
-    r.binary = BinaryOp::add;
-    r.bcast = bc;
-    g.add_node(OpType::binary, {a, b}, {out}, r, layer);
-  };
-  const int mean = vec("rho_hat");  // [N]: Σ over the batch's rows / B
-  Attrs m;
-  m.axis = ReduceAxis::rows;
-  m.mean = true;
-  g.add_node(OpType::reduce, {h}, {mean}, m, layer);
-  const int one = scalar("1");
-  Attrs f;
-  f.scale = 1.0;
-  g.add_node(OpType::fill, {}, {one}, f, layer);
-  const int neg = vec("-rho_hat"), rest = vec("1-rho_hat"), log_mean = vec("ln(rho_hat)"), log_rest = vec("ln(1-rho_hat)");
-  unary(UnaryOp::scale, -1.0, mean, neg);
-  add(neg, one, Broadcast::scalar, rest);
-  unary(UnaryOp::log, 1.0, mean, log_mean);
-  unary(UnaryOp::log, 1.0, rest, log_rest);
-  const int a = scalar("kl_a"), b = scalar("kl_b"), ab = scalar("kl_a+b");
-  sum(log_mean, -rho, a);
-  sum(log_rest, -(1.0 - rho), b);
-  const int c = scalar("kl_const");
-  Attrs cf;
-  cf.scale = double(units) * (rho * std::log(rho) + (1.0 - rho) * std::log(1.0 - rho));
-  g.add_node(OpType::fill, {}, {c}, cf, layer);
-  add(a, b, Broadcast::none, ab);
-  const int v = scalar("sparsity");
-  add(ab, c, Broadcast::none, v);
-  g.terms.push_back(Term{"sparsity", spec.sparsity.lambda, v});
-  g.outputs.push_back(v);
-}
-
-// The spec's penalties on the code h, each its own weighted term of the training objective.
-// Evaluation (validation loss, scores) measures reconstruction alone.
+// The spec's penalty on the code h [B, N], its own weighted term of the training objective: one
+// node (kernels/common/sparsity.h has the math), which also leaves the code's column sums for its
+// gradient. Evaluation (validation loss, scores) measures reconstruction alone.
 void add_penalties(Graph& g, const Spec& spec, int h) {
   if (spec.sparsity.kind == Sparsity::Kind::none) return;
-  if (spec.sparsity.kind == Sparsity::Kind::kl) return add_kl_sparsity(g, spec, h);
-  const int64_t units = spec.code_units();
-  int a = g.add_tensor(batched_tensor("|code|", TensorRole::activation, {units}));
-  Attrs abs;
-  abs.unary = UnaryOp::abs;
-  g.add_node(OpType::unary, {h}, {a}, abs, int(spec.encoder.size() - 1));
-  // (1/B) Σ_b Σ_j |h_bj| = units · mean over all B·units elements
-  int v = g.add_tensor(fixed_tensor("sparsity", TensorRole::scalar, {1}));
-  Attrs r;
-  r.axis = ReduceAxis::all;
-  r.mean = true;
-  r.scale = double(units);
-  g.add_node(OpType::reduce, {a}, {v}, r, int(spec.encoder.size() - 1));
+  const int v = g.add_tensor(fixed_tensor("sparsity", TensorRole::scalar, {1}));
+  const int colsum = g.add_tensor(fixed_tensor("code column sums", TensorRole::activation, {spec.code_units()}));
+  Attrs a;
+  a.sparsity = spec.sparsity.params();
+  g.add_node(OpType::sparsity, {h}, {v, colsum}, a, int(spec.encoder.size() - 1));
   g.terms.push_back(Term{"sparsity", spec.sparsity.lambda, v});
   g.outputs.push_back(v);
 }

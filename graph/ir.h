@@ -15,6 +15,7 @@
 #include "kernels/common/elementwise.h"
 #include "kernels/common/loss.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/sparsity.h"
 
 namespace ae {
 
@@ -71,6 +72,7 @@ enum class OpType : uint8_t {
   reduce,          // y = scale·Σ x over axis      in: x [B,N]                            out: y ([N], [B,1] or [1])
   stop_gradient,   // y = x, no gradient flows back                                      (in: x, out: y)
   noise,           // y = corrupt(x), fresh per step (Philox: seed, step, element); data only: no gradient
+  sparsity,        // a penalty on the code (kernels/common/sparsity.h)  in: h [B,N]  out: value [1], colsum [N]
   loss,            // L = mean ℓ(y, t), e = per row  in: y, t                           out: L [1], e [B,1]
   // backward (and constants)
   fill,            // y = scale everywhere         in: —                                  out: y
@@ -83,6 +85,7 @@ enum class OpType : uint8_t {
   linear_grad_w,   // dW = dyᵀ·x (trans_w: xᵀ·dy)  in: dy, x                              out: dW
   linear_grad_x,   // dx = dy·W (trans_w: dy·Wᵀ)   in: dy, W                              out: dx
   add,             // y = a + b (gradient accumulation of activations)  in: a, b         out: y
+  sparsity_grad,   // dh = dvalue·∂value/∂h        in: dvalue [1], h, colsum [N]           out: dh [B,N]
   optimizer_update,// p ← update(p, g, state)      in: p, g                               out: (p, in place)
 };
 const char* op_type_name(OpType t);
@@ -103,6 +106,7 @@ struct Attrs {
   bool accumulate = false;               // the output is a param gradient an earlier node wrote: add to it
   int group = 0;                         // optimizer_update: the parameter's optimizer group
   NoiseParams noise;                     // noise; a fused op: the corruption its x operand is loaded through
+  SparsityParams sparsity;               // sparsity(_grad); a fused dense op: the penalty on its output
 };
 
 struct Node {

@@ -21,7 +21,10 @@ struct Lowering {
   std::vector<PlanOp> ops;
   bool fuse = true;  // false: the loss absorbs no activation either
   bool regenerate_noise = true;  // a corruption read only by GEMMs is recomputed as they load x
+  bool penalty_on_load = true;   // a code penalty's gradient is added as the code layer's dense_bwd loads dy
   std::set<int> regenerated;     // noise nodes taken that way: their output has no producer op
+  std::set<int> deferred;        // sparsity_grad and its add, taken ahead for the code layer's dense_bwd
+  std::set<int> absorbed;        // the deferred nodes a dense_bwd did take in
 
   // The single node of `type` reading tensor t at input position `pos`, not yet taken, or -1.
   int consumer_of(int t, OpType type, int pos = -1) const {
@@ -68,6 +71,25 @@ struct Lowering {
     op.fused_nodes.push_back(np);
     return g.nodes[size_t(np)].in[0];
   }
+  // dy as the code layer's dense_bwd loads it: when dy is the deferred sum of the reconstruction's
+  // gradient and the penalty's, the op reads the former and adds the latter from h and the column
+  // sums (attr.sparsity; in {…, h, colsum, dvalue}). Returns the tensor the op reads as dy.
+  int load_through_penalty(PlanOp& op, int dy) {
+    const int sum = g.producer(dy);
+    if (sum < 0 || !deferred.count(sum) || g.nodes[size_t(sum)].type != OpType::add) return dy;
+    const Node& add = g.nodes[size_t(sum)];
+    const int side = deferred.count(g.producer(add.in[0])) ? 0 : 1;  // the penalty's input
+    const int sg = g.producer(add.in[side]), recon = add.in[1 - side];
+    if (g.consumers(recon).size() != 1) return dy;  // dz is written over dy (cpu): it must die here
+    const Node& grad = g.nodes[size_t(sg)];  // in {dvalue, h, colsum}
+    op.attr.sparsity = grad.attr.sparsity;
+    op.in.insert(op.in.end(), {grad.in[1], grad.in[2], grad.in[0]});
+    op.rule += " + the code penalty's gradient on dy's load";
+    op.fused_nodes.push_back(sum);
+    op.fused_nodes.push_back(sg);
+    absorbed.insert({sum, sg});
+    return recon;
+  }
   void take(PlanOp& op, std::initializer_list<int> nodes) {
     for (int n : nodes)
       if (n >= 0) {
@@ -92,6 +114,23 @@ bool rule_noise_regenerated(Lowering& L, int i) {
   if (L.is_output(n.out[0])) return false;
   L.taken[i] = true;
   L.regenerated.insert(i);
+  return true;
+}
+
+// sparsity_grad read only by an add (the code's gradient: reconstruction + penalty)  ⇒  no op yet:
+// both are taken for the code layer's dense_bwd, which adds the penalty's gradient as it loads dy.
+// lower() checks afterwards that one did, and lowers again without this rule if none did.
+bool rule_penalty_on_load(Lowering& L, int i) {
+  const Node& n = L.g.nodes[i];
+  if (!L.penalty_on_load) return false;
+  if (n.type == OpType::sparsity_grad) {
+    const auto readers = L.g.consumers(n.out[0]);
+    if (readers.size() != 1 || L.g.nodes[size_t(readers[0])].type != OpType::add || L.is_output(n.out[0])) return false;
+  } else if (n.type != OpType::add || !(L.deferred.count(L.g.producer(n.in[0])) || L.deferred.count(L.g.producer(n.in[1])))) {
+    return false;
+  }
+  L.taken[i] = true;
+  L.deferred.insert(i);
   return true;
 }
 
@@ -128,6 +167,15 @@ bool rule_dense_fwd(Lowering& L, int i) {
     L.take(op, {act});
   }
   op.in[0] = L.load_through_noise(op, op.in[0]);
+  // A penalty on this layer's output (the code): its column sums are taken in the epilogue.
+  const int pen = L.consumer_of(op.out[0], OpType::sparsity, 0);
+  if (pen >= 0) {
+    const Node& s = L.g.nodes[size_t(pen)];
+    op.attr.sparsity = s.attr.sparsity;
+    op.out.insert(op.out.end(), {s.out[0], s.out[1]});
+    op.rule += " + the code penalty's column sums";
+    L.take(op, {pen});
+  }
   L.take(op, {i, ba});
   L.ops.push_back(op);
   return true;
@@ -224,6 +272,7 @@ bool rule_dense_bwd(Lowering& L, int i) {
   }
   op.out = {dW, L.g.nodes[bg].out[0], gx >= 0 ? L.g.nodes[gx].out[0] : -1};
   op.in[3] = L.load_through_noise(op, x);
+  op.in[0] = L.load_through_penalty(op, op.in[0]);
   L.take(op, {ag, bg, gw, gx});
   L.ops.push_back(op);
   return true;
@@ -306,6 +355,8 @@ bool rule_unfused(Lowering& L, int i) {
     case OpType::fill: op.kind = PlanOpKind::fill; break;
     case OpType::stop_gradient: op.kind = PlanOpKind::copy; break;
     case OpType::noise: op.kind = PlanOpKind::noise; break;
+    case OpType::sparsity: op.kind = PlanOpKind::sparsity; break;
+    case OpType::sparsity_grad: op.kind = PlanOpKind::sparsity_grad; break;
     default: return false;  // loss, loss_grad and optimizer_update have their own rules
   }
   L.take(op, {i});
@@ -314,16 +365,23 @@ bool rule_unfused(Lowering& L, int i) {
 }
 
 // The fusion table: tried in this order at every node not yet taken.
-constexpr Rule FUSION_RULES[] = {rule_noise_regenerated, rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_unfused};
+constexpr Rule FUSION_RULES[] = {rule_noise_regenerated, rule_penalty_on_load, rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_unfused};
 // Without fusion: the rules that are not fusions (the loss, optimizer and every primitive alone).
 constexpr Rule BASE_RULES[] = {rule_loss, rule_optimizer, rule_unfused};
 
 }  // namespace
 
 namespace {
-// nullopt when a regenerated corruption turned out to have a reader that did not fuse.
-std::optional<std::vector<PlanOp>> lower_once(const Graph& g, bool fuse, bool regenerate_noise) {
-  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse, regenerate_noise, {}};
+// The fusions that take nodes ahead of the op that absorbs them; one that no op completed is
+// switched off and the graph lowered again.
+struct Deferrals {
+  bool regenerate_noise = true, penalty_on_load = true;
+};
+
+// nullopt when a deferral was not completed: a regenerated corruption with a reader that did not
+// fuse, or a penalty gradient no dense_bwd took in (`failed` says which).
+std::optional<std::vector<PlanOp>> lower_once(const Graph& g, bool fuse, Deferrals d, Deferrals& failed) {
+  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse, fuse && d.regenerate_noise, fuse && d.penalty_on_load};
   for (int i = 0; i < int(g.nodes.size()); ++i) {
     if (L.taken[i]) continue;
     bool matched = false;
@@ -336,17 +394,25 @@ std::optional<std::vector<PlanOp>> lower_once(const Graph& g, bool fuse, bool re
     }
     if (!matched) AE_FAIL("lowering: no fusion rule or kernel for IR node ", i, " (", op_type_name(g.nodes[i].type), ")");
   }
+  failed = {false, false};
   // A regenerated corruption must be read by no op: every reader took it in through its x load.
   for (const PlanOp& op : L.ops)
     for (int t : op.in)
-      if (t >= 0 && g.producer(t) >= 0 && L.regenerated.count(g.producer(t))) return std::nullopt;
+      if (t >= 0 && g.producer(t) >= 0 && L.regenerated.count(g.producer(t))) failed.regenerate_noise = true;
+  for (int n : L.deferred) failed.penalty_on_load = failed.penalty_on_load || !L.absorbed.count(n);
+  if (failed.regenerate_noise || failed.penalty_on_load) return std::nullopt;
   return L.ops;
 }
 }  // namespace
 
 std::vector<PlanOp> lower(const Graph& g, bool fuse) {
-  if (auto ops = lower_once(g, fuse, fuse)) return *ops;
-  return *lower_once(g, fuse, false);  // a reader of the corruption did not fuse: store it
+  Deferrals d, failed;
+  for (;;) {
+    if (auto ops = lower_once(g, fuse, d, failed)) return *ops;
+    AE_CHECK(d.regenerate_noise || d.penalty_on_load, "lowering: a deferred fusion failed with every deferral off");
+    if (failed.regenerate_noise) d.regenerate_noise = false;  // a reader of the corruption did not fuse: store it
+    if (failed.penalty_on_load) d.penalty_on_load = false;    // no dense_bwd took the penalty: run it unfused
+  }
 }
 
 }  // namespace ae

@@ -27,6 +27,8 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::fill: return "fill";
     case PlanOpKind::copy: return "copy";
     case PlanOpKind::noise: return "noise";
+    case PlanOpKind::sparsity: return "sparsity";
+    case PlanOpKind::sparsity_grad: return "sparsity_grad";
   }
   return "?";
 }
@@ -38,9 +40,10 @@ double tensor_bytes(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 :
 
 double PlanOp::flops(int64_t batch, const Graph& g) const {
   double m_ = double(batch), mn = m_ * double(n);
+  const double penalty = attr.sparsity.kind == SparsityKind::none ? 0.0 : 2.0 * mn;  // its sums or its gradient
   switch (kind) {
-    case PlanOpKind::dense_fwd: return 2.0 * mn * double(k) + 2.0 * mn;
-    case PlanOpKind::dense_bwd: return 2.0 * mn * double(k) * (out[2] >= 0 ? 2.0 : 1.0) + 2.0 * mn;
+    case PlanOpKind::dense_fwd: return 2.0 * mn * double(k) + 2.0 * mn + penalty;
+    case PlanOpKind::dense_bwd: return 2.0 * mn * double(k) * (out[2] >= 0 ? 2.0 : 1.0) + 2.0 * mn + penalty;
     case PlanOpKind::loss_fwd: return 4.0 * mn;
     case PlanOpKind::loss_fwd_bwd: return 6.0 * mn;
     case PlanOpKind::optimizer_step: {
@@ -58,6 +61,8 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::binary:
     case PlanOpKind::broadcast: return elems(g, out[0], batch);
     case PlanOpKind::noise: return 0;  // integer Philox rounds, not floating-point work
+    case PlanOpKind::sparsity: return 2.0 * elems(g, in[0], batch);
+    case PlanOpKind::sparsity_grad: return 3.0 * elems(g, out[0], batch);
     case PlanOpKind::fill:
     case PlanOpKind::copy: return 0;
   }
@@ -67,7 +72,8 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
 // Each operand read once and each result written once: what a fused kernel moves at best.
 double PlanOp::bytes(int64_t batch, const Graph& g) const {
   double b = 0;
-  for (int t : in) b += tensor_bytes(g, t, batch);
+  for (size_t i = 0; i < in.size(); ++i)  // a tensor given twice (a fused penalty's h = y) is read once
+    if (std::find(in.begin(), in.begin() + long(i), in[i]) == in.begin() + long(i)) b += tensor_bytes(g, in[i], batch);
   for (int t : out) b += tensor_bytes(g, t, batch);
   if (kind == PlanOpKind::dense_bwd) b += tensor_bytes(g, in[0], batch);  // dz written back over dy
   if (kind == PlanOpKind::optimizer_step) b *= 2.0;                       // params and state written back
@@ -89,6 +95,10 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     case PlanOpKind::binary:
       view(op.in[0]);
       o.group = g.tensors[size_t(op.in[0])].rows_per_sample();
+      return o;
+    case PlanOpKind::sparsity:
+    case PlanOpKind::sparsity_grad:
+      view(op.kind == PlanOpKind::sparsity ? op.in[0] : op.in[1]);  // h [B, N]
       return o;
     case PlanOpKind::reduce:
     case PlanOpKind::broadcast: {
@@ -161,9 +171,12 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::fill: std::snprintf(num, sizeof num, "%g", op.attr.scale); t = num; break;
     case PlanOpKind::copy: t = "copy"; break;
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
+    case PlanOpKind::sparsity:
+    case PlanOpKind::sparsity_grad: t = sparsity_kind_name(op.attr.sparsity.kind); break;
     default:
       t = act_name(op.attr.act);
       if (op.attr.noise.kind != NoiseKind::none) t += std::string("+") + noise_kind_name(op.attr.noise.kind);  // x̃ regenerated
+      if (op.attr.sparsity.kind != SparsityKind::none) t += std::string("+") + sparsity_kind_name(op.attr.sparsity.kind);
       break;
   }
   return op.attr.accumulate ? t + " +=" : t;
@@ -202,19 +215,24 @@ std::string plan_report(const Plan& p) {
   for (size_t t = 0; t < p.graph.terms.size(); ++t) {  // each penalty's share: its nodes and their gradients
     double flops = 0;
     int count = 0;
+    std::string fused;  // the ops of other work that took some of the penalty's nodes
     for (const PlanOp& op : p.ops) {
-      bool mine = !op.fused_nodes.empty();
-      for (int n : op.fused_nodes) mine = mine && p.graph.nodes[size_t(n)].term == int(t);
-      if (!mine) continue;
+      int ours = 0;
+      for (int n : op.fused_nodes) ours += p.graph.nodes[size_t(n)].term == int(t);
+      if (ours == 0) continue;
+      if (ours < int(op.fused_nodes.size())) {
+        fused += (fused.empty() ? "" : ", ") + std::string(plan_op_kind_name(op.kind)) + " of layer " + std::to_string(op.layer);
+        continue;
+      }
       flops += op.flops(p.batch, p.graph);
       ++count;
     }
-    if (count == 0) continue;
+    if (count == 0 && fused.empty()) continue;
     char buf[256];
-    std::snprintf(buf, sizeof buf, "  %s penalty: %d ops, %.4g MFLOP per sample at batch %lld (forward and gradient; %.1f%% of the step)\n",
+    std::snprintf(buf, sizeof buf, "  %s penalty: %d op(s) of its own, %.4g MFLOP per sample at batch %lld (forward and gradient; %.1f%% of the step)",
                   p.graph.terms[t].name.c_str(), count, flops / double(p.batch) / 1e6, (long long)p.batch,
                   p.total_flops() > 0 ? 100.0 * flops / p.total_flops() : 0.0);
-    os << buf;
+    os << buf << (fused.empty() ? "" : "; the rest fused into " + fused) << "\n";
   }
   for (const PlanOp& op : p.ops)  // a corruption fused into the first layer: say what it saves
     if (op.kind == PlanOpKind::dense_fwd && op.attr.noise.kind != NoiseKind::none)
@@ -232,6 +250,7 @@ nlohmann::json plan_json(const Plan& p) {
     for (int t : op.out) if (t >= 0) out.push_back(p.graph.tensors[t].name);
     ops.push_back({{"op", plan_op_kind_name(op.kind)}, {"rule", op.rule}, {"attr", plan_op_attr_text(op)}, {"act", act_name(op.attr.act)},
                    {"loss", loss_name(op.attr.loss)}, {"from_logits", op.from_logits}, {"layer", op.layer}, {"noise", noise_kind_name(op.attr.noise.kind)},
+                   {"sparsity", sparsity_kind_name(op.attr.sparsity.kind)},
                    {"flops", op.flops(p.batch, p.graph)}, {"bytes", op.bytes(p.batch, p.graph)},
                    {"inputs", in}, {"outputs", out}, {"fused_ir_nodes", op.fused_nodes.size()}});
   }

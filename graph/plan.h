@@ -21,9 +21,13 @@ namespace ae {
 enum class PlanOpKind : uint8_t {
   // fused
   dense_fwd,       // in {x, W, b}                 out {y, [z]}       y = act(x̃·Wᵀ + b)
+                   //   with attr.sparsity (the code layer): out {y, z|-1, value, colsum}, the penalty's
+                   //   column sums taken in the epilogue (kernels/common/sparsity.h)
   dense_bwd,       // in {dy, y|-1, z|-1, x, W}    out {dW, db, dx|-1} dz = dy⊙act′ (in place of dy), dW from x̃
                    //   (x̃ = x, or corrupt(x) regenerated as x is loaded when attr.noise is set: the first
                    //   layer of a denoising model, whose corrupted input is then never stored)
+                   //   with attr.sparsity: in {dy, y|-1, z|-1, x, W, h, colsum, dvalue}, and dz = (dy +
+                   //   the penalty's gradient at h)⊙act′: the code's gradient is summed on load
   loss_fwd,        // in {pred, target}            out {loss, per_sample}
   loss_fwd_bwd,    // in {pred, target}            out {loss, per_sample, dpred} (dpred: ∂L/∂z when act)
   optimizer_step,  // in {p0, g0, p1, g1, ...}     out {}
@@ -39,8 +43,10 @@ enum class PlanOpKind : uint8_t {
   fill,            // in {}   out {y}: y = scale
   copy,            // in {x}  out {y}: y = x (stop_gradient)
   noise,           // in {x}  out {y}: y = corrupt(x) with attr.noise at the step's (seed, step)
+  sparsity,        // in {h}  out {value, colsum}: attr.sparsity's penalty on the code h
+  sparsity_grad,   // in {dvalue, h, colsum}  out {dh}: dh (+)= dvalue·∂value/∂h
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::noise) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::sparsity_grad) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {

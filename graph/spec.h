@@ -12,6 +12,7 @@
 
 #include "kernels/common/activation.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/sparsity.h"
 
 namespace ae {
 
@@ -29,6 +30,9 @@ struct Sparsity {
   double lambda = 0;  // the term's weight: λ (l1) or β (kl)
   double rho = 0;     // kl: the target mean activation, in (0, 1)
   bool operator==(const Sparsity&) const = default;
+  SparsityParams params() const {  // what the kernels take (the weight is the term's)
+    return {kind == Kind::l1 ? SparsityKind::l1 : kind == Kind::kl ? SparsityKind::kl : SparsityKind::none, float(rho)};
+  }
 };
 
 // Input corruption of a denoising autoencoder (kernels/common/noise.h): the network is trained

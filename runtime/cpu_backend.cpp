@@ -19,6 +19,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/noise.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/sparsity.h"
 #include "kernels/cpu/unary.h"
 #include "runtime/backend.h"
 
@@ -93,10 +94,14 @@ class CpuBackend final : public Backend {
         if (c.cache) packed = static_cast<CpuPlanCache*>(c.cache)->packed[size_t(&op - c.plan->ops.data())].get();
         cpu::dense_forward<float>(gemm_x(op, c, M, P(op.in[0])), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]), P(op.out[1]),
                                   packed);
+        if (op.attr.sparsity.kind != SparsityKind::none)  // the code's penalty: out {y, z, value, colsum}
+          cpu::sparsity_forward<float>(op.attr.sparsity, P(op.out[0]), M, op.n, P(op.out[3]), P(op.out[2]));
         break;
       }
       case PlanOpKind::dense_bwd: {
         float* dy = P(op.in[0]);
+        if (op.attr.sparsity.kind != SparsityKind::none)  // dy += the penalty's gradient; in {…, h, colsum, dvalue}
+          cpu::sparsity_backward<float>(op.attr.sparsity, P(op.in[7]), P(op.in[5]), P(op.in[6]), M, op.n, dy, true);
         cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, gemm_x(op, c, M, P(op.in[3])), P(op.in[4]), M, op.n, op.k,
                                    dy /* dz in place */, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate);
         break;
@@ -160,6 +165,12 @@ class CpuBackend final : public Backend {
       case PlanOpKind::fill: std::fill_n(P(op.out[0]), g.m, alpha); break;
       case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;
       case PlanOpKind::noise: cpu::corrupt(op.attr.noise, c.seed, uint64_t(c.step), P(op.in[0]), P(op.out[0]), g.m); break;
+      case PlanOpKind::sparsity:
+        cpu::sparsity_forward<float>(op.attr.sparsity, P(op.in[0]), g.m, g.n, P(op.out[1]), P(op.out[0]));
+        break;
+      case PlanOpKind::sparsity_grad:
+        cpu::sparsity_backward<float>(op.attr.sparsity, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, P(op.out[0]), acc);
+        break;
       default: AE_FAIL("cpu backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }
   }

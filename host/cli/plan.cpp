@@ -26,7 +26,9 @@ constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12}, {"H100 SXM", 67e12, 3.35e12
 // Kernels ae's cuda backend launches for one op (kernels/cuda launchers).
 int cuda_kernels(const PlanOp& op) {
   switch (op.kind) {
-    case PlanOpKind::dense_fwd: return 1;                             // tiled GEMM + bias/act epilogue
+    case PlanOpKind::dense_fwd:                                       // tiled GEMM + bias/act epilogue
+      return op.attr.sparsity.kind != SparsityKind::none ? 2 : 1;     // (+ the penalty's column sums, finalised)
+    case PlanOpKind::sparsity: return 2;                              // column partials, then the value
     case PlanOpKind::dense_bwd: return op.out.size() > 2 && op.out[2] >= 0 ? 2 : 1;  // dW+db, then dx
     case PlanOpKind::loss_fwd:
     case PlanOpKind::loss_fwd_bwd: return 2;                          // element pass, ordered mean

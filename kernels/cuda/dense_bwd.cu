@@ -17,7 +17,7 @@ namespace ae::cuda {
 template <typename T>
 void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, const T* w, int64_t M, int64_t N,
                     int64_t K, T* dw, T* db, T* dx, bool accumulate_params, cudaStream_t stream,
-                    const NoiseParams& noise, const StepScalars* steps) {
+                    const NoiseParams& noise, const StepScalars* steps, const CodePenaltyIn<T>& penalty) {
   using namespace gemm_tile;
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda dense_backward: unknown activation ", static_cast<int>(act));
@@ -34,6 +34,17 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
   // dz(m, n) = dy[m·N + n] · act′(aux[m·N + n]); the linear case reads no aux.
   const bool from_z = z != nullptr;
   const T* aux = act == Act::linear ? nullptr : (from_z ? z : y);
+  const bool penalized = penalty.p.kind != SparsityKind::none;
+  AE_CHECK(!penalized || !nonempty || (penalty.h && penalty.colsum && penalty.dvalue),
+           "cuda dense_backward: a code penalty needs h, its column sums and dvalue");
+  auto with_penalty = [&](Operand<T> dz) {  // dz(·) = (dy + the penalty's gradient)·act′ at the same offset
+    if (!penalized) return dz;
+    dz.pen = penalty.p;
+    dz.pen_h = penalty.h, dz.pen_colsum = penalty.colsum, dz.pen_dvalue = penalty.dvalue;
+    dz.pen_cols = N;
+    dz.pen_inv_batch = T(1) / T(M);
+    return dz;
+  };
 
   // dW and db: a grid of N/64 × max(1, K/64) blocks (the first column also sums db; with K = 0
   // there is no dW but db is still due).
@@ -41,35 +52,46 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     const dim3 grid = grid_for(N, K);
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
-    p.a = Operand<T>{dy, 1, N, aux, act, from_z};            // dz(n, m) = dz[m·N + n]
+    p.a = with_penalty(Operand<T>{dy, 1, N, aux, act, from_z});  // dz(n, m) = dz[m·N + n]
     p.b = Operand<T>{x, 1, K, nullptr, Act::linear, false, noise, steps};  // x(k, m) = x[m·K + k]: off = m·K + k
     p.R = N, p.S = K, p.T_LEN = M;
     p.c = dw, p.c_rs = K;
     p.accumulate = accumulate_params;
     p.row_sum = db;
-    if (noise.kind == NoiseKind::none)
+    const bool noisy = noise.kind != NoiseKind::none;
+    if (!noisy && !penalized)
       launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS), 0,
              stream, p);
-    else
+    else if (!penalized)
       launch("dense_bwd_dw_db<gemm_tile 64x64x16, x corrupted on load>",
              gemm_kernel<T, false, false, Epilogue::store, false, true>, grid, dim3(THREADS), 0, stream, p);
+    else if (!noisy)
+      launch("dense_bwd_dw_db<gemm_tile 64x64x16, code penalty on dy's load>",
+             gemm_kernel<T, false, false, Epilogue::store, false, false, true>, grid, dim3(THREADS), 0, stream, p);
+    else
+      launch("dense_bwd_dw_db<gemm_tile 64x64x16, x corrupted on load, code penalty on dy's load>",
+             gemm_kernel<T, false, false, Epilogue::store, false, true, true>, grid, dim3(THREADS), 0, stream, p);
   }
   // dx = dz·W; with N = 0 the loop is empty and dx is zero, as an empty sum is.
   if (dx && M > 0 && K > 0) {
     const dim3 grid = grid_for(M, K);
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
-    p.a = Operand<T>{dy, N, 1, aux, act, from_z};            // dz(m, n) = dz[m·N + n]
-    p.b = Operand<T>{w, 1, K, nullptr, Act::linear, false};  // W(k, n) = w[n·K + k]
+    p.a = with_penalty(Operand<T>{dy, N, 1, aux, act, from_z});  // dz(m, n) = dz[m·N + n]
+    p.b = Operand<T>{w, 1, K, nullptr, Act::linear, false};      // W(k, n) = w[n·K + k]
     p.R = M, p.S = K, p.T_LEN = N;
     p.c = dx, p.c_rs = K;
-    launch("dense_bwd_dx<gemm_tile 64x64x16>", gemm_kernel<T, true, false, Epilogue::store>, grid, dim3(THREADS), 0,
-           stream, p);
+    if (!penalized)
+      launch("dense_bwd_dx<gemm_tile 64x64x16>", gemm_kernel<T, true, false, Epilogue::store>, grid, dim3(THREADS), 0,
+             stream, p);
+    else
+      launch("dense_bwd_dx<gemm_tile 64x64x16, code penalty on dy's load>",
+             gemm_kernel<T, true, false, Epilogue::store, false, false, true>, grid, dim3(THREADS), 0, stream, p);
   }
 }
 
 template void dense_backward<float>(const float*, const float*, const float*, Act, const float*, const float*, int64_t,
                                     int64_t, int64_t, float*, float*, float*, bool, cudaStream_t, const NoiseParams&,
-                                    const StepScalars*);
+                                    const StepScalars*, const CodePenaltyIn<float>&);
 
 }  // namespace ae::cuda

@@ -10,9 +10,21 @@
 
 #include "kernels/common/activation.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/sparsity.h"
 #include "kernels/common/step_scalars.h"
 
 namespace ae::cuda {
+
+// A sparsity penalty on the layer's output (the code): dz = (dy + dvalue·∂penalty/∂h)·act′, the
+// penalty's gradient added as dy is loaded (kernels/common/sparsity.h), so the code's summed
+// gradient is never stored.
+template <typename T>
+struct CodePenaltyIn {
+  SparsityParams p;              // kind none: no penalty
+  const T* h = nullptr;          // [M, N] the layer's output
+  const T* colsum = nullptr;     // [N] its column sums (dense_forward's)
+  const T* dvalue = nullptr;     // [1] the penalty term's gradient seed
+};
 
 //   dz = dy ⊙ act′  (from z when z is given, else from y; gelu needs z)
 //   dW (+)= dzᵀ·x,  db (+)= column sums of dz (row order, bitwise deterministic),  dx = dz·W
@@ -32,6 +44,7 @@ void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     T* db,  // [N], or nullptr when the layer has no bias
                     T* dx,  // [M, K], or nullptr when the input needs no gradient (first layer)
                     bool accumulate_params, cudaStream_t stream, const NoiseParams& noise = {},
-                    const StepScalars* steps = nullptr);  // [1] device, when noise is set
+                    const StepScalars* steps = nullptr,  // [1] device, when noise is set
+                    const CodePenaltyIn<T>& penalty = {});
 
 }  // namespace ae::cuda

@@ -9,9 +9,21 @@
 
 #include "kernels/common/activation.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/sparsity.h"
 #include "kernels/common/step_scalars.h"
 
 namespace ae::cuda {
+
+// A sparsity penalty on the layer's output (the code; kernels/common/sparsity.h): the epilogue sums
+// its statistic per 64-row block into `workspace`, then sparsity_finalize (kernels/cuda/sparsity.cuh)
+// writes the column sums and the value, in the order of the unfused sparsity op, bit for bit.
+template <typename T>
+struct CodePenaltyOut {
+  SparsityParams p;           // kind none: no penalty
+  T* colsum = nullptr;        // [N]
+  T* value = nullptr;         // [1]
+  T* workspace = nullptr;     // [sparsity_workspace_floats(M, N)]
+};
 
 // One kernel: the tiled GEMM of kernels/cuda/gemm_tile.cuh with the bias + activation epilogue.
 // Any M, N, K ≥ 0 (K = 0 gives y = act(b)); y and z must not alias x, w, b or each other.
@@ -25,6 +37,7 @@ void dense_forward(const T* x,  // [M, K]
                    T* y,  // [M, N] output
                    T* z,  // [M, N] pre-activation, or nullptr when not kept
                    cudaStream_t stream, const NoiseParams& noise = {},
-                   const StepScalars* steps = nullptr);  // [1] device, when noise is set
+                   const StepScalars* steps = nullptr,  // [1] device, when noise is set
+                   const CodePenaltyOut<T>& penalty = {});
 
 }  // namespace ae::cuda

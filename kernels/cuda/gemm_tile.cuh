@@ -16,6 +16,10 @@
 // An operand may also be the clean input of a denoising model with its corruption regenerated as
 // it is loaded (kernels/common/noise.h: a pure function of seed, step and the element's offset),
 // so the first layer's forward and dW never read a stored corrupted copy.
+// The code layer of a sparse model adds two things (kernels/common/sparsity.h): its forward epilogue
+// also sums the penalty's statistic over each tile's rows (partials per 64-row block, which
+// sparsity_finalize adds up: deterministic, no atomics), and its backward's dz operand is loaded
+// as (dy + the penalty's gradient at h)·act′, so the code's summed gradient is never stored.
 // Epilogues: bias + activation (+ pre-activation z) for the forward, plain store or accumulate for
 // the gradients; optionally Σ_t A(r, t) per row (db), summed by the blocks of the first column of
 // the grid in t order, so it is deterministic and bitwise equal to a sequential row-order sum.
@@ -25,6 +29,7 @@
 
 #include "kernels/common/activation.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/sparsity.h"
 #include "kernels/common/step_scalars.h"
 
 // The kernel's two barriers. A test build may define AE_GEMM_DROP_BARRIER to 1 or 2 to compile
@@ -65,6 +70,14 @@ struct Operand {
   bool aux_is_z;
   NoiseParams noise = {};
   const StepScalars* steps = nullptr;  // [1] device; read when noise is set
+  // A code penalty's gradient added before act′ (dense_bwd's dz): p is then dy [M, N] and element
+  // off belongs to unit off % pen_cols. Read only by the PENALIZED instantiations.
+  SparsityParams pen = {};
+  const T* pen_h = nullptr;       // [M, N] the code, at p's offsets
+  const T* pen_colsum = nullptr;  // [N] its column sums (the forward's)
+  const T* pen_dvalue = nullptr;  // [1] the penalty term's gradient seed
+  int64_t pen_cols = 1;
+  T pen_inv_batch = T(0);         // 1/M
 };
 
 enum class Epilogue : uint8_t {
@@ -83,14 +96,22 @@ struct Params {
   T* z;             // [R, c_rs] pre-activation (bias_act), or nullptr
   bool accumulate;  // store: add into c; also row_sum
   T* row_sum;       // [R] Σ_t A(r, t), or nullptr
+  SparsityKind colstat;  // bias_act with COLSTAT: Σ over each block's rows of sparsity_stat(c)
+  T* colstat_partials;   // [gridDim.x, S]: block x's sum for column s at [x·S + s]
 };
+
+// The order of the column statistic, which kernels/cuda/sparsity.cu's unfused partials follow bit
+// for bit: thread (ty, tx) sums its TM rows in ascending order, then the TM-row groups of the block
+// are added in ascending ty. Both sums start at 0.
+static_assert(BM == 64 && TM == 4, "sparsity.cu's column partials assume 64-row blocks of 4-row groups");
+static_assert(BM / TM <= BK, "the column statistic's row groups meet in the A tile");
 
 // Stages one operand's 64×16 slice (rows r0.., steps t0..) into registers. With T_CONTIG the
 // operand is contiguous in t: 16 neighbouring threads read 16 neighbouring t of one row;
 // otherwise 64 neighbouring threads read 64 neighbouring r. Out-of-range elements are zero.
 // NOISY: the operand may carry a corruption (a separate instantiation, so the GEMMs of models
 // without one keep their registers: the Philox rounds and the normal draw's log/cos are not free).
-template <bool T_CONTIG, bool NOISY, typename T>
+template <bool T_CONTIG, bool NOISY, bool PENALIZED, typename T>
 __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0, int64_t t0,
                                            int tid, T (&reg)[LOADS]) {
 #pragma unroll
@@ -103,6 +124,9 @@ __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, i
       v = op.p[off];
       if (NOISY && op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
         v = T(corrupt(op.noise, float(v), op.steps->seed, uint64_t(op.steps->step), uint64_t(off)));
+      if (PENALIZED)  // dy + dvalue·∂penalty/∂h, rounded as the unfused sparsity_grad and add do (no FMA)
+        v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_h[off], op.pen_colsum[off % op.pen_cols], *op.pen_dvalue,
+                                       op.pen_inv_batch));
       if (op.act != Act::linear)
         v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
     }
@@ -123,8 +147,10 @@ __device__ __forceinline__ void store_slice(T (*tile)[BM + PAD], int tid, const 
 
 // Grid: x over R in BM tiles, y over S in BN tiles (at least one, so row_sum always has its
 // column of blocks). Block: THREADS threads. NOISY_A / NOISY_B: that operand may be corrupted on
-// load (dense_fwd's x is A, dense_bwd's dW pass has x as B).
-template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool NOISY_A = false, bool NOISY_B = false>
+// load (dense_fwd's x is A, dense_bwd's dW pass has x as B). PEN_A: A is a code layer's dy with its
+// penalty's gradient added on load. COLSTAT (bias_act): the penalty's column partials as well.
+template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool NOISY_A = false, bool NOISY_B = false,
+          bool PEN_A = false, bool COLSTAT = false>
 __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   __shared__ __align__(16) T as[BK][BM + PAD];  // A slice, [t][r]
   __shared__ __align__(16) T bs[BK][BN + PAD];  // B slice, [t][s]
@@ -142,15 +168,15 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   T row_acc = T(0);  // Σ_t A(r0 + tid, t), in t order
 
   T ra[LOADS], rb[LOADS];
-  load_slice<A_T_CONTIG, NOISY_A>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
-  load_slice<B_T_CONTIG, NOISY_B>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
+  load_slice<A_T_CONTIG, NOISY_A, PEN_A>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
+  load_slice<B_T_CONTIG, NOISY_B, false>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
   for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
     store_slice<A_T_CONTIG>(as, tid, ra);
     store_slice<B_T_CONTIG>(bs, tid, rb);
     AE_GEMM_BARRIER(1);       // the slice is complete before anyone multiplies it
     if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
-      load_slice<A_T_CONTIG, NOISY_A>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
-      load_slice<B_T_CONTIG, NOISY_B>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
+      load_slice<A_T_CONTIG, NOISY_A, PEN_A>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
+      load_slice<B_T_CONTIG, NOISY_B, false>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
     }
 #pragma unroll
     for (int t = 0; t < BK; ++t) {
@@ -176,6 +202,12 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
     T* out = p.row_sum + r0 + tid;
     *out = p.accumulate ? *out + row_acc : row_acc;
   }
+  // COLSTAT: this thread's sum of its rows per column, in its own slots of the A tile (free since
+  // the main loop's last barrier; shared, not registers: the epilogue is the kernel's tightest spot).
+  if constexpr (COLSTAT) {
+#pragma unroll
+    for (int j = 0; j < TN; ++j) as[ty][tx * TN + j] = T(0);
+  }
 #pragma unroll
   for (int i = 0; i < TM; ++i) {
     const int64_t r = r0 + ty * TM + i;
@@ -188,10 +220,22 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
       if constexpr (EPI == Epilogue::bias_act) {
         const T v = p.bias ? acc[i][j] + p.bias[s] : acc[i][j];
         if (p.z) p.z[off] = v;
-        p.c[off] = act_forward(p.act, v);
+        const T h = act_forward(p.act, v);
+        p.c[off] = h;
+        if constexpr (COLSTAT) as[ty][tx * TN + j] += sparsity_stat(p.colstat, h);
       } else {
         p.c[off] = p.accumulate ? p.c[off] + acc[i][j] : acc[i][j];
       }
+    }
+  }
+  if constexpr (COLSTAT) {
+    __syncthreads();  // the block's 16 row groups meet
+    const int64_t s = s0 + tid;
+    if (tid < BN && s < p.S) {
+      T sum = T(0);
+#pragma unroll
+      for (int g = 0; g < BM / TM; ++g) sum += as[g][tid];
+      p.colstat_partials[int64_t(blockIdx.x) * p.S + s] = sum;
     }
   }
 }

@@ -5,6 +5,7 @@
 // the CPU); otherwise it links cudart and the nvcc-compiled kernels and registers as "cuda".
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -14,6 +15,7 @@
 #include "kernels/cuda/broadcast.cuh"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
+#include "kernels/cuda/sparsity.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/loss.cuh"
@@ -122,7 +124,7 @@ struct CudaPlanCache final : PlanCache {
   CudaDevice& dev;
   std::map<int, cudaGraphExec_t> graphs;
   cuda::StepScalarBlock step;   // rewritten before every launch; every graph of this plan reads it
-  double* workspace = nullptr;  // [loss_workspace_elements(plan batch)]
+  double* workspace = nullptr;  // loss_workspace_elements doubles, or a penalty's partials if more
   struct OptTable {  // one optimizer_step op (one parameter group): its device slot table, hyperparameters
     cuda::OptSlot* slots = nullptr;
     int count = 0;
@@ -179,20 +181,39 @@ class CudaBackend final : public Backend {
   }
 
  protected:
+  float* workspace_floats() const { return reinterpret_cast<float*>(m_active->workspace); }
+
   void run_op(const PlanOp& op, OpContext& c) override {
     auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
     const int64_t M = c.batch;
     cudaStream_t s = m_dev.compute();
     switch (op.kind) {
-      case PlanOpKind::dense_fwd:
+      case PlanOpKind::dense_fwd: {
+        cuda::CodePenaltyOut<float> pen{op.attr.sparsity};  // out {y, z, value, colsum} with a penalty
+        if (pen.p.kind != SparsityKind::none) pen = {op.attr.sparsity, P(op.out[3]), P(op.out[2]), workspace_floats()};
         cuda::dense_forward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, M, op.n, op.k, P(op.out[0]),
-                                   P(op.out[1]), s, op.attr.noise, m_active->step.device());
+                                   P(op.out[1]), s, op.attr.noise, m_active->step.device(), pen);
         break;
-      case PlanOpKind::dense_bwd:
+      }
+      case PlanOpKind::dense_bwd: {
+        cuda::CodePenaltyIn<float> pen{op.attr.sparsity};  // in {…, h, colsum, dvalue} with a penalty
+        if (pen.p.kind != SparsityKind::none) pen = {op.attr.sparsity, P(op.in[5]), P(op.in[6]), P(op.in[7])};
         cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M, op.n,
                                     op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate, s, op.attr.noise,
-                                    m_active->step.device());
+                                    m_active->step.device(), pen);
         break;
+      }
+      case PlanOpKind::sparsity: {
+        const OpGeometry g = op_geometry(op, c.plan->graph, M);
+        cuda::sparsity_forward<float>(op.attr.sparsity, P(op.in[0]), g.m, g.n, P(op.out[1]), P(op.out[0]), workspace_floats(), s);
+        break;
+      }
+      case PlanOpKind::sparsity_grad: {
+        const OpGeometry g = op_geometry(op, c.plan->graph, M);
+        cuda::sparsity_backward<float>(op.attr.sparsity, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, P(op.out[0]),
+                                       op.attr.accumulate, s);
+        break;
+      }
       case PlanOpKind::loss_fwd:
         cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
                                            P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s);
@@ -254,7 +275,15 @@ class CudaBackend final : public Backend {
     const Plan& plan = *ctx.plan;
     c.step.write(cuda::make_step_scalars(ctx), m_dev.compute());
     if (!c.workspace) {
-      c.workspace = static_cast<double*>(m_dev.allocate(size_t(cuda::loss_workspace_elements(plan.batch)) * sizeof(double)));
+      // Shared by the ops that need scratch, one at a time: the loss's row sums and a sparsity
+      // penalty's column partials.
+      size_t bytes = size_t(cuda::loss_workspace_elements(plan.batch)) * sizeof(double);
+      for (const auto& op : plan.ops)
+        if (op.attr.sparsity.kind != SparsityKind::none) {
+          const int64_t n = op.kind == PlanOpKind::sparsity ? plan.graph.tensors[size_t(op.in[0])].cols() : op.n;
+          bytes = std::max(bytes, size_t(cuda::sparsity_workspace_floats(plan.batch, n)) * sizeof(float));
+        }
+      c.workspace = static_cast<double*>(m_dev.allocate(bytes));
       for (const auto& op : plan.ops)
         if (c.loss_tensor < 0 && (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)) c.loss_tensor = op.out[0];
     }

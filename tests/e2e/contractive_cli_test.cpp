@@ -156,9 +156,9 @@ TEST(ContractiveCli, PlanPrintsThePenaltysCost) {
     const size_t at = r.out.find("  contractive penalty: ");
     ASSERT_NE(at, std::string::npos) << r.out;
     const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
-    EXPECT_NE(line.find(" ops, "), std::string::npos) << line;
+    EXPECT_NE(line.find(" op(s) of its own, "), std::string::npos) << line;
     EXPECT_NE(line.find(" MFLOP per sample at batch "), std::string::npos) << line;
-    const double mflop = std::stod(line.substr(line.find(" ops, ") + 6));
+    const double mflop = std::stod(line.substr(line.find(" of its own, ") + 13));
     EXPECT_GT(mflop, 0) << line;
     RunResult plain = run_ae({"plan", "--spec", spec}, dir);
     expect_success(plain);

@@ -248,3 +248,68 @@ TEST(Plan, DenoisingCorruptsOnlyTheTrainingGraph) {
 
 }  // namespace
 }  // namespace ae
+
+namespace ae {
+namespace {
+
+int count_kind(const Plan& p, PlanOpKind k) {
+  return int(std::count_if(p.ops.begin(), p.ops.end(), [&](const PlanOp& op) { return op.kind == k; }));
+}
+
+// A sparsity penalty on the code fuses into the code layer's dense ops: its column sums into the
+// forward's epilogue, its gradient into the backward's load of dy. No op of its own is left but
+// the seed of its term, and no [B, N] gradient of the penalty is stored.
+TEST(Plan, SparsityPenaltyFusesIntoTheCodeLayer) {
+  for (const char* pen : {"kl=0.05,0.001", "l1=0.001"}) {
+    const std::string code = std::string(pen).substr(0, 2) == "kl" ? "64s" : "64";
+    const std::string spec = "784-128r-" + code + "-128r-784s:" + pen;
+    SCOPED_TRACE(spec);
+    const Plan p = plan_of(spec, GraphMode::train, Loss::mse, 100);
+    expect_invariants(p);
+    expect_every_read_written_before(p);
+    EXPECT_EQ(count_kind(p, PlanOpKind::sparsity), 0);
+    EXPECT_EQ(count_kind(p, PlanOpKind::sparsity_grad), 0);
+    EXPECT_EQ(count_kind(p, PlanOpKind::binary), 0) << "the code's two gradients are summed on load";
+    int fwd = 0, bwd = 0;
+    for (const PlanOp& op : p.ops) {
+      if (op.attr.sparsity.kind == SparsityKind::none) continue;
+      EXPECT_EQ(op.layer, 1);
+      if (op.kind == PlanOpKind::dense_fwd) {
+        ++fwd;
+        ASSERT_EQ(op.out.size(), 4u);
+        EXPECT_EQ(p.graph.tensors[size_t(op.out[2])].name, "sparsity");
+      }
+      if (op.kind == PlanOpKind::dense_bwd) {
+        ++bwd;
+        ASSERT_EQ(op.in.size(), 8u);
+        EXPECT_EQ(op.in[5], p.ops[1].out[0]) << "h is the code layer's output";
+      }
+    }
+    EXPECT_EQ(fwd, 1);
+    EXPECT_EQ(bwd, 1);
+    EXPECT_NE(plan_report(p).find("the rest fused into dense_fwd of layer 1, dense_bwd of layer 1"), std::string::npos)
+        << plan_report(p);
+    const Plan unfused = make_plan(p.graph, GraphMode::train, 100, false);
+    EXPECT_EQ(count_kind(unfused, PlanOpKind::sparsity), 1);
+    EXPECT_EQ(count_kind(unfused, PlanOpKind::sparsity_grad), 1);
+    EXPECT_LT(p.arena_bytes, unfused.arena_bytes);
+  }
+}
+
+// Wherever the code layer's backward cannot take the penalty in (here: a one-layer encoder's code
+// layer whose dW the tied decoder writes first), lowering falls back to the unfused gradient and
+// every tensor an op reads is still written before it.
+TEST(Plan, SparsityPenaltyLowersWhereverItCannotFuse) {
+  for (const char* spec : {"784-64r-16-64r-784s:tied:l1=0.01", "784-32s-784s:tied:kl=0.1,0.5", "784-32s-784s:kl=0.1,0.5:mask=0.2"}) {
+    SCOPED_TRACE(spec);
+    const Plan p = plan_of(spec, GraphMode::train, Loss::bce, 70);
+    expect_invariants(p);
+    expect_every_read_written_before(p);
+    int taken = count_kind(p, PlanOpKind::sparsity_grad);
+    for (const PlanOp& op : p.ops) taken += op.kind == PlanOpKind::dense_bwd && op.attr.sparsity.kind != SparsityKind::none;
+    EXPECT_EQ(taken, 1) << "the penalty's gradient is computed exactly once";
+  }
+}
+
+}  // namespace
+}  // namespace ae

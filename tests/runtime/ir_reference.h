@@ -20,6 +20,7 @@
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/sparsity.h"
 #include "kernels/cpu/unary.h"
 
 namespace ae::test {
@@ -129,6 +130,12 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
       case OpType::noise:  // the float corruption of the float input the backends are given
         for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e)
           out[e] = double(ae::corrupt(a.noise, float(in(0)[e]), val.seed, val.step, uint64_t(e)));
+        break;
+      case OpType::sparsity:  // in {h}, out {value, colsum}
+        cpu::sparsity_forward<double>(a.sparsity, in(0), B, T(n.in[0]).cols(), val[n.out[1]], out);
+        break;
+      case OpType::sparsity_grad:  // in {dvalue, h, colsum}
+        cpu::sparsity_backward<double>(a.sparsity, in(0), in(1), in(2), B, T(n.in[1]).cols(), out, false);
         break;
       case OpType::stop_gradient:
         if (hold_stopped) break;
