@@ -169,7 +169,7 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
 
 template <typename T>
 void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, const T* w, int64_t M,
-                    int64_t N, int64_t K, T* dz, T* dw, T* db, T* dx, bool accumulate_params) {
+                    int64_t N, int64_t K, T* dz, T* dw, T* db, T* dx, bool accumulate_dw, bool accumulate_db) {
   check_dims("dense_backward", M, N, K);
   AE_CHECK(dy != nullptr && dz != nullptr && dw != nullptr, "dense_backward: dy, dz or dw is null");
   AE_CHECK(x != nullptr && w != nullptr, "dense_backward: x or w is null");
@@ -187,15 +187,15 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
       T acc[DB_BLOCK] = {};
       activation_backward_cols<T>(act, dy, z, y, M, N, j0, j1, dz, acc);  // the one g ⊙ act′ loop
       if (db)
-        for (int64_t j = j0; j < j1; ++j) db[j] = accumulate_params ? db[j] + acc[j - j0] : acc[j - j0];
+        for (int64_t j = j0; j < j1; ++j) db[j] = accumulate_db ? db[j] + acc[j - j0] : acc[j - j0];
     }
   });
 
   // dW[N,K] (+)= dzᵀ·x; inner dimension M. An empty batch contributes nothing.
   if (N > 0 && K > 0) {
     if (M > 0)
-      gemm<T>(true, false, N, K, M, T(1), dz, N, x, K, accumulate_params ? T(1) : T(0), dw, K);
-    else if (!accumulate_params)
+      gemm<T>(true, false, N, K, M, T(1), dz, N, x, K, accumulate_dw ? T(1) : T(0), dw, K);
+    else if (!accumulate_dw)
       fill_zero(dw, N * K);
   }
 
@@ -214,9 +214,9 @@ template void dense_forward<double>(const double*, const double*, const double*,
                                     int64_t, int64_t, double*, double*, PackedNtBias*);
 template void dense_backward<float>(const float*, const float*, const float*, Act, const float*,
                                     const float*, int64_t, int64_t, int64_t, float*, float*, float*,
-                                    float*, bool);
+                                    float*, bool, bool);
 template void dense_backward<double>(const double*, const double*, const double*, Act, const double*,
                                      const double*, int64_t, int64_t, int64_t, double*, double*,
-                                     double*, double*, bool);
+                                     double*, double*, bool, bool);
 
 }  // namespace ae::cpu

@@ -30,8 +30,9 @@ void dense_forward(const T* x,  // [M, K]
 //   dz = dy ⊙ act′   (from z when z is given, else from y — gelu needs z and throws without it)
 //   db = column sums of dz (fixed order),  dW = dzᵀ·x,  dx = dz·W.
 // dz is scratch for the activation gradient and may alias dy (then dy is overwritten). y may be
-// null when z is given or act is linear. With accumulate_params, dw and db are added to
-// (dw += ..., db += ...) instead of overwritten: for tied weights and gradient accumulation.
+// null when z is given or act is linear. With accumulate_dw, dw is added to (dw += ...) instead
+// of overwritten, and likewise db with accumulate_db: a parameter gradient another op wrote first
+// (tied weights; a penalty that writes dW but not db, such as the contractive one's).
 template <typename T>
 void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     const T* y,   // [M, N] forward output, or nullptr (see above)
@@ -44,6 +45,6 @@ void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     T* dw,  // [N, K]
                     T* db,  // [N], or nullptr when the layer has no bias
                     T* dx,  // [M, K], or nullptr when the input needs no gradient
-                    bool accumulate_params);
+                    bool accumulate_dw, bool accumulate_db);
 
 }  // namespace ae::cpu

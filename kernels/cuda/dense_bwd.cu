@@ -16,7 +16,7 @@ namespace ae::cuda {
 
 template <typename T>
 void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, const T* w, int64_t M, int64_t N,
-                    int64_t K, T* dw, T* db, T* dx, bool accumulate_params, cudaStream_t stream,
+                    int64_t K, T* dw, T* db, T* dx, bool accumulate_dw, bool accumulate_db, cudaStream_t stream,
                     const NoiseParams& noise, const StepScalars* steps, const CodePenaltyIn<T>& penalty) {
   using namespace gemm_tile;
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
@@ -56,8 +56,9 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     p.b = Operand<T>{x, 1, K, nullptr, Act::linear, false, noise, steps};  // x(k, m) = x[m·K + k]: off = m·K + k
     p.R = N, p.S = K, p.T_LEN = M;
     p.c = dw, p.c_rs = K;
-    p.accumulate = accumulate_params;
+    p.accumulate = accumulate_dw;
     p.row_sum = db;
+    p.accumulate_row_sum = accumulate_db;
     const bool noisy = noise.kind != NoiseKind::none;
     if (!noisy && !penalized)
       launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS), 0,
@@ -91,7 +92,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
 }
 
 template void dense_backward<float>(const float*, const float*, const float*, Act, const float*, const float*, int64_t,
-                                    int64_t, int64_t, float*, float*, float*, bool, cudaStream_t, const NoiseParams&,
-                                    const StepScalars*, const CodePenaltyIn<float>&);
+                                    int64_t, int64_t, float*, float*, float*, bool, bool, cudaStream_t,
+                                    const NoiseParams&, const StepScalars*, const CodePenaltyIn<float>&);
 
 }  // namespace ae::cuda

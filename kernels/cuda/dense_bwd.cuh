@@ -28,8 +28,10 @@ struct CodePenaltyIn {
 
 //   dz = dy ⊙ act′  (from z when z is given, else from y; gelu needs z)
 //   dW (+)= dzᵀ·x,  db (+)= column sums of dz (row order, bitwise deterministic),  dx = dz·W
-// Two kernels: dW with db in the same pass, then dx (skipped when dx is null). accumulate_params
-// adds into dw and db instead of overwriting them. dw, db, dx must not alias the inputs.
+// Two kernels: dW with db in the same pass, then dx (skipped when dx is null). accumulate_dw adds
+// into dw instead of overwriting it, accumulate_db likewise into db: the two are independent (a
+// tied or penalised weight's gradient has an earlier writer while its bias's may not). dw, db, dx
+// must not alias the inputs.
 // With a noise kind, x is a denoising model's clean input and dW reads corrupt(x), regenerated as
 // in the forward (dense_fwd.cuh) from the same step scalars, so it is the forward's x̃ bit for bit.
 template <typename T>
@@ -43,7 +45,7 @@ void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     T* dw,  // [N, K]
                     T* db,  // [N], or nullptr when the layer has no bias
                     T* dx,  // [M, K], or nullptr when the input needs no gradient (first layer)
-                    bool accumulate_params, cudaStream_t stream, const NoiseParams& noise = {},
+                    bool accumulate_dw, bool accumulate_db, cudaStream_t stream, const NoiseParams& noise = {},
                     const StepScalars* steps = nullptr,  // [1] device, when noise is set
                     const CodePenaltyIn<T>& penalty = {});
 

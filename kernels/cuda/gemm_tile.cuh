@@ -22,7 +22,9 @@
 // as (dy + the penalty's gradient at h)·act′, so the code's summed gradient is never stored.
 // Epilogues: bias + activation (+ pre-activation z) for the forward, plain store or accumulate for
 // the gradients; optionally Σ_t A(r, t) per row (db), summed by the blocks of the first column of
-// the grid in t order, so it is deterministic and bitwise equal to a sequential row-order sum.
+// the grid in t order, so it is deterministic and bitwise equal to a sequential row-order sum. The
+// row sum has its own accumulate flag: a parameter's dW and its bias's db can have different
+// earlier writers.
 #pragma once
 
 #include <cstdint>
@@ -94,10 +96,11 @@ struct Params {
   const T* bias;    // [S] (bias_act), or nullptr
   Act act;          // bias_act
   T* z;             // [R, c_rs] pre-activation (bias_act), or nullptr
-  bool accumulate;  // store: add into c; also row_sum
-  T* row_sum;       // [R] Σ_t A(r, t), or nullptr
-  SparsityKind colstat;  // bias_act with COLSTAT: Σ over each block's rows of sparsity_stat(c)
-  T* colstat_partials;   // [gridDim.x, S]: block x's sum for column s at [x·S + s]
+  bool accumulate;          // store: add into c
+  T* row_sum;               // [R] Σ_t A(r, t), or nullptr
+  bool accumulate_row_sum;  // add into row_sum (apart from c's: dW and db may differ)
+  SparsityKind colstat;     // bias_act with COLSTAT: Σ over each block's rows of sparsity_stat(c)
+  T* colstat_partials;      // [gridDim.x, S]: block x's sum for column s at [x·S + s]
 };
 
 // The order of the column statistic, which kernels/cuda/sparsity.cu's unfused partials follow bit
@@ -200,7 +203,7 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
 
   if (sums_rows && r0 + tid < p.R) {
     T* out = p.row_sum + r0 + tid;
-    *out = p.accumulate ? *out + row_acc : row_acc;
+    *out = p.accumulate_row_sum ? *out + row_acc : row_acc;
   }
   // COLSTAT: this thread's sum of its rows per column, in its own slots of the A tile (free since
   // the main loop's last barrier; shared, not registers: the epilogue is the kernel's tightest spot).

@@ -1,6 +1,6 @@
 // The cpu dense layer: forward against a naive loop, backward (dx, dW, db through every
 // activation, with z kept and from y alone) against fp64 central differences, float against
-// double, accumulation, and bitwise determinism.
+// double, accumulation (dW and db on their own flags), and bitwise determinism.
 #include "kernels/cpu/dense.h"
 
 #include <gtest/gtest.h>
@@ -106,7 +106,7 @@ void check_dense_gradients(Act act, bool keep_z) {
   dense_forward<double>(dc.x.data(), dc.w.data(), dc.b.data(), act, M, N, K, y.data(), z.data());
   std::vector<double> dz(M * N), dw(N * K, NAN), db(N, NAN), dx(M * K, NAN);
   dense_backward<double>(dc.c.data(), keep_z ? nullptr : y.data(), keep_z ? z.data() : nullptr, act,
-                         dc.x.data(), dc.w.data(), M, N, K, dz.data(), dw.data(), db.data(), dx.data(), false);
+                         dc.x.data(), dc.w.data(), M, N, K, dz.data(), dw.data(), db.data(), dx.data(), false, false);
   std::string what = std::string(act_name(act)) + (keep_z ? " (z kept)" : " (from y)");
   expect_grad_close(dx, numeric_grad(dc, dc.x, act), what + " dx");
   expect_grad_close(dw, numeric_grad(dc, dc.w, act), what + " dW");
@@ -143,7 +143,7 @@ TEST(Dense, GeluWithoutZIsRefused) {
   std::vector<double> y(6), dz(6), dw(6), db(3);
   try {
     dense_backward<double>(dc.c.data(), y.data(), nullptr, Act::gelu, dc.x.data(), dc.w.data(), 2, 3, 2,
-                           dz.data(), dw.data(), db.data(), nullptr, false);
+                           dz.data(), dw.data(), db.data(), nullptr, false, false);
     FAIL() << "expected ae::Error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("gelu"), std::string::npos) << e.what();
@@ -157,15 +157,49 @@ TEST(Dense, DzMayAliasDyAndAccumulateAdds) {
   dense_forward<double>(dc.x.data(), dc.w.data(), dc.b.data(), Act::tanh, M, N, K, y.data(), nullptr);
   std::vector<double> dz(M * N), dw(N * K), db(N), dx(M * K);
   dense_backward<double>(dc.c.data(), y.data(), nullptr, Act::tanh, dc.x.data(), dc.w.data(), M, N, K, dz.data(),
-                         dw.data(), db.data(), dx.data(), false);
+                         dw.data(), db.data(), dx.data(), false, false);
   // In place: dz aliases dy, and the parameter gradients accumulate onto the first result.
   std::vector<double> dy = dc.c, dw2 = dw, db2 = db, dx2(M * K);
   dense_backward<double>(dy.data(), y.data(), nullptr, Act::tanh, dc.x.data(), dc.w.data(), M, N, K, dy.data(),
-                         dw2.data(), db2.data(), dx2.data(), true);
+                         dw2.data(), db2.data(), dx2.data(), true, true);
   for (int64_t i = 0; i < M * N; ++i) EXPECT_EQ(dy[i], dz[i]);
   for (int64_t i = 0; i < N * K; ++i) EXPECT_NEAR(dw2[i], 2 * dw[i], 1e-15);
   for (int64_t j = 0; j < N; ++j) EXPECT_EQ(db2[j], 2 * db[j]);
   for (int64_t i = 0; i < M * K; ++i) EXPECT_EQ(dx2[i], dx[i]);
+}
+
+// dW and db accumulate each on its own flag (a penalised or tied weight's dW has an earlier writer
+// its db has not). The gradient being overwritten starts as NaN and the one being added to as a
+// non-zero prefill, so a flag applied to the wrong output, or one ignored, fails.
+TEST(Dense, DwAndDbAccumulateIndependently) {
+  DenseCase dc(6, 5, 4, 98);
+  const int64_t M = dc.M, N = dc.N, K = dc.K;
+  std::vector<double> z(M * N), y(M * N);
+  dense_forward<double>(dc.x.data(), dc.w.data(), dc.b.data(), Act::relu, M, N, K, y.data(), z.data());
+  std::vector<double> dz(M * N), dw(N * K), db(N), dx(M * K);
+  dense_backward<double>(dc.c.data(), nullptr, z.data(), Act::relu, dc.x.data(), dc.w.data(), M, N, K, dz.data(),
+                         dw.data(), db.data(), dx.data(), false, false);
+  std::mt19937_64 rng(7);
+  const std::vector<double> dw0 = random_vec(N * K, rng), db0 = random_vec(N, rng);
+  for (const bool acc_dw : {true, false}) {
+    const bool acc_db = !acc_dw;
+    SCOPED_TRACE(std::string("accumulate_dw=") + (acc_dw ? "1" : "0") + " accumulate_db=" + (acc_db ? "1" : "0"));
+    std::vector<double> dw2 = acc_dw ? dw0 : std::vector<double>(N * K, NAN);
+    std::vector<double> db2 = acc_db ? db0 : std::vector<double>(N, NAN), dx2(M * K, NAN);
+    dense_backward<double>(dc.c.data(), nullptr, z.data(), Act::relu, dc.x.data(), dc.w.data(), M, N, K, dz.data(),
+                           dw2.data(), db2.data(), dx2.data(), acc_dw, acc_db);
+    for (int64_t i = 0; i < N * K; ++i)
+      EXPECT_NEAR(dw2[i], (acc_dw ? dw0[i] : 0.0) + dw[i], 1e-14) << "dW[" << i << "]";
+    for (int64_t j = 0; j < N; ++j) EXPECT_EQ(db2[j], (acc_db ? db0[j] : 0.0) + db[j]) << "db[" << j << "]";
+    for (int64_t i = 0; i < M * K; ++i) EXPECT_EQ(dx2[i], dx[i]);
+    // An empty batch: the overwritten gradient becomes zero, the accumulated one stays as it was.
+    std::vector<double> dw3 = acc_dw ? dw0 : std::vector<double>(N * K, NAN);
+    std::vector<double> db3 = acc_db ? db0 : std::vector<double>(N, NAN);
+    dense_backward<double>(dc.c.data(), nullptr, z.data(), Act::relu, dc.x.data(), dc.w.data(), 0, N, K, dz.data(),
+                           dw3.data(), db3.data(), nullptr, acc_dw, acc_db);
+    for (int64_t i = 0; i < N * K; ++i) EXPECT_EQ(dw3[i], acc_dw ? dw0[i] : 0.0) << "dW[" << i << "], M = 0";
+    for (int64_t j = 0; j < N; ++j) EXPECT_EQ(db3[j], acc_db ? db0[j] : 0.0) << "db[" << j << "], M = 0";
+  }
 }
 
 TEST(Dense, FloatAgreesWithDouble) {
@@ -175,12 +209,12 @@ TEST(Dense, FloatAgreesWithDouble) {
     std::vector<double> y(M * N), z(M * N), dz(M * N), dw(N * K), db(N), dx(M * K);
     dense_forward<double>(dc.x.data(), dc.w.data(), dc.b.data(), act, M, N, K, y.data(), z.data());
     dense_backward<double>(dc.c.data(), y.data(), z.data(), act, dc.x.data(), dc.w.data(), M, N, K, dz.data(),
-                           dw.data(), db.data(), dx.data(), false);
+                           dw.data(), db.data(), dx.data(), false, false);
     auto xf = cast<float>(dc.x), wf = cast<float>(dc.w), bf = cast<float>(dc.b), cf = cast<float>(dc.c);
     std::vector<float> yf(M * N), zf(M * N), dzf(M * N), dwf(N * K), dbf(N), dxf(M * K);
     dense_forward<float>(xf.data(), wf.data(), bf.data(), act, M, N, K, yf.data(), zf.data());
     dense_backward<float>(cf.data(), yf.data(), zf.data(), act, xf.data(), wf.data(), M, N, K, dzf.data(),
-                          dwf.data(), dbf.data(), dxf.data(), false);
+                          dwf.data(), dbf.data(), dxf.data(), false, false);
     // float rounding of K- or M-long sums of O(1) terms: a few ulps times √length.
     auto close = [&](const auto& f, const std::vector<double>& d, int64_t len, const char* what) {
       const double tol = 4e-7 * std::sqrt(static_cast<double>(len));
@@ -202,7 +236,7 @@ TEST(Dense, BitwiseDeterministic) {
     std::vector<float> y(M * N), z(M * N), dz(M * N), dw(N * K), db(N), dx(M * K);
     dense_forward<float>(xf.data(), wf.data(), bf.data(), Act::gelu, M, N, K, y.data(), z.data());
     dense_backward<float>(cf.data(), y.data(), z.data(), Act::gelu, xf.data(), wf.data(), M, N, K, dz.data(),
-                          dw.data(), db.data(), dx.data(), false);
+                          dw.data(), db.data(), dx.data(), false, false);
     out.clear();
     for (auto* v : {&y, &z, &dz, &dw, &db, &dx}) out.insert(out.end(), v->begin(), v->end());
     return db;
@@ -224,7 +258,7 @@ TEST(Dense, EmptyBatchAndNoBias) {
   std::vector<double> w = {1, 2, 3, 4, 5, 6}, dw(6, NAN), db(2, NAN), dy(1), dz(1);
   // M = 0: nothing flows back, so the parameter gradients are zero (not left unwritten).
   dense_backward<double>(dy.data(), nullptr, nullptr, Act::linear, w.data(), w.data(), 0, 2, 3, dz.data(),
-                         dw.data(), db.data(), nullptr, false);
+                         dw.data(), db.data(), nullptr, false, false);
   for (double v : dw) EXPECT_EQ(v, 0.0);
   for (double v : db) EXPECT_EQ(v, 0.0);
   // No bias: y = x·Wᵀ exactly.

@@ -87,7 +87,7 @@ Backward backward(const CodePenaltyCase& c, const Inputs& in, const Forward& f, 
   if (fused) pen = {c.params_(), y.get(), colsum.get(), dvalue.get()};
   else ae::cuda::sparsity_backward<float>(c.params_(), dvalue.get(), y.get(), colsum.get(), c.M, c.N, dy.get(), true, nullptr);
   ae::cuda::dense_backward<float>(dy.get(), y.get(), nullptr, c.act, x.get(), w.get(), c.M, c.N, c.K, dw.get(), db.get(),
-                                  dx.get(), false, nullptr, noise_of(c), steps.get(), pen);
+                                  dx.get(), false, false, nullptr, noise_of(c), steps.get(), pen);
   expect_guards(c.params(), dy, y, colsum, dvalue, x, w, dw, db, dx);
   return {dw.download(), db.download(), dx.download()};
 }
@@ -120,7 +120,7 @@ TEST_P(CodePenalty, FusedEqualsUnfusedBitForBitAndMatchesCpu) {
   std::vector<float> dz = in.dy, dw_ref(c.N * c.K), db_ref(c.N), dx_ref(c.M * c.K);
   cpu::sparsity_backward<float>(c.params_(), in.dvalue.data(), fused.y.data(), fused.colsum.data(), c.M, c.N, dz.data(), true);
   cpu::dense_backward<float>(dz.data(), fused.y.data(), nullptr, c.act, in.x.data(), in.w.data(), c.M, c.N, c.K, dz.data(),
-                             dw_ref.data(), db_ref.data(), dx_ref.data(), false);
+                             dw_ref.data(), db_ref.data(), dx_ref.data(), false, false);
   const double scale = 1.0 + 0.7 * (c.kind == SparsityKind::kl ? 10.0 : 1.0);  // |dy + penalty gradient| bound
   EXPECT_TRUE(compare("dw vs cpu", bf.dw, dw_ref, tolerance<float>(), c.M, scale));
   EXPECT_TRUE(compare("db vs cpu", bf.db, db_ref, tolerance<float>(), c.M, scale));

@@ -275,6 +275,14 @@ inline ::testing::AssertionResult nonzero(const std::string& what, const std::ve
   return ::testing::AssertionFailure() << what << " has zero norm: the check would be vacuous";
 }
 
+// Every element finite: a reference still holding its NaN prefill (an output it never wrote, or
+// one it added to when it should have overwritten) would match a kernel's NaN and prove nothing.
+inline ::testing::AssertionResult finite(const std::string& what, const std::vector<float>& v) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) return ::testing::AssertionFailure() << what << "[" << i << "] is " << v[i];
+  return ::testing::AssertionSuccess();
+}
+
 // Runs f with the sim's schedule seed set to seed, restoring the previous one. On a GPU the hardware
 // picks the schedule: f just runs, so two calls are two uncontrolled schedules (still a determinism
 // check: no atomics or order-dependent sums may make them differ).

@@ -4,7 +4,8 @@
 // ae::cuda::dense_backward (x̃ as the dW GEMM's B operand) against cpu::corrupt followed by the cpu
 // dense kernels. Mask and salt-and-pepper with integer lo/hi keep small-integer inputs integer, so
 // those fused cases are exact (bit equality); a discrimination check shows that an x̃ drawn with
-// the wrong step or element index would fail them. Every buffer is named for the sim's memcheck, so
+// the wrong step or element index would fail them; one also adds dW to an earlier writer's while db
+// is overwritten (a contractive penalty's first layer). Every buffer is named for the sim's memcheck, so
 // a load that strays into the harness's guard bytes is reported, not read.
 #include "kernels/cuda/noise.cuh"
 
@@ -323,7 +324,7 @@ BwdOut cpu_backward(const FusedCase& c, const FusedInputs& in, const std::vector
   BwdOut r{std::vector<float>(c.N * c.K), std::vector<float>(c.N), std::vector<float>(c.M * c.K)};
   std::vector<float> dz(c.M * c.N);
   cpu::dense_backward<float>(in.dy.data(), in.y.data(), nullptr, c.act, xt.data(), in.w.data(), c.M, c.N, c.K,
-                             dz.data(), r.dw.data(), r.db.data(), r.dx.data(), false);
+                             dz.data(), r.dw.data(), r.db.data(), r.dx.data(), false, false);
   return r;
 }
 BwdOut cuda_backward(const FusedCase& c, const FusedInputs& in) {
@@ -332,7 +333,7 @@ BwdOut cuda_backward(const FusedCase& c, const FusedInputs& in) {
   name_for_memcheck(dy, "dy"), name_for_memcheck(y, "y"), name_for_memcheck(x, "x"), name_for_memcheck(w, "w");
   name_for_memcheck(dw, "dw"), name_for_memcheck(db, "db"), name_for_memcheck(dx, "dx");
   ae::cuda::dense_backward<float>(dy.get(), y.get(), nullptr, c.act, x.get(), w.get(), c.M, c.N, c.K, dw.get(),
-                                  db.get(), dx.get(), false, nullptr, c.noise, steps.get());
+                                  db.get(), dx.get(), false, false, nullptr, c.noise, steps.get());
   expect_guards(c.params("dense_bwd"), dy, y, x, w, dw, db, dx, steps.buf);
   EXPECT_TRUE(bitwise_equal("x (the clean input is only read)", x.download(), in.x));
   return {dw.download(), db.download(), dx.download()};
@@ -425,6 +426,31 @@ TEST_F(FusedNoiseKeying, AWrongStepOrIndexWouldFail) {
       EXPECT_GT(dw_bad, bwd.dw.size() / 4) << "keying " << int(wrong) << " would pass the dW check";
     }
   }
+}
+
+// The first layer of a denoising model with a contractive penalty: the penalty writes dW first, so
+// the dW pass that corrupts x on load adds to dW while it overwrites db (the noisy instantiation's
+// epilogue, with the two flags apart). Exact inputs: dW = dw0 + dzᵀ·x̃ and db are bit-equal.
+class FusedNoiseAccumulate : public DeviceTest {};
+TEST_F(FusedNoiseAccumulate, DwAddsToAnEarlierWriterWhileDbOverwrites) {
+  const FusedCase c{mask(0.3f), Act::relu, 37, 65, 129, true, 43, 8};
+  SCOPED_TRACE(c.params("dense_bwd"));
+  const FusedInputs in(c);
+  const std::vector<float> xt = corrupted(c, in.x, Keying::right), dw0 = small_ints(c.N * c.K, -9, 9, c.seed, 6);
+  std::vector<float> dw_ref = dw0, db_ref(c.N, NAN), dz(c.M * c.N);
+  cpu::dense_backward<float>(in.dy.data(), in.y.data(), nullptr, c.act, xt.data(), in.w.data(), c.M, c.N, c.K,
+                             dz.data(), dw_ref.data(), db_ref.data(), nullptr, true, false);
+  const DeviceSteps steps(c.seed, c.step);
+  DeviceBuffer<float> dy(in.dy), y(in.y), x(in.x), w(in.w), dw(dw0), db(c.N);  // db starts as NaN
+  ae::cuda::dense_backward<float>(dy.get(), y.get(), nullptr, c.act, x.get(), w.get(), c.M, c.N, c.K, dw.get(),
+                                  db.get(), nullptr, true, false, nullptr, c.noise, steps.get());
+  expect_guards(c.params("dense_bwd"), dy, y, x, w, dw, db, steps.buf);
+  ASSERT_TRUE(finite("dw_ref", dw_ref));
+  ASSERT_TRUE(finite("db_ref", db_ref));
+  ASSERT_TRUE(nonzero("db_ref", db_ref));
+  ASSERT_GT(bit_mismatches(dw_ref, dw0), 0u) << "dzᵀ·x̃ added nothing: the case is vacuous";
+  EXPECT_EQ(bit_mismatches(dw.download(), dw_ref), 0u);
+  EXPECT_EQ(bit_mismatches(db.download(), db_ref), 0u);
 }
 
 #if AE_CUDATEST_SIM
