@@ -244,9 +244,8 @@ bool rule_dense_bwd(Lowering& L, int i) {
   int gw = L.consumer_of(dz, OpType::linear_grad_w, 0);
   int gx = L.consumer_of(dz, OpType::linear_grad_x, 0);
   if (bg < 0 || gw < 0) return false;
-  // One kernel: x·Wᵀ layout, and dW and db both overwritten or both accumulated.
+  // One kernel: x·Wᵀ layout. dW and db are overwritten or accumulated each on its own flag.
   if (L.g.nodes[gw].attr.trans_w || (gx >= 0 && L.g.nodes[gx].attr.trans_w)) return false;
-  if (L.g.nodes[gw].attr.accumulate != L.g.nodes[bg].attr.accumulate) return false;
   // dz is overwritten in place by the kernel: nobody else may read it.
   size_t readers = 2 + (gx >= 0 ? 1 : 0);
   if (L.g.consumers(dz).size() != readers) return false;
@@ -257,6 +256,7 @@ bool rule_dense_bwd(Lowering& L, int i) {
   // W's tensor through the parameter dW belongs to (linear_grad_w does not read W itself).
   int W = L.g.params[size_t(L.g.tensors[size_t(dW)].param)].tensor;
   op.attr.accumulate = w.attr.accumulate;
+  op.accumulate_db = L.g.nodes[bg].attr.accumulate;
   op.n = L.g.tensors[dz].cols();
   op.k = L.g.tensors[x].cols();
   op.layer = w.layer;

@@ -179,6 +179,10 @@ static std::string plan_op_attr_text(const PlanOp& op) {
       if (op.attr.sparsity.kind != SparsityKind::none) t += std::string("+") + sparsity_kind_name(op.attr.sparsity.kind);
       break;
   }
+  // "+=": the op adds into the parameter gradients it writes; a dense_bwd whose dW and db differ
+  // names the one that accumulates.
+  if (op.kind == PlanOpKind::dense_bwd && op.accumulates(0) != op.accumulates(1))
+    return t + (op.accumulates(0) ? " dW+=" : " db+=");
   return op.attr.accumulate ? t + " +=" : t;
 }
 

@@ -54,8 +54,12 @@ struct PlanOp {
   std::string rule;          // the fusion rule that produced it (for `ae plan`)
   std::vector<int> in, out;  // tensor ids; -1 = absent operand
   // act (dense: applied here; loss_fwd_bwd: act′ applied to dpred), loss, the unfused kinds'
-  // parameters, and accumulate: the op adds into the parameter gradient(s) it writes.
+  // parameters, and accumulate: the op adds into the parameter gradient(s) it writes (dense_bwd:
+  // into dW; db has its own flag below).
   Attrs attr;
+  // dense_bwd: db is added to. Apart from dW's attr.accumulate because a weight's gradient can
+  // have an earlier writer its bias's has not (tied weights, the contractive penalty's ∂/∂W).
+  bool accumulate_db = false;
   bool from_logits = false;  // loss: pred holds logits z of a sigmoid output
   bool trans_a = false, trans_b = false;  // matmul
   int layer = -1;
@@ -64,6 +68,12 @@ struct PlanOp {
   // out[inplace.first] may take over the block of in[inplace.second] when that input dies here
   // (an elementwise kernel that reads each element before writing it). {-1, -1}: none.
   std::pair<int, int> inplace{-1, -1};
+
+  // Whether the op adds into its output out[i] (a parameter gradient) rather than overwriting it.
+  bool accumulates(size_t i) const {
+    if (kind != PlanOpKind::dense_bwd) return attr.accumulate;
+    return i == 0 ? attr.accumulate : i == 1 && accumulate_db;  // {dW, db, dx}: dx is always written
+  }
 
   double flops(int64_t batch, const Graph& g) const;
   double bytes(int64_t batch, const Graph& g) const;  // global-memory traffic at the tensors' dtypes

@@ -79,13 +79,15 @@ void check_gradient_order(const Plan& p) {
     const bool can_accumulate = op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul ||
                                 op.kind == PlanOpKind::binary || op.kind == PlanOpKind::reduce ||
                                 op.kind == PlanOpKind::broadcast;
-    AE_CHECK(!op.attr.accumulate || can_accumulate, "planner: op ", plan_op_kind_name(op.kind),
-             " must add into a parameter gradient but its kernels only overwrite");
-    for (int t : op.out) {
+    for (size_t i = 0; i < op.out.size(); ++i) {
+      const int t = op.out[i];
+      const bool acc = op.accumulates(i);
+      AE_CHECK(!acc || can_accumulate, "planner: op ", plan_op_kind_name(op.kind),
+               " must add into a parameter gradient but its kernels only overwrite");
       if (t < 0 || p.graph.tensors[size_t(t)].role != TensorRole::param_grad) continue;
       int& w = writes[size_t(p.graph.tensors[size_t(t)].param)];
-      AE_CHECK(op.attr.accumulate == (w > 0), "planner: op ", plan_op_kind_name(op.kind), " writes ",
-               p.graph.tensors[size_t(t)].name, (op.attr.accumulate ? " accumulating as its first writer" : " over an earlier writer's gradient"));
+      AE_CHECK(acc == (w > 0), "planner: op ", plan_op_kind_name(op.kind), " writes ", p.graph.tensors[size_t(t)].name,
+               (acc ? " accumulating as its first writer" : " over an earlier writer's gradient"));
       ++w;
     }
   }

@@ -104,7 +104,7 @@ class CpuBackend final : public Backend {
           cpu::sparsity_backward<float>(op.attr.sparsity, P(op.in[7]), P(op.in[5]), P(op.in[6]), M, op.n, dy, true);
         cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, gemm_x(op, c, M, P(op.in[3])),
                                    P(op.in[4]), M, op.n, op.k, dy /* dz in place */, P(op.out[0]), P(op.out[1]),
-                                   P(op.out[2]), op.attr.accumulate, op.attr.accumulate);
+                                   P(op.out[2]), op.accumulates(0), op.accumulates(1));
         break;
       }
       case PlanOpKind::loss_fwd:

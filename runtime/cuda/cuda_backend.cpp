@@ -199,8 +199,8 @@ class CudaBackend final : public Backend {
         cuda::CodePenaltyIn<float> pen{op.attr.sparsity};  // in {…, h, colsum, dvalue} with a penalty
         if (pen.p.kind != SparsityKind::none) pen = {op.attr.sparsity, P(op.in[5]), P(op.in[6]), P(op.in[7])};
         cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M,
-                                    op.n, op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.attr.accumulate,
-                                    op.attr.accumulate, s, op.attr.noise, m_active->step.device(), pen);
+                                    op.n, op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.accumulates(0),
+                                    op.accumulates(1), s, op.attr.noise, m_active->step.device(), pen);
         break;
       }
       case PlanOpKind::sparsity: {

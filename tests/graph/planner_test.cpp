@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
+#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "graph/plan.h"
+#include "kernels/common/error.h"
 
 namespace ae {
 namespace {
@@ -214,27 +217,137 @@ TEST(Plan, DenoisingFirstLayerRegeneratesTheCorruptionInsteadOfStoringIt) {
   EXPECT_EQ(plan_report(clean).find(NO_BUFFER_LINE), std::string::npos);
 }
 
-// Tied: layer 0's dW accumulates onto the decoder's Wᵀ contribution while its db does not, so its
-// dense_bwd does not fuse and its dW is a matmul reading x~. Lowering then falls back to storing
-// x~ with a noise op, read by layer 0's forward and by that matmul.
-TEST(Plan, TiedDenoisingFallsBackToAStoredCorruptedInput) {
+// The first layer's dense_bwd in a plan (the last dense_bwd of layer 0), or nullptr.
+const PlanOp* first_layer_bwd(const Plan& p) {
+  const PlanOp* found = nullptr;
+  for (const auto& op : p.ops)
+    if (op.kind == PlanOpKind::dense_bwd && op.layer == 0) found = &op;
+  return found;
+}
+
+// Tied: the decoder's x·W contribution writes layer 0's dW first, so layer 0's dense_bwd adds into
+// dW while it overwrites db. It fuses all the same (dW and db have a flag each), and x~ is
+// regenerated as its GEMMs load x, as in the untied model: nothing stores the corrupted input.
+TEST(Plan, TiedDenoisingRegeneratesTheCorruptionWithDwAccumulating) {
   for (const char* noise : {"mask=0.3", "saltpepper=0.1,0,1", "gaussian=0.2,clip"}) {
     const std::string spec = std::string("784-64r-16-64r-784s:tied:") + noise;
     SCOPED_TRACE(spec);
     const Plan p = plan_of(spec, GraphMode::train, Loss::bce, 32);
     expect_invariants(p);
     expect_every_read_written_before(p);
+    EXPECT_NO_THROW(check_gradient_order(p));
     const int xt = tensor_named(p, "x~");
     ASSERT_GE(xt, 0);
-    EXPECT_TRUE(has_buffer(p, xt));
-    EXPECT_EQ(noisy_ops(p), (std::vector<std::pair<PlanOpKind, int>>{{PlanOpKind::noise, 0}}));
-    ASSERT_EQ(p.ops.front().kind, PlanOpKind::noise);
-    EXPECT_EQ(p.ops.front().out[0], xt);
-    int readers = 0;
-    for (const auto& op : p.ops) readers += std::count(op.in.begin(), op.in.end(), xt) > 0;
-    EXPECT_EQ(readers, 2) << "layer 0's forward and its dW";
-    EXPECT_EQ(plan_report(p).find(NO_BUFFER_LINE), std::string::npos);
+    EXPECT_FALSE(has_buffer(p, xt));
+    EXPECT_EQ(noisy_ops(p), (std::vector<std::pair<PlanOpKind, int>>{{PlanOpKind::dense_fwd, 0},
+                                                                      {PlanOpKind::dense_bwd, 0}}));
+    const PlanOp* l0 = first_layer_bwd(p);
+    ASSERT_NE(l0, nullptr);
+    EXPECT_TRUE(l0->accumulates(0)) << "dW: the decoder's contribution came first";
+    EXPECT_FALSE(l0->accumulates(1)) << "db: its only writer";
+    EXPECT_EQ(l0->in[3], p.graph.inputs[0]);
+    const std::string report = plan_report(p);
+    EXPECT_NE(report.find(NO_BUFFER_LINE), std::string::npos) << report;
+    EXPECT_NE(report.find("dW+="), std::string::npos) << report;
   }
+}
+
+// A contractive penalty writes the encoder's weight gradients before the layers' own backward does
+// (its ∂/∂W terms come first), so each encoder layer's dense_bwd adds into dW and overwrites db.
+// Every layer fuses, and with a corruption the first one regenerates x~: no noise op, no buffer.
+TEST(Plan, ContractiveDenoisingFusesTheFirstLayerAndRegeneratesTheCorruption) {
+  for (const char* model : {"784-128s-32s-128s-784s", "784-64t-784s"}) {
+    const std::string spec = std::string(model) + ":contractive=1e-4:mask=0.3";
+    SCOPED_TRACE(spec);
+    const Plan p = plan_of(spec, GraphMode::train, Loss::mse, 64);
+    expect_invariants(p);
+    expect_every_read_written_before(p);
+    EXPECT_NO_THROW(check_gradient_order(p));
+    for (const auto& op : p.ops) EXPECT_NE(op.kind, PlanOpKind::noise) << "x~ must be regenerated, not stored";
+    const int xt = tensor_named(p, "x~");
+    ASSERT_GE(xt, 0);
+    EXPECT_FALSE(has_buffer(p, xt));
+    EXPECT_EQ(noisy_ops(p), (std::vector<std::pair<PlanOpKind, int>>{{PlanOpKind::dense_fwd, 0},
+                                                                      {PlanOpKind::dense_bwd, 0}}));
+    const PlanOp* l0 = first_layer_bwd(p);
+    ASSERT_NE(l0, nullptr) << "layer 0's backward did not fuse";
+    EXPECT_EQ(l0->in[3], p.graph.inputs[0]) << "dW reads the clean x and corrupts it on load";
+    EXPECT_NE(l0->rule.find("corruption on x's load"), std::string::npos) << l0->rule;
+    EXPECT_TRUE(l0->accumulates(0)) << "dW: the penalty's gradient came first";
+    EXPECT_FALSE(l0->accumulates(1)) << "db: the penalty does not touch the bias";
+    // Every layer's backward is one dense_bwd.
+    std::vector<int> bwd_per_layer;
+    for (const auto& op : p.ops)
+      if (op.kind == PlanOpKind::dense_bwd) bwd_per_layer.push_back(op.layer);
+    std::sort(bwd_per_layer.begin(), bwd_per_layer.end());
+    std::vector<int> every_layer(size_t(std::count(model, model + std::strlen(model), '-')));
+    std::iota(every_layer.begin(), every_layer.end(), 0);
+    EXPECT_EQ(bwd_per_layer, every_layer);
+    const std::string report = plan_report(p);
+    EXPECT_NE(report.find(NO_BUFFER_LINE), std::string::npos) << report;
+  }
+}
+
+// check_gradient_order holds each of dense_bwd's outputs to its own flag: with layer 0's db made to
+// accumulate (onto nothing), or its dW made to overwrite the penalty's contribution, it throws.
+TEST(Plan, GradientOrderChecksDwAndDbOfADenseBwdSeparately) {
+  const Plan p = plan_of("784-64t-784s:contractive=1e-4", GraphMode::train, Loss::mse, 16);
+  ASSERT_NE(first_layer_bwd(p), nullptr);
+  const size_t l0 = size_t(first_layer_bwd(p) - p.ops.data());
+  Plan db_adds = p, dw_overwrites = p;
+  db_adds.ops[l0].accumulate_db = true;
+  dw_overwrites.ops[l0].attr.accumulate = false;
+  EXPECT_THROW(check_gradient_order(db_adds), Error);
+  EXPECT_THROW(check_gradient_order(dw_overwrites), Error);
+  EXPECT_NO_THROW(check_gradient_order(p));
+}
+
+// A first layer without a bias (a hand-built graph; a spec's layers always have one) matches no
+// dense rule, so the matmuls of its forward and dW read x~: lowering falls back to storing x~ with
+// a noise op, read by those two.
+TEST(Plan, AnUnfusedFirstLayerFallsBackToAStoredCorruptedInput) {
+  Graph g;
+  const int w0 = g.add_param("enc.weight", {8, 16}), w1 = g.add_param("dec.weight", {16, 8});
+  const int b1 = g.add_param("dec.bias", {16});
+  const int x = g.add_tensor(batched_tensor("x", TensorRole::input, {16}));
+  g.inputs.push_back(x);
+  auto batched = [&](const char* name, int64_t cols) {
+    return g.add_tensor(batched_tensor(name, TensorRole::activation, {cols}));
+  };
+  const int xt = batched("x~", 16), h = batched("h", 8), hy = batched("h.y", 8);
+  const int xw = batched("xw", 16), z = batched("z", 16), y = batched("y", 16);
+  Attrs corrupt, tanh, sigmoid, mse;
+  corrupt.noise = NoiseParams{NoiseKind::mask, false, 0.3f};
+  tanh.act = Act::tanh, sigmoid.act = Act::sigmoid, mse.loss = Loss::mse;
+  g.add_node(OpType::noise, {x}, {xt}, corrupt, 0);
+  g.add_node(OpType::linear, {xt, w0}, {h}, {}, 0);  // no bias_add
+  g.add_node(OpType::activation, {h}, {hy}, tanh, 0);
+  g.add_node(OpType::linear, {hy, w1}, {xw}, {}, 1);
+  g.add_node(OpType::bias_add, {xw, b1}, {z}, {}, 1);
+  g.add_node(OpType::activation, {z}, {y}, sigmoid, 1);
+  const int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
+  const int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
+  g.add_node(OpType::loss, {y, x}, {loss, err}, mse, 1);
+  g.terms.push_back({"recon", 1.0, loss});
+  g.per_sample = err;
+  g.outputs = {loss, err};
+  append_backward(g);
+
+  const Plan p = make_plan(std::move(g), GraphMode::train, 32);
+  expect_invariants(p);
+  expect_every_read_written_before(p);
+  ASSERT_TRUE(has_buffer(p, xt));
+  EXPECT_EQ(noisy_ops(p), (std::vector<std::pair<PlanOpKind, int>>{{PlanOpKind::noise, 0}}));
+  ASSERT_EQ(p.ops.front().kind, PlanOpKind::noise);
+  EXPECT_EQ(p.ops.front().out[0], xt);
+  int readers = 0;
+  for (const auto& op : p.ops) {
+    if (std::count(op.in.begin(), op.in.end(), xt) == 0) continue;
+    EXPECT_EQ(op.kind, PlanOpKind::matmul);
+    ++readers;
+  }
+  EXPECT_EQ(readers, 2) << "layer 0's forward and its dW";
+  EXPECT_EQ(plan_report(p).find(NO_BUFFER_LINE), std::string::npos);
 }
 
 // No corruption outside training: eval, encode and reconstruct read x itself.

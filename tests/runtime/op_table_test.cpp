@@ -145,6 +145,19 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
 INSTANTIATE_TEST_SUITE_P(PlanOpKinds, OpTable, ::testing::Range(0, PLAN_OP_KIND_COUNT),
                          [](const ::testing::TestParamInfo<int>& i) { return plan_op_kind_name(PlanOpKind(i.param)); });
 
+// A dense_bwd whose dW accumulates while its db is overwritten (a tied or contractive first layer:
+// another op wrote dW first) is among the cases, so that mix of its two flags runs on every backend.
+TEST(OpTableCoverage, DenseBwdWithDwAndDbOnDifferentFlagsHasACase) {
+  std::vector<std::string> mixed;
+  for (const Lowered& l : lowered_cases())
+    for (const PlanOp& op : lower(l.graph, true))
+      if (op.kind == PlanOpKind::dense_bwd && op.accumulates(0) != op.accumulates(1) &&
+          (mixed.empty() || mixed.back() != l.c.name))
+        mixed.push_back(l.c.name);
+  EXPECT_FALSE(mixed.empty()) << "no graph case lowers to a dense_bwd with dW and db on different flags";
+  for (const std::string& name : mixed) std::printf("dense_bwd with mixed accumulation: %s\n", name.c_str());
+}
+
 // The fused plan of a graph and its fully unfused plan compute the same terms and gradients on the
 // reference backend: every fusion rule is an exact rewrite, up to float rounding.
 class FusedVsUnfused : public ::testing::TestWithParam<GraphCase> {};
