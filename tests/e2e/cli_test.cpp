@@ -34,10 +34,6 @@ std::vector<uint8_t> pattern(size_t n) {
   return px;
 }
 
-void expect_success(const RunResult& r) {
-  EXPECT_EQ(r.exit_code, 0) << r.command << "\nstderr: " << r.err;
-}
-
 // Tensors of two model files bit-identical, and the metadata identical except for measured
 // throughput (samples_per_s in the training history, which is a timing, not a result).
 void expect_same_model(const std::string& pa, const std::string& pb) {
@@ -123,13 +119,6 @@ void expect_log_line(const json& j, int64_t step, bool with_val) {
   } else {
     EXPECT_TRUE(j.at("val_loss").is_null()) << j.dump();
   }
-}
-
-std::vector<json> json_lines(const std::string& path) {
-  std::vector<json> out;
-  std::stringstream s(read_text(path));
-  for (std::string line; std::getline(s, line);) out.push_back(json::parse(line));  // throws (fails the test) if not JSON
-  return out;
 }
 
 TEST_F(Cli, LogJsonWritesOneLinePerEpoch) {

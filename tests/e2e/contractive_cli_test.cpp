@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,21 +19,6 @@ namespace {
 using json = nlohmann::json;
 
 const std::string SPEC = "784-32s-784s";
-
-void expect_success(const RunResult& r) {
-  EXPECT_EQ(r.exit_code, 0) << r.command << "\nstderr: " << r.err;
-}
-
-json spec_json(const std::string& model) {
-  return json::parse(load_model_file(model).metadata.at("ae.spec"));
-}
-
-std::vector<json> json_lines(const std::string& path) {
-  std::vector<json> v;
-  std::istringstream in(read_text(path));
-  for (std::string line; std::getline(in, line);) v.push_back(json::parse(line));
-  return v;
-}
 
 // 512 Fashion-MNIST images, batch 32: 16 steps an epoch, one --log-json line every 4 steps.
 std::vector<std::string> train_args(const std::string& out, const std::vector<std::string>& more) {

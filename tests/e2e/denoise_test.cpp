@@ -25,10 +25,6 @@ using json = nlohmann::json;
 
 const std::string SPEC = "16-8r-4-8r-16";
 
-void expect_success(const RunResult& r) {
-  EXPECT_EQ(r.exit_code, 0) << r.command << "\nstderr: " << r.err;
-}
-
 // Values in [0.25, 0.75], none zero (so a masked element is always a changed one), with the
 // extremes present: the data range is exactly [0.25, 0.75].
 Matrix synthetic(int64_t rows, int64_t cols) {
@@ -38,10 +34,6 @@ Matrix synthetic(int64_t rows, int64_t cols) {
   m.data.resize(size_t(rows * cols));
   for (size_t i = 0; i < m.data.size(); ++i) m.data[i] = 0.25f + 0.5f * float((i * 7919) % 1001) / 1000.0f;
   return m;
-}
-
-json spec_json(const std::string& model) {
-  return json::parse(load_model_file(model).metadata.at("ae.spec"));
 }
 
 // The number after `key` on the line of stdout that starts with `line`.

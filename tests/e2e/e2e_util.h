@@ -1,5 +1,6 @@
 // Helpers of the end-to-end tests: a scratch directory per test, running the real `ae` binary
-// with its stdout and stderr captured, and small file utilities (read, list, write IDX).
+// with its stdout and stderr captured, checking it succeeded, and small file utilities (read,
+// list, write IDX, JSON lines, a model file's spec).
 #pragma once
 
 #include <sys/resource.h>
@@ -16,6 +17,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "runtime/model_file.h"
 
 namespace ae::e2e {
 
@@ -115,6 +119,24 @@ inline RunResult run_ae(const std::vector<std::string>& args, const ScratchDir& 
   fs::remove(out_path);
   fs::remove(err_path);
   return r;
+}
+
+// The run exited with status 0; the failure shows the command line and its stderr.
+inline void expect_success(const RunResult& r) {
+  EXPECT_EQ(r.exit_code, 0) << r.command << "\nstderr: " << r.err;
+}
+
+// Each line of a file parsed as JSON (a --log-json log); a line that is not JSON throws, failing the test.
+inline std::vector<nlohmann::json> json_lines(const std::string& path) {
+  std::vector<nlohmann::json> v;
+  std::istringstream in(read_text(path));
+  for (std::string line; std::getline(in, line);) v.push_back(nlohmann::json::parse(line));
+  return v;
+}
+
+// The spec recorded in a model file's metadata (ae.spec), as JSON.
+inline nlohmann::json spec_json(const std::string& model) {
+  return nlohmann::json::parse(load_model_file(model).metadata.at("ae.spec"));
 }
 
 // An IDX file of u8 images: magic 0x00000803, dims [n, h, w] big-endian, then n·h·w bytes.

@@ -16,8 +16,6 @@ namespace {
 
 const std::string RELEASE = AE_SOURCE_DIR "/tests/data/release-e020af5/";
 
-void expect_success(const RunResult& r) { ASSERT_EQ(r.exit_code, 0) << r.command << "\n" << r.err; }
-
 TEST(FormatCompat, PreviousReleaseFilesGiveBitIdenticalOutputs) {
   ScratchDir dir;
   for (const char* cmd : {"reconstruct", "encode"}) {
