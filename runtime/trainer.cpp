@@ -28,10 +28,6 @@ void gather_rows(const DataView& d, const int64_t* rows, int64_t n, float* out) 
     std::memcpy(out + i * d.cols, d.data + rows[i] * d.cols, size_t(d.cols) * sizeof(float));
 }
 
-Plan plan_for(const Model& m, GraphMode mode, int64_t batch, std::optional<Loss> loss = std::nullopt) {
-  return make_plan(m.spec, mode, loss.value_or(m.loss), batch);
-}
-
 void copy_values(const ParamStore& from, ParamStore& to) {
   for (size_t i = 0; i < from.count(); ++i)
     std::memcpy(to.value(i), from.value(i), size_t(from.info(i).size()) * sizeof(float));
