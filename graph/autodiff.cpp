@@ -237,6 +237,16 @@ struct Autodiff {
         a.sparsity = n.attr.sparsity;
         return contribute(n.in[0], OpType::sparsity_grad, {dy(n.out[0], n.layer), n.in[0], n.out[1]}, a, n.layer);
       }
+      case OpType::contractive: {  // value(z, W): z's path and W's own (through the row norms)
+        const int z = n.in[0], w = n.in[1];
+        if (!needs_grad(z) && !needs_grad(w)) return;
+        const int d = dy(n.out[0], n.layer);
+        Attrs a;
+        a.act = n.attr.act;
+        if (needs_grad(z)) contribute(z, OpType::contractive_grad, {d, z, n.out[2]}, a, n.layer);
+        if (needs_grad(w)) contribute(w, OpType::contractive_grad_w, {d, w, n.out[1]}, {}, n.layer);
+        return;
+      }
       case OpType::noise:  // corruption is applied to data, never to something a parameter produced
         AE_CHECK(!needs_grad(n.in[0]), "autodiff: noise on ", g.tensors[size_t(n.in[0])].name,
                  ", which depends on a parameter; ae corrupts only inputs and passes no gradient through noise");

@@ -78,10 +78,12 @@ int act_derivative_of(Graph& g, const LayerTensors& lt, int layer) {
   return d;
 }
 
-// λ · (1/B) Σ_b ‖J_b‖²_F, J = ∂h/∂x of the code h, from primitives, so autodiff differentiates it
-// (through act″ and every use of each weight) and every backend runs it. Exact for any depth.
+// λ · (1/B) Σ_b ‖J_b‖²_F, J = ∂h/∂x of the code h. Exact for any depth.
 // One layer, h = a(W x + b): J = diag(a′(z)) W, so ‖J‖²_F = Σ_j a′(z_j)² ‖W_j‖² — O(n) per sample
-// after the O(n·d) row norms, which do not depend on the batch.
+// after the O(n·d) row norms, which do not depend on the batch: one `contractive` node with its own
+// kernels (forward, and the gradients for z and W) on every backend.
+// Deeper encoders are built from primitives, so autodiff differentiates them (through act″ and
+// every use of each weight) and every backend runs them.
 // L ≥ 2 layers: J = D_L W_L ⋯ D_2 W_2 D_1 W_1 with D_l = diag(a_l′(z_l)). Per sample, the C code
 // rows of K = D_L W_L ⋯ W_2 D_1 [C, n_1] are built from the code side as a [B·C, n] tensor,
 //   K_{L−1} = (W_L tiled over the batch) ⊙ (a_L′ per row) ⊙ (a_{L−1}′ per sample),
@@ -93,30 +95,13 @@ void add_contractive(Graph& g, const Spec& spec, const std::vector<LayerTensors>
   AE_CHECK(enc.size() == spec.encoder.size(), "contractive: the encoder's layers were not all built");
   const int layer = int(enc.size() - 1);
   const int64_t units = spec.code_units();
-  if (enc.size() == 1) {
-    const int d = act_derivative_of(g, enc[0], 0);
-    Attrs sq;
-    sq.unary = UnaryOp::square;
-    const int d2 = g.add_tensor(batched_tensor("act'^2", TensorRole::activation, {units}));
-    g.add_node(OpType::unary, {d}, {d2}, sq, layer);
-    const Tensor& w = g.tensors[size_t(enc[0].w)];
-    const int w2 = g.add_tensor(fixed_tensor("W^2", TensorRole::activation, w.dims));
-    g.add_node(OpType::unary, {enc[0].w}, {w2}, sq, layer);
-    const int norms = g.add_tensor(fixed_tensor("|W_j|^2", TensorRole::activation, {units}));
-    Attrs rc;
-    rc.axis = ReduceAxis::cols;
-    g.add_node(OpType::reduce, {w2}, {norms}, rc, layer);
-    const int p = g.add_tensor(batched_tensor("|J_j|^2", TensorRole::activation, {units}));
-    Attrs mul;
-    mul.binary = BinaryOp::mul;
-    mul.bcast = Broadcast::row;
-    g.add_node(OpType::binary, {d2, norms}, {p}, mul, layer);
+  if (enc.size() == 1) {  // the closed form, one node (kernels/common/contractive.h)
     const int v = g.add_tensor(fixed_tensor("contractive", TensorRole::scalar, {1}));
-    Attrs r;  // (1/B) Σ_b Σ_j = units · mean over the B·units elements
-    r.axis = ReduceAxis::all;
-    r.mean = true;
-    r.scale = double(units);
-    g.add_node(OpType::reduce, {p}, {v}, r, layer);
+    const int sums = g.add_tensor(fixed_tensor("Σ_b a'(z)^2", TensorRole::activation, {units}));
+    const int norms = g.add_tensor(fixed_tensor("|W_j|^2", TensorRole::activation, {units}));
+    Attrs a;
+    a.act = enc[0].act;
+    g.add_node(OpType::contractive, {enc[0].z, enc[0].w}, {v, sums, norms}, a, layer);
     g.terms.push_back(Term{"contractive", spec.contractive, v});
     g.outputs.push_back(v);
     return;

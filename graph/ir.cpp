@@ -25,6 +25,7 @@ const char* op_type_name(OpType t) {
     case OpType::stop_gradient: return "stop_gradient";
     case OpType::noise: return "noise";
     case OpType::sparsity: return "sparsity";
+    case OpType::contractive: return "contractive";
     case OpType::loss: return "loss";
     case OpType::fill: return "fill";
     case OpType::broadcast: return "broadcast";
@@ -36,6 +37,8 @@ const char* op_type_name(OpType t) {
     case OpType::linear_grad_x: return "linear_grad_x";
     case OpType::add: return "add";
     case OpType::sparsity_grad: return "sparsity_grad";
+    case OpType::contractive_grad: return "contractive_grad";
+    case OpType::contractive_grad_w: return "contractive_grad_w";
     case OpType::optimizer_update: return "optimizer_update";
   }
   return "?";

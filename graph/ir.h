@@ -73,6 +73,8 @@ enum class OpType : uint8_t {
   stop_gradient,   // y = x, no gradient flows back                                      (in: x, out: y)
   noise,           // y = corrupt(x), fresh per step (Philox: seed, step, element); data only: no gradient
   sparsity,        // a penalty on the code (kernels/common/sparsity.h)  in: h [B,N]  out: value [1], colsum [N]
+  contractive,     // a one-layer encoder's ‖∂h/∂x‖²_F in closed form (kernels/common/contractive.h)
+                   //   in: z [B,N], W [N,K]   out: value [1], s [N] (Σ_b a′²), norms [N] (‖W_j‖²)
   loss,            // L = mean ℓ(y, t), e = per row  in: y, t                           out: L [1], e [B,1]
   // backward (and constants)
   fill,            // y = scale everywhere         in: —                                  out: y
@@ -86,6 +88,8 @@ enum class OpType : uint8_t {
   linear_grad_x,   // dx = dy·W (trans_w: dy·Wᵀ)   in: dy, W                              out: dx
   add,             // y = a + b (gradient accumulation of activations)  in: a, b         out: y
   sparsity_grad,   // dh = dvalue·∂value/∂h        in: dvalue [1], h, colsum [N]           out: dh [B,N]
+  contractive_grad,   // dz = dvalue·∂value/∂z     in: dvalue [1], z [B,N], norms [N]      out: dz [B,N]
+  contractive_grad_w, // dW = dvalue·∂value/∂W     in: dvalue [1], W [N,K], s [N]          out: dW [N,K]
   optimizer_update,// p ← update(p, g, state)      in: p, g                               out: (p, in place)
 };
 const char* op_type_name(OpType t);

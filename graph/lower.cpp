@@ -80,7 +80,7 @@ struct Lowering {
     const Node& add = g.nodes[size_t(sum)];
     const int side = deferred.count(g.producer(add.in[0])) ? 0 : 1;  // the penalty's input
     const int sg = g.producer(add.in[side]), recon = add.in[1 - side];
-    if (g.consumers(recon).size() != 1) return dy;  // dz is written over dy (cpu): it must die here
+    if (g.nodes[size_t(sg)].type != OpType::sparsity_grad || g.consumers(recon).size() != 1) return dy;  // dz is written over dy (cpu): it must die here
     const Node& grad = g.nodes[size_t(sg)];  // in {dvalue, h, colsum}
     op.attr.sparsity = grad.attr.sparsity;
     op.in.insert(op.in.end(), {grad.in[1], grad.in[2], grad.in[0]});
@@ -89,6 +89,33 @@ struct Lowering {
     op.fused_nodes.push_back(sg);
     absorbed.insert({sum, sg});
     return recon;
+  }
+  // The add summing a one-layer encoder's z gradient (from dz) with its deferred contractive
+  // penalty's, or -1: dz's only reader, whether already taken ahead (it follows a bias_grad-first
+  // pattern's dz) or not yet visited (it follows the activation_grad that wrote dz).
+  int z_penalty_sum(int dz) const {
+    if (!penalty_on_load) return -1;
+    const std::vector<int> readers = g.consumers(dz);
+    if (readers.size() != 1) return -1;
+    const int s = readers[0];
+    const Node& add = g.nodes[size_t(s)];
+    if (add.type != OpType::add || (taken[size_t(s)] && !deferred.count(s))) return -1;
+    const int pg = g.producer(add.in[0] == dz ? add.in[1] : add.in[0]);
+    if (pg < 0 || !deferred.count(pg) || g.nodes[size_t(pg)].type != OpType::contractive_grad) return -1;
+    return s;
+  }
+  // Takes the z-penalty sum `s` into a dense_bwd op: in {…, z, norms, dvalue}.
+  void absorb_z_penalty(PlanOp& op, int s, int dz) {
+    const Node& add = g.nodes[size_t(s)];
+    const int pg = g.producer(add.in[0] == dz ? add.in[1] : add.in[0]);
+    const Node& grad = g.nodes[size_t(pg)];  // in {dvalue, z, norms}
+    op.z_penalty = true;
+    op.in.insert(op.in.end(), {grad.in[1], grad.in[2], grad.in[0]});
+    op.rule += " + the contractive penalty's gradient on dz";
+    taken[size_t(s)] = true;
+    op.fused_nodes.push_back(s);
+    op.fused_nodes.push_back(pg);
+    absorbed.insert({s, pg});
   }
   void take(PlanOp& op, std::initializer_list<int> nodes) {
     for (int n : nodes)
@@ -117,13 +144,14 @@ bool rule_noise_regenerated(Lowering& L, int i) {
   return true;
 }
 
-// sparsity_grad read only by an add (the code's gradient: reconstruction + penalty)  ⇒  no op yet:
-// both are taken for the code layer's dense_bwd, which adds the penalty's gradient as it loads dy.
+// sparsity_grad or contractive_grad read only by an add (the code's gradient: reconstruction +
+// penalty)  ⇒  no op yet: both are taken for the code layer's dense_bwd, which adds the penalty's
+// gradient as it loads dy (sparsity: to dy; contractive: to dy⊙act′).
 // lower() checks afterwards that one did, and lowers again without this rule if none did.
 bool rule_penalty_on_load(Lowering& L, int i) {
   const Node& n = L.g.nodes[i];
   if (!L.penalty_on_load) return false;
-  if (n.type == OpType::sparsity_grad) {
+  if (n.type == OpType::sparsity_grad || n.type == OpType::contractive_grad) {
     const auto readers = L.g.consumers(n.out[0]);
     if (readers.size() != 1 || L.g.nodes[size_t(readers[0])].type != OpType::add || L.is_output(n.out[0])) return false;
   } else if (n.type != OpType::add || !(L.deferred.count(L.g.producer(n.in[0])) || L.deferred.count(L.g.producer(n.in[1])))) {
@@ -232,11 +260,20 @@ bool rule_loss(Lowering& L, int i) {
 bool rule_dense_bwd(Lowering& L, int i) {
   const Node& first = L.g.nodes[i];
   int ag = -1, dz = -1;
+  int zsum = -1, dz_act = -1;  // a contractive penalty's sum on dz, and dz before it
   if (first.type == OpType::activation_grad) {
     ag = i;
     dz = first.out[0];
+    if ((zsum = L.z_penalty_sum(dz)) >= 0) dz_act = dz, dz = L.g.nodes[size_t(zsum)].out[0];
   } else if (first.type == OpType::bias_grad) {
     dz = first.in[0];
+    const int s = L.g.producer(dz);  // a linear code layer: the sum is dz itself
+    if (s >= 0 && L.deferred.count(s) && L.g.nodes[size_t(s)].type == OpType::add) {
+      const Node& add = L.g.nodes[size_t(s)];
+      for (int in : add.in)
+        if (L.z_penalty_sum(in) == s) dz_act = in;
+      if (dz_act >= 0) zsum = s;  // else a sparsity penalty's sum, for load_through_penalty
+    }
   } else {
     return false;
   }
@@ -268,11 +305,12 @@ bool rule_dense_bwd(Lowering& L, int i) {
     bool z_needed = act_derivative_needs_z(a.attr.act);
     op.in = {a.in[0], z_needed ? -1 : a.in[2], z_needed ? a.in[1] : -1, x, W};
   } else {
-    op.in = {dz, -1, -1, x, W};
+    op.in = {zsum >= 0 ? dz_act : dz, -1, -1, x, W};
   }
   op.out = {dW, L.g.nodes[bg].out[0], gx >= 0 ? L.g.nodes[gx].out[0] : -1};
   op.in[3] = L.load_through_noise(op, x);
-  op.in[0] = L.load_through_penalty(op, op.in[0]);
+  if (zsum >= 0) L.absorb_z_penalty(op, zsum, dz_act);
+  else op.in[0] = L.load_through_penalty(op, op.in[0]);
   L.take(op, {ag, bg, gw, gx});
   L.ops.push_back(op);
   return true;
@@ -357,6 +395,9 @@ bool rule_unfused(Lowering& L, int i) {
     case OpType::noise: op.kind = PlanOpKind::noise; break;
     case OpType::sparsity: op.kind = PlanOpKind::sparsity; break;
     case OpType::sparsity_grad: op.kind = PlanOpKind::sparsity_grad; break;
+    case OpType::contractive: op.kind = PlanOpKind::contractive; break;
+    case OpType::contractive_grad: op.kind = PlanOpKind::contractive_grad; break;
+    case OpType::contractive_grad_w: op.kind = PlanOpKind::contractive_grad_w; break;
     default: return false;  // loss, loss_grad and optimizer_update have their own rules
   }
   L.take(op, {i});

@@ -29,6 +29,9 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::noise: return "noise";
     case PlanOpKind::sparsity: return "sparsity";
     case PlanOpKind::sparsity_grad: return "sparsity_grad";
+    case PlanOpKind::contractive: return "contractive";
+    case PlanOpKind::contractive_grad: return "contractive_grad";
+    case PlanOpKind::contractive_grad_w: return "contractive_grad_w";
   }
   return "?";
 }
@@ -63,6 +66,9 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::noise: return 0;  // integer Philox rounds, not floating-point work
     case PlanOpKind::sparsity: return 2.0 * elems(g, in[0], batch);
     case PlanOpKind::sparsity_grad: return 3.0 * elems(g, out[0], batch);
+    case PlanOpKind::contractive: return 4.0 * elems(g, in[0], batch) + 2.0 * elems(g, in[1], batch);  // a′², ‖W_j‖²
+    case PlanOpKind::contractive_grad: return 8.0 * elems(g, out[0], batch);  // a′, a″ and the product
+    case PlanOpKind::contractive_grad_w: return 2.0 * elems(g, out[0], batch);
     case PlanOpKind::fill:
     case PlanOpKind::copy: return 0;
   }
@@ -100,6 +106,16 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     case PlanOpKind::sparsity_grad:
       view(op.kind == PlanOpKind::sparsity ? op.in[0] : op.in[1]);  // h [B, N]
       return o;
+    case PlanOpKind::contractive:
+    case PlanOpKind::contractive_grad:
+    case PlanOpKind::contractive_grad_w: {  // m = the batch, n = the code's units, k = the inputs
+      const int w = op.kind == PlanOpKind::contractive ? op.in[1] : op.kind == PlanOpKind::contractive_grad_w ? op.in[1] : -1;
+      const int z = op.kind == PlanOpKind::contractive ? op.in[0] : op.kind == PlanOpKind::contractive_grad ? op.in[1] : -1;
+      o.m = batch;
+      o.n = z >= 0 ? g.tensors[size_t(z)].cols() : g.tensors[size_t(w)].rows(batch);
+      o.k = w >= 0 ? g.tensors[size_t(w)].cols() : 0;
+      return o;
+    }
     case PlanOpKind::reduce:
     case PlanOpKind::broadcast: {
       const int big = op.kind == PlanOpKind::reduce ? op.in[0] : op.out[0];  // the [B·G, n] side
@@ -173,10 +189,12 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
     case PlanOpKind::sparsity:
     case PlanOpKind::sparsity_grad: t = sparsity_kind_name(op.attr.sparsity.kind); break;
+    case PlanOpKind::contractive_grad_w: t = "‖W_j‖²"; break;
     default:
       t = act_name(op.attr.act);
       if (op.attr.noise.kind != NoiseKind::none) t += std::string("+") + noise_kind_name(op.attr.noise.kind);  // x̃ regenerated
       if (op.attr.sparsity.kind != SparsityKind::none) t += std::string("+") + sparsity_kind_name(op.attr.sparsity.kind);
+      if (op.z_penalty) t += "+contractive";
       break;
   }
   // "+=": the op adds into the parameter gradients it writes; a dense_bwd whose dW and db differ

@@ -28,6 +28,8 @@ enum class PlanOpKind : uint8_t {
                    //   layer of a denoising model, whose corrupted input is then never stored)
                    //   with attr.sparsity: in {dy, y|-1, z|-1, x, W, h, colsum, dvalue}, and dz = (dy +
                    //   the penalty's gradient at h)⊙act′: the code's gradient is summed on load
+                   //   with z_penalty: in {…, z, norms, dvalue}, dz = dy⊙act′ + the contractive
+                   //   penalty's gradient at z (a one-layer encoder)
   loss_fwd,        // in {pred, target}            out {loss, per_sample}
   loss_fwd_bwd,    // in {pred, target}            out {loss, per_sample, dpred} (dpred: ∂L/∂z when act)
   optimizer_step,  // in {p0, g0, p1, g1, ...}     out {}
@@ -45,8 +47,11 @@ enum class PlanOpKind : uint8_t {
   noise,           // in {x}  out {y}: y = corrupt(x) with attr.noise at the step's (seed, step)
   sparsity,        // in {h}  out {value, colsum}: attr.sparsity's penalty on the code h
   sparsity_grad,   // in {dvalue, h, colsum}  out {dh}: dh (+)= dvalue·∂value/∂h
+  contractive,     // in {z, W}  out {value, s, norms}: a one-layer encoder's penalty in closed form
+  contractive_grad,   // in {dvalue, z, norms}  out {dz}: dz (+)= dvalue·∂value/∂z
+  contractive_grad_w, // in {dvalue, W, s}  out {dW}: dW (+)= dvalue·∂value/∂W (through the row norms)
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::sparsity_grad) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::contractive_grad_w) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {
@@ -60,6 +65,9 @@ struct PlanOp {
   // dense_bwd: db is added to. Apart from dW's attr.accumulate because a weight's gradient can
   // have an earlier writer its bias's has not (tied weights, the contractive penalty's ∂/∂W).
   bool accumulate_db = false;
+  // dense_bwd of a one-layer encoder with the contractive penalty (kernels/common/contractive.h):
+  // in {dy, y|-1, z|-1, x, W, z, norms, dvalue}, dz = dy⊙act′ + dvalue·∂penalty/∂z as dy is loaded.
+  bool z_penalty = false;
   bool from_logits = false;  // loss: pred holds logits z of a sigmoid output
   bool trans_a = false, trans_b = false;  // matmul
   int layer = -1;

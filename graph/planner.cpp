@@ -78,7 +78,7 @@ void check_gradient_order(const Plan& p) {
     if (op.kind == PlanOpKind::optimizer_step) continue;
     const bool can_accumulate = op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul ||
                                 op.kind == PlanOpKind::binary || op.kind == PlanOpKind::reduce ||
-                                op.kind == PlanOpKind::broadcast;
+                                op.kind == PlanOpKind::broadcast || op.kind == PlanOpKind::contractive_grad_w;
     for (size_t i = 0; i < op.out.size(); ++i) {
       const int t = op.out[i];
       const bool acc = op.accumulates(i);

@@ -13,6 +13,7 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/binary.h"
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/contractive.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
@@ -102,7 +103,13 @@ class CpuBackend final : public Backend {
         float* dy = P(op.in[0]);
         if (op.attr.sparsity.kind != SparsityKind::none)  // dy += the penalty's gradient; in {…, h, colsum, dvalue}
           cpu::sparsity_backward<float>(op.attr.sparsity, P(op.in[7]), P(op.in[5]), P(op.in[6]), M, op.n, dy, true);
-        cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), op.attr.act, gemm_x(op, c, M, P(op.in[3])),
+        Act act = op.attr.act;
+        if (op.z_penalty) {  // dz = dy⊙act′ + the contractive penalty's gradient; in {…, z, norms, dvalue}
+          cpu::activation_backward<float>(act, dy, P(op.in[2]), P(op.in[1]), dy, M * op.n);
+          cpu::contractive_backward_z<float>(act, P(op.in[7]), P(op.in[5]), P(op.in[6]), M, op.n, dy, true);
+          act = Act::linear;  // dy now holds dz
+        }
+        cpu::dense_backward<float>(dy, P(op.in[1]), P(op.in[2]), act, gemm_x(op, c, M, P(op.in[3])),
                                    P(op.in[4]), M, op.n, op.k, dy /* dz in place */, P(op.out[0]), P(op.out[1]),
                                    P(op.out[2]), op.accumulates(0), op.accumulates(1));
         break;
@@ -171,6 +178,16 @@ class CpuBackend final : public Backend {
         break;
       case PlanOpKind::sparsity_grad:
         cpu::sparsity_backward<float>(op.attr.sparsity, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, P(op.out[0]), acc);
+        break;
+      case PlanOpKind::contractive:
+        cpu::contractive_forward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), g.m, g.n, g.k, P(op.out[1]), P(op.out[2]),
+                                        P(op.out[0]));
+        break;
+      case PlanOpKind::contractive_grad:
+        cpu::contractive_backward_z<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, P(op.out[0]), acc);
+        break;
+      case PlanOpKind::contractive_grad_w:
+        cpu::contractive_backward_w<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, g.k, P(op.out[0]), acc);
         break;
       default: AE_FAIL("cpu backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }

@@ -7,12 +7,41 @@
 // Why act′ on load rather than an elementwise pass first: the pass would write and re-read M·N
 // values and could not run in place of dy; recomputing act′ per load costs a few flops per
 // element against the 2·K FMAs each dz element feeds (the y-form is a compare or a multiply).
+#include <string>
+
 #include "kernels/common/error.h"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/gemm_tile.cuh"
 #include "kernels/cuda/launch.cuh"
 
 namespace ae::cuda {
+
+namespace {
+// One pass of gemm_tile's kernel with A's penalty (if any) and B's corruption (if any) chosen at
+// compile time: the plain GEMMs keep their registers.
+template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, bool NOISY_B>
+void launch_pass(gemm_tile::LoadPenalty pen, const char* what, dim3 grid, cudaStream_t stream,
+                 const gemm_tile::Params<T>& p) {
+  using namespace gemm_tile;
+  const std::string name = std::string(what) + "<gemm_tile 64x64x16" + (NOISY_B ? ", x corrupted on load" : "") +
+                           (pen == LoadPenalty::sparsity      ? ", sparsity gradient on dy's load"
+                            : pen == LoadPenalty::contractive ? ", contractive gradient on dz's load"
+                                                              : "") + ">";
+  switch (pen) {
+    case LoadPenalty::none:
+      return launch(name.c_str(), gemm_kernel<T, A_T_CONTIG, B_T_CONTIG, Epilogue::store, false, NOISY_B>, grid,
+                    dim3(THREADS), 0, stream, p);
+    case LoadPenalty::sparsity:
+      return launch(name.c_str(),
+                    gemm_kernel<T, A_T_CONTIG, B_T_CONTIG, Epilogue::store, false, NOISY_B, LoadPenalty::sparsity>, grid,
+                    dim3(THREADS), 0, stream, p);
+    case LoadPenalty::contractive:
+      return launch(name.c_str(),
+                    gemm_kernel<T, A_T_CONTIG, B_T_CONTIG, Epilogue::store, false, NOISY_B, LoadPenalty::contractive>,
+                    grid, dim3(THREADS), 0, stream, p);
+  }
+}
+}  // namespace
 
 template <typename T>
 void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, const T* w, int64_t M, int64_t N,
@@ -34,17 +63,21 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
   // dz(m, n) = dy[m·N + n] · act′(aux[m·N + n]); the linear case reads no aux.
   const bool from_z = z != nullptr;
   const T* aux = act == Act::linear ? nullptr : (from_z ? z : y);
-  const bool penalized = penalty.p.kind != SparsityKind::none;
-  AE_CHECK(!penalized || !nonempty || (penalty.h && penalty.colsum && penalty.dvalue),
-           "cuda dense_backward: a code penalty needs h, its column sums and dvalue");
-  auto with_penalty = [&](Operand<T> dz) {  // dz(·) = (dy + the penalty's gradient)·act′ at the same offset
-    if (!penalized) return dz;
+  const LoadPenalty pen = penalty.contractive ? LoadPenalty::contractive
+                          : penalty.p.kind != SparsityKind::none ? LoadPenalty::sparsity : LoadPenalty::none;
+  AE_CHECK(!(penalty.contractive && penalty.p.kind != SparsityKind::none),
+           "cuda dense_backward: a sparsity and a contractive penalty on one load are not built");
+  AE_CHECK(pen == LoadPenalty::none || !nonempty || (penalty.at && penalty.unit && penalty.dvalue),
+           "cuda dense_backward: a code penalty needs its tensor, its per-unit vector and dvalue");
+  auto with_penalty = [&](Operand<T> dz) {  // dz(·) with the penalty's gradient at the same offset
+    if (pen == LoadPenalty::none) return dz;
     dz.pen = penalty.p;
-    dz.pen_h = penalty.h, dz.pen_colsum = penalty.colsum, dz.pen_dvalue = penalty.dvalue;
+    dz.pen_at = penalty.at, dz.pen_unit = penalty.unit, dz.pen_dvalue = penalty.dvalue;
     dz.pen_cols = N;
     dz.pen_inv_batch = T(1) / T(M);
     return dz;
   };
+
 
   // dW and db: a grid of N/64 × max(1, K/64) blocks (the first column also sums db; with K = 0
   // there is no dW but db is still due).
@@ -59,19 +92,8 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     p.accumulate = accumulate_dw;
     p.row_sum = db;
     p.accumulate_row_sum = accumulate_db;
-    const bool noisy = noise.kind != NoiseKind::none;
-    if (!noisy && !penalized)
-      launch("dense_bwd_dw_db<gemm_tile 64x64x16>", gemm_kernel<T, false, false, Epilogue::store>, grid, dim3(THREADS), 0,
-             stream, p);
-    else if (!penalized)
-      launch("dense_bwd_dw_db<gemm_tile 64x64x16, x corrupted on load>",
-             gemm_kernel<T, false, false, Epilogue::store, false, true>, grid, dim3(THREADS), 0, stream, p);
-    else if (!noisy)
-      launch("dense_bwd_dw_db<gemm_tile 64x64x16, code penalty on dy's load>",
-             gemm_kernel<T, false, false, Epilogue::store, false, false, true>, grid, dim3(THREADS), 0, stream, p);
-    else
-      launch("dense_bwd_dw_db<gemm_tile 64x64x16, x corrupted on load, code penalty on dy's load>",
-             gemm_kernel<T, false, false, Epilogue::store, false, true, true>, grid, dim3(THREADS), 0, stream, p);
+    if (noise.kind == NoiseKind::none) launch_pass<T, false, false, false>(pen, "dense_bwd_dw_db", grid, stream, p);
+    else launch_pass<T, false, false, true>(pen, "dense_bwd_dw_db", grid, stream, p);
   }
   // dx = dz·W; with N = 0 the loop is empty and dx is zero, as an empty sum is.
   if (dx && M > 0 && K > 0) {
@@ -82,12 +104,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     p.b = Operand<T>{w, 1, K, nullptr, Act::linear, false};      // W(k, n) = w[n·K + k]
     p.R = M, p.S = K, p.T_LEN = N;
     p.c = dx, p.c_rs = K;
-    if (!penalized)
-      launch("dense_bwd_dx<gemm_tile 64x64x16>", gemm_kernel<T, true, false, Epilogue::store>, grid, dim3(THREADS), 0,
-             stream, p);
-    else
-      launch("dense_bwd_dx<gemm_tile 64x64x16, code penalty on dy's load>",
-             gemm_kernel<T, true, false, Epilogue::store, false, false, true>, grid, dim3(THREADS), 0, stream, p);
+    launch_pass<T, true, false, false>(pen, "dense_bwd_dx", grid, stream, p);
   }
 }
 

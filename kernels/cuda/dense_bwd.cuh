@@ -15,15 +15,19 @@
 
 namespace ae::cuda {
 
-// A sparsity penalty on the layer's output (the code): dz = (dy + dvalue·∂penalty/∂h)·act′, the
-// penalty's gradient added as dy is loaded (kernels/common/sparsity.h), so the code's summed
-// gradient is never stored.
+// A penalty on the code layer whose gradient is added as dy is loaded, so the code's summed
+// gradient is never stored:
+//   sparsity (p.kind set; kernels/common/sparsity.h):   dz = (dy + dvalue·∂penalty/∂h)·act′
+//     at = h, the layer's output; unit = its column sums (dense_forward's)
+//   contractive (a one-layer encoder; kernels/common/contractive.h):  dz = dy·act′ + dvalue·∂penalty/∂z
+//     at = z, the pre-activation; unit = the row norms ‖W_j‖² (contractive_forward's)
 template <typename T>
 struct CodePenaltyIn {
-  SparsityParams p;              // kind none: no penalty
-  const T* h = nullptr;          // [M, N] the layer's output
-  const T* colsum = nullptr;     // [N] its column sums (dense_forward's)
+  SparsityParams p;              // sparsity; kind none: no sparsity penalty
+  const T* at = nullptr;         // [M, N]
+  const T* unit = nullptr;       // [N]
   const T* dvalue = nullptr;     // [1] the penalty term's gradient seed
+  bool contractive = false;      // the contractive penalty instead (p.kind must be none)
 };
 
 //   dz = dy ⊙ act′  (from z when z is given, else from y; gelu needs z)

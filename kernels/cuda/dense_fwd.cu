@@ -40,10 +40,10 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
     p.colstat_partials = penalty.workspace;
     if (noise.kind == NoiseKind::none)
       launch("dense_fwd<gemm_tile 64x64x16, code penalty column sums>",
-             gemm_kernel<T, true, true, Epilogue::bias_act, false, false, false, true>, grid, dim3(THREADS), 0, stream, p);
+             gemm_kernel<T, true, true, Epilogue::bias_act, false, false, LoadPenalty::none, true>, grid, dim3(THREADS), 0, stream, p);
     else
       launch("dense_fwd<gemm_tile 64x64x16, x corrupted on load, code penalty column sums>",
-             gemm_kernel<T, true, true, Epilogue::bias_act, true, false, false, true>, grid, dim3(THREADS), 0, stream, p);
+             gemm_kernel<T, true, true, Epilogue::bias_act, true, false, LoadPenalty::none, true>, grid, dim3(THREADS), 0, stream, p);
     sparsity_finalize<T>(penalty.p, penalty.workspace, M, N, penalty.colsum, penalty.value, stream);
     return;
   }

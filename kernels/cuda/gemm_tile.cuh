@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/contractive.h"
 #include "kernels/common/noise.h"
 #include "kernels/common/sparsity.h"
 #include "kernels/common/step_scalars.h"
@@ -72,15 +73,19 @@ struct Operand {
   bool aux_is_z;
   NoiseParams noise = {};
   const StepScalars* steps = nullptr;  // [1] device; read when noise is set
-  // A code penalty's gradient added before act′ (dense_bwd's dz): p is then dy [M, N] and element
-  // off belongs to unit off % pen_cols. Read only by the PENALIZED instantiations.
+  // A code penalty's gradient added on load (dense_bwd's dz; p is then dy [M, N] and element off
+  // belongs to unit off % pen_cols). Read only by the instantiations with that LoadPenalty:
+  //   sparsity:    dz = (dy + its gradient at h)·act′,  pen_at = h, pen_unit = the column sums
+  //   contractive: dz = dy·act′ + its gradient at z,    pen_at = z, pen_unit = the row norms ‖W_j‖²
   SparsityParams pen = {};
-  const T* pen_h = nullptr;       // [M, N] the code, at p's offsets
-  const T* pen_colsum = nullptr;  // [N] its column sums (the forward's)
+  const T* pen_at = nullptr;      // [M, N] at p's offsets
+  const T* pen_unit = nullptr;    // [N]
   const T* pen_dvalue = nullptr;  // [1] the penalty term's gradient seed
   int64_t pen_cols = 1;
   T pen_inv_batch = T(0);         // 1/M
 };
+
+enum class LoadPenalty : uint8_t { none, sparsity, contractive };
 
 enum class Epilogue : uint8_t {
   bias_act,  // v = acc + bias[s] (bias optional); z[r, s] = v when z given; c[r, s] = act(v)
@@ -114,7 +119,7 @@ static_assert(BM / TM <= BK, "the column statistic's row groups meet in the A ti
 // otherwise 64 neighbouring threads read 64 neighbouring r. Out-of-range elements are zero.
 // NOISY: the operand may carry a corruption (a separate instantiation, so the GEMMs of models
 // without one keep their registers: the Philox rounds and the normal draw's log/cos are not free).
-template <bool T_CONTIG, bool NOISY, bool PENALIZED, typename T>
+template <bool T_CONTIG, bool NOISY, LoadPenalty PEN, typename T>
 __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0, int64_t t0,
                                            int tid, T (&reg)[LOADS]) {
 #pragma unroll
@@ -127,11 +132,16 @@ __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, i
       v = op.p[off];
       if (NOISY && op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
         v = T(corrupt(op.noise, float(v), op.steps->seed, uint64_t(op.steps->step), uint64_t(off)));
-      if (PENALIZED)  // dy + dvalue·∂penalty/∂h, rounded as the unfused sparsity_grad and add do (no FMA)
-        v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_h[off], op.pen_colsum[off % op.pen_cols], *op.pen_dvalue,
+      // The penalties' gradients are added with __fadd_rn (never contracted into an FMA), rounded as
+      // the unfused gradient op and add round them.
+      if constexpr (PEN == LoadPenalty::sparsity)  // dy + dvalue·∂penalty/∂h
+        v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_at[off], op.pen_unit[off % op.pen_cols], *op.pen_dvalue,
                                        op.pen_inv_batch));
       if (op.act != Act::linear)
         v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
+      if constexpr (PEN == LoadPenalty::contractive)  // dy·act′ + dvalue·∂penalty/∂z
+        v = __fadd_rn(v, contractive_grad_z(op.act, op.pen_at[off], op.pen_unit[off % op.pen_cols], *op.pen_dvalue,
+                                            op.pen_inv_batch));
     }
     reg[i] = v;
   }
@@ -150,10 +160,10 @@ __device__ __forceinline__ void store_slice(T (*tile)[BM + PAD], int tid, const 
 
 // Grid: x over R in BM tiles, y over S in BN tiles (at least one, so row_sum always has its
 // column of blocks). Block: THREADS threads. NOISY_A / NOISY_B: that operand may be corrupted on
-// load (dense_fwd's x is A, dense_bwd's dW pass has x as B). PEN_A: A is a code layer's dy with its
-// penalty's gradient added on load. COLSTAT (bias_act): the penalty's column partials as well.
+// load (dense_fwd's x is A, dense_bwd's dW pass has x as B). PEN_A: A is a code layer's dy with a
+// penalty's gradient added on load. COLSTAT (bias_act): the sparsity penalty's column partials.
 template <typename T, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool NOISY_A = false, bool NOISY_B = false,
-          bool PEN_A = false, bool COLSTAT = false>
+          LoadPenalty PEN_A = LoadPenalty::none, bool COLSTAT = false>
 __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
   __shared__ __align__(16) T as[BK][BM + PAD];  // A slice, [t][r]
   __shared__ __align__(16) T bs[BK][BN + PAD];  // B slice, [t][s]
@@ -172,14 +182,14 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
 
   T ra[LOADS], rb[LOADS];
   load_slice<A_T_CONTIG, NOISY_A, PEN_A>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
-  load_slice<B_T_CONTIG, NOISY_B, false>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
+  load_slice<B_T_CONTIG, NOISY_B, LoadPenalty::none>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
   for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
     store_slice<A_T_CONTIG>(as, tid, ra);
     store_slice<B_T_CONTIG>(bs, tid, rb);
     AE_GEMM_BARRIER(1);       // the slice is complete before anyone multiplies it
     if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
       load_slice<A_T_CONTIG, NOISY_A, PEN_A>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
-      load_slice<B_T_CONTIG, NOISY_B, false>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
+      load_slice<B_T_CONTIG, NOISY_B, LoadPenalty::none>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
     }
 #pragma unroll
     for (int t = 0; t < BK; ++t) {

@@ -14,6 +14,7 @@
 #include "kernels/cuda/binary.cuh"
 #include "kernels/cuda/broadcast.cuh"
 #include "kernels/cuda/dense_bwd.cuh"
+#include "kernels/cuda/contractive.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
 #include "kernels/cuda/sparsity.cuh"
 #include "kernels/cuda/elementwise.cuh"
@@ -196,8 +197,10 @@ class CudaBackend final : public Backend {
         break;
       }
       case PlanOpKind::dense_bwd: {
-        cuda::CodePenaltyIn<float> pen{op.attr.sparsity};  // in {…, h, colsum, dvalue} with a penalty
-        if (pen.p.kind != SparsityKind::none) pen = {op.attr.sparsity, P(op.in[5]), P(op.in[6]), P(op.in[7])};
+        // A penalty's gradient on load: in {…, h, colsum, dvalue} (sparsity) or {…, z, norms, dvalue} (contractive).
+        cuda::CodePenaltyIn<float> pen{op.attr.sparsity};
+        if (pen.p.kind != SparsityKind::none || op.z_penalty)
+          pen = {op.attr.sparsity, P(op.in[5]), P(op.in[6]), P(op.in[7]), op.z_penalty};
         cuda::dense_backward<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]), M,
                                     op.n, op.k, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.accumulates(0),
                                     op.accumulates(1), s, op.attr.noise, m_active->step.device(), pen);
@@ -206,6 +209,24 @@ class CudaBackend final : public Backend {
       case PlanOpKind::sparsity: {
         const OpGeometry g = op_geometry(op, c.plan->graph, M);
         cuda::sparsity_forward<float>(op.attr.sparsity, P(op.in[0]), g.m, g.n, P(op.out[1]), P(op.out[0]), workspace_floats(), s);
+        break;
+      }
+      case PlanOpKind::contractive: {
+        const OpGeometry g = op_geometry(op, c.plan->graph, M);
+        cuda::contractive_forward<float>(op.attr.act, P(op.in[0]), P(op.in[1]), g.m, g.n, g.k, P(op.out[1]), P(op.out[2]),
+                                         P(op.out[0]), workspace_floats(), s);
+        break;
+      }
+      case PlanOpKind::contractive_grad: {
+        const OpGeometry g = op_geometry(op, c.plan->graph, M);
+        cuda::contractive_backward_z<float>(op.attr.act, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, P(op.out[0]),
+                                            op.attr.accumulate, s);
+        break;
+      }
+      case PlanOpKind::contractive_grad_w: {
+        const OpGeometry g = op_geometry(op, c.plan->graph, M);
+        cuda::contractive_backward_w<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, g.k, P(op.out[0]),
+                                            op.attr.accumulate, s);
         break;
       }
       case PlanOpKind::sparsity_grad: {
@@ -282,6 +303,9 @@ class CudaBackend final : public Backend {
         if (op.attr.sparsity.kind != SparsityKind::none) {
           const int64_t n = op.kind == PlanOpKind::sparsity ? plan.graph.tensors[size_t(op.in[0])].cols() : op.n;
           bytes = std::max(bytes, size_t(cuda::sparsity_workspace_floats(plan.batch, n)) * sizeof(float));
+        } else if (op.kind == PlanOpKind::contractive) {
+          const OpGeometry g = op_geometry(op, plan.graph, plan.batch);
+          bytes = std::max(bytes, size_t(cuda::contractive_workspace_floats(g.m, g.n, g.k)) * sizeof(float));
         }
       c.workspace = static_cast<double*>(m_dev.allocate(bytes));
       for (const auto& op : plan.ops)

@@ -426,3 +426,42 @@ TEST(Plan, SparsityPenaltyLowersWhereverItCannotFuse) {
 
 }  // namespace
 }  // namespace ae
+
+namespace ae {
+namespace {
+
+// A one-layer encoder's contractive penalty: its closed form is one op, and the gradient it sends
+// to z is added as the encoder's dense_bwd loads dy⊙act′ — no activation_grad, add or stored
+// [B, N] penalty gradient; with a corruption too, the input is still regenerated, never stored.
+TEST(Plan, OneLayerContractiveGradientFusesIntoTheEncodersBackward) {
+  for (const char* spec : {"784-64t-784s:contractive=0.0001", "784-64-784s:contractive=0.0001",
+                           "784-64s-784s:contractive=0.0001:mask=0.2"}) {
+    SCOPED_TRACE(spec);
+    const Plan p = plan_of(spec, GraphMode::train, Loss::mse, 100);
+    expect_invariants(p);
+    expect_every_read_written_before(p);
+    check_gradient_order(p);
+    EXPECT_EQ(count_kind(p, PlanOpKind::contractive), 1);
+    EXPECT_EQ(count_kind(p, PlanOpKind::contractive_grad_w), 1);
+    EXPECT_EQ(count_kind(p, PlanOpKind::contractive_grad), 0);
+    EXPECT_EQ(count_kind(p, PlanOpKind::binary), 0);
+    EXPECT_EQ(count_kind(p, PlanOpKind::activation_grad), 0);
+    EXPECT_EQ(count_kind(p, PlanOpKind::noise), 0);
+    int fused = 0;
+    for (const PlanOp& op : p.ops)
+      if (op.kind == PlanOpKind::dense_bwd && op.z_penalty) {
+        ++fused;
+        EXPECT_EQ(op.layer, 0);
+        ASSERT_EQ(op.in.size(), 8u);
+        EXPECT_EQ(p.graph.tensors[size_t(op.in[6])].name, "|W_j|^2");
+        EXPECT_TRUE(op.accumulates(0)) << "the penalty's ∂/∂W wrote dW first";
+        EXPECT_FALSE(op.accumulates(1));
+      }
+    EXPECT_EQ(fused, 1);
+    const Plan unfused = make_plan(p.graph, GraphMode::train, 100, false);
+    EXPECT_EQ(count_kind(unfused, PlanOpKind::contractive_grad), 1);
+  }
+}
+
+}  // namespace
+}  // namespace ae

@@ -17,6 +17,7 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/binary.h"
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/contractive.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/reduce.h"
@@ -136,6 +137,16 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
         break;
       case OpType::sparsity_grad:  // in {dvalue, h, colsum}
         cpu::sparsity_backward<double>(a.sparsity, in(0), in(1), in(2), B, T(n.in[1]).cols(), out, false);
+        break;
+      case OpType::contractive:  // in {z, W}, out {value, s, norms}
+        cpu::contractive_forward<double>(a.act, in(0), in(1), B, T(n.in[0]).cols(), T(n.in[1]).cols(), val[n.out[1]],
+                                         val[n.out[2]], out);
+        break;
+      case OpType::contractive_grad:  // in {dvalue, z, norms}
+        cpu::contractive_backward_z<double>(a.act, in(0), in(1), in(2), B, T(n.in[1]).cols(), out, false);
+        break;
+      case OpType::contractive_grad_w:  // in {dvalue, W, s}: a parameter gradient, accumulated after its first writer
+        cpu::contractive_backward_w<double>(in(0), in(1), in(2), B, T(n.in[1]).rows(B), T(n.in[1]).cols(), out, a.accumulate);
         break;
       case OpType::stop_gradient:
         if (hold_stopped) break;

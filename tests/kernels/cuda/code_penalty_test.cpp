@@ -8,8 +8,12 @@
 
 #include <sstream>
 
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/contractive.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/sparsity.h"
+#include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/contractive.cuh"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
 #include "kernels/cuda/sparsity.cuh"
@@ -84,7 +88,7 @@ Backward backward(const CodePenaltyCase& c, const Inputs& in, const Forward& f, 
   host_steps.seed = 5, host_steps.step = 3;
   DeviceBuffer<StepScalars> steps(std::vector<StepScalars>{host_steps});
   ae::cuda::CodePenaltyIn<float> pen{};
-  if (fused) pen = {c.params_(), y.get(), colsum.get(), dvalue.get()};
+  if (fused) pen = {c.params_(), y.get(), colsum.get(), dvalue.get(), false};
   else ae::cuda::sparsity_backward<float>(c.params_(), dvalue.get(), y.get(), colsum.get(), c.M, c.N, dy.get(), true, nullptr);
   ae::cuda::dense_backward<float>(dy.get(), y.get(), nullptr, c.act, x.get(), w.get(), c.M, c.N, c.K, dw.get(), db.get(),
                                   dx.get(), false, false, nullptr, noise_of(c), steps.get(), pen);
@@ -142,6 +146,76 @@ std::vector<CodePenaltyCase> code_penalty_cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, CodePenalty, ::testing::ValuesIn(code_penalty_cases()),
+                         [](const auto& info) { return test_name(info.param.params()); });
+
+// A one-layer encoder's contractive penalty: dense_backward adds its gradient at z after act′, as
+// it loads dy. Bit for bit the composition the unfused plan runs (activation_grad, the penalty's
+// contractive_grad accumulated onto it — the add — then a linear dense_backward), and within
+// tolerance of the cpu reference.
+struct ZPenaltyCase {
+  Act act;
+  int64_t M, N, K;
+  uint64_t seed = 1;
+  std::string params() const {
+    std::ostringstream os;
+    os << "contractive_on_load(act=" << act_name(act) << ",M=" << M << ",N=" << N << ",K=" << K << ",seed=" << seed << ")";
+    return os.str();
+  }
+};
+
+class ContractiveOnLoad : public DeviceTestWithParam<ZPenaltyCase> {};
+
+TEST_P(ContractiveOnLoad, FusedEqualsUnfusedBitForBitAndMatchesCpu) {
+  const ZPenaltyCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  const std::vector<float> x = uniform(c.M * c.K, -1, 1, c.seed, 1), w = uniform(c.N * c.K, -1, 1, c.seed, 2);
+  const std::vector<float> z = uniform(c.M * c.N, -2, 2, c.seed, 3), dy = uniform(c.M * c.N, -1, 1, c.seed, 4);
+  const std::vector<float> norms = uniform(c.N, 0.5f, 3, c.seed, 5), dvalue = {0.3f};
+  std::vector<float> y(z.size());
+  for (size_t i = 0; i < z.size(); ++i) y[i] = act_forward(c.act, z[i]);
+  auto run = [&](bool fused) {
+    DeviceBuffer<float> dyb(dy), yb(y), zb(z), xb(x), wb(w), nb(norms), dvb(dvalue);
+    DeviceBuffer<float> dw(c.N * c.K), db(c.N), dx(c.M * c.K);
+    if (fused) {
+      ae::cuda::dense_backward<float>(dyb.get(), yb.get(), zb.get(), c.act, xb.get(), wb.get(), c.M, c.N, c.K, dw.get(),
+                                      db.get(), dx.get(), false, false, nullptr, {}, nullptr,
+                                      {{}, zb.get(), nb.get(), dvb.get(), true});
+    } else {
+      DeviceBuffer<float> dz(c.M * c.N);
+      ae::cuda::activation_backward<float>(c.act, dyb.get(), zb.get(), yb.get(), dz.get(), c.M * c.N, nullptr);
+      ae::cuda::contractive_backward_z<float>(c.act, dvb.get(), zb.get(), nb.get(), c.M, c.N, dz.get(), true, nullptr);
+      ae::cuda::dense_backward<float>(dz.get(), nullptr, nullptr, Act::linear, xb.get(), wb.get(), c.M, c.N, c.K,
+                                      dw.get(), db.get(), dx.get(), false, false, nullptr);
+    }
+    expect_guards(c.params(), dyb, yb, zb, xb, wb, nb, dvb, dw, db, dx);
+    return Backward{dw.download(), db.download(), dx.download()};
+  };
+  const Backward f = run(true), u = run(false);
+  ASSERT_TRUE(nonzero("dw", f.dw));
+  EXPECT_TRUE(bitwise_equal("dw", f.dw, u.dw));
+  EXPECT_TRUE(bitwise_equal("db", f.db, u.db));
+  EXPECT_TRUE(bitwise_equal("dx", f.dx, u.dx));
+
+  std::vector<float> dz(dy.size()), dw_ref(c.N * c.K), db_ref(c.N), dx_ref(c.M * c.K);
+  cpu::activation_backward<float>(c.act, dy.data(), z.data(), y.data(), dz.data(), c.M * c.N);
+  cpu::contractive_backward_z<float>(c.act, dvalue.data(), z.data(), norms.data(), c.M, c.N, dz.data(), true);
+  cpu::dense_backward<float>(dz.data(), nullptr, nullptr, Act::linear, x.data(), w.data(), c.M, c.N, c.K, dz.data(),
+                             dw_ref.data(), db_ref.data(), dx_ref.data(), false, false);
+  EXPECT_TRUE(compare("dw vs cpu", f.dw, dw_ref, tolerance<float>(), c.M, 3.0));
+  EXPECT_TRUE(compare("db vs cpu", f.db, db_ref, tolerance<float>(), c.M, 3.0));
+  EXPECT_TRUE(compare("dx vs cpu", f.dx, dx_ref, tolerance<float>(), c.N, 3.0));
+}
+
+std::vector<ZPenaltyCase> z_penalty_cases() {
+  std::vector<ZPenaltyCase> v;
+  uint64_t seed = 1;
+  for (int a = 0; a < ACT_COUNT; ++a) v.push_back({static_cast<Act>(a), 65, 17, 33, seed++});
+  for (int64_t M : {1, 64, 130})
+    for (int64_t N : {1, 64, 67}) v.push_back({Act::tanh, M, N, 19, seed++});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, ContractiveOnLoad, ::testing::ValuesIn(z_penalty_cases()),
                          [](const auto& info) { return test_name(info.param.params()); });
 
 }  // namespace
