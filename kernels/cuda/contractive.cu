@@ -1,11 +1,7 @@
 // The contractive penalty kernels of a one-layer encoder (contractive.cuh; z [M, N], W [N, K]; sums
 // in T = float unless said; no atomics). The forward is three launches on one stream:
-//   partials: s's column partials of a′(z)² over 64-row chunks, laid out and ordered exactly as
-//             sparsity.cu's (a block covers 32 columns of one chunk, 8 thread slots per column; slot
-//             s sums the 4-row groups s and s + 8, slot 0 adds the 16 group sums in group order), so
-//             a fused dense_fwd epilogue can produce them. A warp reads 32 neighbouring columns of a
-//             row: coalesced. Adds are __fadd_rn: nvcc may not fold a′·a′ + q into an FMA and
-//             leave the documented order.
+//   partials: s's column partials of a′(z)² over 64-row chunks: column_partials.cuh's, as for
+//             sparsity (its adds are __fadd_rn: nvcc may not fold a′·a′ + q into an FMA).
 //   units:    one warp per unit j, 8 per block: lane l sums W_jk² for k ≡ l mod 32 in ascending k
 //             (a warp reads 32 consecutive weights: coalesced; K ~ 4096 gives every lane 128 loads
 //             to overlap), a fixed shuffle tree gives n_j; lane 0 then adds s's chunk partials of
@@ -18,6 +14,7 @@
 #include "kernels/cuda/contractive.cuh"
 
 #include "kernels/common/error.h"
+#include "kernels/cuda/column_partials.cuh"
 #include "kernels/cuda/grid_stride.cuh"
 #include "kernels/cuda/launch.cuh"
 
@@ -27,37 +24,17 @@ namespace {
 
 constexpr int THREADS = 256;
 constexpr int WARP = 32;
-constexpr int GROUPS = int(CONTRACTIVE_CHUNK_ROWS / CONTRACTIVE_GROUP_ROWS);  // 16 inner sums per chunk
-constexpr int PART_COLS = 32;                                                 // partials: columns per block
-constexpr int PART_SLOTS = THREADS / PART_COLS;                               // partials: threads per column
 constexpr int UNITS_PER_BLOCK = THREADS / WARP;                               // units: one warp each
-static_assert(GROUPS % PART_SLOTS == 0, "every slot takes the same number of groups");
+static_assert(CONTRACTIVE_CHUNK_ROWS == COLUMN_CHUNK_ROWS && CONTRACTIVE_GROUP_ROWS == COLUMN_GROUP_ROWS,
+              "contractive.cuh documents column_partials.cuh's order");
 
-// One block: the 32 columns col_block·32 .. + 31 of chunk c, block = c·col_blocks + col_block.
-template <typename T>
-__global__ void __launch_bounds__(THREADS) contractive_partials_kernel(Act act,
-                                                                       const T* z,  // [M, N]
-                                                                       int64_t M, int64_t N, int64_t col_blocks,
-                                                                       T* partials) {  // [chunks, N]
-  __shared__ T group_sum[GROUPS][PART_COLS];
-  const int col = threadIdx.x % PART_COLS, slot = threadIdx.x / PART_COLS;
-  const int64_t c = int64_t(blockIdx.x) / col_blocks, j = (int64_t(blockIdx.x) - c * col_blocks) * PART_COLS + col;
-  for (int g = slot; g < GROUPS; g += PART_SLOTS) {
-    // Rows past M are not added (an empty group sums to +0, which adds nothing below).
-    const int64_t row0 = c * CONTRACTIVE_CHUNK_ROWS + int64_t(g) * CONTRACTIVE_GROUP_ROWS;
-    T q = T(0);
-    if (j < N)
-      for (int i = 0; i < CONTRACTIVE_GROUP_ROWS && row0 + i < M; ++i)
-        q = __fadd_rn(q, contractive_stat(act, z[(row0 + i) * N + j]));
-    group_sum[g][col] = q;
+struct ContractiveStat {  // column_partials.cuh's statistic: a′(z)²
+  Act act;
+  template <typename T>
+  AE_HD T operator()(T z) const {
+    return contractive_stat(act, z);
   }
-  __syncthreads();  // all 16 group sums of the chunk are in place before slot 0 reads them
-  if (slot == 0 && j < N) {
-    T sum = T(0);
-    for (int g = 0; g < GROUPS; ++g) sum = __fadd_rn(sum, group_sum[g][col]);
-    partials[c * N + j] = sum;
-  }
-}
+};
 
 // Warp w of block b: unit j = 8b + w. norms[j] = Σ_k W_jk², s[j] = Σ_c partials[c, j].
 template <typename T>
@@ -156,14 +133,13 @@ void contractive_forward(Act act, const T* z, const T* w, int64_t M, int64_t N, 
   AE_CHECK(M == 0 || N == 0 || (z != nullptr && workspace != nullptr), "cuda contractive_forward: z or the workspace (",
            contractive_workspace_floats(M, N, K), " elements) is null");
   AE_CHECK(N == 0 || K == 0 || w != nullptr, "cuda contractive_forward: w is null");
-  const int64_t chunks = contractive_chunks(M), col_blocks = (N + PART_COLS - 1) / PART_COLS;
+  const int64_t chunks = contractive_chunks(M);
   const int64_t unit_blocks = (N + UNITS_PER_BLOCK - 1) / UNITS_PER_BLOCK;
+  const int64_t col_blocks = (N + 31) / 32;  // column_partials.cuh's grid, checked here before any launch
   AE_CHECK(col_blocks == 0 || chunks <= 0x7fffffff / col_blocks, "cuda contractive_forward: M=", M, ", N=", N,
            " exceeds the grid limit");
   AE_CHECK(unit_blocks <= 0x7fffffff, "cuda contractive_forward: N=", N, " exceeds the grid limit");
-  if (chunks > 0 && N > 0)
-    launch("contractive_partials", contractive_partials_kernel<T>, dim3(static_cast<unsigned>(chunks * col_blocks)),
-           dim3(THREADS), 0, stream, act, z, M, N, col_blocks, workspace);
+  launch_column_partials("contractive_partials", ContractiveStat{act}, z, M, N, workspace, stream);
   if (N > 0)
     launch("contractive_units", contractive_units_kernel<T>, dim3(static_cast<unsigned>(unit_blocks)), dim3(THREADS), 0,
            stream, w, static_cast<const T*>(workspace), chunks, N, K, s, norms);

@@ -1,16 +1,13 @@
 // The unfused sparsity penalty kernels (sums in T = float unless said; no atomics):
-//   partials: a block covers 32 columns of one 64-row chunk with 8 thread slots per column; slot s
-//             sums the 4-row groups s and s + 8 of the chunk, the 16 group sums meet in shared memory
-//             and slot 0 adds them in group order: the order of sparsity.cuh, which dense_fwd's fused
-//             epilogue must reproduce. A warp reads 32 neighbouring columns of one row: coalesced. The
-//             grid is flat (one block per (chunk, 32 columns); 2^31 blocks is far more than any
-//             code fits in memory), so no block loops and its shared memory is used once.
+//   partials: column_partials.cuh's, of sparsity_stat (|h| or h): the order of sparsity.cuh, which
+//             dense_fwd's fused epilogue reproduces.
 //   finalize: one block; thread t walks the columns t, t + 256, ..., summing each column's chunk
 //             partials in chunk order (its column sum) and adding the unit's value in double; the
 //             256 per-thread values then meet in a fixed shared-memory tree. The value is a scalar
 //             of N terms, so one block is plenty and keeps the order independent of the grid.
 //   backward: elementwise, one element per thread per step of a grid-stride loop.
 #include "kernels/common/error.h"
+#include "kernels/cuda/column_partials.cuh"
 #include "kernels/cuda/grid_stride.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/sparsity.cuh"
@@ -20,35 +17,16 @@ namespace ae::cuda {
 namespace {
 
 constexpr int THREADS = 256;
-constexpr int GROUPS = int(SPARSITY_CHUNK_ROWS / SPARSITY_GROUP_ROWS);  // 16 inner sums per chunk
-constexpr int PART_COLS = 32;                                           // partials: columns per block
-constexpr int PART_SLOTS = THREADS / PART_COLS;                         // partials: threads per column
-static_assert(GROUPS % PART_SLOTS == 0, "every slot takes the same number of groups");
+static_assert(SPARSITY_CHUNK_ROWS == COLUMN_CHUNK_ROWS && SPARSITY_GROUP_ROWS == COLUMN_GROUP_ROWS,
+              "sparsity.cuh documents column_partials.cuh's order");
 
-// One block: the 32 columns col_block·32 .. + 31 of chunk c, block = c·col_blocks + col_block.
-template <typename T>
-__global__ void __launch_bounds__(THREADS) sparsity_partials_kernel(SparsityKind kind,
-                                                                    const T* h,  // [M, N]
-                                                                    int64_t M, int64_t N, int64_t col_blocks,
-                                                                    T* partials) {  // [chunks, N]
-  __shared__ T group_sum[GROUPS][PART_COLS];
-  const int col = threadIdx.x % PART_COLS, slot = threadIdx.x / PART_COLS;
-  const int64_t c = int64_t(blockIdx.x) / col_blocks, j = (int64_t(blockIdx.x) - c * col_blocks) * PART_COLS + col;
-  for (int g = slot; g < GROUPS; g += PART_SLOTS) {
-    // Rows past M are not added (an empty group sums to +0, which adds nothing below).
-    const int64_t row0 = c * SPARSITY_CHUNK_ROWS + int64_t(g) * SPARSITY_GROUP_ROWS;
-    T q = T(0);
-    if (j < N)
-      for (int i = 0; i < SPARSITY_GROUP_ROWS && row0 + i < M; ++i) q += sparsity_stat(kind, h[(row0 + i) * N + j]);
-    group_sum[g][col] = q;
+struct SparsityStat {  // column_partials.cuh's statistic
+  SparsityKind kind;
+  template <typename T>
+  AE_HD T operator()(T h) const {
+    return sparsity_stat(kind, h);
   }
-  __syncthreads();  // all 16 group sums of the chunk are in place before slot 0 reads them
-  if (slot == 0 && j < N) {
-    T sum = T(0);
-    for (int g = 0; g < GROUPS; ++g) sum += group_sum[g][col];
-    partials[c * N + j] = sum;
-  }
-}
+};
 
 // One block: colsum [N] from the chunk partials, value [1] = Σ_j unit value in double.
 template <typename T>
@@ -111,11 +89,7 @@ void sparsity_column_partials(const SparsityParams& p, const T* h, int64_t M, in
   check_params(p, M, N, "sparsity_column_partials");
   if (M == 0 || N == 0) return;
   AE_CHECK(h != nullptr && partials != nullptr, "cuda sparsity_column_partials: h or partials is null");
-  const int64_t col_blocks = (N + PART_COLS - 1) / PART_COLS;
-  AE_CHECK(sparsity_chunks(M) <= 0x7fffffff / col_blocks, "cuda sparsity_column_partials: M=", M, ", N=", N,
-           " exceeds the grid limit");
-  launch("sparsity_partials", sparsity_partials_kernel<T>, dim3(static_cast<unsigned>(sparsity_chunks(M) * col_blocks)),
-         dim3(THREADS), 0, stream, p.kind, h, M, N, col_blocks, partials);
+  launch_column_partials("sparsity_partials", SparsityStat{p.kind}, h, M, N, partials, stream);
 }
 
 template <typename T>
