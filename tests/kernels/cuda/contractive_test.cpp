@@ -179,25 +179,9 @@ TEST_P(Contractive, BackwardMatchesCpuReference) {
 
 // contractive.cuh's order of s on the host, literally and with its own constants: chunk c, group g
 // (rows 64c + 4g .. + 3), rows ≥ M skipped; every sum in float from 0 in ascending order.
-std::vector<float> documented_partials(Act act, const std::vector<float>& z, int64_t M, int64_t N) {
-  constexpr int64_t C = 64;
-  static_assert(ae::cuda::CONTRACTIVE_CHUNK_ROWS == C, "the documented chunk is 64 rows: a fused epilogue relies on it");
-  const int64_t chunks = (M + C - 1) / C;
-  std::vector<float> part(size_t(chunks * N));
-  for (int64_t c = 0; c < chunks; ++c)
-    for (int64_t j = 0; j < N; ++j) {
-      float sum = 0.0f;
-      for (int64_t g = 0; g < 16; ++g) {
-        float q = 0.0f;
-        for (int64_t i = 0; i < 4; ++i) {
-          const int64_t r = c * C + 4 * g + i;
-          if (r < M) q += contractive_stat(act, z[size_t(r * N + j)]);
-        }
-        sum += q;
-      }
-      part[size_t(c * N + j)] = sum;
-    }
-  return part;
+std::vector<float> documented_partials(Act act, const std::vector<float>& x, int64_t M, int64_t N) {
+  static_assert(ae::cuda::CONTRACTIVE_CHUNK_ROWS == 64, "the documented chunk is 64 rows: the fused epilogue relies on it");
+  return documented_column_partials([&](float v) { return contractive_stat(act, v); }, x, M, N);
 }
 
 TEST_P(Contractive, SFollowsTheDocumentedOrderExactly) {

@@ -139,6 +139,30 @@ void expect_guards(const std::string& op, const BUFS&... bufs) {
     EXPECT_TRUE(intact[i]) << op << ": guard bytes around buffer #" << i << " overwritten";
 }
 
+// The penalties' column partials in their documented order (kernels/cuda/column_partials.cuh)
+// on the host, literally and with their own constants: chunk c, group g (rows 64c + 4g .. + 3),
+// rows ≥ M skipped; every sum in float from 0 in ascending order. stat: float(float).
+template <class STAT>
+std::vector<float> documented_column_partials(const STAT& stat, const std::vector<float>& x, int64_t M, int64_t N) {
+  constexpr int64_t C = 64;
+  const int64_t chunks = (M + C - 1) / C;
+  std::vector<float> part(size_t(chunks * N));
+  for (int64_t c = 0; c < chunks; ++c)
+    for (int64_t j = 0; j < N; ++j) {
+      float sum = 0.0f;
+      for (int64_t g = 0; g < 16; ++g) {
+        float q = 0.0f;
+        for (int64_t i = 0; i < 4; ++i) {
+          const int64_t r = c * C + 4 * g + i;
+          if (r < M) q += stat(x[size_t(r * N + j)]);
+        }
+        sum += q;
+      }
+      part[size_t(c * N + j)] = sum;
+    }
+  return part;
+}
+
 // Seeded inputs. Each purpose (x, w, ...) takes its own stream from (seed, salt).
 inline std::vector<float> uniform(size_t n, float lo, float hi, uint64_t seed, uint64_t salt) {
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + salt);

@@ -158,25 +158,9 @@ TEST_P(Sparsity, BackwardMatchesCpuReference) {
 
 // sparsity.cuh's order on the host, literally and with its own constants: chunk c, group g (rows
 // 64c + 4g .. + 3), rows ≥ M skipped; every sum in float from 0 in ascending order.
-std::vector<float> documented_partials(SparsityKind kind, const std::vector<float>& h, int64_t M, int64_t N) {
-  constexpr int64_t C = 64;
-  static_assert(ae::cuda::SPARSITY_CHUNK_ROWS == C, "the documented chunk is 64 rows: the fused epilogue relies on it");
-  const int64_t chunks = (M + C - 1) / C;
-  std::vector<float> part(size_t(chunks * N));
-  for (int64_t c = 0; c < chunks; ++c)
-    for (int64_t j = 0; j < N; ++j) {
-      float sum = 0.0f;
-      for (int64_t g = 0; g < 16; ++g) {
-        float q = 0.0f;
-        for (int64_t i = 0; i < 4; ++i) {
-          const int64_t r = c * C + 4 * g + i;
-          if (r < M) q += sparsity_stat(kind, h[size_t(r * N + j)]);
-        }
-        sum += q;
-      }
-      part[size_t(c * N + j)] = sum;
-    }
-  return part;
+std::vector<float> documented_partials(SparsityKind kind, const std::vector<float>& x, int64_t M, int64_t N) {
+  static_assert(ae::cuda::SPARSITY_CHUNK_ROWS == 64, "the documented chunk is 64 rows: the fused epilogue relies on it");
+  return documented_column_partials([&](float v) { return sparsity_stat(kind, v); }, x, M, N);
 }
 std::vector<float> documented_colsum(const std::vector<float>& partials, int64_t N) {
   std::vector<float> s(size_t(N), 0.0f);
