@@ -198,8 +198,19 @@ TrainData load_train_data(const TrainArgs& a, const CLI::App& sub, Model& model)
     }
   }
   if (d.data.rows < 1) AE_FAIL("--data ", a.data, ": no training rows left");
-  if (!a.normalize.empty())
-    model.norm = Normalizer::fit(parse_norm_kind(a.normalize, "--normalize"), d.data.data.data(), d.data.rows, d.data.cols);
+  if (!a.normalize.empty()) {
+    Normalizer fitted = Normalizer::fit(parse_norm_kind(a.normalize, "--normalize"), d.data.data.data(), d.data.rows,
+                                        d.data.cols);
+    // The noise's data range of --init was recorded in its old input scale: a refitted scale
+    // records it again from this data (a --noise of this run has no range yet anyway).
+    Noise& noise = model.spec.noise;
+    if (!a.init.empty() && noise.needs_range() && noise.has_range && fitted.to_json() != model.norm.to_json()) {
+      std::fprintf(stderr, "ae: --normalize %s refits the input scale of --init %s: the noise's data range [%g, %g] is "
+                   "recorded again from --data\n", a.normalize.c_str(), a.init.c_str(), double(noise.lo), double(noise.hi));
+      noise.has_range = false;
+    }
+    model.norm = std::move(fitted);
+  }
   model.norm.apply(d.data.data.data(), d.data.rows, d.data.cols);
   model.norm.apply(d.val.data.data(), d.val.rows, d.val.cols);
   model.data = {{"file", a.data}, {"rows", d.data.rows}, {"cols", d.data.cols}, {"val", d.val_desc}, {"val_rows", d.val.rows}};

@@ -259,6 +259,16 @@ TEST_F(Denoise, InitPlanAndBenchTakeTheFlag) {
   EXPECT_EQ(spec_json(m2)["noise"], json({{"kind", "saltpepper"}, {"p", 0.2}, {"range", {0.25, 0.75}}}));
   expect_success(run_ae(train(m2, {"--init", m1, "--noise", "none"}), dir));
   EXPECT_FALSE(spec_json(m2).contains("noise"));
+  // A refitted input scale: the recorded range was in the old one, so the new training records it
+  // again (minmax maps the data onto [0, 1]); an unchanged scale keeps it.
+  RunResult refit = run_ae(train(m2, {"--init", m1, "--normalize", "minmax"}), dir);
+  expect_success(refit);
+  EXPECT_NE(refit.err.find("the noise's data range [0, 2] is recorded again from --data"), std::string::npos) << refit.err;
+  EXPECT_EQ(spec_json(m2)["noise"], json({{"kind", "saltpepper"}, {"p", 0.1}, {"range", {0, 1}}}));
+  RunResult same = run_ae(train(dir / "m3.st", {"--init", m1, "--normalize", "none"}), dir);
+  expect_success(same);
+  EXPECT_EQ(same.err.find("recorded again"), std::string::npos) << same.err;
+  EXPECT_EQ(spec_json(dir / "m3.st")["noise"], json({{"kind", "saltpepper"}, {"p", 0.1}, {"range", {0, 2}}}));
 
   for (const std::string cmd : {"train", "plan", "bench"}) {
     std::vector<std::string> args = {cmd, "--spec", SPEC + ":mask=0.1", "--noise", "mask:0.2"};
