@@ -21,9 +21,10 @@ struct Lowering {
   std::vector<PlanOp> ops;
   bool fuse = true;  // false: the loss absorbs no activation either
   bool regenerate_noise = true;  // a corruption read only by GEMMs is recomputed as they load x
-  bool penalty_on_load = true;   // a code penalty's gradient is added as the code layer's dense_bwd loads dy
+  bool sparsity_on_load = true;     // a sparsity penalty's gradient is added as the code layer's dense_bwd loads dy
+  bool contractive_on_load = true;  // a one-layer contractive penalty's ∂/∂z likewise, after act′
   std::set<int> regenerated;     // noise nodes taken that way: their output has no producer op
-  std::set<int> deferred;        // sparsity_grad and its add, taken ahead for the code layer's dense_bwd
+  std::set<int> deferred;        // sparsity_grad / contractive_grad and their adds, taken ahead for the code layer's dense_bwd
   std::set<int> absorbed;        // the deferred nodes a dense_bwd did take in
 
   // The single node of `type` reading tensor t at input position `pos`, not yet taken, or -1.
@@ -93,8 +94,9 @@ struct Lowering {
   // The add summing a one-layer encoder's z gradient (from dz) with its deferred contractive
   // penalty's, or -1: dz's only reader, whether already taken ahead (it follows a bias_grad-first
   // pattern's dz) or not yet visited (it follows the activation_grad that wrote dz).
-  int z_penalty_sum(int dz) const {
-    if (!penalty_on_load) return -1;
+  // `act` is the activation the op applies: the penalty's a′ and a″ must be of that same one.
+  int z_penalty_sum(int dz, Act act) const {
+    if (!contractive_on_load) return -1;
     const std::vector<int> readers = g.consumers(dz);
     if (readers.size() != 1) return -1;
     const int s = readers[0];
@@ -102,7 +104,7 @@ struct Lowering {
     if (add.type != OpType::add || (taken[size_t(s)] && !deferred.count(s))) return -1;
     const int pg = g.producer(add.in[0] == dz ? add.in[1] : add.in[0]);
     if (pg < 0 || !deferred.count(pg) || g.nodes[size_t(pg)].type != OpType::contractive_grad) return -1;
-    return s;
+    return g.nodes[size_t(pg)].attr.act == act ? s : -1;
   }
   // Takes the z-penalty sum `s` into a dense_bwd op: in {…, z, norms, dvalue}.
   void absorb_z_penalty(PlanOp& op, int s, int dz) {
@@ -150,8 +152,8 @@ bool rule_noise_regenerated(Lowering& L, int i) {
 // lower() checks afterwards that one did, and lowers again without this rule if none did.
 bool rule_penalty_on_load(Lowering& L, int i) {
   const Node& n = L.g.nodes[i];
-  if (!L.penalty_on_load) return false;
-  if (n.type == OpType::sparsity_grad || n.type == OpType::contractive_grad) {
+  if ((n.type == OpType::sparsity_grad && L.sparsity_on_load) ||
+      (n.type == OpType::contractive_grad && L.contractive_on_load)) {
     const auto readers = L.g.consumers(n.out[0]);
     if (readers.size() != 1 || L.g.nodes[size_t(readers[0])].type != OpType::add || L.is_output(n.out[0])) return false;
   } else if (n.type != OpType::add || !(L.deferred.count(L.g.producer(n.in[0])) || L.deferred.count(L.g.producer(n.in[1])))) {
@@ -264,14 +266,14 @@ bool rule_dense_bwd(Lowering& L, int i) {
   if (first.type == OpType::activation_grad) {
     ag = i;
     dz = first.out[0];
-    if ((zsum = L.z_penalty_sum(dz)) >= 0) dz_act = dz, dz = L.g.nodes[size_t(zsum)].out[0];
+    if ((zsum = L.z_penalty_sum(dz, first.attr.act)) >= 0) dz_act = dz, dz = L.g.nodes[size_t(zsum)].out[0];
   } else if (first.type == OpType::bias_grad) {
     dz = first.in[0];
     const int s = L.g.producer(dz);  // a linear code layer: the sum is dz itself
     if (s >= 0 && L.deferred.count(s) && L.g.nodes[size_t(s)].type == OpType::add) {
       const Node& add = L.g.nodes[size_t(s)];
       for (int in : add.in)
-        if (L.z_penalty_sum(in) == s) dz_act = in;
+        if (L.z_penalty_sum(in, Act::linear) == s) dz_act = in;  // no activation_grad: the op applies none
       if (dz_act >= 0) zsum = s;  // else a sparsity penalty's sum, for load_through_penalty
     }
   } else {
@@ -416,13 +418,15 @@ namespace {
 // The fusions that take nodes ahead of the op that absorbs them; one that no op completed is
 // switched off and the graph lowered again.
 struct Deferrals {
-  bool regenerate_noise = true, penalty_on_load = true;
+  bool regenerate_noise = true, sparsity_on_load = true, contractive_on_load = true;
+  bool any() const { return regenerate_noise || sparsity_on_load || contractive_on_load; }
 };
 
 // nullopt when a deferral was not completed: a regenerated corruption with a reader that did not
 // fuse, or a penalty gradient no dense_bwd took in (`failed` says which).
 std::optional<std::vector<PlanOp>> lower_once(const Graph& g, bool fuse, Deferrals d, Deferrals& failed) {
-  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse, fuse && d.regenerate_noise, fuse && d.penalty_on_load};
+  Lowering L{g, std::vector<bool>(g.nodes.size(), false), {}, fuse, fuse && d.regenerate_noise,
+             fuse && d.sparsity_on_load, fuse && d.contractive_on_load};
   for (int i = 0; i < int(g.nodes.size()); ++i) {
     if (L.taken[i]) continue;
     bool matched = false;
@@ -435,13 +439,20 @@ std::optional<std::vector<PlanOp>> lower_once(const Graph& g, bool fuse, Deferra
     }
     if (!matched) AE_FAIL("lowering: no fusion rule or kernel for IR node ", i, " (", op_type_name(g.nodes[i].type), ")");
   }
-  failed = {false, false};
+  failed = {false, false, false};
   // A regenerated corruption must be read by no op: every reader took it in through its x load.
   for (const PlanOp& op : L.ops)
     for (int t : op.in)
       if (t >= 0 && g.producer(t) >= 0 && L.regenerated.count(g.producer(t))) failed.regenerate_noise = true;
-  for (int n : L.deferred) failed.penalty_on_load = failed.penalty_on_load || !L.absorbed.count(n);
-  if (failed.regenerate_noise || failed.penalty_on_load) return std::nullopt;
+  for (int n : L.deferred) {  // a penalty's gradient (or its add) that no dense_bwd took in
+    if (L.absorbed.count(n)) continue;
+    const Node& node = g.nodes[size_t(n)];
+    bool sparsity = node.type == OpType::sparsity_grad;
+    if (node.type == OpType::add)
+      for (int in : node.in) sparsity = sparsity || (g.producer(in) >= 0 && g.nodes[size_t(g.producer(in))].type == OpType::sparsity_grad);
+    (sparsity ? failed.sparsity_on_load : failed.contractive_on_load) = true;
+  }
+  if (failed.any()) return std::nullopt;
   return L.ops;
 }
 }  // namespace
@@ -450,9 +461,10 @@ std::vector<PlanOp> lower(const Graph& g, bool fuse) {
   Deferrals d, failed;
   for (;;) {
     if (auto ops = lower_once(g, fuse, d, failed)) return *ops;
-    AE_CHECK(d.regenerate_noise || d.penalty_on_load, "lowering: a deferred fusion failed with every deferral off");
-    if (failed.regenerate_noise) d.regenerate_noise = false;  // a reader of the corruption did not fuse: store it
-    if (failed.penalty_on_load) d.penalty_on_load = false;    // no dense_bwd took the penalty: run it unfused
+    AE_CHECK(d.any(), "lowering: a deferred fusion failed with every deferral off");
+    if (failed.regenerate_noise) d.regenerate_noise = false;        // a reader of the corruption did not fuse: store it
+    if (failed.sparsity_on_load) d.sparsity_on_load = false;        // no dense_bwd took the penalty: run it unfused
+    if (failed.contractive_on_load) d.contractive_on_load = false;
   }
 }
 

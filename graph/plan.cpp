@@ -43,7 +43,8 @@ double tensor_bytes(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 :
 
 double PlanOp::flops(int64_t batch, const Graph& g) const {
   double m_ = double(batch), mn = m_ * double(n);
-  const double penalty = attr.sparsity.kind == SparsityKind::none ? 0.0 : 2.0 * mn;  // its sums or its gradient
+  // a fused penalty's sums or its gradient (the contractive's a′·a″·n and the add: about 8 per element)
+  const double penalty = attr.sparsity.kind != SparsityKind::none ? 2.0 * mn : z_penalty ? 8.0 * mn : 0.0;
   switch (kind) {
     case PlanOpKind::dense_fwd: return 2.0 * mn * double(k) + 2.0 * mn + penalty;
     case PlanOpKind::dense_bwd: return 2.0 * mn * double(k) * (out[2] >= 0 ? 2.0 : 1.0) + 2.0 * mn + penalty;
@@ -189,7 +190,7 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
     case PlanOpKind::sparsity:
     case PlanOpKind::sparsity_grad: t = sparsity_kind_name(op.attr.sparsity.kind); break;
-    case PlanOpKind::contractive_grad_w: t = "‖W_j‖²"; break;
+    case PlanOpKind::contractive_grad_w: t = "2*s_j*W_j"; break;
     default:
       t = act_name(op.attr.act);
       if (op.attr.noise.kind != NoiseKind::none) t += std::string("+") + noise_kind_name(op.attr.noise.kind);  // x̃ regenerated
@@ -209,13 +210,13 @@ std::string plan_report(const Plan& p) {
   char line[512];
   os << "plan: " << graph_mode_name(p.mode) << ", batch " << p.batch << ", " << p.ops.size() << " fused ops from "
      << p.graph.nodes.size() << " IR nodes\n\n";
-  std::snprintf(line, sizeof line, "  %-3s %-15s %-18s %6s %12s %12s  %s\n", "#", "op", "act/loss", "layer", "MFLOP",
+  std::snprintf(line, sizeof line, "  %-3s %-18s %-30s %6s %12s %12s  %s\n", "#", "op", "act/loss", "layer", "MFLOP",
                 "bytes", "operands (in → out)");
   os << line;
   for (size_t i = 0; i < p.ops.size(); ++i) {
     const PlanOp& op = p.ops[i];
     std::string attr = plan_op_attr_text(op);
-    std::snprintf(line, sizeof line, "  %-3zu %-15s %-18s %6s %12.2f %12s  %s → %s\n", i, plan_op_kind_name(op.kind),
+    std::snprintf(line, sizeof line, "  %-3zu %-18s %-30s %6s %12.2f %12s  %s → %s\n", i, plan_op_kind_name(op.kind),
                   attr.c_str(), op.layer >= 0 ? std::to_string(op.layer).c_str() : "-", op.flops(p.batch, p.graph) / 1e6,
                   human_bytes(op.bytes(p.batch, p.graph)).c_str(), operand_list(p.graph, op.in).c_str(),
                   operand_list(p.graph, op.out).c_str());

@@ -29,6 +29,7 @@ int cuda_kernels(const PlanOp& op) {
     case PlanOpKind::dense_fwd:                                       // tiled GEMM + bias/act epilogue
       return op.attr.sparsity.kind != SparsityKind::none ? 2 : 1;     // (+ the penalty's column sums, finalised)
     case PlanOpKind::sparsity: return 2;                              // column partials, then the value
+    case PlanOpKind::contractive: return 3;                           // partials of a′², row norms, the value
     case PlanOpKind::dense_bwd: return op.out.size() > 2 && op.out[2] >= 0 ? 2 : 1;  // dW+db, then dx
     case PlanOpKind::loss_fwd:
     case PlanOpKind::loss_fwd_bwd: return 2;                          // element pass, ordered mean

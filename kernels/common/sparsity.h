@@ -32,6 +32,11 @@ struct SparsityParams {
   float rho = 0;  // kl: the target mean activation, in (0, 1)
 };
 
+// A penalty the kernels can run: l1, or kl with 0 < ρ < 1 (launchers check this before launching).
+inline bool sparsity_params_valid(const SparsityParams& p) {
+  return p.kind == SparsityKind::l1 || (p.kind == SparsityKind::kl && p.rho > 0 && p.rho < 1);
+}
+
 // What the column sums add up: |h| (l1) or h (kl).
 template <typename T>
 AE_HD inline T sparsity_stat(SparsityKind k, T h) {

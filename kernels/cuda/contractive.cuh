@@ -13,9 +13,9 @@
 
 namespace ae::cuda {
 
-// s is summed in the order of sparsity.cuh's column sums, with a′² for the statistic, so a code
-// layer's fused forward can write the chunk partials in dense_fwd's epilogue as it does for
-// sparsity: rows in chunks of CONTRACTIVE_CHUNK_ROWS = 64, a chunk's partial for column j is
+// s is summed in the order of sparsity.cuh's column sums (column_partials.cuh), with a′² for the
+// statistic — the order a fused dense_fwd epilogue could reproduce, as it does for sparsity (not
+// fused today: the penalty's forward is a few µs beside the layer's GEMM): rows in chunks of CONTRACTIVE_CHUNK_ROWS = 64, a chunk's partial for column j is
 // Σ_{g=0..15} ( Σ_{i=0..3} a′(z[64c + 4g + i, j])² ), both sums in T from 0 in ascending order,
 // rows ≥ M skipped; then s_j = Σ_c partial[c, j] in ascending c, in T, from 0.
 constexpr int64_t CONTRACTIVE_CHUNK_ROWS = 64;

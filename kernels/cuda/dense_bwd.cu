@@ -65,19 +65,20 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
   const T* aux = act == Act::linear ? nullptr : (from_z ? z : y);
   const LoadPenalty pen = penalty.contractive ? LoadPenalty::contractive
                           : penalty.p.kind != SparsityKind::none ? LoadPenalty::sparsity : LoadPenalty::none;
+  AE_CHECK(pen != LoadPenalty::sparsity || sparsity_params_valid(penalty.p), "cuda dense_backward: bad sparsity penalty (kind ",
+           static_cast<int>(penalty.p.kind), ", rho ", penalty.p.rho, ")");
   AE_CHECK(!(penalty.contractive && penalty.p.kind != SparsityKind::none),
            "cuda dense_backward: a sparsity and a contractive penalty on one load are not built");
   AE_CHECK(pen == LoadPenalty::none || !nonempty || (penalty.at && penalty.unit && penalty.dvalue),
            "cuda dense_backward: a code penalty needs its tensor, its per-unit vector and dvalue");
-  auto with_penalty = [&](Operand<T> dz) {  // dz(·) with the penalty's gradient at the same offset
+  auto with_penalty = [&](Operand<T> dz, bool unit_is_r) {  // dz(·) with the penalty's gradient at the same offset
     if (pen == LoadPenalty::none) return dz;
     dz.pen = penalty.p;
     dz.pen_at = penalty.at, dz.pen_unit = penalty.unit, dz.pen_dvalue = penalty.dvalue;
-    dz.pen_cols = N;
+    dz.pen_unit_is_r = unit_is_r;
     dz.pen_inv_batch = T(1) / T(M);
     return dz;
   };
-
 
   // dW and db: a grid of N/64 × max(1, K/64) blocks (the first column also sums db; with K = 0
   // there is no dW but db is still due).
@@ -85,7 +86,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     const dim3 grid = grid_for(N, K);
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
-    p.a = with_penalty(Operand<T>{dy, 1, N, aux, act, from_z});  // dz(n, m) = dz[m·N + n]
+    p.a = with_penalty(Operand<T>{dy, 1, N, aux, act, from_z}, true);  // dz(n, m) = dz[m·N + n]: unit n = r
     p.b = Operand<T>{x, 1, K, nullptr, Act::linear, false, noise, steps};  // x(k, m) = x[m·K + k]: off = m·K + k
     p.R = N, p.S = K, p.T_LEN = M;
     p.c = dw, p.c_rs = K;
@@ -100,7 +101,7 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
     const dim3 grid = grid_for(M, K);
     AE_CHECK(grid.y <= 65535, "cuda dense_backward: K=", K, " exceeds the grid limit of ", 65535 * int64_t(BN));
     Params<T> p{};
-    p.a = with_penalty(Operand<T>{dy, N, 1, aux, act, from_z});  // dz(m, n) = dz[m·N + n]
+    p.a = with_penalty(Operand<T>{dy, N, 1, aux, act, from_z}, false);  // dz(m, n) = dz[m·N + n]: unit n = t
     p.b = Operand<T>{w, 1, K, nullptr, Act::linear, false};      // W(k, n) = w[n·K + k]
     p.R = M, p.S = K, p.T_LEN = N;
     p.c = dx, p.c_rs = K;

@@ -18,6 +18,8 @@ void dense_forward(const T* x, const T* w, const T* b, Act act, int64_t M, int64
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_forward: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda dense_forward: unknown activation ", static_cast<int>(act));
   const bool penalized = penalty.p.kind != SparsityKind::none;
+  AE_CHECK(!penalized || sparsity_params_valid(penalty.p), "cuda dense_forward: bad sparsity penalty (kind ",
+           static_cast<int>(penalty.p.kind), ", rho ", penalty.p.rho, ")");
   AE_CHECK(!penalized || (penalty.colsum && penalty.value && penalty.workspace), "cuda dense_forward: a penalty output is null");
   if (M == 0 || N == 0) {  // an empty batch still has a penalty value (0) and column sums (0)
     if (penalized) sparsity_finalize<T>(penalty.p, penalty.workspace, M, N, penalty.colsum, penalty.value, stream);

@@ -73,15 +73,16 @@ struct Operand {
   bool aux_is_z;
   NoiseParams noise = {};
   const StepScalars* steps = nullptr;  // [1] device; read when noise is set
-  // A code penalty's gradient added on load (dense_bwd's dz; p is then dy [M, N] and element off
-  // belongs to unit off % pen_cols). Read only by the instantiations with that LoadPenalty:
+  // A code penalty's gradient added on load (dense_bwd's dz; p is then dy [M, N]: element (r, t)
+  // belongs to unit r when pen_unit_is_r — the dW pass's dz(n, m) — else to unit t, the dx pass's
+  // dz(m, n)). Read only by the instantiations with that LoadPenalty:
   //   sparsity:    dz = (dy + its gradient at h)·act′,  pen_at = h, pen_unit = the column sums
   //   contractive: dz = dy·act′ + its gradient at z,    pen_at = z, pen_unit = the row norms ‖W_j‖²
   SparsityParams pen = {};
   const T* pen_at = nullptr;      // [M, N] at p's offsets
   const T* pen_unit = nullptr;    // [N]
   const T* pen_dvalue = nullptr;  // [1] the penalty term's gradient seed
-  int64_t pen_cols = 1;
+  bool pen_unit_is_r = false;
   T pen_inv_batch = T(0);         // 1/M
 };
 
@@ -135,13 +136,13 @@ __device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, i
       // The penalties' gradients are added with __fadd_rn (never contracted into an FMA), rounded as
       // the unfused gradient op and add round them.
       if constexpr (PEN == LoadPenalty::sparsity)  // dy + dvalue·∂penalty/∂h
-        v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_at[off], op.pen_unit[off % op.pen_cols], *op.pen_dvalue,
-                                       op.pen_inv_batch));
+        v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_at[off], op.pen_unit[op.pen_unit_is_r ? r0 + r : t0 + t],
+                                       *op.pen_dvalue, op.pen_inv_batch));
       if (op.act != Act::linear)
         v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
       if constexpr (PEN == LoadPenalty::contractive)  // dy·act′ + dvalue·∂penalty/∂z
-        v = __fadd_rn(v, contractive_grad_z(op.act, op.pen_at[off], op.pen_unit[off % op.pen_cols], *op.pen_dvalue,
-                                            op.pen_inv_batch));
+        v = __fadd_rn(v, contractive_grad_z(op.act, op.pen_at[off], op.pen_unit[op.pen_unit_is_r ? r0 + r : t0 + t],
+                                            *op.pen_dvalue, op.pen_inv_batch));
     }
     reg[i] = v;
   }
@@ -155,6 +156,21 @@ __device__ __forceinline__ void store_slice(T (*tile)[BM + PAD], int tid, const 
     const int r = T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % BM;
     const int t = T_CONTIG ? tid % BK : tid / BM + i * (THREADS / BM);
     tile[t][r] = reg[i];
+  }
+}
+
+// COLSTAT's end: each thread's per-column sums of its TM rows sit in its slots as[ty][tx·TN + j];
+// the block's BM/TM row groups meet in group order and column s's partial of block x is written.
+// Every thread of the block calls it (a barrier inside).
+template <typename T>
+__device__ __forceinline__ void colstat_finish(const Params<T>& p, T (*as)[BM + PAD], int tid, int64_t s0) {
+  __syncthreads();  // every thread's slots are written
+  const int64_t s = s0 + tid;
+  if (tid < BN && s < p.S) {
+    T sum = T(0);
+#pragma unroll
+    for (int g = 0; g < BM / TM; ++g) sum += as[g][tid];
+    p.colstat_partials[int64_t(blockIdx.x) * p.S + s] = sum;
   }
 }
 
@@ -241,16 +257,7 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
       }
     }
   }
-  if constexpr (COLSTAT) {
-    __syncthreads();  // the block's 16 row groups meet
-    const int64_t s = s0 + tid;
-    if (tid < BN && s < p.S) {
-      T sum = T(0);
-#pragma unroll
-      for (int g = 0; g < BM / TM; ++g) sum += as[g][tid];
-      p.colstat_partials[int64_t(blockIdx.x) * p.S + s] = sum;
-    }
-  }
+  if constexpr (COLSTAT) colstat_finish(p, as, tid, s0);
 }
 
 // The launch grid for R×S outputs; the y extent is at least 1 (see gemm_kernel).

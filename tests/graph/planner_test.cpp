@@ -409,18 +409,25 @@ TEST(Plan, SparsityPenaltyFusesIntoTheCodeLayer) {
   }
 }
 
-// Wherever the code layer's backward cannot take the penalty in (here: a one-layer encoder's code
-// layer whose dW the tied decoder writes first), lowering falls back to the unfused gradient and
-// every tensor an op reads is still written before it.
-TEST(Plan, SparsityPenaltyLowersWhereverItCannotFuse) {
-  for (const char* spec : {"784-64r-16-64r-784s:tied:l1=0.01", "784-32s-784s:tied:kl=0.1,0.5", "784-32s-784s:kl=0.1,0.5:mask=0.2"}) {
+// Both penalties on a one-layer encoder's code: the dense_bwd takes one gradient on its load, the
+// contractive one (after act′); the sparsity gradient then runs unfused (lowering re-lowers with that
+// deferral off, and only that one), and every tensor an op reads is still written before it.
+TEST(Plan, SparsityPenaltyLowersUnfusedWhereTheBackwardTakesAnotherPenalty) {
+  for (const char* spec : {"784-64s-784s:kl=0.05,3:contractive=0.1", "784-64s-784s:kl=0.05,3:contractive=0.1:mask=0.2"}) {
     SCOPED_TRACE(spec);
     const Plan p = plan_of(spec, GraphMode::train, Loss::bce, 70);
     expect_invariants(p);
     expect_every_read_written_before(p);
-    int taken = count_kind(p, PlanOpKind::sparsity_grad);
-    for (const PlanOp& op : p.ops) taken += op.kind == PlanOpKind::dense_bwd && op.attr.sparsity.kind != SparsityKind::none;
-    EXPECT_EQ(taken, 1) << "the penalty's gradient is computed exactly once";
+    check_gradient_order(p);
+    EXPECT_EQ(count_kind(p, PlanOpKind::sparsity_grad), 1);
+    EXPECT_EQ(count_kind(p, PlanOpKind::contractive_grad), 0);
+    int fused = 0;
+    for (const PlanOp& op : p.ops)
+      if (op.kind == PlanOpKind::dense_bwd) {
+        EXPECT_EQ(op.attr.sparsity.kind, SparsityKind::none);
+        fused += op.z_penalty;
+      }
+    EXPECT_EQ(fused, 1);
   }
 }
 

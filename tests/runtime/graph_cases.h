@@ -138,6 +138,8 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"contractive(6-4g-6,mse)", [] { return spec_graph("6-4g-6:contractive=0.2", Loss::mse); }},
       {"contractive(6-4p-6s:mask,mse)", [] { return spec_graph("6-4p-6s:contractive=0.5:mask=0.3", Loss::mse); }},
       {"contractive(6-4l-6,mse)", [] { return spec_graph("6-4-6:contractive=0.4", Loss::mse); }},
+      // both penalties on one code layer: only the contractive one's gradient fuses into its backward
+      {"contractive+kl(6-4s-6s,bce)", [] { return spec_graph("6-4s-6s:kl=0.2,0.7:contractive=0.3", Loss::bce); }},
       // Contractive, deep encoders: the code-side chain K and the Gram matrix W₁W₁ᵀ, through the
       // per-sample broadcasts (tile, col, sample) and their reductions.
       {"contractive(7-5s-3s-5s-7s,bce)", [] { return spec_graph("7-5s-3s-5s-7s:contractive=0.3", Loss::bce); }},

@@ -116,6 +116,8 @@ TEST_P(CodePenalty, FusedEqualsUnfusedBitForBitAndMatchesCpu) {
 
   const Backward bf = backward(c, in, fused, true), bp = backward(c, in, fused, false);
   ASSERT_TRUE(nonzero("dw", bf.dw));
+  // NaN equals NaN bitwise: every output must be written (a finite number), not merely equal.
+  ASSERT_TRUE(finite("dw", bf.dw) && finite("db", bf.db) && finite("dx", bf.dx));
   EXPECT_TRUE(bitwise_equal("dw", bf.dw, bp.dw));
   EXPECT_TRUE(bitwise_equal("db", bf.db, bp.db));
   EXPECT_TRUE(bitwise_equal("dx", bf.dx, bp.dx));
@@ -192,6 +194,7 @@ TEST_P(ContractiveOnLoad, FusedEqualsUnfusedBitForBitAndMatchesCpu) {
   };
   const Backward f = run(true), u = run(false);
   ASSERT_TRUE(nonzero("dw", f.dw));
+  ASSERT_TRUE(finite("dw", f.dw) && finite("db", f.db) && finite("dx", f.dx));
   EXPECT_TRUE(bitwise_equal("dw", f.dw, u.dw));
   EXPECT_TRUE(bitwise_equal("db", f.db, u.db));
   EXPECT_TRUE(bitwise_equal("dx", f.dx, u.dx));
