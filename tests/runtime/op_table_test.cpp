@@ -84,6 +84,26 @@ int expect_close(const std::vector<A>& got, const double* ref, const std::string
   return bad;
 }
 
+// A backend of this build that can run here, or null: cuda is registered but needs a GPU.
+std::unique_ptr<Backend> runnable_backend(const std::string& name) {
+  try {
+    return make_backend(name);
+  } catch (const Error&) {
+    if (name == "cuda") return nullptr;
+    throw;
+  }
+}
+
+// A run's terms, per-sample errors and parameter gradients against the fp64 interpreter's.
+void expect_matches_fp64(const RunResult& r, IrValues& ref, const Graph& g) {
+  ASSERT_EQ(r.terms.size(), g.terms.size());
+  for (size_t t = 0; t < r.terms.size(); ++t)
+    expect_close(std::vector<double>{r.terms[t]}, ref[g.terms[t].tensor], "term " + g.terms[t].name);
+  expect_close(r.per_sample, ref[g.per_sample], "per_sample_error");
+  for (size_t i = 0; i < r.grads.size(); ++i)
+    if (!r.grads[i].empty()) expect_close(r.grads[i], ref[g.params[i].grad], "grad." + g.params[i].name);
+}
+
 // The plans of every case, lowered once: which kinds each contains.
 struct Lowered {
   GraphCase c;
@@ -117,23 +137,12 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
       ir_fill_leaves(ref, SEED);
       ir_run(ref);
       for (const std::string& name : backend_names()) {
-          std::unique_ptr<Backend> backend;
-          try {
-            backend = make_backend(name);
-          } catch (const Error&) {
-            if (name == "cuda") continue;  // registered, but this machine has no GPU
-            throw;
-          }
+          std::unique_ptr<Backend> backend = runnable_backend(name);
+          if (!backend) continue;
           // Every op runs in f32 until mixed precision adds bf16/f16 variants (and loops over them here).
           SCOPED_TRACE(std::string(plan_op_kind_name(kind)) + " in " + l.c.name + (fuse ? " (fused)" : " (unfused)") +
                        " on " + name + ", f32");
-          RunResult r = run_plan(l.graph, l.c.train, fuse, *backend);
-          ASSERT_EQ(r.terms.size(), l.graph.terms.size());
-          for (size_t t = 0; t < r.terms.size(); ++t)
-            expect_close(std::vector<double>{r.terms[t]}, ref[l.graph.terms[t].tensor], "term " + l.graph.terms[t].name);
-          expect_close(r.per_sample, ref[l.graph.per_sample], "per_sample_error");
-          for (size_t i = 0; i < r.grads.size(); ++i)
-            if (!r.grads[i].empty()) expect_close(r.grads[i], ref[l.graph.params[i].grad], "grad." + l.graph.params[i].name);
+          expect_matches_fp64(run_plan(l.graph, l.c.train, fuse, *backend), ref, l.graph);
           ++runs;
         }
     }
@@ -156,19 +165,10 @@ TEST(OpTablePenalties, SeveralRowBlocksMatchTheFp64Reference) {
     ir_fill_leaves(ref, SEED);
     ir_run(ref);
     for (const std::string& name : backend_names()) {
-      std::unique_ptr<Backend> backend;
-      try {
-        backend = make_backend(name);
-      } catch (const Error&) {
-        if (name == "cuda") continue;
-        throw;
-      }
+      std::unique_ptr<Backend> backend = runnable_backend(name);
+      if (!backend) continue;
       SCOPED_TRACE(l.c.name + " at batch 130 on " + name);
-      RunResult r = run_plan(l.graph, l.c.train, true, *backend, ROWS);
-      for (size_t t = 0; t < r.terms.size(); ++t)
-        expect_close(std::vector<double>{r.terms[t]}, ref[l.graph.terms[t].tensor], "term " + l.graph.terms[t].name);
-      for (size_t i = 0; i < r.grads.size(); ++i)
-        if (!r.grads[i].empty()) expect_close(r.grads[i], ref[l.graph.params[i].grad], "grad." + l.graph.params[i].name);
+      expect_matches_fp64(run_plan(l.graph, l.c.train, true, *backend, ROWS), ref, l.graph);
       ++runs;
     }
   }
