@@ -26,6 +26,7 @@ const char* op_type_name(OpType t) {
     case OpType::noise: return "noise";
     case OpType::sparsity: return "sparsity";
     case OpType::contractive: return "contractive";
+    case OpType::reparam: return "reparam";
     case OpType::loss: return "loss";
     case OpType::fill: return "fill";
     case OpType::broadcast: return "broadcast";
@@ -39,6 +40,7 @@ const char* op_type_name(OpType t) {
     case OpType::sparsity_grad: return "sparsity_grad";
     case OpType::contractive_grad: return "contractive_grad";
     case OpType::contractive_grad_w: return "contractive_grad_w";
+    case OpType::reparam_grad: return "reparam_grad";
     case OpType::optimizer_update: return "optimizer_update";
   }
   return "?";

@@ -16,6 +16,7 @@
 #include "kernels/common/loss.h"
 #include "kernels/common/noise.h"
 #include "kernels/common/sparsity.h"
+#include "kernels/common/vae.h"
 
 namespace ae {
 
@@ -75,6 +76,8 @@ enum class OpType : uint8_t {
   sparsity,        // a penalty on the code (kernels/common/sparsity.h)  in: h [B,N]  out: value [1], colsum [N]
   contractive,     // a one-layer encoder's ‖∂h/∂x‖²_F in closed form (kernels/common/contractive.h)
                    //   in: z [B,N], W [N,K]   out: value [1], s [N] (Σ_b a′²), norms [N] (‖W_j‖²)
+  reparam,         // a VAE's code from its head (kernels/common/vae.h): z = μ + σ⊙ε and the KL term
+                   //   in: h [B,2N] (μ ‖ log σ²)   out: z [B,N], value [1] (mean KL), kl [B,1] (per row)
   loss,            // L = mean ℓ(y, t), e = per row  in: y, t                           out: L [1], e [B,1]
   // backward (and constants)
   fill,            // y = scale everywhere         in: —                                  out: y
@@ -90,6 +93,7 @@ enum class OpType : uint8_t {
   sparsity_grad,   // dh = dvalue·∂value/∂h        in: dvalue [1], h, colsum [N]           out: dh [B,N]
   contractive_grad,   // dz = dvalue·∂value/∂z     in: dvalue [1], z [B,N], norms [N]      out: dz [B,N]
   contractive_grad_w, // dW = dvalue·∂value/∂W     in: dvalue [1], W [N,K], s [N]          out: dW [N,K]
+  reparam_grad,    // dh = ∂(z, value)/∂h         in: dz [B,N]|-1, h [B,2N], dvalue [1]|-1  out: dh [B,2N]
   optimizer_update,// p ← update(p, g, state)      in: p, g                               out: (p, in place)
 };
 const char* op_type_name(OpType t);
@@ -111,6 +115,8 @@ struct Attrs {
   int group = 0;                         // optimizer_update: the parameter's optimizer group
   NoiseParams noise;                     // noise; a fused op: the corruption its x operand is loaded through
   SparsityParams sparsity;               // sparsity(_grad); a fused dense op: the penalty on its output
+  LossReduction reduction = LossReduction::mean;  // loss, loss_grad
+  VaeParams vae;                         // reparam
 };
 
 struct Node {

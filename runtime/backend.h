@@ -40,6 +40,7 @@ struct OpContext {
   const cpu::OptConfig* opt_for(int group) const { return group_opt[size_t(group)] ? group_opt[size_t(group)] : opt; }
   int64_t step = 0;                        // 1-based optimizer step; 0 outside training
   uint64_t seed = 0;                       // the model's seed: Philox key of per-step draws
+  uint64_t row_offset = 0;                 // data rows before this batch (StepScalars::row_offset)
   int group_count = 0;                     // parameter groups with a learning rate this step
   // Each group's learning rate this step (after the schedule), for groups [0, group_count).
   std::array<double, MAX_PARAM_GROUPS> lr{};

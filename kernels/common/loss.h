@@ -13,6 +13,12 @@ namespace ae {
 enum class Loss : uint8_t { mse, bce };
 inline constexpr int LOSS_COUNT = 2;
 
+// How a loss reduces its M·N element terms.
+//   mean: the mean over all M·N elements (PyTorch's default); per-sample error = the row's mean.
+//   sum:  each row's sum over its N features, then the mean over the M rows (a VAE's reconstruction
+//         term: −log p(x|z) in nats for bce); per-sample error = the row's sum.
+enum class LossReduction : uint8_t { mean, sum };
+
 // BCELoss clamps each log term at −100 so p = 0 or 1 gives a finite loss (PyTorch's choice).
 inline constexpr double BCE_LOG_CLAMP = -100.0;
 // BCELoss backward divides by max(p·(1 − p), 1e-12), PyTorch's EPSILON, for the same reason.

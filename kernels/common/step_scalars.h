@@ -33,6 +33,8 @@ struct GroupStepScalars {
 struct StepScalars {
   int64_t step;         // 1-based training step; 0 outside training. Philox's step (< 2^56)
   uint64_t seed;        // the model's seed: Philox key of every per-step draw (noise, dropout)
+  uint64_t row_offset;  // data rows before this batch: per-row draws of scoring (a VAE's ε) key on
+                        // the data row, so a score does not depend on the batch size; 0 in training
   float loss_scale;     // fp16 dynamic loss scale; 1 until mixed precision uses it
   int32_t group_count;  // group[0, group_count) hold this step's values; the rest are zero
   GroupStepScalars group[MAX_PARAM_GROUPS];
@@ -40,8 +42,8 @@ struct StepScalars {
 
 static_assert(std::is_trivially_copyable_v<StepScalars> && std::is_standard_layout_v<StepScalars>,
               "StepScalars is copied byte for byte to the device");
-static_assert(sizeof(GroupStepScalars) == 20 && offsetof(StepScalars, group) == 24 &&
-                  sizeof(StepScalars) == 24 + 20 * MAX_PARAM_GROUPS,
+static_assert(sizeof(GroupStepScalars) == 20 && offsetof(StepScalars, group) == 32 &&
+                  sizeof(StepScalars) == 32 + 20 * MAX_PARAM_GROUPS,
               "StepScalars must have the same layout on the host and the device compiler");
 
 }  // namespace ae

@@ -47,6 +47,7 @@ StepScalars make_step_scalars(const OpContext& ctx) {
   StepScalars s{};
   s.step = ctx.step;
   s.seed = ctx.seed;
+  s.row_offset = ctx.row_offset;
   s.loss_scale = ctx.loss_scale;
   s.group_count = ctx.group_count;
   for (int g = 0; g < ctx.group_count; ++g) {
