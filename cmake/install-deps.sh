@@ -8,6 +8,7 @@ packages=(
   libdnnl-dev                            # GEMMs of the cpu backend: oneDNN, chosen by measurement (bench/gemm)
   libboost-context-dev                   # fibers of runtime/sim
   nlohmann-json3-dev libcli11-dev zlib1g-dev
+  libpng-dev                             # host/data/png.cpp: image grids as PNG (ae sample --grid, figures)
   libgtest-dev libgmock-dev
   dataset-fashion-mnist                  # ae's default data
   python3-venv                           # check.sh: Python's safetensors reads and writes ae's model files
