@@ -23,49 +23,86 @@ struct VaeParams {
   bool sample = true;       // z = μ + σ⊙ε; false: z = μ (the code `ae encode` writes), KL as usual
   // KL_m as the one-sample estimate log q(z_m|x_m) − log p(z_m) = ½ Σ_j (z² − ε² − ℓ) instead of the
   // closed form: the log-weights of the importance-weighted bound (`ae score --iw K`). Forward only.
+  // With !sample, ε = 0 (z = μ): the log-density ratio at the mean, ½ Σ_j (μ² − ℓ).
   bool sampled_kl = false;
 };
+// Only {sample, closed-form KL} has a backward (the training op); the other combinations are
+// forward-only and a backward refuses them.
 
 // Philox steps at and above this are never training steps: scoring draws sample k of an
 // importance-weighted bound (or the one sample of a negative ELBO, k = 0) at VAE_SCORE_STEP + k.
 inline constexpr uint64_t VAE_SCORE_STEP = uint64_t(1) << 55;
 
-// ε of unit j of data row `row`, a code of N units.
+// ε of unit j of data row `row`, a code of N units. Always a float draw: the fp64 reference (the
+// gradient checks) widens the same ε, so both precisions see one noise.
 AE_HD inline float vae_eps(uint64_t seed, uint64_t step, uint64_t row, int64_t j, int64_t N) {
   return philox_normal(seed, step, PhiloxPurpose::vae_noise, row * static_cast<uint64_t>(N) + static_cast<uint64_t>(j));
 }
 
-// σ = exp(ℓ/2), in float as torch.exp(0.5 * logvar).
-AE_HD inline float vae_sigma(float logvar) { return math::exp(0.5f * logvar); }
+// The helpers below are templated on the element type T: float is what every backend runs (each
+// formula's roundings are part of the contract: cpu, cuda-sim and cuda agree bit for bit under one
+// libm); double is the cpu reference's fp64 instantiation for the central-difference checks, where
+// the casts to double change nothing.
+
+// σ = exp(ℓ/2), in T as torch.exp(0.5 * logvar).
+template <typename T>
+AE_HD inline T vae_sigma(T logvar) {
+  return math::exp(T(0.5) * logvar);
+}
 
 // z = μ + σ·ε. The product of two floats is exact in double and the sum rounds once there, so a
 // compiler that contracts to a fused multiply-add computes the same float.
-AE_HD inline float vae_z(float mu, float sigma, float eps) {
-  return static_cast<float>(static_cast<double>(mu) + static_cast<double>(sigma) * static_cast<double>(eps));
+template <typename T>
+AE_HD inline T vae_z(T mu, T sigma, T eps) {
+  return static_cast<T>(static_cast<double>(mu) + static_cast<double>(sigma) * static_cast<double>(eps));
 }
 
 // Unit j's term of KL_m before the −½: 1 + ℓ − μ² − e^ℓ, in double.
-AE_HD inline double vae_kl_unit(float mu, float logvar) {
+template <typename T>
+AE_HD inline double vae_kl_unit(T mu, T logvar) {
   const double m = mu, l = logvar;
   return 1.0 + l - m * m - math::exp(l);
 }
 
 // Unit j's term of the sampled form before the ½: z² − ε² − ℓ, in double.
-AE_HD inline double vae_sampled_kl_unit(float z, float eps, float logvar) {
+template <typename T>
+AE_HD inline double vae_sampled_kl_unit(T z, T eps, T logvar) {
   const double zd = z, e = eps;
   return zd * zd - e * e - static_cast<double>(logvar);
 }
 
-// ∂/∂μ = dz + c·μ (c = dvalue/M).
-AE_HD inline float vae_grad_mu(float dz, float mu, float c) {
-  return static_cast<float>(static_cast<double>(dz) + static_cast<double>(c) * static_cast<double>(mu));
+// The order of a row's KL sum, one contract for every backend (the CUDA forward is one warp per row):
+// unit j goes to lane j mod VAE_KL_LANES; each lane adds its units' terms (vae_kl_unit or
+// vae_sampled_kl_unit) in ascending j in double, starting at 0; then the lanes meet in the fixed tree
+//   for w = 16, 8, 4, 2, 1:  lane[l] += lane[l + w]   (l < w)
+// and lane 0 holds the row's sum S. KL_m = vae_kl_row(S) rounded once to T. The mean then adds the
+// M rows as rounded to T in row order in double and divides by M once (value 0 when M = 0).
+inline constexpr int VAE_KL_LANES = 32;
+
+// KL_m from its row sum S: −½·S for the closed form, ½·S for the sampled one.
+AE_HD inline double vae_kl_row(double sum, bool sampled_kl) {
+  return (sampled_kl ? 0.5 : -0.5) * sum;
 }
 
-// ∂/∂ℓ = dz·ε·σ/2 + c·(e^ℓ − 1)/2, with σ = vae_sigma(ℓ) and e^ℓ = σ² as the forward had them.
-AE_HD inline float vae_grad_logvar(float dz, float eps, float sigma, float logvar, float c) {
+// c = dvalue/M, the KL term's gradient seed per row, in double and rounded once to T (M > 0).
+template <typename T>
+AE_HD inline T vae_kl_seed(T dvalue, int64_t M) {
+  return static_cast<T>(static_cast<double>(dvalue) / static_cast<double>(M));
+}
+
+// ∂/∂μ = dz + c·μ (c = dvalue/M).
+template <typename T>
+AE_HD inline T vae_grad_mu(T dz, T mu, T c) {
+  return static_cast<T>(static_cast<double>(dz) + static_cast<double>(c) * static_cast<double>(mu));
+}
+
+// ∂/∂ℓ = dz·ε·σ/2 + c·(e^ℓ − 1)/2, with σ = vae_sigma(ℓ) as the forward had it and e^ℓ − 1 taken
+// by expm1 in double (accurate where ℓ ≈ 0, the prior's log-variance).
+template <typename T>
+AE_HD inline T vae_grad_logvar(T dz, T eps, T sigma, T logvar, T c) {
   const double through_z = 0.5 * (static_cast<double>(dz) * static_cast<double>(eps)) * static_cast<double>(sigma);
   const double through_kl = 0.5 * static_cast<double>(c) * math::expm1(static_cast<double>(logvar));
-  return static_cast<float>(through_z + through_kl);
+  return static_cast<T>(through_z + through_kl);
 }
 
 }  // namespace ae
