@@ -116,7 +116,7 @@ class CpuBackend final : public Backend {
       }
       case PlanOpKind::loss_fwd:
         c.loss = cpu::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
-                                                   P(op.out[1]), nullptr);
+                                                   P(op.out[1]), nullptr, Act::linear, op.attr.reduction);
         *P(op.out[0]) = float(c.loss);
         break;
       case PlanOpKind::loss_fwd_bwd: {
@@ -124,7 +124,7 @@ class CpuBackend final : public Backend {
         // folded it in, is applied by the loss kernel in the same pass (it reads y before writing
         // the gradient over it); lowering folds only those whose derivative is a function of y.
         c.loss = cpu::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n,
-                                                   P(op.out[2]), P(op.out[1]), nullptr, op.attr.act);
+                                                   P(op.out[2]), P(op.out[1]), nullptr, op.attr.act, op.attr.reduction);
         *P(op.out[0]) = float(c.loss);
         break;
       }

@@ -1,6 +1,7 @@
 // The cpu reference loss kernel: one pass per row computes the element terms (summed in double),
-// the element gradients scaled by 1/(M·N) — times the output activation's derivative when the
-// caller asks for the gradient w.r.t. the pre-activation — and σ(z) for the from-logits form.
+// the element gradients scaled by 1/(M·N) (mean reduction) or 1/M (sum) — times the output
+// activation's derivative when the caller asks for the gradient w.r.t. the pre-activation — and
+// σ(z) for the from-logits form.
 //
 // A row is walked in chunks of LANES elements copied to locals first, so the loop vectorizes even
 // when grad overwrites pred in place (no aliasing for the compiler to guard against), and its
@@ -68,24 +69,22 @@ double loss_row(const T* p, const T* t, int64_t N, T inv_count, T* g, T* pr) {
   return lanes[0];
 }
 
-// Rows [r0, r1): row sums into row_sum, per-sample means, gradients, probabilities.
+// Rows [r0, r1): row sums into row_sum, gradients, probabilities. The per-sample errors follow
+// from row_sum in the caller's serial pass.
 template <Form F, Act A, typename T>
-void loss_rows(const T* pred, const T* target, int64_t r0, int64_t r1, int64_t N, T inv_count, T* grad,
-               T* per_sample, T* probs, double* row_sum) {
-  for (int64_t i = r0; i < r1; ++i) {
-    const double s = loss_row<F, A>(pred + i * N, target + i * N, N, inv_count, grad ? grad + i * N : nullptr,
-                                    probs ? probs + i * N : nullptr);
-    row_sum[i] = s;
-    if (per_sample) per_sample[i] = static_cast<T>(s / static_cast<double>(N));
-  }
+void loss_rows(const T* pred, const T* target, int64_t r0, int64_t r1, int64_t N, T inv_count, T* grad, T* probs,
+               double* row_sum) {
+  for (int64_t i = r0; i < r1; ++i)
+    row_sum[i] = loss_row<F, A>(pred + i * N, target + i * N, N, inv_count, grad ? grad + i * N : nullptr,
+                                probs ? probs + i * N : nullptr);
 }
 
 template <Form F, typename T>
-void loss_rows_act(Act act, const T* pred, const T* target, int64_t r0, int64_t r1, int64_t N, T inv_count,
-                   T* grad, T* per_sample, T* probs, double* row_sum) {
+void loss_rows_act(Act act, const T* pred, const T* target, int64_t r0, int64_t r1, int64_t N, T inv_count, T* grad,
+                   T* probs, double* row_sum) {
   switch (act) {
 #define AE_LOSS_ACT_CASE(a) \
-  case Act::a: return loss_rows<F, Act::a>(pred, target, r0, r1, N, inv_count, grad, per_sample, probs, row_sum);
+  case Act::a: return loss_rows<F, Act::a>(pred, target, r0, r1, N, inv_count, grad, probs, row_sum);
     AE_LOSS_ACT_CASE(linear)
     AE_LOSS_ACT_CASE(relu)
     AE_LOSS_ACT_CASE(leaky_relu)
@@ -101,29 +100,28 @@ void loss_rows_act(Act act, const T* pred, const T* target, int64_t r0, int64_t 
 
 template <typename T>
 void loss_rows_dispatch(Form form, Act act, const T* pred, const T* target, int64_t r0, int64_t r1, int64_t N,
-                        T inv_count, T* grad, T* per_sample, T* probs, double* row_sum) {
+                        T inv_count, T* grad, T* probs, double* row_sum) {
   switch (form) {
     case Form::mse:
-      return loss_rows_act<Form::mse>(act, pred, target, r0, r1, N, inv_count, grad, per_sample, probs, row_sum);
+      return loss_rows_act<Form::mse>(act, pred, target, r0, r1, N, inv_count, grad, probs, row_sum);
     case Form::bce:
-      return loss_rows_act<Form::bce>(act, pred, target, r0, r1, N, inv_count, grad, per_sample, probs, row_sum);
+      return loss_rows_act<Form::bce>(act, pred, target, r0, r1, N, inv_count, grad, probs, row_sum);
     case Form::bce_logits:
-      return loss_rows<Form::bce_logits, Act::linear>(pred, target, r0, r1, N, inv_count, grad, per_sample, probs,
-                                                      row_sum);
+      return loss_rows<Form::bce_logits, Act::linear>(pred, target, r0, r1, N, inv_count, grad, probs, row_sum);
   }
 }
 
 AE_CPU_SIMD_CLONES void loss_rows_f32(Form form, Act act, const float* pred, const float* target, int64_t r0,
-                                      int64_t r1, int64_t N, float inv_count, float* grad, float* per_sample,
-                                      float* probs, double* row_sum) {
-  loss_rows_dispatch<float>(form, act, pred, target, r0, r1, N, inv_count, grad, per_sample, probs, row_sum);
+                                      int64_t r1, int64_t N, float inv_count, float* grad, float* probs,
+                                      double* row_sum) {
+  loss_rows_dispatch<float>(form, act, pred, target, r0, r1, N, inv_count, grad, probs, row_sum);
 }
 
 }  // namespace
 
 template <typename T>
-double loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* target, int64_t M,
-                             int64_t N, T* grad, T* per_sample, T* probs, Act out_act) {
+double loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* target, int64_t M, int64_t N, T* grad,
+                             T* per_sample, T* probs, Act out_act, LossReduction reduction) {
   AE_CHECK(M >= 0 && N >= 0, "loss_forward_backward: negative dimension (M=", M, ", N=", N, ")");
   AE_CHECK(loss == Loss::mse || loss == Loss::bce, "loss_forward_backward: unknown loss ",
            static_cast<int>(loss));
@@ -135,6 +133,8 @@ double loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T
            " needs its pre-activation for the derivative; apply it in the layer's backward instead");
   AE_CHECK(!from_logits || out_act == Act::linear,
            "loss_forward_backward: from_logits already gives the gradient w.r.t. the logits; out_act must be linear");
+  AE_CHECK(reduction == LossReduction::mean || reduction == LossReduction::sum,
+           "loss_forward_backward: unknown reduction ", static_cast<int>(reduction), "; expected mean or sum");
   if (M == 0 || N == 0) {
     if (per_sample)
       for (int64_t i = 0; i < M; ++i) per_sample[i] = T(0);
@@ -142,17 +142,20 @@ double loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T
   }
   AE_CHECK(pred != nullptr && target != nullptr, "loss_forward_backward: pred or target is null");
 
-  // 1/(M·N) as the scale of every gradient element, as PyTorch's mean reduction multiplies it.
-  const T inv_count = T(1.0 / (static_cast<double>(M) * static_cast<double>(N)));
+  // mean: the loss is Σ/(M·N) and each row's error its sum over N; sum: Σ/M and the sum itself.
+  // 1/count scales every gradient element, as PyTorch's mean reduction multiplies it.
+  const bool mean = reduction == LossReduction::mean;
+  const double count = mean ? static_cast<double>(M) * static_cast<double>(N) : static_cast<double>(M);
+  const double row_div = mean ? static_cast<double>(N) : 1.0;  // s / 1.0 is s exactly
+  const T inv_count = T(1.0 / count);
   const Form form = loss == Loss::mse ? Form::mse : from_logits ? Form::bce_logits : Form::bce;
   std::vector<double> row_sum(static_cast<size_t>(M));
 
   auto rows = [&](int64_t r0, int64_t r1) {
     if constexpr (std::is_same_v<T, float>)
-      loss_rows_f32(form, out_act, pred, target, r0, r1, N, inv_count, grad, per_sample, probs, row_sum.data());
+      loss_rows_f32(form, out_act, pred, target, r0, r1, N, inv_count, grad, probs, row_sum.data());
     else
-      loss_rows_dispatch<T>(form, out_act, pred, target, r0, r1, N, inv_count, grad, per_sample, probs,
-                            row_sum.data());
+      loss_rows_dispatch<T>(form, out_act, pred, target, r0, r1, N, inv_count, grad, probs, row_sum.data());
   };
   // Rows split evenly between threads; each row is computed by one thread alone.
   if (M * N < PARALLEL_MIN_ELEMENTS || M < 2 || omp_in_parallel() || omp_get_max_threads() < 2) {
@@ -166,13 +169,16 @@ double loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T
   }
 
   double total = 0.0;
-  for (int64_t i = 0; i < M; ++i) total += row_sum[i];
-  return total / (static_cast<double>(M) * static_cast<double>(N));
+  for (int64_t i = 0; i < M; ++i) {
+    total += row_sum[i];
+    if (per_sample) per_sample[i] = static_cast<T>(row_sum[i] / row_div);
+  }
+  return total / count;
 }
 
 template double loss_forward_backward<float>(Loss, bool, const float*, const float*, int64_t, int64_t, float*,
-                                             float*, float*, Act);
+                                             float*, float*, Act, LossReduction);
 template double loss_forward_backward<double>(Loss, bool, const double*, const double*, int64_t, int64_t, double*,
-                                              double*, double*, Act);
+                                              double*, double*, Act, LossReduction);
 
 }  // namespace ae::cpu

@@ -1,13 +1,14 @@
-// Loss forward + gradient in one pass, then a deterministic mean.
+// Loss forward + gradient in one pass, then a deterministic reduction: mean (Σ/(M·N), per-sample
+// = row mean) or sum (Σ/M, per-sample = row sum), LossReduction in kernels/common/loss.h.
 //
 // loss_rows_kernel: 16 threads per row (16 rows per 256-thread block). Thread l of a row walks the
 // elements j ≡ l (mod 16) in order, computing each term (summed in double), the gradient
-// eg/(M·N) · out_act′(pred) and σ(z) for the logits form; the 16 partial sums then meet in the
+// eg/count · out_act′(pred) (count = M·N or M) and σ(z) for the logits form; the 16 partial sums then meet in the
 // fixed tree lane[l] += lane[l + w], w = 8, 4, 2, 1 (warp shuffles inside the 16-lane group). That
 // is exactly the cpu reference's order (16 interleaved lanes, then that tree), so row sums match
 // it bit for bit under the same libm. Neighbouring lanes read neighbouring elements: coalesced.
 // loss_mean_kernel: one thread adds the M row sums in row order (the reference's order; M is a
-// batch, so this is microseconds) and writes the mean. No atomics anywhere.
+// batch, so this is microseconds) and writes Σ/count. No atomics anywhere.
 #include "kernels/common/error.h"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -30,7 +31,8 @@ struct LossArgs {
   const T* pred;    // [M, N]
   const T* target;  // [M, N]
   int64_t M, N;
-  T inv_count;       // 1/(M·N) rounded to T, as the reference scales each gradient element
+  T inv_count;       // 1/count rounded to T, as the reference scales each gradient element
+  double row_div;    // N (mean) or 1 (sum): per-sample = row sum / row_div, as the reference
   T* grad;           // [M, N] or nullptr
   T* per_sample;     // [M] or nullptr
   T* probs;          // [M, N] or nullptr
@@ -70,26 +72,27 @@ __global__ void __launch_bounds__(THREADS) loss_rows_kernel(const LossArgs<T> a)
   for (int w = LANES / 2; w >= 1; w /= 2) sum += __shfl_down_sync(0xffffffffu, sum, w, LANES);
   if (lane == 0 && row < a.M) {
     a.row_sums[row] = sum;
-    if (a.per_sample) a.per_sample[row] = static_cast<T>(sum / static_cast<double>(a.N));
+    if (a.per_sample) a.per_sample[row] = static_cast<T>(sum / a.row_div);
   }
 }
 
-// One thread: the row sums in row order, then the mean over M·N elements.
+// One thread: the row sums in row order, then Σ/count (count = M·N for mean, M for sum).
 template <typename T>
 __global__ void loss_mean_kernel(const double* row_sums,  // [M]
-                                 int64_t M, int64_t N,
+                                 int64_t M, double count,
                                  T* loss_out) {  // [1]
   if (threadIdx.x != 0) return;
   double total = 0.0;
   for (int64_t i = 0; i < M; ++i) total += row_sums[i];
-  *loss_out = static_cast<T>(total / (static_cast<double>(M) * static_cast<double>(N)));
+  *loss_out = static_cast<T>(total / count);
 }
 
 }  // namespace
 
 template <typename T>
 void loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* target, int64_t M, int64_t N, T* grad,
-                           T* per_sample, T* probs, Act out_act, T* loss_out, double* row_sums, cudaStream_t stream) {
+                           T* per_sample, T* probs, Act out_act, T* loss_out, double* row_sums, cudaStream_t stream,
+                           LossReduction reduction) {
   AE_CHECK(M >= 0 && N >= 0, "cuda loss_forward_backward: negative dimension (M=", M, ", N=", N, ")");
   AE_CHECK(loss == Loss::mse || loss == Loss::bce, "cuda loss_forward_backward: unknown loss ", static_cast<int>(loss));
   AE_CHECK(!from_logits || loss == Loss::bce, "cuda loss_forward_backward: from_logits is only defined for bce, not ",
@@ -101,6 +104,8 @@ void loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* 
   AE_CHECK(!from_logits || out_act == Act::linear,
            "cuda loss_forward_backward: from_logits already gives the gradient w.r.t. the logits; out_act must be "
            "linear");
+  AE_CHECK(reduction == LossReduction::mean || reduction == LossReduction::sum,
+           "cuda loss_forward_backward: unknown reduction ", static_cast<int>(reduction), "; expected mean or sum");
   AE_CHECK(loss_out != nullptr, "cuda loss_forward_backward: loss_out is null");
   if (M == 0 || N == 0) {  // the reference's convention: loss 0, per-sample 0
     fill<T>(loss_out, T(0), 1, stream);
@@ -115,14 +120,18 @@ void loss_forward_backward(Loss loss, bool from_logits, const T* pred, const T* 
   a.form = loss == Loss::mse ? Form::mse : from_logits ? Form::bce_logits : Form::bce;
   a.out_act = out_act;
   a.pred = pred, a.target = target, a.M = M, a.N = N;
-  a.inv_count = T(1.0 / (static_cast<double>(M) * static_cast<double>(N)));
+  // The reference's divisors, computed the same way so the results stay bit-equal.
+  const bool mean = reduction == LossReduction::mean;
+  const double count = mean ? static_cast<double>(M) * static_cast<double>(N) : static_cast<double>(M);
+  a.inv_count = T(1.0 / count);
+  a.row_div = mean ? static_cast<double>(N) : 1.0;
   a.grad = grad, a.per_sample = per_sample, a.probs = from_logits ? probs : nullptr, a.row_sums = row_sums;
   launch("loss_rows", loss_rows_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(THREADS), 0, stream, a);
-  launch("loss_mean", loss_mean_kernel<T>, dim3(1), dim3(32), 0, stream, static_cast<const double*>(row_sums), M, N,
+  launch("loss_mean", loss_mean_kernel<T>, dim3(1), dim3(32), 0, stream, static_cast<const double*>(row_sums), M, count,
          loss_out);
 }
 
 template void loss_forward_backward<float>(Loss, bool, const float*, const float*, int64_t, int64_t, float*, float*,
-                                           float*, Act, float*, double*, cudaStream_t);
+                                           float*, Act, float*, double*, cudaStream_t, LossReduction);
 
 }  // namespace ae::cuda

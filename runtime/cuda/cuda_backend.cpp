@@ -237,11 +237,13 @@ class CudaBackend final : public Backend {
       }
       case PlanOpKind::loss_fwd:
         cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
-                                           P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s);
+                                           P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s,
+                                           op.attr.reduction);
         break;
       case PlanOpKind::loss_fwd_bwd:
         cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
-                                           P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s);
+                                           P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s,
+                                           op.attr.reduction);
         break;
       case PlanOpKind::optimizer_step:
       {

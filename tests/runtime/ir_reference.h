@@ -154,10 +154,11 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
         break;
       case OpType::loss:
         out[0] = cpu::loss_forward_backward<double>(a.loss, false, in(0), in(1), B, T(n.in[0]).cols(), nullptr,
-                                                    val[n.out[1]], nullptr);
+                                                    val[n.out[1]], nullptr, Act::linear, a.reduction);
         break;
       case OpType::loss_grad:
-        cpu::loss_forward_backward<double>(a.loss, false, in(0), in(1), B, T(n.in[0]).cols(), out, nullptr, nullptr);
+        cpu::loss_forward_backward<double>(a.loss, false, in(0), in(1), B, T(n.in[0]).cols(), out, nullptr, nullptr,
+                                           Act::linear, a.reduction);
         break;
       case OpType::optimizer_update: break;
     }
