@@ -19,6 +19,7 @@ struct Autodiff {
   Graph& g;
   std::map<int, int> grad;           // tensor id → gradient tensor id
   std::map<int, double> seed;        // term tensor id → its weight, until a rule needs it as a tensor
+  std::map<int, int64_t> ramp;       // term tensor id → its weight's warm-up steps (Term::ramp)
   std::set<int> differentiable;      // tensors that depend on a parameter
   std::map<int, int> param_writes;   // param index → gradient contributions so far
 
@@ -74,6 +75,7 @@ struct Autodiff {
       int d = new_grad_like(t, "");
       Attrs a;
       a.scale = s->second;
+      a.ramp = ramp.count(t) ? ramp.at(t) : 0;
       g.add_node(OpType::fill, {}, {d}, a, layer);
       seed.erase(s);
       accumulate(t, d, layer);
@@ -247,6 +249,16 @@ struct Autodiff {
         if (needs_grad(w)) contribute(w, OpType::contractive_grad_w, {d, w, n.out[1]}, {}, n.layer);
         return;
       }
+      case OpType::reparam: {  // z and the mean KL from h = μ ‖ log σ²: one backward op for both paths
+        const int h = n.in[0];
+        if (!needs_grad(h)) return;
+        AE_CHECK(n.attr.vae.sample && !n.attr.vae.sampled_kl, "autodiff: only a sampled reparam with the closed-form KL trains");
+        AE_CHECK(!grad.count(n.out[2]), "autodiff: the per-row KL ", g.tensors[size_t(n.out[2])].name, " is not differentiated");
+        AE_CHECK(grad.count(n.out[0]) && (seed.count(n.out[1]) || grad.count(n.out[1])),
+                 "autodiff: a VAE's code must reach the reconstruction and its KL must be an objective term");
+        const int dz = dy(n.out[0], n.layer), dkl = dy(n.out[1], n.layer);
+        return contribute(h, OpType::reparam_grad, {dz, h, dkl}, n.attr, n.layer);
+      }
       case OpType::noise:  // corruption is applied to data, never to something a parameter produced
         AE_CHECK(!needs_grad(n.in[0]), "autodiff: noise on ", g.tensors[size_t(n.in[0])].name,
                  ", which depends on a parameter; ae corrupts only inputs and passes no gradient through noise");
@@ -281,6 +293,7 @@ void append_backward(Graph& g, const std::vector<int>& groups) {
   for (const Term& t : g.terms) {
     AE_CHECK(!ad.seed.count(t.tensor), "autodiff: tensor ", g.tensors[size_t(t.tensor)].name, " is two terms");
     ad.seed[t.tensor] = t.weight;
+    if (t.ramp > 0) ad.ramp[t.tensor] = t.ramp;
   }
   for (int i = n_forward - 1; i >= 0; --i) {
     Node n = g.nodes[size_t(i)];  // copy: add_node may reallocate

@@ -16,8 +16,22 @@ const char* graph_mode_name(GraphMode m) {
     case GraphMode::encode: return "encode";
     case GraphMode::decode: return "decode";
     case GraphMode::reconstruct: return "reconstruct";
+    case GraphMode::encode_logvar: return "encode_logvar";
+    case GraphMode::encode_sample: return "encode_sample";
+    case GraphMode::eval_iw: return "eval_iw";
   }
   return "?";
+}
+
+bool is_eval(GraphMode m) { return m == GraphMode::eval || m == GraphMode::eval_iw; }
+
+bool is_encode(GraphMode m) { return m == GraphMode::encode || m == GraphMode::encode_logvar || m == GraphMode::encode_sample; }
+
+int64_t mode_input_width(const Spec& spec, GraphMode m) { return m == GraphMode::decode ? spec.code_units() : spec.input; }
+
+int64_t mode_output_width(const Spec& spec, GraphMode m) {
+  if (m == GraphMode::encode_logvar) return 2 * spec.code_units();
+  return is_encode(m) ? spec.code_units() : spec.input;
 }
 
 namespace {
@@ -28,20 +42,22 @@ struct LayerTensors {
   Act act = Act::linear;
 };
 
-// One dense layer as primitives: linear → bias_add → activation (omitted when linear).
+// One dense layer as primitives: linear → bias_add → activation (omitted when linear). A
+// variational code layer is its two heads as one: 2·units outputs, μ ‖ log σ².
 LayerTensors dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::vector<int>& param_tensor, int64_t l,
                          int x) {
   const LayerSpec& ls = spec.layer(l);
   const std::string lname = "layer" + std::to_string(l);
+  const int64_t units = ls.variational ? 2 * ls.units : ls.units;
   Attrs lin;
   lin.trans_w = lp.trans_w;
-  int mm = g.add_tensor(batched_tensor(lname + ".xw", TensorRole::activation, {ls.units}));
+  int mm = g.add_tensor(batched_tensor(lname + ".xw", TensorRole::activation, {units}));
   g.add_node(OpType::linear, {x, param_tensor[size_t(lp.weight)]}, {mm}, lin, int(l));
-  int z = g.add_tensor(batched_tensor(lname + ".z", TensorRole::activation, {ls.units}));
+  int z = g.add_tensor(batched_tensor(ls.variational ? "mu|logvar" : lname + ".z", TensorRole::activation, {units}));
   g.add_node(OpType::bias_add, {mm, param_tensor[size_t(lp.bias)]}, {z}, {}, int(l));
   const int w = param_tensor[size_t(lp.weight)];
   if (ls.act == Act::linear) return {w, z, z, ls.act};
-  int y = g.add_tensor(batched_tensor(lname + ".y", TensorRole::activation, {ls.units}));
+  int y = g.add_tensor(batched_tensor(lname + ".y", TensorRole::activation, {units}));
   Attrs a;
   a.act = ls.act;
   g.add_node(OpType::activation, {z}, {y}, a, int(l));
@@ -157,6 +173,32 @@ void add_contractive(Graph& g, const Spec& spec, const std::vector<LayerTensors>
   g.outputs.push_back(v);
 }
 
+// A VAE's code from its heads h = μ ‖ log σ² [B, 2N]: one reparam node writes z = μ + σ⊙ε (or μ),
+// the mean KL (an objective term of its own, weighted by β and warmed up in training) and each
+// row's KL (eval adds it to the reconstruction's per-row sum: the row's negative ELBO).
+struct VaeCode {
+  int z = -1, kl_rows = -1;
+};
+VaeCode add_reparam(Graph& g, const Spec& spec, int h, GraphMode mode) {
+  const int layer = int(spec.encoder.size() - 1);
+  VaeCode c;
+  c.z = g.add_tensor(batched_tensor("z", TensorRole::activation, {spec.code_units()}));
+  const int value = g.add_tensor(fixed_tensor("kl", TensorRole::scalar, {1}));
+  c.kl_rows = g.add_tensor(batched_tensor("kl per row", TensorRole::activation, {1}));
+  Attrs a;
+  // Training, evaluation and encode_sample draw z; encode and reconstruct use μ.
+  a.vae.sample = mode == GraphMode::train || is_eval(mode) || mode == GraphMode::encode_sample;
+  a.vae.sampled_kl = mode == GraphMode::eval_iw;
+  g.add_node(OpType::reparam, {h}, {c.z, value, c.kl_rows}, a, layer);
+  if (mode == GraphMode::train || is_eval(mode)) {
+    // Training weighs KL by β (warmed up); evaluation reports the negative ELBO, β = 1.
+    Term t{"kl", mode == GraphMode::train ? spec.beta : 1.0, value};
+    if (mode == GraphMode::train) t.ramp = spec.kl_warmup;
+    g.terms.push_back(t);
+  }
+  return c;
+}
+
 }  // namespace
 
 std::vector<TrainingPhase> training_phases(const Spec&) { return {TrainingPhase{"autoencoder", {0}}}; }
@@ -169,11 +211,14 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   for (const ParamDef& p : reg.params) param_tensor.push_back(g.add_param(p.name, p.dims, p.group));
   const int64_t n_enc = int64_t(spec.encoder.size());
   const int64_t first = opt.mode == GraphMode::decode ? n_enc : 0;
-  const int64_t last = opt.mode == GraphMode::encode ? n_enc : spec.num_layers();
-  const int64_t in_cols = opt.mode == GraphMode::decode ? spec.code_units() : spec.input;
+  const int64_t last = is_encode(opt.mode) ? n_enc : spec.num_layers();
+  const int64_t in_cols = mode_input_width(spec, opt.mode);
+  AE_CHECK(spec.variational() || opt.mode == GraphMode::encode || !is_encode(opt.mode), "build_graph: ",
+           graph_mode_name(opt.mode), " needs a variational code layer");
   int x = g.add_tensor(batched_tensor(opt.mode == GraphMode::decode ? "code" : "x", TensorRole::input, {in_cols}));
   g.inputs.push_back(x);
   int h = x, code = -1;
+  VaeCode vae;
   std::vector<LayerTensors> encoder;  // the encoder's layers (train and eval graphs)
   // A denoising model trains on a corrupted copy of x (fresh every step) and reconstructs the
   // clean x: the loss below keeps reading x. Only the training graph corrupts.
@@ -187,17 +232,34 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     const LayerTensors lt = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
     h = lt.y;
     if (l < n_enc) encoder.push_back(lt);
+    if (l == n_enc - 1 && spec.variational() && opt.mode != GraphMode::encode_logvar) {
+      vae = add_reparam(g, spec, h, opt.mode);
+      h = vae.z;
+    }
     if (l == n_enc - 1) code = h;
   }
-  if (opt.mode == GraphMode::train || opt.mode == GraphMode::eval) {
+  AE_CHECK(spec.variational() || opt.mode != GraphMode::eval_iw, "build_graph: eval_iw needs a variational code layer");
+  if (opt.mode == GraphMode::train || is_eval(opt.mode)) {
     int loss = g.add_tensor(fixed_tensor("loss", TensorRole::scalar, {1}));
     int err = g.add_tensor(batched_tensor("per_sample_error", TensorRole::output, {1}));
     Attrs a;
     a.loss = opt.loss;
+    // A VAE's reconstruction term is −log p(x|z): summed over the features, averaged over the batch.
+    a.reduction = spec.variational() ? LossReduction::sum : LossReduction::mean;
     g.add_node(OpType::loss, {h, x}, {loss, err}, a, int(spec.num_layers() - 1));
-    g.terms.push_back(Term{"recon", 1.0, loss});
+    g.terms.insert(g.terms.begin(), Term{"recon", 1.0, loss});  // first: the executor's loss
     g.per_sample = err;
     g.outputs = {loss, err};
+    if (spec.variational()) {  // kl after recon; eval's per-row error is the negative ELBO
+      g.outputs.push_back(g.terms.back().tensor);
+      if (is_eval(opt.mode)) {
+        g.tensors[size_t(err)].role = TensorRole::activation;
+        const int elbo = g.add_tensor(batched_tensor("negative ELBO", TensorRole::output, {1}));
+        g.add_node(OpType::add, {err, vae.kl_rows}, {elbo}, {}, int(spec.num_layers() - 1));
+        g.per_sample = elbo;
+        g.outputs[1] = elbo;
+      }
+    }
     // Each penalty's nodes are tagged with its term, so `ae plan` can say what the penalty costs.
     auto tagged = [&g](auto&& build) {
       const size_t first = g.nodes.size(), terms = g.terms.size();

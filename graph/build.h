@@ -11,8 +11,17 @@
 
 namespace ae {
 
-enum class GraphMode : uint8_t { train, eval, encode, decode, reconstruct };
+// encode_logvar and encode_sample exist for a VAE: its code as μ ‖ log σ² (2N columns) or as a draw
+// z = μ + σ⊙ε (ε keyed by the data row, at VAE_SCORE_STEP); plain encode gives μ.
+// eval_iw is a VAE's eval whose KL rows are the one-sample log q(z|x) − log p(z): each row's error is
+// then −log w of one importance sample, what `ae score --iw K` averages in log space.
+enum class GraphMode : uint8_t { train, eval, encode, decode, reconstruct, encode_logvar, encode_sample, eval_iw };
 const char* graph_mode_name(GraphMode m);
+bool is_eval(GraphMode m);    // eval, eval_iw
+bool is_encode(GraphMode m);  // encode, encode_logvar, encode_sample
+// Columns of a forward-only mode's input and output rows.
+int64_t mode_input_width(const Spec& spec, GraphMode m);
+int64_t mode_output_width(const Spec& spec, GraphMode m);
 
 struct BuildOptions {
   GraphMode mode = GraphMode::train;

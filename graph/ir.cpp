@@ -46,6 +46,8 @@ const char* op_type_name(OpType t) {
   return "?";
 }
 
+double Term::weight_at(int64_t step) const { return ramp_weight(weight, step, ramp); }
+
 int64_t Tensor::features() const {
   int64_t n = 1;
   for (int64_t d : dims) n *= d;

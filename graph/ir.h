@@ -111,6 +111,7 @@ struct Attrs {
   ReduceAxis axis = ReduceAxis::all;     // reduce
   bool mean = false;                     // reduce / broadcast: also divide by the elements summed (at run time)
   double scale = 1.0;                    // unary, reduce, broadcast, fill: a constant factor
+  int64_t ramp = 0;                      // fill: > 0 ramps the value as a Term's weight (Term::ramp)
   bool accumulate = false;               // the output is a param gradient an earlier node wrote: add to it
   int group = 0;                         // optimizer_update: the parameter's optimizer group
   NoiseParams noise;                     // noise; a fused op: the corruption its x operand is loaded through
@@ -141,6 +142,10 @@ struct Term {
   std::string name;
   double weight = 1.0;
   int tensor = -1;        // a [1] scalar tensor
+  // > 0: the weight ramps linearly from 0 over this many steps (a VAE's KL warm-up): at training
+  // step t it is weight·min(1, (t − 1)/ramp) (ramp_weight in kernels/common/elementwise.h).
+  int64_t ramp = 0;
+  double weight_at(int64_t step) const;
 };
 
 struct Graph {

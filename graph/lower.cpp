@@ -221,6 +221,7 @@ bool rule_loss(Lowering& L, int i) {
   int pred = logits ? L.g.nodes[yprod].in[0] : y;
   PlanOp op{PlanOpKind::loss_fwd, logits ? "loss(bce, from logits)" : "loss"};
   op.attr.loss = ln.attr.loss;
+  op.attr.reduction = ln.attr.reduction;
   op.from_logits = logits;
   op.layer = ln.layer;
   op.n = L.g.tensors[y].cols();
@@ -400,6 +401,8 @@ bool rule_unfused(Lowering& L, int i) {
     case OpType::contractive: op.kind = PlanOpKind::contractive; break;
     case OpType::contractive_grad: op.kind = PlanOpKind::contractive_grad; break;
     case OpType::contractive_grad_w: op.kind = PlanOpKind::contractive_grad_w; break;
+    case OpType::reparam: op.kind = PlanOpKind::reparam; break;  // z and KL together: one kernel already
+    case OpType::reparam_grad: op.kind = PlanOpKind::reparam_grad; break;
     default: return false;  // loss, loss_grad and optimizer_update have their own rules
   }
   L.take(op, {i});

@@ -29,6 +29,16 @@ ParamRegistry param_registry(const Spec& spec) {
     const LayerSpec& ls = spec.layer(l);
     LayerParams lp;
     lp.weight_name = prefix + ".weight";
+    if (ls.variational) {  // the μ and log σ² heads as one GEMM: rows [0, N) μ, [N, 2N) log σ²
+      lp.weight_name = "mu_logvar.weight";
+      lp.weight = int(r.params.size());
+      r.params.push_back({lp.weight_name, {2 * ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), Act::linear, 0,
+                          {"mu.weight", "logvar.weight"}});
+      lp.bias = int(r.params.size());
+      r.params.push_back({"mu_logvar.bias", {2 * ls.units}, ParamKind::bias, int(l), Act::linear, 0, {"mu.bias", "logvar.bias"}});
+      r.layers.push_back(lp);
+      continue;
+    }
     if (spec.tied && l >= n_enc) {
       lp.weight = r.layers[size_t(n - 1 - l)].weight;  // the mirror encoder layer's [in, out] = this layer's [out, in]ᵀ
       lp.trans_w = true;

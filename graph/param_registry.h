@@ -21,6 +21,10 @@ struct ParamDef {
   int layer = -1;              // the spec layer that owns (and initialises) it
   Act init_act = Act::linear;  // initialised by this activation's scheme (kernels/cpu/init.h)
   int group = 0;               // optimizer group: each group has its own optimizer and state
+  // Non-empty: the model file stores the rows of this parameter as that many equal blocks under
+  // these names (a VAE's one [2N, K] head GEMM is mu.weight and logvar.weight in the file, as a
+  // PyTorch module with two nn.Linear heads names them). Inside ae it is one tensor.
+  std::vector<std::string> file_names;
   int64_t size() const;
   int64_t rows() const { return dims.size() == 2 ? dims[0] : 1; }  // the [rows, cols] view kernels use
   int64_t cols() const { return dims.back(); }

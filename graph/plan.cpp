@@ -32,6 +32,8 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::contractive: return "contractive";
     case PlanOpKind::contractive_grad: return "contractive_grad";
     case PlanOpKind::contractive_grad_w: return "contractive_grad_w";
+    case PlanOpKind::reparam: return "reparam";
+    case PlanOpKind::reparam_grad: return "reparam_grad";
   }
   return "?";
 }
@@ -70,6 +72,8 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::contractive: return 4.0 * elems(g, in[0], batch) + 2.0 * elems(g, in[1], batch);  // a′², ‖W_j‖²
     case PlanOpKind::contractive_grad: return 8.0 * elems(g, out[0], batch);  // a′, a″ and the product
     case PlanOpKind::contractive_grad_w: return 2.0 * elems(g, out[0], batch);
+    case PlanOpKind::reparam: return 6.0 * elems(g, out[0], batch);       // σ, z, and KL's 4 per unit (ε: Philox, integer)
+    case PlanOpKind::reparam_grad: return 8.0 * elems(g, in[0], batch);   // σ, e^ℓ and both gradients per unit
     case PlanOpKind::fill:
     case PlanOpKind::copy: return 0;
   }
@@ -106,6 +110,10 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     case PlanOpKind::sparsity:
     case PlanOpKind::sparsity_grad:
       view(op.kind == PlanOpKind::sparsity ? op.in[0] : op.in[1]);  // h [B, N]
+      return o;
+    case PlanOpKind::reparam:
+    case PlanOpKind::reparam_grad:
+      view(op.kind == PlanOpKind::reparam ? op.out[0] : op.in[0]);  // z [B, N]; h is [B, 2N]
       return o;
     case PlanOpKind::contractive:
     case PlanOpKind::contractive_grad:
@@ -178,14 +186,23 @@ static std::string plan_op_attr_text(const PlanOp& op) {
   };
   switch (op.kind) {
     case PlanOpKind::loss_fwd:
-    case PlanOpKind::loss_fwd_bwd: t = std::string(loss_name(op.attr.loss)) + (op.from_logits ? "+logits" : ""); break;
+    case PlanOpKind::loss_fwd_bwd:
+      t = std::string(loss_name(op.attr.loss)) + (op.from_logits ? "+logits" : "") +
+          (op.attr.reduction == LossReduction::sum ? " sum/row" : "");
+      break;
     case PlanOpKind::optimizer_step: break;
     case PlanOpKind::matmul: t = std::string(op.trans_a ? "T" : "N") + (op.trans_b ? "T" : "N"); break;
     case PlanOpKind::unary: t = scaled(unary_op_name(op.attr.unary)); break;
     case PlanOpKind::binary: t = std::string(binary_op_name(op.attr.binary)) + "/" + broadcast_name(op.attr.bcast); break;
     case PlanOpKind::reduce: t = scaled(op.attr.mean ? "mean" : "sum") + "/" + reduce_axis_name(op.attr.axis); break;
     case PlanOpKind::broadcast: t = scaled(op.attr.mean ? "mean" : "bcast") + "/" + broadcast_name(op.attr.bcast); break;
-    case PlanOpKind::fill: std::snprintf(num, sizeof num, "%g", op.attr.scale); t = num; break;
+    case PlanOpKind::fill:
+      std::snprintf(num, sizeof num, "%g", op.attr.scale);
+      t = num;
+      if (op.attr.ramp > 0) t += " ramped over " + std::to_string(op.attr.ramp) + " steps";
+      break;
+    case PlanOpKind::reparam: t = !op.attr.vae.sample ? "z=mu" : op.attr.vae.sampled_kl ? "z~q, log q/p" : "z~q, KL"; break;
+    case PlanOpKind::reparam_grad: t = "dmu, dlogvar"; break;
     case PlanOpKind::copy: t = "copy"; break;
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
     case PlanOpKind::sparsity:

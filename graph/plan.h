@@ -50,8 +50,11 @@ enum class PlanOpKind : uint8_t {
   contractive,     // in {z, W}  out {value, s, norms}: a one-layer encoder's penalty in closed form
   contractive_grad,   // in {dvalue, z, norms}  out {dz}: dz (+)= dvalue·∂value/∂z
   contractive_grad_w, // in {dvalue, W, s}  out {dW}: dW (+)= dvalue·∂value/∂W (through the row norms)
+  reparam,         // in {h}  out {z, value, kl}: a VAE's z = μ + σ⊙ε from h = μ ‖ log σ², with its KL
+                   //   (kernels/common/vae.h), at the step's (seed, step, row_offset)
+  reparam_grad,    // in {dz, h, dvalue}  out {dh}: both paths' gradient, ε regenerated
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::contractive_grad_w) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::reparam_grad) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {

@@ -43,7 +43,8 @@ constexpr int64_t MAX_UNITS = int64_t(1) << 24;
 constexpr int MAX_JSON_DEPTH = 64;
 constexpr std::string_view TIED_SUFFIX = ":tied";  // compact form of "tied": true
 constexpr const char* LETTERS_HELP =
-    "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu";
+    "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu; "
+    "v a variational code layer";
 
 // What a spec names in a message: a token of the user's text or of a file, quoted and short.
 std::string q(std::string_view text) { return quote_bytes(text, 40, '\''); }
@@ -108,11 +109,19 @@ std::vector<LayerSpec> parse_layer_list(const nlohmann::json& arr, const std::st
       ls.units = parse_int_field(l, where, origin);
     } else if (l.is_object()) {
       for (auto it = l.begin(); it != l.end(); ++it)
-        if (it.key() != "units" && it.key() != "act")
-          AE_FAIL(origin, ": unknown field ", q(it.key()), " in ", where, "; expected: units, act");
+        if (it.key() != "units" && it.key() != "act" && it.key() != "variational")
+          AE_FAIL(origin, ": unknown field ", q(it.key()), " in ", where, "; expected: units, act, variational");
       if (!l.contains("units")) AE_FAIL(origin, ": ", where, ".units is missing");
       ls.units = parse_int_field(l["units"], where + ".units", origin);
       if (l.contains("act")) ls.act = parse_act_field(l["act"], where + ".act", origin);
+      if (l.contains("variational")) {
+        if (!l["variational"].is_boolean())
+          AE_FAIL(origin, ": ", where, ".variational must be true or false, got ", json_shown(l["variational"]));
+        ls.variational = l["variational"].get<bool>();
+        if (ls.variational && ls.act != Act::linear)
+          AE_FAIL(origin, ": ", where, " is variational, so its heads (μ and log σ²) are linear; remove its 'act' (",
+                  act_name(ls.act), ")");
+      }
     } else {
       AE_FAIL(origin, ": ", where, " must be an object {\"units\": N, \"act\": \"relu\"} or a width");
     }
@@ -134,11 +143,13 @@ int64_t Spec::parameter_count() const { return param_registry(*this).count(); }
 std::string Spec::to_compact() const {
   std::vector<LayerSpec> all(encoder);
   all.insert(all.end(), decoder.begin(), decoder.end());
-  bool marked = narrowest_layer(all) != int64_t(encoder.size()) - 1;
+  // A variational code layer marks itself.
+  bool marked = narrowest_layer(all) != int64_t(encoder.size()) - 1 && !variational();
   std::string s = std::to_string(input);
   for (int64_t l = 0; l < num_layers(); ++l) {
     s += "-" + std::to_string(layer(l).units);
-    if (layer(l).act != Act::linear) s += act_letter(layer(l).act);
+    if (layer(l).variational) s += 'v';
+    else if (layer(l).act != Act::linear) s += act_letter(layer(l).act);
     if (marked && l == int64_t(encoder.size()) - 1) s += "*";
   }
   if (tied) s += std::string(TIED_SUFFIX);
@@ -152,6 +163,8 @@ std::string Spec::to_compact() const {
     s += k;
   }
   if (contractive != 0) s += ":contractive=" + shortest(contractive);
+  if (beta != 1) s += ":beta=" + shortest(beta);
+  if (kl_warmup != 0) s += ":kl_warmup=" + std::to_string(kl_warmup);
   if (noise.kind != NoiseKind::none) {  // ":mask=0.3", ":gaussian=0.1,clip,0,1": --noise's form with commas
     std::string n = noise.to_string();
     n[n.find(':')] = '=';
@@ -164,7 +177,10 @@ std::string Spec::to_compact() const {
 nlohmann::json Spec::to_json() const {
   auto list = [](const std::vector<LayerSpec>& v) {
     nlohmann::json a = nlohmann::json::array();
-    for (const auto& l : v) a.push_back({{"units", l.units}, {"act", act_name(l.act)}});
+    for (const auto& l : v) {
+      a.push_back({{"units", l.units}, {"act", act_name(l.act)}});
+      if (l.variational) a.back()["variational"] = true;  // absent when false: files are as before
+    }
     return a;
   };
   nlohmann::json j = {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
@@ -173,6 +189,8 @@ nlohmann::json Spec::to_json() const {
   if (sparsity.kind == Sparsity::Kind::kl)
     j["sparsity"] = {{"kind", "kl"}, {"rho", sparsity.rho}, {"beta", sparsity.lambda}};
   if (contractive != 0) j["contractive"] = contractive;
+  if (beta != 1) j["beta"] = beta;
+  if (kl_warmup != 0) j["kl_warmup"] = kl_warmup;
   if (noise.kind != NoiseKind::none) {
     nlohmann::json n = {{"kind", noise_kind_name(noise.kind)}};
     n[noise.kind == NoiseKind::gaussian ? "sigma" : "p"] = noise.p;
@@ -241,6 +259,20 @@ Sparsity parse_sparsity(std::string_view text, std::string_view origin) {
   AE_FAIL(origin, ": unknown sparsity ", q(text), "; expected l1:LAMBDA (e.g. l1:0.001), kl:RHO:BETA (e.g. kl:0.05:3) or none");
 }
 
+double parse_beta(std::string_view text, std::string_view origin) {
+  const auto v = finite_number(text);
+  if (!v || *v < 0) AE_FAIL(origin, ": beta ", q(text), " must be a finite number ≥ 0 (the KL term's weight; 1 is the ELBO), e.g. 4");
+  return *v;
+}
+
+int64_t parse_kl_warmup(std::string_view text, std::string_view origin) {
+  int64_t v = -1;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v < 0)
+    AE_FAIL(origin, ": KL warm-up ", q(text), " must be a whole number of steps ≥ 0, e.g. 1000");
+  return v;
+}
+
 double parse_contractive(std::string_view text, std::string_view origin) {
   const auto v = finite_number(text);
   if (!v || *v < 0) AE_FAIL(origin, ": contractive weight ", q(text), " must be a finite number ≥ 0, e.g. 0.1");
@@ -303,8 +335,19 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   Noise noise;
   double contractive = 0;
   bool contractive_given = false;
+  std::optional<double> beta;
+  std::optional<int64_t> kl_warmup;
   for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
     const std::string_view opt = text.substr(colon + 1);
+    if (opt.rfind("beta=", 0) == 0 || opt.rfind("kl_warmup=", 0) == 0) {
+      const bool is_beta = opt[0] == 'b';
+      if (is_beta ? beta.has_value() : kl_warmup.has_value())
+        AE_FAIL(origin, ": spec option ':", is_beta ? "beta=" : "kl_warmup=", "' is given twice");
+      if (is_beta) beta = parse_beta(opt.substr(5), origin);
+      else kl_warmup = parse_kl_warmup(opt.substr(10), origin);
+      text.remove_suffix(text.size() - colon);
+      continue;
+    }
     const bool is_tied = opt == TIED_SUFFIX.substr(1), is_l1 = opt.rfind("l1=", 0) == 0, is_kl = opt.rfind("kl=", 0) == 0;
     if (opt.rfind("contractive=", 0) == 0) {
       if (contractive_given) AE_FAIL(origin, ": spec option ':contractive=' is given twice");
@@ -336,7 +379,8 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       sparsity = parse_sparsity("kl:" + v, origin);
     } else {
       AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)),
-              "; expected :tied, :l1=LAMBDA, :kl=RHO,BETA, :contractive=LAMBDA, :mask=P, :gaussian=S[,clip] or :saltpepper=P");
+              "; expected :tied, :l1=LAMBDA, :kl=RHO,BETA, :contractive=LAMBDA, :mask=P, :gaussian=S[,clip], :saltpepper=P, ",
+              ":beta=B or :kl_warmup=N");
     }
     text.remove_suffix(text.size() - colon);
   }
@@ -351,7 +395,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     AE_FAIL(origin, ": ", q(text), " needs an input width and at least two layers, e.g. 784-256r-32-256r-784s (", LETTERS_HELP, ")");
   int64_t input = parse_units(tokens[0], origin, tokens[0]);
   std::vector<LayerSpec> layers;
-  int64_t code = -1;
+  int64_t code = -1, variational = -1;
   for (size_t i = 1; i < tokens.size(); ++i) {
     std::string_view t = tokens[i];
     bool is_code = !t.empty() && t.back() == '*';
@@ -362,7 +406,12 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       t.remove_suffix(1);
     }
     LayerSpec ls;
-    if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
+    if (!t.empty() && t.back() == 'v') {  // variational: linear heads, and the code unless '*' marks another
+      ls.variational = true;
+      t.remove_suffix(1);
+      if (variational >= 0) AE_FAIL(origin, ": more than one layer is marked variational with 'v'; only the code layer is");
+      variational = int64_t(layers.size());
+    } else if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
       auto act = parse_act_letter(t.back());
       if (!act) AE_FAIL(origin, ": unknown activation letter ", q(t.substr(t.size() - 1)), " in layer ", q(tokens[i]), " (", LETTERS_HELP, ")");
       ls.act = *act;
@@ -371,11 +420,14 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     ls.units = parse_units(t, origin, tokens[i]);
     layers.push_back(ls);
   }
+  if (code < 0 && variational >= 0 && variational + 1 < int64_t(layers.size())) code = variational;
   Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
   s.tied = tied;
   s.sparsity = sparsity;
   s.noise = noise;
   s.contractive = contractive;
+  s.beta = beta.value_or(1.0);
+  s.kl_warmup = kl_warmup.value_or(0);
   validate_spec(s, origin);
   return s;
 }
@@ -413,9 +465,10 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (!j.is_object()) AE_FAIL(origin, ": a spec must be a JSON object with input, encoder and decoder");
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
-        it.key() != "tied" && it.key() != "sparsity" && it.key() != "noise" && it.key() != "contractive")
+        it.key() != "tied" && it.key() != "sparsity" && it.key() != "noise" && it.key() != "contractive" &&
+        it.key() != "beta" && it.key() != "kl_warmup")
       AE_FAIL(origin, ": unknown field ", q(it.key()),
-              "; expected: input, encoder, decoder (or layers and code), tied, sparsity, contractive, noise");
+              "; expected: input, encoder, decoder (or layers and code), tied, sparsity, contractive, noise, beta, kl_warmup");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -425,6 +478,8 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
     auto layers = parse_layer_list(j["layers"], "layers", origin);
     if (layers.size() < 2) AE_FAIL(origin, ": 'layers' needs at least two layers (a code and an output)");
     int64_t code = narrowest_layer(layers);
+    for (size_t l = 0; l + 1 < layers.size(); ++l)
+      if (layers[l].variational) code = int64_t(l);  // a variational layer is the code unless 'code' says otherwise
     if (j.contains("code")) {
       if (!j["code"].is_number_integer()) AE_FAIL(origin, ": 'code' must be the index of a layer in 'layers'");
       code = j["code"].get<int64_t>();
@@ -460,6 +515,15 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (j.contains("contractive")) {
     if (!j["contractive"].is_number()) AE_FAIL(origin, ": 'contractive' must be a number λ ≥ 0, got ", json_shown(j["contractive"]));
     s.contractive = parse_contractive(j["contractive"].dump(), std::string(origin) + " contractive");
+  }
+  if (j.contains("beta")) {
+    if (!j["beta"].is_number()) AE_FAIL(origin, ": 'beta' must be a number β ≥ 0, got ", json_shown(j["beta"]));
+    s.beta = parse_beta(j["beta"].dump(), std::string(origin) + " beta");
+  }
+  if (j.contains("kl_warmup")) {
+    if (!j["kl_warmup"].is_number_integer())
+      AE_FAIL(origin, ": 'kl_warmup' must be a whole number of steps ≥ 0, got ", json_shown(j["kl_warmup"]));
+    s.kl_warmup = parse_kl_warmup(j["kl_warmup"].dump(), std::string(origin) + " kl_warmup");
   }
   validate_spec(s, origin);
   return s;
@@ -510,6 +574,30 @@ void validate_spec(const Spec& s, std::string_view origin) {
   if (s.decoder.back().units != s.input)
     AE_FAIL(origin, ": the decoder's output has ", s.decoder.back().units, " features but the input has ", s.input,
             "; an autoencoder's last layer must reconstruct the input (make it ", s.input, " wide)");
+  for (int64_t l = 0; l < s.num_layers(); ++l) {
+    if (!s.layer(l).variational || l == int64_t(s.encoder.size()) - 1) continue;
+    const bool enc = l < int64_t(s.encoder.size());
+    AE_FAIL(origin, ": ", enc ? "encoder[" : "decoder[", enc ? l : l - int64_t(s.encoder.size()), "] (", s.layer(l).units,
+            " units) is variational ('v'), but only the code layer can be; the code layer is encoder[", s.encoder.size() - 1,
+            "] (", s.code_units(), " units)");
+  }
+  if (!s.variational() && (s.beta != 1 || s.kl_warmup != 0))
+    AE_FAIL(origin, ": ", s.beta != 1 ? "beta" : "kl_warmup", " weighs a VAE's KL term, but this spec has no variational code layer; ",
+            "mark the code layer with the letter v, e.g. 784-400r-20v-400r-784s");
+  if (!(s.beta >= 0) || !std::isfinite(s.beta)) AE_FAIL(origin, ": beta must be a finite number ≥ 0, got ", s.beta);
+  if (s.kl_warmup < 0) AE_FAIL(origin, ": kl_warmup must be ≥ 0, got ", s.kl_warmup);
+  if (s.variational()) {
+    if (s.encoder.back().act != Act::linear)
+      AE_FAIL(origin, ": the variational code layer's heads (μ and log σ²) are linear; it cannot have activation ",
+              act_name(s.encoder.back().act));
+    if (s.tied)
+      AE_FAIL(origin, ": a variational code layer cannot be tied: its heads are ", 2 * s.code_units(),
+              " rows wide, so the first decoder layer has no mirror weight; drop ':tied' (or --tied)");
+    if (s.sparsity.kind != Sparsity::Kind::none)
+      AE_FAIL(origin, ": a variational code layer already has its KL term; a sparsity penalty on its sampled code is not supported");
+    if (s.contractive != 0)
+      AE_FAIL(origin, ": the contractive penalty is not supported on a variational code layer (its code is sampled)");
+  }
   if (s.sparsity.kind == Sparsity::Kind::kl && s.encoder.back().act != Act::sigmoid)
     AE_FAIL(origin, ": kl sparsity needs a sigmoid code layer (its units' batch means must lie in (0, 1)), but the code layer encoder[",
             s.encoder.size() - 1, "] (", s.code_units(), " units) is ", act_name(s.encoder.back().act),

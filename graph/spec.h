@@ -19,6 +19,10 @@ namespace ae {
 struct LayerSpec {
   int64_t units = 0;       // output features of this dense layer
   Act act = Act::linear;   // activation applied to its output
+  // A variational code layer (compact letter 'v', JSON "variational": true): two linear heads on the
+  // layer before, the mean μ and the log-variance log σ² of `units` each, and the code
+  // z = μ + σ⊙ε (kernels/common/vae.h). Only the code layer may be variational.
+  bool variational = false;
 };
 
 // An activity penalty on the code layer's output h, a named objective term of its own, weighted
@@ -66,8 +70,14 @@ struct Spec {
   // The contractive penalty's weight λ: λ · (1/B) Σ_b ‖∂h(x_b)/∂x_b‖²_F, h the code; 0 = none.
   // Exact for any encoder depth and activation (graph/build.cpp says how).
   double contractive = 0;
+  // A VAE's KL term: its weight β (≥ 0; 1 is the ELBO) and a linear warm-up of β from 0 over
+  // kl_warmup steps (0: none). Only with a variational code layer.
+  double beta = 1;
+  int64_t kl_warmup = 0;
 
   int64_t code_units() const { return encoder.back().units; }
+  // A VAE: the code layer is variational. Training adds the KL term, weighted by β (TrainOptions).
+  bool variational() const { return encoder.back().variational; }
   int64_t num_layers() const { return int64_t(encoder.size() + decoder.size()); }
   // Layer l of the whole chain (encoder first), and its input width.
   const LayerSpec& layer(int64_t l) const;
@@ -98,6 +108,11 @@ Noise parse_noise(std::string_view text, std::string_view origin);
 
 // The contractive weight λ of "--contractive LAMBDA" (a finite number ≥ 0); errors name `origin`.
 double parse_contractive(std::string_view text, std::string_view origin);
+
+// A VAE's β of "--beta B" (a finite number ≥ 0) and warm-up steps of "--kl-warmup N" (an integer
+// ≥ 0); errors name `origin`.
+double parse_beta(std::string_view text, std::string_view origin);
+int64_t parse_kl_warmup(std::string_view text, std::string_view origin);
 
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take
 // an index too, so "784-256r-32" gives encoder.0 and encoder.2.

@@ -17,6 +17,7 @@
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
+#include "kernels/cpu/vae.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/noise.h"
 #include "kernels/cpu/reduce.h"
@@ -170,7 +171,9 @@ class CpuBackend final : public Backend {
       case PlanOpKind::broadcast:
         cpu::broadcast<float>(op.attr.bcast, alpha, P(op.in[0]), P(op.out[0]), g.m, g.n, acc, g.group);
         break;
-      case PlanOpKind::fill: std::fill_n(P(op.out[0]), g.m, alpha); break;
+      case PlanOpKind::fill:  // a ramped fill (a warmed-up term's seed) takes its value at this step
+        std::fill_n(P(op.out[0]), g.m, op.attr.ramp > 0 ? float(ramp_weight(g.alpha, c.step, op.attr.ramp)) : alpha);
+        break;
       case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;
       case PlanOpKind::noise: cpu::corrupt(op.attr.noise, c.seed, uint64_t(c.step), P(op.in[0]), P(op.out[0]), g.m); break;
       case PlanOpKind::sparsity:
@@ -188,6 +191,14 @@ class CpuBackend final : public Backend {
         break;
       case PlanOpKind::contractive_grad_w:
         cpu::contractive_backward_w<float>(P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n, g.k, P(op.out[0]), acc);
+        break;
+      case PlanOpKind::reparam:  // in {h}  out {z, value, kl}
+        cpu::reparam_forward<float>(op.attr.vae, c.seed, uint64_t(c.step), c.row_offset, P(op.in[0]), g.m, g.n, P(op.out[0]),
+                                    P(op.out[2]), P(op.out[1]));
+        break;
+      case PlanOpKind::reparam_grad:  // in {dz, h, dvalue}  out {dh}
+        cpu::reparam_backward<float>(op.attr.vae, c.seed, uint64_t(c.step), c.row_offset, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n,
+                                     P(op.out[0]), acc);
         break;
       default: AE_FAIL("cpu backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }

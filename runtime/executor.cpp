@@ -193,6 +193,7 @@ void Executor::begin_context(int64_t batch, int64_t step) {
   m_ctx.batch = batch;
   m_ctx.step = step;
   m_ctx.seed = m_seed;
+  m_ctx.row_offset = m_row_offset;
   m_ctx.use_graph = m_use_graph;
   m_ctx.params_versioned = m_params_versioned;
   m_ctx.on_boundary = m_hook;
@@ -252,7 +253,7 @@ double Executor::finish() {
     float v = 0;
     read(terms[i].tensor, &v, 1);
     m_terms[i] = v;
-    total += terms[i].weight * double(v);
+    total += terms[i].weight_at(m_ctx.step) * double(v);
   }
   return total;
 }

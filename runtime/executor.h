@@ -84,6 +84,9 @@ class Executor {
   // the model's seed, so noise is a function of (seed, step, purpose, index) on every backend.
   void set_seed(uint64_t seed) { m_seed = seed; }
   uint64_t seed() const { return m_seed; }
+  // Data rows before the next launch's batch (OpContext::row_offset): scoring a VAE keys each
+  // row's ε on its data row, so a score does not depend on the batch size. 0 in training.
+  void set_row_offset(uint64_t rows) { m_row_offset = rows; }
   // The caller promises to bump ParamStore::version() whenever it writes values on the host (what a
   // CompiledModel's executors do): the backend may then keep copies derived from them
   // (OpContext::params_versioned). Off by default.
@@ -117,6 +120,7 @@ class Executor {
   int m_running = -1;            // slot the launched work reads, or -1
   bool m_use_graph = true;
   uint64_t m_seed = 0;
+  uint64_t m_row_offset = 0;
   bool m_params_versioned = false;
   std::function<void(size_t)> m_hook;
   std::unique_ptr<PlanCache> m_cache;

@@ -2,6 +2,7 @@
 #include "runtime/model.h"
 
 #include <cstring>
+#include <set>
 
 #include "graph/param_registry.h"
 #include "graph/json_text.h"
@@ -46,10 +47,29 @@ void add_tensor(ModelFile& f, const std::string& name, std::vector<int64_t> shap
   f.tensors.push_back(std::move(t));
 }
 
+// The file tensors of a parameter: itself, or its equal row blocks under their own names (a VAE's
+// heads), each with its PyTorch shape and offset into the parameter.
+struct FilePart {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0, size = 0;
+};
+std::vector<FilePart> file_parts(const ParamInfo& p) {
+  if (p.file_names.empty()) return {{p.name, p.dims, 0, p.size()}};
+  const int64_t k = int64_t(p.file_names.size());
+  std::vector<int64_t> shape = p.dims;
+  AE_CHECK(shape[0] % k == 0, "parameter ", p.name, ": ", shape[0], " rows do not split into ", k, " file tensors");
+  shape[0] /= k;
+  std::vector<FilePart> out;
+  for (int64_t i = 0; i < k; ++i) out.push_back({p.file_names[size_t(i)], shape, i * (p.size() / k), p.size() / k});
+  return out;
+}
+
 ModelFile to_file(const Model& m) {
   ModelFile f;
   for (size_t i = 0; i < m.params.count(); ++i)
-    add_tensor(f, m.params.info(i).name, torch_shape(m.params.info(i)), m.params.value(i), m.params.info(i).size());
+    for (const FilePart& part : file_parts(m.params.info(i)))
+      add_tensor(f, part.name, part.shape, m.params.value(i) + part.offset, part.size);
   f.metadata["format"] = "ae";
   f.metadata["ae.format_version"] = std::to_string(MODEL_FORMAT_VERSION);
   f.metadata["ae.spec"] = m.spec.to_json().dump();
@@ -164,24 +184,27 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
   check_metadata_types(m, path);
   std::string why = "the spec " + m.spec.to_compact();
   // Shapes first: a spec in the metadata cannot make ae allocate more than the file holds.
-  for (const ParamInfo& p : ParamStore::infos_for(m.spec)) {
-    const NamedTensor* t = f.find(p.name);
-    if (!t) AE_FAIL(path, ": tensor '", p.name, "' is missing (", why, ")");
-    if (t->shape != torch_shape(p))
-      AE_FAIL(path, ": tensor '", p.name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(torch_shape(p)));
-  }
+  std::set<std::string> part_names;
+  for (const ParamInfo& p : ParamStore::infos_for(m.spec))
+    for (const FilePart& part : file_parts(p)) {
+      const NamedTensor* t = f.find(part.name);
+      if (!t) AE_FAIL(path, ": tensor '", part.name, "' is missing (", why, ")");
+      if (t->shape != part.shape)
+        AE_FAIL(path, ": tensor '", part.name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(part.shape));
+      part_names.insert(part.name);
+    }
   m.params = ParamStore(ParamStore::infos_for(m.spec), slots);
   size_t expected = m.params.count();
   for (size_t i = 0; i < m.params.count(); ++i) {
     const ParamInfo& p = m.params.info(i);
-    read_tensor(f, path, p.name, torch_shape(p), m.params.value(i), why);
+    for (const FilePart& part : file_parts(p)) read_tensor(f, path, part.name, part.shape, m.params.value(i) + part.offset, why);
     for (int s = 0; s < slots; ++s, ++expected)
       read_tensor(f, path, "optimizer." + p.name + "." + std::to_string(s), {p.size()}, m.params.state(i) + s * p.size(),
                   "the optimizer state");
   }
   m.params.bump_version();  // values read in after the store was made
   for (const auto& t : f.tensors) {
-    bool known = m.params.index_of(t.name) >= 0 ||
+    bool known = part_names.count(t.name) > 0 ||
                  (checkpoint && (t.name.rfind("optimizer.", 0) == 0 || t.name.rfind("best.", 0) == 0));
     if (!known) AE_FAIL(path, ": unexpected tensor ", quote_bytes(t.name, 64, '\''), " for spec ", m.spec.to_compact());
   }

@@ -41,7 +41,7 @@ int64_t ParamInfo::size() const {
 
 std::vector<ParamInfo> ParamStore::infos_for(const Spec& spec) {
   std::vector<ParamInfo> out;
-  for (const ParamDef& p : param_registry(spec).params) out.push_back({p.name, p.dims});
+  for (const ParamDef& p : param_registry(spec).params) out.push_back({p.name, p.dims, p.file_names});
   return out;
 }
 

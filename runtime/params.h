@@ -15,6 +15,7 @@ namespace ae {
 struct ParamInfo {
   std::string name;            // PyTorch state_dict name
   std::vector<int64_t> dims;   // PyTorch shape
+  std::vector<std::string> file_names;  // stored in files as these equal row blocks (ParamDef::file_names)
   int64_t size() const;
 };
 

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <numeric>
 
 #include "graph/build.h"
 #include "graph/json_text.h"
+#include "kernels/common/vae.h"
 #include "kernels/common/error.h"
 #include "kernels/common/philox.h"
 #include "runtime/executor.h"
@@ -167,19 +169,75 @@ double evaluate(const Model& model, Backend& backend, const DataView& data, int6
   return evaluate(compiled, data, batch, per_sample ? per_sample->data() : nullptr, loss);
 }
 
-double evaluate(CompiledModel& compiled, const DataView& data, int64_t batch, float* per_sample, std::optional<Loss> loss) {
+double evaluate(CompiledModel& compiled, const DataView& data, int64_t batch, float* per_sample, std::optional<Loss> loss,
+                std::vector<double>* terms) {
   const Model& model = compiled.model();
+  if (terms) terms->clear();
   AE_CHECK(data.cols == model.spec.input, "data has ", data.cols, " features per row but the model's input is ", model.spec.input);
   if (data.rows == 0) return std::numeric_limits<double>::quiet_NaN();
   batch = std::min(batch, data.rows);
   Executor& ex = compiled.executor(GraphMode::eval, batch, loss);
+  // A VAE's one-sample negative ELBO draws ε per data row at a step no training step reaches, so
+  // the same rows score alike at any batch size and in every epoch.
+  ex.set_seed(model.seed);
+  const int64_t step = model.spec.variational() ? int64_t(VAE_SCORE_STEP) : 0;
   double total = 0;
   for (int64_t r0 = 0; r0 < data.rows; r0 += batch) {
     int64_t n = std::min(batch, data.rows - r0);
     std::memcpy(ex.input(), data.data + r0 * data.cols, size_t(n * data.cols) * sizeof(float));
-    double l = ex.run(n);
+    ex.set_row_offset(uint64_t(r0));
+    double l = ex.run(n, nullptr, step);
     total += l * double(n);
+    if (terms) {
+      terms->resize(ex.term_values().size(), 0.0);
+      for (size_t t = 0; t < terms->size(); ++t) (*terms)[t] += ex.term_values()[t] * double(n);
+    }
     if (per_sample) ex.read(ex.plan().graph.per_sample, per_sample + r0, n);
+  }
+  if (terms)
+    for (double& t : *terms) t /= double(data.rows);
+  return total / double(data.rows);
+}
+
+double importance_weighted_bound(CompiledModel& compiled, const DataView& data, int64_t batch, int64_t K, float* per_sample,
+                                 const std::function<void(int64_t)>& progress) {
+  const Model& model = compiled.model();
+  AE_CHECK(model.spec.variational(), "the importance-weighted bound needs a VAE; ", model.spec.to_compact(),
+           " has no variational code layer");
+  AE_CHECK(K >= 1, "the importance-weighted bound needs K ≥ 1 samples, got ", K);
+  AE_CHECK(data.cols == model.spec.input, "data has ", data.cols, " features per row but the model's input is ", model.spec.input);
+  if (data.rows == 0) return std::numeric_limits<double>::quiet_NaN();
+  batch = std::min(batch, data.rows);
+  Executor& ex = compiled.executor(GraphMode::eval_iw, batch);
+  ex.set_seed(model.seed);
+  const size_t rows = static_cast<size_t>(batch);
+  std::vector<float> neg_log_w(rows);
+  std::vector<double> top(rows), sum(rows);  // per row: max log w so far, Σ exp(log w − max)
+  double total = 0;
+  for (int64_t r0 = 0; r0 < data.rows; r0 += batch) {
+    const int64_t n = std::min(batch, data.rows - r0);
+    ex.set_row_offset(uint64_t(r0));
+    for (int64_t k = 0; k < K; ++k) {
+      // The batch is handed over for every run: a device backend alternates its staging buffers.
+      std::memcpy(ex.input(), data.data + r0 * data.cols, size_t(n * data.cols) * sizeof(float));
+      ex.run(n, nullptr, int64_t(VAE_SCORE_STEP) + k);
+      ex.read(ex.plan().graph.per_sample, neg_log_w.data(), n);
+      for (int64_t r = 0; r < n; ++r) {
+        const double lw = -double(neg_log_w[size_t(r)]);
+        if (k == 0 || lw > top[size_t(r)]) {
+          sum[size_t(r)] = k == 0 ? 1.0 : sum[size_t(r)] * std::exp(top[size_t(r)] - lw) + 1.0;
+          top[size_t(r)] = lw;
+        } else {
+          sum[size_t(r)] += std::exp(lw - top[size_t(r)]);
+        }
+      }
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      const double bound = -(top[size_t(r)] + std::log(sum[size_t(r)]) - std::log(double(K)));
+      if (per_sample) per_sample[r0 + r] = float(bound);
+      total += bound;
+    }
+    if (progress) progress(r0 + n);
   }
   return total / double(data.rows);
 }

@@ -93,13 +93,26 @@ TrainResult train(Model& model, Backend& backend, const DataView& train, const D
                   const TrainCallback& on_event, bool resume = false);
 
 // Mean loss of the model over `data` (the model's loss unless overridden), and per-sample
-// errors (mean over features) when asked. `data` is already normalised.
+// errors (mean over features) when asked. `data` is already normalised. A VAE's loss is its
+// negative ELBO (the reconstruction summed over features + KL, one sample of z per row, drawn
+// per data row) and so is each row's error.
 double evaluate(const Model& model, Backend& backend, const DataView& data, int64_t batch,
                 std::vector<float>* per_sample = nullptr, std::optional<Loss> loss = std::nullopt);
 // The same through a CompiledModel's kept eval executor (planned at min(batch, rows)); with
 // `per_sample`, the errors are written to per_sample[0, rows) (no allocation).
+// `terms`, when given, receives each objective term's mean over the rows (Graph::terms order:
+// recon, then a VAE's kl).
 double evaluate(CompiledModel& compiled, const DataView& data, int64_t batch, float* per_sample = nullptr,
-                std::optional<Loss> loss = std::nullopt);
+                std::optional<Loss> loss = std::nullopt, std::vector<double>* terms = nullptr);
+
+// A VAE's importance-weighted bound on −log p(x) with K samples (Burda et al., 2016), per row:
+// −(log Σ_k w_k − log K), log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), z_k ~ q(z|x) drawn per
+// data row at Philox step VAE_SCORE_STEP + k (k = 0: the sample `evaluate` uses). K = 1 is the
+// one-sample ELBO estimate; the bound tightens as K grows. log p(x|z) is −(the loss summed over
+// features): in nats for bce. Writes per_sample[0, rows) when given; returns the mean. The sum over
+// k is taken in double, shifted by its running maximum.
+double importance_weighted_bound(CompiledModel& compiled, const DataView& data, int64_t batch, int64_t K,
+                                 float* per_sample = nullptr, const std::function<void(int64_t rows_done)>& progress = nullptr);
 
 // Rows of `data` in the order epoch `epoch` visits them (identity when !shuffle).
 std::vector<int64_t> epoch_order(int64_t rows, uint64_t seed, int64_t epoch, bool shuffle);

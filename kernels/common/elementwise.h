@@ -10,6 +10,15 @@
 
 namespace ae {
 
+// A weight that ramps linearly from 0 over `ramp` steps (a VAE's KL warm-up): weight·min(1, (t − 1)/ramp)
+// at 1-based training step t, in double, then rounded once; ramp ≤ 0 or t outside training (0):
+// the weight itself.
+AE_HD inline double ramp_weight(double weight, int64_t step, int64_t ramp) {
+  if (ramp <= 0 || step < 1) return weight;
+  const double f = static_cast<double>(step - 1) / static_cast<double>(ramp);
+  return f < 1.0 ? weight * f : weight;
+}
+
 // y = alpha · f(x).
 enum class UnaryOp : uint8_t {
   scale,   // f(x) = x

@@ -23,6 +23,8 @@ enum class PhiloxPurpose : uint8_t {
   corruption = 4,  // denoising input corruption (step = training step)
   vae_noise = 5,   // VAE reparameterisation ε (step = training step)
   dropout = 6,     // dropout masks (step = training step)
+  prior = 7,       // draws from a generative model's prior: `ae sample` (step 0), an adversarial
+                   // autoencoder's prior samples (step = training step)
 };
 
 struct PhiloxBlock {

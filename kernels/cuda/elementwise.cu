@@ -2,6 +2,7 @@
 // grid-stride loop, the grid capped so huge tensors reuse threads) and gather_rows (a 2-D grid:
 // x over the features of a row, y over the rows; one index read per thread, coalesced rows).
 // One variant each; T is the element type, instantiated for float at the bottom.
+#include "kernels/common/elementwise.h"
 #include "kernels/common/error.h"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
@@ -20,6 +21,14 @@ dim3 grid_1d(int64_t n) {
 
 template <typename T>
 __global__ void __launch_bounds__(THREADS) fill_kernel(T* y, T value, int64_t n) {  // y [n]
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = value;
+}
+
+template <typename T>
+__global__ void __launch_bounds__(THREADS) fill_ramped_kernel(T* y, double weight, int64_t ramp, const StepScalars* steps,
+                                                              int64_t n) {  // y [n]
+  const T value = static_cast<T>(ramp_weight(weight, steps->step, ramp));
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = value;
 }
@@ -62,6 +71,14 @@ void fill(T* y, T value, int64_t n, cudaStream_t stream) {
 }
 
 template <typename T>
+void fill_ramped(T* y, double weight, int64_t ramp, const StepScalars* steps, int64_t n, cudaStream_t stream) {
+  AE_CHECK(n >= 0, "cuda fill_ramped: negative size ", n);
+  if (n == 0) return;
+  AE_CHECK(y != nullptr && steps != nullptr, "cuda fill_ramped: y or the step scalars are null");
+  launch("fill_ramped", fill_ramped_kernel<T>, grid_1d(n), dim3(THREADS), 0, stream, y, weight, ramp, steps, n);
+}
+
+template <typename T>
 void copy(const T* x, T* y, int64_t n, cudaStream_t stream) {
   AE_CHECK(n >= 0, "cuda copy: negative size ", n);
   if (n == 0) return;
@@ -91,6 +108,7 @@ void gather_rows(const T* src, int64_t src_rows, const int64_t* index, int64_t M
 }
 
 template void fill<float>(float*, float, int64_t, cudaStream_t);
+template void fill_ramped<float>(float*, double, int64_t, const StepScalars*, int64_t, cudaStream_t);
 template void copy<float>(const float*, float*, int64_t, cudaStream_t);
 template void add<float>(const float*, const float*, float*, int64_t, cudaStream_t);
 template void gather_rows<float>(const float*, int64_t, const int64_t*, int64_t, int64_t, float*, cudaStream_t);

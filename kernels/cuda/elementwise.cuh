@@ -8,11 +8,21 @@
 
 #include <cstdint>
 
+#include "kernels/common/step_scalars.h"
+
 namespace ae::cuda {
 
 template <typename T>
 void fill(T* y,  // [n]
           T value, int64_t n, cudaStream_t stream);
+
+// y = ramp_weight(weight, steps->step, ramp) (kernels/common/elementwise.h), read on the device: the
+// seed of a warmed-up objective term, right under CUDA-graph replay as the step changes.
+template <typename T>
+void fill_ramped(T* y,  // [n]
+                 double weight, int64_t ramp,
+                 const StepScalars* steps,  // [1] device
+                 int64_t n, cudaStream_t stream);
 
 // A kernel rather than cudaMemcpyAsync so it is an ordinary kernel node in a captured graph.
 // x and y must not overlap.

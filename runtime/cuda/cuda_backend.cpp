@@ -17,6 +17,7 @@
 #include "kernels/cuda/contractive.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
 #include "kernels/cuda/sparsity.cuh"
+#include "kernels/cuda/vae.cuh"
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/loss.cuh"
@@ -254,6 +255,22 @@ class CudaBackend final : public Backend {
       case PlanOpKind::noise:
         cuda::corrupt(op.attr.noise, m_active->step.device(), P(op.in[0]), P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
         break;
+      case PlanOpKind::fill:  // a warmed-up term's seed reads the step on the device; a plain fill is unfused
+        if (op.attr.ramp <= 0) return run_unfused(op, c, s);
+        cuda::fill_ramped<float>(P(op.out[0]), op.attr.scale, op.attr.ramp, m_active->step.device(),
+                                 c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
+        break;
+      case PlanOpKind::reparam: {  // in {h}  out {z, value, kl}
+        const int64_t N = c.plan->graph.tensors[size_t(op.out[0])].cols();
+        cuda::reparam_forward(op.attr.vae, m_active->step.device(), P(op.in[0]), M, N, P(op.out[0]), P(op.out[2]), P(op.out[1]), s);
+        break;
+      }
+      case PlanOpKind::reparam_grad: {  // in {dz, h, dvalue}  out {dh}
+        const int64_t N = c.plan->graph.tensors[size_t(op.in[0])].cols();
+        cuda::reparam_backward(op.attr.vae, m_active->step.device(), P(op.in[0]), P(op.in[1]), P(op.in[2]), M, N, P(op.out[0]),
+                               op.attr.accumulate, s);
+        break;
+      }
       default: run_unfused(op, c, s); break;
     }
   }

@@ -145,6 +145,11 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"contractive(7-5s-3s-5s-7s,bce)", [] { return spec_graph("7-5s-3s-5s-7s:contractive=0.3", Loss::bce); }},
       {"contractive(7-5t-4g-3e-4r-7,mse)", [] { return spec_graph("7-5t-4g-3e-4r-7:contractive=0.2", Loss::mse); }},
       {"contractive(6-5p-4u-5-6s:gaussian,mse)", [] { return spec_graph("6-5p-4u-5-6s:contractive=0.4:gaussian=0.2", Loss::mse); }},
+      // variational code layers: the reparam node (z and KL) and its one backward rule
+      {"vae(6-5t-3v-5r-6s,bce)", [] { return spec_graph("6-5t-3v-5r-6s", Loss::bce); }},
+      {"vae(6-4v-6,mse,beta=4)", [] { return spec_graph("6-4v-6:beta=4", Loss::mse); }},
+      {"vae(7-5r-3v-5g-7s:mask,mse)", [] { return spec_graph("7-5r-3v-5g-7s:mask=0.3", Loss::mse); }},
+      {"eval vae(6-5t-3v-5r-6s,bce)", [] { return spec_graph("6-5t-3v-5r-6s", Loss::bce, GraphMode::eval); }, false},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
   };
 }

@@ -23,6 +23,7 @@
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/sparsity.h"
 #include "kernels/cpu/unary.h"
+#include "kernels/cpu/vae.h"
 
 namespace ae::test {
 
@@ -34,6 +35,7 @@ struct IrValues {
   std::vector<std::vector<double>> v;  // by tensor id (param_grad tensors: see slot())
   // The (seed, step) of noise nodes' draws: what an Executor run with step 1 and seed 0 uses.
   uint64_t seed = 0, step = 1;
+  uint64_t row_offset = 0;  // a VAE's ε: the data rows before this batch (Executor::set_row_offset)
 
   IrValues(const Graph& graph, int64_t b) : g(&graph), batch(b), v(graph.tensors.size()) {
     for (size_t t = 0; t < graph.tensors.size(); ++t) v[t].assign(size_t(graph.tensors[t].elements(b)), 0.0);
@@ -44,10 +46,10 @@ struct IrValues {
     return t;
   }
   double* operator[](int t) { return t < 0 ? nullptr : v[size_t(slot(t))].data(); }
-  // The objective Σ weight·term.
+  // The objective Σ weight·term, each weight at this step (a warmed-up term's ramps).
   double objective() {
     double s = 0;
-    for (const Term& t : g->terms) s += t.weight * (*this)[t.tensor][0];
+    for (const Term& t : g->terms) s += t.weight_at(int64_t(step)) * (*this)[t.tensor][0];
     return s;
   }
 };
@@ -125,8 +127,9 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
         cpu::broadcast<double>(a.bcast, mean_alpha(axis, M, N, G), in(0), out, M, N, a.accumulate, G);
         break;
       }
-      case OpType::fill:
-        for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e) out[e] = a.scale;
+      case OpType::fill:  // a ramped fill's value is taken in float, as the backends fill a float tensor
+        for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e)
+          out[e] = a.ramp > 0 ? double(float(ramp_weight(a.scale, int64_t(val.step), a.ramp))) : a.scale;
         break;
       case OpType::noise:  // the float corruption of the float input the backends are given
         for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e)
@@ -147,6 +150,13 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
         break;
       case OpType::contractive_grad_w:  // in {dvalue, W, s}: a parameter gradient, accumulated after its first writer
         cpu::contractive_backward_w<double>(in(0), in(1), in(2), B, T(n.in[1]).rows(B), T(n.in[1]).cols(), out, a.accumulate);
+        break;
+      case OpType::reparam:  // in {h}, out {z, value, kl}
+        cpu::reparam_forward<double>(a.vae, val.seed, val.step, val.row_offset, in(0), B, T(n.out[0]).cols(), out,
+                                     val[n.out[2]], val[n.out[1]]);
+        break;
+      case OpType::reparam_grad:  // in {dz, h, dvalue}
+        cpu::reparam_backward<double>(a.vae, val.seed, val.step, val.row_offset, in(0), in(1), in(2), B, T(n.in[0]).cols(), out, false);
         break;
       case OpType::stop_gradient:
         if (hold_stopped) break;
