@@ -51,7 +51,15 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
 // --spec (or DEFAULT_SPEC when empty) with --tied, --sparsity and --noise (when not empty) applied,
 // validated. A spec that has its own sparsity or noise beside the flag is refused: give one.
 Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "", const std::string& noise = "",
-                    const std::string& contractive = "");
+                    const std::string& contractive = "", const std::string& beta = "", const std::string& kl_warmup = "");
+// --beta and --kl-warmup on train, plan and bench (a VAE's KL weight and its warm-up), parsed as the
+// command line is read.
+inline void add_vae_options(CLI::App& cmd, std::string& beta, std::string& kl_warmup) {
+  cmd.add_option("--beta", beta, "VAE: the KL term's weight β (≥ 0) [default: 1, the ELBO]")
+      ->each([](const std::string& v) { parse_beta(v, "--beta"); });
+  cmd.add_option("--kl-warmup", kl_warmup, "VAE: ramp β linearly from 0 over N steps [default: 0, none]")
+      ->each([](const std::string& v) { parse_kl_warmup(v, "--kl-warmup"); });
+}
 // The help text of --noise, shared by train, plan and bench.
 inline const char* NOISE_HELP =
     "Denoising: corrupt the training inputs each step, reconstruct the clean ones: mask:P (zero with probability P), "
@@ -76,5 +84,6 @@ void add_info(CLI::App& app);
 void add_infer(CLI::App& app);   // encode, decode, reconstruct
 void add_score(CLI::App& app);
 void add_corrupt(CLI::App& app);
+void add_sample(CLI::App& app);   // draws from a VAE's prior, decoded
 
 }  // namespace ae::cli

@@ -23,6 +23,7 @@ struct InferArgs {
   int64_t batch = 1024, max_rows = -1;
   int threads = 0;
   bool quiet = false;
+  bool with_logvar = false, sample = false;  // encode of a VAE: μ ‖ log σ², or a draw of z, instead of μ
   DataArgs data_args;
 };
 
@@ -65,14 +66,20 @@ void print_fidelity(const char* what, const float* y, const Reference& ref) {
   std::printf("%-15s MSE %.6f  PSNR %s\n", what, mse, psnr);
 }
 
-void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
+void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: encode, decode or reconstruct
   apply_threads(a.threads);
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
   check_output_path(a.out, "--out", {".npy", ".csv", ".tsv"});
   check_distinct({{"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
   check_distinct({{"--out", a.out}, {"--reference", a.reference}});  // the reference may be --data itself
   check_row_limit(a.max_rows, "--max-rows");
+  if (a.with_logvar && a.sample) AE_FAIL("--with-logvar and --sample contradict each other: give one");
   Model model = Model::load(a.model);
+  if ((a.with_logvar || a.sample) && !model.spec.variational())
+    AE_FAIL(a.with_logvar ? "--with-logvar" : "--sample", " needs a VAE, but ", a.model, " (", model.spec.to_compact(),
+            ") has no variational code layer");
+  if (a.with_logvar) mode = GraphMode::encode_logvar;
+  if (a.sample) mode = GraphMode::encode_sample;
   auto backend = make_backend(a.device);
   Dataset in = load_data(a.data, a.max_rows, in_flag, a.data_args);
   int64_t want = mode == GraphMode::decode ? model.spec.code_units() : model.spec.input;
@@ -87,10 +94,13 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {
   std::vector<float> out = run_forward(model, *backend, mode, in.x.data.data(), in.x.rows, a.batch,
                                        [&](int64_t done) { bar.update(done, ""); });
   bar.finish();
-  int64_t out_w = mode == GraphMode::encode ? model.spec.code_units() : model.spec.input;
+  const int64_t out_w = mode_output_width(model.spec, mode), units = model.spec.code_units();
   std::vector<std::string> header;
-  if (mode == GraphMode::encode) {
-    for (int64_t i = 0; i < out_w; ++i) header.push_back("code" + std::to_string(i));
+  if (is_encode(mode)) {  // a VAE's columns say what they hold: μ, log σ² or a draw of z
+    const bool vae = model.spec.variational();
+    for (int64_t i = 0; i < out_w; ++i)
+      header.push_back((mode == GraphMode::encode_sample ? "z" : i >= units ? "logvar" : vae ? "mu" : "code") +
+                       std::to_string(i % units));
   } else {
     model.norm.invert(out.data(), in.x.rows, out_w);
     header = feature_names(model);
@@ -119,6 +129,11 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   s->add_flag("--quiet", a->quiet, "No progress output");
+  if (mode == GraphMode::encode) {
+    s->add_flag("--with-logvar", a->with_logvar, "VAE: write μ and then log σ² (2 × code columns) instead of μ alone");
+    s->add_flag("--sample", a->sample,
+                "VAE: write a draw z = μ + σ·ε instead of μ (ε from the model's seed, per data row: reproducible)");
+  }
   if (mode == GraphMode::reconstruct)
     s->add_option("--reference", a->reference,
                   "The clean copy of --data (same rows): print the MSE per element and the PSNR (10·log10(peak²/MSE); peak 1 "
@@ -130,7 +145,7 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
 }  // namespace
 
 void add_infer(CLI::App& app) {
-  add(app, GraphMode::encode, "Latent codes of each row (the encoder's output)", "--data", "Data: IDX, NPY or CSV");
+  add(app, GraphMode::encode, "Latent codes of each row (the encoder's output; a VAE's mean μ)", "--data", "Data: IDX, NPY or CSV");
   add(app, GraphMode::decode, "Rows reconstructed from latent codes (the decoder's output)", "--codes", "Codes: NPY or CSV");
   add(app, GraphMode::reconstruct, "Each row passed through the autoencoder", "--data", "Data: IDX, NPY or CSV");
 }

@@ -47,6 +47,13 @@ void print_model(const std::string& path) {
   for (int64_t l = 0; l < m.spec.num_layers(); ++l) {
     const LayerParams& lp = reg.layers[size_t(l)];
     const ParamDef &w = reg.params[size_t(lp.weight)], &b = reg.params[size_t(lp.bias)];
+    if (!w.file_names.empty()) {  // a VAE's heads: one GEMM inside ae, two tensors in the file
+      for (size_t h = 0; h < w.file_names.size(); ++h)
+        std::printf("  %-18s [%lld, %lld]  linear head (%s)\n", w.file_names[h].c_str(), (long long)(w.rows() / 2),
+                    (long long)w.cols(), h == 0 ? "the code's mean μ" : "its log-variance log σ²");
+      for (const std::string& name : b.file_names) std::printf("  %-18s [%lld]\n", name.c_str(), (long long)(b.cols() / 2));
+      continue;
+    }
     if (lp.trans_w)
       std::printf("  %-18s tied: %s transposed, [%lld, %lld]  %s\n", lp.weight_name.c_str(),
                   w.name.c_str(), (long long)w.cols(), (long long)w.rows(), act_name(m.spec.layer(l).act));
@@ -58,6 +65,10 @@ void print_model(const std::string& path) {
   std::printf("loss: %s\n", loss_name(m.loss));
   std::printf("noise: %s\n", describe_noise(m.spec.noise).c_str());
   std::printf("contractive: %s\n", describe_contractive(m.spec.contractive).c_str());
+  if (m.spec.variational())
+    std::printf("variational: code z = μ + σ·ε (%lld units), KL to N(0, I) weighted by β %g%s; generative: ae sample draws from it\n",
+                (long long)m.spec.code_units(), m.spec.beta,
+                m.spec.kl_warmup > 0 ? (", warmed up over " + std::to_string(m.spec.kl_warmup) + " steps").c_str() : "");
   std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
   if (!m.data.empty()) std::printf("data: %s\n", m.data.dump().c_str());
   std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));

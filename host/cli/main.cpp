@@ -129,7 +129,7 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
 }
 
 Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity, const std::string& noise,
-                    const std::string& contractive) {
+                    const std::string& contractive, const std::string& beta, const std::string& kl_warmup) {
   Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
   if (!sparsity.empty()) {
     if (s.sparsity.kind != Sparsity::Kind::none)
@@ -147,6 +147,18 @@ Spec spec_from_args(const std::string& text, bool tied, const std::string& spars
     if (s.contractive != 0)
       AE_FAIL("--contractive ", contractive, " and the spec's own contractive weight (", s.to_compact(), ") both set it; give one");
     s.contractive = parse_contractive(contractive, "--contractive");
+    validate_spec(s, "--contractive " + contractive);
+  }
+  if ((!beta.empty() || !kl_warmup.empty()) && !s.variational())
+    AE_FAIL(!beta.empty() ? "--beta " + beta : "--kl-warmup " + kl_warmup, ": weighs a VAE's KL term, but ", s.to_compact(),
+            " has no variational code layer; mark the code layer with the letter v, e.g. 784-400r-20v-400r-784s");
+  if (!beta.empty()) {
+    s.beta = parse_beta(beta, "--beta");
+    validate_spec(s, "--beta " + beta);
+  }
+  if (!kl_warmup.empty()) {
+    s.kl_warmup = parse_kl_warmup(kl_warmup, "--kl-warmup");
+    validate_spec(s, "--kl-warmup " + kl_warmup);
   }
   if (tied && !s.tied) {
     s.tied = true;
@@ -188,6 +200,7 @@ int main(int argc, char** argv) {
   ae::cli::add_infer(app);
   ae::cli::add_score(app);
   ae::cli::add_corrupt(app);
+  ae::cli::add_sample(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 // `ae score`: one anomaly score per row (the model's reconstruction loss, averaged over the
-// features), a 0/1 flag when a threshold applies, and AUROC / average precision against labels.
+// features; a VAE's negative ELBO), a 0/1 flag when a threshold applies, and AUROC / average
+// precision against labels.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -22,6 +23,7 @@ namespace {
 struct ScoreArgs {
   std::string model, data, out, labels, anomaly_label, per_feature, device = "cpu";
   int64_t top = 0, batch = 1024, max_rows = -1;
+  int64_t iw = -1;  // VAE: the importance-weighted bound with K samples instead of the negative ELBO
   double contamination = NAN, threshold = NAN;
   int threads = 0;
   bool quiet = false;
@@ -67,6 +69,7 @@ void run_score(const ScoreArgs& a) {
   if (!std::isnan(a.contamination) && !std::isnan(a.threshold)) AE_FAIL("give --contamination or --threshold, not both");
   if (!std::isnan(a.contamination) && !(a.contamination > 0 && a.contamination < 1)) AE_FAIL("--contamination must be in (0, 1)");
   if (a.top < 0) AE_FAIL("--top must be ≥ 0");
+  if (a.iw != -1 && a.iw < 1) AE_FAIL("--iw ", a.iw, ": the importance-weighted bound needs K ≥ 1 samples, e.g. --iw 100");
   check_output_path(a.out, "--out", {".csv", ".tsv"});
   if (!a.per_feature.empty()) check_output_path(a.per_feature, "--per-feature", {".npy", ".csv", ".tsv"});
   check_distinct({{"--out", a.out}, {"--per-feature", a.per_feature}, {"--model", a.model}, {"--data", a.data}, {"--labels", a.labels}});
@@ -74,6 +77,9 @@ void run_score(const ScoreArgs& a) {
   if (!a.anomaly_label.empty() && a.labels.empty() && a.data_args.label_column.empty())
     AE_FAIL("--anomaly-label needs labels: --labels FILE or --label-column NAME");
   Model model = Model::load(a.model);
+  if (a.iw >= 1 && !model.spec.variational())
+    AE_FAIL("--iw ", a.iw, ": the importance-weighted bound needs a VAE, but ", a.model, " (", model.spec.to_compact(),
+            ") has no variational code layer");
   auto backend = make_backend(a.device);
   Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
   if (in.x.cols != model.spec.input)
@@ -85,7 +91,14 @@ void run_score(const ScoreArgs& a) {
   // the device once, and each plan is built once and run batch after batch.
   CompiledModel compiled(model, *backend);
   std::vector<float> scores(size_t(in.x.rows));
-  evaluate(compiled, DataView{in.x.data.data(), in.x.rows, in.x.cols}, a.batch, scores.data());
+  const DataView view{in.x.data.data(), in.x.rows, in.x.cols};
+  if (a.iw >= 1) {
+    Progress bar("score --iw " + std::to_string(a.iw), in.x.rows, !a.quiet);
+    importance_weighted_bound(compiled, view, a.batch, a.iw, scores.data(), [&](int64_t done) { bar.update(done, ""); });
+    bar.finish();
+  } else {
+    evaluate(compiled, view, a.batch, scores.data());
+  }
   // Which threshold flags rows: given, or this data's quantile, or the one fitted in training.
   double thr = NAN;
   std::string thr_source;
@@ -117,9 +130,12 @@ void run_score(const ScoreArgs& a) {
     f.commit();
   }
   double mean = std::accumulate(scores.begin(), scores.end(), 0.0) / double(std::max<int64_t>(1, in.x.rows));
-  std::printf("scored %lld rows of %s with %s (%s loss per feature): mean %.6g, median %.6g, max %.6g\n", (long long)in.x.rows,
-              a.data.c_str(), a.model.c_str(), loss_name(model.loss), mean, quantile(scores, 0.5),
-              *std::max_element(scores.begin(), scores.end()));
+  const std::string unit = model.loss == Loss::bce ? "nats" : "mse summed over features";
+  const std::string what = a.iw >= 1 ? "importance-weighted bound on −log p(x), " + std::to_string(a.iw) + " samples, " + unit
+                           : model.spec.variational() ? "negative ELBO per row, " + unit + ", one z per row"
+                                                      : std::string(loss_name(model.loss)) + " loss per feature";
+  std::printf("scored %lld rows of %s with %s (%s): mean %.6g, median %.6g, max %.6g\n", (long long)in.x.rows, a.data.c_str(),
+              a.model.c_str(), what.c_str(), mean, quantile(scores, 0.5), *std::max_element(scores.begin(), scores.end()));
   if (flag) {
     int64_t flagged = std::count_if(scores.begin(), scores.end(), [&](float s) { return s > thr; });
     std::printf("threshold %.6g (%s): %lld rows flagged (%.2f%%)\n", thr, thr_source.c_str(), (long long)flagged,
@@ -155,7 +171,7 @@ void run_score(const ScoreArgs& a) {
 
 void add_score(CLI::App& app) {
   auto a = std::make_shared<ScoreArgs>();
-  auto* s = app.add_subcommand("score", "Anomaly scores (reconstruction error per row), flags, AUROC against labels");
+  auto* s = app.add_subcommand("score", "Anomaly scores (reconstruction error per row; a VAE's negative ELBO), flags, AUROC against labels");
   s->add_option("--model", a->model, "Model file (safetensors)")->required();
   s->add_option("--data", a->data, "Data: IDX, NPY or CSV")->required();
   s->add_option("--out", a->out, "scores.csv: row, score[, flag]")->required();
@@ -167,6 +183,9 @@ void add_score(CLI::App& app) {
       ->check(finite_number());
   s->add_option("--threshold", a->threshold, "Flag rows scoring above this [default: the model's, from train --contamination]")
       ->check(finite_number());
+  s->add_option("--iw", a->iw,
+                "VAE: score each row by the importance-weighted bound on −log p(x) with K samples (Burda et al.; seeded, "
+                "per data row) instead of the negative ELBO");
   s->add_option("--per-feature", a->per_feature, "Also write each feature's error per row to this file (.npy/.csv)");
   s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");

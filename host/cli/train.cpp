@@ -13,6 +13,8 @@
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
 #include "runtime/normalize.h"
+#include "runtime/compiled_model.h"
+#include "runtime/infer.h"
 #include "runtime/trainer.h"
 
 namespace ae::cli {
@@ -29,6 +31,7 @@ struct TrainArgs {
   std::string sparsity;                     // --sparsity l1:LAMBDA
   std::string noise;                        // --noise mask:P (denoising)
   std::string contractive;                  // --contractive LAMBDA
+  std::string beta, kl_warmup;              // --beta B, --kl-warmup N (a VAE's KL term)
   std::string labels;                       // one label per --data row (for --exclude-label)
   std::vector<std::string> exclude_labels;  // drop training rows with these labels
   uint64_t seed = 1;
@@ -139,7 +142,8 @@ void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) 
 
 // A fresh model from --spec, or --init's weights with the training record reset.
 Model start_model(const TrainArgs& a, Loss loss) {
-  if (a.init.empty()) return Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive), a.seed, loss);
+  if (a.init.empty())
+    return Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup), a.seed, loss);
   Model model = Model::load(a.init);
   // A penalty or a noise is no weight: --init keeps the model's, --sparsity and --noise replace it
   // (none removes it). A replaced noise has no data range yet: training records this data's.
@@ -147,7 +151,18 @@ Model start_model(const TrainArgs& a, Loss loss) {
     model.spec.sparsity = parse_sparsity(a.sparsity, "--sparsity");
     validate_spec(model.spec, "--sparsity " + a.sparsity + " on --init " + a.init);
   }
-  if (!a.contractive.empty()) model.spec.contractive = parse_contractive(a.contractive, "--contractive");
+  if (!a.contractive.empty()) {
+    model.spec.contractive = parse_contractive(a.contractive, "--contractive");
+    validate_spec(model.spec, "--contractive " + a.contractive + " on --init " + a.init);
+  }
+  if (!a.beta.empty()) {
+    model.spec.beta = parse_beta(a.beta, "--beta");
+    validate_spec(model.spec, "--beta " + a.beta + " on --init " + a.init);
+  }
+  if (!a.kl_warmup.empty()) {
+    model.spec.kl_warmup = parse_kl_warmup(a.kl_warmup, "--kl-warmup");
+    validate_spec(model.spec, "--kl-warmup " + a.kl_warmup + " on --init " + a.init);
+  }
   if (!a.noise.empty()) {
     model.spec.noise = parse_noise(a.noise, "--noise");
     validate_spec(model.spec, "--noise " + a.noise + " on --init " + a.init);
@@ -157,6 +172,8 @@ Model start_model(const TrainArgs& a, Loss loss) {
     want.sparsity = model.spec.sparsity;
     want.noise = model.spec.noise;
     want.contractive = model.spec.contractive;
+    want.beta = model.spec.beta;
+    want.kl_warmup = model.spec.kl_warmup;
     if (want.to_compact() != model.spec.to_compact())
       AE_FAIL(a.spec.empty() ? std::string("--tied") : "--spec " + a.spec, " differs from the spec of --init ", a.init, " (",
               model.spec.to_compact(), "); drop it or use a matching model");
@@ -232,6 +249,17 @@ void print_banner(const TrainArgs& a, const Model& model, const TrainData& d, co
                (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend.description().c_str());
 }
 
+// Mean squared error per feature of the reconstructions (a VAE decodes its mean code μ).
+double reconstruction_mse(const Model& model, Backend& backend, const DataView& data) {
+  const std::vector<float> y = run_forward(model, backend, GraphMode::reconstruct, data.data, data.rows);
+  double sum = 0;
+  for (int64_t i = 0; i < data.rows * data.cols; ++i) {
+    const double d = double(y[size_t(i)]) - double(data.data[i]);
+    sum += d * d;
+  }
+  return sum / (double(data.rows) * double(data.cols));
+}
+
 void print_report(const TrainArgs& a, Model& model, const TrainData& d, const TrainOptions& o, const TrainResult& res,
                   Backend& backend) {
   std::printf("trained %lld steps in %s (%.0f samples/s%s, validation excluded)%s\n", (long long)res.steps,
@@ -241,15 +269,27 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
   // A denoising model's training loss compares reconstructions of corrupted inputs with the clean
   // ones; the validation loss below sees clean inputs, so the two are not comparable: say so.
   const std::string noisy = model.spec.noise.kind == NoiseKind::none ? "" : ", inputs corrupted by " + model.spec.noise.to_string();
-  if (std::isfinite(res.final_train_loss))
+  if (model.spec.variational() && std::isfinite(res.final_train_loss))
+    std::printf("final train objective (%s summed over features + β·KL, β = %g%s%s): %.6f\n", loss_name(model.loss),
+                model.spec.beta, model.spec.kl_warmup > 0 ? " after warm-up" : "", noisy.c_str(), res.final_train_loss);
+  else if (std::isfinite(res.final_train_loss))
     std::printf("final train loss (%s%s%s%s): %.6f\n", loss_name(model.loss),
                 model.spec.sparsity.kind == Sparsity::Kind::none ? "" : " + sparsity penalty",
                 model.spec.contractive == 0 ? "" : " + contractive penalty", noisy.c_str(), res.final_train_loss);
   if (o.keep_best && res.best_step >= 0)
     std::printf("kept the best weights: step %lld, validation loss %.6f\n", (long long)res.best_step, res.best_val_loss);
+  if (d.val.rows > 0 && model.spec.variational()) {  // the negative ELBO, its two terms, and the MSE of μ's reconstruction
+    DataView vv{d.val.data.data(), d.val.rows, d.val.cols};
+    CompiledModel compiled(model, backend, 2);
+    std::vector<double> terms;
+    const double elbo = evaluate(compiled, vv, 1024, nullptr, std::nullopt, &terms);
+    std::printf("negative ELBO on %s (%lld rows): %.4f %s per row (reconstruction %.4f + KL %.4f; one z per row)\n",
+                d.val_desc.c_str(), (long long)d.val.rows, elbo, model.loss == Loss::bce ? "nats" : "(mse sum)", terms.at(0),
+                terms.at(1));
+  }
   if (d.val.rows > 0) {
     DataView vv{d.val.data.data(), d.val.rows, d.val.cols};
-    double mse = evaluate(model, backend, vv, 1024, nullptr, Loss::mse);
+    double mse = model.spec.variational() ? reconstruction_mse(model, backend, vv) : evaluate(model, backend, vv, 1024, nullptr, Loss::mse);
     // IDX image files (idx3) have one feature per pixel: say so, it is what people look for.
     bool images = d.val_desc.find("idx3-ubyte") != std::string::npos;
     std::printf("reconstruction error on %s (%lld rows): %.6f mean squared error per %s%s\n", d.val_desc.c_str(),
@@ -342,6 +382,7 @@ void add_train(CLI::App& app) {
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA adds LAMBDA·(1/B)·Σ|code| to the loss, kl:RHO:BETA adds BETA·Σ_j KL(RHO ‖ mean of code unit j) (sigmoid code); none removes one (--init)")->each([](const std::string& v) { parse_sparsity(v, "--sparsity"); });
   s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   add_contractive_option(*s, a->contractive);
+  add_vae_options(*s, a->beta, a->kl_warmup);
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");
