@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "host/cli/cli.h"
+#include "host/data/png.h"
 #include "host/progress.h"
 #include "kernels/common/error.h"
 #include "runtime/infer.h"
@@ -24,6 +25,8 @@ struct InferArgs {
   int threads = 0;
   bool quiet = false;
   bool with_logvar = false, sample = false;  // encode of a VAE: μ ‖ log σ², or a draw of z, instead of μ
+  std::string grid, image_shape;             // reconstruct: originals beside reconstructions as a PNG
+  int64_t grid_n = 32;
   DataArgs data_args;
 };
 
@@ -66,6 +69,25 @@ void print_fidelity(const char* what, const float* y, const Reference& ref) {
   std::printf("%-15s MSE %.6f  PSNR %s\n", what, mse, psnr);
 }
 
+// The first n rows of `input` each beside its reconstruction, 8 pairs to a grid row, drawn on [0, 1]
+// when both lie in it (image data), else on their common range.
+void write_pairs_grid(const std::string& path, const std::vector<float>& input, const std::vector<float>& output, int64_t n,
+                      int64_t width, std::pair<int64_t, int64_t> shape) {
+  std::vector<float> pairs;
+  pairs.reserve(size_t(2 * n * width));
+  for (int64_t r = 0; r < n; ++r)
+    for (const std::vector<float>* m : {&input, &output}) pairs.insert(pairs.end(), m->begin() + r * width, m->begin() + (r + 1) * width);
+  const auto [lo, hi] = std::minmax_element(pairs.begin(), pairs.end());
+  ImageGridOptions g;
+  g.height = shape.first, g.width = shape.second;
+  g.cols = std::min<int64_t>(16, 2 * n);
+  g.zoom = shape.first * shape.second <= 32 * 32 ? 2 : 1;
+  const bool unit = *lo >= 0 && *hi <= 1;
+  g.lo = unit ? 0.0f : *lo;
+  g.hi = unit ? 1.0f : (*hi > *lo ? *hi : *lo + 1.0f);
+  write_image_grid_png(path, pairs.data(), 2 * n, width, g);
+}
+
 void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: encode, decode or reconstruct
   apply_threads(a.threads);
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
@@ -73,6 +95,11 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   check_distinct({{"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
   check_distinct({{"--out", a.out}, {"--reference", a.reference}});  // the reference may be --data itself
   check_row_limit(a.max_rows, "--max-rows");
+  if (!a.grid.empty()) {
+    check_output_path(a.grid, "--grid", {".png"});
+    check_distinct({{"--grid", a.grid}, {"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
+    if (a.grid_n < 1) AE_FAIL("--grid-n must be ≥ 1, got ", a.grid_n);
+  }
   if (a.with_logvar && a.sample) AE_FAIL("--with-logvar and --sample contradict each other: give one");
   Model model = Model::load(a.model);
   if ((a.with_logvar || a.sample) && !model.spec.variational())
@@ -88,7 +115,9 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
             " has ", want, " (", a.model, ": ", model.spec.to_compact(), ")");
   std::unique_ptr<Reference> ref;  // read before the work, so a mismatch fails before any output
   if (!a.reference.empty()) ref = std::make_unique<Reference>(load_reference(a, in.x));
-  const std::vector<float> raw = ref ? in.x.data : std::vector<float>();  // the input in data units
+  std::pair<int64_t, int64_t> shape{0, 0};
+  if (!a.grid.empty()) shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
+  const std::vector<float> raw = ref || !a.grid.empty() ? in.x.data : std::vector<float>();  // the input in data units
   if (mode != GraphMode::decode) model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
   Progress bar(graph_mode_name(mode), in.x.rows, !a.quiet);
   std::vector<float> out = run_forward(model, *backend, mode, in.x.data.data(), in.x.rows, a.batch,
@@ -106,6 +135,7 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
     header = feature_names(model);
   }
   save_matrix(a.out, out.data(), in.x.rows, out_w, header);
+  if (!a.grid.empty()) write_pairs_grid(a.grid, raw, out, std::min(a.grid_n, in.x.rows), model.spec.input, shape);
   if (!a.quiet)
     std::fprintf(stderr, "ae: %s: %lld rows → %s [%lld × %lld]\n", graph_mode_name(mode), (long long)in.x.rows, a.out.c_str(),
                  (long long)in.x.rows, (long long)out_w);
@@ -133,6 +163,11 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
     s->add_flag("--with-logvar", a->with_logvar, "VAE: write μ and then log σ² (2 × code columns) instead of μ alone");
     s->add_flag("--sample", a->sample,
                 "VAE: write a draw z = μ + σ·ε instead of μ (ε from the model's seed, per data row: reproducible)");
+  }
+  if (mode == GraphMode::reconstruct) {
+    s->add_option("--grid", a->grid, "Also draw the first --grid-n rows, each beside its reconstruction, as a PNG image grid");
+    s->add_option("--grid-n", a->grid_n, "Rows drawn in --grid")->capture_default_str();
+    s->add_option("--image-shape", a->image_shape, "HxW of each image in --grid [default: square, e.g. 28x28 for 784 features]");
   }
   if (mode == GraphMode::reconstruct)
     s->add_option("--reference", a->reference,

@@ -51,6 +51,7 @@ struct Case {
   std::string noise = "";  // a compact-spec noise suffix ("mask=0.3"), or none
   std::string layers = "784-256r-32-256r-784s";
   std::string contractive = "";  // a compact-spec contractive suffix ("contractive=0.1"), or none
+  std::string options = "";      // other compact-spec options ("beta=4:kl_warmup=10"), or none
 };
 // Test logs name the case instead of dumping its bytes.
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -68,7 +69,7 @@ struct TrainRun {
 
 std::string spec_of(const Case& c) {
   std::string s = c.layers;
-  for (const std::string& opt : {c.contractive, c.noise})
+  for (const std::string& opt : {c.contractive, c.noise, c.options})
     if (!opt.empty()) s += ":" + opt;
   return s;
 }
@@ -149,6 +150,20 @@ void expect_contractive_takes_part(const Case& c, const TrainRun& run) {
               c.name.c_str(), first_share, moved);
 }
 
+// A VAE's KL term takes part: the objective is recon + β_t·kl at every step (β_t warmed up), with
+// kl > 0, and both terms are reported.
+void expect_kl_takes_part(const Case& c, const TrainRun& run) {
+  const Spec spec = parse_spec(spec_of(c));
+  ASSERT_TRUE(spec.variational());
+  for (size_t s = 0; s < run.terms.size(); ++s) {
+    ASSERT_EQ(run.terms[s].size(), 2u) << "reconstruction and KL";
+    const double recon = term(run.terms[s], "recon"), kl = term(run.terms[s], "kl");
+    const double beta = Term{"kl", spec.beta, -1, spec.kl_warmup}.weight_at(int64_t(s) + 1);
+    EXPECT_GT(kl, 0) << "step " << s + 1;
+    EXPECT_LE(rel(recon + beta * kl, run.loss[s]), 1e-6) << "step " << s + 1;
+  }
+}
+
 // Reports SKIPPED, with the registry's reason, when the cuda backend has no device.
 class CudaTraining : public ::testing::TestWithParam<Case> {
  protected:
@@ -196,6 +211,7 @@ TEST_P(CudaTraining, MatchesCpuStepByStep) {
       EXPECT_TRUE(n.has_range && n.lo == 0 && n.hi == 1) << n.to_string();
   }
   if (!c.contractive.empty()) expect_contractive_takes_part(c, cpu);
+  if (cpu.model.spec.variational()) expect_kl_takes_part(c, cpu);
   const double worst_w = weight_distance(sim.model, cpu.model);
   EXPECT_LE(worst_w, 1e-4) << "final weights differ";
   std::printf("[ %s ] worst loss rel diff %.2e, final weights max ||dW||/||W|| %.2e\n", c.name.c_str(), worst, worst_w);
@@ -233,6 +249,18 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"one_layer_adam_bce", K::adam, 1e-3, 0, false, 0, Loss::bce, false, "", "784-64t-784s", "contractive=0.1"},
         Case{"two_layer_sgd_momentum_bce", K::sgd, 0.05, 0.9, false, 0, Loss::bce, false, "", DEEP, "contractive=0.05"},
         Case{"two_layer_adam_mse", K::adam, 1e-3, 0, false, 0, Loss::mse, false, "", DEEP, "contractive=0.05"}),
+    [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
+
+// Variational code layers: ε drawn by both backends from the same Philox stream at every step, the
+// reparam op and its backward, the sum-over-features reconstruction term, β and its warm-up (the
+// ramped seed read from the device's step scalars), and validation's negative ELBO.
+INSTANTIATE_TEST_SUITE_P(
+    Variational, CudaTraining,
+    ::testing::Values(
+        Case{"vae_adam_bce", K::adam, 1e-3, 0, false, 0, Loss::bce, true, "", "784-128r-16v-128r-784s"},
+        Case{"vae_adam_mse_beta4_warmup", K::adam, 1e-3, 0, false, 0, Loss::mse, false, "", "784-128r-16v-128r-784s", "",
+             "beta=4:kl_warmup=10"},
+        Case{"vae_sgd_bce_mask", K::sgd, 1e-4, 0, false, 0, Loss::bce, false, "mask=0.2", "784-64t-8v-64r-784s"}),
     [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
 
 }  // namespace
