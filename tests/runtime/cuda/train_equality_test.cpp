@@ -253,12 +253,18 @@ INSTANTIATE_TEST_SUITE_P(
 
 // Variational code layers: ε drawn by both backends from the same Philox stream at every step, the
 // reparam op and its backward, the sum-over-features reconstruction term, β and its warm-up (the
-// ramped seed read from the device's step scalars), and validation's negative ELBO.
+// ramped seed read from the device's step scalars), and validation's negative ELBO. The warm-up
+// case runs adam at lr 1e-4: at lr 1e-3 its KL term drifted 3e-5 apart from step 2 on. Measured
+// (784-128r-16v-128r-784s, mse, β = 0 at step 1, rmsprop to make it plain): after one step every
+// tensor agrees within 1e-7 except three encoder.0.weight entries of nearly blank border pixels,
+// whose gradients are a few cancelling products at rounding level with opposite signs on the two
+// backends, so the adaptive step moves them by −0.002 and +0.0004. With β > 0 from step 1 (and
+// with sgd) the runs agree within 3e-7; the rounding is the GEMMs' (oneDNN vs the tiled kernel).
 INSTANTIATE_TEST_SUITE_P(
     Variational, CudaTraining,
     ::testing::Values(
         Case{"vae_adam_bce", K::adam, 1e-3, 0, false, 0, Loss::bce, true, "", "784-128r-16v-128r-784s"},
-        Case{"vae_adam_mse_beta4_warmup", K::adam, 1e-3, 0, false, 0, Loss::mse, false, "", "784-128r-16v-128r-784s", "",
+        Case{"vae_adam_mse_beta4_warmup", K::adam, 1e-4, 0, false, 0, Loss::mse, false, "", "784-128r-16v-128r-784s", "",
              "beta=4:kl_warmup=10"},
         Case{"vae_sgd_bce_mask", K::sgd, 1e-4, 0, false, 0, Loss::bce, false, "mask=0.2", "784-64t-8v-64r-784s"}),
     [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
