@@ -69,22 +69,15 @@ void print_fidelity(const char* what, const float* y, const Reference& ref) {
   std::printf("%-15s MSE %.6f  PSNR %s\n", what, mse, psnr);
 }
 
-// The first n rows of `input` each beside its reconstruction, 8 pairs to a grid row, drawn on [0, 1]
-// when both lie in it (image data), else on their common range.
+// The first n rows of `input` each beside its reconstruction, 8 pairs to a grid row.
 void write_pairs_grid(const std::string& path, const std::vector<float>& input, const std::vector<float>& output, int64_t n,
                       int64_t width, std::pair<int64_t, int64_t> shape) {
   std::vector<float> pairs;
   pairs.reserve(size_t(2 * n * width));
   for (int64_t r = 0; r < n; ++r)
     for (const std::vector<float>* m : {&input, &output}) pairs.insert(pairs.end(), m->begin() + r * width, m->begin() + (r + 1) * width);
-  const auto [lo, hi] = std::minmax_element(pairs.begin(), pairs.end());
-  ImageGridOptions g;
-  g.height = shape.first, g.width = shape.second;
+  ImageGridOptions g = image_grid_options(pairs.data(), 2 * n, shape);
   g.cols = std::min<int64_t>(16, 2 * n);
-  g.zoom = shape.first * shape.second <= 32 * 32 ? 2 : 1;
-  const bool unit = *lo >= 0 && *hi <= 1;
-  g.lo = unit ? 0.0f : *lo;
-  g.hi = unit ? 1.0f : (*hi > *lo ? *hi : *lo + 1.0f);
   write_image_grid_png(path, pairs.data(), 2 * n, width, g);
 }
 

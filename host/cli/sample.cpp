@@ -56,13 +56,8 @@ void run_sample(const SampleArgs& a) {
   const double mean = std::accumulate(x.begin(), x.end(), 0.0) / double(x.size());
   if (!a.out.empty()) save_matrix(a.out, x.data(), a.n, model.spec.input);
   if (!a.grid.empty()) {
-    ImageGridOptions g;
-    g.height = shape.first, g.width = shape.second, g.cols = a.grid_cols;
-    g.zoom = shape.first * shape.second <= 32 * 32 ? 2 : 1;
-    // Data in [0, 1] (what bce trains on) is drawn on that scale; anything else on the samples' range.
-    const bool unit = *lo >= 0 && *hi <= 1;
-    g.lo = unit ? 0.0f : *lo;
-    g.hi = unit ? 1.0f : (*hi > *lo ? *hi : *lo + 1.0f);
+    ImageGridOptions g = image_grid_options(x.data(), a.n, shape);
+    g.cols = a.grid_cols;
     write_image_grid_png(a.grid, x.data(), a.n, model.spec.input, g);
   }
   std::printf("sampled %lld rows from %s: codes z ~ N(0, I) (%lld units, seed %llu), decoded; values: mean %.4f, min %.4f, max %.4f\n",

@@ -198,4 +198,17 @@ std::pair<int64_t, int64_t> image_shape_for(int64_t row_width, std::string_view 
   AE_FAIL(row_width, " features are not a square image: give ", flag, " HxW with H·W = ", row_width);
 }
 
+ImageGridOptions image_grid_options(const float* x, int64_t n, std::pair<int64_t, int64_t> shape) {
+  ImageGridOptions g;
+  g.height = shape.first, g.width = shape.second;
+  g.zoom = shape.first * shape.second <= 32 * 32 ? 2 : 1;
+  const int64_t count = std::max<int64_t>(n, 0) * shape.first * shape.second;
+  if (count == 0) return g;
+  const auto [lo, hi] = std::minmax_element(x, x + count);
+  if (*lo >= 0 && *hi <= 1) return g;  // [0, 1]
+  g.lo = *lo;
+  g.hi = *hi > *lo ? *hi : *lo + 1.0f;
+  return g;
+}
+
 }  // namespace ae

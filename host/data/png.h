@@ -24,6 +24,11 @@ struct ImageGridOptions {
   uint8_t background = 255;         // the padding and the empty cells after the last image
 };
 
+// Options to draw `n` rows of x as {height, width} images: values on [0, 1] when they all lie in it
+// (image data, what bce trains on), else on their own [min, max]; small images (≤ 32×32) zoomed 2×.
+ImageGridOptions image_grid_options(const float* x,  // [n, height·width]
+                                    int64_t n, std::pair<int64_t, int64_t> shape);
+
 // Writes the rows of x as one 8-bit grayscale PNG at `path`, images filling the grid row by row.
 // Throws ae::Error (one line, naming the problem) on: rows < 1, a row that is not height × width
 // pixels, sizes out of range (a grid side over k_png_max_side pixels), lo ≥ hi or not finite, a

@@ -224,3 +224,28 @@ TEST_F(PngTest, OverwritesAtomically) {
 
 }  // namespace
 }  // namespace ae
+
+namespace ae {
+namespace {
+// The drawing scale: [0, 1] for image data, else the values' own range (a constant gets a unit
+// span); small images zoomed 2×.
+TEST(PngGridOptions, PickTheScaleAndZoom) {
+  const std::vector<float> unit = {0.0f, 0.25f, 1.0f, 0.5f};
+  ImageGridOptions g = image_grid_options(unit.data(), 1, {2, 2});
+  EXPECT_EQ(g.lo, 0.0f);
+  EXPECT_EQ(g.hi, 1.0f);
+  EXPECT_EQ(g.zoom, 2);
+  EXPECT_EQ(g.height, 2);
+  const std::vector<float> wide = {-2.0f, 0.5f, 3.0f, 1.0f};
+  g = image_grid_options(wide.data(), 2, {1, 2});
+  EXPECT_EQ(g.lo, -2.0f);
+  EXPECT_EQ(g.hi, 3.0f);
+  const std::vector<float> flat(4, 5.0f);
+  g = image_grid_options(flat.data(), 1, {2, 2});
+  EXPECT_EQ(g.lo, 5.0f);
+  EXPECT_EQ(g.hi, 6.0f);
+  const std::vector<float> big(64 * 64, 0.5f);
+  EXPECT_EQ(image_grid_options(big.data(), 1, {64, 64}).zoom, 1);
+}
+}  // namespace
+}  // namespace ae
