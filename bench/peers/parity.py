@@ -44,8 +44,20 @@ activation letter, e.g. 784-64X-784s (a one-layer encoder: the code is 64X) or
 784-128X-32X-128X-784s; :tied and the penalty and noise options are appended to it as usual (the
 kl rule's 16s code applies only to the default template).
 
+With --vae the models are variational autoencoders (a 'v' code layer: heads mu and logvar, z =
+μ + exp(½ logvar)·ε) and the runs are the configurations of --vae-configs, each LOSS:BETA[:WARMUP]
+(default bce:1, bce:4, mse:1, mse:4, bce:1:20, mse:4:20), all with adam. PyTorch is vae_peer.py:
+ae's objective (1/B)·Σ_b [Σ_features loss + β_t·KL_b], β_t = β·min(1, (t−1)/WARMUP), on ae's own ε
+(its Philox draws keyed by (seed, step, purpose 5, batch row · N + unit), reproduced in numpy).
+The default spec template is 784-400X-20v-400X-784s and --acts defaults to r. For each run
+PyTorch's forward passes of ae's final file must reproduce `ae encode --with-logvar`, `ae decode`,
+`ae reconstruct` and `ae score` (negative ELBO on ae's scoring ε) on 256 test rows within 1e-5.
+The peer also trains in float64: a run whose float32 peer strays from the float64 one (a ReLU kink
+flipped by float32 rounding, which Adam's normalisation of near-zero gradients can set up) passes
+as "ok (f64)" when ae is within the tolerance of the float64 run.
+
 Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] [--noise N]
-       [--contractive LAMBDA] [--spec-template T] ...
+       [--contractive LAMBDA] [--spec-template T] [--vae [--vae-configs bce:1,mse:4:20]] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -65,6 +77,7 @@ OPTIMIZERS = ["sgd", "adam", "rmsprop"]
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rmsprop": 1e-3}  # given to both sides explicitly
 TOLERANCE = 1e-4
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+VAE_CONFIGS = ["bce:1", "bce:4", "mse:1", "mse:4", "bce:1:20", "mse:4:20"]  # --vae: LOSS:BETA[:KL_WARMUP]
 
 
 def read_safetensors(path):
@@ -276,6 +289,68 @@ def compare(ae_w, torch_w, init_w):
     return worst, where, of_update
 
 
+def vae_parity(a, x, work):
+    """--vae: each configuration of --vae-configs for each activation, ae against vae_peer.py from
+    the same init file; returns the exit status."""
+    import torch
+    import vae_peer
+    if a.tied or a.sparsity or a.noise or a.contractive:
+        raise SystemExit("--vae runs plain VAEs: drop --tied, --sparsity, --noise and --contractive")
+    if (a.optimizers or "adam") != "adam":
+        raise SystemExit("--vae trains with adam only (vae_peer.py's optimizer)")
+    template = a.spec_template or "784-400X-20v-400X-784s"
+    test = vae_peer.read_idx_u8(vae_peer.FASHION_TEST, 256)
+    print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
+          f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; adam lr {a.lr_adam}; "
+          f"VAE {template}, seed {a.seed}; tolerance {TOLERANCE:g}; forward passes of the final file on 256 "
+          f"test rows within 1e-5")
+    print(f"{'spec':<24} {'loss':<4} {'beta':>4} {'warmup':>6} {'max rel diff':>12}  {'worst tensor':<17} "
+          f"{'of update':>9} {'vs f64':>9} {'f32-f64':>9} {'forward':>9}  result")
+    failures, rows = 0, 0
+    for act in a.acts or "r":
+        spec = template.replace("X", act)
+        for config in a.vae_configs.split(","):
+            loss, beta, *warm = config.split(":")
+            warmup = int(warm[0]) if warm else 0
+            tag = f"{act}-{loss}-{beta}-{warmup}"
+            init = os.path.join(work, f"vae-init-{tag}.safetensors")
+            run([a.ae, "train", "--spec", spec, "--loss", loss, "--seed", str(a.seed), "--steps", "0",
+                 "--data", a.data, "--max-rows", str(a.batch), "--no-val", "--quiet", "--out", init])
+            init_w, _ = read_safetensors(init)
+            out = os.path.join(work, f"vae-ae-{tag}.safetensors")
+            run([a.ae, "train", "--init", init, "--data", a.data, "--max-rows", str(a.rows), "--no-val",
+                 "--steps", str(a.steps), "--batch", str(a.batch), "--shuffle", "off", "--optimizer", "adam",
+                 "--lr", repr(a.lr_adam), "--loss", loss, "--beta", beta, "--kl-warmup", str(warmup),
+                 "--seed", str(a.seed), "--threads", str(a.threads), "--quiet", "--out", out])
+            ae_w, _ = read_safetensors(out)
+            peer = {}
+            for dtype in ("float32", "float64"):
+                model, _ = vae_peer.load(init)
+                model = model.to(getattr(torch, dtype))
+                vae_peer.train(model, x.astype(dtype), loss, a.lr_adam, steps=a.steps, batch=a.batch,
+                               beta=float(beta), warmup=warmup, seed=a.seed, eps="ae")
+                peer[dtype] = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+            worst, where, of_update = compare(ae_w, peer["float32"], init_w)
+            vs64 = compare(ae_w, peer["float64"], init_w)[0]
+            f32_vs_64 = compare(peer["float32"], peer["float64"], init_w)[0]
+            checks = vae_peer.forward_checks(a.ae, out, test, 0, work)
+            forward = max(vae_peer.rel(got, want) for _, got, want in checks)
+            # Passing against float64 alone counts only when the float32 peer is the one that left it.
+            result = "ok" if worst <= TOLERANCE else \
+                "ok (f64)" if vs64 <= TOLERANCE and f32_vs_64 > TOLERANCE else "FAIL"
+            result = result if forward <= 1e-5 else "FAIL"
+            failures += result == "FAIL"
+            rows += 1
+            print(f"{spec:<24} {loss:<4} {beta:>4} {warmup:>6} {worst:12.3e}  {where:<17} {of_update:9.2e} "
+                  f"{vs64:9.2e} {f32_vs_64:9.2e} {forward:9.2e}  {result}", flush=True)
+    print(f"{rows - failures}/{rows} within {TOLERANCE:g} (max rel diff: max over tensors of ||W_ae - W_torch|| / "
+          f"||W_torch||, against the float32 peer; of update: ... / ||W_torch - W_init||; vs f64: ae against the "
+          f"peer run in float64; f32-f64: the float32 peer against the float64 one; ok (f64): ae is within the "
+          f"tolerance of the float64 peer and the float32 peer is not; forward: the largest ||ae - peer|| / "
+          f"||peer|| of encode --with-logvar, decode, reconstruct and score on ae's final file)")
+    return 1 if failures else 0
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -287,7 +362,7 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--acts", default="".join(ACTS), help="activation letters to test")
+    p.add_argument("--acts", help="activation letters to test [default: all; with --vae r]")
     p.add_argument("--losses", default=",".join(LOSSES))
     p.add_argument("--optimizers", help="comma-separated [default: sgd,adam,rmsprop; with --tied sgd,adam]")
     p.add_argument("--tied", action="store_true", help="tied models (the decoder uses the encoder's weights)")
@@ -300,6 +375,8 @@ def main():
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
     p.add_argument("--keep", help="keep the model files in this directory")
+    p.add_argument("--vae", action="store_true", help="variational autoencoders, the runs of --vae-configs (adam)")
+    p.add_argument("--vae-configs", default=",".join(VAE_CONFIGS), help="LOSS:BETA[:KL_WARMUP], comma-separated")
     a = p.parse_args()
 
     for module in ("torch", "numpy"):
@@ -320,6 +397,9 @@ def main():
     x = read_idx_u8(a.data, a.rows)
     work = a.keep or tempfile.mkdtemp(prefix="ae_parity_")
     os.makedirs(work, exist_ok=True)
+    if a.vae:
+        return vae_parity(a, x, work)
+    a.acts = a.acts or "".join(ACTS)
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
           f"lr sgd {lr['sgd']}, adam {lr['adam']}, rmsprop {lr['rmsprop']}; tolerance {TOLERANCE:g}"
