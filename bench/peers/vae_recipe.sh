@@ -35,7 +35,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
   "$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model" \
   "$(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(nproc) cores;" \
   "load average $(cut -d' ' -f1-3 /proc/loadavg); $THREADS threads each side"
-echo "ae: $AE ($(cd "$here" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "ae: $AE ($("$AE" --version)); scripts at $(cd "$here" && git rev-parse --short HEAD 2>/dev/null || echo "?")"
 
 "$AE" train --spec $SPEC --loss bce --seed 1 --steps 0 --no-val --quiet --out init.safetensors
 
