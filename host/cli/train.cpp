@@ -269,10 +269,15 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
   // A denoising model's training loss compares reconstructions of corrupted inputs with the clean
   // ones; the validation loss below sees clean inputs, so the two are not comparable: say so.
   const std::string noisy = model.spec.noise.kind == NoiseKind::none ? "" : ", inputs corrupted by " + model.spec.noise.to_string();
-  if (model.spec.variational() && std::isfinite(res.final_train_loss))
-    std::printf("final train objective (%s summed over features + β·KL, β = %g%s%s): %.6f\n", loss_name(model.loss),
-                model.spec.beta, model.spec.kl_warmup > 0 ? " after warm-up" : "", noisy.c_str(), res.final_train_loss);
-  else if (std::isfinite(res.final_train_loss))
+  if (model.spec.variational() && std::isfinite(res.final_train_loss)) {
+    // β at the last step: a run shorter than its warm-up ends below the spec's β.
+    const double beta = Term{"kl", model.spec.beta, -1, model.spec.kl_warmup}.weight_at(res.steps);
+    std::string b = fmt("β = %g", beta);
+    if (model.spec.kl_warmup > 0)
+      b += beta < model.spec.beta ? fmt(" at the last step, still warming up to %g", model.spec.beta) : " after warm-up";
+    std::printf("final train objective (%s summed over features + β·KL, %s%s): %.6f\n", loss_name(model.loss), b.c_str(),
+                noisy.c_str(), res.final_train_loss);
+  } else if (std::isfinite(res.final_train_loss))
     std::printf("final train loss (%s%s%s%s): %.6f\n", loss_name(model.loss),
                 model.spec.sparsity.kind == Sparsity::Kind::none ? "" : " + sparsity penalty",
                 model.spec.contractive == 0 ? "" : " + contractive penalty", noisy.c_str(), res.final_train_loss);
