@@ -165,6 +165,8 @@ std::string Spec::to_compact() const {
   if (contractive != 0) s += ":contractive=" + shortest(contractive);
   if (beta != 1) s += ":beta=" + shortest(beta);
   if (kl_warmup != 0) s += ":kl_warmup=" + std::to_string(kl_warmup);
+  if (adversarial.enabled()) s += ":adversarial=" + adversarial.to_string();
+  if (adversarial.prior != PriorKind::gaussian) s += std::string(":prior=") + prior_kind_name(adversarial.prior);
   if (noise.kind != NoiseKind::none) {  // ":mask=0.3", ":gaussian=0.1,clip,0,1": --noise's form with commas
     std::string n = noise.to_string();
     n[n.find(':')] = '=';
@@ -191,6 +193,8 @@ nlohmann::json Spec::to_json() const {
   if (contractive != 0) j["contractive"] = contractive;
   if (beta != 1) j["beta"] = beta;
   if (kl_warmup != 0) j["kl_warmup"] = kl_warmup;
+  if (adversarial.enabled())  // absent without a discriminator: other files are as before
+    j["adversarial"] = {{"discriminator", adversarial.to_string()}, {"prior", prior_kind_name(adversarial.prior)}};
   if (noise.kind != NoiseKind::none) {
     nlohmann::json n = {{"kind", noise_kind_name(noise.kind)}};
     n[noise.kind == NoiseKind::gaussian ? "sigma" : "p"] = noise.p;
@@ -279,6 +283,61 @@ double parse_contractive(std::string_view text, std::string_view origin) {
   return *v;
 }
 
+const char* prior_kind_name(PriorKind k) { return k == PriorKind::uniform ? "uniform" : "gaussian"; }
+
+PriorKind parse_prior(std::string_view text, std::string_view origin) {
+  if (text == "gaussian") return PriorKind::gaussian;
+  if (text == "uniform") return PriorKind::uniform;
+  AE_FAIL(origin, ": unknown prior ", q(text), "; expected gaussian (N(0, 1) per code unit) or uniform (U(-1, 1) per code unit)");
+}
+
+std::string Adversarial::to_string() const {
+  if (!enabled()) return "none";
+  std::string s = std::to_string(input);
+  for (const LayerSpec& l : layers) {
+    s += "-" + std::to_string(l.units);
+    if (l.act != Act::linear) s += act_letter(l.act);
+  }
+  return s;
+}
+
+bool Adversarial::operator==(const Adversarial& o) const {
+  if (input != o.input || prior != o.prior || layers.size() != o.layers.size()) return false;
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (layers[l].units != o.layers[l].units || layers[l].act != o.layers[l].act) return false;
+  return true;
+}
+
+Adversarial parse_discriminator(std::string_view text, std::string_view origin) {
+  std::vector<std::string_view> tokens;
+  for (size_t start = 0;;) {
+    const size_t dash = text.find('-', start);
+    tokens.push_back(text.substr(start, dash == std::string_view::npos ? std::string_view::npos : dash - start));
+    if (dash == std::string_view::npos) break;
+    start = dash + 1;
+  }
+  Adversarial a;
+  a.input = parse_units(tokens[0], origin, tokens[0]);
+  if (tokens.size() < 2)
+    AE_FAIL(origin, ": discriminator ", q(text), " has no layers; give its input width (the code width), then its dense layers, ",
+            "the last one a single linear logit, e.g. ", a.input, "-64r-64r-1");
+  for (size_t i = 1; i < tokens.size(); ++i) {
+    std::string_view t = tokens[i];
+    LayerSpec ls;
+    if (!t.empty() && std::isalpha(static_cast<unsigned char>(t.back()))) {
+      const auto act = parse_act_letter(t.back());
+      if (!act)
+        AE_FAIL(origin, ": unknown activation letter ", q(t.substr(t.size() - 1)), " in discriminator layer ", q(tokens[i]), " (",
+                "letters: l linear, r relu, k leaky_relu, s sigmoid, t tanh, u selu, e elu, p softplus, g gelu)");
+      ls.act = *act;
+      t.remove_suffix(1);
+    }
+    ls.units = parse_units(t, origin, tokens[i]);
+    a.layers.push_back(ls);
+  }
+  return a;
+}
+
 Noise parse_noise(std::string_view text, std::string_view origin) {
   if (text == "none") return Noise{};
   std::vector<std::string_view> f;  // kind, value, then "clip" and/or LO, HI
@@ -337,8 +396,19 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   bool contractive_given = false;
   std::optional<double> beta;
   std::optional<int64_t> kl_warmup;
+  Adversarial adversarial;
+  std::optional<PriorKind> prior;
   for (size_t colon; (colon = text.rfind(':')) != std::string_view::npos;) {
     const std::string_view opt = text.substr(colon + 1);
+    if (opt.rfind("adversarial=", 0) == 0 || opt.rfind("prior=", 0) == 0) {
+      const bool is_d = opt[0] == 'a';
+      if (is_d ? adversarial.enabled() : prior.has_value())
+        AE_FAIL(origin, ": spec option ':", is_d ? "adversarial=" : "prior=", "' is given twice");
+      if (is_d) adversarial = parse_discriminator(opt.substr(12), origin);
+      else prior = parse_prior(opt.substr(6), origin);
+      text.remove_suffix(text.size() - colon);
+      continue;
+    }
     if (opt.rfind("beta=", 0) == 0 || opt.rfind("kl_warmup=", 0) == 0) {
       const bool is_beta = opt[0] == 'b';
       if (is_beta ? beta.has_value() : kl_warmup.has_value())
@@ -380,7 +450,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     } else {
       AE_FAIL(origin, ": unknown spec option ", q(std::string(":") + std::string(opt)),
               "; expected :tied, :l1=LAMBDA, :kl=RHO,BETA, :contractive=LAMBDA, :mask=P, :gaussian=S[,clip], :saltpepper=P, ",
-              ":beta=B or :kl_warmup=N");
+              ":beta=B, :kl_warmup=N, :adversarial=DSPEC or :prior=gaussian|uniform");
     }
     text.remove_suffix(text.size() - colon);
   }
@@ -428,6 +498,11 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
   s.contractive = contractive;
   s.beta = beta.value_or(1.0);
   s.kl_warmup = kl_warmup.value_or(0);
+  if (prior && !adversarial.enabled())
+    AE_FAIL(origin, ": ':prior=", prior_kind_name(*prior), "' is the prior of an adversarial discriminator, but the spec has none; ",
+            "add one, e.g. :adversarial=", s.code_units(), "-64r-64r-1");
+  s.adversarial = adversarial;
+  s.adversarial.prior = prior.value_or(PriorKind::gaussian);
   validate_spec(s, origin);
   return s;
 }
@@ -459,6 +534,22 @@ Noise parse_noise_json(const nlohmann::json& n, const std::string& origin) {
   }
   return parse_noise(text, origin);
 }
+// {"discriminator": "16-64r-64r-1", "prior": "gaussian"}; the prior is optional (gaussian).
+Adversarial parse_adversarial_json(const nlohmann::json& a, const std::string& origin) {
+  const auto bad = [&] {
+    AE_FAIL(origin, ": 'adversarial' must be {\"discriminator\": \"DSPEC\", \"prior\": \"gaussian\"|\"uniform\"} with a DSPEC ",
+            "such as \"16-64r-64r-1\" (the code width, then dense layers, the last a single linear logit); got ", json_shown(a));
+  };
+  if (!a.is_object() || !a.contains("discriminator") || !a["discriminator"].is_string()) bad();
+  for (auto it = a.begin(); it != a.end(); ++it)
+    if (it.key() != "discriminator" && it.key() != "prior") bad();
+  Adversarial d = parse_discriminator(a["discriminator"].get<std::string>(), origin + " adversarial.discriminator");
+  if (a.contains("prior")) {
+    if (!a["prior"].is_string()) bad();
+    d.prior = parse_prior(a["prior"].get<std::string>(), origin + " adversarial.prior");
+  }
+  return d;
+}
 }  // namespace
 
 Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
@@ -466,9 +557,10 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "input" && it.key() != "encoder" && it.key() != "decoder" && it.key() != "layers" && it.key() != "code" &&
         it.key() != "tied" && it.key() != "sparsity" && it.key() != "noise" && it.key() != "contractive" &&
-        it.key() != "beta" && it.key() != "kl_warmup")
+        it.key() != "beta" && it.key() != "kl_warmup" && it.key() != "adversarial")
       AE_FAIL(origin, ": unknown field ", q(it.key()),
-              "; expected: input, encoder, decoder (or layers and code), tied, sparsity, contractive, noise, beta, kl_warmup");
+              "; expected: input, encoder, decoder (or layers and code), tied, sparsity, contractive, noise, beta, kl_warmup, ",
+              "adversarial");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
   int64_t input = parse_int_field(j["input"], "input", origin);
   Spec s;
@@ -525,6 +617,7 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
       AE_FAIL(origin, ": 'kl_warmup' must be a whole number of steps ≥ 0, got ", json_shown(j["kl_warmup"]));
     s.kl_warmup = parse_kl_warmup(j["kl_warmup"].dump(), std::string(origin) + " kl_warmup");
   }
+  if (j.contains("adversarial")) s.adversarial = parse_adversarial_json(j["adversarial"], std::string(origin));
   validate_spec(s, origin);
   return s;
 }
@@ -598,6 +691,7 @@ void validate_spec(const Spec& s, std::string_view origin) {
     if (s.contractive != 0)
       AE_FAIL(origin, ": the contractive penalty is not supported on a variational code layer (its code is sampled)");
   }
+  validate_adversarial(s, origin);
   if (s.sparsity.kind == Sparsity::Kind::kl && s.encoder.back().act != Act::sigmoid)
     AE_FAIL(origin, ": kl sparsity needs a sigmoid code layer (its units' batch means must lie in (0, 1)), but the code layer encoder[",
             s.encoder.size() - 1, "] (", s.code_units(), " units) is ", act_name(s.encoder.back().act),
@@ -612,6 +706,42 @@ void validate_spec(const Spec& s, std::string_view origin) {
     if (s.layer(l).units != s.layer_in(n - 1 - l))
       AE_FAIL(origin, ": tied weights need a mirror-symmetric spec, but decoder[", l - n_enc, "] is ", s.layer(l).units,
               " wide where its mirror encoder[", n - 1 - l, "] takes ", s.layer_in(n - 1 - l), " inputs");
+}
+
+void validate_adversarial(const Spec& s, std::string_view origin) {
+  const Adversarial& a = s.adversarial;
+  if (!a.enabled()) {
+    if (a.prior != PriorKind::gaussian)
+      AE_FAIL(origin, ": prior ", prior_kind_name(a.prior), " is the prior of an adversarial discriminator, but the spec has none; ",
+              "add one (:adversarial=DSPEC or --adversarial DSPEC)");
+    return;
+  }
+  const std::string d = "the adversarial discriminator " + a.to_string();
+  if (a.input != s.code_units())
+    AE_FAIL(origin, ": ", d, " does not fit the code: its input width ", a.input, " is not the code width ", s.code_units(),
+            "; start it with ", s.code_units(), ", e.g. ", s.code_units(), "-64r-64r-1");
+  const LayerSpec& last = a.layers.back();
+  if (last.units != 1 || last.act != Act::linear)
+    AE_FAIL(origin, ": ", d, " must end in one linear logit (width 1, no activation letter: its sigmoid is in the loss), ",
+            "but its last layer is ", last.units, " wide and ", act_name(last.act));
+  if (s.variational())
+    AE_FAIL(origin, ": ", d, " cannot regularise a variational code: a VAE already matches its code to the prior through its ",
+            "KL term; use one of the two");
+  if (s.tied)
+    AE_FAIL(origin, ": ", d, " cannot be combined with tied weights: its generator phase updates the encoder alone, and tied ",
+            "weights would move the decoder with it; drop ':tied' (or --tied)");
+  if (s.sparsity.kind != Sparsity::Kind::none)
+    AE_FAIL(origin, ": ", d, " cannot be combined with a sparsity penalty: both shape the code's distribution (the ",
+            "discriminator toward the prior), so they would fight; use one");
+  if (s.contractive != 0)
+    AE_FAIL(origin, ": ", d, " cannot be combined with the contractive penalty: ae does not train both regularisers of the ",
+            "encoder in one model; use one");
+}
+
+std::string discriminator_param_prefix(const Spec& s, int64_t l) {
+  int64_t index = 0;  // position in nn.Sequential: each non-linear activation is its own module
+  for (int64_t i = 0; i < l; ++i) index += s.adversarial.layers[size_t(i)].act == Act::linear ? 1 : 2;
+  return "discriminator." + std::to_string(index);
 }
 
 std::string layer_param_prefix(const Spec& s, int64_t l) {

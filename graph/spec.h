@@ -12,6 +12,7 @@
 
 #include "kernels/common/activation.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/prior.h"
 #include "kernels/common/sparsity.h"
 
 namespace ae {
@@ -60,6 +61,21 @@ struct Noise {
 };
 const char* noise_kind_name(NoiseKind k);
 
+// An adversarial autoencoder (Makhzani et al., 2016): a discriminator D on the code learns to tell
+// prior samples from encoder codes, and the encoder learns to fool it, which pushes the codes'
+// distribution toward the prior. D is dense layers on the code (the DSPEC "16-64r-64r-1": its input
+// width, then widths with activation letters), the last one a single linear logit. Training then
+// has three phases (graph/build.h training_phases): reconstruction, discriminator, generator.
+struct Adversarial {
+  int64_t input = 0;                  // D's input width: the code width
+  std::vector<LayerSpec> layers;      // D's dense layers; empty: not adversarial
+  PriorKind prior = PriorKind::gaussian;
+  bool enabled() const { return !layers.empty(); }
+  std::string to_string() const;      // the DSPEC: "16-64r-64r-1"
+  bool operator==(const Adversarial& o) const;
+};
+const char* prior_kind_name(PriorKind k);
+
 struct Spec {
   int64_t input = 0;                 // input features (= reconstruction width)
   std::vector<LayerSpec> encoder;    // input → code; the code is the last encoder layer's output
@@ -74,6 +90,7 @@ struct Spec {
   // kl_warmup steps (0: none). Only with a variational code layer.
   double beta = 1;
   int64_t kl_warmup = 0;
+  Adversarial adversarial;           // a discriminator on the code and its prior, or none
 
   int64_t code_units() const { return encoder.back().units; }
   // A VAE: the code layer is variational. Training adds the KL term, weighted by β (TrainOptions).
@@ -96,6 +113,9 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin);
 
 // Checks widths (≥ 1), layer counts, and that the decoder's output width equals the input.
 void validate_spec(const Spec& spec, std::string_view origin);
+// validate_spec's part for the adversarial discriminator: it fits the code, ends in one linear
+// logit, and the spec has nothing it cannot be combined with; a prior needs a discriminator.
+void validate_adversarial(const Spec& spec, std::string_view origin);
 
 // "l1:LAMBDA", "kl:RHO:BETA" (the --sparsity flag; the compact form's ":l1=LAMBDA", ":kl=RHO,BETA")
 // or "none" → Sparsity; errors name `origin`.
@@ -114,8 +134,16 @@ double parse_contractive(std::string_view text, std::string_view origin);
 double parse_beta(std::string_view text, std::string_view origin);
 int64_t parse_kl_warmup(std::string_view text, std::string_view origin);
 
+// The discriminator of "--adversarial DSPEC" ("16-64r-64r-1": its input width, then dense layers
+// with the encoder's activation letters) and the prior of "--prior gaussian|uniform"; errors name
+// `origin`. Whether D fits the code is validate_spec's to say.
+Adversarial parse_discriminator(std::string_view text, std::string_view origin);
+PriorKind parse_prior(std::string_view text, std::string_view origin);
+
 // PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take
 // an index too, so "784-256r-32" gives encoder.0 and encoder.2.
 std::string layer_param_prefix(const Spec& spec, int64_t l);
+// The same for discriminator layer l: "16-64r-64r-1" gives discriminator.0, .2 and .4.
+std::string discriminator_param_prefix(const Spec& spec, int64_t l);
 
 }  // namespace ae

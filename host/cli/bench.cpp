@@ -31,7 +31,7 @@ struct BenchArgs {
   int64_t batch = 256, steps = 50, warmup = 10, runs = 7;
   int threads = 0;
   bool json = false, tied = false;
-  std::string sparsity, noise, contractive, beta, kl_warmup;
+  std::string sparsity, noise, contractive, beta, kl_warmup, adversarial, prior;
 };
 
 double median(std::vector<double> v) {
@@ -132,7 +132,8 @@ void run_bench(const BenchArgs& a) {
   if (backend->name() == "cuda-sim")
     AE_FAIL("--device cuda-sim: runtime/sim executes CUDA kernels on the CPU for correctness; its timings say nothing "
             "about a GPU and ae bench does not report them (ae plan --device cuda prints the analytic GPU estimates)");
-  Model model = Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup), 1, *loss);
+  Model model = Model::create(
+      spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup, a.adversarial, a.prior), 1, *loss);
   cpu::OptConfig opt = cpu::default_opt_config(*kind);
   model.ensure_state_slots(cpu::opt_state_slots(opt));
 
@@ -187,6 +188,7 @@ void add_bench(CLI::App& app) {
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)")->each([](const std::string& v) { parse_sparsity(v, "--sparsity"); });
   add_contractive_option(*s, a->contractive);
   add_vae_options(*s, a->beta, a->kl_warmup);
+  add_adversarial_options(*s, a->adversarial, a->prior);
   s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   s->add_option("--spec", a->spec, "Layers")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch")->capture_default_str();

@@ -51,7 +51,19 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
 // --spec (or DEFAULT_SPEC when empty) with --tied, --sparsity and --noise (when not empty) applied,
 // validated. A spec that has its own sparsity or noise beside the flag is refused: give one.
 Spec spec_from_args(const std::string& spec, bool tied, const std::string& sparsity = "", const std::string& noise = "",
-                    const std::string& contractive = "", const std::string& beta = "", const std::string& kl_warmup = "");
+                    const std::string& contractive = "", const std::string& beta = "", const std::string& kl_warmup = "",
+                    const std::string& adversarial = "", const std::string& prior = "");
+// --adversarial and --prior on train, plan and bench (an adversarial autoencoder's discriminator
+// and the prior it holds the codes to), parsed as the command line is read.
+inline void add_adversarial_options(CLI::App& cmd, std::string& adversarial, std::string& prior) {
+  cmd.add_option("--adversarial", adversarial,
+                 "Adversarial autoencoder: a discriminator on the code, DSPEC = the code width then dense layers ending in "
+                 "one linear logit, e.g. 32-64r-64r-1; training alternates reconstruction, discriminator and generator phases")
+      ->each([](const std::string& v) { parse_discriminator(v, "--adversarial"); });
+  cmd.add_option("--prior", prior, "Adversarial autoencoder: the codes' prior, gaussian (N(0, 1) per unit) or uniform "
+                                   "(U(-1, 1) per unit) [default: gaussian]")
+      ->each([](const std::string& v) { parse_prior(v, "--prior"); });
+}
 // --beta and --kl-warmup on train, plan and bench (a VAE's KL weight and its warm-up), parsed as the
 // command line is read.
 inline void add_vae_options(CLI::App& cmd, std::string& beta, std::string& kl_warmup) {

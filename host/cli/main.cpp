@@ -129,8 +129,26 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
 }
 
 Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity, const std::string& noise,
-                    const std::string& contractive, const std::string& beta, const std::string& kl_warmup) {
+                    const std::string& contractive, const std::string& beta, const std::string& kl_warmup,
+                    const std::string& adversarial, const std::string& prior) {
   Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
+  if (!adversarial.empty()) {
+    if (s.adversarial.enabled())
+      AE_FAIL("--adversarial ", adversarial, " and the spec's own discriminator (", s.to_compact(), ") both set it; give one");
+    const PriorKind kept = s.adversarial.prior;
+    s.adversarial = parse_discriminator(adversarial, "--adversarial");
+    s.adversarial.prior = kept;
+    validate_spec(s, "--adversarial " + adversarial);
+  }
+  if (!prior.empty()) {
+    if (!s.adversarial.enabled())
+      AE_FAIL("--prior ", prior, ": is the prior of an adversarial discriminator, but ", s.to_compact(),
+              " has none; add one, e.g. --adversarial ", s.code_units(), "-64r-64r-1");
+    const PriorKind p = parse_prior(prior, "--prior");
+    if (s.adversarial.prior != PriorKind::gaussian && s.adversarial.prior != p)
+      AE_FAIL("--prior ", prior, " and the spec's own prior (", s.to_compact(), ") both set it; give one");
+    s.adversarial.prior = p;
+  }
   if (!sparsity.empty()) {
     if (s.sparsity.kind != Sparsity::Kind::none)
       AE_FAIL("--sparsity ", sparsity, " and the spec's own sparsity (", s.to_compact(), ") both set it; give one");

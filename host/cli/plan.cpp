@@ -124,7 +124,7 @@ struct PlanArgs {
   std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu";
   int64_t batch = 256;
   bool json = false, tied = false;
-  std::string sparsity, noise, contractive, beta, kl_warmup;
+  std::string sparsity, noise, contractive, beta, kl_warmup, adversarial, prior;
 };
 
 void run_plan(const PlanArgs& a) {
@@ -141,7 +141,7 @@ void run_plan(const PlanArgs& a) {
   const bool cuda = a.device == "cuda" || a.device == "cuda-sim";
   if (a.device != "cpu" && a.device != "auto" && !cuda)
     AE_FAIL("--device ", a.device, ": unknown device; expected one of: cpu, cuda, cuda-sim, auto");
-  Spec spec = spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup);
+  Spec spec = spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup, a.adversarial, a.prior);
   Plan p = make_plan(spec, *mode, *loss, a.batch);
   if (a.json) {
     nlohmann::json j = plan_json(p);
@@ -164,6 +164,7 @@ void add_plan(CLI::App& app) {
   s->add_option("--sparsity", a->sparsity, "Penalty on the code: l1:LAMBDA or kl:RHO:BETA (sigmoid code)")->each([](const std::string& v) { parse_sparsity(v, "--sparsity"); });
   add_contractive_option(*s, a->contractive);
   add_vae_options(*s, a->beta, a->kl_warmup);
+  add_adversarial_options(*s, a->adversarial, a->prior);
   s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   s->add_option("--spec", a->spec, "Layers (compact string, JSON or .json file)")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();

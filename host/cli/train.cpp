@@ -32,6 +32,7 @@ struct TrainArgs {
   std::string noise;                        // --noise mask:P (denoising)
   std::string contractive;                  // --contractive LAMBDA
   std::string beta, kl_warmup;              // --beta B, --kl-warmup N (a VAE's KL term)
+  std::string adversarial, prior;           // --adversarial DSPEC, --prior gaussian|uniform
   std::string labels;                       // one label per --data row (for --exclude-label)
   std::vector<std::string> exclude_labels;  // drop training rows with these labels
   uint64_t seed = 1;
@@ -143,7 +144,13 @@ void check_args(const TrainArgs& a, const CLI::App& sub, const TrainOptions& o) 
 // A fresh model from --spec, or --init's weights with the training record reset.
 Model start_model(const TrainArgs& a, Loss loss) {
   if (a.init.empty())
-    return Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup), a.seed, loss);
+    return Model::create(spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup, a.adversarial,
+                                        a.prior),
+                         a.seed, loss);
+  // A discriminator's weights are parameters --init's file does not hold (or holds for its own).
+  if (!a.adversarial.empty() || !a.prior.empty())
+    AE_FAIL(!a.adversarial.empty() ? "--adversarial " + a.adversarial : "--prior " + a.prior, " cannot change the model of --init ",
+            a.init, ": a discriminator is part of the model's parameters; give it with --spec to start a new model");
   Model model = Model::load(a.init);
   // A penalty or a noise is no weight: --init keeps the model's, --sparsity and --noise replace it
   // (none removes it). A replaced noise has no data range yet: training records this data's.
@@ -388,6 +395,7 @@ void add_train(CLI::App& app) {
   s->add_option("--noise", a->noise, NOISE_HELP)->each([](const std::string& v) { parse_noise(v, "--noise"); });
   add_contractive_option(*s, a->contractive);
   add_vae_options(*s, a->beta, a->kl_warmup);
+  add_adversarial_options(*s, a->adversarial, a->prior);
   s->add_option("--data", a->data, "Training data: IDX (plain or .gz), NPY or CSV")->capture_default_str();
   add_data_options(*s, a->data_args);
   s->add_option("--labels", a->labels, "One label per --data row (CSV, NPY or IDX), for --exclude-label");
