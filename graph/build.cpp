@@ -2,6 +2,7 @@
 // linear → bias_add → activation, and the reconstruction loss as the objective's first term.
 #include "graph/build.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "graph/param_registry.h"
@@ -207,8 +208,21 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   Graph g;
   const ParamRegistry reg = param_registry(spec);
   // Every registered param exists in every mode, so parameter indices match the model's store.
+  // Each parameter's group in this graph: the one its phase trains it under, else its first (a
+  // phase's optimizer_step then reads and writes that group's state).
+  std::vector<int> phase_groups;
+  if (opt.mode == GraphMode::train) {
+    const auto phases = training_phases(spec);
+    AE_CHECK(opt.phase >= 0 && opt.phase < int(phases.size()), "build_graph: no training phase ", opt.phase);
+    phase_groups = phases[size_t(opt.phase)].groups;
+  }
   std::vector<int> param_tensor;
-  for (const ParamDef& p : reg.params) param_tensor.push_back(g.add_param(p.name, p.dims, p.group));
+  for (const ParamDef& p : reg.params) {
+    int group = p.groups.front();
+    for (int pg : phase_groups)
+      if (std::find(p.groups.begin(), p.groups.end(), pg) != p.groups.end()) group = pg;
+    param_tensor.push_back(g.add_param(p.name, p.dims, group));
+  }
   const int64_t n_enc = int64_t(spec.encoder.size());
   const int64_t first = opt.mode == GraphMode::decode ? n_enc : 0;
   const int64_t last = is_encode(opt.mode) ? n_enc : spec.num_layers();
@@ -269,11 +283,7 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     };
     if (opt.mode == GraphMode::train) tagged([&] { add_penalties(g, spec, code); });
     if (opt.mode == GraphMode::train && spec.contractive != 0) tagged([&] { add_contractive(g, spec, encoder); });
-    if (opt.mode == GraphMode::train) {
-      const auto phases = training_phases(spec);
-      AE_CHECK(opt.phase >= 0 && opt.phase < int(phases.size()), "build_graph: no training phase ", opt.phase);
-      append_backward(g, phases[size_t(opt.phase)].groups);
-    }
+    if (opt.mode == GraphMode::train) append_backward(g, phase_groups);
   } else {
     g.tensors[size_t(h)].role = TensorRole::output;
     g.outputs = {h};

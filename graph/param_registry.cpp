@@ -32,10 +32,10 @@ ParamRegistry param_registry(const Spec& spec) {
     if (ls.variational) {  // the μ and log σ² heads as one GEMM: rows [0, N) μ, [N, 2N) log σ²
       lp.weight_name = "mu_logvar.weight";
       lp.weight = int(r.params.size());
-      r.params.push_back({lp.weight_name, {2 * ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), Act::linear, 0,
+      r.params.push_back({lp.weight_name, {2 * ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), Act::linear, {0},
                           {"mu.weight", "logvar.weight"}});
       lp.bias = int(r.params.size());
-      r.params.push_back({"mu_logvar.bias", {2 * ls.units}, ParamKind::bias, int(l), Act::linear, 0, {"mu.bias", "logvar.bias"}});
+      r.params.push_back({"mu_logvar.bias", {2 * ls.units}, ParamKind::bias, int(l), Act::linear, {0}, {"mu.bias", "logvar.bias"}});
       r.layers.push_back(lp);
       continue;
     }
@@ -44,11 +44,30 @@ ParamRegistry param_registry(const Spec& spec) {
       lp.trans_w = true;
     } else {
       lp.weight = int(r.params.size());
-      r.params.push_back({lp.weight_name, {ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), ls.act, 0});
+      r.params.push_back({lp.weight_name, {ls.units, spec.layer_in(l)}, ParamKind::weight, int(l), ls.act, {0}});
     }
     lp.bias = int(r.params.size());
-    r.params.push_back({prefix + ".bias", {ls.units}, ParamKind::bias, int(l), ls.act, 0});
+    r.params.push_back({prefix + ".bias", {ls.units}, ParamKind::bias, int(l), ls.act, {0}});
     r.layers.push_back(lp);
+  }
+  if (!spec.adversarial.enabled()) return r;
+  // The generator phase trains the encoder with an optimizer state of its own (group 2), as the
+  // common PyTorch AAE keeps a third optimizer over the encoder's parameters.
+  for (int64_t l = 0; l < n_enc; ++l)
+    for (int i : {r.layers[size_t(l)].weight, r.layers[size_t(l)].bias}) r.params[size_t(i)].groups = {0, 2};
+  const Adversarial& d = spec.adversarial;
+  for (int64_t l = 0; l < int64_t(d.layers.size()); ++l) {
+    const std::string prefix = discriminator_param_prefix(spec, l);
+    const LayerSpec& ls = d.layers[size_t(l)];
+    const int64_t in = l == 0 ? d.input : d.layers[size_t(l - 1)].units;
+    const int owner = int(n + l);  // its own initialisation stream, after the autoencoder's layers
+    LayerParams lp;
+    lp.weight_name = prefix + ".weight";
+    lp.weight = int(r.params.size());
+    r.params.push_back({lp.weight_name, {ls.units, in}, ParamKind::weight, owner, ls.act, {1}});
+    lp.bias = int(r.params.size());
+    r.params.push_back({prefix + ".bias", {ls.units}, ParamKind::bias, owner, ls.act, {1}});
+    r.discriminator.push_back(lp);
   }
   return r;
 }

@@ -20,7 +20,11 @@ struct ParamDef {
   ParamKind kind = ParamKind::weight;
   int layer = -1;              // the spec layer that owns (and initialises) it
   Act init_act = Act::linear;  // initialised by this activation's scheme (kernels/cpu/init.h)
-  int group = 0;               // optimizer group: each group has its own optimizer and state
+  // Optimizer groups, the first one first: each (parameter, group) has its own optimizer state, and
+  // a training phase updates the parameters of the groups it trains (graph/build.h). An adversarial
+  // autoencoder's encoder is in group 0 (reconstruction, with the decoder) and 2 (generator); its
+  // discriminator is group 1.
+  std::vector<int> groups = {0};
   // Non-empty: the model file stores the rows of this parameter as that many equal blocks under
   // these names (a VAE's one [2N, K] head GEMM is mu.weight and logvar.weight in the file, as a
   // PyTorch module with two nn.Linear heads names them). Inside ae it is one tensor.
@@ -41,12 +45,15 @@ struct LayerParams {
 struct ParamRegistry {
   std::vector<ParamDef> params;     // the stored parameters, in store and file order
   std::vector<LayerParams> layers;  // one per spec layer
+  std::vector<LayerParams> discriminator;  // one per adversarial discriminator layer (Spec::adversarial)
   int64_t count() const;            // scalar parameters (a shared weight counted once)
   int index_of(const std::string& name) const;  // -1 when absent
 };
 
 // Layers in order, each with a weight and a bias; a tied spec's decoder layer l uses the weight of
-// its mirror encoder layer (num_layers − 1 − l) transposed and owns only its bias.
+// its mirror encoder layer (num_layers − 1 − l) transposed and owns only its bias. An adversarial
+// discriminator's layers follow (discriminator.0.weight, ...), initialised as spec layers
+// num_layers + l, in group 1; the encoder's parameters are then in groups {0, 2}.
 ParamRegistry param_registry(const Spec& spec);
 
 }  // namespace ae

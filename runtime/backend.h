@@ -46,7 +46,9 @@ struct OpContext {
   std::array<double, MAX_PARAM_GROUPS> lr{};
   float loss_scale = 1;                    // fp16 dynamic loss scale (1 until mixed precision)
   double loss = 0;                         // written by loss ops (double precision; host backends)
-  std::function<float*(int param)> state;  // optimizer state of param i ([slots × size]) or nullptr
+  // The optimizer state ([slots × size]) of param i in optimizer group g (the group the plan's
+  // optimizer_step trains it under: ParamStore::state(i, g)), or nullptr.
+  std::function<float*(int param, int group)> state;
   int variant = 0;                         // which input slot the pointers name (device graphs are per slot)
   bool use_graph = true;                   // device backends: capture/replay allowed for this run
   // Called on the host as the backend enqueues the plan: on_boundary(i) just before op i and

@@ -133,7 +133,7 @@ class CpuBackend final : public Backend {
         std::vector<cpu::ParamSlot> slots;
         for (size_t i = 0; i < op.in.size(); i += 2) {
           int p = c.plan->graph.tensors[op.in[i]].param;
-          slots.push_back({c.params->value(p), c.params->grad(p), c.params->state(p), c.params->info(p).size()});
+          slots.push_back({c.params->value(p), c.params->grad(p), c.params->state(p, op.attr.group), c.params->info(p).size()});
         }
         cpu::OptConfig cfg = *c.opt_for(op.attr.group);  // the step's values come from the context, as on a device
         cfg.lr = c.lr[size_t(op.attr.group)];

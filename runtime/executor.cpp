@@ -197,8 +197,8 @@ void Executor::begin_context(int64_t batch, int64_t step) {
   m_ctx.use_graph = m_use_graph;
   m_ctx.params_versioned = m_params_versioned;
   m_ctx.on_boundary = m_hook;
-  m_ctx.state = [this](int p) -> float* {
-    float* host = m_params.state(size_t(p));
+  m_ctx.state = [this](int p, int group) -> float* {
+    float* host = m_params.state(size_t(p), group);
     if (!m_dev || !host) return host;
     return reinterpret_cast<float*>(m_dev_params + (reinterpret_cast<char*>(host) - static_cast<char*>(m_params.block())));
   };

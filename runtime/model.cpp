@@ -65,6 +65,14 @@ std::vector<FilePart> file_parts(const ParamInfo& p) {
   return out;
 }
 
+// The checkpoint name of slot s of param i's state block k: its first group's state is
+// optimizer.<name>.<slot> (as before groups could share a parameter), another group's
+// optimizer.g<group>.<name>.<slot>.
+std::string state_tensor_name(const ParamStore& store, size_t i, size_t k, int slot) {
+  const std::string group = k == 0 ? "" : "g" + std::to_string(store.state_group(i, k)) + ".";
+  return "optimizer." + group + store.info(i).name + "." + std::to_string(slot);
+}
+
 ModelFile to_file(const Model& m) {
   ModelFile f;
   for (size_t i = 0; i < m.params.count(); ++i)
@@ -198,9 +206,10 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
   for (size_t i = 0; i < m.params.count(); ++i) {
     const ParamInfo& p = m.params.info(i);
     for (const FilePart& part : file_parts(p)) read_tensor(f, path, part.name, part.shape, m.params.value(i) + part.offset, why);
-    for (int s = 0; s < slots; ++s, ++expected)
-      read_tensor(f, path, "optimizer." + p.name + "." + std::to_string(s), {p.size()}, m.params.state(i) + s * p.size(),
-                  "the optimizer state");
+    for (size_t k = 0; k < m.params.state_blocks(i); ++k)
+      for (int s = 0; s < slots; ++s, ++expected)
+        read_tensor(f, path, state_tensor_name(m.params, i, k, s), {p.size()},
+                    m.params.state_block(i, k) + s * p.size(), "the optimizer state");
   }
   m.params.bump_version();  // values read in after the store was made
   for (const auto& t : f.tensors) {
@@ -225,8 +234,10 @@ void save_checkpoint(const std::string& path, const Model& m, const Checkpoint& 
   ModelFile f = to_file(m);
   for (size_t i = 0; i < m.params.count(); ++i) {
     const ParamInfo& p = m.params.info(i);
-    for (int s = 0; s < m.params.state_slots(); ++s)
-      add_tensor(f, "optimizer." + p.name + "." + std::to_string(s), {p.size()}, m.params.state(i) + s * p.size(), p.size());
+    for (size_t k = 0; k < m.params.state_blocks(i); ++k)  // every group's state: a resume continues each optimizer
+      for (int s = 0; s < m.params.state_slots(); ++s)
+        add_tensor(f, state_tensor_name(m.params, i, k, s), {p.size()},
+                   m.params.state_block(i, k) + s * p.size(), p.size());
   }
   if (ck.best)
     for (size_t i = 0; i < ck.best->count(); ++i)

@@ -1,10 +1,13 @@
 // Parameter store layout.
 #include "runtime/params.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <string>
 
 #include "graph/param_registry.h"
+#include "kernels/common/error.h"
 
 namespace ae {
 
@@ -22,10 +25,24 @@ ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(
     off += aligned_bytes(p.size());
     m_grad_off.push_back(off);
     off += aligned_bytes(p.size());
-    m_state_off.push_back(off);
-    off += aligned_bytes(p.size() * state_slots);
+    m_state_off.emplace_back();
+    for (size_t k = 0; k < std::max<size_t>(p.groups.size(), 1); ++k) {
+      m_state_off.back().push_back(off);
+      off += aligned_bytes(p.size() * state_slots);
+    }
   }
   m_block = AlignedBlock(off);
+}
+
+float* ParamStore::state(size_t i, int group) const {
+  if (!m_state_slots) return nullptr;
+  const std::vector<int>& groups = m_infos[i].groups;
+  if (groups.empty()) return state(i);
+  for (size_t k = 0; k < groups.size(); ++k)
+    if (groups[k] == group) return state_block(i, k);
+  std::string list;
+  for (int g : groups) list += (list.empty() ? "" : ", ") + std::to_string(g);
+  AE_FAIL("parameter ", m_infos[i].name, " has no optimizer state for group ", group, " (its groups: ", list, ")");
 }
 
 uint64_t ParamVersion::next() {
@@ -41,7 +58,7 @@ int64_t ParamInfo::size() const {
 
 std::vector<ParamInfo> ParamStore::infos_for(const Spec& spec) {
   std::vector<ParamInfo> out;
-  for (const ParamDef& p : param_registry(spec).params) out.push_back({p.name, p.dims, p.file_names});
+  for (const ParamDef& p : param_registry(spec).params) out.push_back({p.name, p.dims, p.file_names, p.groups});
   return out;
 }
 
@@ -59,7 +76,8 @@ int64_t ParamStore::total_elements() const {
 
 void ParamStore::zero_state() {
   for (size_t i = 0; i < m_infos.size(); ++i)
-    if (m_state_slots) std::memset(state(i), 0, size_t(m_infos[i].size() * m_state_slots) * sizeof(float));
+    for (size_t k = 0; m_state_slots && k < state_blocks(i); ++k)
+      std::memset(state_block(i, k), 0, size_t(m_infos[i].size() * m_state_slots) * sizeof(float));
 }
 
 }  // namespace ae

@@ -1,6 +1,8 @@
 // The parameter store: every weight and bias of a model, their gradients and the optimizer's
 // state, carved from one aligned block. Param i is ParamRegistry::params[i] (graph/param_registry.h)
-// and Graph::params[i] of every Plan built from the same Spec.
+// and Graph::params[i] of every Plan built from the same Spec. A parameter in several optimizer
+// groups (an adversarial autoencoder's encoder: reconstruction and generator) has one optimizer
+// state per (parameter, group); the gradient buffer is one, each phase overwriting it.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,9 @@ struct ParamInfo {
   std::string name;            // PyTorch state_dict name
   std::vector<int64_t> dims;   // PyTorch shape
   std::vector<std::string> file_names;  // stored in files as these equal row blocks (ParamDef::file_names)
+  // Its optimizer groups, first group first (ParamDef::groups): one state block each. Empty: one
+  // block that serves any group (stores built by hand for a graph, in tests).
+  std::vector<int> groups;
   int64_t size() const;
 };
 
@@ -39,7 +44,9 @@ class ParamVersion {
 class ParamStore {
  public:
   ParamStore() = default;
-  // Values, gradients and `state_slots` optimizer floats per element, all zero.
+  // Values, gradients and `state_slots` optimizer floats per element and group, all zero. Per
+  // parameter the block holds its value, its gradient, then its groups' states in ParamInfo::groups
+  // order, each 128-byte aligned.
   ParamStore(std::vector<ParamInfo> infos, int state_slots);
   static std::vector<ParamInfo> infos_for(const Spec& spec);  // from the parameter registry
 
@@ -48,7 +55,14 @@ class ParamStore {
   int index_of(const std::string& name) const;  // -1 when absent
   float* value(size_t i) const { return m_block.as<float>(m_value_off[i]); }
   float* grad(size_t i) const { return m_block.as<float>(m_grad_off[i]); }
-  float* state(size_t i) const { return m_state_slots ? m_block.as<float>(m_state_off[i]) : nullptr; }
+  // The optimizer state ([slots × size]) of param i in its first group, or nullptr without slots.
+  float* state(size_t i) const { return m_state_slots ? m_block.as<float>(m_state_off[i][0]) : nullptr; }
+  // ...in group `group`, which must be one of the param's groups (any group when it lists none).
+  float* state(size_t i, int group) const;
+  // The param's state blocks, in order; block k is group state_group(i, k) (−1: any group).
+  size_t state_blocks(size_t i) const { return m_state_off[i].size(); }
+  float* state_block(size_t i, size_t k) const { return m_state_slots ? m_block.as<float>(m_state_off[i][k]) : nullptr; }
+  int state_group(size_t i, size_t k) const { return m_infos[i].groups.empty() ? -1 : m_infos[i].groups[k]; }
   int state_slots() const { return m_state_slots; }
   int64_t total_elements() const;
   void zero_state();
@@ -65,7 +79,8 @@ class ParamStore {
 
  private:
   std::vector<ParamInfo> m_infos;
-  std::vector<size_t> m_value_off, m_grad_off, m_state_off;
+  std::vector<size_t> m_value_off, m_grad_off;
+  std::vector<std::vector<size_t>> m_state_off;  // per param, per state block
   int m_state_slots = 0;
   AlignedBlock m_block;
   ParamVersion m_version;

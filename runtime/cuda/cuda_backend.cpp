@@ -347,7 +347,7 @@ class CudaBackend final : public Backend {
       std::vector<cuda::OptSlot> slots;
       for (size_t i = 0; i + 1 < op.in.size(); i += 2) {
         int p = plan.graph.tensors[size_t(op.in[i])].param;
-        slots.push_back({ctx.ptr(op.in[i]), ctx.ptr(op.in[i + 1]), ctx.state(p), ctx.params->info(size_t(p)).size(), 0});
+        slots.push_back({ctx.ptr(op.in[i]), ctx.ptr(op.in[i + 1]), ctx.state(p, op.attr.group), ctx.params->info(size_t(p)).size(), 0});
       }
       auto& t = c.opt_tables[&op];
       t.hyper = h;
