@@ -265,6 +265,7 @@ struct Autodiff {
         return;
       case OpType::stop_gradient:
       case OpType::fill:
+      case OpType::prior:  // data drawn afresh each step: nothing to differentiate
         return;
       default:
         AE_FAIL("autodiff: no backward rule for op ", op_type_name(n.type));

@@ -45,10 +45,8 @@ struct LayerTensors {
 
 // One dense layer as primitives: linear → bias_add → activation (omitted when linear). A
 // variational code layer is its two heads as one: 2·units outputs, μ ‖ log σ².
-LayerTensors dense_layer(Graph& g, const Spec& spec, const LayerParams& lp, const std::vector<int>& param_tensor, int64_t l,
-                         int x) {
-  const LayerSpec& ls = spec.layer(l);
-  const std::string lname = "layer" + std::to_string(l);
+LayerTensors dense_layer(Graph& g, const LayerSpec& ls, const LayerParams& lp, const std::vector<int>& param_tensor, int64_t l,
+                         const std::string& lname, int x) {
   const int64_t units = ls.variational ? 2 * ls.units : ls.units;
   Attrs lin;
   lin.trans_w = lp.trans_w;
@@ -200,9 +198,74 @@ VaeCode add_reparam(Graph& g, const Spec& spec, int h, GraphMode mode) {
   return c;
 }
 
+// An adversarial autoencoder's discriminator applied to codes c [B, N]: its dense layers (the same
+// parameters wherever it is applied; autodiff accumulates a parameter used twice), then a sigmoid
+// on its one logit, which lowering moves into the bce loss (bce from logits, as PyTorch's
+// BCEWithLogitsLoss). Its nodes are layers num_layers + l. Returns D(c) [B, 1].
+int discriminate(Graph& g, const Spec& spec, const ParamRegistry& reg, const std::vector<int>& param_tensor, int c,
+                 const std::string& name) {
+  const Adversarial& d = spec.adversarial;
+  const int64_t base = spec.num_layers();
+  for (size_t l = 0; l < d.layers.size(); ++l)
+    c = dense_layer(g, d.layers[l], reg.discriminator[l], param_tensor, base + int64_t(l), name + ".layer" + std::to_string(l), c).y;
+  const int y = g.add_tensor(batched_tensor(name, TensorRole::activation, {1}));
+  Attrs a;
+  a.act = Act::sigmoid;
+  g.add_node(OpType::activation, {c}, {y}, a, int(base + int64_t(d.layers.size()) - 1));
+  return y;
+}
+
+// The term `name` = bce(p, target) averaged over the batch (BCEWithLogitsLoss's mean reduction),
+// its target a fill. Returns its per-sample errors.
+int bce_term(Graph& g, int p, double target, const std::string& name, int layer) {
+  const int t = g.add_tensor(batched_tensor(name + " target", TensorRole::activation, {1}));
+  Attrs f;
+  f.scale = target;
+  g.add_node(OpType::fill, {}, {t}, f, layer);
+  const int value = g.add_tensor(fixed_tensor(name, TensorRole::scalar, {1}));
+  const int err = g.add_tensor(batched_tensor(name + " per sample", TensorRole::activation, {1}));
+  Attrs l;
+  l.loss = Loss::bce;
+  g.add_node(OpType::loss, {p, t}, {value, err}, l, layer);
+  g.terms.push_back(Term{name, 1.0, value});
+  g.outputs.push_back(value);
+  return err;
+}
+
+// The forward of an adversarial autoencoder's phase 1 (discriminator: d_real = bce(D(p), 1) on
+// prior samples p, d_fake = bce(D(h), 0) on the codes h of the clean input, the encoder a constant)
+// or phase 2 (generator: gen = bce(D(h), 1), D a constant). The decoder takes no part; the
+// reconstruction phase alone sees a denoising model's corruption.
+void add_adversarial_phase(Graph& g, const Spec& spec, const ParamRegistry& reg, const std::vector<int>& param_tensor,
+                           int phase, int x) {
+  int h = x;
+  for (int64_t l = 0; l < int64_t(spec.encoder.size()); ++l)
+    h = dense_layer(g, spec.layer(l), reg.layers[size_t(l)], param_tensor, l, "layer" + std::to_string(l), h).y;
+  const int layer = int(spec.num_layers() + int64_t(spec.adversarial.layers.size()) - 1);
+  if (phase == 1) {
+    const int p = g.add_tensor(batched_tensor("prior sample", TensorRole::activation, {spec.code_units()}));
+    Attrs a;
+    a.prior = spec.adversarial.prior;
+    g.add_node(OpType::prior, {}, {p}, a, int(spec.num_layers()));
+    g.per_sample = bce_term(g, discriminate(g, spec, reg, param_tensor, p, "D(prior)"), 1.0, "d_real", layer);
+    bce_term(g, discriminate(g, spec, reg, param_tensor, h, "D(code)"), 0.0, "d_fake", layer);
+  } else {
+    g.per_sample = bce_term(g, discriminate(g, spec, reg, param_tensor, h, "D(code)"), 1.0, "gen", layer);
+  }
+  g.tensors[size_t(g.per_sample)].role = TensorRole::output;
+  g.outputs.push_back(g.per_sample);
+}
+
 }  // namespace
 
-std::vector<TrainingPhase> training_phases(const Spec&) { return {TrainingPhase{"autoencoder", {0}}}; }
+// An adversarial autoencoder trains in three phases per step, each with its own optimizer state
+// for the parameters it updates (the common PyTorch AAE's three optimizers): the reconstruction
+// updates encoder and decoder (group 0), the discriminator learns to tell prior samples from codes
+// (group 1), and the generator updates the encoder to fool it (group 2, the encoder again).
+std::vector<TrainingPhase> training_phases(const Spec& spec) {
+  if (!spec.adversarial.enabled()) return {TrainingPhase{"autoencoder", {0}}};
+  return {TrainingPhase{"reconstruction", {0}}, TrainingPhase{"discriminator", {1}}, TrainingPhase{"generator", {2}}};
+}
 
 Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   Graph g;
@@ -231,6 +294,11 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
            graph_mode_name(opt.mode), " needs a variational code layer");
   int x = g.add_tensor(batched_tensor(opt.mode == GraphMode::decode ? "code" : "x", TensorRole::input, {in_cols}));
   g.inputs.push_back(x);
+  if (opt.mode == GraphMode::train && opt.phase > 0) {  // an adversarial autoencoder's other phases
+    add_adversarial_phase(g, spec, reg, param_tensor, opt.phase, x);
+    append_backward(g, phase_groups);
+    return g;
+  }
   int h = x, code = -1;
   VaeCode vae;
   std::vector<LayerTensors> encoder;  // the encoder's layers (train and eval graphs)
@@ -243,7 +311,7 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.add_node(OpType::noise, {x}, {h}, n, 0);
   }
   for (int64_t l = first; l < last; ++l) {
-    const LayerTensors lt = dense_layer(g, spec, reg.layers[size_t(l)], param_tensor, l, h);
+    const LayerTensors lt = dense_layer(g, spec.layer(l), reg.layers[size_t(l)], param_tensor, l, "layer" + std::to_string(l), h);
     h = lt.y;
     if (l < n_enc) encoder.push_back(lt);
     if (l == n_enc - 1 && spec.variational() && opt.mode != GraphMode::encode_logvar) {

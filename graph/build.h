@@ -31,8 +31,9 @@ struct BuildOptions {
 
 // A training phase: part of a training step with its own objective terms and the parameter groups
 // it updates; the others are constants in it. A step runs its model's phases in order. Every model
-// today has one phase training group 0 (an adversarial discriminator will be a second group and
-// phase, not a second engine).
+// has one phase training group 0 ("autoencoder"), but an adversarial autoencoder, which has three:
+// "reconstruction" (group 0: encoder and decoder; the term recon), "discriminator" (group 1; the
+// terms d_real and d_fake) and "generator" (group 2: the encoder again; the term gen).
 struct TrainingPhase {
   std::string name;
   std::vector<int> groups;

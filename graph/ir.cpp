@@ -24,6 +24,7 @@ const char* op_type_name(OpType t) {
     case OpType::reduce: return "reduce";
     case OpType::stop_gradient: return "stop_gradient";
     case OpType::noise: return "noise";
+    case OpType::prior: return "prior";
     case OpType::sparsity: return "sparsity";
     case OpType::contractive: return "contractive";
     case OpType::reparam: return "reparam";

@@ -15,6 +15,7 @@
 #include "kernels/common/elementwise.h"
 #include "kernels/common/loss.h"
 #include "kernels/common/noise.h"
+#include "kernels/common/prior.h"
 #include "kernels/common/sparsity.h"
 #include "kernels/common/vae.h"
 
@@ -73,6 +74,8 @@ enum class OpType : uint8_t {
   reduce,          // y = scale·Σ x over axis      in: x [B,N]                            out: y ([N], [B,1] or [1])
   stop_gradient,   // y = x, no gradient flows back                                      (in: x, out: y)
   noise,           // y = corrupt(x), fresh per step (Philox: seed, step, element); data only: no gradient
+  prior,           // y = samples of attr.prior, fresh per step (kernels/common/prior.h)  in: —  out: y [B,N]
+                   //   (an adversarial autoencoder's "real" codes); data only: no gradient
   sparsity,        // a penalty on the code (kernels/common/sparsity.h)  in: h [B,N]  out: value [1], colsum [N]
   contractive,     // a one-layer encoder's ‖∂h/∂x‖²_F in closed form (kernels/common/contractive.h)
                    //   in: z [B,N], W [N,K]   out: value [1], s [N] (Σ_b a′²), norms [N] (‖W_j‖²)
@@ -118,6 +121,7 @@ struct Attrs {
   SparsityParams sparsity;               // sparsity(_grad); a fused dense op: the penalty on its output
   LossReduction reduction = LossReduction::mean;  // loss, loss_grad
   VaeParams vae;                         // reparam
+  PriorKind prior = PriorKind::gaussian; // prior
 };
 
 struct Node {

@@ -396,6 +396,7 @@ bool rule_unfused(Lowering& L, int i) {
     case OpType::fill: op.kind = PlanOpKind::fill; break;
     case OpType::stop_gradient: op.kind = PlanOpKind::copy; break;
     case OpType::noise: op.kind = PlanOpKind::noise; break;
+    case OpType::prior: op.kind = PlanOpKind::prior; break;
     case OpType::sparsity: op.kind = PlanOpKind::sparsity; break;
     case OpType::sparsity_grad: op.kind = PlanOpKind::sparsity_grad; break;
     case OpType::contractive: op.kind = PlanOpKind::contractive; break;

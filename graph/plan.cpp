@@ -34,6 +34,7 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::contractive_grad_w: return "contractive_grad_w";
     case PlanOpKind::reparam: return "reparam";
     case PlanOpKind::reparam_grad: return "reparam_grad";
+    case PlanOpKind::prior: return "prior";
   }
   return "?";
 }
@@ -67,6 +68,7 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::binary:
     case PlanOpKind::broadcast: return elems(g, out[0], batch);
     case PlanOpKind::noise: return 0;  // integer Philox rounds, not floating-point work
+    case PlanOpKind::prior: return 0;  // likewise (the gaussian's log and cos are per element, not counted)
     case PlanOpKind::sparsity: return 2.0 * elems(g, in[0], batch);
     case PlanOpKind::sparsity_grad: return 3.0 * elems(g, out[0], batch);
     case PlanOpKind::contractive: return 4.0 * elems(g, in[0], batch) + 2.0 * elems(g, in[1], batch);  // a′², ‖W_j‖²
@@ -205,6 +207,7 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::reparam_grad: t = "dmu, dlogvar"; break;
     case PlanOpKind::copy: t = "copy"; break;
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
+    case PlanOpKind::prior: t = op.attr.prior == PriorKind::uniform ? "uniform(-1,1)" : "gaussian(0,1)"; break;
     case PlanOpKind::sparsity:
     case PlanOpKind::sparsity_grad: t = sparsity_kind_name(op.attr.sparsity.kind); break;
     case PlanOpKind::contractive_grad_w: t = "2*s_j*W_j"; break;

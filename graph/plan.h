@@ -53,8 +53,9 @@ enum class PlanOpKind : uint8_t {
   reparam,         // in {h}  out {z, value, kl}: a VAE's z = μ + σ⊙ε from h = μ ‖ log σ², with its KL
                    //   (kernels/common/vae.h), at the step's (seed, step, row_offset)
   reparam_grad,    // in {dz, h, dvalue}  out {dh}: both paths' gradient, ε regenerated
+  prior,           // in {}   out {y}: y = samples of attr.prior at the step's (seed, step), element by element
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::reparam_grad) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::prior) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {

@@ -20,6 +20,7 @@
 #include "kernels/cpu/vae.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/noise.h"
+#include "kernels/cpu/prior.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/sparsity.h"
 #include "kernels/cpu/unary.h"
@@ -176,6 +177,7 @@ class CpuBackend final : public Backend {
         break;
       case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;
       case PlanOpKind::noise: cpu::corrupt(op.attr.noise, c.seed, uint64_t(c.step), P(op.in[0]), P(op.out[0]), g.m); break;
+      case PlanOpKind::prior: cpu::prior_sample(op.attr.prior, c.seed, uint64_t(c.step), P(op.out[0]), g.m); break;
       case PlanOpKind::sparsity:
         cpu::sparsity_forward<float>(op.attr.sparsity, P(op.in[0]), g.m, g.n, P(op.out[1]), P(op.out[0]));
         break;

@@ -122,7 +122,7 @@ std::string cuda_report(const nlohmann::json& j, int64_t batch) {
 
 struct PlanArgs {
   std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu";
-  int64_t batch = 256;
+  int64_t batch = 256, phase = 0;
   bool json = false, tied = false;
   std::string sparsity, noise, contractive, beta, kl_warmup, adversarial, prior;
 };
@@ -142,15 +142,31 @@ void run_plan(const PlanArgs& a) {
   if (a.device != "cpu" && a.device != "auto" && !cuda)
     AE_FAIL("--device ", a.device, ": unknown device; expected one of: cpu, cuda, cuda-sim, auto");
   Spec spec = spec_from_args(a.spec, a.tied, a.sparsity, a.noise, a.contractive, a.beta, a.kl_warmup, a.adversarial, a.prior);
-  Plan p = make_plan(spec, *mode, *loss, a.batch);
+  // A training step of several phases (an adversarial autoencoder's) has a plan per phase.
+  const auto phases = training_phases(spec);
+  if (a.phase < 0 || a.phase >= int64_t(phases.size()) || (a.phase > 0 && *mode != GraphMode::train)) {
+    std::string list;
+    for (size_t i = 0; i < phases.size(); ++i) list += (i ? ", " : "") + std::to_string(i) + " " + phases[i].name;
+    AE_FAIL("--phase ", a.phase, ": ", spec.to_compact(), " trains in ", phases.size(), " phase(s) (", list, ")",
+            *mode != GraphMode::train ? "; --phase is for --mode train" : "");
+  }
+  BuildOptions bo;
+  bo.mode = *mode;
+  bo.loss = *loss;
+  bo.phase = int(a.phase);
+  Plan p = make_plan(build_graph(spec, bo), *mode, a.batch);
   if (a.json) {
     nlohmann::json j = plan_json(p);
     j["spec"] = spec.to_compact();
     j["loss"] = loss_name(*loss);
+    if (*mode == GraphMode::train) j["phase"] = {{"index", a.phase}, {"name", phases[size_t(a.phase)].name}, {"of", phases.size()}};
     if (cuda) j["cuda_estimate"] = cuda_estimate(p);
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("spec: %s (%lld parameters), loss %s\n", spec.to_compact().c_str(), (long long)spec.parameter_count(), loss_name(*loss));
+    if (*mode == GraphMode::train && phases.size() > 1)
+      std::printf("training phase %lld of %zu: %s (plans of the others: --phase N)\n", (long long)a.phase, phases.size(),
+                  phases[size_t(a.phase)].name.c_str());
     std::printf("%s", plan_report(p).c_str());
     if (cuda) std::printf("%s", cuda_report(cuda_estimate(p), a.batch).c_str());
   }
@@ -169,6 +185,8 @@ void add_plan(CLI::App& app) {
   s->add_option("--spec", a->spec, "Layers (compact string, JSON or .json file)")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch the arena is planned for")->capture_default_str();
   s->add_option("--mode", a->mode, "train, eval, encode, decode or reconstruct")->capture_default_str();
+  s->add_option("--phase", a->phase, "train: the training phase to show (an adversarial autoencoder has 3: 0 reconstruction, "
+                                     "1 discriminator, 2 generator)")->capture_default_str();
   s->add_option("--loss", a->loss, "mse or bce")->capture_default_str();
   s->add_option("--device", a->device, "cpu, cuda (adds the analytic GPU estimates), cuda-sim or auto")->capture_default_str();
   s->add_flag("--json", a->json, "Machine-readable output");

@@ -24,6 +24,7 @@
 #include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/noise.cuh"
 #include "kernels/cuda/optimizer.cuh"
+#include "kernels/cuda/prior.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/unary.cuh"
 #include "runtime/backend.h"
@@ -254,6 +255,9 @@ class CudaBackend final : public Backend {
         break;
       case PlanOpKind::noise:
         cuda::corrupt(op.attr.noise, m_active->step.device(), P(op.in[0]), P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
+        break;
+      case PlanOpKind::prior:
+        cuda::prior_sample(op.attr.prior, m_active->step.device(), P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
         break;
       case PlanOpKind::fill:  // a warmed-up term's seed reads the step on the device; a plain fill is unfused
         if (op.attr.ramp <= 0) return run_unfused(op, c, s);

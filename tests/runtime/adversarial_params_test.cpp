@@ -10,6 +10,8 @@
 #include "graph/build.h"
 #include "graph/param_registry.h"
 #include "kernels/common/error.h"
+#include "kernels/common/philox.h"
+#include "runtime/executor.h"
 #include "runtime/model.h"
 #include "runtime/model_file.h"
 #include "tests/expect_error.h"
@@ -88,6 +90,58 @@ TEST(AdversarialParams, EachGraphNamesTheGroupItsPhaseTrainsAParamUnder) {
   }
   o.mode = GraphMode::eval;
   for (const Param& p : build_graph(spec, o).params) EXPECT_EQ(p.group, p.name.rfind("discriminator.", 0) == 0 ? 1 : 0);
+}
+
+bool all_zero(const float* p, int64_t n) {
+  for (int64_t e = 0; e < n; ++e)
+    if (p[e] != 0.0f) return false;
+  return true;
+}
+
+// The phases' optimizer steps each read and write the state of the group they train a parameter
+// under, on every backend of the build: the generator's adam moments of the encoder are group 2's,
+// the reconstruction's group 0's, and neither touches the other's or the untrained parameters.
+TEST(AdversarialParams, EachPhaseStepsItsOwnGroupsState) {
+  const Spec spec = parse_spec(AAE);
+  for (const std::string& name : backend_names()) {
+    std::unique_ptr<Backend> backend;
+    try {
+      backend = make_backend(name);
+    } catch (const Error&) {
+      continue;  // cuda registered without a GPU
+    }
+    SCOPED_TRACE(name);
+    Model m = Model::create(spec, 4, Loss::bce);
+    m.ensure_state_slots(2);
+    const int64_t B = 6;
+    const cpu::OptConfig adam = cpu::default_opt_config(cpu::OptKind::adam);
+    const auto run_phase = [&](int phase) {
+      BuildOptions o;
+      o.loss = Loss::bce;
+      o.phase = phase;
+      Executor ex(make_plan(build_graph(spec, o), GraphMode::train, B), *backend, m.params);
+      for (int64_t e = 0; e < B * 12; ++e) ex.input()[e] = philox_uniform(1, 0, PhiloxPurpose::data, uint64_t(e));
+      ex.set_seed(m.seed);
+      ex.run(B, std::vector<cpu::OptConfig>{adam, adam, adam}, 1);
+      ex.sync_params_to_host();
+    };
+    const size_t enc = size_t(m.params.index_of("encoder.0.weight")), dec = size_t(m.params.index_of("decoder.0.weight")),
+                 dis = size_t(m.params.index_of("discriminator.0.weight"));
+    const auto n = [&](size_t i) { return 2 * m.params.info(i).size(); };
+    run_phase(2);  // the generator: the encoder's group-2 state only
+    EXPECT_FALSE(all_zero(m.params.state(enc, 2), n(enc)));
+    EXPECT_TRUE(all_zero(m.params.state(enc, 0), n(enc)));
+    EXPECT_TRUE(all_zero(m.params.state(dec), n(dec)));
+    EXPECT_TRUE(all_zero(m.params.state(dis, 1), n(dis)));
+    const std::vector<float> g2(m.params.state(enc, 2), m.params.state(enc, 2) + n(enc));
+    run_phase(1);  // the discriminator: group 1
+    EXPECT_FALSE(all_zero(m.params.state(dis, 1), n(dis)));
+    EXPECT_TRUE(all_zero(m.params.state(enc, 0), n(enc)));
+    run_phase(0);  // the reconstruction: group 0, leaving group 2's moments as they were
+    EXPECT_FALSE(all_zero(m.params.state(enc, 0), n(enc)));
+    EXPECT_FALSE(all_zero(m.params.state(dec), n(dec)));
+    EXPECT_EQ(std::memcmp(m.params.state(enc, 2), g2.data(), g2.size() * 4), 0);
+  }
 }
 
 // Each (parameter, group) state under its own name: optimizer.<name>.<slot> for the first group,

@@ -104,10 +104,12 @@ inline void mean_term(Graph& g, int t, const std::string& name, double weight) {
   g.outputs.push_back(s);
 }
 
-inline Graph spec_graph(const std::string& spec, Loss loss, GraphMode mode = GraphMode::train) {
+// `phase`: the training phase of a spec with several (training_phases).
+inline Graph spec_graph(const std::string& spec, Loss loss, GraphMode mode = GraphMode::train, int phase = 0) {
   BuildOptions o;
   o.mode = mode;
   o.loss = loss;
+  o.phase = phase;
   return build_graph(parse_spec(spec), o);
 }
 
@@ -149,6 +151,21 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"vae(6-5t-3v-5r-6s,bce)", [] { return spec_graph("6-5t-3v-5r-6s", Loss::bce); }},
       {"vae(6-4v-6,mse,beta=4)", [] { return spec_graph("6-4v-6:beta=4", Loss::mse); }},
       {"vae(7-5r-3v-5g-7s:mask,mse)", [] { return spec_graph("7-5r-3v-5g-7s:mask=0.3", Loss::mse); }},
+      // adversarial autoencoders, one case per phase: reconstruction (encoder and decoder), the
+      // discriminator on prior samples (the prior node) and on codes (its parameters used twice, the
+      // encoder a constant), and the generator (the encoder through a constant discriminator); the
+      // discriminator's sigmoid moves into bce from logits
+      {"aae_recon(6-5t-3-5r-6s:adversarial,bce)", [] { return spec_graph("6-5t-3-5r-6s:adversarial=3-4r-1", Loss::bce); }},
+      {"aae_discriminator(6-5t-3-5r-6s:adversarial=3-4r-1)",
+       [] { return spec_graph("6-5t-3-5r-6s:adversarial=3-4r-1", Loss::bce, GraphMode::train, 1); }},
+      {"aae_generator(6-5t-3-5r-6s:adversarial=3-4r-1)",
+       [] { return spec_graph("6-5t-3-5r-6s:adversarial=3-4r-1", Loss::bce, GraphMode::train, 2); }},
+      {"aae_discriminator(7-5r-3t-5r-7:adversarial=3-6t-4g-1:uniform)",
+       [] { return spec_graph("7-5r-3t-5r-7:adversarial=3-6t-4g-1:prior=uniform", Loss::mse, GraphMode::train, 1); }},
+      {"aae_generator(7-5r-3t-5r-7:adversarial=3-6t-4g-1:uniform)",
+       [] { return spec_graph("7-5r-3t-5r-7:adversarial=3-6t-4g-1:prior=uniform", Loss::mse, GraphMode::train, 2); }},
+      {"aae_recon(7-5r-3t-5r-7:mask:adversarial,mse)", [] { return spec_graph("7-5r-3t-5r-7:mask=0.3:adversarial=3-6t-4g-1", Loss::mse); }},
+      {"eval aae(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s:adversarial=3-4r-1", Loss::bce, GraphMode::eval); }, false},
       {"eval vae(6-5t-3v-5r-6s,bce)", [] { return spec_graph("6-5t-3v-5r-6s", Loss::bce, GraphMode::eval); }, false},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
   };

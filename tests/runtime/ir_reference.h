@@ -14,6 +14,7 @@
 #include "kernels/common/error.h"
 #include "kernels/common/noise.h"
 #include "kernels/common/philox.h"
+#include "kernels/common/prior.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/binary.h"
 #include "kernels/cpu/broadcast.h"
@@ -134,6 +135,9 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
       case OpType::noise:  // the float corruption of the float input the backends are given
         for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e)
           out[e] = double(ae::corrupt(a.noise, float(in(0)[e]), val.seed, val.step, uint64_t(e)));
+        break;
+      case OpType::prior:  // the float draws the backends make, widened
+        for (int64_t e = 0; e < T(n.out[0]).elements(B); ++e) out[e] = double(ae::prior_sample(a.prior, val.seed, val.step, uint64_t(e)));
         break;
       case OpType::sparsity:  // in {h}, out {value, colsum}
         cpu::sparsity_forward<double>(a.sparsity, in(0), B, T(n.in[0]).cols(), val[n.out[1]], out);
