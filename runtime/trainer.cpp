@@ -346,13 +346,15 @@ int64_t stage(Run& r, int64_t epoch, int64_t step_in_epoch) {
   return n;
 }
 
-// Step s (0-based) of n rows through every phase; returns the objective summed over the phases.
+// Step s (0-based) of n rows through every phase; returns the first phase's objective, the model's
+// own (an adversarial autoencoder's reconstruction: what validation measures too). Every phase's
+// terms go to the log's per-term sums, and a phase that diverges stops the run.
 // On a device with one phase the next minibatch is gathered into the other pinned buffer and
 // uploaded while this step computes (on the host the step has run by then); with several phases,
 // each phase's device parameters are handed to the next through the ParamStore.
 double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
   const bool prefetch = r.phases.size() == 1 && r.phases[0]->on_device();
-  double objective = 0;
+  double objective = 0, all = 0;
   size_t term = 0;
   for (size_t p = 0; p < r.phases.size(); ++p) {
     Executor& ex = *r.phases[p];
@@ -363,12 +365,20 @@ double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
       const bool next_epoch = r.st.step_in_epoch + 1 == r.steps_per_epoch;
       staged = stage(r, next_epoch ? r.model.epoch + 1 : r.model.epoch, next_epoch ? 0 : r.st.step_in_epoch + 1);
     }
-    objective += ex.finish();
+    const double phase_objective = ex.finish();
+    if (p == 0) objective = phase_objective;
+    all += phase_objective;
     if (r.phases.size() > 1 && ex.on_device()) ex.sync_params_to_host();
     for (double v : ex.term_values())
       if (!r.st.term_sums.empty()) r.st.term_sums[term++] += v * double(n);
   }
-  if (!std::isfinite(objective)) AE_FAIL("training diverged at step ", s + 1, ": the loss is ", objective, "; lower --lr");
+  if (!std::isfinite(all)) {
+    std::string terms;  // which phase went: each term's last value
+    for (size_t p = 0, t = 0; p < r.phases.size(); ++p)
+      for (double v : r.phases[p]->term_values()) terms += (terms.empty() ? "" : ", ") + r.terms[t++] + " " + std::to_string(v);
+    AE_FAIL("training diverged at step ", s + 1, ": the loss is ", all, r.phases.size() > 1 ? " (" + terms + ")" : std::string(),
+            "; lower --lr");
+  }
   return objective;
 }
 
@@ -477,6 +487,10 @@ TrainResult finish(Run& r) {
                        {"nesterov", o.opt.nesterov}, {"weight_decay", o.opt.weight_decay}, {"beta1", o.opt.beta1},
                        {"beta2", o.opt.beta2}, {"eps", o.opt.eps}, {"alpha", o.opt.alpha}, {"batch", r.batch},
                        {"schedule", lr_schedule_name(o.schedule)}, {"warmup", o.warmup}};
+  if (!o.group_opt.empty()) {  // each group's own (absent otherwise: files are as before)
+    r.model.optimizer["groups"] = nlohmann::json::array();
+    for (const auto& g : o.group_opt) r.model.optimizer["groups"].push_back({{"name", cpu::opt_name(g.kind)}, {"lr", g.lr}});
+  }
   return r.res;
 }
 

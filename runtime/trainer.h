@@ -35,7 +35,9 @@ struct TrainOptions {
   int64_t batch = 256;
   cpu::OptConfig opt = cpu::default_opt_config(cpu::OptKind::adam);
   // Parameter group g's own optimizer (kind, hyperparameters, base rate), when given; empty: `opt`
-  // for every group. The schedule scales each group's rate by the same factor.
+  // for every group. The schedule scales each group's rate by the same factor. An adversarial
+  // autoencoder's groups: 0 encoder and decoder (reconstruction), 1 discriminator, 2 encoder as
+  // generator (`ae train --d-lr`, `--g-lr`).
   std::vector<cpu::OptConfig> group_opt;
   bool shuffle = true;
   int64_t log_every = 0;        // 0: one log event per epoch; N: every N steps (and at the end)
@@ -60,7 +62,9 @@ struct TrainEvent {
   enum Kind { step_done, log } kind = step_done;
   int64_t step = 0, total_steps = 0;   // optimizer steps taken in this run / planned
   int64_t epoch = 0;                   // epochs completed
-  double train_loss = 0;               // mean objective over the samples since the previous log event
+  // Mean objective over the samples since the previous log event: the first training phase's, the
+  // model's own (an adversarial autoencoder's reconstruction; its other phases' terms are in `terms`).
+  double train_loss = 0;
   // Log events of a model with several objective terms: each term's mean since the previous one
   // (unweighted), in the order of the phases' Graph::terms. Empty with a single term.
   std::vector<std::pair<std::string, double>> terms;

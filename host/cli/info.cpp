@@ -62,6 +62,14 @@ void print_model(const std::string& path) {
                   act_name(m.spec.layer(l).act), cpu::init_scheme_name(m.spec.layer(l).act));
     std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols());
   }
+  for (size_t l = 0; l < reg.discriminator.size(); ++l) {  // an adversarial autoencoder's discriminator
+    const LayerParams& lp = reg.discriminator[l];
+    const ParamDef &w = reg.params[size_t(lp.weight)], &b = reg.params[size_t(lp.bias)];
+    const Act act = m.spec.adversarial.layers[l].act;
+    std::printf("  %-18s [%lld, %lld]  %s, %s init%s\n", w.name.c_str(), (long long)w.rows(), (long long)w.cols(), act_name(act),
+                cpu::init_scheme_name(act), l + 1 == reg.discriminator.size() ? " (the logit)" : "");
+    std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols());
+  }
   std::printf("loss: %s\n", loss_name(m.loss));
   std::printf("noise: %s\n", describe_noise(m.spec.noise).c_str());
   std::printf("contractive: %s\n", describe_contractive(m.spec.contractive).c_str());
@@ -69,6 +77,11 @@ void print_model(const std::string& path) {
     std::printf("variational: code z = μ + σ·ε (%lld units), KL to N(0, I) weighted by β %g%s; generative: ae sample draws from it\n",
                 (long long)m.spec.code_units(), m.spec.beta,
                 m.spec.kl_warmup > 0 ? (", warmed up over " + std::to_string(m.spec.kl_warmup) + " steps").c_str() : "");
+  if (m.spec.adversarial.enabled())
+    std::printf("adversarial: discriminator %s on the code, %s prior (%s per unit); each training step: reconstruction, "
+                "discriminator (d_real, d_fake), generator (gen)\n",
+                m.spec.adversarial.to_string().c_str(), prior_kind_name(m.spec.adversarial.prior),
+                m.spec.adversarial.prior == PriorKind::uniform ? "U(-1, 1)" : "N(0, 1)");
   std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
   if (!m.data.empty()) std::printf("data: %s\n", m.data.dump().c_str());
   std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));

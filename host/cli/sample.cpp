@@ -1,6 +1,7 @@
 // `ae sample`: new rows from a generative model. Codes are drawn from its prior, N(0, I) for a VAE,
-// with ae's Philox (seed, step 0, purpose prior, index row·code + unit) — the same draws on every
-// backend and thread count — and decoded; optionally drawn as an image grid (PNG, through libpng).
+// an adversarial autoencoder's gaussian or uniform prior (kernels/common/prior.h), with ae's Philox
+// (seed, step 0, purpose prior, index row·code + unit) — the same draws on every backend and thread
+// count — and decoded; optionally drawn as an image grid (PNG, through libpng).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,7 +12,7 @@
 #include "host/data/png.h"
 #include "host/progress.h"
 #include "kernels/common/error.h"
-#include "kernels/common/philox.h"
+#include "kernels/common/prior.h"
 #include "runtime/infer.h"
 #include "runtime/model.h"
 
@@ -37,15 +38,17 @@ void run_sample(const SampleArgs& a) {
   if (!a.grid.empty()) check_output_path(a.grid, "--grid", {".png"});
   check_distinct({{"--out", a.out}, {"--grid", a.grid}, {"--model", a.model}});
   Model model = Model::load(a.model);
-  if (!model.spec.variational())
+  if (!model.spec.variational() && !model.spec.adversarial.enabled())
     AE_FAIL("ae sample: ", a.model, " (", model.spec.to_compact(), ") is not generative: it has no prior to draw codes from; ",
-            "train a variational autoencoder (a code layer marked v, e.g. 784-400r-20v-400r-784s)");
+            "train a variational autoencoder (a code layer marked v, e.g. 784-400r-20v-400r-784s) or an adversarial one ",
+            "(--adversarial DSPEC)");
   // The grid's image shape is checked before any work.
   std::pair<int64_t, int64_t> shape{0, 0};
   if (!a.grid.empty()) shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
   const int64_t units = model.spec.code_units();
   std::vector<float> z(size_t(a.n * units));
-  for (int64_t i = 0; i < a.n * units; ++i) z[size_t(i)] = philox_normal(a.seed, 0, PhiloxPurpose::prior, uint64_t(i));
+  const PriorKind prior = model.spec.adversarial.enabled() ? model.spec.adversarial.prior : PriorKind::gaussian;
+  for (int64_t i = 0; i < a.n * units; ++i) z[size_t(i)] = prior_sample(prior, a.seed, 0, uint64_t(i));
   auto backend = make_backend(a.device);
   Progress bar("decode", a.n, !a.quiet);
   std::vector<float> x = run_forward(model, *backend, GraphMode::decode, z.data(), a.n, a.batch,
@@ -60,8 +63,9 @@ void run_sample(const SampleArgs& a) {
     g.cols = a.grid_cols;
     write_image_grid_png(a.grid, x.data(), a.n, model.spec.input, g);
   }
-  std::printf("sampled %lld rows from %s: codes z ~ N(0, I) (%lld units, seed %llu), decoded; values: mean %.4f, min %.4f, max %.4f\n",
-              (long long)a.n, a.model.c_str(), (long long)units, (unsigned long long)a.seed, mean, double(*lo), double(*hi));
+  std::printf("sampled %lld rows from %s: codes z ~ %s (%lld units, seed %llu), decoded; values: mean %.4f, min %.4f, max %.4f\n",
+              (long long)a.n, a.model.c_str(), prior == PriorKind::uniform ? "U(-1, 1) per unit" : "N(0, I)", (long long)units,
+              (unsigned long long)a.seed, mean, double(*lo), double(*hi));
   if (!a.out.empty()) std::printf("samples written to %s\n", a.out.c_str());
   if (!a.grid.empty())
     std::printf("image grid (%lld×%lld images) written to %s\n", (long long)shape.first, (long long)shape.second, a.grid.c_str());
@@ -71,7 +75,7 @@ void run_sample(const SampleArgs& a) {
 
 void add_sample(CLI::App& app) {
   auto a = std::make_shared<SampleArgs>();
-  auto* s = app.add_subcommand("sample", "New rows from a generative model (a VAE): codes drawn from its prior, decoded");
+  auto* s = app.add_subcommand("sample", "New rows from a generative model (a VAE or an adversarial autoencoder): codes drawn from its prior, decoded");
   s->add_option("--model", a->model, "Model file (safetensors) of a variational autoencoder")->required();
   s->add_option("--n", a->n, "Rows to draw")->capture_default_str();
   s->add_option("--seed", a->seed, "Seed of the prior draws (Philox: the same rows on every device)")

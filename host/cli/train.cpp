@@ -27,6 +27,7 @@ struct TrainArgs {
   int64_t epochs = 10, steps = -1, batch = 256, log_every = 0, max_rows = -1, val_rows = -1;
   int64_t patience = 0, checkpoint_every = 0, warmup = 0, lr_step = 1000;
   double lr = NAN, momentum = NAN, weight_decay = NAN, val_split = 0, lr_gamma = 0.1, lr_min = 0, contamination = NAN;
+  double d_lr = NAN, g_lr = NAN;            // an adversarial autoencoder's discriminator and generator rates
   bool nesterov = false, quiet = false, no_val = false, keep_best = false, resume = false, tied = false;
   std::string sparsity;                     // --sparsity l1:LAMBDA
   std::string noise;                        // --noise mask:P (denoising)
@@ -84,6 +85,22 @@ TrainOptions make_options(const TrainArgs& a) {
   o.checkpoint_every = a.checkpoint_every;
   o.checkpoint = a.checkpoint.empty() ? a.out + ".ckpt" : a.checkpoint == "none" ? "" : a.checkpoint;
   return o;
+}
+
+// An adversarial autoencoder's --d-lr and --g-lr: groups 1 (discriminator) and 2 (the encoder as
+// generator) get the --optimizer's kind and settings at their own rate (default: --lr), group 0
+// (reconstruction) --lr. Without either flag every group runs at --lr.
+void set_group_rates(const TrainArgs& a, const Model& model, TrainOptions& o) {
+  if (std::isnan(a.d_lr) && std::isnan(a.g_lr)) return;
+  const char* flag = !std::isnan(a.d_lr) ? "--d-lr" : "--g-lr";
+  if (!model.spec.adversarial.enabled())
+    AE_FAIL(flag, " is the learning rate of an adversarial autoencoder's ", !std::isnan(a.d_lr) ? "discriminator" : "generator",
+            ", but ", model.spec.to_compact(), " has no discriminator; add one with --adversarial DSPEC");
+  for (const auto& [name, v] : {std::pair{"--d-lr", a.d_lr}, std::pair{"--g-lr", a.g_lr}})
+    if (!std::isnan(v) && !(v > 0 && std::isfinite(v))) AE_FAIL(name, " must be a positive number, got ", v);
+  o.group_opt.assign(3, o.opt);
+  if (!std::isnan(a.d_lr)) o.group_opt[1].lr = a.d_lr;
+  if (!std::isnan(a.g_lr)) o.group_opt[2].lr = a.g_lr;
 }
 
 // Drops the rows whose label (--labels FILE, or the CSV's --label-column) is one of --exclude-label:
@@ -254,6 +271,24 @@ void print_banner(const TrainArgs& a, const Model& model, const TrainData& d, co
   std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s\n",
                loss_name(model.loss), cpu::opt_name(o.opt.kind), o.opt.lr, lr_schedule_name(o.schedule), (long long)batch,
                (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend.description().c_str());
+  if (model.spec.adversarial.enabled()) {
+    const double d_lr = o.group_opt.empty() ? o.opt.lr : o.group_opt[1].lr, g_lr = o.group_opt.empty() ? o.opt.lr : o.group_opt[2].lr;
+    std::fprintf(stderr, "    adversarial: discriminator %s on the code, %s prior; each step: reconstruction (lr %g), "
+                 "discriminator (lr %g), generator (lr %g)\n", model.spec.adversarial.to_string().c_str(),
+                 prior_kind_name(model.spec.adversarial.prior), o.opt.lr, d_lr, g_lr);
+  }
+}
+
+// An adversarial autoencoder's codes of `data` against its prior: the mean and standard deviation
+// over every code unit and row (the prior's: 0 and 1 for gaussian, 0 and 1/√3 for uniform).
+void print_code_summary(Model& model, Backend& backend, const DataView& data, const std::string& what) {
+  const std::vector<float> h = run_forward(model, backend, GraphMode::encode, data.data, data.rows);
+  double sum = 0, sum2 = 0;
+  for (float v : h) sum += v, sum2 += double(v) * v;
+  const double n = double(h.size()), mean = sum / n, sd = std::sqrt(std::max(0.0, sum2 / n - mean * mean));
+  const bool uniform = model.spec.adversarial.prior == PriorKind::uniform;
+  std::printf("codes of %s: mean %.4f, standard deviation %.4f over every unit (the %s prior's: 0, %.4f)\n", what.c_str(), mean,
+              sd, prior_kind_name(model.spec.adversarial.prior), uniform ? 1.0 / std::sqrt(3.0) : 1.0);
 }
 
 // Mean squared error per feature of the reconstructions (a VAE decodes its mean code μ).
@@ -284,6 +319,14 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
       b += beta < model.spec.beta ? fmt(" at the last step, still warming up to %g", model.spec.beta) : " after warm-up";
     std::printf("final train objective (%s summed over features + β·KL, %s%s): %.6f\n", loss_name(model.loss), b.c_str(),
                 noisy.c_str(), res.final_train_loss);
+  } else if (model.spec.adversarial.enabled() && std::isfinite(res.final_train_loss)) {
+    std::string terms;  // the other phases' terms over the last logged interval
+    const nlohmann::json last = model.history.empty() ? nlohmann::json() : model.history.back().value("terms", nlohmann::json());
+    for (const char* name : {"d_real", "d_fake", "gen"})  // in phase order
+      if (last.is_object() && last.contains(name) && last[name].is_number())
+        terms += (terms.empty() ? "" : ", ") + std::string(name) + " " + fmt("%.6f", last[name].get<double>());
+    std::printf("final train loss (%s reconstruction%s): %.6f; adversarial terms: %s\n", loss_name(model.loss), noisy.c_str(),
+                res.final_train_loss, terms.c_str());
   } else if (std::isfinite(res.final_train_loss))
     std::printf("final train loss (%s%s%s%s): %.6f\n", loss_name(model.loss),
                 model.spec.sparsity.kind == Sparsity::Kind::none ? "" : " + sparsity penalty",
@@ -298,6 +341,12 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
     std::printf("negative ELBO on %s (%lld rows): %.4f %s per row (reconstruction %.4f + KL %.4f; one z per row)\n",
                 d.val_desc.c_str(), (long long)d.val.rows, elbo, model.loss == Loss::bce ? "nats" : "(mse sum)", terms.at(0),
                 terms.at(1));
+  }
+  if (model.spec.adversarial.enabled()) {
+    const bool val = d.val.rows > 0;
+    const int64_t rows = std::min<int64_t>(val ? d.val.rows : d.data.rows, 10000);
+    DataView v{val ? d.val.data.data() : d.data.data.data(), rows, d.data.cols};
+    print_code_summary(model, backend, v, (val ? d.val_desc : a.data) + " (" + std::to_string(rows) + " rows)");
   }
   if (d.val.rows > 0) {
     DataView vv{d.val.data.data(), d.val.rows, d.val.cols};
@@ -326,6 +375,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   }
   auto backend = make_backend(a.device);
   Model model = start_model(a, *loss);
+  set_group_rates(a, model, o);
   TrainData d = load_train_data(a, sub, model);
   DataView tv{d.data.data.data(), d.data.rows, d.data.cols}, vv{d.val.data.data(), d.val.rows, d.val.cols};
   const int64_t batch = std::min(o.batch, d.data.rows);
@@ -408,6 +458,10 @@ void add_train(CLI::App& app) {
   s->add_option("--batch", a->batch, "Minibatch size")->capture_default_str();
   s->add_option("--optimizer", a->optimizer, "sgd, adam, adamw or rmsprop")->capture_default_str();
   s->add_option("--lr", a->lr, "Learning rate [default: adam/adamw 1e-3, rmsprop 1e-3, sgd 1e-3]");
+  s->add_option("--d-lr", a->d_lr, "Adversarial autoencoder: the discriminator's learning rate (its own --optimizer) "
+                                   "[default: --lr]")->check(finite_number());
+  s->add_option("--g-lr", a->g_lr, "Adversarial autoencoder: the generator phase's learning rate (the encoder's own "
+                                   "--optimizer state against the discriminator) [default: --lr]")->check(finite_number());
   s->add_option("--momentum", a->momentum, "Momentum (sgd, rmsprop) [default: 0]");
   s->add_flag("--nesterov", a->nesterov, "Nesterov momentum (sgd)");
   s->add_option("--weight-decay", a->weight_decay, "Weight decay (L2; decoupled for adamw) [default: 0; adamw 0.01]");
