@@ -143,8 +143,7 @@ int64_t Spec::parameter_count() const { return param_registry(*this).count(); }
 std::string Spec::to_compact() const {
   std::vector<LayerSpec> all(encoder);
   all.insert(all.end(), decoder.begin(), decoder.end());
-  // A variational code layer marks itself.
-  bool marked = narrowest_layer(all) != int64_t(encoder.size()) - 1 && !variational();
+  bool marked = narrowest_layer(all) != int64_t(encoder.size()) - 1;
   std::string s = std::to_string(input);
   for (int64_t l = 0; l < num_layers(); ++l) {
     s += "-" + std::to_string(layer(l).units);
@@ -476,7 +475,7 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
       t.remove_suffix(1);
     }
     LayerSpec ls;
-    if (!t.empty() && t.back() == 'v') {  // variational: linear heads, and the code unless '*' marks another
+    if (!t.empty() && t.back() == 'v') {  // variational: linear heads; must be the code layer
       ls.variational = true;
       t.remove_suffix(1);
       if (variational >= 0) AE_FAIL(origin, ": more than one layer is marked variational with 'v'; only the code layer is");
@@ -490,7 +489,6 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     ls.units = parse_units(t, origin, tokens[i]);
     layers.push_back(ls);
   }
-  if (code < 0 && variational >= 0 && variational + 1 < int64_t(layers.size())) code = variational;
   Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
   s.tied = tied;
   s.sparsity = sparsity;
@@ -570,8 +568,6 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
     auto layers = parse_layer_list(j["layers"], "layers", origin);
     if (layers.size() < 2) AE_FAIL(origin, ": 'layers' needs at least two layers (a code and an output)");
     int64_t code = narrowest_layer(layers);
-    for (size_t l = 0; l + 1 < layers.size(); ++l)
-      if (layers[l].variational) code = int64_t(l);  // a variational layer is the code unless 'code' says otherwise
     if (j.contains("code")) {
       if (!j["code"].is_number_integer()) AE_FAIL(origin, ": 'code' must be the index of a layer in 'layers'");
       code = j["code"].get<int64_t>();
@@ -672,7 +668,7 @@ void validate_spec(const Spec& s, std::string_view origin) {
     const bool enc = l < int64_t(s.encoder.size());
     AE_FAIL(origin, ": ", enc ? "encoder[" : "decoder[", enc ? l : l - int64_t(s.encoder.size()), "] (", s.layer(l).units,
             " units) is variational ('v'), but only the code layer can be; the code layer is encoder[", s.encoder.size() - 1,
-            "] (", s.code_units(), " units)");
+            "] (", s.code_units(), " units: the narrowest, unless '*' or 'code' marks another)");
   }
   if (!s.variational() && (s.beta != 1 || s.kl_warmup != 0))
     AE_FAIL(origin, ": ", s.beta != 1 ? "beta" : "kl_warmup", " weighs a VAE's KL term, but this spec has no variational code layer; ",

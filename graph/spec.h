@@ -22,7 +22,8 @@ struct LayerSpec {
   Act act = Act::linear;   // activation applied to its output
   // A variational code layer (compact letter 'v', JSON "variational": true): two linear heads on the
   // layer before, the mean μ and the log-variance log σ² of `units` each, and the code
-  // z = μ + σ⊙ε (kernels/common/vae.h). Only the code layer may be variational.
+  // z = μ + σ⊙ε (kernels/common/vae.h). Only the code layer (the narrowest, or the one marked)
+  // may be variational: 'v' does not choose the code.
   bool variational = false;
 };
 

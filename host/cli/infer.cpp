@@ -88,6 +88,7 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   check_distinct({{"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
   check_distinct({{"--out", a.out}, {"--reference", a.reference}});  // the reference may be --data itself
   check_row_limit(a.max_rows, "--max-rows");
+  if (!a.image_shape.empty() && a.grid.empty()) AE_FAIL("--image-shape is only used with --grid");
   if (!a.grid.empty()) {
     check_output_path(a.grid, "--grid", {".png"});
     check_distinct({{"--grid", a.grid}, {"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
@@ -109,7 +110,18 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   std::unique_ptr<Reference> ref;  // read before the work, so a mismatch fails before any output
   if (!a.reference.empty()) ref = std::make_unique<Reference>(load_reference(a, in.x));
   std::pair<int64_t, int64_t> shape{0, 0};
-  if (!a.grid.empty()) shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
+  if (!a.grid.empty()) {  // the grid's shape and layout before any work or output
+    shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
+    const int64_t n = std::min(a.grid_n, in.x.rows);
+    ImageGridOptions g;
+    g.height = shape.first, g.width = shape.second, g.cols = std::min<int64_t>(16, 2 * n);
+    g.zoom = shape.first * shape.second <= 32 * 32 ? 2 : 1;
+    try {
+      check_image_grid(a.grid, 2 * n, model.spec.input, g);
+    } catch (const Error& e) {
+      AE_FAIL("--grid with --grid-n ", a.grid_n, ": ", e.what());
+    }
+  }
   const std::vector<float> raw = ref || !a.grid.empty() ? in.x.data : std::vector<float>();  // the input in data units
   if (mode != GraphMode::decode) model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
   Progress bar(graph_mode_name(mode), in.x.rows, !a.quiet);

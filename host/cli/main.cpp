@@ -170,6 +170,10 @@ Spec spec_from_args(const std::string& text, bool tied, const std::string& spars
   if ((!beta.empty() || !kl_warmup.empty()) && !s.variational())
     AE_FAIL(!beta.empty() ? "--beta " + beta : "--kl-warmup " + kl_warmup, ": weighs a VAE's KL term, but ", s.to_compact(),
             " has no variational code layer; mark the code layer with the letter v, e.g. 784-400r-20v-400r-784s");
+  if (!beta.empty() && s.beta != 1)
+    AE_FAIL("--beta ", beta, " and the spec's own beta (", s.to_compact(), ") both set it; give one");
+  if (!kl_warmup.empty() && s.kl_warmup != 0)
+    AE_FAIL("--kl-warmup ", kl_warmup, " and the spec's own kl_warmup (", s.to_compact(), ") both set it; give one");
   if (!beta.empty()) {
     s.beta = parse_beta(beta, "--beta");
     validate_spec(s, "--beta " + beta);

@@ -20,6 +20,9 @@ namespace ae::cli {
 
 namespace {
 
+// At most this many floats per sample run (codes or rows): 2^32 = 16 GiB.
+constexpr int64_t MAX_SAMPLE_VALUES = int64_t(1) << 32;
+
 struct SampleArgs {
   std::string model, out, grid, image_shape, device = "cpu";
   int64_t n = 64, batch = 1024, grid_cols = 0;
@@ -33,6 +36,7 @@ void run_sample(const SampleArgs& a) {
   if (a.n < 1) AE_FAIL("--n must be ≥ 1, got ", a.n);
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
   if (a.grid_cols < 0) AE_FAIL("--grid-cols must be ≥ 0, got ", a.grid_cols);
+  if (!a.image_shape.empty() && a.grid.empty()) AE_FAIL("--image-shape is only used with --grid");
   if (a.out.empty() && a.grid.empty()) AE_FAIL("give --out X.npy|.csv and/or --grid FILE.png: nothing would be written");
   if (!a.out.empty()) check_output_path(a.out, "--out", {".npy", ".csv", ".tsv"});
   if (!a.grid.empty()) check_output_path(a.grid, "--grid", {".png"});
@@ -42,10 +46,22 @@ void run_sample(const SampleArgs& a) {
     AE_FAIL("ae sample: ", a.model, " (", model.spec.to_compact(), ") is not generative: it has no prior to draw codes from; ",
             "train a variational autoencoder (a code layer marked v, e.g. 784-400r-20v-400r-784s) or an adversarial one ",
             "(--adversarial DSPEC)");
-  // The grid's image shape is checked before any work.
+  // What would fail later is checked before any work: the size, the grid's shape and layout.
+  const int64_t units = model.spec.code_units(), widest = std::max(units, model.spec.input);
+  if (a.n > MAX_SAMPLE_VALUES / widest)
+    AE_FAIL("--n ", a.n, ": ", a.n, " rows of ", widest, " values are more than ae samples at once (", MAX_SAMPLE_VALUES,
+            " values); draw fewer, e.g. in several runs with other --seed values");
   std::pair<int64_t, int64_t> shape{0, 0};
-  if (!a.grid.empty()) shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
-  const int64_t units = model.spec.code_units();
+  if (!a.grid.empty()) {
+    shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
+    ImageGridOptions g;
+    g.height = shape.first, g.width = shape.second, g.cols = a.grid_cols, g.zoom = shape.first * shape.second <= 32 * 32 ? 2 : 1;
+    try {
+      check_image_grid(a.grid, a.n, model.spec.input, g);
+    } catch (const Error& e) {
+      AE_FAIL("--grid with --n ", a.n, ": ", e.what());
+    }
+  }
   std::vector<float> z(size_t(a.n * units));
   const PriorKind prior = model.spec.adversarial.enabled() ? model.spec.adversarial.prior : PriorKind::gaussian;
   for (int64_t i = 0; i < a.n * units; ++i) z[size_t(i)] = prior_sample(prior, a.seed, 0, uint64_t(i));

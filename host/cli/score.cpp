@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <numeric>
 
@@ -20,10 +21,12 @@ namespace ae::cli {
 
 namespace {
 
+constexpr int64_t NOT_GIVEN = std::numeric_limits<int64_t>::min();
+
 struct ScoreArgs {
   std::string model, data, out, labels, anomaly_label, per_feature, device = "cpu";
   int64_t top = 0, batch = 1024, max_rows = -1;
-  int64_t iw = -1;  // VAE: the importance-weighted bound with K samples instead of the negative ELBO
+  int64_t iw = NOT_GIVEN;  // VAE: the importance-weighted bound with K samples instead of the negative ELBO
   double contamination = NAN, threshold = NAN;
   int threads = 0;
   bool quiet = false;
@@ -69,7 +72,7 @@ void run_score(const ScoreArgs& a) {
   if (!std::isnan(a.contamination) && !std::isnan(a.threshold)) AE_FAIL("give --contamination or --threshold, not both");
   if (!std::isnan(a.contamination) && !(a.contamination > 0 && a.contamination < 1)) AE_FAIL("--contamination must be in (0, 1)");
   if (a.top < 0) AE_FAIL("--top must be ≥ 0");
-  if (a.iw != -1 && a.iw < 1) AE_FAIL("--iw ", a.iw, ": the importance-weighted bound needs K ≥ 1 samples, e.g. --iw 100");
+  if (a.iw != NOT_GIVEN && a.iw < 1) AE_FAIL("--iw ", a.iw, ": the importance-weighted bound needs K ≥ 1 samples, e.g. --iw 100");
   check_output_path(a.out, "--out", {".csv", ".tsv"});
   if (!a.per_feature.empty()) check_output_path(a.per_feature, "--per-feature", {".npy", ".csv", ".tsv"});
   check_distinct({{"--out", a.out}, {"--per-feature", a.per_feature}, {"--model", a.model}, {"--data", a.data}, {"--labels", a.labels}});
@@ -106,6 +109,10 @@ void run_score(const ScoreArgs& a) {
     thr = a.threshold, thr_source = "given";
   } else if (!std::isnan(a.contamination)) {
     thr = quantile(scores, 1.0 - a.contamination), thr_source = "the " + std::to_string(1.0 - a.contamination) + " quantile of these scores";
+  } else if (!model.threshold.is_null() && a.iw >= 1) {
+    // The stored threshold is a quantile of training scores of the one-sample negative ELBO, a
+    // looser quantity than the bound: comparing the two would flag almost nothing.
+    thr_source = "none: the model's threshold was fitted on negative ELBOs, not on --iw bounds; give --threshold or --contamination";
   } else if (!model.threshold.is_null()) {
     thr = model.threshold["value"].get<double>(), thr_source = "fitted in training (contamination " + model.threshold.value("contamination", nlohmann::json()).dump() + ")";
   }
@@ -140,6 +147,8 @@ void run_score(const ScoreArgs& a) {
     int64_t flagged = std::count_if(scores.begin(), scores.end(), [&](float s) { return s > thr; });
     std::printf("threshold %.6g (%s): %lld rows flagged (%.2f%%)\n", thr, thr_source.c_str(), (long long)flagged,
                 100.0 * double(flagged) / double(in.x.rows));
+  } else if (!thr_source.empty()) {
+    std::printf("threshold %s\n", thr_source.c_str());
   }
   if (!labels.empty()) {
     int64_t pos = std::count(labels.begin(), labels.end(), 1);

@@ -29,6 +29,10 @@ struct ImageGridOptions {
 ImageGridOptions image_grid_options(const float* x,  // [n, height·width]
                                     int64_t n, std::pair<int64_t, int64_t> shape);
 
+// Throws what write_image_grid_png would for `rows` images of `row_width` pixels drawn with `opt`
+// (shape, sizes, grid side) without drawing: callers check before any work or other output.
+void check_image_grid(const std::string& path, int64_t rows, int64_t row_width, const ImageGridOptions& opt);
+
 // Writes the rows of x as one 8-bit grayscale PNG at `path`, images filling the grid row by row.
 // Throws ae::Error (one line, naming the problem) on: rows < 1, a row that is not height × width
 // pixels, sizes out of range (a grid side over k_png_max_side pixels), lo ≥ hi or not finite, a

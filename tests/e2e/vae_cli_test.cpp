@@ -129,7 +129,17 @@ TEST(VaeCli, EncodeSampleAndScore) {
   EXPECT_GT(read_text(dir / "s.png").size(), 100u);
   EXPECT_EQ(read_text(dir / "s.png").substr(1, 3), "PNG");
 
+  // reconstruct --grid: each input beside its reconstruction, one PNG.
+  run_ok(with({"reconstruct", "--model", model, "--out", dir / "rec.npy", "--grid", dir / "rec.png", "--grid-n", "6"}, data));
+  EXPECT_EQ(read_text(dir / "rec.png").substr(1, 3), "PNG");
+
   RunResult elbo = run_ok(with({"score", "--model", model, "--out", dir / "elbo.csv"}, data));
+  // ε is keyed by the data row: the scores do not depend on the batch size.
+  run_ok(with({"score", "--model", model, "--batch", "7", "--out", dir / "elbo7.csv"}, data));
+  run_ok(with({"score", "--model", model, "--iw", "5", "--out", dir / "iw5.csv"}, data));
+  run_ok(with({"score", "--model", model, "--iw", "5", "--batch", "7", "--out", dir / "iw5b.csv"}, data));
+  EXPECT_EQ(read_text(dir / "elbo.csv"), read_text(dir / "elbo7.csv"));
+  EXPECT_EQ(read_text(dir / "iw5.csv"), read_text(dir / "iw5b.csv"));
   EXPECT_NE(elbo.out.find("negative ELBO per row, nats"), std::string::npos) << elbo.out;
   RunResult iw = run_ok(with({"score", "--model", model, "--iw", "20", "--out", dir / "iw.csv"}, data));
   EXPECT_NE(iw.out.find("importance-weighted bound on −log p(x), 20 samples"), std::string::npos) << iw.out;
@@ -176,6 +186,18 @@ TEST(VaeCli, BadSettingsAreOneLineErrors) {
   refused({"sample", "--model", vae, "--n", "4", "--grid", dir / "g.png", "--image-shape", "27x28"}, "--image-shape");
   refused({"encode", "--model", plain, "--data", TEST_IMAGES, "--with-logvar", "--out", dir / "e.npy"},
           "--with-logvar needs a VAE");
+  refused({"plan", "--spec", SPEC + ":beta=2", "--beta", "3"}, "--beta 3 and the spec's own beta (");
+  refused({"plan", "--spec", "784-64v-8-64r-784s"}, "encoder[0] (64 units) is variational ('v'), but only the code layer can be");
+  refused({"sample", "--model", vae, "--n", "4611686018427387904", "--out", dir / "s.npy"}, "--n 4611686018427387904: ");
+  refused({"sample", "--model", vae, "--n", "4", "--out", dir / "s.npy", "--image-shape", "28x28"},
+          "--image-shape is only used with --grid");
+  refused({"sample", "--model", vae, "--n", "300000", "--out", dir / "s.npy", "--grid", dir / "g.png"},
+          "--grid with --n 300000: cannot draw");
+  refused({"reconstruct", "--model", vae, "--data", TEST_IMAGES, "--max-rows", "3000", "--grid-n", "3000", "--out",
+           dir / "r.npy", "--grid", dir / "r.png"},
+          "--grid with --grid-n 3000: cannot draw");
+  refused({"score", "--model", vae, "--data", TEST_IMAGES, "--max-rows", "10", "--iw", "-1", "--out", dir / "s.csv"},
+          "--iw -1: the importance-weighted bound needs K ≥ 1");
 }
 
 }  // namespace

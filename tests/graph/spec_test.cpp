@@ -177,5 +177,37 @@ TEST(Spec, BadTiedAndSparsitySettingsNameTheField) {
             std::string::npos);
 }
 
+// A variational code layer: 'v' on the code layer, its heads in the registry as one [2N, K] GEMM
+// stored under two names, β and the warm-up in both forms; 'v' never moves the code.
+TEST(Spec, VariationalRoundTripsAndStaysOnTheCodeLayer) {
+  const Spec s = parse_spec("784-400r-20v-400r-784s:beta=4:kl_warmup=1000");
+  ASSERT_TRUE(s.variational());
+  EXPECT_EQ(s.code_units(), 20);
+  EXPECT_EQ(s.beta, 4);
+  EXPECT_EQ(s.kl_warmup, 1000);
+  EXPECT_EQ(s.to_compact(), "784-400r-20v-400r-784s:beta=4:kl_warmup=1000");
+  const Spec j = parse_spec(s.to_json().dump());
+  EXPECT_EQ(j.to_compact(), s.to_compact());
+  EXPECT_EQ(s.to_json()["encoder"][1].value("variational", false), true);
+  EXPECT_FALSE(s.to_json()["encoder"][0].contains("variational"));
+  EXPECT_FALSE(parse_spec("784-400r-20v-400r-784s").to_json().contains("beta")) << "defaults are not written";
+  const ParamRegistry reg = param_registry(s);
+  const ParamDef& w = reg.params[size_t(reg.layers[1].weight)];
+  EXPECT_EQ(w.dims, (std::vector<int64_t>{40, 400}));
+  EXPECT_EQ(w.file_names, (std::vector<std::string>{"mu.weight", "logvar.weight"}));
+  EXPECT_EQ(reg.params[size_t(reg.layers[1].bias)].file_names, (std::vector<std::string>{"mu.bias", "logvar.bias"}));
+  EXPECT_EQ(s.parameter_count(), 784 * 400 + 400 + 2 * (400 * 20 + 20) + 20 * 400 + 400 + 400 * 784 + 784);
+  // An overcomplete VAE: the code marked with '*' may carry 'v'.
+  EXPECT_EQ(parse_spec("784-1024v*-784s").to_compact(), "784-1024v-784s");
+  EXPECT_EQ(parse_spec("784-512r-1024v*-512r-784s").to_compact(), "784-512r-1024v*-512r-784s");
+  // 'v' on a layer that is not the code: an error naming both layers, never a silently moved code.
+  const std::string e = error_of("784-400v-20-400r-784s");
+  EXPECT_NE(e.find("encoder[0] (400 units) is variational ('v'), but only the code layer can be"), std::string::npos) << e;
+  EXPECT_NE(e.find("encoder[1] (20 units"), std::string::npos) << e;
+  EXPECT_NE(error_of("784-400r-20v-400r-784s:beta=-2").find("beta '-2' must be a finite number ≥ 0"), std::string::npos);
+  EXPECT_NE(error_of("784-400r-20-400r-784s:beta=2").find("no variational code layer"), std::string::npos);
+  EXPECT_NE(error_of("784-400r-20v-400r-784s:kl_warmup=1.5").find("whole number of steps"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ae

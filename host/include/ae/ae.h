@@ -62,7 +62,8 @@ AE_API ae_status ae_model_encode(const ae_model* model, const float* x, int64_t 
 AE_API ae_status ae_model_decode(const ae_model* model, const float* codes, int64_t rows, float* out);
 /* out: [rows, input_width] */
 AE_API ae_status ae_model_reconstruct(const ae_model* model, const float* x, int64_t rows, float* out);
-/* out: [rows] — per-row reconstruction loss (the model's loss, averaged over the features) */
+/* out: [rows] — per-row reconstruction loss (the model's loss, averaged over the features); for a
+   variational model the row's negative ELBO (the loss summed over the features + KL, one z per row) */
 AE_API ae_status ae_model_score(const ae_model* model, const float* x, int64_t rows, float* out);
 
 /* CPU threads every call on this model uses; 0 (the default) = OpenMP's default (OMP_NUM_THREADS, else all cores). Results are bitwise

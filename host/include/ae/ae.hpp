@@ -59,7 +59,7 @@ class AE_API Autoencoder {
   std::vector<float> decode(const float* codes, int64_t rows) const;   // → [rows, input_width()]
   std::vector<float> reconstruct(const float* x, int64_t rows) const;  // → [rows, input_width()]
   std::vector<float> score(const float* x, int64_t rows) const;        // per-row loss, → [rows]
-  double loss(const float* x, int64_t rows) const;                     // mean loss over all elements
+  double loss(const float* x, int64_t rows) const;  // mean loss over all elements (a VAE: mean negative ELBO per row)
   // The same four, writing into caller memory of the sizes above: once the model has run at this
   // row count, a call builds and allocates nothing (what ae.h's calls use).
   void encode(const float* x, int64_t rows, float* out) const;
