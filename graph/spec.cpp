@@ -287,7 +287,7 @@ const char* prior_kind_name(PriorKind k) { return k == PriorKind::uniform ? "uni
 PriorKind parse_prior(std::string_view text, std::string_view origin) {
   if (text == "gaussian") return PriorKind::gaussian;
   if (text == "uniform") return PriorKind::uniform;
-  AE_FAIL(origin, ": unknown prior ", q(text), "; expected gaussian (N(0, 1) per code unit) or uniform (U(-1, 1) per code unit)");
+  AE_FAIL(origin, ": unknown prior ", q(text), "; expected gaussian (N(0, 1) per code unit) or uniform (U[-1, 1) per code unit)");
 }
 
 std::string Adversarial::to_string() const {

@@ -101,6 +101,10 @@ void check_same_settings(const nlohmann::json& saved, const nlohmann::json& now,
   std::vector<std::string> keys = {"data", "val"};
   for (auto it = now.begin(); it != now.end(); ++it)
     if (it.key() != "data" && it.key() != "val") keys.push_back(it.key());
+  for (auto it = saved.begin(); it != saved.end(); ++it)  // a setting the checkpoint has and this run lacks
+    if (!now.contains(it.key()))
+      AE_FAIL(path, ": checkpoint was written by a run with different settings: ", it.key(), " was ",
+              json_shown(it.value(), 200), ", now absent; resume with the same data and options, or start afresh without --resume");
   for (const auto& key : keys) {
     if (!now.contains(key)) continue;
     if (!saved.contains(key) || saved[key] != now[key])
@@ -377,7 +381,7 @@ double run_phases(Run& r, int64_t s, int64_t n, int64_t& staged) {
     for (size_t p = 0, t = 0; p < r.phases.size(); ++p)
       for (double v : r.phases[p]->term_values()) terms += (terms.empty() ? "" : ", ") + r.terms[t++] + " " + std::to_string(v);
     AE_FAIL("training diverged at step ", s + 1, ": the loss is ", all, r.phases.size() > 1 ? " (" + terms + ")" : std::string(),
-            "; lower --lr");
+            r.phases.size() > 1 ? "; lower the rate of the phase whose terms diverged (--lr, --d-lr or --g-lr)" : "; lower --lr");
   }
   return objective;
 }

@@ -81,7 +81,7 @@ void print_model(const std::string& path) {
     std::printf("adversarial: discriminator %s on the code, %s prior (%s per unit); each training step: reconstruction, "
                 "discriminator (d_real, d_fake), generator (gen)\n",
                 m.spec.adversarial.to_string().c_str(), prior_kind_name(m.spec.adversarial.prior),
-                m.spec.adversarial.prior == PriorKind::uniform ? "U(-1, 1)" : "N(0, 1)");
+                m.spec.adversarial.prior == PriorKind::uniform ? "U[-1, 1)" : "N(0, 1)");
   std::printf("steps: %lld, epochs: %lld, seed: %llu\n", (long long)m.step, (long long)m.epoch, (unsigned long long)m.seed);
   if (!m.data.empty()) std::printf("data: %s\n", m.data.dump().c_str());
   std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));

@@ -80,7 +80,7 @@ void run_sample(const SampleArgs& a) {
     write_image_grid_png(a.grid, x.data(), a.n, model.spec.input, g);
   }
   std::printf("sampled %lld rows from %s: codes z ~ %s (%lld units, seed %llu), decoded; values: mean %.4f, min %.4f, max %.4f\n",
-              (long long)a.n, a.model.c_str(), prior == PriorKind::uniform ? "U(-1, 1) per unit" : "N(0, I)", (long long)units,
+              (long long)a.n, a.model.c_str(), prior == PriorKind::uniform ? "U[-1, 1) per unit" : "N(0, I)", (long long)units,
               (unsigned long long)a.seed, mean, double(*lo), double(*hi));
   if (!a.out.empty()) std::printf("samples written to %s\n", a.out.c_str());
   if (!a.grid.empty())
@@ -92,7 +92,7 @@ void run_sample(const SampleArgs& a) {
 void add_sample(CLI::App& app) {
   auto a = std::make_shared<SampleArgs>();
   auto* s = app.add_subcommand("sample", "New rows from a generative model (a VAE or an adversarial autoencoder): codes drawn from its prior, decoded");
-  s->add_option("--model", a->model, "Model file (safetensors) of a variational autoencoder")->required();
+  s->add_option("--model", a->model, "Model file (safetensors) of a generative model (a VAE, or an adversarial autoencoder)")->required();
   s->add_option("--n", a->n, "Rows to draw")->capture_default_str();
   s->add_option("--seed", a->seed, "Seed of the prior draws (Philox: the same rows on every device)")
       ->check(non_negative_integer())

@@ -91,7 +91,12 @@ TrainOptions make_options(const TrainArgs& a) {
 // generator) get the --optimizer's kind and settings at their own rate (default: --lr), group 0
 // (reconstruction) --lr. Without either flag every group runs at --lr.
 void set_group_rates(const TrainArgs& a, const Model& model, TrainOptions& o) {
-  if (std::isnan(a.d_lr) && std::isnan(a.g_lr)) return;
+  // An adversarial model always has its three groups' optimizers in the run's settings, so that a
+  // --resume without the flags is compared with (and refused against) a run that gave them.
+  if (std::isnan(a.d_lr) && std::isnan(a.g_lr)) {
+    if (model.spec.adversarial.enabled()) o.group_opt.assign(3, o.opt);
+    return;
+  }
   const char* flag = !std::isnan(a.d_lr) ? "--d-lr" : "--g-lr";
   if (!model.spec.adversarial.enabled())
     AE_FAIL(flag, " is the learning rate of an adversarial autoencoder's ", !std::isnan(a.d_lr) ? "discriminator" : "generator",
