@@ -284,16 +284,27 @@ void print_banner(const TrainArgs& a, const Model& model, const TrainData& d, co
   }
 }
 
-// An adversarial autoencoder's codes of `data` against its prior: the mean and standard deviation
-// over every code unit and row (the prior's: 0 and 1 for gaussian, 0 and 1/√3 for uniform).
+// An adversarial autoencoder's codes of `data` against its prior, per code unit: the largest |mean|
+// and the range of the standard deviations (the prior's: 0, and 1 for gaussian, 1/√3 for uniform).
+// Per unit, not pooled: pooling over units adds the spread of the unit means to the deviation.
 void print_code_summary(Model& model, Backend& backend, const DataView& data, const std::string& what) {
   const std::vector<float> h = run_forward(model, backend, GraphMode::encode, data.data, data.rows);
-  double sum = 0, sum2 = 0;
-  for (float v : h) sum += v, sum2 += double(v) * v;
-  const double n = double(h.size()), mean = sum / n, sd = std::sqrt(std::max(0.0, sum2 / n - mean * mean));
+  const int64_t units = model.spec.code_units(), rows = data.rows;
+  double worst_mean = 0, sd_lo = INFINITY, sd_hi = 0;
+  for (int64_t j = 0; j < units; ++j) {
+    double sum = 0, sum2 = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double v = h[size_t(r * units + j)];
+      sum += v, sum2 += v * v;
+    }
+    const double mean = sum / double(rows), sd = std::sqrt(std::max(0.0, sum2 / double(rows) - mean * mean));
+    worst_mean = std::max(worst_mean, std::abs(mean));
+    sd_lo = std::min(sd_lo, sd), sd_hi = std::max(sd_hi, sd);
+  }
   const bool uniform = model.spec.adversarial.prior == PriorKind::uniform;
-  std::printf("codes of %s: mean %.4f, standard deviation %.4f over every unit (the %s prior's: 0, %.4f)\n", what.c_str(), mean,
-              sd, prior_kind_name(model.spec.adversarial.prior), uniform ? 1.0 / std::sqrt(3.0) : 1.0);
+  std::printf("codes of %s, per unit: |mean| at most %.4f, standard deviation %.4f to %.4f (the %s prior's: 0, %.4f)\n",
+              what.c_str(), worst_mean, sd_lo, sd_hi, prior_kind_name(model.spec.adversarial.prior),
+              uniform ? 1.0 / std::sqrt(3.0) : 1.0);
 }
 
 // Mean squared error per feature of the reconstructions (a VAE decodes its mean code μ).
