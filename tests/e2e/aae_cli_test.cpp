@@ -142,13 +142,7 @@ TEST(AaeCli, BadSettingsAreOneLineErrors) {
   const std::string plain = dir / "plain.st";
   expect_success(run_ae(train_args(plain, "256", {"--spec", LAYERS, "--steps", "1"}), dir));
   auto refused = [&](const std::vector<std::string>& args, const std::string& needle) {
-    const auto before = dir.list();
-    RunResult r = run_ae(args, dir);
-    EXPECT_EQ(r.exit_code, 1) << r.command;
-    EXPECT_EQ(r.err.rfind("ae: error: ", 0), 0u) << r.command << "\n" << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << r.command << "\n" << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_EQ(dir.list(), before) << r.command;
+    expect_one_line_error(dir, args, needle);
   };
   refused({"plan", "--spec", LAYERS, "--adversarial", "16-64r-1"},
           "--adversarial 16-64r-1: the adversarial discriminator 16-64r-1 does not fit the code: its input width 16 is not the code width 8");

@@ -126,6 +126,18 @@ inline void expect_success(const RunResult& r) {
   EXPECT_EQ(r.exit_code, 0) << r.command << "\nstderr: " << r.err;
 }
 
+// A bad setting: exit status 1, one line on stderr starting "ae: error: " and containing `needle`,
+// and nothing written into `dir`.
+inline void expect_one_line_error(const ScratchDir& dir, const std::vector<std::string>& args, const std::string& needle) {
+  const auto before = dir.list();
+  RunResult r = run_ae(args, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.command;
+  EXPECT_EQ(r.err.rfind("ae: error: ", 0), 0u) << r.command << "\n" << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.command << "\n" << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(dir.list(), before) << r.command;
+}
+
 // Each line of a file parsed as JSON (a --log-json log); a line that is not JSON throws, failing the test.
 inline std::vector<nlohmann::json> json_lines(const std::string& path) {
   std::vector<nlohmann::json> v;

@@ -156,13 +156,7 @@ TEST(VaeCli, BadSettingsAreOneLineErrors) {
   expect_success(run_ae(train_args(vae, {"--spec", SPEC, "--steps", "1"}), dir));
   expect_success(run_ae(train_args(plain, {"--spec", "784-64r-8-64r-784s", "--steps", "1"}), dir));
   auto refused = [&](const std::vector<std::string>& args, const std::string& needle) {
-    const auto before = dir.list();
-    RunResult r = run_ae(args, dir);
-    EXPECT_EQ(r.exit_code, 1) << r.command;
-    EXPECT_EQ(r.err.rfind("ae: error: ", 0), 0u) << r.command << "\n" << r.err;
-    EXPECT_NE(r.err.find(needle), std::string::npos) << r.command << "\n" << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    EXPECT_EQ(dir.list(), before) << r.command;
+    expect_one_line_error(dir, args, needle);
   };
   refused({"plan", "--spec", "784-64v-8v-64r-784s"}, "more than one layer is marked variational");
   refused({"plan", "--spec", "784-64v-8*-64r-784s"}, "encoder[0] (64 units) is variational ('v'), but only the code layer can be");
