@@ -1,0 +1,168 @@
+// Nearest neighbours and ranking on the host: blocked GEMM distances and a bounded heap per query.
+#include "runtime/latent.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "kernels/common/error.h"
+#include "kernels/cpu/gemm.h"
+
+namespace ae {
+
+Metric parse_metric(const std::string& text, const std::string& flag) {
+  if (text == "euclidean") return Metric::euclidean;
+  if (text == "cosine") return Metric::cosine;
+  AE_FAIL(flag, " ", text, ": unknown metric; expected euclidean or cosine");
+}
+
+const char* metric_name(Metric m) { return m == Metric::euclidean ? "euclidean" : "cosine"; }
+
+namespace {
+
+// Rows scaled to unit length in place (cosine); a zero row stays zero.
+void normalise_rows(std::vector<float>& x, int64_t n, int64_t d) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    float* r = x.data() + i * d;
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += double(r[j]) * r[j];
+    if (s > 0) {
+      const float inv = float(1.0 / std::sqrt(s));
+      for (int64_t j = 0; j < d; ++j) r[j] *= inv;
+    }
+  }
+}
+
+std::vector<float> squared_norms(const float* x, int64_t n, int64_t d) {
+  std::vector<float> out(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += double(x[i * d + j]) * x[i * d + j];
+    out[size_t(i)] = float(s);
+  }
+  return out;
+}
+
+// One query's best k so far: a max-heap on (distance, index), so the worst kept candidate is on top
+// and a new one enters only when it is strictly better in that order.
+struct Candidate {
+  float distance;
+  int64_t index;
+  bool operator<(const Candidate& o) const { return distance < o.distance || (distance == o.distance && index < o.index); }
+};
+
+// Query and database rows per block: a [QUERY_BLOCK, BASE_BLOCK] tile of dot products is 4 MiB,
+// small enough to stay near the caches, large enough that the GEMM runs at full speed.
+constexpr int64_t QUERY_BLOCK = 512;
+constexpr int64_t BASE_BLOCK = 2048;
+
+}  // namespace
+
+struct RowIndex::Impl {
+  std::vector<float> rows;   // [n, d], normalised for cosine
+  std::vector<float> norms;  // [n] squared norms (euclidean)
+};
+
+RowIndex::RowIndex(Backend& backend, const float* rows, int64_t n, int64_t d, Metric metric)
+    : m_n(n), m_d(d), m_metric(metric), m_impl(std::make_unique<Impl>()) {
+  (void)backend;
+  AE_CHECK(n >= 1 && d >= 1, "a row index needs at least one row and one column, got ", n, " × ", d);
+  m_impl->rows.assign(rows, rows + n * d);
+  if (metric == Metric::cosine) normalise_rows(m_impl->rows, n, d);
+  else m_impl->norms = squared_norms(m_impl->rows.data(), n, d);
+}
+
+RowIndex::~RowIndex() = default;
+
+Neighbours RowIndex::search(const float* queries, int64_t m, int k) const {
+  AE_CHECK(k >= 1 && k <= m_n, "k = ", k, " must be between 1 and the ", m_n, " indexed rows");
+  AE_CHECK(m >= 0, "negative query count");
+  Neighbours out;
+  out.queries = m;
+  out.k = k;
+  out.index.resize(size_t(m * k));
+  out.distance.resize(size_t(m * k));
+  std::vector<float> dots(size_t(QUERY_BLOCK * BASE_BLOCK));
+  for (int64_t q0 = 0; q0 < m; q0 += QUERY_BLOCK) {
+    const int64_t mq = std::min(QUERY_BLOCK, m - q0);
+    std::vector<float> q(queries + q0 * m_d, queries + (q0 + mq) * m_d);
+    std::vector<float> qn;
+    if (m_metric == Metric::cosine) normalise_rows(q, mq, m_d);
+    else qn = squared_norms(q.data(), mq, m_d);
+    std::vector<std::vector<Candidate>> heaps(static_cast<size_t>(mq));
+    for (auto& h : heaps) h.reserve(size_t(k));
+    for (int64_t t0 = 0; t0 < m_n; t0 += BASE_BLOCK) {
+      const int64_t nt = std::min(BASE_BLOCK, m_n - t0);
+      // dots[i, j] = q_i · t_j: one GEMM per tile (threaded inside), then the heaps per query.
+      cpu::gemm<float>(false, true, mq, nt, m_d, 1.0f, q.data(), m_d, m_impl->rows.data() + t0 * m_d, m_d, 0.0f, dots.data(), nt);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < mq; ++i) {
+        auto& h = heaps[size_t(i)];
+        const float* row = dots.data() + i * nt;
+        for (int64_t j = 0; j < nt; ++j) {
+          const float dist = m_metric == Metric::cosine
+                                 ? 1.0f - row[j]
+                                 : std::max(0.0f, qn[size_t(i)] + m_impl->norms[size_t(t0 + j)] - 2.0f * row[j]);
+          const Candidate c{dist, t0 + j};
+          if (int64_t(h.size()) < k) {
+            h.push_back(c);
+            std::push_heap(h.begin(), h.end());
+          } else if (c < h.front()) {
+            std::pop_heap(h.begin(), h.end());
+            h.back() = c;
+            std::push_heap(h.begin(), h.end());
+          }
+        }
+      }
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < mq; ++i) {
+      auto& h = heaps[size_t(i)];
+      std::sort_heap(h.begin(), h.end());  // ascending (distance, index)
+      for (int j = 0; j < k; ++j) {
+        out.index[size_t((q0 + i) * k + j)] = h[size_t(j)].index;
+        out.distance[size_t((q0 + i) * k + j)] = h[size_t(j)].distance;
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+// Descending by value, NaN first, ties by lower index: a strict weak order even with NaN.
+bool ranks_before(const float* v, int64_t a, int64_t b) {
+  const bool na = std::isnan(v[a]), nb = std::isnan(v[b]);
+  if (na != nb) return na;
+  if (!na && v[a] != v[b]) return v[a] > v[b];
+  return a < b;
+}
+}  // namespace
+
+std::vector<int64_t> rank_descending(Backend& backend, const float* values, int64_t n) {
+  return top_k(backend, values, n, n);
+}
+
+std::vector<int64_t> top_k(Backend& backend, const float* values, int64_t n, int64_t k) {
+  (void)backend;
+  AE_CHECK(n >= 0 && k >= 0 && k <= n, "top_k: k = ", k, " must be between 0 and n = ", n);
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), int64_t(0));
+  auto cmp = [&](int64_t a, int64_t b) { return ranks_before(values, a, b); };
+  if (k == n) std::sort(idx.begin(), idx.end(), cmp);
+  else std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), cmp);
+  idx.resize(size_t(k));
+  return idx;
+}
+
+int64_t count_above(Backend& backend, const float* values, int64_t n, float threshold) {
+  (void)backend;
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; ++i) c += !(values[i] <= threshold);
+  return c;
+}
+
+}  // namespace ae
