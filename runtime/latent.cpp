@@ -22,9 +22,13 @@ const char* metric_name(Metric m) { return m == Metric::euclidean ? "euclidean" 
 
 namespace {
 
+// Below this many elements a loop runs on one thread: a parallel region's wake-up and barrier cost
+// more than the work, far more when other processes share the cores.
+constexpr int64_t PARALLEL_MIN = int64_t(1) << 18;
+
 // Rows scaled to unit length in place (cosine); a zero row stays zero.
 void normalise_rows(std::vector<float>& x, int64_t n, int64_t d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * d > PARALLEL_MIN)
   for (int64_t i = 0; i < n; ++i) {
     float* r = x.data() + i * d;
     double s = 0;
@@ -38,7 +42,7 @@ void normalise_rows(std::vector<float>& x, int64_t n, int64_t d) {
 
 std::vector<float> squared_norms(const float* x, int64_t n, int64_t d) {
   std::vector<float> out(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * d > PARALLEL_MIN)
   for (int64_t i = 0; i < n; ++i) {
     double s = 0;
     for (int64_t j = 0; j < d; ++j) s += double(x[i * d + j]) * x[i * d + j];
@@ -55,9 +59,9 @@ struct Candidate {
   bool operator<(const Candidate& o) const { return distance < o.distance || (distance == o.distance && index < o.index); }
 };
 
-// Query and database rows per block: a [QUERY_BLOCK, BASE_BLOCK] tile of dot products is 4 MiB,
-// small enough to stay near the caches, large enough that the GEMM runs at full speed.
-constexpr int64_t QUERY_BLOCK = 512;
+// Query and database rows per block: a [QUERY_BLOCK, BASE_BLOCK] tile of dot products is 1 MiB per
+// thread, near the caches and large enough that the GEMM runs at full speed.
+constexpr int64_t QUERY_BLOCK = 128;
 constexpr int64_t BASE_BLOCK = 2048;
 
 }  // namespace
@@ -86,46 +90,52 @@ Neighbours RowIndex::search(const float* queries, int64_t m, int k) const {
   out.k = k;
   out.index.resize(size_t(m * k));
   out.distance.resize(size_t(m * k));
-  std::vector<float> dots(size_t(QUERY_BLOCK * BASE_BLOCK));
-  for (int64_t q0 = 0; q0 < m; q0 += QUERY_BLOCK) {
-    const int64_t mq = std::min(QUERY_BLOCK, m - q0);
-    std::vector<float> q(queries + q0 * m_d, queries + (q0 + mq) * m_d);
-    std::vector<float> qn;
-    if (m_metric == Metric::cosine) normalise_rows(q, mq, m_d);
-    else qn = squared_norms(q.data(), mq, m_d);
-    std::vector<std::vector<Candidate>> heaps(static_cast<size_t>(mq));
-    for (auto& h : heaps) h.reserve(size_t(k));
-    for (int64_t t0 = 0; t0 < m_n; t0 += BASE_BLOCK) {
-      const int64_t nt = std::min(BASE_BLOCK, m_n - t0);
-      // dots[i, j] = q_i · t_j: one GEMM per tile (threaded inside), then the heaps per query.
-      cpu::gemm<float>(false, true, mq, nt, m_d, 1.0f, q.data(), m_d, m_impl->rows.data() + t0 * m_d, m_d, 0.0f, dots.data(), nt);
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < mq; ++i) {
-        auto& h = heaps[size_t(i)];
-        const float* row = dots.data() + i * nt;
-        for (int64_t j = 0; j < nt; ++j) {
-          const float dist = m_metric == Metric::cosine
-                                 ? 1.0f - row[j]
-                                 : std::max(0.0f, qn[size_t(i)] + m_impl->norms[size_t(t0 + j)] - 2.0f * row[j]);
-          const Candidate c{dist, t0 + j};
-          if (int64_t(h.size()) < k) {
-            h.push_back(c);
-            std::push_heap(h.begin(), h.end());
-          } else if (c < h.front()) {
-            std::pop_heap(h.begin(), h.end());
-            h.back() = c;
-            std::push_heap(h.begin(), h.end());
+  const int64_t blocks = (m + QUERY_BLOCK - 1) / QUERY_BLOCK;
+  // One parallel region, a block of queries per iteration: each thread runs its own GEMMs (a gemm
+  // called inside a parallel region runs on its thread) and heaps, so there is no barrier per tile
+  // (OpenMP barriers cost dearly when the cores are shared) and the results do not depend on the
+  // thread count.
+#pragma omp parallel
+  {
+    std::vector<float> dots(static_cast<size_t>(QUERY_BLOCK * BASE_BLOCK)), q, qn;
+    std::vector<std::vector<Candidate>> heaps(static_cast<size_t>(QUERY_BLOCK));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t q0 = b * QUERY_BLOCK, mq = std::min(QUERY_BLOCK, m - q0);
+      q.assign(queries + q0 * m_d, queries + (q0 + mq) * m_d);
+      if (m_metric == Metric::cosine) normalise_rows(q, mq, m_d);
+      else qn = squared_norms(q.data(), mq, m_d);
+      for (auto& h : heaps) h.clear();
+      for (int64_t t0 = 0; t0 < m_n; t0 += BASE_BLOCK) {
+        const int64_t nt = std::min(BASE_BLOCK, m_n - t0);
+        // dots[i, j] = q_i · t_j, then each query's heap takes the tile's candidates.
+        cpu::gemm<float>(false, true, mq, nt, m_d, 1.0f, q.data(), m_d, m_impl->rows.data() + t0 * m_d, m_d, 0.0f, dots.data(), nt);
+        for (int64_t i = 0; i < mq; ++i) {
+          auto& h = heaps[size_t(i)];
+          const float* row = dots.data() + i * nt;
+          for (int64_t j = 0; j < nt; ++j) {
+            const float dist = m_metric == Metric::cosine
+                                   ? 1.0f - row[j]
+                                   : std::max(0.0f, qn[size_t(i)] + m_impl->norms[size_t(t0 + j)] - 2.0f * row[j]);
+            const Candidate c{dist, t0 + j};
+            if (int64_t(h.size()) < k) {
+              h.push_back(c);
+              std::push_heap(h.begin(), h.end());
+            } else if (c < h.front()) {
+              std::pop_heap(h.begin(), h.end());
+              h.back() = c;
+              std::push_heap(h.begin(), h.end());
+            }
           }
         }
       }
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < mq; ++i) {
-      auto& h = heaps[size_t(i)];
-      std::sort_heap(h.begin(), h.end());  // ascending (distance, index)
-      for (int j = 0; j < k; ++j) {
-        out.index[size_t((q0 + i) * k + j)] = h[size_t(j)].index;
-        out.distance[size_t((q0 + i) * k + j)] = h[size_t(j)].distance;
+      for (int64_t i = 0; i < mq; ++i) {
+        auto& h = heaps[size_t(i)];
+        std::sort_heap(h.begin(), h.end());  // ascending (distance, index)
+        for (int j = 0; j < k; ++j) {
+          out.index[size_t((q0 + i) * k + j)] = h[size_t(j)].index;
+          out.distance[size_t((q0 + i) * k + j)] = h[size_t(j)].distance;
+        }
       }
     }
   }

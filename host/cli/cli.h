@@ -97,5 +97,7 @@ void add_infer(CLI::App& app);   // encode, decode, reconstruct
 void add_score(CLI::App& app);
 void add_corrupt(CLI::App& app);
 void add_sample(CLI::App& app);   // draws from a VAE's prior, decoded
+void add_knn(CLI::App& app);      // k-nearest-neighbour classification on codes
+void add_cluster(CLI::App& app);  // k-means on codes
 
 }  // namespace ae::cli

@@ -223,6 +223,8 @@ int main(int argc, char** argv) {
   ae::cli::add_score(app);
   ae::cli::add_corrupt(app);
   ae::cli::add_sample(app);
+  ae::cli::add_knn(app);
+  ae::cli::add_cluster(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
