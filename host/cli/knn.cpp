@@ -3,6 +3,7 @@
 // rows (runtime/latent.h: blocked GEMM distances), majority vote. cluster: k-means with k-means++
 // restarts (host/latent/kmeans.h), ACC (Hungarian mapping) and NMI against labels.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <set>
@@ -157,7 +158,7 @@ void run_knn(KnnArgs a) {
 // ae cluster
 
 struct ClusterArgs {
-  std::string model, data = DEFAULT_TRAIN, labels, out, device = "cpu";
+  std::string model, data = DEFAULT_TRAIN, labels, out, device = "cpu", metric = "euclidean";
   int k = 0, restarts = 10, max_iter = 300;
   uint64_t seed = 1;
   int64_t batch = 1024, max_rows = -1;
@@ -166,9 +167,18 @@ struct ClusterArgs {
   DataArgs data_args;
 };
 
-KMeansResult cluster_rows(Backend& backend, const float* x, int64_t n, int64_t d, const ClusterArgs& a, const std::string& what,
+KMeansResult cluster_rows(Backend& backend, std::vector<float> rows, int64_t n, int64_t d, const ClusterArgs& a, const std::string& what,
                           const std::vector<int32_t>& labels) {
   const auto t0 = std::chrono::steady_clock::now();
+  // cosine: k-means on the rows scaled to unit length, where squared distance = 2·(1 − cos).
+  if (parse_metric(a.metric, "--metric") == Metric::cosine)
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) s += double(rows[size_t(i * d + j)]) * rows[size_t(i * d + j)];
+      if (s > 0)
+        for (int64_t j = 0; j < d; ++j) rows[size_t(i * d + j)] = float(rows[size_t(i * d + j)] / std::sqrt(s));
+    }
+  const float* x = rows.data();
   Progress bar("k-means " + what, a.restarts, !a.quiet);
   KMeansOptions opt;
   opt.k = a.k, opt.restarts = a.restarts, opt.max_iter = a.max_iter, opt.seed = a.seed;
@@ -189,6 +199,7 @@ void run_cluster(ClusterArgs a) {
   if (a.labels.empty() && a.data == DEFAULT_TRAIN) a.labels = DEFAULT_TRAIN_LABELS;
   if (a.restarts < 1) AE_FAIL("--restarts must be ≥ 1, got ", a.restarts);
   if (a.max_iter < 1) AE_FAIL("--max-iter must be ≥ 1, got ", a.max_iter);
+  const Metric metric = parse_metric(a.metric, "--metric");
   if (!a.out.empty()) {
     check_output_path(a.out, "--out", {".csv"});
     check_distinct({{"--out", a.out}, {"--model", a.model}, {"--data", a.data}, {"--labels", a.labels}});
@@ -204,13 +215,14 @@ void run_cluster(ClusterArgs a) {
   }
   if (a.k < 1 || a.k > x.rows) AE_FAIL("--k ", a.k, ": must be between 1 and the ", x.rows, " rows of --data ", a.data);
 
-  std::printf("k-means: k = %d%s, k-means++ seeding, %d restarts (seed %llu), %lld rows of %s\n", a.k,
+  std::printf("k-means%s: k = %d%s, k-means++ seeding, %d restarts (seed %llu), %lld rows of %s\n",
+              metric == Metric::cosine ? " on rows scaled to unit length (cosine)" : "", a.k,
               labels.empty() || a.k != int(std::set<int32_t>(labels.begin(), labels.end()).size()) ? "" : " (the number of classes)",
               a.restarts, (unsigned long long)a.seed, (long long)x.rows, a.data.c_str());
   CompiledModel compiled(model, *backend);
   const auto codes = encode_rows(compiled, x, a.batch, "--data", a.quiet);
-  const KMeansResult on_codes = cluster_rows(*backend, codes.data(), x.rows, model.spec.code_units(), a, "codes of " + a.model, labels);
-  if (a.compare_raw) cluster_rows(*backend, x.data.data(), x.rows, x.cols, a, "raw features", labels);
+  const KMeansResult on_codes = cluster_rows(*backend, codes, x.rows, model.spec.code_units(), a, "codes of " + a.model, labels);
+  if (a.compare_raw) cluster_rows(*backend, x.data, x.rows, x.cols, a, "raw features", labels);
   if (!a.out.empty()) {
     AtomicFile f(a.out);
     f.write(labels.empty() ? "row,cluster\n" : "row,cluster,label\n");
@@ -260,6 +272,7 @@ void add_cluster(CLI::App& app) {
   s->add_option("--restarts", a->restarts, "k-means++ seedings; the lowest inertia is kept")->capture_default_str();
   s->add_option("--max-iter", a->max_iter, "Lloyd iterations per restart, at most")->capture_default_str();
   s->add_option("--seed", a->seed, "Seed of the k-means++ draws")->capture_default_str()->check(non_negative_integer());
+  s->add_option("--metric", a->metric, "euclidean, or cosine: cluster the rows scaled to unit length")->capture_default_str();
   s->add_flag("--compare-raw", a->compare_raw, "Also cluster the raw features (normalised as the model's input)");
   s->add_option("--out", a->out, "assignments.csv: row, cluster[, label] (from the codes)");
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");

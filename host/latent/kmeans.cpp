@@ -144,9 +144,11 @@ KMeansResult kmeans(Backend& backend, const float* x, int64_t n, int64_t d, cons
   // Restarts are independent: one per thread (everything inside then runs on that thread, the
   // GEMMs included), so the whole run has one parallel region and the result does not depend on
   // the thread count. The lowest inertia wins, the earlier restart on a tie.
+  // A device backend's searches share its one stream: there the restarts run one after another.
   std::vector<KMeansResult> runs(size_t(opt.restarts));
   int done = 0;
-#pragma omp parallel for schedule(dynamic, 1)
+  const bool on_host = backend.device() == nullptr;
+#pragma omp parallel for schedule(dynamic, 1) if (on_host)
   for (int r = 0; r < opt.restarts; ++r) {
     std::mt19937_64 rng(opt.seed * 0x9E3779B97F4A7C15ull + uint64_t(r));
     std::vector<float> centres = seed_centres(x, x_norms, n, d, opt.k, rng);
