@@ -1,6 +1,7 @@
 // Model and checkpoint files: creation, saving and loading with full validation.
 #include "runtime/model.h"
 
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -91,6 +92,9 @@ ModelFile to_file(const Model& m) {
   f.metadata["ae.history"] = m.history.dump();
   f.metadata["ae.optimizer"] = m.optimizer.dump();
   f.metadata["ae.data"] = m.data.dump();
+  if (!m.code_median.empty())
+    f.metadata["ae.code_stats"] =
+        nlohmann::json{{"median", m.code_median}, {"std", m.code_std}, {"rows", m.code_stats_rows}, {"mode", "encode"}}.dump();
   return f;
 }
 
@@ -164,6 +168,27 @@ void check_metadata_types(const Model& m, const std::string& path) {
   }
 }
 
+// ae.code_stats: {"median": [units], "std": [units], "rows": N}; absent in older files.
+void read_code_stats(const nlohmann::json& j, const std::string& path, Model& m) {
+  const size_t units = size_t(m.spec.code_units());
+  auto floats = [&](const char* key) {
+    if (!j.is_object() || !j.contains(key) || !j[key].is_array() || j[key].size() != units)
+      AE_FAIL(path, ": __metadata__ ae.code_stats.", key, " must be an array of ", units, " numbers (one per code unit)");
+    std::vector<float> v;
+    for (const auto& x : j[key]) {
+      if (!x.is_number() || !std::isfinite(x.get<double>()))
+        AE_FAIL(path, ": __metadata__ ae.code_stats.", key, " holds ", json_shown(x), ", not a finite number");
+      v.push_back(x.get<float>());
+    }
+    return v;
+  };
+  m.code_median = floats("median");
+  m.code_std = floats("std");
+  for (float s : m.code_std)
+    if (s < 0) AE_FAIL(path, ": __metadata__ ae.code_stats.std holds a negative deviation ", s);
+  m.code_stats_rows = j.contains("rows") && j["rows"].is_number_unsigned() ? j["rows"].get<int64_t>() : 0;
+}
+
 Model from_file(const ModelFile& f, const std::string& path, int slots, bool checkpoint) {
   int64_t version = meta_int(f, path, "ae.format_version");
   if (version > MODEL_FORMAT_VERSION)
@@ -190,6 +215,7 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
   if (f.metadata.count("ae.optimizer")) m.optimizer = meta_json(f, path, "ae.optimizer");
   if (f.metadata.count("ae.data")) m.data = meta_json(f, path, "ae.data");
   check_metadata_types(m, path);
+  if (f.metadata.count("ae.code_stats")) read_code_stats(meta_json(f, path, "ae.code_stats"), path, m);
   std::string why = "the spec " + m.spec.to_compact();
   // Shapes first: a spec in the metadata cannot make ae allocate more than the file holds.
   std::set<std::string> part_names;

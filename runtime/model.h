@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +32,11 @@ struct Model {
   nlohmann::json history = nlohmann::json::array();  // one object per logged interval
   nlohmann::json optimizer = nlohmann::json::object();
   nlohmann::json data = nlohmann::json::object();    // training data summary (file, rows, cols)
+  // Per code unit, the median and standard deviation of the training rows' codes (GraphMode::encode:
+  // a VAE's μ), recorded by `ae train` for `ae hash` (thresholds, and which units carry the most
+  // variance). Empty in model files written before ae recorded them.
+  std::vector<float> code_median, code_std;
+  int64_t code_stats_rows = 0;  // how many training rows they were fitted on
 
   // Fresh parameters, initialised by activation (He / Xavier / LeCun) from `seed`.
   static Model create(const Spec& spec, uint64_t seed, Loss loss);

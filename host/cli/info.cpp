@@ -87,6 +87,10 @@ void print_model(const std::string& path) {
   std::printf("normalisation: %s\n", norm_kind_name(m.norm.kind));
   if (m.threshold.is_null()) std::printf("threshold: none (train with --contamination q to store one)\n");
   else std::printf("threshold: %s\n", m.threshold.dump().c_str());
+  if (m.code_median.empty()) std::printf("code statistics: none (ae hash needs --fit FILE, or a sigmoid code)\n");
+  else
+    std::printf("code statistics: per-unit medians and standard deviations of the %zu code units, fitted on %lld training rows "
+                "(ae hash thresholds)\n", m.code_median.size(), (long long)m.code_stats_rows);
   if (!m.optimizer.empty()) std::printf("optimizer: %s\n", m.optimizer.dump().c_str());
   if (!m.history.empty()) {
     std::printf("history:\n  %8s %7s %12s %12s\n", "step", "epoch", "train loss", "val loss");

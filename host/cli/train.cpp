@@ -9,6 +9,7 @@
 
 #include "graph/spec.h"
 #include "host/cli/cli.h"
+#include "host/latent/hashing.h"
 #include "host/progress.h"
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
@@ -212,6 +213,7 @@ Model start_model(const TrainArgs& a, Loss loss) {
   model.seed = a.seed;
   model.history = nlohmann::json::array();
   model.threshold = nullptr;
+  model.code_median.clear(), model.code_std.clear(), model.code_stats_rows = 0;
   return model;
 }
 
@@ -438,6 +440,15 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     evaluate(model, *backend, tv, 1024, &scores);
     model.threshold = {{"value", quantile(scores, 1.0 - a.contamination)}, {"contamination", a.contamination},
                        {"fitted_on", "training data, " + std::to_string(d.data.rows) + " rows"}};
+  }
+  if (d.data.rows > 0) {
+    // The codes' per-unit medians and deviations, for `ae hash`: one forward pass over the
+    // training rows (a VAE's μ).
+    const std::vector<float> codes = run_forward(model, *backend, GraphMode::encode, tv.data, tv.rows, 1024);
+    latent::CodeStats cs = latent::fit_code_stats(codes.data(), tv.rows, model.spec.code_units());
+    model.code_median = std::move(cs.median);
+    model.code_std = std::move(cs.std);
+    model.code_stats_rows = tv.rows;
   }
   model.save(a.out);
   if (log) {
