@@ -394,7 +394,10 @@ Matrix read_npy(const std::string& path, int64_t max_rows) {
   return m;
 }
 
-void save_npy(const std::string& path, const float* data, int64_t rows, int64_t cols) {
+namespace {
+
+// An NPY v1.0 file of a C-order (rows, cols) array of `descr` elements of `elem_bytes` each.
+void save_npy_raw(const std::string& path, const void* data, int64_t rows, int64_t cols, const char* descr, size_t elem_bytes) {
   if (rows < 0 || cols < 0) AE_FAIL(path, ": cannot write an NPY array of shape (", rows, ", ", cols, ")");
   uint64_t elems = 0;
   if (__builtin_mul_overflow(static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), &elems) ||
@@ -402,20 +405,30 @@ void save_npy(const std::string& path, const float* data, int64_t rows, int64_t 
     AE_FAIL(path, ": cannot write an NPY array of shape (", rows, ", ", cols, "): size overflows");
   if (elems > 0 && data == nullptr) AE_FAIL(path, ": cannot write NPY: no data for ", rows, "×", cols);
 
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + std::to_string(rows) + ", " +
                        std::to_string(cols) + "), }";
   const size_t prefix = 10;  // magic (6) + version (2) + header length (2)
   header.append(63 - (prefix + header.size()) % 64, ' ');
   header += '\n';
   const auto n = static_cast<uint16_t>(header.size());  // < 128 here, far below the v1.0 limit
 
-  AtomicFile out(path, prefix + header.size() + elems * sizeof(float));
+  AtomicFile out(path, prefix + header.size() + elems * elem_bytes);
   out.write("\x93NUMPY\x01\x00", 8);
   const uint8_t len[2] = {static_cast<uint8_t>(n & 0xFF), static_cast<uint8_t>(n >> 8)};
   out.write(len, 2);
   out.write(header);
-  out.write(data, elems * sizeof(float));
+  out.write(data, elems * elem_bytes);
   out.commit();
+}
+
+}  // namespace
+
+void save_npy(const std::string& path, const float* data, int64_t rows, int64_t cols) {
+  save_npy_raw(path, data, rows, cols, "<f4", sizeof(float));
+}
+
+void save_npy_u8(const std::string& path, const uint8_t* data, int64_t rows, int64_t cols) {
+  save_npy_raw(path, data, rows, cols, "|u1", 1);
 }
 
 }  // namespace ae

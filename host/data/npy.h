@@ -31,6 +31,9 @@ Matrix read_npy(const std::string& path, int64_t max_rows = -1);
 void save_npy(const std::string& path,
               const float* data,  // [rows, cols], row-major
               int64_t rows, int64_t cols);
+// The same for bytes: a uint8 array ('|u1') of shape (rows, cols), e.g. packed binary codes.
+void save_npy_u8(const std::string& path, const uint8_t* data,  // [rows, cols]
+                 int64_t rows, int64_t cols);
 inline void save_npy(const std::string& path, const Matrix& m) {
   save_npy(path, m.data.data(), m.rows, m.cols);
 }

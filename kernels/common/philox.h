@@ -25,6 +25,7 @@ enum class PhiloxPurpose : uint8_t {
   dropout = 6,     // dropout masks (step = training step)
   prior = 7,       // draws from a generative model's prior: `ae sample` (step 0), an adversarial
                    // autoencoder's prior samples (step = training step)
+  hashing = 8,     // random hyperplanes of the LSH baseline in `ae retrieve --compare-lsh` (step 0)
 };
 
 struct PhiloxBlock {
