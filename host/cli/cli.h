@@ -99,5 +99,7 @@ void add_corrupt(CLI::App& app);
 void add_sample(CLI::App& app);   // draws from a VAE's prior, decoded
 void add_knn(CLI::App& app);      // k-nearest-neighbour classification on codes
 void add_cluster(CLI::App& app);  // k-means on codes
+void add_hash(CLI::App& app);     // hash, retrieve: semantic hashing
+void add_compress(CLI::App& app); // compress, decompress: codes as compressed data
 
 }  // namespace ae::cli

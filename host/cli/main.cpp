@@ -225,6 +225,8 @@ int main(int argc, char** argv) {
   ae::cli::add_sample(app);
   ae::cli::add_knn(app);
   ae::cli::add_cluster(app);
+  ae::cli::add_hash(app);
+  ae::cli::add_compress(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
