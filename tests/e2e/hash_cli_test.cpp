@@ -94,6 +94,19 @@ TEST(HashCli, TrainRecordsMediansAndHashThresholdsAtThem) {
   EXPECT_NE(run_ok(dir, with({"hash", "--model", sig, "--out", dir / "s.npy"})).out.find("0.5 (a sigmoid code)"), std::string::npos);
   RunResult fit = run_ok(dir, with({"hash", "--model", model, "--fit", TRAIN_IMAGES, "--out", dir / "f.npy"}));
   EXPECT_NE(fit.out.find("the medians of --fit"), std::string::npos) << fit.out;
+  // A VAE hashes its mean code μ, at the medians of the training rows' μ.
+  const std::string vae = dir / "vae.st";
+  train(dir, vae, "784-32r-8v-32r-784s");
+  run_ok(dir, with({"encode", "--model", vae, "--out", dir / "mu.npy"}));
+  run_ok(dir, with({"hash", "--model", vae, "--out", dir / "v.npy"}));
+  const Matrix mu = read_npy(dir / "mu.npy");
+  const json vstats = json::parse(load_model_file(vae).metadata.at("ae.code_stats"));
+  const std::string vbits = npy_payload(dir / "v.npy");
+  ASSERT_EQ(vbits.size(), 100u);
+  for (int64_t r = 0; r < 100; ++r)
+    for (int j = 0; j < 8; ++j)
+      ASSERT_EQ((uint8_t(vbits[size_t(r)]) >> (7 - j)) & 1, mu.data[size_t(r * 8 + j)] > vstats["median"][size_t(j)].get<float>() ? 1 : 0)
+          << "row " << r << " unit " << j;
 }
 
 // Top K per query in CSV, distances non-decreasing and ties by lower row; with labels, mAP and

@@ -1,6 +1,7 @@
 // Faults while writing, through the real `ae` binary under a file-size limit (as
 // `prlimit --fsize=N ae ...`): train --out, the checkpoint, --log-json, encode/decode/reconstruct
-// and corrupt --out (.npy and .csv), score --out and --per-feature, and stdout. Each must end with exactly one
+// and corrupt --out (.npy and .csv), score --out and --per-feature, hash, retrieve, compress and
+// decompress --out, and stdout. Each must end with exactly one
 // line on stderr naming the file and the cause, exit 1 (not killed by SIGXFSZ), leave the previous
 // file at that path byte for byte and leave no temporary file. A full disk (ENOSPC) takes the same
 // path through AtomicFile; making one needs root (a small tmpfs), the size limit does not.
@@ -121,6 +122,22 @@ TEST_F(WriteFaults, CorruptOutKeepsThePreviousFile) {
     const std::string out = dir / (std::string("noisy") + ext);
     ok({"corrupt", "--data", x(), "--noise", "mask:0.2", "--out", out, "--threads", "1"});
     expect_write_fault({"corrupt", "--data", x(), "--noise", "mask:0.2", "--seed", "2", "--out", out, "--threads", "1"}, 8192, out);
+  }
+}
+
+TEST_F(WriteFaults, HashingAndCompressionOutputsKeepThePreviousFile) {
+  const std::string m = dir / "m.safetensors";
+  ok(train_args(m, "1"));
+  // 2000 rows: hash 4 KB, retrieve ≈ 100 KB of CSV, compress 128 KB, decompress 512 KB.
+  const std::vector<std::vector<std::string>> runs = {
+      {"hash", "--model", m, "--data", x(), "--out", dir / "h.npy", "--quiet"},
+      {"retrieve", "--model", m, "--database", x(), "--query", x(), "--top", "5", "--out", dir / "r.csv", "--quiet"},
+      {"compress", "--model", m, "--data", x(), "--out", dir / "c.aec", "--quiet"},
+      {"decompress", "--model", m, "--codes", dir / "c.aec", "--out", dir / "y.npy", "--quiet"}};
+  for (const auto& args : runs) {
+    SCOPED_TRACE(args[0]);
+    ok(args);  // an old output to keep
+    expect_write_fault(args, 1024, args[args.size() - 2]);
   }
 }
 
