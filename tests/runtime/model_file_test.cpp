@@ -235,6 +235,37 @@ TEST(ModelFile, FuzzNumberBeyondDoubleIsAnAeError) {
   }
 }
 
+// ae.code_stats (the codes' training medians and deviations for `ae hash`) round-trips exactly, is
+// optional (files written before it load with none), and a malformed record is refused naming the field.
+TEST(ModelFile, CodeStatsRoundTripAreOptionalAndChecked) {
+  TempDir dir;
+  const std::string m = dir.file("m.safetensors"), p = dir.file("p.safetensors");
+  Model model = Model::create(parse_spec("4-2-4"), 1, Loss::mse);
+  model.save(m);
+  EXPECT_EQ(load_model_file(m).metadata.count("ae.code_stats"), 0u) << "no statistics, no key";
+  EXPECT_TRUE(Model::load(m).code_median.empty());
+  model.code_median = {0.1f, -3.25e-7f};
+  model.code_std = {1.0f / 3.0f, 0.f};
+  model.code_stats_rows = 60000;
+  model.save(m);
+  const Model back = Model::load(m);
+  EXPECT_EQ(back.code_median, model.code_median);  // bit for bit through JSON
+  EXPECT_EQ(back.code_std, model.code_std);
+  EXPECT_EQ(back.code_stats_rows, 60000);
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"median": [0.5], "std": [1, 1]})", "ae.code_stats.median must be an array of 2 numbers"},
+      {R"({"median": [0.5, "x"], "std": [1, 1]})", "ae.code_stats.median holds \"x\""},
+      {R"({"median": [0.5, 0.5]})", "ae.code_stats.std must be an array of 2 numbers"},
+      {R"({"median": [0.5, 0.5], "std": [1, -1]})", "ae.code_stats.std holds a negative deviation"},
+      {R"([1, 2])", "ae.code_stats.median must be an array"}};
+  for (const auto& [text, why] : bad) {
+    ModelFile f = load_model_file(m);
+    f.metadata["ae.code_stats"] = text;
+    save_model_file(p, f);
+    expect_error([&] { Model::load(p); }, {p, why});
+  }
+}
+
 // Found while fuzzing (beyond the target's 8 KB inputs): nlohmann's dump() recurses per nesting
 // level, so a deeply nested header or ae.* metadata record overflowed the stack in a message
 // (SIGSEGV in `ae info`).
