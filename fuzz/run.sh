@@ -3,14 +3,14 @@
 # (default 30), starting from the committed seed corpus fuzz/corpus/<target>/ (so every input that
 # ever crashed a reader is replayed first). New inputs go to build-fuzz/corpus/<target>/, findings
 # (crash-*, leak-*, timeout-*, oom-*) to build-fuzz/findings/<target>/.
-#   bash fuzz/run.sh [SECONDS] [TARGET...]     targets: idx npy csv model spec (default: all)
+#   bash fuzz/run.sh [SECONDS] [TARGET...]     targets: idx npy csv model spec aec (default: all)
 # Ends with "fuzz summary: P passed, F failed" and fails when any target found something.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(idx npy csv model spec)
+((${#targets[@]})) || targets=(idx npy csv model spec aec)
 
 if ! command -v clang++-14 >/dev/null; then
   echo "ae: clang++-14 is not installed (Debian: clang-14 libclang-rt-14-dev): fuzz targets not run" >&2
