@@ -110,7 +110,10 @@ void run_decompress(const CompressArgs& a) {
             hex64(fp), "); decode it with the model that compressed it");
   auto backend = make_backend(a.device);
   const std::vector<float> y = decode(model, *backend, f.codes, f.rows, a.batch);
-  save_matrix(a.out, y.data(), f.rows, model.spec.input);
+  std::vector<std::string> header;  // the training data's column names, when a CSV gave them
+  if (model.data.contains("columns") && model.data["columns"].size() == size_t(model.spec.input))
+    header = model.data["columns"].get<std::vector<std::string>>();
+  save_matrix(a.out, y.data(), f.rows, model.spec.input, header);
   std::printf("decoded %lld rows (%lld %s code values each) from %s → %s [%lld × %lld]\n", (long long)f.rows, (long long)f.units,
               f.quant_bits ? (std::to_string(f.quant_bits) + "-bit").c_str() : "float32", a.codes.c_str(), a.out.c_str(),
               (long long)f.rows, (long long)model.spec.input);
