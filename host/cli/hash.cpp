@@ -40,15 +40,16 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 bool sigmoid_code(const Spec& s) { return !s.variational() && s.encoder.back().act == Act::sigmoid; }
 
-// Which units become bits and where each is cut, decided from the model (and --fit) before any
-// data is read, so a model that cannot be hashed fails at once.
+// Which units become bits and where each is cut: from the model's recorded statistics, a sigmoid
+// code's 0.5, or --fit FILE's codes.
 struct Hashing {
   std::vector<int64_t> units;
   std::vector<float> thresholds;
   std::string how;  // for the report: where the thresholds come from
 };
 
-// The checks that need only the model: --bits against the code, and statistics to hash with.
+// The checks that need only the model, made before any data is read so that a model that cannot
+// be hashed fails at once: --bits against the code, and statistics to hash with.
 int64_t checked_bits(const HashArgs& a, const Model& m) {
   const int64_t units = m.spec.code_units();
   if (a.bits != ALL_UNITS && a.bits < 1) AE_FAIL("--bits ", a.bits, ": must be ≥ 1 (bits per code)");
@@ -56,9 +57,11 @@ int64_t checked_bits(const HashArgs& a, const Model& m) {
   if (bits > units)
     AE_FAIL("--bits ", bits, ": ", a.model, "'s code has only ", units, " units (", m.spec.to_compact(), "); give at most ", units);
   if (a.fit.empty()) {
+    // A sigmoid code needs no medians (it is cut at 0.5), but fewer bits than units need the deviations.
     if (m.code_median.empty() && (!sigmoid_code(m.spec) || bits < units))
-      AE_FAIL("--model ", a.model, " records no training medians of its codes (written by an ae before `ae train` recorded them); "
-              "give --fit FILE (e.g. the training data) to fit them");
+      AE_FAIL("--model ", a.model, " records no training ", sigmoid_code(m.spec) ? "deviations" : "medians",
+              " of its codes (written by an ae before `ae train` recorded them); give --fit FILE (e.g. the training data) to "
+              "fit them");
   }
   return bits;
 }
