@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "host/cli/cli.h"
+#include "host/cli/score.h"
 #include "host/metrics.h"
 #include "host/progress.h"
 #include "kernels/common/error.h"
@@ -93,14 +94,13 @@ void run_score(const ScoreArgs& a) {
   // One compiled model for the scores and the per-feature reconstruction: the parameters go to
   // the device once, and each plan is built once and run batch after batch.
   CompiledModel compiled(model, *backend);
-  std::vector<float> scores(size_t(in.x.rows));
-  const DataView view{in.x.data.data(), in.x.rows, in.x.cols};
+  std::vector<float> scores;
   if (a.iw >= 1) {
     Progress bar("score --iw " + std::to_string(a.iw), in.x.rows, !a.quiet);
-    importance_weighted_bound(compiled, view, a.batch, a.iw, scores.data(), [&](int64_t done) { bar.update(done, ""); });
+    scores = anomaly_scores(compiled, in.x, a.batch, a.iw, [&](int64_t done) { bar.update(done, ""); });
     bar.finish();
   } else {
-    evaluate(compiled, view, a.batch, scores.data());
+    scores = anomaly_scores(compiled, in.x, a.batch);
   }
   // Which threshold flags rows: given, or this data's quantile, or the one fitted in training.
   double thr = NAN;
@@ -113,8 +113,8 @@ void run_score(const ScoreArgs& a) {
     // The stored threshold is a quantile of training scores of the one-sample negative ELBO, a
     // looser quantity than the bound: comparing the two would flag almost nothing.
     thr_source = "none: the model's threshold was fitted on negative ELBOs, not on --iw bounds; give --threshold or --contamination";
-  } else if (!model.threshold.is_null()) {
-    thr = model.threshold["value"].get<double>(), thr_source = "fitted in training (contamination " + model.threshold.value("contamination", nlohmann::json()).dump() + ")";
+  } else if (const StoredThreshold st = stored_threshold(model); !std::isnan(st.value)) {
+    thr = st.value, thr_source = st.source;
   }
   const bool flag = !std::isnan(thr);
 
@@ -137,10 +137,7 @@ void run_score(const ScoreArgs& a) {
     f.commit();
   }
   double mean = std::accumulate(scores.begin(), scores.end(), 0.0) / double(std::max<int64_t>(1, in.x.rows));
-  const std::string unit = model.loss == Loss::bce ? "nats" : "mse summed over features";
-  const std::string what = a.iw >= 1 ? "importance-weighted bound on −log p(x), " + std::to_string(a.iw) + " samples, " + unit
-                           : model.spec.variational() ? "negative ELBO per row, " + unit + ", one z per row"
-                                                      : std::string(loss_name(model.loss)) + " loss per feature";
+  const std::string what = score_description(model, a.iw);
   std::printf("scored %lld rows of %s with %s (%s): mean %.6g, median %.6g, max %.6g\n", (long long)in.x.rows, a.data.c_str(),
               a.model.c_str(), what.c_str(), mean, quantile(scores, 0.5), *std::max_element(scores.begin(), scores.end()));
   if (flag) {
@@ -177,6 +174,28 @@ void run_score(const ScoreArgs& a) {
 }
 
 }  // namespace
+
+std::vector<float> anomaly_scores(CompiledModel& compiled, const Matrix& x, int64_t batch, int64_t iw,
+                                  const std::function<void(int64_t)>& progress) {
+  std::vector<float> scores(size_t(x.rows));
+  const DataView view{x.data.data(), x.rows, x.cols};
+  if (iw >= 1) importance_weighted_bound(compiled, view, batch, iw, scores.data(), progress);
+  else evaluate(compiled, view, batch, scores.data());
+  return scores;
+}
+
+std::string score_description(const Model& model, int64_t iw) {
+  const std::string unit = model.loss == Loss::bce ? "nats" : "mse summed over features";
+  return iw >= 1 ? "importance-weighted bound on −log p(x), " + std::to_string(iw) + " samples, " + unit
+         : model.spec.variational() ? "negative ELBO per row, " + unit + ", one z per row"
+                                    : std::string(loss_name(model.loss)) + " loss per feature";
+}
+
+StoredThreshold stored_threshold(const Model& model) {
+  if (model.threshold.is_null()) return {};
+  return {model.threshold.at("value").get<double>(),
+          "fitted in training (contamination " + model.threshold.value("contamination", nlohmann::json()).dump() + ")"};
+}
 
 void add_score(CLI::App& app) {
   auto a = std::make_shared<ScoreArgs>();
