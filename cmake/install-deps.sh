@@ -9,6 +9,9 @@ packages=(
   libboost-context-dev                   # fibers of runtime/sim
   nlohmann-json3-dev libcli11-dev zlib1g-dev
   libpng-dev                             # host/data/png.cpp: image grids as PNG (ae sample --grid, figures)
+  gnuplot-nox                            # ae report: draws its plots (pngcairo terminal, run as a child process)
+  fonts-dejavu-core                      # ae report: the font pngcairo and the page use; without a font, text draws as boxes
+  chromium                               # tests/e2e/report_test.cpp renders ae report's page headless and checks the figures show
   libgtest-dev libgmock-dev
   dataset-fashion-mnist                  # ae's default data
   python3-venv                           # check.sh: Python's safetensors reads and writes ae's model files

@@ -101,5 +101,6 @@ void add_knn(CLI::App& app);      // k-nearest-neighbour classification on codes
 void add_cluster(CLI::App& app);  // k-means on codes
 void add_hash(CLI::App& app);     // hash, retrieve: semantic hashing
 void add_compress(CLI::App& app); // compress, decompress: codes as compressed data
+void add_report(CLI::App& app);   // an HTML page of figures about a model on a data set
 
 }  // namespace ae::cli

@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
   ae::cli::add_cluster(app);
   ae::cli::add_hash(app);
   ae::cli::add_compress(app);
+  ae::cli::add_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

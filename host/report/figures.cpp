@@ -1,0 +1,282 @@
+// The report's gnuplot figures: loss curves, codes in 2-D, the score histogram. See figures.h.
+#include "host/report/figures.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+
+#include "host/report/pca.h"
+#include "host/report/plot.h"
+#include "kernels/common/error.h"
+#include "runtime/atomic_file.h"
+
+namespace ae::report {
+
+namespace {
+
+// matplotlib's "tab10": ten colours told apart by most readers, colour-blind ones included.
+const char* const k_palette[] = {"1f77b4", "ff7f0e", "2ca02c", "d62728", "9467bd",
+                                 "8c564b", "e377c2", "7f7f7f", "bcbd22", "17becf"};
+constexpr int k_palette_size = 10;
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "NaN";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.9g", v);
+  return b;
+}
+
+std::string short_num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  AtomicFile f(path, text.size());
+  f.write(text);
+  f.commit();
+}
+
+// The settings every figure shares: its size and file, a readable font (pngcairo draws with
+// fontconfig's match for "DejaVu Sans", installed by install-deps.sh), light grid, no
+// enhanced-text markup (labels such as "d_real" must print as written).
+std::string preamble(const std::string& png, int64_t w, int64_t h) {
+  return "set terminal pngcairo size " + std::to_string(w) + "," + std::to_string(h) +
+         " noenhanced font 'DejaVu Sans,12' linewidth 1.2 background '#ffffff'\n"
+         "set output " + gnuplot_quote(png) + "\n"
+         "set encoding utf8\n"
+         "set border 3 lc rgb '#444444'\n"
+         "set tics nomirror out scale 0.6 textcolor rgb '#333333'\n"
+         "set grid xtics ytics lc rgb '#e6e6e6' lw 1 dt 1\n"
+         "set key top right reverse Left samplen 2 spacing 1.1 box lc rgb '#cccccc' opaque\n"
+         "set datafile missing 'NaN'\n";
+}
+
+// [lo, hi] of finite values, padded by `pad` of its width; a single value gets a width of its own.
+std::pair<double, double> padded_range(double lo, double hi, double pad) {
+  if (!(hi > lo)) {
+    const double w = std::max(std::abs(lo) * 0.1, 1e-3);
+    return {lo - w, hi + w};
+  }
+  const double w = (hi - lo) * pad;
+  return {lo - w, hi + w};
+}
+
+std::string range_cmd(const char* axis, std::pair<double, double> r) {
+  return std::string("set ") + axis + "range [" + num(r.first) + ":" + num(r.second) + "]\n";
+}
+
+Figure finish(const std::string& dir, const std::string& png, const std::string& script_name, const std::string& script,
+              int64_t w, int64_t h, const std::string& gnuplot) {
+  write_file(dir + "/" + script_name, script);
+  run_gnuplot(gnuplot, dir, script_name);
+  Figure f;
+  f.file = png, f.width = w, f.height = h;
+  return f;
+}
+
+bool is_integer(const std::string& s) {
+  long long v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+}
+
+}  // namespace
+
+std::vector<std::string> label_classes(const std::vector<std::string>& labels) {
+  std::vector<std::string> c = labels;
+  std::sort(c.begin(), c.end());
+  c.erase(std::unique(c.begin(), c.end()), c.end());
+  if (std::all_of(c.begin(), c.end(), is_integer))
+    std::sort(c.begin(), c.end(), [](const std::string& a, const std::string& b) { return std::stoll(a) < std::stoll(b); });
+  return c;
+}
+
+Figure draw_loss(const std::string& dir, const ReportInput& in, const std::string& gnuplot) {
+  // Columns: step, train, val, then each objective term (only when there are several: a single
+  // term is the training loss itself).
+  std::vector<std::string> terms;
+  for (const auto& h : in.history)
+    if (h.contains("terms") && h["terms"].is_object() && h["terms"].size() > 1)
+      for (const auto& [k, v] : h["terms"].items())
+        if (std::find(terms.begin(), terms.end(), k) == terms.end()) terms.push_back(k);
+  std::string data;
+  double lo = INFINITY, hi = -INFINITY, s_lo = INFINITY, s_hi = -INFINITY;
+  bool any_val = false, positive = true;
+  int64_t points = 0;
+  auto value = [](const nlohmann::json& j, const std::string& key) {
+    return j.contains(key) && j[key].is_number() ? j[key].get<double>() : NAN;
+  };
+  for (const auto& h : in.history) {
+    const double step = value(h, "step"), train = value(h, "train_loss");
+    if (!std::isfinite(step) || !std::isfinite(train)) continue;
+    std::vector<double> row = {train, value(h, "val_loss")};
+    for (const auto& t : terms) row.push_back(h.contains("terms") ? value(h["terms"], t) : NAN);
+    any_val = any_val || std::isfinite(row[1]);
+    data += num(step);
+    for (double v : row) {
+      data += " " + num(v);
+      if (!std::isfinite(v)) continue;
+      lo = std::min(lo, v), hi = std::max(hi, v), positive = positive && v > 0;
+    }
+    data += "\n";
+    s_lo = std::min(s_lo, step), s_hi = std::max(s_hi, step);
+    ++points;
+  }
+  Figure f;
+  if (points == 0) {
+    f.note = in.steps == 0 ? "Not drawn: the model was never trained (ae train --steps 0), so it has no loss history."
+                           : "Not drawn: the model file holds no training history.";
+    return f;
+  }
+  write_file(dir + "/loss.dat", data);
+  const int64_t w = 560, h = 380;
+  std::string s = preamble("loss.png", w, h);
+  s += "set xlabel 'optimizer step'\nset ylabel " + gnuplot_quote("loss (" + in.loss + ")") + "\n";
+  s += range_cmd("x", s_lo == s_hi ? std::pair{s_lo - 1, s_hi + 1} : padded_range(s_lo, s_hi, 0.02));
+  const bool log_y = positive && hi / lo > 20;
+  if (log_y) s += "set logscale y\nset format y '%g'\n" + range_cmd("y", {lo / 1.2, hi * 1.2});
+  else s += range_cmd("y", padded_range(lo, hi, 0.05));
+  const std::string style = points <= 30 ? "linespoints pt 7 ps 0.7" : "lines";
+  s += "plot 'loss.dat' using 1:2 with " + style + " lw 2 lc rgb '#1f77b4' title 'training'";
+  if (any_val) s += ", '' using 1:3 with " + style + " lw 2 lc rgb '#ff7f0e' title 'validation'";
+  for (size_t t = 0; t < terms.size(); ++t)
+    s += ", '' using 1:" + std::to_string(4 + t) + " with lines lw 1.5 dt 2 lc rgb '#" + k_palette[(2 + t) % k_palette_size] +
+         "' title " + gnuplot_quote("term: " + terms[t]);
+  s += "\n";
+  f = finish(dir, "loss.png", "loss.gp", s, w, h, gnuplot);
+  f.caption = std::to_string(points) + " logged intervals over " + std::to_string(in.steps) + " steps (" + std::to_string(in.epochs) +
+              " epochs)" + (any_val ? "" : "; no validation loss was recorded") + (log_y ? "; logarithmic loss axis" : "") + ".";
+  return f;
+}
+
+namespace {
+
+// The 2-D coordinates of every drawn row, and the axis titles.
+struct Coordinates {
+  std::vector<float> xy;  // [rows, 2]
+  std::string x_title, y_title, what;
+};
+
+Coordinates code_coordinates(const ReportInput& in) {
+  Coordinates c;
+  const std::string code = in.variational ? "mean code μ" : "code";
+  if (in.code_width == 1) {  // one unit: against the score, which the page is about anyway
+    for (int64_t r = 0; r < in.rows; ++r) c.xy.insert(c.xy.end(), {in.codes[size_t(r)], in.scores[size_t(r)]});
+    c.x_title = code + " (1 unit)", c.y_title = "anomaly score", c.what = "the one code unit against the anomaly score";
+  } else if (in.code_width == 2) {
+    c.xy = in.codes;
+    c.x_title = code + " unit 0", c.y_title = code + " unit 1", c.what = "the " + code + " itself (2 units)";
+  } else {
+    const Projection2d p = principal_components_2d(in.codes.data(), in.rows, in.code_width);
+    c.xy = p.xy;
+    char b[96];
+    std::snprintf(b, sizeof b, "principal component 1 (%.1f %% of variance)", 100 * p.explained[0]);
+    c.x_title = b;
+    std::snprintf(b, sizeof b, "principal component 2 (%.1f %% of variance)", 100 * p.explained[1]);
+    c.y_title = b;
+    c.what = "the first two principal components of the " + std::to_string(in.code_width) + "-unit " + code;
+  }
+  return c;
+}
+
+}  // namespace
+
+Figure draw_codes(const std::string& dir, const ReportInput& in, const std::string& gnuplot) {
+  const Coordinates c = code_coordinates(in);
+  const std::vector<std::string> classes = in.labels.empty() ? std::vector<std::string>() : label_classes(in.labels);
+  const bool coloured = !classes.empty() && classes.size() <= k_max_coloured_classes;
+  std::map<std::string, size_t> class_index;
+  for (size_t i = 0; i < classes.size(); ++i) class_index[classes[i]] = i;
+  // Many points: small and translucent, so dense regions read darker instead of as one blot.
+  const bool many = in.rows > 2000;
+  const unsigned alpha = many ? 0x88 : 0x22;  // gnuplot's alpha: 0 opaque, 255 invisible
+  std::string data;
+  double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+  for (int64_t r = 0; r < in.rows; ++r) {  // row order: no class is drawn entirely over another
+    const double x = c.xy[size_t(2 * r)], y = c.xy[size_t(2 * r + 1)];
+    if (!std::isfinite(x) || !std::isfinite(y)) continue;
+    const size_t k = coloured ? class_index[in.labels[size_t(r)]] : 0;
+    const unsigned rgb = unsigned(std::stoul(k_palette[k % k_palette_size], nullptr, 16));
+    data += num(x) + " " + num(y) + " " + std::to_string((alpha << 24) | rgb) + "\n";
+    x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x), y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+  }
+  Figure f;
+  if (data.empty()) {
+    f.note = "Not drawn: no row has finite codes.";
+    return f;
+  }
+  write_file(dir + "/codes.dat", data);
+  const int64_t w = 560, h = 500;
+  std::string s = preamble("codes.png", w, h);
+  s += "set xlabel " + gnuplot_quote(c.x_title) + "\nset ylabel " + gnuplot_quote(c.y_title) + "\n";
+  s += range_cmd("x", padded_range(x_lo, x_hi, 0.03)) + range_cmd("y", padded_range(y_lo, y_hi, 0.03));
+  if (coloured) s += "set key outside right top vertical title 'label' box\n";
+  s += "plot 'codes.dat' using 1:2:3 with points pt 7 ps " + std::string(many ? "0.45" : "0.8") + " lc rgb variable notitle";
+  if (coloured)
+    for (size_t k = 0; k < classes.size(); ++k)
+      s += ", keyentry with points pt 7 ps 1.5 lc rgb '#" + std::string(k_palette[k % k_palette_size]) + "' title " +
+           gnuplot_quote(classes[k] + (classes[k] == in.anomaly_label ? " (anomaly)" : ""));
+  s += "\n";
+  f = finish(dir, "codes.png", "codes.gp", s, w, h, gnuplot);
+  f.caption = "Each point is a row: " + c.what + ".";
+  if (!in.labels.empty() && !coloured)
+    f.caption += " Not coloured: the labels have " + std::to_string(classes.size()) + " distinct values (more than " +
+                 std::to_string(k_max_coloured_classes) + ").";
+  return f;
+}
+
+Figure draw_scores(const std::string& dir, const ReportInput& in, const std::string& gnuplot) {
+  const bool split = !in.anomaly_label.empty() && !in.labels.empty();
+  double lo = INFINITY, hi = -INFINITY;
+  for (float v : in.scores)
+    if (std::isfinite(v)) lo = std::min(lo, double(v)), hi = std::max(hi, double(v));
+  Figure f;
+  if (!(lo <= hi)) {
+    f.note = "Not drawn: no row has a finite score.";
+    return f;
+  }
+  if (std::isfinite(in.threshold)) lo = std::min(lo, in.threshold), hi = std::max(hi, in.threshold);
+  auto [x_lo, x_hi] = padded_range(lo, hi, 0.0);
+  const int64_t bins = std::clamp<int64_t>(int64_t(std::sqrt(double(in.rows)) * 1.5), 10, 80);
+  const double width = (x_hi - x_lo) / double(bins);
+  std::vector<int64_t> normal(size_t(bins), 0), anomalous(size_t(bins), 0);
+  for (int64_t r = 0; r < in.rows; ++r) {
+    const double v = in.scores[size_t(r)];
+    if (!std::isfinite(v)) continue;
+    const size_t b = size_t(std::clamp<int64_t>(int64_t((v - x_lo) / width), 0, bins - 1));
+    (split && in.labels[size_t(r)] == in.anomaly_label ? anomalous : normal)[b]++;
+  }
+  std::string data;
+  int64_t top = 1;
+  for (int64_t b = 0; b < bins; ++b) {
+    data += num(x_lo + (double(b) + 0.5) * width) + " " + std::to_string(normal[size_t(b)]) + " " + std::to_string(anomalous[size_t(b)]) + "\n";
+    top = std::max({top, normal[size_t(b)], anomalous[size_t(b)]});
+  }
+  write_file(dir + "/scores.dat", data);
+  const int64_t w = 560, h = 380;
+  std::string s = preamble("scores.png", w, h);
+  s += "set xlabel " + gnuplot_quote("anomaly score (" + in.score_what + ")") + "\nset ylabel 'rows'\n";
+  s += range_cmd("x", {x_lo - width, x_hi + width}) + range_cmd("y", {0, double(top) * 1.12});
+  s += "set boxwidth " + num(width) + " absolute\nset style fill transparent solid 0.6 noborder\n";
+  s += "set arrow 1 from " + num(in.threshold) + ", graph 0 to " + num(in.threshold) +
+       ", graph 1 nohead lw 2 dt 2 lc rgb '#222222' back\n";
+  s += "plot 'scores.dat' using 1:2 with boxes lc rgb '#1f77b4' title " +
+       gnuplot_quote(split ? "other labels" : "all rows");
+  if (split) s += ", '' using 1:3 with boxes lc rgb '#d62728' title " + gnuplot_quote("label " + in.anomaly_label + " (anomaly)");
+  s += ", keyentry with lines lw 2 dt 2 lc rgb '#222222' title " + gnuplot_quote("threshold " + short_num(in.threshold)) + "\n";
+  f = finish(dir, "scores.png", "scores.gp", s, w, h, gnuplot);
+  const auto above = std::count_if(in.scores.begin(), in.scores.end(), [&](float v) { return v > in.threshold; });
+  char b[160];
+  std::snprintf(b, sizeof b, "%lld rows in %lld bins; %lld rows (%.2f %%) score above the threshold %s", (long long)in.rows,
+                (long long)bins, (long long)above, 100.0 * double(above) / double(std::max<int64_t>(1, in.rows)),
+                short_num(in.threshold).c_str());
+  f.caption = std::string(b) + " (" + in.threshold_source + ").";
+  return f;
+}
+
+}  // namespace ae::report
