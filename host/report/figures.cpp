@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <tuple>
 
 #include "host/report/pca.h"
 #include "host/report/plot.h"
@@ -195,9 +196,12 @@ Figure draw_codes(const std::string& dir, const ReportInput& in, const std::stri
   // Many points: small and translucent, so dense regions read darker instead of as one blot.
   const bool many = in.rows > 2000;
   const unsigned alpha = many ? 0x88 : 0x22;  // gnuplot's alpha: 0 opaque, 255 invisible
+  // Beyond k_max_scatter_points rows, every stride-th row: more points only overplot the same
+  // shapes, and make the PNG (and gnuplot's work) grow with the data. The PCA still uses all rows.
+  const int64_t stride = (in.rows + k_max_scatter_points - 1) / k_max_scatter_points;
   std::string data;
   double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
-  for (int64_t r = 0; r < in.rows; ++r) {  // row order: no class is drawn entirely over another
+  for (int64_t r = 0; r < in.rows; r += stride) {  // row order: no class is drawn entirely over another
     const double x = c.xy[size_t(2 * r)], y = c.xy[size_t(2 * r + 1)];
     if (!std::isfinite(x) || !std::isfinite(y)) continue;
     const size_t k = coloured ? class_index[in.labels[size_t(r)]] : 0;
@@ -224,11 +228,49 @@ Figure draw_codes(const std::string& dir, const ReportInput& in, const std::stri
   s += "\n";
   f = finish(dir, "codes.png", "codes.gp", s, w, h, gnuplot);
   f.caption = "Each point is a row: " + c.what + ".";
+  if (stride > 1)
+    f.caption += " Every " + std::to_string(stride) + (stride == 2 ? "nd" : stride == 3 ? "rd" : "th") + " row is drawn (" +
+                 std::to_string((in.rows + stride - 1) / stride) + " of " + std::to_string(in.rows) + ").";
   if (!in.labels.empty() && !coloured)
     f.caption += " Not coloured: the labels have " + std::to_string(classes.size()) + " distinct values (more than " +
                  std::to_string(k_max_coloured_classes) + ").";
   return f;
 }
+
+namespace {
+
+// Counts of the scores in `bins` bins between lo and hi (equal widths, or equal ratios when `log`),
+// anomalous rows apart when `split`.
+struct Histogram {
+  std::vector<double> edges;                // [bins + 1]
+  std::vector<int64_t> normal, anomalous;   // [bins]
+};
+
+Histogram histogram(const ReportInput& in, double lo, double hi, int64_t bins, bool log, bool split) {
+  Histogram h;
+  const double a = log ? std::log(lo) : lo, step = ((log ? std::log(hi) : hi) - a) / double(bins);
+  for (int64_t b = 0; b <= bins; ++b) h.edges.push_back(log ? std::exp(a + double(b) * step) : a + double(b) * step);
+  h.normal.assign(size_t(bins), 0), h.anomalous.assign(size_t(bins), 0);
+  for (int64_t r = 0; r < in.rows; ++r) {
+    const double v = in.scores[size_t(r)];
+    if (!std::isfinite(v) || (log && v <= 0)) continue;
+    const int64_t b = std::clamp<int64_t>(int64_t(((log ? std::log(v) : v) - a) / step), 0, bins - 1);
+    (split && in.labels[size_t(r)] == in.anomaly_label ? h.anomalous : h.normal)[size_t(b)]++;
+  }
+  return h;
+}
+
+// Tics at 1, 2 and 5 times each power of ten within [lo, hi]: gnuplot's own log-axis tics are the
+// powers of ten alone, often one or none over a score range.
+std::string log_tics(double lo, double hi) {
+  std::string t;
+  for (double decade = std::pow(10.0, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (m * decade >= lo && m * decade <= hi) t += (t.empty() ? "" : ", ") + num(m * decade);
+  return "set xtics (" + t + ")\n";
+}
+
+}  // namespace
 
 Figure draw_scores(const std::string& dir, const ReportInput& in, const std::string& gnuplot) {
   const bool split = !in.anomaly_label.empty() && !in.labels.empty();
@@ -241,40 +283,38 @@ Figure draw_scores(const std::string& dir, const ReportInput& in, const std::str
     return f;
   }
   if (std::isfinite(in.threshold)) lo = std::min(lo, in.threshold), hi = std::max(hi, in.threshold);
-  auto [x_lo, x_hi] = padded_range(lo, hi, 0.0);
+  // Reconstruction errors are skewed (roughly log-normal): over more than a factor of 20, equal
+  // ratios per bin show the bulk and the tail where the anomalies are; equal widths squeeze the
+  // bulk into a few bins at the left.
+  const bool log_x = lo > 0 && hi / lo > 20;
+  if (!log_x) std::tie(lo, hi) = padded_range(lo, hi, 0.0);
   const int64_t bins = std::clamp<int64_t>(int64_t(std::sqrt(double(in.rows)) * 1.5), 10, 80);
-  const double width = (x_hi - x_lo) / double(bins);
-  std::vector<int64_t> normal(size_t(bins), 0), anomalous(size_t(bins), 0);
-  for (int64_t r = 0; r < in.rows; ++r) {
-    const double v = in.scores[size_t(r)];
-    if (!std::isfinite(v)) continue;
-    const size_t b = size_t(std::clamp<int64_t>(int64_t((v - x_lo) / width), 0, bins - 1));
-    (split && in.labels[size_t(r)] == in.anomaly_label ? anomalous : normal)[b]++;
-  }
+  const Histogram hist = histogram(in, lo, hi, bins, log_x, split);
   std::string data;
   int64_t top = 1;
-  for (int64_t b = 0; b < bins; ++b) {
-    data += num(x_lo + (double(b) + 0.5) * width) + " " + std::to_string(normal[size_t(b)]) + " " + std::to_string(anomalous[size_t(b)]) + "\n";
-    top = std::max({top, normal[size_t(b)], anomalous[size_t(b)]});
+  for (size_t b = 0; b < size_t(bins); ++b) {  // centre, counts, width: each box spans its bin's edges
+    data += num((hist.edges[b] + hist.edges[b + 1]) / 2) + " " + std::to_string(hist.normal[b]) + " " +
+            std::to_string(hist.anomalous[b]) + " " + num(hist.edges[b + 1] - hist.edges[b]) + "\n";
+    top = std::max({top, hist.normal[b], hist.anomalous[b]});
   }
   write_file(dir + "/scores.dat", data);
   const int64_t w = 560, h = 380;
   std::string s = preamble("scores.png", w, h);
-  s += "set xlabel " + gnuplot_quote("anomaly score (" + in.score_what + ")") + "\nset ylabel 'rows'\n";
-  s += range_cmd("x", {x_lo - width, x_hi + width}) + range_cmd("y", {0, double(top) * 1.12});
-  s += "set boxwidth " + num(width) + " absolute\nset style fill transparent solid 0.6 noborder\n";
+  s += "set xlabel " + gnuplot_quote("anomaly score (" + in.score_what + ")") + "\nset ylabel 'rows'\nset format x '%g'\n";
+  if (log_x) s += "set logscale x\n" + log_tics(lo, hi) + range_cmd("x", {lo / 1.05, hi * 1.05});
+  else s += range_cmd("x", padded_range(lo, hi, 0.02));
+  s += range_cmd("y", {0, double(top) * 1.12}) + "set style fill transparent solid 0.6 noborder\n";
   s += "set arrow 1 from " + num(in.threshold) + ", graph 0 to " + num(in.threshold) +
        ", graph 1 nohead lw 2 dt 2 lc rgb '#222222' back\n";
-  s += "plot 'scores.dat' using 1:2 with boxes lc rgb '#1f77b4' title " +
-       gnuplot_quote(split ? "other labels" : "all rows");
-  if (split) s += ", '' using 1:3 with boxes lc rgb '#d62728' title " + gnuplot_quote("label " + in.anomaly_label + " (anomaly)");
+  s += "plot 'scores.dat' using 1:2:4 with boxes lc rgb '#1f77b4' title " + gnuplot_quote(split ? "other labels" : "all rows");
+  if (split) s += ", '' using 1:3:4 with boxes lc rgb '#d62728' title " + gnuplot_quote("label " + in.anomaly_label + " (anomaly)");
   s += ", keyentry with lines lw 2 dt 2 lc rgb '#222222' title " + gnuplot_quote("threshold " + short_num(in.threshold)) + "\n";
   f = finish(dir, "scores.png", "scores.gp", s, w, h, gnuplot);
   const auto above = std::count_if(in.scores.begin(), in.scores.end(), [&](float v) { return v > in.threshold; });
-  char b[160];
-  std::snprintf(b, sizeof b, "%lld rows in %lld bins; %lld rows (%.2f %%) score above the threshold %s", (long long)in.rows,
-                (long long)bins, (long long)above, 100.0 * double(above) / double(std::max<int64_t>(1, in.rows)),
-                short_num(in.threshold).c_str());
+  char b[200];
+  std::snprintf(b, sizeof b, "%lld rows in %lld bins%s; %lld rows (%.2f %%) score above the threshold %s", (long long)in.rows,
+                (long long)bins, log_x ? " of equal ratio (logarithmic score axis)" : "", (long long)above,
+                100.0 * double(above) / double(std::max<int64_t>(1, in.rows)), short_num(in.threshold).c_str());
   f.caption = std::string(b) + " (" + in.threshold_source + ").";
   return f;
 }

@@ -26,6 +26,8 @@ std::vector<std::string> label_classes(const std::vector<std::string>& labels);
 // Beyond this many classes the codes are not coloured by label: a legend of hundreds of entries
 // reads as noise (the labels are then more likely a continuous value than classes).
 inline constexpr size_t k_max_coloured_classes = 20;
+// The most points the code scatter draws; larger data sets are drawn every k-th row.
+inline constexpr int64_t k_max_scatter_points = 10000;
 
 // Training (and validation) loss against the optimizer step, from the model's history; the y axis
 // is logarithmic when the values span more than a factor of 20. Not drawn without history.

@@ -190,6 +190,9 @@ std::string class_table_html(const ReportInput& in) {
     row(c + (c == in.anomaly_label ? " (anomaly)" : ""), [&](size_t r) { return in.labels[r] == c; }, c == in.anomaly_label);
   row("all", [](size_t) { return true; }, false);
   s += "</table>\n";
+  if (in.anomaly_label.empty())
+    s += "<p class=\"metrics\">Give <code>--anomaly-label V</code> to measure how well the score ranks label V above the "
+         "rest (AUROC, average precision).</p>\n";
   if (!in.anomaly_label.empty()) {
     std::vector<int32_t> y(in.labels.size());
     for (size_t r = 0; r < y.size(); ++r) y[r] = in.labels[r] == in.anomaly_label;
