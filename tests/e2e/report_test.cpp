@@ -243,6 +243,49 @@ TEST(ReportCli, UntrainedModelAndRerunIntoTheSameDirectory) {
   EXPECT_EQ(page_images(html).size(), FIGURES.size() - 1);
 }
 
+// A gnuplot that fails (here a stand-in on PATH that exits 1 after the first figure) ends the run
+// with one line naming it; the previous report in the directory stays whole, no scratch is left,
+// and a directory the run would have made is not made.
+TEST(ReportCli, AFailureMidwayLeavesThePreviousReportWhole) {
+  ScratchDir dir;
+  const std::string model = dir / "m.safetensors", out = dir / "report";
+  train(dir, model, "784-32r-6-32r-784s", "20");
+  const std::vector<std::string> args = {"report", "--model", model, "--data", TEST_IMAGES, "--max-rows", "100", "--quiet", "--out"};
+  auto with_out = [&](const std::string& o) {
+    std::vector<std::string> a = args;
+    a.push_back(o);
+    return a;
+  };
+  expect_success(run_ae(with_out(out), dir));
+  std::map<std::string, std::string> before;
+  for (const auto& e : fs::directory_iterator(out)) before[e.path().filename().string()] = read_text(e.path().string());
+
+  const std::string bin = dir / "fakebin";
+  fs::create_directory(bin);
+  const std::string real = find_on_path({"gnuplot"});
+  ASSERT_FALSE(real.empty()) << "gnuplot-nox is not installed (cmake/install-deps.sh installs it)";
+  // The first call draws for real, the second fails: the scratch then holds a finished figure.
+  write_bytes(bin + "/gnuplot", "#!/bin/sh\nif [ -e ../../calls ]; then echo 'line 9: boom' >&2; exit 1; fi\n"
+                                ": > ../../calls\nexec " + real + " \"$@\"\n");
+  fs::permissions(bin + "/gnuplot", fs::perms::owner_all);
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", bin.c_str(), 1);
+  RunResult r = run_ae(with_out(out), dir);
+  fs::remove(dir / "calls");
+  RunResult fresh = run_ae(with_out(dir / "new-report"), dir);
+  ::setenv("PATH", path.c_str(), 1);
+
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("gnuplot failed drawing"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("boom"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  std::map<std::string, std::string> after;
+  for (const auto& e : fs::directory_iterator(out)) after[e.path().filename().string()] = read_text(e.path().string());
+  EXPECT_TRUE(after == before) << "the previous report must be left exactly as it was, with no scratch beside it";
+  EXPECT_EQ(fresh.exit_code, 1) << fresh.err;
+  EXPECT_FALSE(fs::exists(dir / "new-report")) << "a failed run must not leave the directory it made";
+}
+
 TEST(ReportCli, BadInputsAreOneLineErrorsThatWriteNothing) {
   ScratchDir dir;
   const std::string model = dir / "m.safetensors";
