@@ -76,9 +76,12 @@ std::vector<std::string> read_labels(const ReportArgs& a, const Dataset& in) {
 std::optional<std::pair<int64_t, int64_t>> image_shape(const ReportArgs& a, int64_t width, int64_t rows, std::string& why) {
   std::optional<std::pair<int64_t, int64_t>> shape;
   if (!a.image_shape.empty()) shape = image_shape_for(width, a.image_shape, "--image-shape");
-  else shape = default_image_shape(width);
+  // Unasked, only squares of 8×8 and more are taken for images: 9 or 16 columns of a table are
+  // far more likely features than a 3×3 or 4×4 picture.
+  else if (width >= 64) shape = default_image_shape(width);
   if (!shape) {
-    why = std::to_string(width) + " features are not a square image; give --image-shape HxW to draw the rows as images.";
+    why = std::to_string(width) + " features are not taken for a square image (8×8 or more); give --image-shape HxW to draw "
+          "the rows as images.";
     return shape;
   }
   ImageGridOptions g;

@@ -71,6 +71,19 @@ std::string range_cmd(const char* axis, std::pair<double, double> r) {
   return std::string("set ") + axis + "range [" + num(r.first) + ":" + num(r.second) + "]\n";
 }
 
+// Tics at a round step giving at most about five intervals over r: gnuplot's own choice depends
+// on the range alone, and crowds a narrow axis (a scatter beside its legend) with labels.
+std::string tics_cmd(const char* axis, std::pair<double, double> r) {
+  const double raw = (r.second - r.first) / 5, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = 10 * mag;
+  for (double m : {1.0, 2.0, 2.5, 5.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  return std::string("set ") + axis + "tics " + num(step) + "\n";
+}
+
 Figure finish(const std::string& dir, const std::string& png, const std::string& script_name, const std::string& script,
               int64_t w, int64_t h, const std::string& gnuplot) {
   write_file(dir + "/" + script_name, script);
@@ -215,10 +228,11 @@ Figure draw_codes(const std::string& dir, const ReportInput& in, const std::stri
     return f;
   }
   write_file(dir + "/codes.dat", data);
-  const int64_t w = 560, h = 500;
+  const int64_t w = coloured ? 620 : 560, h = 500;  // room for the legend beside the plot
   std::string s = preamble("codes.png", w, h);
   s += "set xlabel " + gnuplot_quote(c.x_title) + "\nset ylabel " + gnuplot_quote(c.y_title) + "\n";
-  s += range_cmd("x", padded_range(x_lo, x_hi, 0.03)) + range_cmd("y", padded_range(y_lo, y_hi, 0.03));
+  const auto x_range = padded_range(x_lo, x_hi, 0.03), y_range = padded_range(y_lo, y_hi, 0.03);
+  s += range_cmd("x", x_range) + range_cmd("y", y_range) + tics_cmd("x", x_range) + tics_cmd("y", y_range);
   if (coloured) s += "set key outside right top vertical title 'label' box\n";
   s += "plot 'codes.dat' using 1:2:3 with points pt 7 ps " + std::string(many ? "0.45" : "0.8") + " lc rgb variable notitle";
   if (coloured)

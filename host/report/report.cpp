@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -135,18 +136,35 @@ void remove_stale_report_scratch(const std::string& dir) {
 
 namespace {
 
+// Escaped text with each command-line flag ("--image-shape") in <code>, which the page keeps on one
+// line: a browser would otherwise break "--image-shape" after its dashes.
+std::string prose_html(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (text.compare(i, 2, "--") == 0 && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '(')) {
+      size_t j = i + 2;
+      while (j < text.size() && (std::isalnum(static_cast<unsigned char>(text[j])) || text[j] == '-')) ++j;
+      out += "<code>" + html_escape(text.substr(i, j - i)) + "</code>";
+      i = j;
+    } else {
+      out += html_escape(std::string(1, text[i++]));
+    }
+  }
+  return out;
+}
+
 // The page's parts, each a self-contained piece of HTML.
 std::string figure_html(const std::string& id, const std::string& title, const Figure& f, const std::string& extra = "") {
   std::string s = "<section id=\"" + id + "\"><h2>" + html_escape(title) + "</h2>\n";
   if (f.file.empty()) {
-    s += "<p class=\"note\">" + html_escape(f.note) + "</p>\n";
+    s += "<p class=\"note\">" + prose_html(f.note) + "</p>\n";
   } else {
     // A fixed-size frame: the box keeps its place and size even when the picture is missing, so
     // a broken figure shows as an empty frame (and tests can find every frame in a screenshot).
     const std::string w = std::to_string(f.width), h = std::to_string(f.height);
     s += "<figure><div class=\"frame\" style=\"width:" + w + "px;height:" + h + "px\"><img src=\"" + html_escape(f.file) +
          "\" width=\"" + w + "\" height=\"" + h + "\" alt=\"" + html_escape(title) + "\"></div>\n";
-    if (!f.caption.empty()) s += "<figcaption>" + html_escape(f.caption) + "</figcaption>";
+    if (!f.caption.empty()) s += "<figcaption>" + prose_html(f.caption) + "</figcaption>";
     s += "</figure>\n";
   }
   return s + extra + "</section>\n";
@@ -226,7 +244,9 @@ section { background: #ffffff; border: 1px solid #d8dee4; border-radius: 6px; pa
 figure { margin: 0; }
 .frame { border: 2px solid #c8ced6; line-height: 0; background: #ffffff; box-sizing: content-box; }
 .frame img { display: block; }
-figcaption, .note { font-size: 13px; color: #57606a; max-width: 560px; margin: 8px 0 0; line-height: 1.4; }
+figcaption, .note { font-size: 13px; color: #57606a; max-width: 520px; margin: 8px 0 0; line-height: 1.4; }
+code { font-family: 'DejaVu Sans Mono', monospace; font-size: 0.92em; white-space: nowrap; }
+#summary { max-width: 700px; }
 .summary { display: grid; grid-template-columns: max-content auto; gap: 3px 18px; margin: 0; font-size: 14px; }
 .summary dt { color: #57606a; } .summary dd { margin: 0; font-family: 'DejaVu Sans Mono', monospace; font-size: 13px; max-width: 560px; overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 14px; }

@@ -82,7 +82,7 @@ void render(const ScratchDir& dir, const std::string& html, const std::string& s
   ASSERT_FALSE(chromium.empty()) << "chromium is not installed: cmake/install-deps.sh installs it (Debian package chromium); "
                                     "this test renders the report with it and is never skipped";
   std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                                   "--user-data-dir=" + dir / "chromium-profile", "--window-size=1320,2400",
+                                   "--user-data-dir=" + dir / "chromium-profile", "--window-size=1320,3200",
                                    "--screenshot=" + shot, "file://" + fs::absolute(html).string()};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -284,6 +284,33 @@ TEST(ReportCli, AFailureMidwayLeavesThePreviousReportWhole) {
   EXPECT_TRUE(after == before) << "the previous report must be left exactly as it was, with no scratch beside it";
   EXPECT_EQ(fresh.exit_code, 1) << fresh.err;
   EXPECT_FALSE(fs::exists(dir / "new-report")) << "a failed run must not leave the directory it made";
+}
+
+// Rows that are not images (a 16-column table): no image grids, the page says why, the rest is drawn;
+// text labels from --label-column colour the codes and fill the table.
+TEST(ReportCli, TabularDataWithTextLabels) {
+  ScratchDir dir;
+  std::string csv = "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,kind\n";
+  for (int r = 0; r < 300; ++r) {
+    for (int c = 0; c < 16; ++c) csv += std::to_string(((r * 7 + c * 13) % 17) / 17.0 + (r % 3 == 2 ? 0.5 : 0.0)) + ",";
+    csv += r % 3 == 2 ? "odd\n" : r % 3 ? "b<eta>\n" : "alpha\n";
+  }
+  const std::string data = dir / "t.csv", model = dir / "m.safetensors", out = dir / "report";
+  write_bytes(data, csv);
+  expect_success(run_ae({"train", "--spec", "16-8r-3-8r-16", "--data", data, "--label-column", "kind", "--steps", "30", "--batch", "32",
+                         "--no-val", "--quiet", "--out", model, "--checkpoint", "none"},
+                        dir));
+  expect_success(run_ae({"report", "--model", model, "--data", data, "--label-column", "kind", "--anomaly-label", "odd", "--out", out,
+                         "--quiet"},
+                        dir));
+  const std::string html = read_text(out + "/index.html");
+  EXPECT_NE(html.find("16 features are not taken for a square image"), std::string::npos) << html;
+  EXPECT_NE(html.find("b&lt;eta&gt;"), std::string::npos) << "labels are escaped in the page";
+  EXPECT_NE(html.find("AUROC"), std::string::npos);
+  const auto images = page_images(html);
+  EXPECT_EQ(images.size(), 3u);
+  for (const char* name : {"loss.png", "scores.png", "codes.png"}) EXPECT_TRUE(images.count(name)) << name;
+  EXPECT_FALSE(fs::exists(out + "/reconstructions.png"));
 }
 
 TEST(ReportCli, BadInputsAreOneLineErrorsThatWriteNothing) {
