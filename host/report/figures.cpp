@@ -88,6 +88,7 @@ Figure finish(const std::string& dir, const std::string& png, const std::string&
               int64_t w, int64_t h, const std::string& gnuplot) {
   write_file(dir + "/" + script_name, script);
   run_gnuplot(gnuplot, dir, script_name);
+  check_png(dir + "/" + png, w, h);
   Figure f;
   f.file = png, f.width = w, f.height = h;
   return f;

@@ -3,6 +3,7 @@
 #include "host/report/plot.h"
 
 #include <fcntl.h>
+#include <png.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -90,6 +92,29 @@ void run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::
   if (WEXITSTATUS(status) != 0 || !err.empty())
     AE_FAIL("report: gnuplot failed drawing ", script, " (exit status ", WEXITSTATUS(status), "): ",
             detail::one_line(err.empty() ? std::string("no message") : err.substr(0, 400)));
+}
+
+void check_png(const std::string& path, int64_t width, int64_t height) {
+  png_image image;
+  std::memset(&image, 0, sizeof image);
+  image.version = PNG_IMAGE_VERSION;
+  std::string problem;
+  if (!png_image_begin_read_from_file(&image, path.c_str())) {
+    problem = image.message;
+  } else if (int64_t(image.width) != width || int64_t(image.height) != height) {
+    problem = std::to_string(image.width) + "×" + std::to_string(image.height) + " pixels, not " + std::to_string(width) + "×" +
+              std::to_string(height);
+    png_image_free(&image);
+  } else {
+    image.format = PNG_FORMAT_GRAY;  // decoding every row is what finds a file cut short
+    std::vector<uint8_t> pixels(PNG_IMAGE_SIZE(image));
+    if (!png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr)) problem = image.message;
+  }
+  if (problem.empty()) return;
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  AE_FAIL("report: gnuplot wrote a broken ", std::filesystem::path(path).filename().string(), " (", ec ? 0 : bytes, " bytes: ",
+          problem, "); is the disk full or a file-size limit set (ulimit -f)?");
 }
 
 }  // namespace ae::report

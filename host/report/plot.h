@@ -4,6 +4,7 @@
 // a script, and its exit status and stderr are checked.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,11 @@ std::string find_gnuplot();
 // (a warning means a figure drawn wrong: an empty data set, a bad range) other than fontconfig's
 // cache notices.
 void run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script);
+
+// Throws one line unless `path` is a whole PNG of width × height pixels. gnuplot exits 0 even when
+// its output was cut short (a full disk, a file-size limit: cairo does not report the failed
+// write), so every figure is decoded before it counts as drawn.
+void check_png(const std::string& path, int64_t width, int64_t height);
 
 // `text` as a gnuplot single-quoted string: no escapes inside but '' for a quote. Line breaks
 // become spaces (a script line cannot hold one).

@@ -284,6 +284,16 @@ TEST(ReportCli, AFailureMidwayLeavesThePreviousReportWhole) {
   EXPECT_TRUE(after == before) << "the previous report must be left exactly as it was, with no scratch beside it";
   EXPECT_EQ(fresh.exit_code, 1) << fresh.err;
   EXPECT_FALSE(fs::exists(dir / "new-report")) << "a failed run must not leave the directory it made";
+
+  // Under a file-size limit gnuplot cuts its PNG short and still exits 0: the figure is decoded
+  // before it counts, so this too is one line and the previous report stays whole.
+  RunResult limited = run_ae(with_out(out), dir, 8000);
+  EXPECT_EQ(limited.exit_code, 1) << limited.err;
+  EXPECT_NE(limited.err.find("gnuplot wrote a broken loss.png (8000 bytes"), std::string::npos) << limited.err;
+  EXPECT_EQ(std::count(limited.err.begin(), limited.err.end(), '\n'), 1) << limited.err;
+  after.clear();
+  for (const auto& e : fs::directory_iterator(out)) after[e.path().filename().string()] = read_text(e.path().string());
+  EXPECT_TRUE(after == before) << "a report cut short by a file-size limit must leave the previous one as it was";
 }
 
 // Rows that are not images (a 16-column table): no image grids, the page says why, the rest is drawn;
