@@ -84,6 +84,16 @@ std::string tics_cmd(const char* axis, std::pair<double, double> r) {
   return std::string("set ") + axis + "tics " + num(step) + "\n";
 }
 
+// Tics at 1, 2 and 5 times each power of ten within [lo, hi]: gnuplot's own log-axis tics are the
+// powers of ten alone, often one or none over a score range.
+std::string log_tics(const char* axis, double lo, double hi) {
+  std::string t;
+  for (double decade = std::pow(10.0, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
+    for (double m : {1.0, 2.0, 5.0})
+      if (m * decade >= lo && m * decade <= hi) t += (t.empty() ? "" : ", ") + num(m * decade);
+  return std::string("set ") + axis + "tics (" + t + ")\n";
+}
+
 Figure finish(const std::string& dir, const std::string& png, const std::string& script_name, const std::string& script,
               int64_t w, int64_t h, const std::string& gnuplot) {
   write_file(dir + "/" + script_name, script);
@@ -151,10 +161,11 @@ Figure draw_loss(const std::string& dir, const ReportInput& in, const std::strin
   write_file(dir + "/loss.dat", data);
   const int64_t w = 560, h = 380;
   std::string s = preamble("loss.png", w, h);
-  s += "set xlabel 'optimizer step'\nset ylabel " + gnuplot_quote("loss (" + in.loss + ")") + "\n";
+  s += "set xlabel 'optimizer step'\nset ylabel " + gnuplot_quote(in.variational ? "negative ELBO (" + in.loss + ")" : "loss (" + in.loss + ")") + "\n";
+  s += "set key outside top center horizontal noopaque nobox\n";  // above the plot: never over a curve
   s += range_cmd("x", s_lo == s_hi ? std::pair{s_lo - 1, s_hi + 1} : padded_range(s_lo, s_hi, 0.02));
   const bool log_y = positive && hi / lo > 20;
-  if (log_y) s += "set logscale y\nset format y '%g'\n" + range_cmd("y", {lo / 1.2, hi * 1.2});
+  if (log_y) s += "set logscale y\nset format y '%g'\n" + range_cmd("y", {lo / 1.2, hi * 1.2}) + log_tics("y", lo / 1.2, hi * 1.2);
   else s += range_cmd("y", padded_range(lo, hi, 0.05));
   const std::string style = points <= 30 ? "linespoints pt 7 ps 0.7" : "lines";
   s += "plot 'loss.dat' using 1:2 with " + style + " lw 2 lc rgb '#1f77b4' title 'training'";
@@ -275,16 +286,6 @@ Histogram histogram(const ReportInput& in, double lo, double hi, int64_t bins, b
   return h;
 }
 
-// Tics at 1, 2 and 5 times each power of ten within [lo, hi]: gnuplot's own log-axis tics are the
-// powers of ten alone, often one or none over a score range.
-std::string log_tics(double lo, double hi) {
-  std::string t;
-  for (double decade = std::pow(10.0, std::floor(std::log10(lo))); decade <= hi; decade *= 10)
-    for (double m : {1.0, 2.0, 5.0})
-      if (m * decade >= lo && m * decade <= hi) t += (t.empty() ? "" : ", ") + num(m * decade);
-  return "set xtics (" + t + ")\n";
-}
-
 }  // namespace
 
 Figure draw_scores(const std::string& dir, const ReportInput& in, const std::string& gnuplot) {
@@ -316,7 +317,7 @@ Figure draw_scores(const std::string& dir, const ReportInput& in, const std::str
   const int64_t w = 560, h = 380;
   std::string s = preamble("scores.png", w, h);
   s += "set xlabel " + gnuplot_quote("anomaly score (" + in.score_what + ")") + "\nset ylabel 'rows'\nset format x '%g'\n";
-  if (log_x) s += "set logscale x\n" + log_tics(lo, hi) + range_cmd("x", {lo / 1.05, hi * 1.05});
+  if (log_x) s += "set logscale x\n" + log_tics("x", lo, hi) + range_cmd("x", {lo / 1.05, hi * 1.05});
   else s += range_cmd("x", padded_range(lo, hi, 0.02));
   s += range_cmd("y", {0, double(top) * 1.12}) + "set style fill transparent solid 0.6 noborder\n";
   s += "set arrow 1 from " + num(in.threshold) + ", graph 0 to " + num(in.threshold) +
