@@ -45,7 +45,9 @@ bool check_out_dir(const std::string& out) {
     if (::access(out.c_str(), W_OK | X_OK) != 0) AE_FAIL("--out ", out, ": cannot write in it: ", std::strerror(errno));
     return true;
   }
-  fs::path parent = fs::path(out).parent_path();
+  fs::path dir = fs::path(out);
+  if (dir.filename().empty()) dir = dir.parent_path();  // "report/": the parent of "report"
+  fs::path parent = dir.parent_path();
   if (parent.empty()) parent = ".";
   if (!fs::is_directory(parent, ec))
     AE_FAIL("--out ", out, ": directory ", parent.string(), ec ? ": " + ec.message() : std::string(" does not exist"));
