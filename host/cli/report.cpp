@@ -51,7 +51,8 @@ bool check_out_dir(const std::string& out) {
   if (parent.empty()) parent = ".";
   if (!fs::is_directory(parent, ec))
     AE_FAIL("--out ", out, ": directory ", parent.string(), ec ? ": " + ec.message() : std::string(" does not exist"));
-  if (::access(parent.c_str(), W_OK | X_OK) != 0) AE_FAIL("--out ", out, ": cannot create it in ", parent.string(), ": ", std::strerror(errno));
+  if (::access(parent.c_str(), W_OK | X_OK) != 0)
+    AE_FAIL("--out ", out, ": cannot create it in ", parent.string(), ": ", std::strerror(errno));
   return false;
 }
 
@@ -61,7 +62,8 @@ std::vector<std::string> read_labels(const ReportArgs& a, const Dataset& in) {
   if (!a.labels.empty()) {
     for (int32_t v : load_labels(a.labels, "", a.max_rows)) out.push_back(std::to_string(v));
     if (int64_t(out.size()) != in.x.rows)
-      AE_FAIL("--labels ", a.labels, ": ", out.size(), " labels for ", in.x.rows, " rows of ", a.data, "; give one label per row");
+      AE_FAIL("--labels ", a.labels, ": ", out.size(), " labels for ", in.x.rows, " rows of ", a.data,
+              "; give one label per row");
   } else {
     out = in.labels;
   }
@@ -82,7 +84,8 @@ std::optional<std::pair<int64_t, int64_t>> image_shape(const ReportArgs& a, int6
   // far more likely features than a 3×3 or 4×4 picture.
   else if (width >= 64) shape = default_image_shape(width);
   if (!shape) {
-    why = std::to_string(width) + " features are not taken for a square image (8×8 or more); give --image-shape HxW to draw "
+    why = std::to_string(width) +
+          " features are not taken for a square image (8×8 or more); give --image-shape HxW to draw "
           "the rows as images.";
     return shape;
   }
@@ -112,7 +115,8 @@ void compute(const Model& model, Backend& backend, const ReportArgs& a, report::
   run_forward(compiled, GraphMode::reconstruct, x.data.data(), x.rows, r.reconstruction.data(), a.batch);
   model.norm.invert(r.reconstruction.data(), r.rows, r.input_width);
   double sum = 0;
-  for (size_t i = 0; i < r.x.size(); ++i) sum += (double(r.reconstruction[i]) - double(r.x[i])) * (double(r.reconstruction[i]) - double(r.x[i]));
+  for (size_t i = 0; i < r.x.size(); ++i)
+    sum += (double(r.reconstruction[i]) - double(r.x[i])) * (double(r.reconstruction[i]) - double(r.x[i]));
   r.mse = sum / double(std::max<size_t>(1, r.x.size()));
 }
 
@@ -128,7 +132,8 @@ void run_report(const ReportArgs& a) {
   auto backend = make_backend(a.device);
   Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
   if (in.x.cols != model.spec.input)
-    AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (", a.model, ")");
+    AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (",
+            a.model, ")");
   report::ReportInput r;
   r.labels = read_labels(a, in);
   r.image_shape = image_shape(a, in.x.cols, in.x.rows, r.no_images_reason);
@@ -147,7 +152,8 @@ void run_report(const ReportArgs& a) {
   if (const StoredThreshold st = stored_threshold(model); !std::isnan(st.value)) {
     r.threshold = st.value, r.threshold_source = st.source;
   } else {
-    r.threshold = quantile(r.scores, 0.99), r.threshold_source = "the 0.99 quantile of these scores: the model stores no threshold";
+    r.threshold = quantile(r.scores, 0.99),
+    r.threshold_source = "the 0.99 quantile of these scores: the model stores no threshold";
   }
   // Made only now that every input has been read and checked: a refused run creates nothing.
   if (!existed && ::mkdir(a.out.c_str(), 0777) != 0) AE_FAIL("--out ", a.out, ": cannot create it: ", std::strerror(errno));
@@ -159,15 +165,17 @@ void run_report(const ReportArgs& a) {
     throw;
   }
   bar.finish();
-  std::printf("report written to %s (%lld rows of %s)\n", (fs::path(a.out) / "index.html").c_str(), (long long)r.rows, a.data.c_str());
+  std::printf("report written to %s (%lld rows of %s)\n", (fs::path(a.out) / "index.html").c_str(), (long long)r.rows,
+              a.data.c_str());
 }
 
 }  // namespace
 
 void add_report(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
-  auto* s = app.add_subcommand("report", "An HTML page with figures about a model on a data set: loss curves, reconstructions, "
-                                         "codes in 2-D, anomaly scores, top anomalies, per-label figures");
+  auto* s = app.add_subcommand("report",
+                               "An HTML page with figures about a model on a data set: loss curves, reconstructions, "
+                               "codes in 2-D, anomaly scores, top anomalies, per-label figures");
   s->add_option("--model", a->model, "Model file (safetensors)")->required();
   s->add_option("--data", a->data, "Data: IDX, NPY or CSV")->required();
   s->add_option("--out", a->out,
@@ -175,9 +183,12 @@ void add_report(CLI::App& app) {
                 "the report replaces only index.html and its own figures")
       ->required();
   add_data_options(*s, a->data_args);
-  s->add_option("--labels", a->labels, "One integer label per row (CSV, NPY or IDX), e.g. a class: codes coloured by it, a table per label");
-  s->add_option("--anomaly-label", a->anomaly_label, "The label of the anomaly class: AUROC and average precision against the rest");
-  s->add_option("--image-shape", a->image_shape, "HxW of each row as an image [default: square, e.g. 28x28 for 784 features]");
+  s->add_option("--labels", a->labels,
+                "One integer label per row (CSV, NPY or IDX), e.g. a class: codes coloured by it, a table per label");
+  s->add_option("--anomaly-label", a->anomaly_label,
+                "The label of the anomaly class: AUROC and average precision against the rest");
+  s->add_option("--image-shape", a->image_shape,
+                "HxW of each row as an image [default: square, e.g. 28x28 for 784 features]");
   s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();

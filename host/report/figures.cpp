@@ -161,22 +161,26 @@ Figure draw_loss(const std::string& dir, const ReportInput& in, const std::strin
   write_file(dir + "/loss.dat", data);
   const int64_t w = 560, h = 380;
   std::string s = preamble("loss.png", w, h);
-  s += "set xlabel 'optimizer step'\nset ylabel " + gnuplot_quote(in.variational ? "negative ELBO (" + in.loss + ")" : "loss (" + in.loss + ")") + "\n";
+  s += "set xlabel 'optimizer step'\nset ylabel " +
+       gnuplot_quote(in.variational ? "negative ELBO (" + in.loss + ")" : "loss (" + in.loss + ")") + "\n";
   s += "set key outside top center horizontal noopaque nobox\n";  // above the plot: never over a curve
   s += range_cmd("x", s_lo == s_hi ? std::pair{s_lo - 1, s_hi + 1} : padded_range(s_lo, s_hi, 0.02));
   const bool log_y = positive && hi / lo > 20;
-  if (log_y) s += "set logscale y\nset format y '%g'\n" + range_cmd("y", {lo / 1.2, hi * 1.2}) + log_tics("y", lo / 1.2, hi * 1.2);
+  if (log_y)
+    s += "set logscale y\nset format y '%g'\n" + range_cmd("y", {lo / 1.2, hi * 1.2}) +
+         log_tics("y", lo / 1.2, hi * 1.2);
   else s += range_cmd("y", padded_range(lo, hi, 0.05));
   const std::string style = points <= 30 ? "linespoints pt 7 ps 0.7" : "lines";
   s += "plot 'loss.dat' using 1:2 with " + style + " lw 2 lc rgb '#1f77b4' title 'training'";
   if (any_val) s += ", '' using 1:3 with " + style + " lw 2 lc rgb '#ff7f0e' title 'validation'";
   for (size_t t = 0; t < terms.size(); ++t)
-    s += ", '' using 1:" + std::to_string(4 + t) + " with lines lw 1.5 dt 2 lc rgb '#" + k_palette[(2 + t) % k_palette_size] +
-         "' title " + gnuplot_quote("term: " + terms[t]);
+    s += ", '' using 1:" + std::to_string(4 + t) + " with lines lw 1.5 dt 2 lc rgb '#" +
+         k_palette[(2 + t) % k_palette_size] + "' title " + gnuplot_quote("term: " + terms[t]);
   s += "\n";
   f = finish(dir, "loss.png", "loss.gp", s, w, h, gnuplot);
-  f.caption = std::to_string(points) + " logged intervals over " + std::to_string(in.steps) + " steps (" + std::to_string(in.epochs) +
-              " epochs)" + (any_val ? "" : "; no validation loss was recorded") + (log_y ? "; logarithmic loss axis" : "") + ".";
+  f.caption = std::to_string(points) + " logged intervals over " + std::to_string(in.steps) + " steps (" +
+              std::to_string(in.epochs) + " epochs)" + (any_val ? "" : "; no validation loss was recorded") +
+              (log_y ? "; logarithmic loss axis" : "") + ".";
   return f;
 }
 
@@ -322,15 +326,20 @@ Figure draw_scores(const std::string& dir, const ReportInput& in, const std::str
   s += range_cmd("y", {0, double(top) * 1.12}) + "set style fill transparent solid 0.6 noborder\n";
   s += "set arrow 1 from " + num(in.threshold) + ", graph 0 to " + num(in.threshold) +
        ", graph 1 nohead lw 2 dt 2 lc rgb '#222222' back\n";
-  s += "plot 'scores.dat' using 1:2:4 with boxes lc rgb '#1f77b4' title " + gnuplot_quote(split ? "other labels" : "all rows");
-  if (split) s += ", '' using 1:3:4 with boxes lc rgb '#d62728' title " + gnuplot_quote("label " + in.anomaly_label + " (anomaly)");
-  s += ", keyentry with lines lw 2 dt 2 lc rgb '#222222' title " + gnuplot_quote("threshold " + short_num(in.threshold)) + "\n";
+  s += "plot 'scores.dat' using 1:2:4 with boxes lc rgb '#1f77b4' title " +
+       gnuplot_quote(split ? "other labels" : "all rows");
+  if (split)
+    s += ", '' using 1:3:4 with boxes lc rgb '#d62728' title " +
+         gnuplot_quote("label " + in.anomaly_label + " (anomaly)");
+  s += ", keyentry with lines lw 2 dt 2 lc rgb '#222222' title " +
+       gnuplot_quote("threshold " + short_num(in.threshold)) + "\n";
   f = finish(dir, "scores.png", "scores.gp", s, w, h, gnuplot);
   const auto above = std::count_if(in.scores.begin(), in.scores.end(), [&](float v) { return v > in.threshold; });
   char b[200];
-  std::snprintf(b, sizeof b, "%lld rows in %lld bins%s; %lld rows (%.2f %%) score above the threshold %s", (long long)in.rows,
-                (long long)bins, log_x ? " of equal ratio (logarithmic score axis)" : "", (long long)above,
-                100.0 * double(above) / double(std::max<int64_t>(1, in.rows)), short_num(in.threshold).c_str());
+  std::snprintf(b, sizeof b, "%lld rows in %lld bins%s; %lld rows (%.2f %%) score above the threshold %s",
+                (long long)in.rows, (long long)bins, log_x ? " of equal ratio (logarithmic score axis)" : "",
+                (long long)above, 100.0 * double(above) / double(std::max<int64_t>(1, in.rows)),
+                short_num(in.threshold).c_str());
   f.caption = std::string(b) + " (" + in.threshold_source + ").";
   return f;
 }

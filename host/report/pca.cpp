@@ -58,7 +58,8 @@ SymmetricEigen symmetric_eigen(std::vector<double> a, int64_t d) {
   }
   std::vector<int64_t> order(static_cast<size_t>(d));
   std::iota(order.begin(), order.end(), int64_t(0));
-  std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) { return a[size_t(i * d + i)] > a[size_t(j * d + j)]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t i, int64_t j) { return a[size_t(i * d + i)] > a[size_t(j * d + j)]; });
   SymmetricEigen e;
   for (int64_t k : order) {
     e.values.push_back(a[size_t(k * d + k)]);

@@ -102,8 +102,8 @@ void check_png(const std::string& path, int64_t width, int64_t height) {
   if (!png_image_begin_read_from_file(&image, path.c_str())) {
     problem = image.message;
   } else if (int64_t(image.width) != width || int64_t(image.height) != height) {
-    problem = std::to_string(image.width) + "×" + std::to_string(image.height) + " pixels, not " + std::to_string(width) + "×" +
-              std::to_string(height);
+    problem = std::to_string(image.width) + "×" + std::to_string(image.height) + " pixels, not " +
+              std::to_string(width) + "×" + std::to_string(height);
     png_image_free(&image);
   } else {
     image.format = PNG_FORMAT_GRAY;  // decoding every row is what finds a file cut short
@@ -113,8 +113,8 @@ void check_png(const std::string& path, int64_t width, int64_t height) {
   if (problem.empty()) return;
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
-  AE_FAIL("report: gnuplot wrote a broken ", std::filesystem::path(path).filename().string(), " (", ec ? 0 : bytes, " bytes: ",
-          problem, "); is the disk full or a file-size limit set (ulimit -f)?");
+  AE_FAIL("report: gnuplot wrote a broken ", std::filesystem::path(path).filename().string(), " (", ec ? 0 : bytes,
+          " bytes: ", problem, "); is the disk full or a file-size limit set (ulimit -f)?");
 }
 
 }  // namespace ae::report

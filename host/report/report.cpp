@@ -171,12 +171,15 @@ std::string figure_html(const std::string& id, const std::string& title, const F
 }
 
 std::string summary_html(const ReportInput& in) {
-  auto item = [](const std::string& k, const std::string& v) { return "<dt>" + html_escape(k) + "</dt><dd>" + html_escape(v) + "</dd>\n"; };
+  auto item = [](const std::string& k, const std::string& v) {
+    return "<dt>" + html_escape(k) + "</dt><dd>" + html_escape(v) + "</dd>\n";
+  };
   std::string s = "<dl class=\"summary\">\n";
   s += item("model", in.model_path);
   s += item("spec", in.spec);
   s += item("parameters", std::to_string(in.parameters));
-  s += item("code width", std::to_string(in.code_width) + (in.variational ? " (variational: the page shows the mean codes μ)" : ""));
+  s += item("code width",
+            std::to_string(in.code_width) + (in.variational ? " (variational: the page shows the mean codes μ)" : ""));
   s += item("training", in.loss + " loss, " + std::to_string(in.steps) + " steps, " + std::to_string(in.epochs) + " epochs");
   s += item("data", in.data_path);
   s += item("rows", std::to_string(in.rows) + " × " + std::to_string(in.input_width) + " features");
@@ -201,8 +204,9 @@ std::string class_table_html(const ReportInput& in) {
       ++n, sum += in.scores[r], above += in.scores[r] > in.threshold;
     }
     const std::string cls = strong ? " class=\"anomaly\"" : "";
-    s += "<tr" + cls + "><td>" + html_escape(name) + "</td><td>" + std::to_string(n) + "</td><td>" + fmt("%.5g", sum / double(std::max<int64_t>(1, n))) +
-         "</td><td>" + fmt("%.2f %%", 100.0 * double(above) / double(std::max<int64_t>(1, n))) + "</td></tr>\n";
+    s += "<tr" + cls + "><td>" + html_escape(name) + "</td><td>" + std::to_string(n) + "</td><td>" +
+         fmt("%.5g", sum / double(std::max<int64_t>(1, n))) + "</td><td>" +
+         fmt("%.2f %%", 100.0 * double(above) / double(std::max<int64_t>(1, n))) + "</td></tr>\n";
   };
   for (const auto& c : label_classes(in.labels))
     row(c + (c == in.anomaly_label ? " (anomaly)" : ""), [&](size_t r) { return in.labels[r] == c; }, c == in.anomaly_label);
@@ -218,8 +222,10 @@ std::string class_table_html(const ReportInput& in) {
     s += "<p class=\"metrics\">Label " + html_escape(in.anomaly_label) + " as the anomaly (" + std::to_string(pos) + " of " +
          std::to_string(y.size()) + " rows): ";
     if (pos == 0 || pos == int64_t(y.size())) s += "AUROC and average precision are undefined with one class only.</p>\n";
-    else s += "<b>AUROC " + fmt("%.4f", auroc(in.scores, y)) + "</b>, <b>average precision " + fmt("%.4f", average_precision(in.scores, y)) +
-              "</b> (the score ranking the anomaly class above the rest).</p>\n";
+    else
+      s += "<b>AUROC " + fmt("%.4f", auroc(in.scores, y)) + "</b>, <b>average precision " +
+           fmt("%.4f", average_precision(in.scores, y)) +
+           "</b> (the score ranking the anomaly class above the rest).</p>\n";
   }
   return s + "</section>\n";
 }
@@ -258,8 +264,8 @@ tr:last-child td { border-top: 1px solid #8c959f; font-weight: 600; }
 ol.top { columns: 2; column-gap: 24px; width: 500px; font-size: 12.5px; color: #424a53; margin: 10px 0 0; padding-left: 26px; }
 )";
 
-std::string page_html(const ReportInput& in, const Figure& loss, const Figure& pairs, const Figure& codes, const Figure& scores,
-                      const Figure& top, const std::vector<int64_t>& top_rows) {
+std::string page_html(const ReportInput& in, const Figure& loss, const Figure& pairs, const Figure& codes,
+                      const Figure& scores, const Figure& top, const std::vector<int64_t>& top_rows) {
   std::string s = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ae report: " +
                   html_escape(in.model_path) + "</title>\n<style>" + k_css + "</style>\n</head>\n<body>\n";
   s += "<h1>ae report: " + html_escape(in.model_path) + " on " + html_escape(in.data_path) + "</h1>\n";
@@ -322,7 +328,8 @@ void write_report(const std::string& dir, const ReportInput& in, const std::stri
     std::vector<int64_t> first(size_t(std::min<int64_t>(32, in.rows)));
     std::iota(first.begin(), first.end(), int64_t(0));
     pairs = draw_pairs(tmp, "reconstructions.png", in, first, 8);
-    pairs.caption = "The first " + std::to_string(first.size()) + " rows, each beside its reconstruction (left: input, right: output).";
+    pairs.caption = "The first " + std::to_string(first.size()) +
+                    " rows, each beside its reconstruction (left: input, right: output).";
     top = draw_pairs(tmp, "top-anomalies.png", in, top_idx, 4);
     top.caption = "The " + std::to_string(top_idx.size()) +
                   " highest-scoring rows, each beside its reconstruction, highest first, read left to right.";

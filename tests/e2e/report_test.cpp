@@ -49,9 +49,9 @@ Rgb read_rgb_png(const std::string& path) {
 }
 
 void train(const ScratchDir& dir, const std::string& model, const std::string& spec, const std::string& steps) {
-  expect_success(run_ae({"train", "--spec", spec, "--data", TEST_IMAGES, "--max-rows", "1000", "--val-split", "0.2", "--steps",
-                         steps, "--batch", "64", "--log-every", "10", "--threads", "2", "--quiet", "--out", model,
-                         "--checkpoint", "none"},
+  expect_success(run_ae({"train", "--spec",  spec,    "--data",  TEST_IMAGES,    "--max-rows",  "1000", "--val-split",
+                         "0.2",   "--steps", steps,   "--batch", "64",           "--log-every", "10",   "--threads",
+                         "2",     "--quiet", "--out", model,     "--checkpoint", "none"},
                         dir));
 }
 
@@ -79,8 +79,9 @@ std::string find_on_path(const std::vector<std::string>& names) {
 // index.html rendered by headless Chromium into `shot` (a PNG of the window: the page must fit in it).
 void render(const ScratchDir& dir, const std::string& html, const std::string& shot) {
   const std::string chromium = find_on_path({"chromium", "chromium-browser", "google-chrome"});
-  ASSERT_FALSE(chromium.empty()) << "chromium is not installed: cmake/install-deps.sh installs it (Debian package chromium); "
-                                    "this test renders the report with it and is never skipped";
+  ASSERT_FALSE(chromium.empty())
+      << "chromium is not installed: cmake/install-deps.sh installs it (Debian package chromium); "
+         "this test renders the report with it and is never skipped";
   std::vector<std::string> args = {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                                    "--user-data-dir=" + dir / "chromium-profile", "--window-size=1320,3200",
                                    "--screenshot=" + shot, "file://" + fs::absolute(html).string()};
@@ -89,7 +90,9 @@ void render(const ScratchDir& dir, const std::string& html, const std::string& s
   argv.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid == 0) {
-    if (!std::freopen((dir / "chromium.log").c_str(), "w", stdout) || !std::freopen((dir / "chromium.log").c_str(), "a", stderr)) ::_exit(126);
+    if (!std::freopen((dir / "chromium.log").c_str(), "w", stdout) ||
+        !std::freopen((dir / "chromium.log").c_str(), "a", stderr))
+      ::_exit(126);
     ::execv(chromium.c_str(), argv.data());
     ::_exit(127);
   }
@@ -144,7 +147,8 @@ std::vector<Frame> find_frames(const Rgb& s) {
   std::vector<Frame> frames;
   for (int64_t y = 0; y < s.height; ++y)
     for (int64_t x = 0; x < s.width; ++x) {
-      if (!is_frame_colour(s.at(x, y)) || (x > 0 && is_frame_colour(s.at(x - 1, y))) || (y > 0 && is_frame_colour(s.at(x, y - 1))))
+      if (!is_frame_colour(s.at(x, y)) || (x > 0 && is_frame_colour(s.at(x - 1, y))) ||
+          (y > 0 && is_frame_colour(s.at(x, y - 1))))
         continue;
       Frame f{x, y, 0, 0};
       while (x + f.width < s.width && is_frame_colour(s.at(x + f.width, y))) ++f.width;
@@ -162,7 +166,8 @@ std::string describe(const std::vector<Frame>& frames) {
   std::string s;
   for (const auto& f : frames)
     s += "\n  frame at (" + std::to_string(f.x) + ", " + std::to_string(f.y) + ") " + std::to_string(f.width) + "×" +
-         std::to_string(f.height) + ": " + std::to_string(f.covered) + "/16 cells drawn, luminance variance " + std::to_string(f.variance);
+         std::to_string(f.height) + ": " + std::to_string(f.covered) + "/16 cells drawn, luminance variance " +
+         std::to_string(f.variance);
   return s;
 }
 
@@ -193,8 +198,8 @@ TEST(ReportCli, EveryFigureIsWrittenReferencedAndVisibleInChromium) {
     const Rgb png = read_rgb_png(out + "/" + src);
     EXPECT_EQ(std::pair(png.width, png.height), size) << src << ": the page's size for it differs from the file's";
   }
-  for (const char* text : {"784-64r-8-64r-784s", "AUROC", "average precision", "9 (anomaly)", "principal components of the 8-unit code",
-                           "the 0.99 quantile", "reconstruction MSE"})
+  for (const char* text : {"784-64r-8-64r-784s", "AUROC", "average precision", "9 (anomaly)",
+                           "principal components of the 8-unit code", "the 0.99 quantile", "reconstruction MSE"})
     EXPECT_NE(html.find(text), std::string::npos) << text;
 
   // The page as a browser shows it: one frame per figure, each filled.
@@ -228,13 +233,15 @@ TEST(ReportCli, UntrainedModelAndRerunIntoTheSameDirectory) {
   train(dir, fresh, "784-32r-6-32r-784s", "0");
   fs::create_directory(out);
   write_bytes(out + "/notes.txt", "mine");
-  expect_success(run_ae({"report", "--model", trained, "--data", TEST_IMAGES, "--max-rows", "200", "--out", out, "--quiet"}, dir));
+  expect_success(
+      run_ae({"report", "--model", trained, "--data", TEST_IMAGES, "--max-rows", "200", "--out", out, "--quiet"}, dir));
   const std::string vae_html = read_text(out + "/index.html");
   EXPECT_NE(vae_html.find("the mean code μ itself (2 units)"), std::string::npos) << "a 2-D code is drawn as itself";
   EXPECT_NE(vae_html.find("negative ELBO"), std::string::npos);
   EXPECT_TRUE(fs::exists(out + "/loss.png"));
 
-  expect_success(run_ae({"report", "--model", fresh, "--data", TEST_IMAGES, "--max-rows", "200", "--out", out, "--quiet"}, dir));
+  expect_success(
+      run_ae({"report", "--model", fresh, "--data", TEST_IMAGES, "--max-rows", "200", "--out", out, "--quiet"}, dir));
   const std::string html = read_text(out + "/index.html");
   EXPECT_NE(html.find("never trained"), std::string::npos) << html;
   EXPECT_EQ(html.find("By label"), std::string::npos) << "no labels, no table";
@@ -250,7 +257,8 @@ TEST(ReportCli, AFailureMidwayLeavesThePreviousReportWhole) {
   ScratchDir dir;
   const std::string model = dir / "m.safetensors", out = dir / "report";
   train(dir, model, "784-32r-6-32r-784s", "20");
-  const std::vector<std::string> args = {"report", "--model", model, "--data", TEST_IMAGES, "--max-rows", "100", "--quiet", "--out"};
+  const std::vector<std::string> args = {"report",     "--model", model,     "--data", TEST_IMAGES,
+                                         "--max-rows", "100",     "--quiet", "--out"};
   auto with_out = [&](const std::string& o) {
     std::vector<std::string> a = args;
     a.push_back(o);
@@ -307,11 +315,11 @@ TEST(ReportCli, TabularDataWithTextLabels) {
   }
   const std::string data = dir / "t.csv", model = dir / "m.safetensors", out = dir / "report";
   write_bytes(data, csv);
-  expect_success(run_ae({"train", "--spec", "16-8r-3-8r-16", "--data", data, "--label-column", "kind", "--steps", "30", "--batch", "32",
-                         "--no-val", "--quiet", "--out", model, "--checkpoint", "none"},
+  expect_success(run_ae({"train", "--spec", "16-8r-3-8r-16", "--data", data, "--label-column", "kind", "--steps", "30",
+                         "--batch", "32", "--no-val", "--quiet", "--out", model, "--checkpoint", "none"},
                         dir));
-  expect_success(run_ae({"report", "--model", model, "--data", data, "--label-column", "kind", "--anomaly-label", "odd", "--out", out,
-                         "--quiet"},
+  expect_success(run_ae({"report", "--model", model, "--data", data, "--label-column", "kind", "--anomaly-label", "odd",
+                         "--out", out, "--quiet"},
                         dir));
   const std::string html = read_text(out + "/index.html");
   EXPECT_NE(html.find("16 features are not taken for a square image"), std::string::npos) << html;
@@ -338,7 +346,8 @@ TEST(ReportCli, BadInputsAreOneLineErrorsThatWriteNothing) {
   };
   const std::string out = dir / "r";
   expect_one_line_error(dir, with({"--model", dir / "none.safetensors", "--out", out}), "none.safetensors");
-  expect_one_line_error(dir, with({"--model", model, "--labels", labels5, "--out", out}), "--labels " + labels5 + ": 5 labels for 50 rows");
+  expect_one_line_error(dir, with({"--model", model, "--labels", labels5, "--out", out}),
+                        "--labels " + labels5 + ": 5 labels for 50 rows");
   expect_one_line_error(dir, with({"--model", model, "--image-shape", "27x28", "--out", out}), "--image-shape");
   expect_one_line_error(dir, with({"--model", model, "--out", dir / "no/such/dir"}), "--out " + dir / "no/such/dir");
   expect_one_line_error(dir, with({"--model", model, "--out", dir / "file"}), "is a file, not a directory");

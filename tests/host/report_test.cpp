@@ -94,7 +94,8 @@ TEST(ReportPca, ProjectionRecoversKnownPlane) {
   for (int64_t r = 0; r < rows; ++r) st += s[size_t(r)] * t[size_t(r)], tt += t[size_t(r)] * t[size_t(r)];
   for (int64_t r = 0; r < rows; ++r) s[size_t(r)] -= st / tt * t[size_t(r)];
   for (int64_t r = 0; r < rows; ++r)
-    for (int j = 0; j < 5; ++j) x[size_t(r * 5 + j)] = float(3.0 + t[size_t(r)] * u[j] + s[size_t(r)] * v[j] + 1e-3 * n(rng));
+    for (int j = 0; j < 5; ++j)
+      x[size_t(r * 5 + j)] = float(3.0 + t[size_t(r)] * u[j] + s[size_t(r)] * v[j] + 1e-3 * n(rng));
   const Projection2d p = principal_components_2d(x.data(), rows, 5);
   ASSERT_EQ(p.xy.size(), size_t(2 * rows));
   EXPECT_GT(p.explained[0], 0.9);
@@ -134,7 +135,8 @@ TEST(ReportGnuplot, DrawsAPngAndReportsAScriptError) {
   run_gnuplot(gnuplot, dir.path().string(), "ok.gp");
   EXPECT_TRUE(std::filesystem::file_size(dir.file("ok.png")) > 100);
   dir.write("bad.gp", "set terminal pngcairo size 200,100\nset output 'bad.png'\nplot 'missing.dat'\n");
-  test::expect_error([&] { run_gnuplot(gnuplot, dir.path().string(), "bad.gp"); }, {"gnuplot failed drawing bad.gp", "missing.dat"});
+  test::expect_error([&] { run_gnuplot(gnuplot, dir.path().string(), "bad.gp"); },
+                     {"gnuplot failed drawing bad.gp", "missing.dat"});
   // A warning is a figure drawn wrong, not a success.
   dir.write("warn.gp", "set terminal pngcairo size 200,100\nset output 'warn.png'\nset xrange [1:1]\nplot x\n");
   test::expect_error([&] { run_gnuplot(gnuplot, dir.path().string(), "warn.gp"); }, {"gnuplot failed drawing warn.gp"});
