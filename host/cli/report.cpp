@@ -188,7 +188,7 @@ void add_report(CLI::App& app) {
   s->add_option("--anomaly-label", a->anomaly_label,
                 "The label of the anomaly class: AUROC and average precision against the rest");
   s->add_option("--image-shape", a->image_shape,
-                "HxW of each row as an image [default: square, e.g. 28x28 for 784 features]");
+                "HxW of each row as an image [default: a square of 8x8 or more, e.g. 28x28 for 784 features]");
   s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
