@@ -233,6 +233,9 @@ TEST(ReportCli, UntrainedModelAndRerunIntoTheSameDirectory) {
   train(dir, fresh, "784-32r-6-32r-784s", "0");
   fs::create_directory(out);
   write_bytes(out + "/notes.txt", "mine");
+  // The scratch of a killed run (its pid long gone) is cleared; nothing else of the user's is.
+  fs::create_directory(out + "/.tmp-report-999999-AbCdEf");
+  write_bytes(out + "/.tmp-report-999999-AbCdEf/loss.png", "half");
   expect_success(
       run_ae({"report", "--model", trained, "--data", TEST_IMAGES, "--max-rows", "200", "--out", out, "--quiet"}, dir));
   const std::string vae_html = read_text(out + "/index.html");
@@ -247,6 +250,7 @@ TEST(ReportCli, UntrainedModelAndRerunIntoTheSameDirectory) {
   EXPECT_EQ(html.find("By label"), std::string::npos) << "no labels, no table";
   EXPECT_FALSE(fs::exists(out + "/loss.png")) << "the first report's loss curve must not stay beside a page without one";
   EXPECT_EQ(read_text(out + "/notes.txt"), "mine");
+  EXPECT_FALSE(fs::exists(out + "/.tmp-report-999999-AbCdEf"));
   EXPECT_EQ(page_images(html).size(), FIGURES.size() - 1);
 }
 
