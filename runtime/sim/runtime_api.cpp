@@ -179,6 +179,22 @@ void name_buffer(const void* p, size_t bytes, std::string name) {
   publish_spans();
 }
 
+bool in_device_memory(const void* p, size_t bytes) {
+  using namespace detail;
+  if (bytes == 0) return true;
+  std::lock_guard<std::mutex> g(g_mem_mutex);
+  auto it = find_allocation(p);
+  const auto lo = reinterpret_cast<uintptr_t>(p), hi = lo + bytes;
+  if (it == g_allocations.end() || !it->second.device || static_cast<const char*>(p) + bytes > it->first + it->second.size)
+    return false;
+  const auto& bufs = it->second.buffers;
+  if (bufs.empty()) return true;
+  auto b = bufs.upper_bound(lo);
+  if (b == bufs.begin()) return false;
+  --b;
+  return b->second.lo <= lo && hi <= b->second.hi;
+}
+
 void clear_buffers(const void* p) {
   using namespace detail;
   std::lock_guard<std::mutex> g(g_mem_mutex);

@@ -77,6 +77,10 @@ bool checks_instrumented();
 // is out of bounds without any naming.
 void name_buffer(const void* p, size_t bytes, std::string name);
 void clear_buffers(const void* p);
+// Whether [p, p + bytes) lies inside one cudaMalloc allocation and, when the allocation has named
+// buffers, inside one of them: the host-side memcheck of code that reads device memory on the host
+// (Thrust's host system under the sim, which the kernels' instrumentation does not see).
+bool in_device_memory(const void* p, size_t bytes);
 
 // Counters for bench/sim. A resume is one switch into a CUDA thread's fiber.
 struct Stats {
