@@ -1,4 +1,6 @@
 // Nearest neighbours and ranking on the host: blocked GEMM distances and a bounded heap per query.
+// On a device backend (cuda, cuda-sim) every entry point hands over to runtime/cuda/latent_cuda.cpp
+// (runtime/latent_device.h); the host code here is the reference it is tested against.
 #include "runtime/latent.h"
 
 #include <omp.h>
@@ -9,6 +11,9 @@
 
 #include "kernels/common/error.h"
 #include "kernels/cpu/gemm.h"
+#if defined(AE_HAVE_CUDA_BACKEND)
+#include "runtime/latent_device.h"
+#endif
 
 namespace ae {
 
@@ -25,6 +30,16 @@ namespace {
 // Below this many elements a loop runs on one thread: a parallel region's wake-up and barrier cost
 // more than the work, far more when other processes share the cores.
 constexpr int64_t PARALLEL_MIN = int64_t(1) << 18;
+
+// Whether `backend` runs this on its device: it has one, and this build has the device half.
+bool on_device(Backend& backend) {
+  if (!backend.device()) return false;
+#if defined(AE_HAVE_CUDA_BACKEND)
+  return true;
+#else
+  AE_FAIL("backend '", backend.name(), "' has a device but this build has no device path for search and ranking");
+#endif
+}
 
 // Rows scaled to unit length in place (cosine); a zero row stays zero.
 void normalise_rows(std::vector<float>& x, int64_t n, int64_t d) {
@@ -69,12 +84,22 @@ constexpr int64_t BASE_BLOCK = 2048;
 struct RowIndex::Impl {
   std::vector<float> rows;   // [n, d], normalised for cosine
   std::vector<float> norms;  // [n] squared norms (euclidean)
+#if defined(AE_HAVE_CUDA_BACKEND)
+  std::unique_ptr<detail::DeviceRowIndex> device;  // set on a device backend (rows and norms unused)
+#endif
 };
 
 RowIndex::RowIndex(Backend& backend, const float* rows, int64_t n, int64_t d, Metric metric)
     : m_n(n), m_d(d), m_metric(metric), m_impl(std::make_unique<Impl>()) {
-  (void)backend;
   AE_CHECK(n >= 1 && d >= 1, "a row index needs at least one row and one column, got ", n, " × ", d);
+#if defined(AE_HAVE_CUDA_BACKEND)
+  if (on_device(backend)) {
+    m_impl->device = detail::make_device_row_index(backend, rows, n, d, metric);
+    return;
+  }
+#else
+  (void)on_device(backend);
+#endif
   m_impl->rows.assign(rows, rows + n * d);
   if (metric == Metric::cosine) normalise_rows(m_impl->rows, n, d);
   else m_impl->norms = squared_norms(m_impl->rows.data(), n, d);
@@ -85,6 +110,9 @@ RowIndex::~RowIndex() = default;
 Neighbours RowIndex::search(const float* queries, int64_t m, int k) const {
   AE_CHECK(k >= 1 && k <= m_n, "k = ", k, " must be between 1 and the ", m_n, " indexed rows");
   AE_CHECK(m >= 0, "negative query count");
+#if defined(AE_HAVE_CUDA_BACKEND)
+  if (m_impl->device) return m_impl->device->search(queries, m, k);
+#endif
   Neighbours out;
   out.queries = m;
   out.k = k;
@@ -143,6 +171,19 @@ Neighbours RowIndex::search(const float* queries, int64_t m, int k) const {
 }
 
 namespace {
+// Host values uploaded to the device for one call, freed after it.
+struct DeviceCopy {
+  DeviceCopy(Device& dev, const float* values, int64_t n)
+      : dev(dev), data(static_cast<float*>(dev.allocate(size_t(std::max<int64_t>(n, 1)) * sizeof(float)))) {
+    if (n > 0) dev.upload(data, values, size_t(n) * sizeof(float));
+  }
+  ~DeviceCopy() { dev.deallocate(data); }
+  DeviceCopy(const DeviceCopy&) = delete;
+  DeviceCopy& operator=(const DeviceCopy&) = delete;
+  Device& dev;
+  float* data;
+};
+
 // Descending by value, NaN first, ties by lower index: a strict weak order even with NaN.
 bool ranks_before(const float* v, int64_t a, int64_t b) {
   const bool na = std::isnan(v[a]), nb = std::isnan(v[b]);
@@ -157,8 +198,12 @@ std::vector<int64_t> rank_descending(Backend& backend, const float* values, int6
 }
 
 std::vector<int64_t> top_k(Backend& backend, const float* values, int64_t n, int64_t k) {
-  (void)backend;
   AE_CHECK(n >= 0 && k >= 0 && k <= n, "top_k: k = ", k, " must be between 0 and n = ", n);
+  if (on_device(backend)) {
+    // Uploaded once, ranked there; the host path below is the reference.
+    DeviceCopy v(*backend.device(), values, n);
+    return top_k(backend, BackendValues{v.data, n}, k);
+  }
   std::vector<int64_t> idx(static_cast<size_t>(n));
   std::iota(idx.begin(), idx.end(), int64_t(0));
   auto cmp = [&](int64_t a, int64_t b) { return ranks_before(values, a, b); };
@@ -169,10 +214,33 @@ std::vector<int64_t> top_k(Backend& backend, const float* values, int64_t n, int
 }
 
 int64_t count_above(Backend& backend, const float* values, int64_t n, float threshold) {
-  (void)backend;
+  if (on_device(backend)) {
+    DeviceCopy v(*backend.device(), values, n);
+    return count_above(backend, BackendValues{v.data, n}, threshold);
+  }
   int64_t c = 0;
   for (int64_t i = 0; i < n; ++i) c += !(values[i] <= threshold);
   return c;
+}
+
+std::vector<int64_t> rank_descending(Backend& backend, BackendValues values) {
+  return top_k(backend, values, values.n);
+}
+
+std::vector<int64_t> top_k(Backend& backend, BackendValues values, int64_t k) {
+  AE_CHECK(values.n >= 0 && k >= 0 && k <= values.n, "top_k: k = ", k, " must be between 0 and n = ", values.n);
+#if defined(AE_HAVE_CUDA_BACKEND)
+  if (on_device(backend)) return detail::device_top_k(backend, values.data, values.n, k);
+#endif
+  return top_k(backend, values.data, values.n, k);  // a host backend's memory is host memory
+}
+
+int64_t count_above(Backend& backend, BackendValues values, float threshold) {
+  AE_CHECK(values.n >= 0, "count_above: negative length ", values.n);
+#if defined(AE_HAVE_CUDA_BACKEND)
+  if (on_device(backend)) return detail::device_count_above(backend, values.data, values.n, threshold);
+#endif
+  return count_above(backend, values.data, values.n, threshold);
 }
 
 }  // namespace ae

@@ -61,4 +61,15 @@ std::vector<int64_t> top_k(Backend& backend, const float* values, int64_t n, int
 // How many values are > threshold (NaN counts as above: it is flagged).
 int64_t count_above(Backend& backend, const float* values, int64_t n, float threshold);
 
+// Values that already live in the backend's memory: device memory on a device backend (what
+// Executor::data() returns there), host memory on a host backend. Ranked where they are: on a device
+// only the k indices (or the count) come back, never the values.
+struct BackendValues {
+  const float* data = nullptr;  // [n]
+  int64_t n = 0;
+};
+std::vector<int64_t> rank_descending(Backend& backend, BackendValues values);
+std::vector<int64_t> top_k(Backend& backend, BackendValues values, int64_t k);
+int64_t count_above(Backend& backend, BackendValues values, float threshold);
+
 }  // namespace ae
