@@ -16,6 +16,7 @@
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
 #include "runtime/infer.h"
+#include "runtime/latent.h"
 #include "runtime/trainer.h"
 
 namespace ae::cli {
@@ -117,6 +118,12 @@ void run_score(const ScoreArgs& a) {
     thr = st.value, thr_source = st.source;
   }
   const bool flag = !std::isnan(thr);
+  // The flag is score > thr in double, NaN flagged (runtime/latent.h's count_above): a float score
+  // exceeds thr exactly when it exceeds thr rounded down to a float, so the count taken in float on
+  // the backend agrees with the CSV's flags.
+  float thr_f = float(thr);
+  if (flag && double(thr_f) > thr) thr_f = std::nextafter(thr_f, -std::numeric_limits<float>::infinity());
+  auto flagged_row = [&](float s) { return !(double(s) <= thr); };
 
   if (!a.per_feature.empty()) {
     std::vector<float> rec(size_t(in.x.rows * in.x.cols));
@@ -130,7 +137,7 @@ void run_score(const ScoreArgs& a) {
     f.write(flag ? "row,score,flag\n" : "row,score\n");
     char line[96];
     for (int64_t r = 0; r < in.x.rows; ++r) {
-      int n = flag ? std::snprintf(line, sizeof line, "%lld,%.9g,%d\n", (long long)r, scores[size_t(r)], scores[size_t(r)] > thr)
+      int n = flag ? std::snprintf(line, sizeof line, "%lld,%.9g,%d\n", (long long)r, scores[size_t(r)], int(flagged_row(scores[size_t(r)])))
                    : std::snprintf(line, sizeof line, "%lld,%.9g\n", (long long)r, scores[size_t(r)]);
       f.write(line, size_t(n));
     }
@@ -141,7 +148,7 @@ void run_score(const ScoreArgs& a) {
   std::printf("scored %lld rows of %s with %s (%s): mean %.6g, median %.6g, max %.6g\n", (long long)in.x.rows, a.data.c_str(),
               a.model.c_str(), what.c_str(), mean, quantile(scores, 0.5), *std::max_element(scores.begin(), scores.end()));
   if (flag) {
-    int64_t flagged = std::count_if(scores.begin(), scores.end(), [&](float s) { return s > thr; });
+    const int64_t flagged = count_above(*backend, scores.data(), in.x.rows, thr_f);
     std::printf("threshold %.6g (%s): %lld rows flagged (%.2f%%)\n", thr, thr_source.c_str(), (long long)flagged,
                 100.0 * double(flagged) / double(in.x.rows));
   } else if (!thr_source.empty()) {
@@ -157,12 +164,10 @@ void run_score(const ScoreArgs& a) {
                   auroc(scores, labels), average_precision(scores, labels));
   }
   if (a.top > 0) {
-    std::vector<int64_t> idx(size_t(in.x.rows));
-    std::iota(idx.begin(), idx.end(), int64_t(0));
-    int64_t k = std::min<int64_t>(a.top, in.x.rows);
-    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t x, int64_t y) {
-      return scores[size_t(x)] > scores[size_t(y)] || (scores[size_t(x)] == scores[size_t(y)] && x < y);
-    });
+    // Ranked on the chosen backend (on a device: uploaded once, sorted there, k indices back); NaN
+    // scores first, ties by lower row.
+    const int64_t k = std::min<int64_t>(a.top, in.x.rows);
+    const std::vector<int64_t> idx = top_k(*backend, scores.data(), in.x.rows, k);
     std::printf("top %lld:\n  %8s  %12s%s\n", (long long)k, "row", "score", labels.empty() ? "" : "  label");
     for (int64_t i = 0; i < k; ++i) {
       std::printf("  %8lld  %12.6g", (long long)idx[size_t(i)], scores[size_t(idx[size_t(i)])]);

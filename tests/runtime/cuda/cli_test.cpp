@@ -11,7 +11,9 @@
 // are bit-equal on equal inputs (tests/kernels/cuda/optimizer_test.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -113,6 +115,87 @@ TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
     EXPECT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
     EXPECT_FALSE(read_text(out).empty()) << cmd;
   }
+}
+
+// `ae score --top K` ranks and counts flagged rows through runtime/latent.h on the chosen backend
+// (on cuda-sim: Thrust on the device pointers). The two backends' scores differ by rounding, so the
+// listing must agree row for row except where two cpu scores are within that rounding of each other,
+// and the flagged count exactly (the threshold sits halfway between two neighbouring cpu scores).
+std::vector<std::pair<int64_t, double>> top_listing(const std::string& out) {
+  std::vector<std::pair<int64_t, double>> rows;
+  std::istringstream in(out);
+  bool listing = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("top ", 0) == 0) {
+      listing = true;
+      std::getline(in, line);  // column header
+      continue;
+    }
+    if (!listing) continue;
+    std::istringstream ls(line);
+    int64_t row;
+    double score;
+    if (!(ls >> row >> score)) break;
+    rows.emplace_back(row, score);
+  }
+  return rows;
+}
+
+TEST(CudaSimCli, ScoreTopAndFlaggedCountOnCudaSimEqualCpu) {
+  ScratchDir dir;
+  const std::string model = dir / "m.safetensors";
+  auto r = run_ae({"train", "--spec", "784-32r-8-32r-784s", "--steps", "5", "--batch", "32", "--max-rows", "96", "--no-val",
+                   "--checkpoint", "none", "--quiet", "--out", model},
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string data = dir / "x.idx";
+  const int rows = 45;
+  std::vector<uint8_t> px(size_t(rows) * 28 * 28);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t((i * 37 + (i / 784) * (i / 784) * 11) % 251);
+  write_bytes(data, idx_u8(rows, 28, 28, px));
+  // The cpu scores first, to place the threshold between two of them.
+  r = run_ae({"score", "--model", model, "--data", data, "--out", dir / "cpu0.csv", "--device", "cpu", "--quiet"}, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<double> scores;
+  {
+    std::istringstream in(read_text(dir / "cpu0.csv"));
+    std::string line;
+    std::getline(in, line);
+    for (; std::getline(in, line);) scores.push_back(std::stod(line.substr(line.find(',') + 1)));
+  }
+  ASSERT_EQ(scores.size(), size_t(rows));
+  std::vector<double> sorted = scores;
+  std::sort(sorted.begin(), sorted.end());
+  char thr[64];
+  std::snprintf(thr, sizeof thr, "%.9g", (sorted[30] + sorted[31]) / 2);  // 14 rows above
+  const int K = 12;
+  std::string out[2];
+  const char* devices[2] = {"cpu", "cuda-sim"};
+  for (int d = 0; d < 2; ++d) {
+    r = run_ae({"score", "--model", model, "--data", data, "--out", dir / (std::string(devices[d]) + ".csv"), "--device",
+                devices[d], "--top", std::to_string(K), "--threshold", thr, "--quiet"},
+               dir);
+    ASSERT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
+    out[d] = r.out;
+  }
+  auto flagged_line = [](const std::string& o) {
+    const size_t p = o.find("rows flagged");
+    return p == std::string::npos ? std::string() : o.substr(o.rfind(':', p), p - o.rfind(':', p));
+  };
+  EXPECT_EQ(flagged_line(out[0]), ": 14 ") << out[0];
+  EXPECT_EQ(flagged_line(out[1]), flagged_line(out[0])) << out[1];
+  const auto want = top_listing(out[0]), got = top_listing(out[1]);
+  ASSERT_EQ(want.size(), size_t(K)) << out[0];
+  ASSERT_EQ(got.size(), size_t(K)) << out[1];
+  for (int i = 0; i < K; ++i) {
+    if (got[size_t(i)].first == want[size_t(i)].first) continue;
+    const double a = scores[size_t(got[size_t(i)].first)], b = scores[size_t(want[size_t(i)].first)];
+    EXPECT_LE(std::abs(a - b), 1e-5 * std::abs(b)) << "rank " << i << ": row " << got[size_t(i)].first << " vs cpu's row "
+                                                   << want[size_t(i)].first;
+  }
+  // Not vacuous: the listing is in descending score order and the scores are not all equal.
+  for (int i = 1; i < K; ++i) EXPECT_GE(want[size_t(i - 1)].second, want[size_t(i)].second);
+  EXPECT_GT(want.front().second, want.back().second);
 }
 
 TEST(CudaSimCli, CudaWithoutAGpuIsAOneLineError) {
