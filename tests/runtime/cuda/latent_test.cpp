@@ -37,6 +37,8 @@ std::string case_name(const SearchCase& c) {
   return os.str();
 }
 
+void PrintTo(const SearchCase& c, std::ostream* os) { *os << case_name(c); }
+
 class DeviceLatentSearch : public ::testing::TestWithParam<SearchCase> {};
 
 // Both backends' search on the same rows and queries; indices must agree wherever the two distances
