@@ -23,16 +23,15 @@ void row_norms(float* x,      // [n, d]
 
 // Scratch of nearest_block: candidates of up to `capacity` = rows·(k + tile columns) entries.
 struct NearestScratch {
-  int32_t* query = nullptr;   // [capacity] the query (row of the block) of each candidate
-  float* distance = nullptr;  // [capacity]
-  int64_t* index = nullptr;   // [capacity]
+  uint64_t* key = nullptr;   // [capacity] (query, distance) sort keys
+  int64_t* index = nullptr;  // [capacity]
   int64_t capacity = 0;
 };
 
 // One step of the search over a [mq, nt] tile of dot products dots[i, j] = q_i · t_{t0+j}: each
 // query's candidates are its running best k (best_*, or none when !carry) and the tile's nt
-// distances; they are sorted by (query, distance, index) with Thrust and the first k of each query
-// become the new best. Needs scratch.capacity ≥ mq·(k + nt). Before the first step (carry false)
+// distances; they are sorted by (query, distance, index) with Thrust (a stable radix sort) and the
+// first k of each query become the new best. Needs scratch.capacity ≥ mq·(k + nt). Before the first step (carry false)
 // the running best is empty: placeholders (NaN, INT64_MAX) sort after every real candidate, so with
 // k ≤ the rows seen over all steps, none is left at the end.
 void nearest_block(bool cosine,

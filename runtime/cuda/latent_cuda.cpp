@@ -36,8 +36,9 @@ class DeviceArray {
 };
 
 // Rows per block: a [QUERY_BLOCK, BASE_BLOCK] tile of dot products (4 MiB), as on the host. The
-// candidates of one block, mq·(k + nt) of them, are held to CANDIDATE_BUDGET (64 MiB of scratch) by
-// taking fewer queries per block when k is large.
+// candidates of one block, mq·(k + nt) of them, are held to CANDIDATE_BUDGET (64 MiB of keys and
+// indices, and as much again for the radix sort's buffers) by taking fewer queries per block when k
+// is large.
 constexpr int64_t QUERY_BLOCK = 512;
 constexpr int64_t BASE_BLOCK = 2048;
 constexpr int64_t CANDIDATE_BUDGET = int64_t(1) << 22;
@@ -69,10 +70,9 @@ class CudaRowIndex final : public DeviceRowIndex {
     DeviceArray<float> best_d(m_dev, mq_max * k);
     DeviceArray<int64_t> best_i(m_dev, mq_max * k);
     const int64_t capacity = mq_max * (k + nt_max);
-    DeviceArray<int32_t> c_query(m_dev, capacity);
-    DeviceArray<float> c_dist(m_dev, capacity);
+    DeviceArray<uint64_t> c_key(m_dev, capacity);
     DeviceArray<int64_t> c_index(m_dev, capacity);
-    const cuda::NearestScratch scratch{c_query.get(), c_dist.get(), c_index.get(), capacity};
+    const cuda::NearestScratch scratch{c_key.get(), c_index.get(), capacity};
     for (int64_t q0 = 0; q0 < m; q0 += mq_max) {
       const int64_t mq = std::min(mq_max, m - q0);
       m_dev.upload(q.get(), queries + q0 * m_d, size_t(mq * m_d) * sizeof(float));

@@ -112,13 +112,12 @@ TEST_P(NearestBlock, EqualsAHostSortOfEveryDistance) {
   DeviceBuffer<float> d0(tile(0, c.nt0)), d1(tile(c.nt0, c.nt1)), dq(qn), dt(tn), best_d(static_cast<size_t>(c.mq * k));
   DeviceBuffer<int64_t> best_i(static_cast<size_t>(c.mq * k));
   const int64_t capacity = c.mq * (k + std::max(c.nt0, c.nt1));
-  DeviceBuffer<int32_t> sq(static_cast<size_t>(capacity));
-  DeviceBuffer<float> sd(static_cast<size_t>(capacity));
+  DeviceBuffer<uint64_t> sk(static_cast<size_t>(capacity));
   DeviceBuffer<int64_t> si(static_cast<size_t>(capacity));
   name_for_memcheck(d0, "dots0"), name_for_memcheck(d1, "dots1"), name_for_memcheck(dq, "q_norms");
   name_for_memcheck(dt, "t_norms"), name_for_memcheck(best_d, "best_distance"), name_for_memcheck(best_i, "best_index");
-  name_for_memcheck(sq, "scratch.query"), name_for_memcheck(sd, "scratch.distance"), name_for_memcheck(si, "scratch.index");
-  const ae::cuda::NearestScratch scratch{sq.get(), sd.get(), si.get(), capacity};
+  name_for_memcheck(sk, "scratch.key"), name_for_memcheck(si, "scratch.index");
+  const ae::cuda::NearestScratch scratch{sk.get(), si.get(), capacity};
   ae::cuda::nearest_block(c.cosine, d0.get(), dq.get(), dt.get(), c.mq, c.nt0, 0, k, false, best_d.get(), best_i.get(),
                           scratch, nullptr);
   ae::cuda::nearest_block(c.cosine, d1.get(), dq.get(), dt.get() + c.nt0, c.mq, c.nt1, c.nt0, k, true, best_d.get(),
@@ -129,7 +128,7 @@ TEST_P(NearestBlock, EqualsAHostSortOfEveryDistance) {
   ASSERT_EQ(got_i, want_i) << block_name(c) << replay_note();
   for (size_t e = 0; e < got_d.size(); ++e)  // bit-equal, NaN where the reference has NaN
     ASSERT_TRUE(std::isnan(want_d[e]) ? std::isnan(got_d[e]) : got_d[e] == want_d[e]) << "element " << e;
-  expect_guards("nearest_block", d0, d1, dq, dt, best_d, best_i, sq, sd, si);
+  expect_guards("nearest_block", d0, d1, dq, dt, best_d, best_i, sk, si);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -137,16 +136,17 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(BlockCase{false, 1, 1, 1, 1, false}, BlockCase{false, 7, 5, 3, 3, false},
                       BlockCase{false, 7, 5, 3, 0, false}, BlockCase{false, 33, 65, 31, 7, false},
                       BlockCase{true, 33, 65, 31, 7, false}, BlockCase{true, 13, 17, 6, 0, true},
-                      BlockCase{false, 13, 17, 6, 9, true}, BlockCase{true, 5, 2, 40, 20, false}),
+                      BlockCase{false, 13, 17, 6, 9, true}, BlockCase{true, 5, 2, 40, 20, false},
+                      BlockCase{true, 5, 2, 40, 20, true}, BlockCase{false, 4, 3, 9, 12, true}),
     [](const ::testing::TestParamInfo<BlockCase>& info) { return block_name(info.param); });
 
 TEST(NearestBlockArguments, AreChecked) {
-  const ae::cuda::NearestScratch small{nullptr, nullptr, nullptr, 3};
+  const ae::cuda::NearestScratch small{nullptr, nullptr, 3};
   float x = 0;
   int64_t i = 0;
   EXPECT_THROW(ae::cuda::nearest_block(true, &x, nullptr, nullptr, 1, 3, 0, 1, false, &x, &i, small, nullptr), ae::Error);
   EXPECT_THROW(ae::cuda::nearest_block(false, &x, nullptr, nullptr, 1, 1, 0, 1, false, &x, &i,
-                                       ae::cuda::NearestScratch{nullptr, nullptr, nullptr, 4}, nullptr),
+                                       ae::cuda::NearestScratch{nullptr, nullptr, 4}, nullptr),
                ae::Error);  // euclidean needs the norms
   EXPECT_THROW(ae::cuda::row_norms(&x, -1, 1, false, nullptr, nullptr), ae::Error);
 }
