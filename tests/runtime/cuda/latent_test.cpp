@@ -15,7 +15,11 @@
 #include <sstream>
 
 #include "kernels/common/error.h"
+#include "kernels/common/philox.h"
+#include "runtime/compiled_model.h"
+#include "runtime/executor.h"
 #include "runtime/latent.h"
+#include "runtime/model.h"
 #include "tests/kernels/cuda/tolerance.h"
 #include "tests/runtime/cuda/on_device.h"
 
@@ -185,6 +189,34 @@ TEST(DeviceRanking, EqualsCpuWithNanInfSignedZeroAndTies) {
   EXPECT_EQ(count_above(*dev, v.data(), int64_t(v.size()), 0.5f), 4);  // NaN counts as above
   EXPECT_TRUE(rank_descending(*dev, v.data(), 0).empty());
   EXPECT_EQ(count_above(*dev, v.data(), 0, 0.0f), 0);
+}
+
+// What the device overloads are for: per-row scores an eval executor left in its arena (device
+// memory) ranked and counted there, equal to ranking the same scores read back to the host.
+TEST(DeviceRanking, ScoresInAnExecutorsArenaRankWhereTheyAre) {
+  AE_SKIP_WITHOUT_CUDA_DEVICE();
+  auto cpu = make_backend("cpu");
+  auto dev = make_backend(cuda_backend_name());
+  Model model = Model::create(parse_spec("40-24r-6-24r-40s"), 5, Loss::mse);
+  CompiledModel compiled(model, *dev);
+  const int64_t rows = 57;
+  Executor& ex = compiled.executor(GraphMode::eval, rows);
+  for (int64_t i = 0; i < rows * 40; ++i) ex.input()[i] = philox_uniform(9, 0, PhiloxPurpose::data, uint64_t(i));
+  ex.run(rows);
+  const int scores = ex.plan().graph.per_sample;
+  std::vector<float> host(static_cast<size_t>(rows));
+  ex.read(scores, host.data(), rows);
+  ASSERT_GT(*std::max_element(host.begin(), host.end()), *std::min_element(host.begin(), host.end()));
+  const BackendValues on_device{ex.data(scores), rows};
+  EXPECT_EQ(top_k(*dev, on_device, 10), top_k(*cpu, host.data(), rows, 10));
+  EXPECT_EQ(rank_descending(*dev, on_device), rank_descending(*cpu, host.data(), rows));
+  const float median = [&] {
+    std::vector<float> s = host;
+    std::nth_element(s.begin(), s.begin() + rows / 2, s.end());
+    return s[size_t(rows / 2)];
+  }();
+  EXPECT_EQ(count_above(*dev, on_device, median), count_above(*cpu, host.data(), rows, median));
+  EXPECT_EQ(count_above(*dev, on_device, median), rows / 2);
 }
 
 #if AE_CUDATEST_SIM
