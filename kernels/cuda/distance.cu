@@ -1,8 +1,9 @@
 // The exact k-nearest search's device steps: row norms (one thread per row, double accumulation in
 // column order so the norms equal the host reference's bit for bit), the distance epilogue of a tile
 // of dot products written as candidates beside the carried running best, one Thrust radix sort of
-// all candidates of the block keyed by (query, distance) — stable, over candidates laid out in
-// ascending index, so the order is (query, distance, index) — and a gather of the first k per query.
+// all candidates of the block keyed by (query, distance) — stable, over a layout where candidates
+// with equal keys stand in ascending index, so the order is (query, distance, index) — and a gather
+// of the first k per query.
 // Exact and deterministic for any k ≤ n and any shape, at the cost of sorting k + nt entries per
 // query per tile; pruning the tile by each query's current k-th best before the sort, or a register
 // top-k for small k, are the faster variants not written yet.
@@ -39,8 +40,8 @@ __global__ void row_norms_kernel(float* x, int64_t n, int64_t d, bool normalise,
 // integer with the same order in the low 32 (negative floats bit-inverted, positive ones with the
 // sign bit set; −0 as +0, which compare equal; every NaN as 0xfffffffe, after +inf; a placeholder
 // of an empty running-best slot as 0xffffffff, after everything real). Ascending keys are ascending
-// (query, distance), and a stable sort of candidates laid out in ascending index per query keeps ties
-// in index order: a radix sort gives the (query, distance, index) order.
+// (query, distance); a stable sort keeps equal keys in layout order, which candidates_kernel makes
+// ascending index order: a radix sort gives the (query, distance, index) order.
 __device__ __forceinline__ uint64_t candidate_key(int64_t query, float distance, bool placeholder) {
   uint32_t bits = __float_as_uint(distance == 0.0f ? 0.0f : distance);
   if (placeholder) bits = 0xffffffffu;
@@ -55,12 +56,12 @@ __device__ __forceinline__ float key_distance(uint64_t key) {
   return __uint_as_float((bits & 0x80000000u) ? (bits & 0x7fffffffu) : ~bits);
 }
 
-// Candidate e = i·seg + j of query i (seg = k + nt), in ascending index within the query: with a
-// running best (carry), j < k the carried best (indices below t0, nearest first) and j ≥ k the
-// distance to row t0 + j − k; without one, j < nt the tile and j ≥ nt the k placeholders (NaN,
-// INT64_MAX), keyed after every real candidate, NaN ones included (also when carried: a first tile
-// narrower than k leaves some in the running best). The distance is the host reference's formula,
-// term for term.
+// Candidate e = i·seg + j of query i (seg = k + nt), laid out so that equal keys stand in ascending
+// index: with a running best (carry), j < k the carried best (all indices below t0, in (distance,
+// index) order) and j ≥ k the distance to row t0 + j − k (ascending); without one, j < nt the tile
+// and j ≥ nt the k placeholders (NaN, INT64_MAX), keyed after every real candidate, NaN ones included
+// (also when carried: a first tile narrower than k leaves some in the running best). The distance is
+// the host reference's formula, term for term.
 __global__ void candidates_kernel(bool cosine, const float* dots, const float* q_norms, const float* t_norms,
                                   int64_t mq, int64_t nt, int64_t t0, int k, bool carry, const float* best_distance,
                                   const int64_t* best_index, uint64_t* c_key, int64_t* c_index) {
