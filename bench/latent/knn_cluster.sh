@@ -21,3 +21,5 @@ train fashion-dec10 784-500r-500r-2000r-10-2000r-500r-500r-784s
 "$ae" cluster --model "$out/fashion-16.safetensors" --quiet
 "$ae" cluster --model "$out/fashion-32.safetensors" --quiet
 "$ae" cluster --model "$out/fashion-dec10.safetensors" --metric cosine --compare-raw --quiet
+"$ae" cluster --model "$out/fashion-16.safetensors" --metric cosine --quiet
+"$ae" cluster --model "$out/fashion-32.safetensors" --metric cosine --quiet

@@ -253,7 +253,7 @@ void add_hash(CLI::App& app) {
   r->add_option("--database-labels", b->database_labels, "One label per database row (IDX, NPY, CSV): relevant = same label");
   r->add_option("--query-labels", b->query_labels, "One label per query row");
   r->add_flag("--compare-lsh", b->compare_lsh, "Also random-hyperplane LSH on the raw features, at the same bit count");
-  r->add_option("--seed", b->seed, "Seed of the LSH hyperplanes (Philox)")->capture_default_str();
+  r->add_option("--seed", b->seed, "Seed of the LSH hyperplanes (Philox)")->capture_default_str()->check(non_negative_integer());
   add_common(*r, *b);
   r->callback([b] { run_retrieve(*b); });
 }

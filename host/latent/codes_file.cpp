@@ -134,8 +134,12 @@ CodesFile read_codes_file(const std::string& path) {
   const uint32_t spec_len = r.get<uint32_t>("spec length");
   if (units == 0 || units > (1u << 24) || rows > (uint64_t(1) << 40) || spec_len > MAX_SPEC_BYTES)
     AE_FAIL(path, ": corrupt .aec header: ", rows, " rows × ", units, " units, spec of ", spec_len, " bytes");
-  // The size the header implies, before anything is allocated from it.
+  // The size the header implies, before anything is allocated from it. rows·units·elem can pass
+  // 2^64 within the limits above (2^40 · 2^24 · 4): the body is bounded by the file first, so the
+  // product is formed only when it fits in what was read.
   const uint64_t elem = qbits == 0 ? 4 : qbits / 8;
+  if (rows > 0 && units * elem > uint64_t(bytes.size()) / rows)
+    AE_FAIL(path, ": truncated .aec file: ", bytes.size(), " bytes cannot hold its header's ", rows, " rows × ", units, " units");
   const uint64_t want = r.at + spec_len + (qbits ? 8 * units : 0) + rows * units * elem + 8;
   if (bytes.size() != want)
     AE_FAIL(path, ": ", bytes.size() < want ? "truncated" : "corrupt", " .aec file: ", bytes.size(), " bytes, but its header (", rows,
@@ -148,6 +152,10 @@ CodesFile read_codes_file(const std::string& path) {
   f.rows = int64_t(rows), f.units = int64_t(units);
   f.spec = bytes.substr(r.at, spec_len);
   r.at += spec_len;
+  // The spec goes into messages (a file from another model names it): no control characters, so
+  // an error stays one line.
+  for (unsigned char c : f.spec)
+    if (c < 0x20 || c == 0x7f) AE_FAIL(path, ": corrupt .aec file: a control character in the model's spec");
   auto read_floats = [&](std::vector<float>& v, size_t n) {
     v.resize(n);
     std::memcpy(v.data(), bytes.data() + r.at, n * sizeof(float));

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <random>
 
@@ -148,8 +149,9 @@ KMeansResult kmeans(Backend& backend, const float* x, int64_t n, int64_t d, cons
   std::vector<KMeansResult> runs(size_t(opt.restarts));
   int done = 0;
   const bool on_host = backend.device() == nullptr;
+  std::exception_ptr failure;  // an exception may not leave a parallel region: rethrown after it
 #pragma omp parallel for schedule(dynamic, 1) if (on_host)
-  for (int r = 0; r < opt.restarts; ++r) {
+  for (int r = 0; r < opt.restarts; ++r) try {
     std::mt19937_64 rng(opt.seed * 0x9E3779B97F4A7C15ull + uint64_t(r));
     std::vector<float> centres = seed_centres(x, x_norms, n, d, opt.k, rng);
     Run cur = assign_rows(backend, x, n, d, centres, opt.k);
@@ -172,7 +174,11 @@ KMeansResult kmeans(Backend& backend, const float* x, int64_t n, int64_t d, cons
     res.converged = converged;
 #pragma omp critical(kmeans_progress)
     if (progress) progress(++done);
+  } catch (...) {
+#pragma omp critical(kmeans_failure)
+    if (!failure) failure = std::current_exception();
   }
+  if (failure) std::rethrow_exception(failure);
   size_t best = 0;
   for (size_t r = 1; r < runs.size(); ++r)
     if (runs[r].inertia < runs[best].inertia) best = r;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "graph/spec.h"
@@ -100,6 +101,16 @@ TEST(CodesFile, DamagedFilesAreRefusedNamingTheFile) {
   rows[23] = 0x7f;  // the top byte of rows: an absurd count, refused before any allocation
   refused("rows.aec", rows, "corrupt .aec header");
   test::expect_error([&] { read_codes_file(dir.file("missing.aec")); }, {dir.file("missing.aec"), "cannot open"});
+  // 2^40 rows × 2^24 float32 units: within each field's limit, but rows·units·4 wraps to 0 in 64
+  // bits, so a file of header + spec + checksum alone would match the size it implies.
+  std::string wrap = good;
+  wrap[12] = 0;  // float32: no scales
+  const uint64_t big_rows = uint64_t(1) << 40, big_units = uint64_t(1) << 24;
+  std::memcpy(wrap.data() + 16, &big_rows, 8);
+  std::memcpy(wrap.data() + 24, &big_units, 8);
+  const uint32_t spec_len = uint32_t(f.spec.size());
+  wrap = wrap.substr(0, 44 + spec_len) + std::string(8, '\0');
+  refused("wrap.aec", wrap, "cannot hold its header's 1099511627776 rows × 16777216 units");
 }
 
 // The fingerprint tells models apart by spec and by weights, and is stable for one model.
