@@ -2,12 +2,17 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <string>
-
 #include <vector>
 
 #include "graph/spec.h"
 #include "host/data/dataset.h"
+
+namespace ae {
+class CompiledModel;
+struct Model;
+}  // namespace ae
 
 namespace ae::cli {
 
@@ -88,6 +93,37 @@ inline CLI::Option* add_contractive_option(CLI::App& cmd, std::string& value) {
 }
 // --max-rows style limits: -1 (all) or ≥ 1.
 void check_row_limit(int64_t rows, const std::string& flag);
+
+// --batch, --threads, --device and --quiet: how a command that runs a model runs it.
+void add_run_options(CLI::App& cmd, int64_t& batch, int& threads, std::string& device, bool& quiet);
+
+// Data for a model (host/cli/common.cpp). load_model_data reads `flag` `path` and checks its
+// width against the model's input (`model_path` names the model in the message), in the data's
+// units; load_model_rows also normalises the rows as the model was trained.
+Dataset load_model_data(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,
+                        int64_t max_rows, const DataArgs& data_args);
+Matrix load_model_rows(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,
+                       int64_t max_rows, const DataArgs& data_args);
+// The codes (a VAE's means μ) of normalised rows x, [x.rows, code units], with a progress bar
+// "encode WHAT" unless quiet.
+std::vector<float> encode_rows(CompiledModel& compiled, const Matrix& x, int64_t batch, const std::string& what, bool quiet);
+// One integer class label per row of `data_flag` `data_path` (`rows` rows) from `flag` `path`;
+// every failure (a text label, a count that differs) names both flags.
+std::vector<int32_t> load_row_labels(const std::string& path, const std::string& flag, int64_t max_rows, int64_t rows,
+                                     const std::string& data_flag, const std::string& data_path);
+double seconds_since(std::chrono::steady_clock::time_point t0);
+
+// Reconstruction fidelity, the same on every command: the mean squared error per element of y
+// against x ([n] each, the data's units), and PSNR = 10·log10(peak² / MSE) with the peak 1 when
+// every value of x lies in [0, 1] (images as ae reads them), else x's max − min.
+struct PsnrPeak {
+  double peak = 1;
+  bool unit = true;  // every value in [0, 1]
+};
+PsnrPeak psnr_peak(const float* x, size_t n);
+double mse_per_element(const float* y, const float* x, size_t n);
+// "MSE 0.012300  PSNR 19.10 dB" ("PSNR -" when the peak is 0: a constant x).
+std::string fidelity_text(double mse, double peak);
 
 void add_train(CLI::App& app);
 void add_plan(CLI::App& app);

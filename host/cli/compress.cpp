@@ -11,6 +11,7 @@
 #include "host/cli/cli.h"
 #include "host/latent/codes_file.h"
 #include "kernels/common/error.h"
+#include "runtime/compiled_model.h"
 #include "runtime/infer.h"
 #include "runtime/model.h"
 
@@ -40,17 +41,6 @@ std::vector<float> decode(const Model& m, Backend& backend, const std::vector<fl
   return y;
 }
 
-// "MSE 0.0123  PSNR 19.1 dB" of y against x, the peak being x's range (max − min).
-std::string fidelity(const std::vector<float>& y, const std::vector<float>& x, double peak) {
-  double sum = 0;
-  for (size_t i = 0; i < x.size(); ++i) sum += (double(y[i]) - double(x[i])) * (double(y[i]) - double(x[i]));
-  const double mse = sum / double(std::max<size_t>(1, x.size()));
-  char buf[96];
-  if (peak > 0 && mse > 0) std::snprintf(buf, sizeof buf, "MSE %.6f  PSNR %.2f dB", mse, 10.0 * std::log10(peak * peak / mse));
-  else std::snprintf(buf, sizeof buf, "MSE %.6f  PSNR -", mse);
-  return buf;
-}
-
 void run_compress(const CompressArgs& a) {
   apply_threads(a.threads);
   if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
@@ -61,21 +51,23 @@ void run_compress(const CompressArgs& a) {
   check_row_limit(a.max_rows, "--max-rows");
   const Model model = Model::load(a.model);
   auto backend = make_backend(a.device);
-  Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
-  if (in.x.cols != model.spec.input)
-    AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (", a.model, ")");
+  Dataset in = load_model_data(model, a.model, a.data, "--data", a.max_rows, a.data_args);
   const std::vector<float> raw = in.x.data;  // in the data's units, for the error
   model.norm.apply(in.x.data.data(), in.x.rows, in.x.cols);
   latent::CodesFile f;
   f.rows = in.x.rows, f.units = model.spec.code_units(), f.quant_bits = a.quantize;
   f.fingerprint = latent::model_fingerprint(model);
   f.spec = model.spec.to_compact();
-  f.codes = run_forward(model, *backend, GraphMode::encode, in.x.data.data(), in.x.rows, a.batch);
+  CompiledModel compiled(model, *backend);
+  f.codes = encode_rows(compiled, in.x, a.batch, "--data", a.quiet);
   const std::vector<float> exact = f.codes;
   const uint64_t code_bytes = latent::write_codes_file(a.out, f);  // f.codes: now what was stored
 
-  const auto [lo, hi] = std::minmax_element(raw.begin(), raw.end());
-  const double peak = raw.empty() ? 0 : double(*hi) - double(*lo);
+  const PsnrPeak peak = psnr_peak(raw.data(), raw.size());
+  auto fidelity = [&](const std::vector<float>& codes) {
+    const std::vector<float> y = decode(model, *backend, codes, f.rows, a.batch);
+    return fidelity_text(mse_per_element(y.data(), raw.data(), raw.size()), peak.peak);
+  };
   const uint64_t raw_bytes = uint64_t(in.x.rows) * uint64_t(in.x.cols) * 4;
   std::error_code ec;
   const uintmax_t file_bytes = std::filesystem::file_size(a.data, ec);
@@ -87,11 +79,9 @@ void run_compress(const CompressArgs& a) {
   std::printf("ratio: %.1f× against raw float32", double(raw_bytes) / double(code_bytes));
   if (!ec) std::printf(", %.2f× against the input file", double(file_bytes) / double(code_bytes));
   std::printf("\n");
-  std::printf("reconstruction from the stored codes (peak %g = the data's range): %s\n", peak,
-              fidelity(decode(model, *backend, f.codes, f.rows, a.batch), raw, peak).c_str());
-  if (a.quantize)
-    std::printf("reconstruction from the float32 codes, for comparison:            %s\n",
-                fidelity(decode(model, *backend, exact, f.rows, a.batch), raw, peak).c_str());
+  std::printf("reconstruction from the stored codes (PSNR peak %g%s): %s\n", peak.peak,
+              peak.unit ? ", values in [0, 1]" : ", the data's max − min", fidelity(f.codes).c_str());
+  if (a.quantize) std::printf("reconstruction from the float32 codes, for comparison: %s\n", fidelity(exact).c_str());
 }
 
 void run_decompress(const CompressArgs& a) {
@@ -121,10 +111,7 @@ void run_decompress(const CompressArgs& a) {
 
 void add_common(CLI::App& s, CompressArgs& a) {
   s.add_option("--model", a.model, "Model file (safetensors)")->required();
-  s.add_option("--batch", a.batch, "Rows per batch")->capture_default_str();
-  s.add_option("--threads", a.threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s.add_option("--device", a.device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
-  s.add_flag("--quiet", a.quiet, "No progress output");
+  add_run_options(s, a.batch, a.threads, a.device, a.quiet);
 }
 
 }  // namespace

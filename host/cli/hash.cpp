@@ -15,6 +15,7 @@
 #include "host/progress.h"
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
+#include "runtime/compiled_model.h"
 #include "runtime/infer.h"
 #include "runtime/model.h"
 
@@ -33,10 +34,6 @@ struct HashArgs {
   int threads = 0;
   DataArgs data_args;
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 bool sigmoid_code(const Spec& s) { return !s.variational() && s.encoder.back().act == Act::sigmoid; }
 
@@ -66,26 +63,19 @@ int64_t checked_bits(const HashArgs& a, const Model& m) {
   return bits;
 }
 
-// Codes (GraphMode::encode: a VAE's μ) of `x`, normalised in place first.
-std::vector<float> encode(const Model& m, Backend& backend, Matrix& x, int64_t batch) {
-  m.norm.apply(x.data.data(), x.rows, x.cols);
-  return run_forward(m, backend, GraphMode::encode, x.data.data(), x.rows, batch);
-}
-
+// Rows of `path` for the model, normalised as it was trained.
 Matrix load_features(const HashArgs& a, const Model& m, const std::string& path, const std::string& flag) {
-  Dataset d = load_data(path, a.max_rows, flag, a.data_args);
-  if (d.x.cols != m.spec.input)
-    AE_FAIL(flag, " ", path, ": rows have ", d.x.cols, " features but the model's input is ", m.spec.input, " (", a.model, ")");
-  return std::move(d.x);
+  return load_model_rows(m, a.model, path, flag, a.max_rows, a.data_args);
 }
 
-Hashing make_hashing(const HashArgs& a, const Model& m, Backend& backend, int64_t bits) {
+Hashing make_hashing(const HashArgs& a, CompiledModel& compiled, int64_t bits) {
+  const Model& m = compiled.model();
   const int64_t units = m.spec.code_units();
   Hashing h;
   std::vector<float> median = m.code_median, std = m.code_std;
   if (!a.fit.empty()) {
     Matrix x = load_features(a, m, a.fit, "--fit");
-    const std::vector<float> codes = encode(m, backend, x, a.batch);
+    const std::vector<float> codes = encode_rows(compiled, x, a.batch, "--fit", a.quiet);
     latent::CodeStats s = latent::fit_code_stats(codes.data(), x.rows, units);
     median = std::move(s.median), std = std::move(s.std);
     h.how = "the medians of --fit " + a.fit + "'s codes (" + std::to_string(x.rows) + " rows)";
@@ -117,10 +107,11 @@ void run_hash(const HashArgs& a) {
   const Model model = Model::load(a.model);
   const int64_t bits = checked_bits(a, model);
   auto backend = make_backend(a.device);
-  Matrix x = load_features(a, model, a.data, "--data");
-  const Hashing h = make_hashing(a, model, *backend, bits);
+  const Matrix x = load_features(a, model, a.data, "--data");
+  CompiledModel compiled(model, *backend);
+  const Hashing h = make_hashing(a, compiled, bits);
   const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<float> codes = encode(model, *backend, x, a.batch);
+  const std::vector<float> codes = encode_rows(compiled, x, a.batch, "--data", a.quiet);
   const std::vector<uint8_t> packed = latent::pack_codes(codes.data(), x.rows, model.spec.code_units(), h.units, h.thresholds);
   const double secs = seconds_since(t0);
   save_npy_u8(a.out, packed.data(), x.rows, latent::bytes_per_row(bits));
@@ -130,14 +121,11 @@ void run_hash(const HashArgs& a) {
               a.out.c_str(), (long long)x.rows, (long long)latent::bytes_per_row(bits));
 }
 
-// --database-labels / --query-labels, one per row of the file they label.
+// --database-labels / --query-labels, one per row of the file they label; none when not given.
 std::vector<int32_t> labels_for(const HashArgs& a, const std::string& path, const std::string& flag, int64_t rows,
                                 const std::string& data_flag, const std::string& data) {
   if (path.empty()) return {};
-  std::vector<int32_t> l = load_labels(path, "", a.max_rows);
-  if (int64_t(l.size()) != rows)
-    AE_FAIL(flag, " ", path, ": ", l.size(), " labels for the ", rows, " rows of ", data_flag, " ", data, "; give one label per row");
-  return l;
+  return load_row_labels(path, flag, a.max_rows, rows, data_flag, data);
 }
 
 void print_metrics(const char* what, const latent::Retrieval& r, int64_t top, bool labelled, double hash_s, double rank_s) {
@@ -177,19 +165,21 @@ void run_retrieve(const HashArgs& a) {
   const Model model = Model::load(a.model);
   const int64_t bits = checked_bits(a, model);
   auto backend = make_backend(a.device);
-  Matrix db = load_features(a, model, a.database, "--database");
+  const Matrix db = load_features(a, model, a.database, "--database");
   if (a.top > db.rows)
     AE_FAIL("--top ", a.top, ": larger than the ", db.rows, " rows of --database ", a.database, "; give at most ", db.rows);
-  Matrix qx = load_features(a, model, a.query, "--query");
+  const Matrix qx = load_features(a, model, a.query, "--query");
   const std::vector<int32_t> db_labels = labels_for(a, a.database_labels, "--database-labels", db.rows, "--database", a.database);
   const std::vector<int32_t> q_labels = labels_for(a, a.query_labels, "--query-labels", qx.rows, "--query", a.query);
   const bool labelled = !db_labels.empty();
-  const Hashing h = make_hashing(a, model, *backend, bits);
+  CompiledModel compiled(model, *backend);
+  const Hashing h = make_hashing(a, compiled, bits);
   const int64_t units = model.spec.code_units();
 
-  // Semantic hashing: encode (normalising both sets in place), threshold, rank.
+  // Semantic hashing: encode, threshold, rank.
   auto t0 = std::chrono::steady_clock::now();
-  const std::vector<float> db_codes = encode(model, *backend, db, a.batch), q_codes = encode(model, *backend, qx, a.batch);
+  const std::vector<float> db_codes = encode_rows(compiled, db, a.batch, "--database", a.quiet);
+  const std::vector<float> q_codes = encode_rows(compiled, qx, a.batch, "--query", a.quiet);
   const latent::BitCodes db_bits = latent::to_words(latent::pack_codes(db_codes.data(), db.rows, units, h.units, h.thresholds), db.rows, bits);
   const latent::BitCodes q_bits = latent::to_words(latent::pack_codes(q_codes.data(), qx.rows, units, h.units, h.thresholds), qx.rows, bits);
   const double hash_s = seconds_since(t0);
@@ -227,11 +217,8 @@ void add_common(CLI::App& s, HashArgs& a) {
                "Bits per code [default: one per code unit]; fewer keeps the units with the largest training variance");
   s.add_option("--fit", a.fit, "Threshold each unit at the median of this file's codes instead of the model's training medians");
   add_data_options(s, a.data_args);
-  s.add_option("--batch", a.batch, "Rows per batch")->capture_default_str();
   s.add_option("--max-rows", a.max_rows, "Only the first N rows of each data file (and of its labels)");
-  s.add_option("--threads", a.threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s.add_option("--device", a.device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
-  s.add_flag("--quiet", a.quiet, "No progress output");
+  add_run_options(s, a.batch, a.threads, a.device, a.quiet);
 }
 
 }  // namespace

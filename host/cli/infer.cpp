@@ -50,23 +50,14 @@ Reference load_reference(const InferArgs& a, const Matrix& data) {
   if (r.x.rows != data.rows || r.x.cols != data.cols)
     AE_FAIL("--reference ", a.reference, " is ", r.x.rows, " rows × ", r.x.cols, " but --data ", a.data, " is ", data.rows, " rows × ",
             data.cols, "; give the clean copy of --data, row for row");
-  const auto [lo, hi] = std::minmax_element(r.x.data.begin(), r.x.data.end());
-  r.unit = *lo >= 0.f && *hi <= 1.f;
-  r.peak = r.unit ? 1.0 : double(*hi) - double(*lo);
+  const PsnrPeak p = psnr_peak(r.x.data.data(), r.x.data.size());
+  r.unit = p.unit, r.peak = p.peak;
   return r;
 }
 
-// Mean squared error per element of y against the reference, and PSNR = 10·log10(peak² / MSE).
+// Mean squared error per element of y against the reference, and its PSNR (common.cpp).
 void print_fidelity(const char* what, const float* y, const Reference& ref) {
-  double sum = 0;
-  for (size_t i = 0; i < ref.x.data.size(); ++i) {
-    const double d = double(y[i]) - double(ref.x.data[i]);
-    sum += d * d;
-  }
-  const double mse = sum / double(ref.x.data.size());
-  char psnr[48] = "-";  // undefined for a constant reference (peak 0)
-  if (ref.peak > 0) std::snprintf(psnr, sizeof psnr, "%.2f dB", 10.0 * std::log10(ref.peak * ref.peak / mse));
-  std::printf("%-15s MSE %.6f  PSNR %s\n", what, mse, psnr);
+  std::printf("%-15s %s\n", what, fidelity_text(mse_per_element(y, ref.x.data.data(), ref.x.data.size()), ref.peak).c_str());
 }
 
 // The first n rows of `input` each beside its reconstruction, 8 pairs to a grid row.
@@ -159,11 +150,8 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   s->add_option(in_flag, a->data, in_help)->required();
   s->add_option("--out", a->out, "Output file: .npy, .csv or .tsv")->required();
   add_data_options(*s, a->data_args);
-  s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
-  s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
-  s->add_flag("--quiet", a->quiet, "No progress output");
+  add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
   if (mode == GraphMode::encode) {
     s->add_flag("--with-logvar", a->with_logvar, "VAE: write μ and then log σ² (2 × code columns) instead of μ alone");
     s->add_flag("--sample", a->sample,

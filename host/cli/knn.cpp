@@ -26,39 +26,6 @@ namespace {
 const std::string DEFAULT_TRAIN_LABELS = FASHION_DIR + "train-labels-idx1-ubyte.gz";
 const std::string DEFAULT_TEST_LABELS = FASHION_DIR + "t10k-labels-idx1-ubyte.gz";
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// A data file's rows, normalised as the model was trained, checked against its input width.
-Matrix load_model_rows(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,
-                       int64_t max_rows, const DataArgs& data_args) {
-  Matrix x = load_data(path, max_rows, flag, data_args).x;
-  if (x.cols != model.spec.input)
-    AE_FAIL(flag, " ", path, ": rows have ", x.cols, " features but the model's input is ", model.spec.input, " (", model_path, ")");
-  model.norm.apply(x.data.data(), x.rows, x.cols);
-  return x;
-}
-
-// One label per row of `rows_of` (`data_flag` `data_path`), or a one-line error naming both files.
-std::vector<int32_t> load_row_labels(const std::string& path, const std::string& flag, int64_t max_rows, int64_t rows,
-                                     const std::string& data_flag, const std::string& data_path) {
-  std::vector<int32_t> labels = load_labels(path, "", max_rows);
-  if (int64_t(labels.size()) != rows)
-    AE_FAIL(flag, " ", path, ": ", labels.size(), " labels for the ", rows, " rows of ", data_flag, " ", data_path);
-  return labels;
-}
-
-// The model's codes (a VAE's means) of every row, with a progress bar on long runs.
-std::vector<float> encode_rows(CompiledModel& compiled, const Matrix& x, int64_t batch, const std::string& what, bool quiet) {
-  const int64_t w = compiled.model().spec.code_units();
-  std::vector<float> codes(size_t(x.rows * w));
-  Progress bar("encode " + what, x.rows, !quiet);
-  run_forward(compiled, GraphMode::encode, x.data.data(), x.rows, codes.data(), batch, [&](int64_t done) { bar.update(done, ""); });
-  bar.finish();
-  return codes;
-}
-
 // ---------------------------------------------------------------------------------------------
 // ae knn
 
@@ -234,13 +201,6 @@ void run_cluster(ClusterArgs a) {
   }
 }
 
-void add_common(CLI::App* s, int64_t& batch, int& threads, std::string& device, bool& quiet) {
-  s->add_option("--batch", batch, "Rows per encoding batch")->capture_default_str();
-  s->add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s->add_option("--device", device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
-  s->add_flag("--quiet", quiet, "No progress output");
-}
-
 }  // namespace
 
 void add_knn(CLI::App& app) {
@@ -258,7 +218,7 @@ void add_knn(CLI::App& app) {
   s->add_option("--max-rows", a->max_rows, "Only the first N --train rows");
   s->add_option("--test-rows", a->test_rows, "Only the first N --test rows");
   add_data_options(*s, a->data_args);
-  add_common(s, a->batch, a->threads, a->device, a->quiet);
+  add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
   s->callback([a] { run_knn(*a); });
 }
 
@@ -277,7 +237,7 @@ void add_cluster(CLI::App& app) {
   s->add_option("--out", a->out, "assignments.csv: row, cluster[, label] (from the codes)");
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   add_data_options(*s, a->data_args);
-  add_common(s, a->batch, a->threads, a->device, a->quiet);
+  add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
   s->callback([a] { run_cluster(*a); });
 }
 

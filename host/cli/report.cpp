@@ -60,10 +60,7 @@ bool check_out_dir(const std::string& out) {
 std::vector<std::string> read_labels(const ReportArgs& a, const Dataset& in) {
   std::vector<std::string> out;
   if (!a.labels.empty()) {
-    for (int32_t v : load_labels(a.labels, "", a.max_rows)) out.push_back(std::to_string(v));
-    if (int64_t(out.size()) != in.x.rows)
-      AE_FAIL("--labels ", a.labels, ": ", out.size(), " labels for ", in.x.rows, " rows of ", a.data,
-              "; give one label per row");
+    for (int32_t v : load_row_labels(a.labels, "--labels", a.max_rows, in.x.rows, "--data", a.data)) out.push_back(std::to_string(v));
   } else {
     out = in.labels;
   }
@@ -114,10 +111,7 @@ void compute(const Model& model, Backend& backend, const ReportArgs& a, report::
   r.reconstruction.resize(x.data.size());
   run_forward(compiled, GraphMode::reconstruct, x.data.data(), x.rows, r.reconstruction.data(), a.batch);
   model.norm.invert(r.reconstruction.data(), r.rows, r.input_width);
-  double sum = 0;
-  for (size_t i = 0; i < r.x.size(); ++i)
-    sum += (double(r.reconstruction[i]) - double(r.x[i])) * (double(r.reconstruction[i]) - double(r.x[i]));
-  r.mse = sum / double(std::max<size_t>(1, r.x.size()));
+  r.mse = mse_per_element(r.reconstruction.data(), r.x.data(), r.x.size());
 }
 
 void run_report(const ReportArgs& a) {
@@ -130,10 +124,7 @@ void run_report(const ReportArgs& a) {
   const std::string gnuplot = report::find_gnuplot();
   Model model = Model::load(a.model);
   auto backend = make_backend(a.device);
-  Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
-  if (in.x.cols != model.spec.input)
-    AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (",
-            a.model, ")");
+  Dataset in = load_model_data(model, a.model, a.data, "--data", a.max_rows, a.data_args);
   report::ReportInput r;
   r.labels = read_labels(a, in);
   r.image_shape = image_shape(a, in.x.cols, in.x.rows, r.no_images_reason);
@@ -189,11 +180,8 @@ void add_report(CLI::App& app) {
                 "The label of the anomaly class: AUROC and average precision against the rest");
   s->add_option("--image-shape", a->image_shape,
                 "HxW of each row as an image [default: a square of 8x8 or more, e.g. 28x28 for 784 features]");
-  s->add_option("--batch", a->batch, "Rows per batch")->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
-  s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
-  s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
-  s->add_flag("--quiet", a->quiet, "No progress output");
+  add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
   s->callback([a] { run_report(*a); });
 }
 

@@ -121,6 +121,18 @@ TEST(LatentCli, BadInputIsOneLineNamingTheFlag) {
   cl100[6] = "100";
   expect_one_line_error(dir, with(cl100, {"--labels", short_labels}), "--labels " + short_labels + ": 99 labels for the 100 rows of --data");
   expect_one_line_error(dir, with(cl, {"--k", "3", "--restarts", "0"}), "--restarts must be ≥ 1");
+  // Labels of text are refused naming the flag and asking for class numbers, not `ae score`'s 0/1.
+  const std::string text_labels = dir / "text.csv";
+  {
+    std::ofstream f(text_labels);
+    for (int i = 0; i < 50; ++i) f << (i % 2 ? "cat" : "dog") << "\n";
+  }
+  expect_one_line_error(dir, with(cl, {"--labels", text_labels}), "--labels " + text_labels + ":");
+  expect_one_line_error(dir, with(cl, {"--labels", text_labels}), "--labels expects one integer class label per row");
+  std::vector<std::string> text_train = knn;
+  text_train[6] = text_labels;
+  text_train[8] = "50";
+  expect_one_line_error(dir, text_train, "--train-labels " + text_labels + ":");
 }
 
 }  // namespace

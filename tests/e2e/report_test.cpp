@@ -351,7 +351,7 @@ TEST(ReportCli, BadInputsAreOneLineErrorsThatWriteNothing) {
   const std::string out = dir / "r";
   expect_one_line_error(dir, with({"--model", dir / "none.safetensors", "--out", out}), "none.safetensors");
   expect_one_line_error(dir, with({"--model", model, "--labels", labels5, "--out", out}),
-                        "--labels " + labels5 + ": 5 labels for 50 rows");
+                        "--labels " + labels5 + ": 5 labels for the 50 rows of --data " + TEST_IMAGES);
   expect_one_line_error(dir, with({"--model", model, "--image-shape", "27x28", "--out", out}), "--image-shape");
   expect_one_line_error(dir, with({"--model", model, "--out", dir / "no/such/dir"}), "--out " + dir / "no/such/dir");
   expect_one_line_error(dir, with({"--model", model, "--out", dir / "file"}), "is a file, not a directory");
