@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "kernels/common/error.h"
@@ -211,6 +212,12 @@ std::vector<int64_t> top_k(Backend& backend, const float* values, int64_t n, int
   else std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), cmp);
   idx.resize(size_t(k));
   return idx;
+}
+
+float float_threshold(double thr) {
+  float t = float(thr);
+  if (double(t) > thr) t = std::nextafter(t, -std::numeric_limits<float>::infinity());
+  return t;
 }
 
 int64_t count_above(Backend& backend, const float* values, int64_t n, float threshold) {

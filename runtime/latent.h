@@ -60,6 +60,9 @@ std::vector<int64_t> rank_descending(Backend& backend, const float* values, int6
 std::vector<int64_t> top_k(Backend& backend, const float* values, int64_t n, int64_t k);
 // How many values are > threshold (NaN counts as above: it is flagged).
 int64_t count_above(Backend& backend, const float* values, int64_t n, float threshold);
+// The float threshold for count_above that flags exactly the values v with double(v) > thr (and
+// NaN): thr rounded down to a float. A float exceeds thr exactly when it exceeds that float.
+float float_threshold(double thr);
 
 // Values that already live in the backend's memory: device memory on a device backend (what
 // Executor::data() returns there), host memory on a host backend. Ranked where they are: on a device

@@ -150,7 +150,7 @@ void run_report(const ReportArgs& a) {
   if (!existed && ::mkdir(a.out.c_str(), 0777) != 0) AE_FAIL("--out ", a.out, ": cannot create it: ", std::strerror(errno));
   try {
     int64_t done = 3;
-    report::write_report(a.out, r, gnuplot, [&](const std::string& what) { bar.update(done++, what); });
+    report::write_report(a.out, r, *backend, gnuplot, [&](const std::string& what) { bar.update(done++, what); });
   } catch (...) {
     if (!existed) ::rmdir(a.out.c_str());  // only when empty: the report's scratch is gone by now
     throw;

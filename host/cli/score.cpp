@@ -121,8 +121,7 @@ void run_score(const ScoreArgs& a) {
   // The flag is score > thr in double, NaN flagged (runtime/latent.h's count_above): a float score
   // exceeds thr exactly when it exceeds thr rounded down to a float, so the count taken in float on
   // the backend agrees with the CSV's flags.
-  float thr_f = float(thr);
-  if (flag && double(thr_f) > thr) thr_f = std::nextafter(thr_f, -std::numeric_limits<float>::infinity());
+  const float thr_f = float_threshold(thr);
   auto flagged_row = [&](float s) { return !(double(s) <= thr); };
 
   if (!a.per_feature.empty()) {

@@ -292,7 +292,7 @@ Histogram histogram(const ReportInput& in, double lo, double hi, int64_t bins, b
 
 }  // namespace
 
-Figure draw_scores(const std::string& dir, const ReportInput& in, const std::string& gnuplot) {
+Figure draw_scores(const std::string& dir, const ReportInput& in, int64_t above, const std::string& gnuplot) {
   const bool split = !in.anomaly_label.empty() && !in.labels.empty();
   double lo = INFINITY, hi = -INFINITY;
   for (float v : in.scores)
@@ -334,7 +334,6 @@ Figure draw_scores(const std::string& dir, const ReportInput& in, const std::str
   s += ", keyentry with lines lw 2 dt 2 lc rgb '#222222' title " +
        gnuplot_quote("threshold " + short_num(in.threshold)) + "\n";
   f = finish(dir, "scores.png", "scores.gp", s, w, h, gnuplot);
-  const auto above = std::count_if(in.scores.begin(), in.scores.end(), [&](float v) { return v > in.threshold; });
   char b[200];
   std::snprintf(b, sizeof b, "%lld rows in %lld bins%s; %lld rows (%.2f %%) score above the threshold %s",
                 (long long)in.rows, (long long)bins, log_x ? " of equal ratio (logarithmic score axis)" : "",

@@ -36,7 +36,7 @@ Figure draw_loss(const std::string& dir, const ReportInput& in, const std::strin
 // code against the score), coloured by label when there are labels.
 Figure draw_codes(const std::string& dir, const ReportInput& in, const std::string& gnuplot);
 // The histogram of the scores with the threshold drawn; with an anomaly label, normal and
-// anomalous rows as two overlaid histograms.
-Figure draw_scores(const std::string& dir, const ReportInput& in, const std::string& gnuplot);
+// anomalous rows as two overlaid histograms. `above`: the rows above the threshold, for the caption.
+Figure draw_scores(const std::string& dir, const ReportInput& in, int64_t above, const std::string& gnuplot);
 
 }  // namespace ae::report

@@ -21,6 +21,7 @@
 #include "host/report/figures.h"
 #include "kernels/common/error.h"
 #include "runtime/atomic_file.h"
+#include "runtime/latent.h"
 
 namespace ae::report {
 
@@ -86,18 +87,6 @@ Figure draw_pairs(const std::string& dir, const std::string& png, const ReportIn
   f.width = g.cols * (w * g.zoom + g.pad) + g.pad;
   f.height = (n + g.cols - 1) / g.cols * (h * g.zoom + g.pad) + g.pad;
   return f;
-}
-
-// The rows with the highest scores, highest first (ties: the earlier row), at most k.
-std::vector<int64_t> top_rows(const std::vector<float>& scores, int64_t k) {
-  std::vector<int64_t> idx(scores.size());
-  std::iota(idx.begin(), idx.end(), int64_t(0));
-  k = std::min<int64_t>(k, int64_t(idx.size()));
-  auto key = [&](int64_t i) { return std::isnan(scores[size_t(i)]) ? -INFINITY : double(scores[size_t(i)]); };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
-                    [&](int64_t a, int64_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); });
-  idx.resize(size_t(k));
-  return idx;
 }
 
 }  // namespace
@@ -193,16 +182,16 @@ std::string summary_html(const ReportInput& in) {
 
 // Per class: rows, mean score, share above the threshold; then AUROC and average precision of
 // the anomaly class against the rest.
-std::string class_table_html(const ReportInput& in) {
+std::string class_table_html(const ReportInput& in, Backend& backend) {
   std::string s = "<section id=\"classes\"><h2>By label</h2>\n<table>\n<tr><th>label</th><th>rows</th><th>mean score</th>"
                   "<th>above threshold</th></tr>\n";
   auto row = [&](const std::string& name, const std::function<bool(size_t)>& in_class, bool strong) {
-    int64_t n = 0, above = 0;
+    std::vector<float> scores;  // the class's
     double sum = 0;
-    for (size_t r = 0; r < in.scores.size(); ++r) {
-      if (!in_class(r)) continue;
-      ++n, sum += in.scores[r], above += in.scores[r] > in.threshold;
-    }
+    for (size_t r = 0; r < in.scores.size(); ++r)
+      if (in_class(r)) scores.push_back(in.scores[r]), sum += in.scores[r];
+    const int64_t n = int64_t(scores.size());
+    const int64_t above = count_above(backend, scores.data(), n, float_threshold(in.threshold));
     const std::string cls = strong ? " class=\"anomaly\"" : "";
     s += "<tr" + cls + "><td>" + html_escape(name) + "</td><td>" + std::to_string(n) + "</td><td>" +
          fmt("%.5g", sum / double(std::max<int64_t>(1, n))) + "</td><td>" +
@@ -264,13 +253,13 @@ tr:last-child td { border-top: 1px solid #8c959f; font-weight: 600; }
 ol.top { columns: 2; column-gap: 24px; width: 500px; font-size: 12.5px; color: #424a53; margin: 10px 0 0; padding-left: 26px; }
 )";
 
-std::string page_html(const ReportInput& in, const Figure& loss, const Figure& pairs, const Figure& codes,
+std::string page_html(const ReportInput& in, Backend& backend, const Figure& loss, const Figure& pairs, const Figure& codes,
                       const Figure& scores, const Figure& top, const std::vector<int64_t>& top_rows) {
   std::string s = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ae report: " +
                   html_escape(in.model_path) + "</title>\n<style>" + k_css + "</style>\n</head>\n<body>\n";
   s += "<h1>ae report: " + html_escape(in.model_path) + " on " + html_escape(in.data_path) + "</h1>\n";
   s += "<div class=\"row\"><section id=\"summary\"><h2>Model and data</h2>\n" + summary_html(in) + "</section>\n";
-  if (!in.labels.empty()) s += class_table_html(in);
+  if (!in.labels.empty()) s += class_table_html(in, backend);
   s += "</div>\n<div class=\"row\">\n" + figure_html("loss", "Training loss", loss) +
        figure_html("scores", "Anomaly scores", scores) + "</div>\n";
   s += "<div class=\"row\">\n" + figure_html("codes", "Codes in 2-D", codes) +
@@ -307,7 +296,7 @@ void publish(const std::string& scratch, const std::string& dir, const std::vect
 
 }  // namespace
 
-void write_report(const std::string& dir, const ReportInput& in, const std::string& gnuplot,
+void write_report(const std::string& dir, const ReportInput& in, Backend& backend, const std::string& gnuplot,
                   const std::function<void(const std::string&)>& progress) {
   auto step = [&](const std::string& what) {
     if (progress) progress(what);
@@ -318,12 +307,14 @@ void write_report(const std::string& dir, const ReportInput& in, const std::stri
   step("loss curves");
   const Figure loss = draw_loss(tmp, in, gnuplot);
   step("score histogram");
-  const Figure scores = draw_scores(tmp, in, gnuplot);
+  // Ranked and counted as `ae score` ranks and counts (NaN first, NaN above the threshold).
+  const int64_t above = count_above(backend, in.scores.data(), in.rows, float_threshold(in.threshold));
+  const std::vector<int64_t> top_idx = top_k(backend, in.scores.data(), in.rows, std::min<int64_t>(16, in.rows));
+  const Figure scores = draw_scores(tmp, in, above, gnuplot);
   step("codes in 2-D");
   const Figure codes = draw_codes(tmp, in, gnuplot);
   step("image grids");
   Figure pairs, top;
-  const std::vector<int64_t> top_idx = top_rows(in.scores, 16);
   if (in.image_shape) {
     std::vector<int64_t> first(size_t(std::min<int64_t>(32, in.rows)));
     std::iota(first.begin(), first.end(), int64_t(0));
@@ -339,7 +330,7 @@ void write_report(const std::string& dir, const ReportInput& in, const std::stri
   step("page");
   {
     AtomicFile html(tmp + "/index.html");
-    html.write(page_html(in, loss, pairs, codes, scores, top, top_idx));
+    html.write(page_html(in, backend, loss, pairs, codes, scores, top, top_idx));
     html.commit();
   }
   std::vector<std::string> drawn;

@@ -14,6 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace ae {
+class Backend;
+}  // namespace ae
+
 namespace ae::report {
 
 // Everything the page shows, in the data's own units (not normalised).
@@ -48,9 +52,10 @@ const std::vector<std::string>& report_file_names();
 // Writes `dir`/index.html and its figures. Everything is made in a scratch directory inside
 // `dir` first; then index.html is removed, the figures renamed into place, and index.html renamed
 // last: a report that failed or was killed midway has no index.html, never a page that looks
-// complete. Other files in `dir` are left alone. `gnuplot` is find_gnuplot()'s answer;
-// `progress(what)` is told each step as it starts.
-void write_report(const std::string& dir, const ReportInput& in, const std::string& gnuplot,
+// complete. Other files in `dir` are left alone. The top rows and the rows above the threshold are
+// ranked and counted on `backend` as `ae score` does (runtime/latent.h: NaN first, NaN above).
+// `gnuplot` is find_gnuplot()'s answer; `progress(what)` is told each step as it starts.
+void write_report(const std::string& dir, const ReportInput& in, Backend& backend, const std::string& gnuplot,
                   const std::function<void(const std::string&)>& progress = nullptr);
 
 // Removes scratch directories (`.tmp-report-<pid>-…`) that a killed `ae report` left in `dir`.

@@ -254,6 +254,36 @@ TEST(ReportCli, UntrainedModelAndRerunIntoTheSameDirectory) {
   EXPECT_EQ(page_images(html).size(), FIGURES.size() - 1);
 }
 
+// The report ranks its top anomalies and counts the rows above the threshold as `ae score` does
+// (runtime/latent.h's top_k and count_above): the same rows in the same order, the same count.
+TEST(ReportCli, TopRowsAndCountAgreeWithScore) {
+  ScratchDir dir;
+  const std::string model = dir / "m.safetensors", out = dir / "report";
+  expect_success(run_ae({"train", "--spec", "784-16r-4-16r-784s", "--data", TEST_IMAGES, "--max-rows", "300", "--steps", "10",
+                         "--batch", "64", "--threads", "2", "--contamination", "0.1", "--quiet", "--out", model,
+                         "--checkpoint", "none"},
+                        dir));
+  expect_success(run_ae({"report", "--model", model, "--data", TEST_IMAGES, "--max-rows", "300", "--out", out, "--quiet"}, dir));
+  const RunResult sc = run_ae({"score", "--model", model, "--data", TEST_IMAGES, "--max-rows", "300", "--top", "16", "--out",
+                               dir / "s.csv", "--quiet"},
+                              dir);
+  expect_success(sc);
+  const std::string html = read_text(out + "/index.html");
+  std::vector<std::string> report_rows, score_rows;
+  const std::regex li("<li>row ([0-9]+) ");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), li); it != std::sregex_iterator(); ++it)
+    report_rows.push_back((*it)[1]);
+  const std::regex top_line("\n +([0-9]+) +[-0-9.e+naif]+(?=\n)");
+  for (auto it = std::sregex_iterator(sc.out.begin(), sc.out.end(), top_line); it != std::sregex_iterator(); ++it)
+    score_rows.push_back((*it)[1]);
+  EXPECT_EQ(report_rows.size(), 16u) << html;
+  EXPECT_EQ(report_rows, score_rows) << sc.out;
+  std::smatch flagged, above;
+  ASSERT_TRUE(std::regex_search(sc.out, flagged, std::regex(": ([0-9]+) rows flagged"))) << sc.out;
+  ASSERT_TRUE(std::regex_search(html, above, std::regex("; ([0-9]+) rows \\([0-9.]+ %\\) score above"))) << html;
+  EXPECT_EQ(flagged[1], above[1]);
+}
+
 // A gnuplot that fails (here a stand-in on PATH that exits 1 after the first figure) ends the run
 // with one line naming it; the previous report in the directory stays whole, no scratch is left,
 // and a directory the run would have made is not made.

@@ -115,5 +115,18 @@ TEST(LatentRank, DescendingNanFirstTiesByIndex) {
   EXPECT_THROW(top_k(*cpu, v, 7, 8), Error);
 }
 
+// A double threshold between two floats: the float threshold flags exactly the values above it in
+// double, as `ae score`'s CSV and `ae report`'s counts do.
+TEST(LatentRank, FloatThresholdCountsAsDouble) {
+  auto cpu = make_backend("cpu");
+  const double thr = 0.1;  // float(0.1) > 0.1: rounded to float, 0.1f itself would not count
+  const float v[] = {0.1f, std::nextafter(0.1f, 0.f), 0.2f, NAN};
+  int64_t in_double = 0;
+  for (float x : v) in_double += !(double(x) <= thr);
+  EXPECT_EQ(in_double, 2 + 1);  // 0.1f, 0.2f and NaN
+  EXPECT_EQ(count_above(*cpu, v, 4, float_threshold(thr)), in_double);
+  EXPECT_EQ(float_threshold(0.5), 0.5f);
+}
+
 }  // namespace
 }  // namespace ae
