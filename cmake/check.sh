@@ -62,11 +62,11 @@ else
   summary+=("safetensors interop (Python): 0 passed, 1 failed"); failed_total=$((failed_total + 1))
 fi
 
-# The IDX, NPY, CSV, model-file and spec parsers under libFuzzer with ASan+UBSan, each for a fixed
+# The IDX, NPY, CSV, model-file, spec and .aec parsers under libFuzzer with ASan+UBSan, each for a fixed
 # time from the committed corpus (which replays every input that once crashed them): fuzz/README.md.
 fuzz_seconds=${AE_FUZZ_SECONDS:-30}
 if command -v clang++-14 >/dev/null; then
-  echo "== fuzz: 5 parsers × ${fuzz_seconds} s under libFuzzer, ASan+UBSan =="
+  echo "== fuzz: 6 parsers × ${fuzz_seconds} s under libFuzzer, ASan+UBSan =="
   log=$(mktemp)
   set +e
   AE_JOBS=$jobs bash fuzz/run.sh "$fuzz_seconds" 2>&1 | tee "$log"
