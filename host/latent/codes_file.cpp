@@ -158,7 +158,7 @@ CodesFile read_codes_file(const std::string& path) {
     if (c < 0x20 || c == 0x7f) AE_FAIL(path, ": corrupt .aec file: a control character in the model's spec");
   auto read_floats = [&](std::vector<float>& v, size_t n) {
     v.resize(n);
-    std::memcpy(v.data(), bytes.data() + r.at, n * sizeof(float));
+    if (n > 0) std::memcpy(v.data(), bytes.data() + r.at, n * sizeof(float));  // a 0-row file: v.data() may be null
     r.at += n * sizeof(float);
     for (float x : v)
       if (!std::isfinite(x)) AE_FAIL(path, ": corrupt .aec file: a non-finite value");

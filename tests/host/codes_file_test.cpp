@@ -73,6 +73,21 @@ TEST(CodesFile, QuantisedErrorIsAtMostHalfAStep) {
   }
 }
 
+// A file of no rows is valid and reads back empty (fuzz/corpus/aec/crash-zero-rows-null-memcpy: the
+// reader once copied 0 bytes from a null vector, undefined behaviour UBSan reports).
+TEST(CodesFile, ZeroRowsReadBackEmpty) {
+  test::TempDir dir;
+  for (int bits : {0, 8}) {
+    CodesFile f = sample(0, 3, 5);
+    f.quant_bits = bits;
+    write_codes_file(dir.file("zero.aec"), f);
+    const CodesFile g = read_codes_file(dir.file("zero.aec"));
+    EXPECT_EQ(g.rows, 0);
+    EXPECT_EQ(g.units, 3);
+    EXPECT_TRUE(g.codes.empty());
+  }
+}
+
 TEST(CodesFile, DamagedFilesAreRefusedNamingTheFile) {
   test::TempDir dir;
   CodesFile f = sample(10, 4, 3);
