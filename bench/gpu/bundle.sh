@@ -14,5 +14,5 @@ cp -L /usr/lib/x86_64-linux-gnu/libdnnl.so.2 /lib/x86_64-linux-gnu/libOpenCL.so.
 tar -C .gpu/stage -cf - . | gzip -6 > .gpu/bundle.tgz
 rm -rf .gpu/stage
 cp /usr/share/datasets/fashion-mnist/*.gz .gpu/data/
-cp bench/gpu/run1.sh bench/gpu/run2.sh .gpu/
+cp bench/gpu/run1.sh bench/gpu/run2.sh bench/gpu/run3.sh .gpu/
 du -sh .gpu   # the device tool carries at most 64 MiB with the working tree
