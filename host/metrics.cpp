@@ -62,4 +62,12 @@ double average_precision(const std::vector<float>& scores, const std::vector<int
   return ap;
 }
 
+double quantile(std::vector<float> v, double q) {
+  AE_CHECK(!v.empty(), "quantile of no values");
+  std::sort(v.begin(), v.end());
+  double pos = q * double(v.size() - 1);
+  size_t lo = size_t(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
+  return double(v[lo]) + (pos - double(lo)) * (double(v[hi]) - double(v[lo]));
+}
+
 }  // namespace ae

@@ -1,4 +1,5 @@
-// Ranking metrics for anomaly scores against 0/1 labels (1 = anomaly).
+// Ranking metrics for anomaly scores against 0/1 labels (1 = anomaly), and the quantile an
+// anomaly threshold is taken at.
 #pragma once
 
 #include <cstdint>
@@ -13,5 +14,9 @@ double auroc(const std::vector<float>& scores, const std::vector<int32_t>& label
 // Average precision: Σ (Rₖ − Rₖ₋₁)·Pₖ over the distinct score thresholds, from the highest
 // score down (scikit-learn's definition; tied scores form one threshold). NaN without anomalies.
 double average_precision(const std::vector<float>& scores, const std::vector<int32_t>& labels);
+
+// The q-quantile (0 ≤ q ≤ 1) of v, linearly interpolated as numpy's default: `ae train
+// --contamination Q` and the C++ API's TrainConfig::contamination put the threshold at 1 − Q.
+double quantile(std::vector<float> v, double q);
 
 }  // namespace ae

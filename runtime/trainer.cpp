@@ -447,7 +447,9 @@ void after_step(Run& r, int64_t s, int64_t n, double l) {
     st.step_in_epoch = 0;
     ++r.model.epoch;
   }
-  const bool last = s + 1 == r.total;
+  const bool interrupted = s + 1 < r.total && r.o.stop && r.o.stop();
+  if (interrupted) r.res.interrupted = true;
+  const bool last = s + 1 == r.total || interrupted;
   const bool log = r.o.log_every > 0 ? ((s + 1) % r.o.log_every == 0 || last) : (epoch_end || last);
   TrainEvent ev;
   ev.step = s + 1;

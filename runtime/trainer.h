@@ -54,6 +54,10 @@ struct TrainOptions {
   // checkpoints (written atomically) at every epoch end and every checkpoint_every steps
   std::string checkpoint;       // "" = none
   int64_t checkpoint_every = 0;
+  // Asked after every step (when set): true ends the run there, as early stopping does — the step's
+  // interval is logged, the weights synced back, the result marked interrupted. How the C++ API
+  // and the Python module stop training on request (Ctrl-C) and leave a usable model.
+  std::function<bool()> stop;
 };
 
 double lr_at(const TrainOptions& o, int64_t step /*0-based*/, int64_t total_steps);
@@ -84,6 +88,7 @@ struct TrainResult {
   double best_val_loss = std::numeric_limits<double>::quiet_NaN();
   int64_t best_step = -1;
   bool stopped_early = false;
+  bool interrupted = false;            // TrainOptions::stop ended the run before its last step
   bool resumed = false;
   int64_t resumed_at = 0;
   double seconds = 0;        // wall time of this process's part

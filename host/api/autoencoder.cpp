@@ -10,8 +10,14 @@
 #include <mutex>
 #include <thread>
 
+#include <exception>
+
 #include "ae/ae.hpp"
+#include "graph/spec_options.h"
+#include "host/latent/hashing.h"
+#include "host/metrics.h"
 #include "kernels/common/error.h"
+#include "kernels/common/prior.h"
 #include "kernels/cpu/gemm.h"
 #include "runtime/compiled_model.h"
 #include "runtime/infer.h"
@@ -106,36 +112,141 @@ Autoencoder Autoencoder::create(const std::string& spec, uint64_t seed, const st
   return Autoencoder(std::move(impl));
 }
 
+Autoencoder Autoencoder::create(const std::string& spec, uint64_t seed, const std::string& loss, const ModelOptions& options) {
+  auto l = parse_loss_name(loss);
+  if (!l) AE_FAIL("loss '", loss, "': expected one of: ", loss_names_list());
+  SpecOptions o;
+  o.tied = options.tied, o.sparsity = options.sparsity, o.noise = options.noise, o.contractive = options.contractive;
+  o.beta = options.beta, o.kl_warmup = options.kl_warmup, o.adversarial = options.adversarial, o.prior = options.prior;
+  o.keyword_names = options.keyword_names;
+  auto impl = std::make_unique<Impl>();
+  impl->model = Model::create(apply_spec_options(parse_spec(spec, "spec"), o), seed, *l);
+  return Autoencoder(std::move(impl));
+}
+
 Autoencoder Autoencoder::load(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->model = Model::load(path);
   return Autoencoder(std::move(impl));
 }
 
-TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig& c) {
-  AE_CHECK(x != nullptr || rows == 0, "train: data pointer is null");
-  AE_CHECK(c.threads >= 0, "train: threads=", c.threads, " must be ≥ 0 (0: the model's setting)");
-  Impl& impl = model_of(m_impl, "train");
-  std::lock_guard lock(impl.mutex);
-  // A count given here stays the model's, so encode after train runs as training did.
-  if (c.threads > 0) impl.threads = c.threads;
-  ThreadsScope scope(resolve_threads(impl.threads));
+namespace {
+
+// TrainConfig → the trainer's options, every value checked with the config field's name.
+TrainOptions train_options(const TrainConfig& c, const Model& m) {
+  AE_CHECK(c.batch >= 1, "train: batch=", c.batch, " must be ≥ 1");
+  AE_CHECK(c.epochs >= 0, "train: epochs=", c.epochs, " must be ≥ 0");
+  AE_CHECK(c.patience >= 0 && c.log_every >= 0 && c.warmup >= 0, "train: patience, log_every and warmup must be ≥ 0");
+  AE_CHECK(std::isnan(c.contamination) || (c.contamination > 0 && c.contamination < 1),
+           "train: contamination=", c.contamination, " must be in (0, 1)");
   TrainOptions o;
   o.epochs = c.epochs;
   o.steps = c.steps;
   o.batch = c.batch;
   o.shuffle = c.shuffle;
+  o.log_every = c.log_every;
+  o.patience = c.patience;
+  o.keep_best = c.keep_best;
   o.opt = cpu::make_opt_config(c.optimizer, c.lr, c.momentum, c.weight_decay, c.nesterov, "optimizer");
-  m_impl->drop_plans();  // they hold the old backend's memory
-  m_impl->backend = make_backend(c.device);
-  Model& m = m_impl->model;
-  m.norm = Normalizer::fit(parse_norm_kind(c.normalize, "normalize"), x, rows, m.spec.input);
-  std::vector<float> data(x, x + rows * m.spec.input);
-  m.norm.apply(data.data(), rows, m.spec.input);
+  auto schedule = parse_lr_schedule(c.lr_schedule);
+  if (!schedule) AE_FAIL("train: lr_schedule '", c.lr_schedule, "': expected one of: constant, step, cosine");
+  o.schedule = *schedule;
+  o.warmup = c.warmup, o.lr_step = c.lr_step, o.lr_gamma = c.lr_gamma, o.lr_min = c.lr_min;
+  // An adversarial model's three groups (reconstruction, discriminator, generator), as `ae train` sets them.
+  if (m.spec.adversarial.enabled()) o.group_opt.assign(3, o.opt);
+  for (const auto& [name, v, g] : {std::tuple{"d_lr", c.d_lr, 1}, std::tuple{"g_lr", c.g_lr, 2}}) {
+    if (std::isnan(v)) continue;
+    if (!m.spec.adversarial.enabled())
+      AE_FAIL("train: ", name, " is a rate of an adversarial autoencoder, but ", m.spec.to_compact(), " has no discriminator");
+    if (!(v > 0 && std::isfinite(v))) AE_FAIL("train: ", name, "=", v, " must be a positive number");
+    o.group_opt[size_t(g)].lr = v;
+  }
+  return o;
+}
+
+TrainProgress progress_of(const TrainEvent& ev) {
+  TrainProgress p;
+  p.step = ev.step, p.total_steps = ev.total_steps, p.epoch = ev.epoch;
+  p.log = ev.kind == TrainEvent::log;
+  p.train_loss = ev.train_loss, p.val_loss = ev.val_loss, p.samples_per_s = ev.samples_per_s, p.lr = ev.lr;
+  p.terms = ev.terms;
+  return p;
+}
+
+}  // namespace
+
+// As `ae train` does: normalisation fitted on x, the run, then the threshold (with a contamination)
+// and the codes' per-unit statistics (`ae hash`) on the training rows.
+TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig& c) {
+  AE_CHECK(x != nullptr || rows == 0, "train: data pointer is null");
+  AE_CHECK(c.val != nullptr || c.val_rows == 0, "train: val pointer is null");
+  AE_CHECK(rows >= 0 && c.val_rows >= 0, "train: rows must be ≥ 0");
+  AE_CHECK(c.threads >= 0, "train: threads=", c.threads, " must be ≥ 0 (0: the model's setting)");
+  Impl& impl = model_of(m_impl, "train");
+  std::lock_guard lock(impl.mutex);
+  TrainOptions o = train_options(c, impl.model);
+  // A count given here stays the model's, so encode after train runs as training did.
+  if (c.threads > 0) impl.threads = c.threads;
+  ThreadsScope scope(resolve_threads(impl.threads));
+  impl.drop_plans();  // they hold the old backend's memory
+  impl.backend = make_backend(c.device);
+  Model& m = impl.model;
+  const int64_t width = m.spec.input;
+  m.norm = Normalizer::fit(parse_norm_kind(c.normalize, "normalize"), x, rows, width);
+  // Without normalisation the rows are used where they are: no copy of the caller's data.
+  std::vector<float> data, val;
+  const float* tx = x;
+  const float* vx = c.val;
+  if (m.norm.kind != NormKind::none) {
+    data.assign(x, x + rows * width);
+    m.norm.apply(data.data(), rows, width);
+    tx = data.data();
+    if (c.val_rows > 0) {
+      val.assign(c.val, c.val + c.val_rows * width);
+      m.norm.apply(val.data(), c.val_rows, width);
+      vx = val.data();
+    }
+  }
+  const DataView tv{tx, rows, width}, vv{vx, c.val_rows, width};
+  std::exception_ptr failed;  // what on_progress threw: training stops, then it is rethrown
+  bool stop = false;
+  o.stop = [&] { return stop; };
+  TrainCallback on_event;
+  if (c.on_progress)
+    on_event = [&](const TrainEvent& ev) {
+      if (stop) return;
+      try {
+        stop = !c.on_progress(progress_of(ev));
+      } catch (...) {
+        failed = std::current_exception();
+        stop = true;
+      }
+    };
+  m.data = {{"file", c.data_name}, {"rows", rows}, {"cols", width}, {"val", c.val_rows > 0 ? "validation rows" : ""},
+            {"val_rows", c.val_rows}};
   // train() bumps the parameters' version when it syncs them back, so plans compiled later (or
   // kept by a caller across this call) read the trained weights.
-  TrainResult r = ae::train(m, *m_impl->backend, DataView{data.data(), rows, m.spec.input}, nullptr, o, nullptr);
-  return TrainSummary{r.steps, r.final_train_loss, r.seconds};
+  TrainResult r = ae::train(m, *impl.backend, tv, c.val_rows > 0 ? &vv : nullptr, o, on_event);
+  if (!std::isnan(c.contamination) && rows > 0) {
+    std::vector<float> scores(static_cast<size_t>(rows));
+    evaluate(impl.plans(), tv, 1024, scores.data());
+    m.threshold = {{"value", quantile(scores, 1.0 - c.contamination)}, {"contamination", c.contamination},
+                   {"fitted_on", "training data, " + std::to_string(rows) + " rows"}};
+  }
+  if (rows > 0) {  // the codes' per-unit medians and deviations, as `ae train` records them
+    std::vector<float> codes(static_cast<size_t>(rows * m.spec.code_units()));
+    run_forward(impl.plans(), GraphMode::encode, tx, rows, codes.data());
+    latent::CodeStats cs = latent::fit_code_stats(codes.data(), rows, m.spec.code_units());
+    m.code_median = std::move(cs.median);
+    m.code_std = std::move(cs.std);
+    m.code_stats_rows = rows;
+  }
+  if (failed) std::rethrow_exception(failed);
+  TrainSummary sum;
+  sum.steps = r.steps, sum.train_loss = r.final_train_loss, sum.val_loss = r.final_val_loss, sum.seconds = r.seconds;
+  sum.samples_per_s = r.train_seconds > 0 ? double(r.samples) / r.train_seconds : 0;
+  sum.stopped_early = r.stopped_early, sum.interrupted = r.interrupted;
+  return sum;
 }
 
 void Autoencoder::encode(const float* x, int64_t rows, float* out) const {
@@ -200,10 +311,59 @@ void Autoencoder::save(const std::string& path) const {
   std::lock_guard lock(impl.mutex);
   impl.model.save(path);
 }
+void Autoencoder::sample(int64_t n, uint64_t seed, float* out) const {
+  AE_CHECK(n >= 0, "sample: n=", n, " must be ≥ 0");
+  AE_CHECK(out != nullptr || n == 0, "sample: out is null");
+  Impl& impl = model_of(m_impl, "sample");
+  Call call(impl.mutex, impl.threads);
+  const Spec& spec = impl.model.spec;
+  if (!spec.variational() && !spec.adversarial.enabled())
+    AE_FAIL("sample: ", spec.to_compact(), " is not generative: it has no prior to draw codes from; train a variational "
+            "autoencoder (a code layer marked v, e.g. 784-400r-20v-400r-784s) or an adversarial one");
+  // The draws of `ae sample`: Philox (seed, step 0, purpose prior, index row·units + unit).
+  const int64_t units = spec.code_units();
+  std::vector<float> z(static_cast<size_t>(n * units));
+  const PriorKind prior = spec.adversarial.enabled() ? spec.adversarial.prior : PriorKind::gaussian;
+  for (int64_t i = 0; i < n * units; ++i) z[size_t(i)] = prior_sample(prior, seed, 0, uint64_t(i));
+  run_forward(impl.plans(), GraphMode::decode, z.data(), n, out);
+  impl.model.norm.invert(out, n, spec.input);
+}
+std::vector<float> Autoencoder::sample(int64_t n, uint64_t seed) const {
+  std::vector<float> out(static_cast<size_t>(std::max<int64_t>(n, 0) * input_width()));
+  sample(n, seed, out.data());
+  return out;
+}
+
 // The spec never changes after create/load: no lock needed.
 int64_t Autoencoder::input_width() const { return model_of(m_impl, "input_width").model.spec.input; }
 int64_t Autoencoder::code_width() const { return model_of(m_impl, "code_width").model.spec.code_units(); }
 std::string Autoencoder::spec() const { return model_of(m_impl, "spec").model.spec.to_compact(); }
+std::string Autoencoder::loss_name() const { return ae::loss_name(model_of(m_impl, "loss_name").model.loss); }
+bool Autoencoder::generative() const {
+  const Spec& s = model_of(m_impl, "generative").model.spec;
+  return s.variational() || s.adversarial.enabled();
+}
+bool Autoencoder::variational() const { return model_of(m_impl, "variational").model.spec.variational(); }
+double Autoencoder::threshold() const {
+  Impl& impl = model_of(m_impl, "threshold");
+  std::lock_guard lock(impl.mutex);
+  return impl.model.threshold.is_object() ? impl.model.threshold.value("value", double(NAN)) : NAN;
+}
+double Autoencoder::contamination() const {
+  Impl& impl = model_of(m_impl, "contamination");
+  std::lock_guard lock(impl.mutex);
+  return impl.model.threshold.is_object() ? impl.model.threshold.value("contamination", double(NAN)) : NAN;
+}
+int64_t Autoencoder::steps_trained() const {
+  Impl& impl = model_of(m_impl, "steps_trained");
+  std::lock_guard lock(impl.mutex);
+  return impl.model.step;
+}
+std::string Autoencoder::history_json() const {
+  Impl& impl = model_of(m_impl, "history_json");
+  std::lock_guard lock(impl.mutex);
+  return impl.model.history.dump();
+}
 void Autoencoder::set_threads(int threads) {
   AE_CHECK(threads >= 0, "set_threads: threads=", threads, " must be ≥ 0 (0: OpenMP's default)");
   Impl& impl = model_of(m_impl, "set_threads");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graph/spec.h"
+#include "host/metrics.h"
 #include "host/data/dataset.h"
 
 namespace ae {
@@ -45,8 +46,6 @@ struct Dataset {
 Dataset load_data(const std::string& path, int64_t max_rows, const std::string& flag, const DataArgs& args = {});
 // Splits rows into train and a held-out fraction `frac`, chosen by a seeded permutation.
 void split_rows(const Matrix& all, double frac, uint64_t seed, Matrix& train, Matrix& val);
-// The q-quantile (0 ≤ q ≤ 1) of v, linearly interpolated as numpy's default.
-double quantile(std::vector<float> v, double q);
 // Fails early, before long work, when `path`'s directory does not exist, it is a directory, or
 // its extension is not one of `extensions` (e.g. {".npy", ".csv"}; empty: any). Removes
 // temporaries a killed earlier run left beside it.

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <thread>
 
+#include "graph/spec_options.h"
 #include "host/cli/cli.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/gemm.h"
@@ -88,14 +89,6 @@ void split_rows(const Matrix& all, double frac, uint64_t seed, Matrix& train, Ma
   take(val_rows, val);
 }
 
-double quantile(std::vector<float> v, double q) {
-  AE_CHECK(!v.empty(), "quantile of no values");
-  std::sort(v.begin(), v.end());
-  double pos = q * double(v.size() - 1);
-  size_t lo = size_t(std::floor(pos)), hi = std::min(lo + 1, v.size() - 1);
-  return double(v[lo]) + (pos - double(lo)) * (double(v[hi]) - double(v[lo]));
-}
-
 void check_output_path(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions) {
   if (path.empty()) AE_FAIL(flag, ": empty path");
   auto dir = std::filesystem::path(path).parent_path();
@@ -131,62 +124,10 @@ void check_distinct(const std::vector<std::pair<std::string, std::string>>& flag
 Spec spec_from_args(const std::string& text, bool tied, const std::string& sparsity, const std::string& noise,
                     const std::string& contractive, const std::string& beta, const std::string& kl_warmup,
                     const std::string& adversarial, const std::string& prior) {
-  Spec s = parse_spec(text.empty() ? DEFAULT_SPEC : text);
-  if (!adversarial.empty()) {
-    if (s.adversarial.enabled())
-      AE_FAIL("--adversarial ", adversarial, " and the spec's own discriminator (", s.to_compact(), ") both set it; give one");
-    const PriorKind kept = s.adversarial.prior;
-    s.adversarial = parse_discriminator(adversarial, "--adversarial");
-    s.adversarial.prior = kept;
-    validate_spec(s, "--adversarial " + adversarial);
-  }
-  if (!prior.empty()) {
-    if (!s.adversarial.enabled())
-      AE_FAIL("--prior ", prior, ": is the prior of an adversarial discriminator, but ", s.to_compact(),
-              " has none; add one, e.g. --adversarial ", s.code_units(), "-64r-64r-1");
-    const PriorKind p = parse_prior(prior, "--prior");
-    if (s.adversarial.prior != PriorKind::gaussian && s.adversarial.prior != p)
-      AE_FAIL("--prior ", prior, " and the spec's own prior (", s.to_compact(), ") both set it; give one");
-    s.adversarial.prior = p;
-  }
-  if (!sparsity.empty()) {
-    if (s.sparsity.kind != Sparsity::Kind::none)
-      AE_FAIL("--sparsity ", sparsity, " and the spec's own sparsity (", s.to_compact(), ") both set it; give one");
-    s.sparsity = parse_sparsity(sparsity, "--sparsity");
-    validate_spec(s, "--sparsity " + sparsity);
-  }
-  if (!noise.empty()) {
-    if (s.noise.kind != NoiseKind::none)
-      AE_FAIL("--noise ", noise, " and the spec's own noise (", s.to_compact(), ") both set it; give one");
-    s.noise = parse_noise(noise, "--noise");
-    validate_spec(s, "--noise " + noise);
-  }
-  if (!contractive.empty()) {
-    if (s.contractive != 0)
-      AE_FAIL("--contractive ", contractive, " and the spec's own contractive weight (", s.to_compact(), ") both set it; give one");
-    s.contractive = parse_contractive(contractive, "--contractive");
-    validate_spec(s, "--contractive " + contractive);
-  }
-  if ((!beta.empty() || !kl_warmup.empty()) && !s.variational())
-    AE_FAIL(!beta.empty() ? "--beta " + beta : "--kl-warmup " + kl_warmup, ": weighs a VAE's KL term, but ", s.to_compact(),
-            " has no variational code layer; mark the code layer with the letter v, e.g. 784-400r-20v-400r-784s");
-  if (!beta.empty() && s.beta != 1)
-    AE_FAIL("--beta ", beta, " and the spec's own beta (", s.to_compact(), ") both set it; give one");
-  if (!kl_warmup.empty() && s.kl_warmup != 0)
-    AE_FAIL("--kl-warmup ", kl_warmup, " and the spec's own kl_warmup (", s.to_compact(), ") both set it; give one");
-  if (!beta.empty()) {
-    s.beta = parse_beta(beta, "--beta");
-    validate_spec(s, "--beta " + beta);
-  }
-  if (!kl_warmup.empty()) {
-    s.kl_warmup = parse_kl_warmup(kl_warmup, "--kl-warmup");
-    validate_spec(s, "--kl-warmup " + kl_warmup);
-  }
-  if (tied && !s.tied) {
-    s.tied = true;
-    validate_spec(s, "--spec with --tied");
-  }
-  return s;
+  SpecOptions o;
+  o.tied = tied, o.sparsity = sparsity, o.noise = noise, o.contractive = contractive, o.beta = beta;
+  o.kl_warmup = kl_warmup, o.adversarial = adversarial, o.prior = prior;
+  return apply_spec_options(parse_spec(text.empty() ? DEFAULT_SPEC : text), o);
 }
 
 void check_row_limit(int64_t rows, const std::string& flag) {
