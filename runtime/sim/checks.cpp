@@ -127,8 +127,12 @@ struct WorkerChecks {
   }
 };
 thread_local WorkerChecks t_checks;
-// Set while a block with checks runs on this thread: the one test every hook makes first.
-__attribute__((tls_model("initial-exec"))) thread_local WorkerChecks* t_active = nullptr;
+// Set while a block with checks runs on this thread: the one test every hook makes first. The
+// default TLS model, not initial-exec: that one would flag all of libae.so's thread-locals (the
+// sim's __shared__ storage, 140 KB) as static TLS, which a dlopen (Python importing ae) cannot
+// allocate. Executables linking libae statically (the tests, the CLI) get the fast model anyway:
+// the linker relaxes the access there.
+thread_local WorkerChecks* t_active = nullptr;
 
 std::string thread_text(const WorkerChecks& c, int linear) {
   const dim3 bd = c.launch->block;
