@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev
   dataset-fashion-mnist                  # ae's default data
   python3-venv                           # check.sh: Python's safetensors reads and writes ae's model files
+  python3-dev pybind11-dev               # the Python module (host/python): pybind11 bindings over libae
+  python3-numpy python3-sklearn python3-pytest python3-tqdm  # its tests (tests/python): arrays, Pipeline/GridSearchCV, pytest, progress bars
   clang-14 libclang-rt-14-dev            # fuzz/: libFuzzer targets of the parsers (libclang_rt.fuzzer), ASan+UBSan
 )
 packages+=(${AE_EXTRA_PACKAGES:-})
