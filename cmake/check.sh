@@ -62,6 +62,31 @@ else
   summary+=("safetensors interop (Python): 0 passed, 1 failed"); failed_total=$((failed_total + 1))
 fi
 
+# The Python module (host/python + python/ae, built into build/python by the default preset) under
+# pytest with Debian's interpreter, numpy, scikit-learn and tqdm: tests/python.
+echo "== Python module: pytest tests/python =="
+if [[ -f build/python/ae/__init__.py ]]; then
+  log=$(mktemp)
+  set +e
+  PYTHONPATH=$root/build/python AE_BIN=$root/build/ae /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  line=$(grep -E '^=*\s*[0-9]+ (passed|failed)' "$log" | tail -1 || true)
+  [[ -n "$line" ]] || line=$(grep -E '[0-9]+ (passed|failed)' "$log" | tail -1 || true)
+  rm -f "$log"
+  py_passed=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  py_failed=$(grep -oE '[0-9]+ failed' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  py_errors=$(grep -oE '[0-9]+ errors?' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  py_skipped=$(grep -oE '[0-9]+ skipped' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+  py_failed=$((py_failed + py_errors))
+  if ((rc != 0 && py_failed == 0)); then py_failed=1; fi
+  passed_total=$((passed_total + py_passed)); failed_total=$((failed_total + py_failed)); skipped_total=$((skipped_total + py_skipped))
+  note=""; ((py_skipped == 0)) || note=", $py_skipped skipped"
+  summary+=("Python module (pytest): $py_passed passed, $py_failed failed$note")
+else
+  summary+=("Python module: not built (pybind11 or Python headers missing), 0 passed, 1 failed"); failed_total=$((failed_total + 1))
+fi
+
 # The IDX, NPY, CSV, model-file, spec and .aec parsers under libFuzzer with ASan+UBSan, each for a fixed
 # time from the committed corpus (which replays every input that once crashed them): fuzz/README.md.
 fuzz_seconds=${AE_FUZZ_SECONDS:-30}

@@ -117,8 +117,10 @@ class Autoencoder(_Base):
                       data_name=f"numpy array [{X.shape[0]} x {X.shape[1]}] (Python)")
         try:
             summary = model.train(X, val, bar.update if bar.active else None, **config)
-        except KeyboardInterrupt:
+        except BaseException as e:  # Ctrl-C, or the progress bar raised: training stopped after a step
             bar.close()
+            if isinstance(e, _core.Error):  # ae refused the data or the settings: nothing was trained
+                raise
             self._set_fitted(model, X)
             print(f"ae: training interrupted after step {model.steps_trained}; the estimator keeps the model trained "
                   "so far", file=sys.stderr)
@@ -136,9 +138,10 @@ class Autoencoder(_Base):
         self.n_steps_ = model.steps_trained
         self.n_iter_ = self.history_[-1]["epoch"] if self.history_ else 0
         self.threshold_ = model.threshold
-        if X is not None:  # PyOD's attributes: the training rows' scores and labels
+        if X is not None:  # PyOD's attributes: the training rows' scores and (with a threshold) labels
             self.decision_scores_ = model.score(X)
-            self.labels_ = self._labels(self.decision_scores_)
+            if not math.isnan(self.threshold_):
+                self.labels_ = self._labels(self.decision_scores_)
 
     # ---- using the model -----------------------------------------------------------------------
 
