@@ -36,3 +36,11 @@ def test_a_cli_model_opens_in_python(fashion, tmp_path, run_ae):
     np.testing.assert_array_equal(est.transform(fashion["X_test"]), np.load(tmp_path / "codes.npy"))
     flagged = est.predict(fashion["X"][:1000])
     assert 0.09 <= flagged.mean() <= 0.11
+
+
+def test_the_readme_python_example_is_the_example_file():
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / "python" / "examples" / "fashion_mnist.py").read_text()
+    assert "```python\n" + example + "```" in readme
