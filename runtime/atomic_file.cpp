@@ -32,6 +32,12 @@ std::string parent_directory(const std::string& path) {
 AtomicFile::AtomicFile(std::string path, uint64_t expected_bytes) : m_path(std::move(path)), m_expected(expected_bytes) {
   if (m_path.empty()) AE_FAIL("cannot write a file with an empty path");
   if (m_path.back() == '/') AE_FAIL("cannot write '", m_path, "': the path names a directory");
+  // The rename at commit replaces whatever the path names: only ever a regular file (a model
+  // saved to /dev/null by root would otherwise replace the device with a file).
+  struct stat st{};
+  if (::stat(m_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    AE_FAIL("cannot write '", m_path, "': it exists and is not a regular file (", S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket",
+            "); ae writes a new file and renames it into place, which would replace it");
   // <path>.tmp.<pid>.<n>: unique per writer, so two outputs of one process never share a temporary.
   static std::atomic<unsigned> counter{0};
   m_temp_path = m_path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);

@@ -6,6 +6,7 @@
 // same path through AtomicFile, write(2) returning -1.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -120,6 +121,29 @@ TEST(WriteFaults, ModelSaveOfANewFileLeavesNothing) {
   // Without the limit the same call succeeds: the limit was the only cause.
   m.save(p);
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"new.safetensors"});
+}
+
+// The rename that publishes an output replaces whatever the path names: a device, a directory or a
+// FIFO there is refused before anything is written, and left as it was.
+TEST(WriteFaults, AnOutputOverANonRegularFileIsRefused) {
+  TempDir dir;
+  const std::string fifo = dir.file("pipe");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Model m = Model::create(parse_spec("64-16r-64"), 3, Loss::mse);
+  for (const std::string& p : {std::string("/dev/null"), fifo, dir.path().string()}) {
+    try {
+      m.save(p);
+      ADD_FAILURE() << "saved over " << p;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+    }
+  }
+  struct stat st{};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "/dev/null is no longer a device";
+  ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"pipe"}) << "a temporary file was left";
 }
 
 TEST(WriteFaults, NpyAndCsvOutputsKeepThePreviousFile) {
