@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <tuple>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -130,6 +131,67 @@ std::optional<LrSchedule> parse_lr_schedule(const std::string& s) {
   if (s == "step") return LrSchedule::step;
   if (s == "cosine") return LrSchedule::cosine;
   return std::nullopt;
+}
+
+std::string TrainSettings::name(const std::string& flag) const {
+  if (!keyword_names) return "--" + flag;
+  std::string k = flag;
+  for (char& c : k)
+    if (c == '-') c = '_';
+  return k;
+}
+
+TrainOptions make_train_options(const TrainSettings& a, const Spec& spec) {
+  auto n = [&](const char* flag) { return a.name(flag); };
+  auto schedule = parse_lr_schedule(a.schedule);
+  if (!schedule) AE_FAIL(n("lr-schedule"), " ", a.schedule, ": expected one of: constant, step, cosine");
+  if (a.batch < 1) AE_FAIL(n("batch"), " must be ≥ 1, got ", a.batch);
+  if (a.epochs < 0) AE_FAIL(n("epochs"), " must be ≥ 0, got ", a.epochs);
+  if (a.epochs > (int64_t(1) << 32)) AE_FAIL(n("epochs"), " ", a.epochs, " is too large");
+  if (a.steps < -1) AE_FAIL(n("steps"), " must be ≥ 0, got ", a.steps);
+  if (!std::isnan(a.lr) && !(a.lr > 0 && std::isfinite(a.lr))) AE_FAIL(n("lr"), " must be a positive number, got ", a.lr);
+  if (!std::isnan(a.momentum) && !(a.momentum >= 0 && a.momentum < 1)) AE_FAIL(n("momentum"), " must be in [0, 1), got ", a.momentum);
+  if (!std::isnan(a.weight_decay) && !(a.weight_decay >= 0 && std::isfinite(a.weight_decay)))
+    AE_FAIL(n("weight-decay"), " must be ≥ 0, got ", a.weight_decay);
+  if (a.nesterov && !(a.momentum > 0)) AE_FAIL(n("nesterov"), " needs ", n("momentum"), " > 0");
+  if (a.log_every < 0) AE_FAIL(n("log-every"), " must be ≥ 0, got ", a.log_every);
+  if (a.patience < 0) AE_FAIL(n("patience"), " must be ≥ 0, got ", a.patience);
+  if (a.warmup < 0) AE_FAIL(n("warmup"), " must be ≥ 0, got ", a.warmup);
+  if (a.lr_step < 1) AE_FAIL(n("lr-step"), " must be ≥ 1, got ", a.lr_step);
+  if (!(a.lr_gamma > 0)) AE_FAIL(n("lr-gamma"), " must be > 0, got ", a.lr_gamma);
+  if (a.checkpoint_every < 0) AE_FAIL(n("checkpoint-every"), " must be ≥ 0, got ", a.checkpoint_every);
+  if (!(a.lr_min >= 0)) AE_FAIL(n("lr-min"), " must be ≥ 0, got ", a.lr_min);
+  if (a.optimizer != "sgd" && a.optimizer != "rmsprop" && (!std::isnan(a.momentum) || a.nesterov))
+    AE_FAIL(n("momentum"), " and ", n("nesterov"), " apply to sgd and rmsprop, not ", a.optimizer);
+  TrainOptions o;
+  o.epochs = a.epochs;
+  o.steps = a.steps;
+  o.batch = a.batch;
+  o.shuffle = a.shuffle;
+  o.log_every = a.log_every;
+  o.opt = cpu::make_opt_config(a.optimizer, a.lr, a.momentum, a.weight_decay, a.nesterov, n("optimizer"));
+  o.schedule = *schedule;
+  o.warmup = a.warmup;
+  o.lr_step = a.lr_step;
+  o.lr_gamma = a.lr_gamma;
+  o.lr_min = a.lr_min;
+  o.patience = a.patience;
+  o.keep_best = a.keep_best;
+  o.checkpoint_every = a.checkpoint_every;
+  // An adversarial autoencoder always has its three groups' optimizers in the run's settings
+  // (0 reconstruction, 1 discriminator, 2 the encoder as generator), so that a resume without
+  // d_lr/g_lr is compared with (and refused against) a run that gave them.
+  if (spec.adversarial.enabled()) o.group_opt.assign(3, o.opt);
+  for (const auto& [flag, v, g] : {std::tuple{"d-lr", a.d_lr, 1}, std::tuple{"g-lr", a.g_lr, 2}}) {
+    if (std::isnan(v)) continue;
+    if (!spec.adversarial.enabled())
+      AE_FAIL(n(flag), " is the learning rate of an adversarial autoencoder's ", g == 1 ? "discriminator" : "generator", ", but ",
+              spec.to_compact(), " has no discriminator; add one with ",
+              a.keyword_names ? "adversarial='DSPEC'" : "--adversarial DSPEC");
+    if (!(v > 0 && std::isfinite(v))) AE_FAIL(n(flag), " must be a positive number, got ", v);
+    o.group_opt[size_t(g)].lr = v;
+  }
+  return o;
 }
 
 double lr_at(const TrainOptions& o, int64_t s, int64_t total) {
@@ -447,9 +509,7 @@ void after_step(Run& r, int64_t s, int64_t n, double l) {
     st.step_in_epoch = 0;
     ++r.model.epoch;
   }
-  const bool interrupted = s + 1 < r.total && r.o.stop && r.o.stop();
-  if (interrupted) r.res.interrupted = true;
-  const bool last = s + 1 == r.total || interrupted;
+  const bool last = s + 1 == r.total;
   const bool log = r.o.log_every > 0 ? ((s + 1) % r.o.log_every == 0 || last) : (epoch_end || last);
   TrainEvent ev;
   ev.step = s + 1;
@@ -472,6 +532,23 @@ void after_step(Run& r, int64_t s, int64_t n, double l) {
   }
   if (r.on_event) r.on_event(ev);
   if (last) st.finished = true;
+  // Asked after the event, so a stop requested by this step's callback ends the run here. The
+  // interval since the last log is logged (with the validation loss), as at an epoch's end; the
+  // loop state is not marked finished, so a checkpoint never records an interrupted run as complete.
+  if (!last && r.o.stop && r.o.stop()) {
+    if (!log) {
+      TrainEvent stop_ev = ev;
+      const double secs = std::chrono::duration<double>(Clock::now() - r.t_log).count();
+      r.res.train_seconds += secs;
+      stop_ev.samples_per_s = secs > 0 ? double(r.rows_since_log) / secs : 0;
+      stop_ev.epoch_end = false;
+      validate(r, stop_ev);
+      record(r, stop_ev);
+      if (r.on_event) r.on_event(stop_ev);
+    }
+    r.res.interrupted = true;
+    return;
+  }
   if (epoch_end || st.finished || (r.o.checkpoint_every > 0 && (s + 1) % r.o.checkpoint_every == 0)) {
     r.phases.back()->sync_params_to_host();  // the last phase to run holds every update
     write_checkpoint(r);
@@ -529,7 +606,7 @@ TrainResult train(Model& model, Backend& backend, const DataView& tr, const Data
   r.group_opt = o.group_opt;
   r.t_start = r.t_log = Clock::now();
   int64_t staged = -1;  // rows already staged for the next step, or -1
-  for (int64_t s = r.st.run_step; s < r.total && !r.st.finished; ++s) {
+  for (int64_t s = r.st.run_step; s < r.total && !r.st.finished && !r.res.interrupted; ++s) {
     const int64_t n = staged >= 0 ? staged : stage(r, r.model.epoch, r.st.step_in_epoch);
     staged = -1;
     r.opt.lr = lr_at(o, s, r.total);

@@ -54,11 +54,31 @@ struct TrainOptions {
   // checkpoints (written atomically) at every epoch end and every checkpoint_every steps
   std::string checkpoint;       // "" = none
   int64_t checkpoint_every = 0;
-  // Asked after every step (when set): true ends the run there, as early stopping does — the step's
-  // interval is logged, the weights synced back, the result marked interrupted. How the C++ API
-  // and the Python module stop training on request (Ctrl-C) and leave a usable model.
+  // Asked after every step's event (when set): true ends the run there — the interval since the
+  // last log is logged, the weights synced back, the result marked interrupted, no checkpoint
+  // written. How the C++ API and the Python module stop training on request (Ctrl-C) and leave a
+  // usable model.
   std::function<bool()> stop;
 };
+
+// Training settings as a caller gives them (NaN: the optimizer's default), checked in one place for
+// `ae train` and the C++ API (and so the Python module). Errors name a setting as a flag
+// ("--lr-step must be ≥ 1") or, with keyword_names, as a keyword argument ("lr_step must be ≥ 1").
+struct TrainSettings {
+  int64_t epochs = 10, steps = -1, batch = 256, log_every = 0, patience = 0, warmup = 0, lr_step = 1000;
+  int64_t checkpoint_every = 0;
+  std::string optimizer = "adam", schedule = "constant";
+  double lr = std::numeric_limits<double>::quiet_NaN(), momentum = std::numeric_limits<double>::quiet_NaN();
+  double weight_decay = std::numeric_limits<double>::quiet_NaN(), lr_gamma = 0.1, lr_min = 0;
+  double d_lr = std::numeric_limits<double>::quiet_NaN(), g_lr = std::numeric_limits<double>::quiet_NaN();
+  bool nesterov = false, shuffle = true, keep_best = false;
+  bool keyword_names = false;
+
+  std::string name(const std::string& flag) const;  // "--lr-step" | "lr_step"
+};
+// The options of `settings`, or an error naming the first bad one. An adversarial autoencoder's
+// groups (`spec`) get their optimizers: d_lr and g_lr, when given, are groups 1's and 2's rates.
+TrainOptions make_train_options(const TrainSettings& settings, const Spec& spec);
 
 double lr_at(const TrainOptions& o, int64_t step /*0-based*/, int64_t total_steps);
 

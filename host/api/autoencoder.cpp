@@ -132,36 +132,20 @@ Autoencoder Autoencoder::load(const std::string& path) {
 
 namespace {
 
-// TrainConfig → the trainer's options, every value checked with the config field's name.
+// TrainConfig → the trainer's options, checked by the trainer's one validator (errors name the
+// config's fields: "lr_step must be ≥ 1").
 TrainOptions train_options(const TrainConfig& c, const Model& m) {
-  AE_CHECK(c.batch >= 1, "train: batch=", c.batch, " must be ≥ 1");
-  AE_CHECK(c.epochs >= 0, "train: epochs=", c.epochs, " must be ≥ 0");
-  AE_CHECK(c.patience >= 0 && c.log_every >= 0 && c.warmup >= 0, "train: patience, log_every and warmup must be ≥ 0");
   AE_CHECK(std::isnan(c.contamination) || (c.contamination > 0 && c.contamination < 1),
-           "train: contamination=", c.contamination, " must be in (0, 1)");
-  TrainOptions o;
-  o.epochs = c.epochs;
-  o.steps = c.steps;
-  o.batch = c.batch;
-  o.shuffle = c.shuffle;
-  o.log_every = c.log_every;
-  o.patience = c.patience;
-  o.keep_best = c.keep_best;
-  o.opt = cpu::make_opt_config(c.optimizer, c.lr, c.momentum, c.weight_decay, c.nesterov, "optimizer");
-  auto schedule = parse_lr_schedule(c.lr_schedule);
-  if (!schedule) AE_FAIL("train: lr_schedule '", c.lr_schedule, "': expected one of: constant, step, cosine");
-  o.schedule = *schedule;
-  o.warmup = c.warmup, o.lr_step = c.lr_step, o.lr_gamma = c.lr_gamma, o.lr_min = c.lr_min;
-  // An adversarial model's three groups (reconstruction, discriminator, generator), as `ae train` sets them.
-  if (m.spec.adversarial.enabled()) o.group_opt.assign(3, o.opt);
-  for (const auto& [name, v, g] : {std::tuple{"d_lr", c.d_lr, 1}, std::tuple{"g_lr", c.g_lr, 2}}) {
-    if (std::isnan(v)) continue;
-    if (!m.spec.adversarial.enabled())
-      AE_FAIL("train: ", name, " is a rate of an adversarial autoencoder, but ", m.spec.to_compact(), " has no discriminator");
-    if (!(v > 0 && std::isfinite(v))) AE_FAIL("train: ", name, "=", v, " must be a positive number");
-    o.group_opt[size_t(g)].lr = v;
-  }
-  return o;
+           "contamination must be in (0, 1), got ", c.contamination);
+  TrainSettings t;
+  t.keyword_names = true;
+  t.epochs = c.epochs, t.steps = c.steps, t.batch = c.batch, t.log_every = c.log_every, t.patience = c.patience;
+  t.warmup = c.warmup, t.lr_step = c.lr_step;
+  t.optimizer = c.optimizer, t.schedule = c.lr_schedule;
+  t.lr = c.lr, t.momentum = c.momentum, t.weight_decay = c.weight_decay, t.lr_gamma = c.lr_gamma, t.lr_min = c.lr_min;
+  t.d_lr = c.d_lr, t.g_lr = c.g_lr;
+  t.nesterov = c.nesterov, t.shuffle = c.shuffle, t.keep_best = c.keep_best;
+  return make_train_options(t, m.spec);
 }
 
 TrainProgress progress_of(const TrainEvent& ev) {
@@ -363,6 +347,15 @@ std::string Autoencoder::history_json() const {
   Impl& impl = model_of(m_impl, "history_json");
   std::lock_guard lock(impl.mutex);
   return impl.model.history.dump();
+}
+std::string Autoencoder::info_json() const {
+  Impl& impl = model_of(m_impl, "info_json");
+  std::lock_guard lock(impl.mutex);
+  const Model& m = impl.model;
+  return nlohmann::json{{"spec", m.spec.to_compact()}, {"loss", ae::loss_name(m.loss)}, {"normalize", norm_kind_name(m.norm.kind)},
+                        {"seed", m.seed}, {"step", m.step}, {"epoch", m.epoch}, {"optimizer", m.optimizer}, {"data", m.data},
+                        {"threshold", m.threshold}}
+      .dump();
 }
 void Autoencoder::set_threads(int threads) {
   AE_CHECK(threads >= 0, "set_threads: threads=", threads, " must be ≥ 0 (0: OpenMP's default)");

@@ -48,65 +48,20 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-TrainOptions make_options(const TrainArgs& a) {
-  auto schedule = parse_lr_schedule(a.schedule);
-  if (!schedule) AE_FAIL("--lr-schedule ", a.schedule, ": expected one of: constant, step, cosine");
+// The flags of a run (the checks and the adversarial groups' rates are runtime/trainer's, shared
+// with the C++ API), and where it checkpoints.
+TrainOptions make_options(const TrainArgs& a, const Spec& spec) {
   if (a.shuffle != "on" && a.shuffle != "off") AE_FAIL("--shuffle ", a.shuffle, ": expected on or off");
-  if (a.batch < 1) AE_FAIL("--batch must be ≥ 1, got ", a.batch);
-  if (a.epochs < 0) AE_FAIL("--epochs must be ≥ 0, got ", a.epochs);
-  if (!std::isnan(a.lr) && !(a.lr > 0 && std::isfinite(a.lr))) AE_FAIL("--lr must be a positive number, got ", a.lr);
-  if (!std::isnan(a.momentum) && !(a.momentum >= 0 && a.momentum < 1)) AE_FAIL("--momentum must be in [0, 1), got ", a.momentum);
-  if (!std::isnan(a.weight_decay) && !(a.weight_decay >= 0 && std::isfinite(a.weight_decay)))
-    AE_FAIL("--weight-decay must be ≥ 0, got ", a.weight_decay);
-  if (a.nesterov && !(a.momentum > 0)) AE_FAIL("--nesterov needs --momentum > 0");
-  if (a.log_every < 0) AE_FAIL("--log-every must be ≥ 0, got ", a.log_every);
-  if (a.patience < 0) AE_FAIL("--patience must be ≥ 0, got ", a.patience);
-  if (a.warmup < 0) AE_FAIL("--warmup must be ≥ 0, got ", a.warmup);
-  if (a.lr_step < 1) AE_FAIL("--lr-step must be ≥ 1, got ", a.lr_step);
-  if (!(a.lr_gamma > 0)) AE_FAIL("--lr-gamma must be > 0, got ", a.lr_gamma);
-  if (a.checkpoint_every < 0) AE_FAIL("--checkpoint-every must be ≥ 0, got ", a.checkpoint_every);
-  if (!(a.lr_min >= 0)) AE_FAIL("--lr-min must be ≥ 0, got ", a.lr_min);
-  if (a.epochs > (int64_t(1) << 32)) AE_FAIL("--epochs ", a.epochs, " is too large");
-  if (a.optimizer != "sgd" && a.optimizer != "rmsprop" && (!std::isnan(a.momentum) || a.nesterov))
-    AE_FAIL("--momentum and --nesterov apply to sgd and rmsprop, not ", a.optimizer);
-  TrainOptions o;
-  o.epochs = a.epochs;
-  o.steps = a.steps;
-  o.batch = a.batch;
-  o.shuffle = a.shuffle == "on";
-  o.log_every = a.log_every;
-  o.opt = cpu::make_opt_config(a.optimizer, a.lr, a.momentum, a.weight_decay, a.nesterov, "--optimizer");
-  o.schedule = *schedule;
-  o.warmup = a.warmup;
-  o.lr_step = a.lr_step;
-  o.lr_gamma = a.lr_gamma;
-  o.lr_min = a.lr_min;
-  o.patience = a.patience;
-  o.keep_best = a.keep_best;
-  o.checkpoint_every = a.checkpoint_every;
+  TrainSettings t;
+  t.epochs = a.epochs, t.steps = a.steps, t.batch = a.batch, t.log_every = a.log_every, t.patience = a.patience;
+  t.warmup = a.warmup, t.lr_step = a.lr_step, t.checkpoint_every = a.checkpoint_every;
+  t.optimizer = a.optimizer, t.schedule = a.schedule;
+  t.lr = a.lr, t.momentum = a.momentum, t.weight_decay = a.weight_decay, t.lr_gamma = a.lr_gamma, t.lr_min = a.lr_min;
+  t.d_lr = a.d_lr, t.g_lr = a.g_lr;
+  t.nesterov = a.nesterov, t.shuffle = a.shuffle == "on", t.keep_best = a.keep_best;
+  TrainOptions o = make_train_options(t, spec);
   o.checkpoint = a.checkpoint.empty() ? a.out + ".ckpt" : a.checkpoint == "none" ? "" : a.checkpoint;
   return o;
-}
-
-// An adversarial autoencoder's --d-lr and --g-lr: groups 1 (discriminator) and 2 (the encoder as
-// generator) get the --optimizer's kind and settings at their own rate (default: --lr), group 0
-// (reconstruction) --lr. Without either flag every group runs at --lr.
-void set_group_rates(const TrainArgs& a, const Model& model, TrainOptions& o) {
-  // An adversarial model always has its three groups' optimizers in the run's settings, so that a
-  // --resume without the flags is compared with (and refused against) a run that gave them.
-  if (std::isnan(a.d_lr) && std::isnan(a.g_lr)) {
-    if (model.spec.adversarial.enabled()) o.group_opt.assign(3, o.opt);
-    return;
-  }
-  const char* flag = !std::isnan(a.d_lr) ? "--d-lr" : "--g-lr";
-  if (!model.spec.adversarial.enabled())
-    AE_FAIL(flag, " is the learning rate of an adversarial autoencoder's ", !std::isnan(a.d_lr) ? "discriminator" : "generator",
-            ", but ", model.spec.to_compact(), " has no discriminator; add one with --adversarial DSPEC");
-  for (const auto& [name, v] : {std::pair{"--d-lr", a.d_lr}, std::pair{"--g-lr", a.g_lr}})
-    if (!std::isnan(v) && !(v > 0 && std::isfinite(v))) AE_FAIL(name, " must be a positive number, got ", v);
-  o.group_opt.assign(3, o.opt);
-  if (!std::isnan(a.d_lr)) o.group_opt[1].lr = a.d_lr;
-  if (!std::isnan(a.g_lr)) o.group_opt[2].lr = a.g_lr;
 }
 
 // Drops the rows whose label (--labels FILE, or the CSV's --label-column) is one of --exclude-label:
@@ -383,7 +338,8 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   apply_threads(a.threads);
   auto loss = parse_loss_name(a.loss);
   if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
-  TrainOptions o = make_options(a);
+  Model model = start_model(a, *loss);
+  TrainOptions o = make_options(a, model.spec);
   check_args(a, sub, o);
   bool resume = a.resume;
   std::error_code no_checkpoint;
@@ -392,8 +348,6 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     resume = false;
   }
   auto backend = make_backend(a.device);
-  Model model = start_model(a, *loss);
-  set_group_rates(a, model, o);
   TrainData d = load_train_data(a, sub, model);
   DataView tv{d.data.data.data(), d.data.rows, d.data.cols}, vv{d.val.data.data(), d.val.rows, d.val.cols};
   const int64_t batch = std::min(o.batch, d.data.rows);

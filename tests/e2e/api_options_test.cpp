@@ -71,18 +71,18 @@ TEST_F(ApiOptions, OnProgressSeesEveryStepAndCanStop) {
     steps.push_back(p.step);
     logs += p.log;
     EXPECT_EQ(p.total_steps, 50);
-    return p.step < 13;  // stop after step 14: the step under way when asked completes
+    return p.step < 13;  // stop after step 13: asked in its callback, the run ends there
   };
   const TrainSummary s = m.train(s_x->data.data(), ROWS, c);
   EXPECT_TRUE(s.interrupted);
-  EXPECT_EQ(s.steps, 14);
-  EXPECT_EQ(m.steps_trained(), 14);
+  EXPECT_EQ(s.steps, 13);
+  EXPECT_EQ(m.steps_trained(), 13);
   ASSERT_EQ(steps.size(), 13u);  // no call after the one that said stop
   EXPECT_EQ(steps.back(), 13);
   EXPECT_EQ(logs, 1);  // the end of epoch 1 (step 10)
   const auto h = nlohmann::json::parse(m.history_json());
   ASSERT_EQ(h.size(), 2u);  // epoch 1, then the interrupted interval
-  EXPECT_EQ(h[1]["step"], 14);
+  EXPECT_EQ(h[1]["step"], 13);
   EXPECT_EQ(m.encode(s_x->data.data(), 3).size(), 3u * 8u);  // usable
 }
 
@@ -94,7 +94,7 @@ TEST_F(ApiOptions, AnExceptionFromOnProgressStopsTrainingThenPropagates) {
     return true;
   };
   EXPECT_THROW(m.train(s_x->data.data(), ROWS, c), std::runtime_error);
-  EXPECT_EQ(m.steps_trained(), 8);
+  EXPECT_EQ(m.steps_trained(), 7);
   EXPECT_EQ(m.score(s_x->data.data(), 2).size(), 2u);
 }
 

@@ -137,6 +137,9 @@ class AE_API Autoencoder {
   // The training record, as in the model file: one JSON object per logged interval ({"step",
   // "epoch", "train_loss", "val_loss", "lr" and, with several objective terms, "terms"}).
   std::string history_json() const;
+  // What the model file records of how it was made, as JSON: {"spec", "loss", "normalize", "seed",
+  // "step", "epoch", "optimizer" (name, lr, batch, ...; {} before training), "data", "threshold"}.
+  std::string info_json() const;
   // The model keeps a compiled plan per mode and batch size (up to 8, least recently used out)
   // and reuses it; plans built so far, for tests and for checking a call pattern does not thrash.
   // Calls on one Autoencoder are serialised by a lock; use one per thread to run in parallel.
