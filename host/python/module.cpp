@@ -10,10 +10,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "ae/ae.h"
 #include "ae/ae.hpp"
@@ -37,14 +39,28 @@ py::array_t<float> new_rows(int64_t rows, int64_t width) {
   return py::array_t<float>({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(width)});
 }
 
-// An Autoencoder plus the address of the last input it read, for the zero-copy test.
+// An Autoencoder plus the address of the last input it read, for the zero-copy test, and the
+// thread training it. Every call on the model takes its lock, which train holds: from another
+// thread a call waits (with the GIL released, so train's callbacks can run); from the training
+// thread itself — a progress function calling its own model — it would wait forever, so it is
+// refused.
 struct Model {
   ae::Autoencoder m;
   std::uintptr_t last_input = 0;
+  std::atomic<std::thread::id> trainer{};
+
+  Model(ae::Autoencoder a) : m(std::move(a)) {}
+  Model(Model&& o) noexcept : m(std::move(o.m)), last_input(o.last_input) {}
+
+  void check_reentry() const {
+    if (trainer.load() == std::this_thread::get_id())
+      throw py::value_error("this model is being trained by this thread: a progress function cannot use its own model");
+  }
 
   // One forward mode over x's rows: [rows, in_width] → [rows, out_width], GIL released.
   template <typename CALL>
   py::array_t<float> forward(const py::array& x, int64_t in_width, int64_t out_width, const char* what, CALL call) {
+    check_reentry();
     const float* p = rows_of(x, in_width, what);
     last_input = reinterpret_cast<std::uintptr_t>(p);
     const int64_t rows = x.shape(0);
@@ -121,6 +137,7 @@ py::dict progress_dict(const ae::TrainProgress& p) {
 // summary as a dict. Ctrl-C or an exception from `progress` stops training after the current step
 // and is raised here once the model holds the steps taken.
 py::dict train(Model& self, const py::array& x, const py::object& val, const py::object& progress, const py::kwargs& kw) {
+  self.check_reentry();
   ae::TrainConfig c = train_config(kw);
   const int64_t width = self.m.input_width();
   const float* xp = rows_of(x, width, "X");
@@ -150,6 +167,11 @@ py::dict train(Model& self, const py::array& x, const py::object& val, const py:
   };
   ae::TrainSummary s;
   {
+    struct Mark {  // the training thread, for check_reentry, until train returns or throws
+      std::atomic<std::thread::id>& t;
+      ~Mark() { t.store(std::thread::id{}); }
+    } mark{self.trainer};
+    self.trainer.store(std::this_thread::get_id());
     py::gil_scoped_release release;
     s = self.m.train(xp, rows, c);
   }
@@ -159,6 +181,18 @@ py::dict train(Model& self, const py::array& x, const py::object& val, const py:
   d["val_loss"] = std::isfinite(s.val_loss) ? py::object(py::float_(s.val_loss)) : py::object(py::none());
   d["stopped_early"] = s.stopped_early, d["interrupted"] = s.interrupted;
   return d;
+}
+
+// A property getter that takes the model's lock: refused on the training thread, and run with the
+// GIL released.
+template <typename F>
+py::cpp_function locked(F f) {
+  using R = decltype(f(std::declval<const Model&>()));
+  return py::cpp_function([f](const Model& self) -> R {
+    self.check_reentry();
+    py::gil_scoped_release release;
+    return f(self);
+  });
 }
 
 }  // namespace
@@ -191,7 +225,8 @@ PYBIND11_MODULE(_core, mod) {
             return Model{ae::Autoencoder::create(spec, seed, loss, o)};
           },
           py::arg("spec"), py::arg("seed") = 1, py::arg("loss") = "mse")
-      .def_static("load", [](const std::string& path) { return Model{ae::Autoencoder::load(path)}; }, py::arg("path"))
+      .def_static("load", [](const std::string& path) { return Model{ae::Autoencoder::load(path)}; }, py::arg("path"),
+                  py::call_guard<py::gil_scoped_release>())
       .def("train", &train, py::arg("x"), py::arg("val") = py::none(), py::arg("progress") = py::none())
       .def("encode", [](Model& s, const py::array& x) {
         return s.forward(x, s.m.input_width(), s.m.code_width(), "X", [&](const float* p, int64_t n, float* o) { s.m.encode(p, n, o); });
@@ -203,6 +238,7 @@ PYBIND11_MODULE(_core, mod) {
         return s.forward(x, s.m.input_width(), s.m.input_width(), "X", [&](const float* p, int64_t n, float* o) { s.m.reconstruct(p, n, o); });
       })
       .def("score", [](Model& s, const py::array& x) {
+        s.check_reentry();
         const float* p = rows_of(x, s.m.input_width(), "X");
         s.last_input = reinterpret_cast<std::uintptr_t>(p);
         const int64_t rows = x.shape(0);
@@ -213,6 +249,7 @@ PYBIND11_MODULE(_core, mod) {
         return out;
       })
       .def("sample", [](Model& s, int64_t n, uint64_t seed) {
+        s.check_reentry();
         if (n < 0) throw py::value_error("n=" + std::to_string(n) + " must be ≥ 0");
         py::array_t<float> out = new_rows(n, s.m.input_width());
         float* o = out.mutable_data();
@@ -221,6 +258,7 @@ PYBIND11_MODULE(_core, mod) {
         return out;
       }, py::arg("n"), py::arg("seed") = 1)
       .def("save", [](const Model& s, const std::string& path) {
+        s.check_reentry();
         py::gil_scoped_release release;
         s.m.save(path);
       }, py::arg("path"))
@@ -230,12 +268,19 @@ PYBIND11_MODULE(_core, mod) {
       .def_property_readonly("loss", [](const Model& s) { return s.m.loss_name(); })
       .def_property_readonly("generative", [](const Model& s) { return s.m.generative(); })
       .def_property_readonly("variational", [](const Model& s) { return s.m.variational(); })
-      .def_property_readonly("threshold", [](const Model& s) { return s.m.threshold(); })
-      .def_property_readonly("contamination", [](const Model& s) { return s.m.contamination(); })
-      .def_property_readonly("steps_trained", [](const Model& s) { return s.m.steps_trained(); })
-      .def_property_readonly("history_json", [](const Model& s) { return s.m.history_json(); })
-      .def_property_readonly("plans_built", [](const Model& s) { return s.m.plans_built(); })
-      .def_property("threads", [](const Model& s) { return s.m.threads(); }, [](Model& s, int t) { s.m.set_threads(t); })
+      // These take the model's lock: the GIL is released while they wait for it (a train on
+      // another thread holds the lock and needs the GIL for its callbacks).
+      .def_property_readonly("threshold", locked([](const Model& s) { return s.m.threshold(); }))
+      .def_property_readonly("contamination", locked([](const Model& s) { return s.m.contamination(); }))
+      .def_property_readonly("steps_trained", locked([](const Model& s) { return s.m.steps_trained(); }))
+      .def_property_readonly("history_json", locked([](const Model& s) { return s.m.history_json(); }))
+      .def_property_readonly("info_json", locked([](const Model& s) { return s.m.info_json(); }))
+      .def_property_readonly("plans_built", locked([](const Model& s) { return s.m.plans_built(); }))
+      .def_property("threads", locked([](const Model& s) { return s.m.threads(); }), [](Model& s, int t) {
+        s.check_reentry();
+        py::gil_scoped_release release;
+        s.m.set_threads(t);
+      })
       .def_property_readonly("last_input_address", [](const Model& s) { return s.last_input; },
                              "Address of the data the last call read: a float32 C-contiguous input's own (no copy)");
 }

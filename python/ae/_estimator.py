@@ -1,14 +1,18 @@
 """ae.Autoencoder: a scikit-learn-style estimator over ae's engine (ae._core, libae).
 
 Arrays: float32, C-contiguous 2-D arrays are read where they are, with no copy (the model's
-`last_input_address` shows which memory a call read); anything else — other float or integer
-dtypes, Fortran order, strided views, lists, pandas frames — is converted once to a float32
-C-contiguous array before the call. Outputs are new float32 arrays.
+`last_input_address` shows which memory a call read; a model with normalize="zscore" or "minmax"
+normalises a copy inside the engine). Anything else — other float or integer dtypes, Fortran order,
+strided views, lists, pandas frames — is converted once to a float32 C-contiguous array before the
+call. Outputs are new float32 arrays. transform() does not scan X for NaN (that would cost about a
+tenth of the call); fit, decision_function, score_samples and predict refuse rows with NaN or inf.
 """
 
 import inspect
 import json
 import math
+import numbers
+import operator
 import os
 import sys
 import tempfile
@@ -59,8 +63,9 @@ class Autoencoder(_Base):
     def __init__(self, spec="784-256r-32-256r-784s", loss="mse", optimizer="adam", lr=None, epochs=10, batch_size=256,
                  seed=1, device="auto", threads=0, normalize="none", tied=False, sparsity=None, noise=None,
                  contractive=None, beta=None, kl_warmup=None, adversarial=None, prior=None, precision="fp32",
-                 contamination=0.1, shuffle=True, momentum=None, weight_decay=None, lr_schedule="constant", warmup=0,
-                 patience=0, keep_best=False, d_lr=None, g_lr=None, verbose=1):
+                 contamination=0.1, shuffle=True, momentum=None, nesterov=False, weight_decay=None,
+                 lr_schedule="constant", warmup=0, lr_step=1000, lr_gamma=0.1, lr_min=0.0, patience=0, keep_best=False,
+                 d_lr=None, g_lr=None, verbose=1):
         self.spec = spec
         self.loss = loss
         self.optimizer = optimizer
@@ -83,9 +88,13 @@ class Autoencoder(_Base):
         self.contamination = contamination
         self.shuffle = shuffle
         self.momentum = momentum
+        self.nesterov = nesterov
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.warmup = warmup
+        self.lr_step = lr_step
+        self.lr_gamma = lr_gamma
+        self.lr_min = lr_min
         self.patience = patience
         self.keep_best = keep_best
         self.d_lr = d_lr
@@ -96,30 +105,30 @@ class Autoencoder(_Base):
 
     def fit(self, X, y=None, X_val=None):
         """Trains a new model on the rows of X (y is ignored); X_val's loss is reported per epoch."""
-        if self.precision not in _PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}: this build of ae trains in {', '.join(_PRECISIONS)} only")
-        if self.contamination is not None and not (0 < self.contamination < 1):
-            raise ValueError(f"contamination={self.contamination!r} must be in (0, 1), or None for no threshold")
-        model = _core.Model.create(str(self.spec), _seed(self.seed), str(self.loss), tied=bool(self.tied),
-                                   sparsity=self.sparsity, noise=self.noise, contractive=self.contractive,
-                                   beta=self.beta, kl_warmup=self.kl_warmup, adversarial=self.adversarial,
-                                   prior=self.prior)
+        self._reset()
+        p = self._checked_params(X_val is not None)
+        model = _core.Model.create(p["spec"], p["seed"], p["loss"], tied=p["tied"], sparsity=p["sparsity"],
+                                   noise=p["noise"], contractive=p["contractive"], beta=p["beta"],
+                                   kl_warmup=p["kl_warmup"], adversarial=p["adversarial"], prior=p["prior"])
         X = _rows(X, "X", model.input_width, finite=True)
         if X.shape[0] < 1:
             raise ValueError("X has no rows: fit needs at least one")
         val = None if X_val is None else _rows(X_val, "X_val", model.input_width, finite=True)
-        bar = _ProgressBar(self.verbose, model.spec)
-        config = dict(epochs=self.epochs, batch=self.batch_size, optimizer=self.optimizer, lr=_nan(self.lr),
-                      momentum=_nan(self.momentum), weight_decay=_nan(self.weight_decay), shuffle=bool(self.shuffle),
-                      threads=self.threads, device=self.device, normalize=self.normalize, lr_schedule=self.lr_schedule,
-                      warmup=self.warmup, patience=self.patience, keep_best=bool(self.keep_best), d_lr=_nan(self.d_lr),
-                      g_lr=_nan(self.g_lr), contamination=_nan(self.contamination),
+        bar = _ProgressBar(p["verbose"], model.spec)
+        config = dict(epochs=p["epochs"], batch=p["batch_size"], optimizer=p["optimizer"], lr=p["lr"],
+                      momentum=p["momentum"], weight_decay=p["weight_decay"], nesterov=p["nesterov"],
+                      shuffle=p["shuffle"], threads=p["threads"], device=p["device"], normalize=p["normalize"],
+                      lr_schedule=p["lr_schedule"], warmup=p["warmup"], lr_step=p["lr_step"], lr_gamma=p["lr_gamma"],
+                      lr_min=p["lr_min"], patience=p["patience"], keep_best=p["keep_best"], d_lr=p["d_lr"],
+                      g_lr=p["g_lr"], contamination=p["contamination"],
                       data_name=f"numpy array [{X.shape[0]} x {X.shape[1]}] (Python)")
         try:
             summary = model.train(X, val, bar.update if bar.active else None, **config)
-        except BaseException as e:  # Ctrl-C, or the progress bar raised: training stopped after a step
+        except BaseException as e:
             bar.close()
-            if isinstance(e, _core.Error):  # ae refused the data or the settings: nothing was trained
+            # Ctrl-C, or the progress bar raised, after some steps: training stopped there and the
+            # model is usable. Anything else (ae refused the data or the settings) fitted nothing.
+            if isinstance(e, _core.Error) or model.steps_trained == 0:
                 raise
             self._set_fitted(model, X)
             print(f"ae: training interrupted after step {model.steps_trained}; the estimator keeps the model trained "
@@ -130,7 +139,15 @@ class Autoencoder(_Base):
         self.fit_summary_ = summary
         return self
 
+    _FITTED = ("model_", "n_features_in_", "code_width_", "history_", "n_steps_", "n_iter_", "threshold_",
+               "decision_scores_", "labels_", "fit_summary_")
+
+    def _reset(self):
+        for name in self._FITTED:
+            self.__dict__.pop(name, None)
+
     def _set_fitted(self, model, X):
+        self._reset()
         self.model_ = model
         self.n_features_in_ = model.input_width
         self.code_width_ = model.code_width
@@ -142,6 +159,33 @@ class Autoencoder(_Base):
             self.decision_scores_ = model.score(X)
             if not math.isnan(self.threshold_):
                 self.labels_ = self._labels(self.decision_scores_)
+
+    def _checked_params(self, has_val):
+        """The parameters as the engine takes them, each checked by name (TypeError for a wrong
+        type, ValueError for a bad value), before any work."""
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}: this build of ae trains in {', '.join(_PRECISIONS)} only")
+        if self.contamination is not None and not (isinstance(self.contamination, numbers.Real)
+                                                   and 0 < self.contamination < 1):
+            raise ValueError(f"contamination={self.contamination!r} must be in (0, 1), or None for no threshold")
+        if (self.patience or self.keep_best) and not has_val:
+            raise ValueError("patience and keep_best watch the validation loss: pass X_val to fit")
+        p = {name: _str(name, getattr(self, name)) for name in
+             ("spec", "loss", "optimizer", "device", "normalize", "lr_schedule")}
+        p.update({name: _opt_str(name, getattr(self, name)) for name in
+                  ("sparsity", "noise", "contractive", "beta", "kl_warmup", "adversarial", "prior")})
+        p.update({name: _bool(name, getattr(self, name)) for name in ("tied", "shuffle", "keep_best", "nesterov")})
+        p.update(epochs=_int("epochs", self.epochs, 0, 2**32), batch_size=_int("batch_size", self.batch_size, 1),
+                 threads=_int("threads", self.threads, 0, 4096), warmup=_int("warmup", self.warmup, 0),
+                 lr_step=_int("lr_step", self.lr_step, 1), patience=_int("patience", self.patience, 0),
+                 verbose=_int("verbose", self.verbose, 0), seed=_seed(self.seed))
+        p.update({name: _nan(name, getattr(self, name)) for name in
+                  ("lr", "momentum", "weight_decay", "d_lr", "g_lr", "contamination")})
+        p.update(lr_gamma=_nan("lr_gamma", self.lr_gamma), lr_min=_nan("lr_min", self.lr_min))
+        return p
+
+    def _more_tags(self):  # scikit-learn: outputs are float32 whatever the input dtype
+        return {"preserves_dtype": [np.float32]}
 
     # ---- using the model -----------------------------------------------------------------------
 
@@ -167,7 +211,15 @@ class Autoencoder(_Base):
         """Anomaly score per row (PyOD's sense, higher is more anomalous): the reconstruction loss,
         averaged over the features (a VAE: the negative ELBO); what `ae score` writes."""
         m = self._model()
-        return m.score(_rows(X, "X", m.input_width))
+        X = _rows(X, "X", m.input_width)
+        scores = m.score(X)
+        if not np.isfinite(scores).all():  # a NaN or inf row must not pass as normal
+            bad = np.flatnonzero(~np.isfinite(scores))
+            rows = X[bad]
+            if not np.isfinite(rows).all():
+                r, c = np.argwhere(~np.isfinite(rows))[0]
+                raise ValueError(f"X contains NaN or infinity (first at row {bad[r]}, column {c})")
+        return scores
 
     def score_samples(self, X):
         """scikit-learn's sense, higher is more normal: minus decision_function."""
@@ -178,11 +230,17 @@ class Autoencoder(_Base):
         return self._labels(self.decision_function(X))
 
     def fit_predict(self, X, y=None):
-        return self.fit(X, y).labels_
+        self.fit(X, y)
+        if not hasattr(self, "labels_"):
+            raise ValueError("this model has no anomaly threshold: fit it with contamination=q (e.g. 0.1) to use fit_predict")
+        return self.labels_
 
     def score(self, X, y=None):
-        """Minus the mean loss over the rows of X (higher is better, for GridSearchCV)."""
-        return -float(np.mean(self.decision_function(X), dtype=np.float64))
+        """Minus the mean squared reconstruction error over X, in X's units (higher is better): one
+        measure for every loss, normalisation and kind, so GridSearchCV can compare them."""
+        m = self._model()
+        X = _rows(X, "X", m.input_width, finite=True)
+        return -float(np.mean(np.square(m.reconstruct(X) - X, dtype=np.float64)))
 
     def sample(self, n, seed=None):
         """n new rows from a generative model (a VAE or an adversarial autoencoder): codes drawn
@@ -191,7 +249,7 @@ class Autoencoder(_Base):
         if not m.generative:
             raise ValueError(f"{m.spec} is not generative: sample() needs a VAE (a code layer marked v, e.g. "
                              "784-400r-20v-400r-784s) or an adversarial autoencoder (adversarial='32-64r-64r-1')")
-        return m.sample(int(n), _seed(self.seed if seed is None else seed))
+        return m.sample(_int("n", n, 0), _seed(self.seed if seed is None else seed))
 
     def save(self, path):
         """Writes the model file (safetensors) that `ae info`, `ae encode`, ... and ae.load read."""
@@ -215,7 +273,8 @@ class Autoencoder(_Base):
         return getattr(self, "model_", None) is not None
 
     def __getstate__(self):  # pickling (joblib, multiprocessing): the model travels as its file's bytes
-        state = self.__dict__.copy()
+        base = getattr(super(), "__getstate__", None)
+        state = dict(base()) if base is not None else self.__dict__.copy()  # scikit-learn adds its version
         model = state.pop("model_", None)
         if model is not None:
             state["_model_bytes"] = _model_bytes(model)
@@ -234,10 +293,25 @@ class Autoencoder(_Base):
 
 def load(path, verbose=0):
     """An Autoencoder holding the model file at `path` (written by ae.Autoencoder.save or `ae train`),
-    ready to transform, score and predict; its parameters say what the file was trained with."""
+    ready to transform, score and predict. Its parameters are what the file records of how it was
+    trained (spec with its regularisers, loss, normalize, seed, optimizer, lr, batch size, epochs,
+    contamination), so clone(ae.load(path)).fit(X) trains alike; an adversarial model's d_lr/g_lr
+    and the schedule are not recorded and take their defaults."""
     model = _core.Model.load(os.fspath(path))
-    est = Autoencoder(spec=model.spec, loss=model.loss, verbose=verbose,
-                      contamination=None if math.isnan(model.contamination) else model.contamination)
+    info = json.loads(model.info_json)
+    opt = info.get("optimizer") or {}
+    params = dict(spec=model.spec, loss=model.loss, normalize=info.get("normalize", "none"), seed=info.get("seed", 1),
+                  verbose=verbose, contamination=None if math.isnan(model.contamination) else model.contamination)
+    if opt:
+        params.update(optimizer=opt.get("name", "adam"), lr=opt.get("lr"), batch_size=opt.get("batch", 256))
+        for name in ("momentum", "weight_decay"):
+            if opt.get(name):
+                params[name] = opt[name]
+        if opt.get("nesterov"):
+            params["nesterov"] = True
+    if info.get("epoch"):
+        params["epochs"] = info["epoch"]
+    est = Autoencoder(**params)
     est._set_fitted(model, None)
     return est
 
@@ -250,6 +324,11 @@ def _rows(X, name, width, finite=False):
         raise TypeError(f"{name} is a sparse matrix; ae needs dense rows: pass {name}.toarray()")
     if not (isinstance(X, np.ndarray) and X.dtype == np.float32 and X.flags.c_contiguous):
         a = np.asarray(X)
+        if a.dtype.kind == "O":  # numbers held as Python objects: converted like any other dtype
+            try:
+                a = a.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} holds objects that are not numbers; ae needs numbers") from None
         if a.dtype.kind not in "biuf":
             raise ValueError(f"{name} has dtype {a.dtype}; ae needs numbers (it converts them to float32)")
         X = np.ascontiguousarray(a, dtype=np.float32)
@@ -266,14 +345,48 @@ def _rows(X, name, width, finite=False):
     return X
 
 
-def _nan(v):
-    return math.nan if v is None else float(v)
+def _nan(name, v):
+    if v is None:
+        return math.nan
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number or None, got {v!r}")
+    return float(v)
+
+
+def _int(name, v, lo, hi=2**62):
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {v!r}")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {v!r}") from None
+    if not lo <= i <= hi:
+        raise ValueError(f"{name}={i} must be in [{lo}, {hi}]" if hi < 2**62 else f"{name}={i} must be ≥ {lo}")
+    return i
+
+
+def _bool(name, v):
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def _str(name, v):
+    if not isinstance(v, str):
+        raise TypeError(f"{name} must be a string, got {v!r}")
+    return v
+
+
+def _opt_str(name, v):  # a regulariser: None, or its CLI syntax (a number is its string)
+    if v is None:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (str, numbers.Real)):
+        raise TypeError(f"{name} must be a string such as the CLI takes, or None; got {v!r}")
+    return str(v)
 
 
 def _seed(seed):
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer ≥ 0")
-    return int(seed)
+    return _int("seed", seed, 0, 2**64 - 1)
 
 
 def _not_fitted(est):

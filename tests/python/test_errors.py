@@ -66,3 +66,62 @@ def test_engine_errors_are_ae_error_with_the_message(fashion, tmp_path):
 def test_not_fitted(fashion):
     with pytest.raises(NotFittedError):
         ae.Autoencoder().transform(fashion["X"][:2])
+
+
+def test_parameters_are_checked_by_name_before_any_work(fashion):
+    X = fashion["X"][:100]
+    for params, error, message in [
+        (dict(batch_size=16.5), TypeError, "batch_size must be an integer, got 16.5"),
+        (dict(epochs=2**70), ValueError, "epochs=1180591620717411303424 must be in"),
+        (dict(threads=-1), ValueError, "threads=-1 must be in"),
+        (dict(tied="no"), TypeError, "tied must be True or False"),
+        (dict(sparsity=["l1"]), TypeError, "sparsity must be a string"),
+        (dict(lr="fast"), TypeError, "lr must be a number or None"),
+        (dict(seed=-3), ValueError, "seed=-3"),
+        (dict(patience=3), ValueError, "patience and keep_best watch the validation loss: pass X_val"),
+    ]:
+        est = ae.Autoencoder(verbose=0, **params)
+        with pytest.raises(error, match=message):
+            est.fit(X)
+        assert not hasattr(est, "model_"), params  # nothing was fitted
+    # the engine's own checks name keyword arguments, not CLI flags
+    with pytest.raises(ae.Error, match=r"^momentum and nesterov apply to sgd and rmsprop, not adam$"):
+        ae.Autoencoder(momentum=0.9, verbose=0).fit(X)
+    with pytest.raises(ae.Error, match=r"^lr_gamma must be > 0, got -1$"):
+        ae.Autoencoder(lr_gamma=-1, verbose=0).fit(X)
+    with pytest.raises(ValueError, match="n=-1"):
+        ae.Autoencoder(spec="784-16r-4v-16r-784s", verbose=0, epochs=1).fit(X).sample(-1)
+
+
+def test_nan_rows_are_refused_by_scoring(est, fashion):
+    X = fashion["X_test"][:5].copy()
+    X[3, 100] = np.inf
+    for call in (est.decision_function, est.predict, est.score_samples):
+        with pytest.raises(ValueError, match=r"X contains NaN or infinity \(first at row 3, column 100\)"):
+            call(X)
+
+
+def test_a_refit_leaves_no_stale_attributes(fashion):
+    X = fashion["X"][:600]
+    est = ae.Autoencoder(spec="784-32r-8-32r-784s", epochs=1, verbose=0, contamination=0.1).fit(X)
+    assert len(est.labels_) == 600
+    est.set_params(contamination=None)
+    est.fit(X[:300])
+    assert not hasattr(est, "labels_") and len(est.decision_scores_) == 300
+    with pytest.raises(ValueError, match="no anomaly threshold"):
+        est.fit_predict(X[:300])
+
+
+def test_a_progress_function_cannot_call_its_own_model(fashion):
+    X = fashion["X"][:300]
+    m = ae._core.Model.create("784-32r-8-32r-784s", 1, "mse")
+    seen = []
+
+    def progress(p):
+        seen.append(p["step"])
+        m.encode(X[:1])  # would wait forever on the model's own lock: refused instead
+
+    with pytest.raises(ValueError, match="a progress function cannot use its own model"):
+        m.train(X, None, progress, epochs=1, batch=100)
+    assert seen == [1] and m.steps_trained == 1
+    assert m.encode(X[:2]).shape == (2, 8)  # and the model is usable afterwards

@@ -69,7 +69,8 @@ def test_anomaly_scores_threshold_and_predict(fashion):
     np.testing.assert_array_equal(est.decision_scores_, est.decision_function(X))
     assert np.quantile(est.decision_scores_, 0.95) == pytest.approx(est.threshold_, rel=1e-6)
     np.testing.assert_array_equal(est.score_samples(X), -est.decision_function(X))
-    assert est.score(X) == pytest.approx(-float(np.mean(est.decision_function(X), dtype=np.float64)))
+    # score: minus the mean squared reconstruction error (for mse without normalisation, the mean score)
+    assert est.score(X) == pytest.approx(-float(np.mean(est.decision_function(X), dtype=np.float64)), rel=1e-5)
     none = fit_small(X[:500], contamination=None, epochs=1)
     assert math.isnan(none.threshold_)
     with pytest.raises(ValueError, match="no anomaly threshold"):
@@ -103,6 +104,11 @@ def test_save_and_load_round_trip(fashion, tmp_path):
     np.testing.assert_array_equal(back.predict(Xt), est.predict(Xt))
     assert back.threshold_ == est.threshold_ and back.history_ == est.history_
     assert back.spec == est.model_.spec and back.contamination == pytest.approx(0.1)
+    # its parameters are what the file records: a clone of it trains the same model again
+    assert back.normalize == "zscore" and back.batch_size == 128 and back.epochs == 3 and back.seed == 1
+    from sklearn.base import clone
+
+    np.testing.assert_array_equal(clone(back).set_params(threads=2).fit(X).transform(Xt), est.transform(Xt))
     # pickling (joblib, multiprocessing) carries the model file
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.transform(Xt), est.transform(Xt))
