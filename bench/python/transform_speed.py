@@ -13,7 +13,8 @@ call; the median of RUNS such runs per process; the median of the rounds' figure
 Call i encodes block i mod (10 000 / ROWS) of ROWS consecutive Fashion-MNIST test rows (scaled by
 1/255), written once to an NPY file that both read. The Python side calls transform on views of
 one float32 C-contiguous array (no copy), and, as extra lines, Model.encode of ae._core directly
-(the bindings without the estimator) and transform of a float64 copy (converted once per call).
+(the bindings without the estimator), transform with the leaner input check call_overhead.py
+proposes, and transform of a float64 copy (converted once per call).
 Both sides check their codes: the C program's checksum (the sum of every call's first code value)
 must equal the same sum computed from transform's codes.
 
@@ -119,7 +120,9 @@ def python_side(args):
     if args.extra:
         seq64 = [x.astype(np.float64) for x in seq[:len(blocks)]]
         seq64 = [seq64[i % len(seq64)] for i in range(args.calls)]
+        from call_overhead import lean_transform  # the leaner input check proposed there
         cases["core_encode"] = (est.model_.encode, seq)
+        cases["transform_lean"] = (lean_transform(np, est), seq)
         cases["transform_f64"] = (est.transform, seq64)
     for name, (fn, s) in cases.items():
         us = time_calls(fn, s, args.warmup, args.calls, args.runs)
@@ -216,6 +219,7 @@ def main():
                    f"{100 * d / c[0]:+.2f} % (target ≤ 5 %: {'met' if d <= 0.05 * c[0] else 'NOT met'})")
         print(f"{n} row(s) per call, µs/call   C API {fmt(c)}   Python transform {fmt(p)}   Python − C {verdict}")
         for key, name in (("core_encode", "ae._core Model.encode (no estimator)"),
+                          ("transform_lean", "transform, leaner checks (proposed)"),
                           ("transform_f64", "transform of float64 rows")):
             if key in res["python"][0]:
                 e = med([x[key]["median_us"] for x in res["python"]])
