@@ -44,6 +44,7 @@ except ImportError:  # pragma: no cover - the same conventions without scikit-le
 
 
 _PRECISIONS = ("fp32",)
+_F32 = np.dtype(np.float32)
 
 
 class Autoencoder(_Base):
@@ -192,7 +193,7 @@ class Autoencoder(_Base):
     def transform(self, X):
         """Codes of the rows of X: [rows, code_width_] (a VAE's mean code μ)."""
         m = self._model()
-        return m.encode(_rows(X, "X", m.input_width))
+        return m.encode(_rows(X, "X", self.n_features_in_))
 
     def fit_transform(self, X, y=None, **fit_params):
         return self.fit(X, y, **fit_params).transform(X)
@@ -291,17 +292,19 @@ class Autoencoder(_Base):
                 self.model_ = _core.Model.load(path)
 
 
-def load(path, verbose=0):
+def load(path, threads=0, verbose=0):
     """An Autoencoder holding the model file at `path` (written by ae.Autoencoder.save or `ae train`),
     ready to transform, score and predict. Its parameters are what the file records of how it was
     trained (spec with its regularisers, loss, normalize, seed, optimizer, lr, batch size, epochs,
     contamination), so clone(ae.load(path)).fit(X) trains alike; an adversarial model's d_lr/g_lr
-    and the schedule are not recorded and take their defaults."""
+    and the schedule are not recorded and take their defaults. `threads` (0: OMP_NUM_THREADS, else
+    all cores) is what its calls use: 1 for serving a row at a time beside other work."""
     model = _core.Model.load(os.fspath(path))
+    model.threads = _int("threads", threads, 0, 4096)
     info = json.loads(model.info_json)
     opt = info.get("optimizer") or {}
     params = dict(spec=model.spec, loss=model.loss, normalize=info.get("normalize", "none"), seed=info.get("seed", 1),
-                  verbose=verbose, contamination=None if math.isnan(model.contamination) else model.contamination)
+                  threads=threads, verbose=verbose, contamination=None if math.isnan(model.contamination) else model.contamination)
     if opt:
         params.update(optimizer=opt.get("name", "adam"), lr=opt.get("lr"), batch_size=opt.get("batch", 256))
         for name in ("momentum", "weight_decay"):
@@ -320,6 +323,9 @@ def load(path, verbose=0):
 
 def _rows(X, name, width, finite=False):
     """X as a float32 C-contiguous [rows, width] array: X itself when it already is one."""
+    if (not finite and type(X) is np.ndarray and X.dtype is _F32 and X.ndim == 2 and X.shape[1] == width
+            and X.flags.c_contiguous):
+        return X  # the common case, checked first: a transform of one row costs microseconds
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(f"{name} is a sparse matrix; ae needs dense rows: pass {name}.toarray()")
     if not (isinstance(X, np.ndarray) and X.dtype == np.float32 and X.flags.c_contiguous):

@@ -109,6 +109,7 @@ def test_save_and_load_round_trip(fashion, tmp_path):
     from sklearn.base import clone
 
     np.testing.assert_array_equal(clone(back).set_params(threads=2).fit(X).transform(Xt), est.transform(Xt))
+    assert ae.load(path, threads=1).model_.threads == 1  # serving one row at a time beside other work
     # pickling (joblib, multiprocessing) carries the model file
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.transform(Xt), est.transform(Xt))
