@@ -74,48 +74,42 @@ struct Model {
   }
 };
 
-template <typename T>
-T get(const py::dict& d, const char* key, T fallback) {
-  return d.contains(key) && !d[key].is_none() ? d[key].cast<T>() : fallback;
+// One row per TrainConfig field that Model.train takes as a keyword argument (same name): the
+// field set from the Python value (None leaves the default).
+struct ConfigField {
+  const char* name;
+  void (*set)(ae::TrainConfig&, const py::handle&);
+};
+template <auto MEMBER>
+void set_field(ae::TrainConfig& c, const py::handle& v) {
+  c.*MEMBER = v.cast<std::remove_reference_t<decltype(c.*MEMBER)>>();
 }
+constexpr ConfigField k_config_fields[] = {
+    {"epochs", set_field<&ae::TrainConfig::epochs>},       {"steps", set_field<&ae::TrainConfig::steps>},
+    {"batch", set_field<&ae::TrainConfig::batch>},         {"optimizer", set_field<&ae::TrainConfig::optimizer>},
+    {"lr", set_field<&ae::TrainConfig::lr>},               {"momentum", set_field<&ae::TrainConfig::momentum>},
+    {"weight_decay", set_field<&ae::TrainConfig::weight_decay>}, {"nesterov", set_field<&ae::TrainConfig::nesterov>},
+    {"shuffle", set_field<&ae::TrainConfig::shuffle>},     {"threads", set_field<&ae::TrainConfig::threads>},
+    {"device", set_field<&ae::TrainConfig::device>},       {"normalize", set_field<&ae::TrainConfig::normalize>},
+    {"lr_schedule", set_field<&ae::TrainConfig::lr_schedule>}, {"warmup", set_field<&ae::TrainConfig::warmup>},
+    {"lr_step", set_field<&ae::TrainConfig::lr_step>},     {"lr_gamma", set_field<&ae::TrainConfig::lr_gamma>},
+    {"lr_min", set_field<&ae::TrainConfig::lr_min>},       {"d_lr", set_field<&ae::TrainConfig::d_lr>},
+    {"g_lr", set_field<&ae::TrainConfig::g_lr>},           {"patience", set_field<&ae::TrainConfig::patience>},
+    {"keep_best", set_field<&ae::TrainConfig::keep_best>}, {"log_every", set_field<&ae::TrainConfig::log_every>},
+    {"contamination", set_field<&ae::TrainConfig::contamination>}, {"data_name", set_field<&ae::TrainConfig::data_name>},
+};
 
 // The keyword arguments of Model.train → TrainConfig; an unknown key is a TypeError, as Python's.
 ae::TrainConfig train_config(const py::dict& kw) {
-  static const char* const known[] = {"epochs", "steps", "batch", "optimizer", "lr", "momentum", "weight_decay", "nesterov",
-                                      "shuffle", "threads", "device", "normalize", "lr_schedule", "warmup", "lr_step",
-                                      "lr_gamma", "lr_min", "d_lr", "g_lr", "patience", "keep_best", "log_every",
-                                      "contamination", "data_name"};
-  for (const auto& item : kw) {
-    const std::string k = item.first.cast<std::string>();
-    bool ok = false;
-    for (const char* name : known) ok = ok || k == name;
-    if (!ok) throw py::type_error("train() got an unexpected keyword argument '" + k + "'");
-  }
   ae::TrainConfig c;
-  c.epochs = get<int64_t>(kw, "epochs", c.epochs);
-  c.steps = get<int64_t>(kw, "steps", c.steps);
-  c.batch = get<int64_t>(kw, "batch", c.batch);
-  c.optimizer = get<std::string>(kw, "optimizer", c.optimizer);
-  c.lr = get<double>(kw, "lr", c.lr);
-  c.momentum = get<double>(kw, "momentum", c.momentum);
-  c.weight_decay = get<double>(kw, "weight_decay", c.weight_decay);
-  c.nesterov = get<bool>(kw, "nesterov", c.nesterov);
-  c.shuffle = get<bool>(kw, "shuffle", c.shuffle);
-  c.threads = get<int>(kw, "threads", c.threads);
-  c.device = get<std::string>(kw, "device", c.device);
-  c.normalize = get<std::string>(kw, "normalize", c.normalize);
-  c.lr_schedule = get<std::string>(kw, "lr_schedule", c.lr_schedule);
-  c.warmup = get<int64_t>(kw, "warmup", c.warmup);
-  c.lr_step = get<int64_t>(kw, "lr_step", c.lr_step);
-  c.lr_gamma = get<double>(kw, "lr_gamma", c.lr_gamma);
-  c.lr_min = get<double>(kw, "lr_min", c.lr_min);
-  c.d_lr = get<double>(kw, "d_lr", c.d_lr);
-  c.g_lr = get<double>(kw, "g_lr", c.g_lr);
-  c.patience = get<int64_t>(kw, "patience", c.patience);
-  c.keep_best = get<bool>(kw, "keep_best", c.keep_best);
-  c.log_every = get<int64_t>(kw, "log_every", c.log_every);
-  c.contamination = get<double>(kw, "contamination", c.contamination);
-  c.data_name = get<std::string>(kw, "data_name", c.data_name);
+  for (const auto& [key, value] : kw) {
+    const std::string k = key.cast<std::string>();
+    const ConfigField* field = nullptr;
+    for (const ConfigField& f : k_config_fields)
+      if (k == f.name) field = &f;
+    if (!field) throw py::type_error("train() got an unexpected keyword argument '" + k + "'");
+    if (!value.is_none()) field->set(c, value);
+  }
   return c;
 }
 
