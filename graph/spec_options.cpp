@@ -5,13 +5,15 @@
 
 namespace ae {
 
-std::string SpecOptions::option(const std::string& flag) const {
+std::string option_name(const std::string& flag, bool keyword_names) {
   if (!keyword_names) return "--" + flag;
   std::string k = flag;
   for (char& c : k)
     if (c == '-') c = '_';
   return k;
 }
+
+std::string SpecOptions::option(const std::string& flag) const { return option_name(flag, keyword_names); }
 
 std::string SpecOptions::option(const std::string& flag, const std::string& value) const {
   return keyword_names ? option(flag) + "='" + value + "'" : option(flag) + " " + value;

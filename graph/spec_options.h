@@ -10,6 +10,10 @@
 
 namespace ae {
 
+// How an error names an option: as a flag ("--kl-warmup") or as a keyword argument ("kl_warmup").
+// The one rule for the CLI and the C++/Python APIs (SpecOptions here, TrainSettings in the trainer).
+std::string option_name(const std::string& flag, bool keyword_names);
+
 struct SpecOptions {
   bool tied = false;
   std::string sparsity, noise, contractive, beta, kl_warmup, adversarial, prior;  // "" = not given

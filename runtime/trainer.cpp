@@ -4,13 +4,14 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <tuple>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <tuple>
 #include <memory>
 #include <numeric>
 
+#include "graph/spec_options.h"
 #include "graph/build.h"
 #include "graph/json_text.h"
 #include "kernels/common/vae.h"
@@ -133,13 +134,7 @@ std::optional<LrSchedule> parse_lr_schedule(const std::string& s) {
   return std::nullopt;
 }
 
-std::string TrainSettings::name(const std::string& flag) const {
-  if (!keyword_names) return "--" + flag;
-  std::string k = flag;
-  for (char& c : k)
-    if (c == '-') c = '_';
-  return k;
-}
+std::string TrainSettings::name(const std::string& flag) const { return option_name(flag, keyword_names); }
 
 TrainOptions make_train_options(const TrainSettings& a, const Spec& spec) {
   auto n = [&](const char* flag) { return a.name(flag); };
