@@ -5,15 +5,6 @@
 
 namespace ae {
 
-const char* dtype_name(DType d) {
-  switch (d) {
-    case DType::f32: return "f32";
-    case DType::bf16: return "bf16";
-    case DType::f16: return "f16";
-  }
-  return "?";
-}
-
 const char* op_type_name(OpType t) {
   switch (t) {
     case OpType::linear: return "linear";

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/dtype.h"
 #include "kernels/common/elementwise.h"
 #include "kernels/common/loss.h"
 #include "kernels/common/noise.h"
@@ -21,11 +22,6 @@
 
 namespace ae {
 
-// Element types. f32 is what every kernel runs today; bf16 and f16 are the storage types of mixed
-// precision (fp32 accumulation), switched on by that issue. Byte sizes everywhere come from here.
-enum class DType : uint8_t { f32, bf16, f16 };
-const char* dtype_name(DType d);
-constexpr int64_t dtype_bytes(DType d) { return d == DType::f32 ? 4 : 2; }
 
 enum class TensorRole : uint8_t {
   input,       // fed by the host each step: [batch, features]

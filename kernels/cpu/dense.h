@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/dtype.h"
 
 namespace ae::cpu {
 
@@ -46,5 +47,32 @@ void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
                     T* db,  // [N], or nullptr when the layer has no bias
                     T* dx,  // [M, K], or nullptr when the input needs no gradient
                     bool accumulate_dw, bool accumulate_db);
+
+// Mixed precision (issue 13): the same layer with bf16 storage and fp32 accumulation, on oneDNN's
+// bf16 matmul (AVX512_BF16/AMX: kernels/cpu/gemm.h's bf16_gemm_native()). x, W, y, z, dy and dx
+// are bf16; b, dW and db fp32 (the master weights' gradients). Every value is computed in fp32 and
+// rounded to bf16 once, as it is stored (nearest even, kernels/cpu/lowp_round.h): y = bf16(act(
+// x·Wᵀ + b)) with the sum in fp32, z = bf16(x·Wᵀ + b). Same contracts as the fp32 functions above
+// (aliasing, z/y nullability, accumulate flags, determinism for a given thread count).
+void dense_forward_bf16(const bfloat16* x,  // [M, K]
+                        const bfloat16* w,  // [N, K]
+                        const float* b,     // [N], or nullptr
+                        Act act, int64_t M, int64_t N, int64_t K,
+                        bfloat16* y,   // [M, N]
+                        bfloat16* z);  // [M, N] pre-activation, or nullptr when not kept
+
+// dz = bf16(dy ⊙ act′) in place of dy (dy is overwritten), db = Σ_rows dz in fp32 (fixed order),
+// dW (+)= dzᵀ·x and dx = dz·W with fp32 accumulation; dW fp32, dx rounded to bf16.
+void dense_backward_bf16(bfloat16* dy,       // [M, N] in: ∂L/∂y; out: dz
+                         const bfloat16* y,  // [M, N] or nullptr (as dense_backward)
+                         const bfloat16* z,  // [M, N] or nullptr
+                         Act act,
+                         const bfloat16* x,  // [M, K]
+                         const bfloat16* w,  // [N, K]
+                         int64_t M, int64_t N, int64_t K,
+                         float* dw,     // [N, K]
+                         float* db,     // [N], or nullptr
+                         bfloat16* dx,  // [M, K], or nullptr
+                         bool accumulate_dw, bool accumulate_db);
 
 }  // namespace ae::cpu

@@ -74,6 +74,13 @@ class PackedNtBias {
 int set_gemm_threads(int threads);
 int gemm_threads();
 
+// Whether oneDNN runs bf16 matmuls natively here (AVX512_BF16 or AMX: its effective max ISA is
+// avx512_core_bf16 or above). Without them oneDNN 2.6 emulates bf16 2.8× slower than fp32
+// (bench/gemm/README.md), so ae refuses bf16 on such a CPU; bf16_gemm_support() says why in one
+// line ("bf16 needs AVX512_BF16 or AMX; this CPU's oneDNN ISA is avx512_core_vnni").
+bool bf16_gemm_native();
+std::string bf16_gemm_support();
+
 // What runs the GEMMs, e.g. "oneDNN 2.6.3 sgemm + matmul for x·Wᵀ+b (avx512_core kernels, CPU max ISA
 // avx512_core_bf16), OpenMP, 2 threads"; shown by `ae bench` and in logs.
 std::string gemm_library();

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/dtype.h"
 #include "kernels/common/loss.h"
 
 namespace ae::cpu {
@@ -34,5 +35,16 @@ double loss_forward_backward(Loss loss, bool from_logits,
                              T* per_sample,  // [M] the row's mean (sum) of the element loss, or nullptr
                              T* probs,       // [M, N] σ(z), written when from_logits and non-null
                              Act out_act = Act::linear, LossReduction reduction = LossReduction::mean);
+
+// Mixed precision: pred (and grad, which may alias it) in bf16, the target in fp32 or bf16 as the
+// plan stores it, per-sample errors fp32; all arithmetic in fp32 exactly as the float version
+// does on bf16(pred)'s values, each grad element rounded to bf16 once. Same sums, same order.
+double loss_forward_backward_bf16(Loss loss, bool from_logits,
+                                  const bfloat16* pred,  // [M, N]
+                                  const void* target, DType target_type,  // [M, N] f32 or bf16
+                                  int64_t M, int64_t N,
+                                  bfloat16* grad,    // [M, N] or nullptr
+                                  float* per_sample,  // [M] or nullptr
+                                  Act out_act = Act::linear, LossReduction reduction = LossReduction::mean);
 
 }  // namespace ae::cpu

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "kernels/common/dtype.h"
+
 namespace ae::cpu {
 
 enum class OptKind : uint8_t { sgd, adam, adamw, rmsprop };
@@ -53,6 +55,9 @@ struct ParamSlot {
   const float* grad;  // [n]
   float* state;       // [opt_state_slots × n], or nullptr when opt_state_slots is 0
   int64_t n;
+  // Mixed precision: the compute copy of the parameter, written in the same pass with each
+  // updated value rounded to bf16 (nearest even), or nullptr when the plan keeps none.
+  bfloat16* copy = nullptr;  // [n]
 };
 
 // Applies one step to every slot. step is 1-based: it drives Adam's bias correction, and at

@@ -1,0 +1,27 @@
+// Element types of ae's tensors, shared by the graph (which gives every tensor one) and the
+// kernels (which take low-precision operands). f32 is the default; bf16 and f16 are the storage
+// types of mixed precision, always with fp32 accumulation (issue 13). The low-precision storage
+// types are plain 16-bit patterns on the host: kernels/cpu/lowp_round.h rounds to and from them
+// bit for bit as CUDA does.
+#pragma once
+
+#include <cstdint>
+
+namespace ae {
+
+enum class DType : uint8_t { f32, bf16, f16 };
+constexpr int DTYPE_COUNT = 3;
+
+constexpr int64_t dtype_bytes(DType d) { return d == DType::f32 ? 4 : 2; }
+constexpr const char* dtype_name(DType d) {
+  return d == DType::f32 ? "f32" : d == DType::bf16 ? "bf16" : d == DType::f16 ? "f16" : "?";
+}
+
+// A bf16 value as stored: the high 16 bits of the fp32 value it rounds (sign, 8-bit exponent,
+// 7-bit mantissa). A distinct type, so a bf16 buffer is never passed where floats are expected.
+struct bfloat16 {
+  uint16_t bits;
+};
+static_assert(sizeof(bfloat16) == 2);
+
+}  // namespace ae
