@@ -20,6 +20,11 @@
 //    with the bias in its epilogue: on the forward's NT shapes its brgemm kernels beat sgemm by
 //    10–15% on 2 threads (456 vs 536 µs for 256×256×784 on an EPYC Zen 4), while for the
 //    backward's TN/NN products the two are even, so those stay on sgemm.
+//  - mixed precision (gemm_bf16): the same cached matmul primitives with bf16 A and B, fp32
+//    accumulation, an fp32 or bf16 C, bias, accumulation (sum post-op) and an exact activation
+//    (eltwise post-op) in the epilogue, plain layouts with a transposed operand read through the
+//    ba tag (bench/gemm/README.md, "bf16 on the CPU": pre-packing the weights costs more per step
+//    than it saves). They run as brg:avx512_core_bf16 on AVX512_BF16, 2× fp32's rate per core.
 #include "kernels/cpu/gemm.h"
 
 #include <omp.h>
@@ -36,8 +41,10 @@
 #include <tuple>
 #include <unordered_map>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "kernels/common/activation.h"
 #include "kernels/common/error.h"
 
 namespace ae::cpu {
@@ -138,10 +145,12 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   }
 }
 
+bool has_isa(dnnl_cpu_isa_t isa, dnnl_cpu_isa_t f) { return (unsigned(isa) & unsigned(f)) == unsigned(f); }
+
 const char* sgemm_kernels(dnnl_cpu_isa_t isa) {
   // dnnl_cpu_isa_t values are feature bitmasks: a CPU with avx512_core_amx also has every bit of
   // avx512_core. fp32 sgemm's JIT kernels come in these four families.
-  auto has = [isa](dnnl_cpu_isa_t f) { return (unsigned(isa) & unsigned(f)) == unsigned(f); };
+  auto has = [isa](dnnl_cpu_isa_t f) { return has_isa(isa, f); };
   if (has(dnnl_cpu_isa_avx512_core)) return "avx512_core";
   if (has(dnnl_cpu_isa_avx2)) return "avx2";
   if (has(dnnl_cpu_isa_avx)) return "avx";
@@ -176,14 +185,32 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            " N=", N, " K=", K, ")");
 }
 
-// The forward product as a oneDNN matmul: src x [M,K] (ab), weights Wᵀ [K,N] read from W [N,K]
-// (format ba), bias [1,N], dst [M,N]. One primitive per shape, bias presence and thread count —
-// its blocking is chosen for the thread count at creation — cached for the process.
+// One oneDNN matmul C[M,N] (+)= op(A)·op(B) (+ bias) (then an eltwise post-op), all operands
+// tightly packed. A transposed operand is the same memory viewed with the other tag (ba), which
+// the brgemm kernels read directly: no transpose copy on ae's side. The fp32 forward product
+// (gemm_nt_bias) is {f32, !trans_a, trans_b, bias}; the bf16 GEMMs of mixed precision vary the
+// rest. A primitive's blocking is chosen for its thread count at creation, hence the key.
+struct MatmulKey {
+  int64_t M, N, K;
+  dnnl::memory::data_type a_type, b_type, c_type;
+  bool trans_a, trans_b;  // A stored [K,M], B stored [N,K]
+  bool bias;              // fp32 [N], added before the post-ops
+  bool accumulate;        // a sum post-op: C += the product
+  dnnl::algorithm eltwise;  // dnnl::algorithm::undef: none
+  float eltwise_alpha;
+  int threads;
+  auto tie() const {
+    return std::tie(M, N, K, a_type, b_type, c_type, trans_a, trans_b, bias, accumulate, eltwise, eltwise_alpha,
+                    threads);
+  }
+  bool operator<(const MatmulKey& o) const { return tie() < o.tie(); }
+};
+
+// Matmul primitives cached for the process, one per MatmulKey; shapes come from a few plans.
 class MatmulCache {
  public:
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, int>;
   struct Entry {
-    dnnl::memory::desc x, w, b, y, scratch;
+    dnnl::memory::desc a, b, bias, c, scratch;
     dnnl::matmul prim;
   };
 
@@ -193,21 +220,26 @@ class MatmulCache {
   }
   const dnnl::engine& engine() const { return m_engine; }
 
-  std::shared_ptr<const Entry> find(int64_t M, int64_t N, int64_t K, bool bias, int threads) {
-    const Key key{M, N, K, bias, threads};
+  std::shared_ptr<const Entry> find(const MatmulKey& key) {
     std::lock_guard<std::mutex> lock(m_mutex);
     auto it = m_entries.find(key);
     if (it != m_entries.end()) return it->second;
-    if (m_entries.size() >= MAX_ENTRIES) m_entries.clear();  // shapes come from a few plans; never grows
-    using dt = dnnl::memory::data_type;
+    if (m_entries.size() >= MAX_ENTRIES) m_entries.clear();  // a few plans' shapes; never grows
     using tag = dnnl::memory::format_tag;
     auto e = std::make_shared<Entry>();
-    e->x = dnnl::memory::desc({M, K}, dt::f32, tag::ab);
-    e->w = dnnl::memory::desc({K, N}, dt::f32, tag::ba);
-    e->b = dnnl::memory::desc({1, N}, dt::f32, tag::ab);
-    e->y = dnnl::memory::desc({M, N}, dt::f32, tag::ab);
-    auto desc = bias ? dnnl::matmul::desc(e->x, e->w, e->b, e->y) : dnnl::matmul::desc(e->x, e->w, e->y);
-    dnnl::matmul::primitive_desc pd(desc, user_scratchpad(), m_engine);
+    e->a = dnnl::memory::desc({key.M, key.K}, key.a_type, key.trans_a ? tag::ba : tag::ab);
+    e->b = dnnl::memory::desc({key.K, key.N}, key.b_type, key.trans_b ? tag::ba : tag::ab);
+    e->bias = dnnl::memory::desc({1, key.N}, dnnl::memory::data_type::f32, tag::ab);
+    e->c = dnnl::memory::desc({key.M, key.N}, key.c_type, tag::ab);
+    dnnl::primitive_attr attr = user_scratchpad();
+    if (key.accumulate || key.eltwise != dnnl::algorithm::undef) {
+      dnnl::post_ops ops;
+      if (key.accumulate) ops.append_sum(1.f);
+      if (key.eltwise != dnnl::algorithm::undef) ops.append_eltwise(1.f, key.eltwise, key.eltwise_alpha, 0.f);
+      attr.set_post_ops(ops);
+    }
+    auto desc = key.bias ? dnnl::matmul::desc(e->a, e->b, e->bias, e->c) : dnnl::matmul::desc(e->a, e->b, e->c);
+    dnnl::matmul::primitive_desc pd(desc, attr, m_engine);
     e->scratch = pd.scratchpad_desc();
     e->prim = dnnl::matmul(pd);
     m_entries.emplace(key, e);
@@ -218,28 +250,53 @@ class MatmulCache {
   static constexpr size_t MAX_ENTRIES = 64;
   dnnl::engine m_engine{dnnl::engine::kind::cpu, 0};
   std::mutex m_mutex;
-  std::map<Key, std::shared_ptr<const Entry>> m_entries;
+  std::map<MatmulKey, std::shared_ptr<const Entry>> m_entries;
 };
+
+// Runs the cached primitive for `key` (its threads field is set here) on the calling thread's
+// scratchpad. oneDNN's memory objects do not write through the const inputs; the casts only
+// satisfy its non-const handle type.
+void run_matmul(MatmulKey key, const void* a, const void* b, const float* bias, void* c) {
+  // Inside an OpenMP parallel region oneDNN runs on the calling thread alone.
+  key.threads = omp_in_parallel() ? 1 : gemm_threads();
+  OmpThreadsScope scope(key.threads);
+  MatmulCache& cache = MatmulCache::get();
+  auto e = cache.find(key);
+  const dnnl::engine& eng = cache.engine();
+  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(e->a, eng, const_cast<void*>(a))},
+                                             {DNNL_ARG_WEIGHTS, dnnl::memory(e->b, eng, const_cast<void*>(b))},
+                                             {DNNL_ARG_DST, dnnl::memory(e->c, eng, c)}};
+  if (key.bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(e->bias, eng, const_cast<float*>(bias)));
+  if (const size_t bytes = e->scratch.get_size(); bytes > 0)
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(e->scratch, eng, thread_scratch(bytes)));
+  dnnl::stream stream(eng);
+  e->prim.execute(stream, args);
+  stream.wait();
+}
 
 void matmul_nt_bias(int64_t M, int64_t N, int64_t K, const float* x, const float* w, const float* b,
                     float* y) {
-  // Inside an OpenMP parallel region oneDNN runs on the calling thread alone.
-  const int threads = omp_in_parallel() ? 1 : gemm_threads();
-  OmpThreadsScope scope(threads);
-  MatmulCache& cache = MatmulCache::get();
-  auto e = cache.find(M, N, K, b != nullptr, threads);
-  // oneDNN's memory objects do not write through const pointers to inputs; the casts only
-  // satisfy its non-const handle type.
-  dnnl::memory xm(e->x, cache.engine(), const_cast<float*>(x));
-  dnnl::memory wm(e->w, cache.engine(), const_cast<float*>(w));
-  dnnl::memory ym(e->y, cache.engine(), y);
-  std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
-  if (b) args.emplace(DNNL_ARG_BIAS, dnnl::memory(e->b, cache.engine(), const_cast<float*>(b)));
-  if (const size_t bytes = e->scratch.get_size(); bytes > 0)
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(e->scratch, cache.engine(), thread_scratch(bytes)));
-  dnnl::stream stream(cache.engine());
-  e->prim.execute(stream, args);
-  stream.wait();
+  using dt = dnnl::memory::data_type;
+  run_matmul(MatmulKey{M, N, K, dt::f32, dt::f32, dt::f32, false, true, b != nullptr, false, dnnl::algorithm::undef,
+                       0.f, 0},
+             x, w, b, y);
+}
+
+// The oneDNN eltwise post-op computing act exactly as kernels/common/activation.h defines it, if
+// there is one (alg undef otherwise). relu is max(z, 0) in both (+0 for z ≤ 0, NaN → 0 as
+// activation.h's z > 0 test gives); leaky_relu multiplies by the same float slope; logistic and
+// tanh are the same functions, evaluated by oneDNN's own approximations (within a few fp32 ulp,
+// far below bf16's rounding). elu, selu, softplus and gelu are left to ae's loops: oneDNN computes
+// elu as exp − 1 (cancellation near 0, where ae takes expm1), has no selu, and its soft_relu lacks
+// softplus's threshold.
+std::pair<dnnl::algorithm, float> eltwise_for(Act act) {
+  switch (act) {
+    case Act::relu: return {dnnl::algorithm::eltwise_relu, 0.f};
+    case Act::leaky_relu: return {dnnl::algorithm::eltwise_relu, float(LEAKY_RELU_SLOPE)};
+    case Act::sigmoid: return {dnnl::algorithm::eltwise_logistic, 0.f};
+    case Act::tanh: return {dnnl::algorithm::eltwise_tanh, 0.f};
+    default: return {dnnl::algorithm::undef, 0.f};
+  }
 }
 
 }  // namespace
@@ -384,6 +441,38 @@ int set_gemm_threads(int threads) {
 }
 
 int gemm_threads() { return t_threads > 0 ? t_threads : std::max(1, omp_get_max_threads()); }
+
+bool gemm_bf16_fuses(Act act) { return eltwise_for(act).first != dnnl::algorithm::undef; }
+
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const bfloat16* A, const bfloat16* B,
+               const float* bias, Act act, bool accumulate, void* C, DType c_type) {
+  AE_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm_bf16: negative size M=", M, " N=", N, " K=", K);
+  AE_CHECK(c_type == DType::f32 || c_type == DType::bf16, "gemm_bf16: C must be f32 or bf16, not ",
+           dtype_name(c_type));
+  AE_CHECK(act == Act::linear || gemm_bf16_fuses(act), "gemm_bf16: activation ", act_name(act),
+           " has no exact oneDNN post-op (gemm_bf16_fuses)");
+  if (M == 0 || N == 0) return;
+  AE_CHECK(C != nullptr && A != nullptr && B != nullptr && K > 0, "gemm_bf16: C, A or B is null, or K=", K,
+           " (an empty product is the caller's)");
+  using dt = dnnl::memory::data_type;
+  const auto [alg, alpha] = eltwise_for(act);
+  const MatmulKey key{M, N, K, dt::bf16, dt::bf16, c_type == DType::f32 ? dt::f32 : dt::bf16, trans_a, trans_b,
+                      bias != nullptr, accumulate, alg, alpha, 0};
+  try {
+    run_matmul(key, A, B, bias, C);
+  } catch (const dnnl::error& e) {
+    AE_FAIL("gemm_bf16: oneDNN bf16 matmul failed (", e.what(), ", status ", int(e.status), ") for M=", M, " N=", N,
+            " K=", K, "; ", bf16_gemm_support());
+  }
+}
+
+bool bf16_gemm_native() { return has_isa(dnnl_get_effective_cpu_isa(), dnnl_cpu_isa_avx512_core_bf16); }
+
+std::string bf16_gemm_support() {
+  const char* isa = isa_name(dnnl_get_effective_cpu_isa());
+  if (bf16_gemm_native()) return detail::concat("bf16 GEMMs run natively (oneDNN ISA ", isa, ")");
+  return detail::concat("bf16 needs AVX512_BF16 or AMX; this CPU's oneDNN ISA is ", isa);
+}
 
 std::string gemm_library() {
   const dnnl_version_t* v = dnnl_version();

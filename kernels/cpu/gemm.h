@@ -7,6 +7,9 @@
 #include <memory>
 #include <string>
 
+#include "kernels/common/activation.h"
+#include "kernels/common/dtype.h"
+
 namespace ae::cpu {
 
 // C[M,N] = alpha · op(A) · op(B) + beta · C, all row-major.
@@ -80,6 +83,24 @@ int gemm_threads();
 // line ("bf16 needs AVX512_BF16 or AMX; this CPU's oneDNN ISA is avx512_core_vnni").
 bool bf16_gemm_native();
 std::string bf16_gemm_support();
+
+// The GEMMs of mixed precision (issue 13): C[M,N] (+)= op(A)·op(B) (+ bias), then act, with bf16
+// A and B, fp32 accumulation, C fp32 or bf16 (rounded once, nearest even). All operands tightly
+// packed row-major: op(A) [M,K] is A [M,K], or with trans_a A [K,M]; op(B) [K,N] is B [K,N], or with
+// trans_b B [N,K] (W for the forward x·Wᵀ). bias: fp32 [N] or null. act: linear, or one that
+// gemm_bf16_fuses() (an exact oneDNN eltwise post-op on the fp32 sum). accumulate: C += the product
+// (a oneDNN sum post-op; C read in its own type). K must be ≥ 1 (the callers own the empty
+// product). A oneDNN matmul primitive per shape, flags and gemm_threads(), cached as gemm_nt_bias's
+// are; bitwise reproducible for a given thread count. Natively fast only where bf16_gemm_native().
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+               const bfloat16* A,  // [M,K], or [K,M] with trans_a
+               const bfloat16* B,  // [K,N], or [N,K] with trans_b
+               const float* bias,  // [N], or nullptr
+               Act act, bool accumulate,
+               void* C,  // [M,N] of c_type
+               DType c_type);
+// Whether act runs as gemm_bf16's post-op: relu, leaky_relu, sigmoid, tanh (linear needs none).
+bool gemm_bf16_fuses(Act act);
 
 // What runs the GEMMs, e.g. "oneDNN 2.6.3 sgemm + matmul for x·Wᵀ+b (avx512_core kernels, CPU max ISA
 // avx512_core_bf16), OpenMP, 2 threads"; shown by `ae bench` and in logs.
