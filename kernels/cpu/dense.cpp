@@ -41,23 +41,6 @@ void fill_zero(T* p, int64_t n) {
   std::fill(p, p + n, T(0));
 }
 
-// Calls f(begin, end) on contiguous slices of [0, count) — one per thread when the pass is worth
-// a team (elements = the pass's size), else once on the calling thread. The slices are a pure
-// function of count and the thread count, and every element is computed by one thread on its own,
-// so results never depend on the split.
-template <class F>
-void for_slices(int64_t count, int64_t elements, F&& f) {
-  if (elements < PARALLEL_MIN_ELEMENTS || count < 2 || omp_in_parallel() || omp_get_max_threads() < 2) {
-    f(int64_t(0), count);
-    return;
-  }
-#pragma omp parallel
-  {
-    const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-    f(count * t / n, count * (t + 1) / n);
-  }
-}
-
 // e^x for float, written so it vectorizes: x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts
 // for an exact reduction), e^r from a degree-6 polynomial (Cephes' expf coefficients), 2^n built in
 // the exponent bits. Relative error ≤ 2 ulp over the clamped range; x below −87.3 gives ~1e-38
