@@ -8,6 +8,13 @@
 // float sigmoid uses a vectorizable exp (below) instead of libm's scalar expf: the forward of the
 // 784-wide sigmoid output layer was a third of the layer's time with expf. double (what the fp64
 // gradient checks run) keeps the shared math of kernels/common/activation.h as it is.
+//
+// Mixed precision (dense_forward_bf16/dense_backward_bf16): the GEMMs are gemm_bf16 (oneDNN bf16
+// matmuls, fp32 accumulation; the forward's bias and, when it fuses exactly and z is not kept,
+// its activation in the epilogue). The elementwise loops read bf16 (a 16-bit shift), compute in
+// fp32 with the very operations of the float loops here (so a value differs from the float
+// kernel's on the same bf16 inputs only by its final rounding) and store bf16 with bf16_elem.h's
+// branch-free rounding; they are cloned per ISA like the float ones.
 #include "kernels/cpu/dense.h"
 
 #include <omp.h>
@@ -15,9 +22,11 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/common/error.h"
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/bf16_elem.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/simd.h"
 
@@ -122,6 +131,86 @@ void bias_act(Act act, const T* b, int64_t r0, int64_t r1, int64_t N, T* y, T* z
     bias_act_dispatch<T>(act, b, r0, r1, N, y, z);
 }
 
+// ---- bf16 storage ----
+
+// y = bf16(act(float(z))) over n elements; y may be z (in place).
+template <Act A>
+inline void act_bf16_loop(const bfloat16* z, bfloat16* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) store_value(y[i], act_fwd<A>(load_value(z[i])));
+}
+
+AE_CPU_SIMD_CLONES void act_bf16(Act act, const bfloat16* z, bfloat16* y, int64_t n) {
+  switch (act) {
+    case Act::linear: return act_bf16_loop<Act::linear>(z, y, n);
+    case Act::relu: return act_bf16_loop<Act::relu>(z, y, n);
+    case Act::leaky_relu: return act_bf16_loop<Act::leaky_relu>(z, y, n);
+    case Act::sigmoid: return act_bf16_loop<Act::sigmoid>(z, y, n);
+    case Act::tanh: return act_bf16_loop<Act::tanh>(z, y, n);
+    case Act::selu: return act_bf16_loop<Act::selu>(z, y, n);
+    case Act::elu: return act_bf16_loop<Act::elu>(z, y, n);
+    case Act::softplus: return act_bf16_loop<Act::softplus>(z, y, n);
+    case Act::gelu: return act_bf16_loop<Act::gelu>(z, y, n);
+  }
+}
+
+// Columns [j0, j0 + w) of dz = bf16(dy ⊙ act′) in place over all M rows, act′ from z (FROM_Z) or
+// y (src), and acc[j] += the stored dz in row order. g is computed as activation_backward_cols<float>
+// computes it. W: the width at compile time (a full DB_BLOCK, the common case), 0: runtime w.
+template <Act A, bool FROM_Z, int64_t W>
+inline void grad_cols_bf16(bfloat16* dy, const bfloat16* src, int64_t M, int64_t N, int64_t j0, int64_t w,
+                           float* acc) {
+  if constexpr (W > 0) w = W;
+  for (int64_t i = 0; i < M; ++i) {
+    bfloat16* g = dy + i * N + j0;         // [w]
+    const bfloat16* s = src + i * N + j0;  // [w]; unread for linear
+    for (int64_t j = 0; j < w; ++j) {
+      if constexpr (A == Act::linear) {
+        acc[j] += load_value(g[j]);
+      } else {
+        const float v = load_value(s[j]);
+        const float d = FROM_Z ? act_derivative_from_z(A, v) : act_derivative_from_y(A, v);
+        bfloat16 r;
+        store_value(r, load_value(g[j]) * d);
+        g[j] = r;
+        acc[j] += load_value(r);
+      }
+    }
+  }
+}
+
+template <Act A, bool FROM_Z>
+inline void grad_cols_bf16_width(bfloat16* dy, const bfloat16* src, int64_t M, int64_t N, int64_t j0, int64_t w,
+                                 float* acc) {
+  if (w == DB_BLOCK)
+    grad_cols_bf16<A, FROM_Z, DB_BLOCK>(dy, src, M, N, j0, w, acc);
+  else
+    grad_cols_bf16<A, FROM_Z, 0>(dy, src, M, N, j0, w, acc);
+}
+
+template <Act A>
+inline void grad_cols_bf16_src(bfloat16* dy, const bfloat16* z, const bfloat16* y, int64_t M, int64_t N, int64_t j0,
+                               int64_t w, float* acc) {
+  if (z)
+    grad_cols_bf16_width<A, true>(dy, z, M, N, j0, w, acc);
+  else
+    grad_cols_bf16_width<A, false>(dy, y, M, N, j0, w, acc);
+}
+
+AE_CPU_SIMD_CLONES void grad_bf16(Act act, bfloat16* dy, const bfloat16* z, const bfloat16* y, int64_t M, int64_t N,
+                                  int64_t j0, int64_t w, float* acc) {
+  switch (act) {
+    case Act::linear: return grad_cols_bf16_src<Act::linear>(dy, z, y, M, N, j0, w, acc);
+    case Act::relu: return grad_cols_bf16_src<Act::relu>(dy, z, y, M, N, j0, w, acc);
+    case Act::leaky_relu: return grad_cols_bf16_src<Act::leaky_relu>(dy, z, y, M, N, j0, w, acc);
+    case Act::sigmoid: return grad_cols_bf16_src<Act::sigmoid>(dy, z, y, M, N, j0, w, acc);
+    case Act::tanh: return grad_cols_bf16_src<Act::tanh>(dy, z, y, M, N, j0, w, acc);
+    case Act::selu: return grad_cols_bf16_src<Act::selu>(dy, z, y, M, N, j0, w, acc);
+    case Act::elu: return grad_cols_bf16_src<Act::elu>(dy, z, y, M, N, j0, w, acc);
+    case Act::softplus: return grad_cols_bf16_src<Act::softplus>(dy, z, y, M, N, j0, w, acc);
+    case Act::gelu: return grad_cols_bf16_src<Act::gelu>(dy, z, y, M, N, j0, w, acc);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -188,6 +277,81 @@ void dense_backward(const T* dy, const T* y, const T* z, Act act, const T* x, co
       gemm<T>(false, false, M, K, N, T(1), dz, N, w, K, T(0), dx, K);
     else
       fill_zero(dx, M * K);
+  }
+}
+
+void dense_forward_bf16(const bfloat16* x, const bfloat16* w, const float* b, Act act, int64_t M, int64_t N,
+                        int64_t K, bfloat16* y, bfloat16* z) {
+  check_dims("dense_forward_bf16", M, N, K);
+  AE_CHECK(y != nullptr, "dense_forward_bf16: output y is null");
+  AE_CHECK(static_cast<int>(act) < ACT_COUNT, "dense_forward_bf16: unknown activation ", static_cast<int>(act));
+  if (M == 0 || N == 0) return;
+  AE_CHECK(x != nullptr && w != nullptr, "dense_forward_bf16: x or w is null");
+  if (K == 0) {
+    // An empty product: every row is act(b) (or act(0)), computed once in fp32 and rounded.
+    std::vector<float> yr(static_cast<size_t>(N), 0.0f), zr(static_cast<size_t>(N));
+    bias_act<float>(act, b, 0, 1, N, yr.data(), zr.data());
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        store_value(y[i * N + j], yr[j]);
+        if (z) store_value(z[i * N + j], zr[j]);
+      }
+    return;
+  }
+  // Fused: y = bf16(act(x·Wᵀ + b)) straight from the GEMM. Otherwise the GEMM writes the rounded
+  // pre-activation (into z, or into y when z is not kept) and one pass applies act to it.
+  const bool fused = z == nullptr && gemm_bf16_fuses(act);
+  bfloat16* pre = z ? z : y;
+  gemm_bf16(false, true, M, N, K, x, w, b, fused ? act : Act::linear, false, pre, DType::bf16);
+  if (fused || (act == Act::linear && !z)) return;
+  if (act == Act::linear) {
+    std::memcpy(y, z, static_cast<size_t>(M * N) * sizeof(bfloat16));
+    return;
+  }
+  for_slices(M, M * N, [&](int64_t r0, int64_t r1) { act_bf16(act, pre + r0 * N, y + r0 * N, (r1 - r0) * N); });
+}
+
+void dense_backward_bf16(bfloat16* dy, const bfloat16* y, const bfloat16* z, Act act, const bfloat16* x,
+                         const bfloat16* w, int64_t M, int64_t N, int64_t K, float* dw, float* db, bfloat16* dx,
+                         bool accumulate_dw, bool accumulate_db) {
+  check_dims("dense_backward_bf16", M, N, K);
+  AE_CHECK(static_cast<int>(act) < ACT_COUNT, "dense_backward_bf16: unknown activation ", static_cast<int>(act));
+  AE_CHECK(dy != nullptr && dw != nullptr, "dense_backward_bf16: dy or dw is null");
+  AE_CHECK(x != nullptr && w != nullptr, "dense_backward_bf16: x or w is null");
+  AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "dense_backward_bf16: activation ", act_name(act),
+           " needs the pre-activation z (its derivative is not a function of y); keep z");
+  AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "dense_backward_bf16: activation ", act_name(act),
+           " needs y or z; both are null");
+
+  // dz = bf16(dy ⊙ act′) in place and db = Σ_rows dz, in one pass over column blocks, as the
+  // float kernel does (each db[j] summed by one thread in row order, for any thread count).
+  if (act != Act::linear || db) {
+    const int64_t blocks = (N + DB_BLOCK - 1) / DB_BLOCK;
+    for_slices(blocks, M * N, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t j0 = blk * DB_BLOCK, j1 = std::min(N, j0 + DB_BLOCK);
+        float acc[DB_BLOCK] = {};
+        grad_bf16(act, dy, z, y, M, N, j0, j1 - j0, acc);
+        if (db)
+          for (int64_t j = j0; j < j1; ++j) db[j] = accumulate_db ? db[j] + acc[j - j0] : acc[j - j0];
+      }
+    });
+  }
+
+  // dW[N,K] (+)= dzᵀ·x (dz [M,N] read transposed), fp32; an empty batch contributes nothing.
+  if (N > 0 && K > 0) {
+    if (M > 0)
+      gemm_bf16(true, false, N, K, M, dy, x, nullptr, Act::linear, accumulate_dw, dw, DType::f32);
+    else if (!accumulate_dw)
+      fill_zero(dw, N * K);
+  }
+
+  // dx[M,K] = dz·W, rounded to bf16.
+  if (dx && M > 0 && K > 0) {
+    if (N > 0)
+      gemm_bf16(false, false, M, K, N, dy, w, nullptr, Act::linear, false, dx, DType::bf16);
+    else
+      std::fill(dx, dx + M * K, bfloat16{0});
   }
 }
 

@@ -51,9 +51,14 @@ void dense_backward(const T* dy,  // [M, N] gradient of the loss w.r.t. y
 // Mixed precision (issue 13): the same layer with bf16 storage and fp32 accumulation, on oneDNN's
 // bf16 matmul (AVX512_BF16/AMX: kernels/cpu/gemm.h's bf16_gemm_native()). x, W, y, z, dy and dx
 // are bf16; b, dW and db fp32 (the master weights' gradients). Every value is computed in fp32 and
-// rounded to bf16 once, as it is stored (nearest even, kernels/cpu/lowp_round.h): y = bf16(act(
-// x·Wᵀ + b)) with the sum in fp32, z = bf16(x·Wᵀ + b). Same contracts as the fp32 functions above
-// (aliasing, z/y nullability, accumulate flags, determinism for a given thread count).
+// rounded to bf16 as it is stored (nearest even, kernels/cpu/lowp_round.h): z = bf16(x·Wᵀ + b)
+// with the sum in fp32, and
+//   y = bf16(act(x·Wᵀ + b)) from the fp32 sum when z is null and act fuses into the GEMM
+//       (gemm_bf16_fuses: relu, leaky_relu, sigmoid, tanh; linear trivially), or K = 0;
+//   y = bf16(act(z)) from the rounded pre-activation otherwise (z kept, or elu/selu/softplus/gelu):
+//       the GEMM stores bf16 and one pass applies act. For linear and relu the two are equal.
+// Same contracts as the fp32 functions above (aliasing, z/y nullability, accumulate flags,
+// determinism for a given thread count).
 void dense_forward_bf16(const bfloat16* x,  // [M, K]
                         const bfloat16* w,  // [N, K]
                         const float* b,     // [N], or nullptr
@@ -61,8 +66,10 @@ void dense_forward_bf16(const bfloat16* x,  // [M, K]
                         bfloat16* y,   // [M, N]
                         bfloat16* z);  // [M, N] pre-activation, or nullptr when not kept
 
-// dz = bf16(dy ⊙ act′) in place of dy (dy is overwritten), db = Σ_rows dz in fp32 (fixed order),
-// dW (+)= dzᵀ·x and dx = dz·W with fp32 accumulation; dW fp32, dx rounded to bf16.
+// dz = bf16(dy ⊙ act′) in place of dy (dy is overwritten; act′ and the product in fp32), then from
+// that stored dz: db = Σ_rows dz in fp32 (fixed order, as dense_backward: the same bits for any
+// thread count), dW (+)= dzᵀ·x and dx = dz·W with fp32 accumulation; dW fp32, dx rounded to bf16.
+// db sums the rounded dz the GEMMs multiply, so db and dW are the gradients of one computation.
 void dense_backward_bf16(bfloat16* dy,       // [M, N] in: ∂L/∂y; out: dz
                          const bfloat16* y,  // [M, N] or nullptr (as dense_backward)
                          const bfloat16* z,  // [M, N] or nullptr
