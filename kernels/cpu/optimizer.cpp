@@ -8,6 +8,10 @@
 // the same order on 16 lanes (IEEE add/mul/div/sqrt round identically on every lane), so it is
 // bitwise equal to the scalar loop; the scalar loop is not vectorized by the compiler because of
 // sqrtf's errno contract under ae's default flags.
+//
+// Mixed precision: a slot with a bf16 compute copy gets bf16(updated param) written in the same
+// pass (bf16_elem.h's rounding, bit for bit lowp_round.h's bf16_bits), so no separate conversion
+// pass reads the master weights again.
 #include "kernels/cpu/optimizer.h"
 
 #include <omp.h>
@@ -16,12 +20,12 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
-#include <immintrin.h>
+#include "kernels/common/error.h"
+#include "kernels/cpu/bf16_elem.h"
+
+#ifdef AE_BF16_HAVE_AVX512
 #define AE_OPT_HAVE_AVX512 1
 #endif
-
-#include "kernels/common/error.h"
 
 namespace ae::cpu {
 
@@ -35,6 +39,12 @@ const char* const OPT_NAMES[OPT_KIND_COUNT] = {"sgd", "adam", "adamw", "rmsprop"
 // torch's lerp: self + w·(end − self) for |w| < 0.5, else end − (end − self)·(1 − w).
 inline float lerp(float self, float end, float w) {
   return std::abs(w) < 0.5f ? self + w * (end - self) : end - (end - self) * (1.0f - w);
+}
+
+// The updated parameter p of element i: stored, and its bf16 copy when the slot keeps one.
+inline void put_param(const ParamSlot& s, int64_t i, float p) {
+  s.param[i] = p;
+  if (s.copy) store_value(s.copy[i], p);
 }
 
 // Elements [i0, i1) of one tensor.
@@ -51,7 +61,7 @@ void sgd_range(const OptConfig& c, int64_t step, const ParamSlot& s, int64_t i0,
       buf[i] = b;
       g = nesterov ? g + mom * b : b;
     }
-    s.param[i] = s.param[i] + (-lr) * g;
+    put_param(s, i, s.param[i] + (-lr) * g);
   }
 }
 
@@ -86,7 +96,7 @@ void adam_scalar(const AdamScalars& a, const ParamSlot& s, int64_t i0, int64_t i
     m[i] = mi;
     v[i] = vi;
     const float denom = std::sqrt(vi) / a.bc2_sqrt + a.eps;
-    s.param[i] = p + (-a.step_size) * (mi / denom);
+    put_param(s, i, p + (-a.step_size) * (mi / denom));
   }
 }
 
@@ -117,7 +127,9 @@ __attribute__((target("avx512f"), optimize("fp-contract=off"))) int64_t adam_avx
     _mm512_storeu_ps(v + i, vi);
     // maskz with every lane on: plain sqrt (the unmasked intrinsic trips a GCC 12 -Wmaybe-uninitialized).
     const __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_maskz_sqrt_ps(__mmask16(0xFFFF), vi), bc2), eps);
-    _mm512_storeu_ps(s.param + i, _mm512_add_ps(p, _mm512_mul_ps(neg_step, _mm512_div_ps(mi, denom))));
+    const __m512 updated = _mm512_add_ps(p, _mm512_mul_ps(neg_step, _mm512_div_ps(mi, denom)));
+    _mm512_storeu_ps(s.param + i, updated);
+    if (s.copy) _mm256_storeu_si256(reinterpret_cast<__m256i*>(s.copy + i), bf16_round16(updated));
   }
   return i;
 }
@@ -160,9 +172,9 @@ void rmsprop_range(const OptConfig& c, const ParamSlot& s, int64_t i0, int64_t i
     if (use_mom) {
       const float b = buf[i] * mom + g / avg;
       buf[i] = b;
-      s.param[i] = s.param[i] + (-lr) * b;
+      put_param(s, i, s.param[i] + (-lr) * b);
     } else {
-      s.param[i] = s.param[i] + (-lr) * (g / avg);
+      put_param(s, i, s.param[i] + (-lr) * (g / avg));
     }
   }
 }

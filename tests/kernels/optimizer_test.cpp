@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "kernels/common/error.h"
+#include "kernels/cpu/lowp_round.h"
 
 namespace ae::cpu {
 namespace {
@@ -274,6 +276,39 @@ TEST(Optimizer, DefaultsAndNames) {
   }
   EXPECT_FALSE(parse_opt_name("Adam").has_value());
   EXPECT_EQ(opt_names_list(), "sgd, adam, adamw, rmsprop");
+}
+
+// The bf16 compute copy (mixed precision): after each step copy == bf16_bits(param) for every kind,
+// with the parameters bitwise those of a step without a copy. n covers the AVX-512 lanes and the
+// scalar tail; the large n takes the threaded split.
+TEST(Optimizer, Bf16CopyIsTheRoundedParameter) {
+  OptConfig sgd = make(OptKind::sgd, 0.1), rms = make(OptKind::rmsprop, 0.01);
+  sgd.momentum = 0.9;
+  rms.momentum = 0.5;
+  rms.centered = true;
+  for (const OptConfig& cfg : {sgd, make(OptKind::sgd, 0.1), make(OptKind::adam, 0.01), default_opt_config(OptKind::adamw), rms}) {
+    for (int64_t n : {int64_t(1), int64_t(1000), int64_t(40009)}) {
+      SCOPED_TRACE(std::string(opt_name(cfg.kind)) + " n=" + std::to_string(n));
+      std::vector<float> p(n), g(n), p_plain, state(opt_state_slots(cfg) * n, 0.0f), state_plain;
+      for (int64_t i = 0; i < n; ++i) {
+        p[i] = std::sin(0.37f * float(i)) * 3.0f;
+        g[i] = std::cos(0.11f * float(i));
+      }
+      p_plain = p;
+      state_plain = state;
+      std::vector<bfloat16> copy(n, bfloat16{0x7fc0});
+      for (int64_t step = 1; step <= 2; ++step) {
+        ParamSlot with{p.data(), g.data(), state.empty() ? nullptr : state.data(), n, copy.data()};
+        ParamSlot without{p_plain.data(), g.data(), state_plain.empty() ? nullptr : state_plain.data(), n};
+        optimizer_step(cfg, step, &with, 1);
+        optimizer_step(cfg, step, &without, 1);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i)
+          bad += copy[i].bits != bf16_bits(p[i]) || std::memcmp(&p[i], &p_plain[i], sizeof(float)) != 0;
+        EXPECT_EQ(bad, 0) << "step " << step;
+      }
+    }
+  }
 }
 
 }  // namespace
