@@ -27,6 +27,8 @@ enum class TensorRole : uint8_t {
   input,       // fed by the host each step: [batch, features]
   param,       // persistent weights/biases
   param_grad,  // gradient of a param, persistent between backward and the optimizer
+  param_copy,  // a param's low-precision compute copy (mixed precision): persistent, in the parameter
+               // store, written by the optimizer step as it updates the param (graph/precision.cpp)
   activation,  // forward intermediate, [batch, ...]
   gradient,    // backward intermediate, [batch, ...]
   output,      // kept after the step (per-sample errors, codes, reconstructions); never freed

@@ -35,6 +35,7 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::reparam: return "reparam";
     case PlanOpKind::reparam_grad: return "reparam_grad";
     case PlanOpKind::prior: return "prior";
+    case PlanOpKind::cast: return "cast";
   }
   return "?";
 }
@@ -77,7 +78,8 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::reparam: return 6.0 * elems(g, out[0], batch);       // σ, z, and KL's 4 per unit (ε: Philox, integer)
     case PlanOpKind::reparam_grad: return 8.0 * elems(g, in[0], batch);   // σ, e^ℓ and both gradients per unit
     case PlanOpKind::fill:
-    case PlanOpKind::copy: return 0;
+    case PlanOpKind::copy:
+    case PlanOpKind::cast: return 0;
   }
   return 0;
 }
@@ -164,6 +166,9 @@ std::string operand_list(const Graph& g, const std::vector<int>& ts) {
     if (t < 0) continue;
     if (!s.empty()) s += ", ";
     s += g.tensors[t].name;
+    // Under mixed precision a tensor's dtype is part of what the op reads or writes.
+    if (g.tensors[t].dtype != DType::f32 && g.tensors[t].name.rfind(dtype_name(g.tensors[t].dtype), 0) != 0)
+      s += std::string(":") + dtype_name(g.tensors[t].dtype);
   }
   return s;
 }
@@ -206,6 +211,7 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::reparam: t = !op.attr.vae.sample ? "z=mu" : op.attr.vae.sampled_kl ? "z~q, log q/p" : "z~q, KL"; break;
     case PlanOpKind::reparam_grad: t = "dmu, dlogvar"; break;
     case PlanOpKind::copy: t = "copy"; break;
+    case PlanOpKind::cast: t = op.rule.substr(op.rule.find(' ') + 1); break;  // "f32→bf16"
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
     case PlanOpKind::prior: t = op.attr.prior == PriorKind::uniform ? "uniform(-1,1)" : "gaussian(0,1)"; break;
     case PlanOpKind::sparsity:
@@ -229,7 +235,11 @@ std::string plan_report(const Plan& p) {
   std::ostringstream os;
   char line[512];
   os << "plan: " << graph_mode_name(p.mode) << ", batch " << p.batch << ", " << p.ops.size() << " fused ops from "
-     << p.graph.nodes.size() << " IR nodes\n\n";
+     << p.graph.nodes.size() << " IR nodes";
+  if (p.precision != DType::f32)
+    os << ", precision " << dtype_name(p.precision) << " (GEMMs accumulate in fp32; parameters, their gradients, optimizer "
+       << "state and losses stay fp32)";
+  os << "\n\n";
   std::snprintf(line, sizeof line, "  %-3s %-18s %-30s %6s %12s %12s  %s\n", "#", "op", "act/loss", "layer", "MFLOP",
                 "bytes", "operands (in → out)");
   os << line;
@@ -299,11 +309,12 @@ nlohmann::json plan_json(const Plan& p) {
   }
   nlohmann::json bufs = nlohmann::json::array();
   for (const auto& b : p.buffers)
-    bufs.push_back({{"tensor", p.graph.tensors[b.tensor].name}, {"offset", b.offset}, {"bytes", b.bytes},
+    bufs.push_back({{"tensor", p.graph.tensors[b.tensor].name}, {"dtype", dtype_name(p.graph.tensors[b.tensor].dtype)},
+                    {"offset", b.offset}, {"bytes", b.bytes},
                     {"first_op", b.first_op}, {"last_op", b.last_op == INT32_MAX ? -1 : b.last_op}});
   int64_t params = 0;
   for (const auto& prm : p.graph.params) params += p.graph.tensors[size_t(prm.tensor)].elements(1);
-  return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"ir_nodes", p.graph.nodes.size()},
+  return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"precision", dtype_name(p.precision)}, {"ir_nodes", p.graph.nodes.size()},
           {"ops", ops}, {"buffers", bufs}, {"arena_bytes", p.arena_bytes}, {"naive_bytes", p.naive_bytes},
           {"arena_ratio", p.naive_bytes ? double(p.arena_bytes) / double(p.naive_bytes) : 0.0},
           {"flops_per_step", p.total_flops()}, {"bytes_per_step", p.total_bytes()}, {"parameters", params}};

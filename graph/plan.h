@@ -32,7 +32,8 @@ enum class PlanOpKind : uint8_t {
                    //   penalty's gradient at z (a one-layer encoder)
   loss_fwd,        // in {pred, target}            out {loss, per_sample}
   loss_fwd_bwd,    // in {pred, target}            out {loss, per_sample, dpred} (dpred: ∂L/∂z when act)
-  optimizer_step,  // in {p0, g0, p1, g1, ...}     out {}
+  optimizer_step,  // in {p0, g0, p1, g1, ...}     out {} or, under mixed precision, {c0, c1, ...}: param i's
+                   //   compute copy (param_copy, written in the same pass) or -1
   // unfused primitives
   matmul,          // in {A, B}  out {C}: C[m,n] (+)= op(A)·op(B); m, n, k < 0 mean the run's batch
   activation,      // in {x}  out {y}: y = act(x)
@@ -54,8 +55,9 @@ enum class PlanOpKind : uint8_t {
                    //   (kernels/common/vae.h), at the step's (seed, step, row_offset)
   reparam_grad,    // in {dz, h, dvalue}  out {dh}: both paths' gradient, ε regenerated
   prior,           // in {}   out {y}: y = samples of attr.prior at the step's (seed, step), element by element
+  cast,            // in {x}  out {y}: y = x converted to y's dtype (mixed precision: graph/precision.cpp)
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::prior) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::cast) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {
@@ -123,6 +125,7 @@ struct Plan {
   std::vector<int64_t> tensor_offset;  // tensor id → arena offset (-1: not in the arena)
   int64_t arena_bytes = 0;
   int64_t naive_bytes = 0;         // sum of all arena tensors, as if none were reused
+  DType precision = DType::f32;    // the compute dtype of its GEMMs and their activations (graph/precision.cpp)
 
   double total_flops() const;
   double total_bytes() const;
@@ -132,10 +135,17 @@ constexpr int64_t ARENA_ALIGN = 128;
 
 // Fuses the IR into Plan ops (graph/lower.cpp) and plans the arena (graph/planner.cpp).
 // fuse = false gives every primitive its own unfused op (the reference the fusions are tested against).
-Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse = true);
+// precision: the dtype the GEMMs compute in (graph/precision.cpp); f32 leaves every tensor f32.
+Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse = true, DType precision = DType::f32);
 // The Plan of `mode` for a spec: build_graph (graph/build.h), then the above.
-Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse = true);
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse = true,
+               DType precision = DType::f32);
 std::vector<PlanOp> lower(const Graph& g, bool fuse = true);
+// Mixed precision (graph/precision.cpp): gives the tensors of the ops that compute in `compute`
+// that dtype, the parameters they read a compute copy, and inserts casts where an op that runs
+// in fp32 only meets a low-precision tensor or the other way round. Between lower() and the
+// memory plan.
+void apply_precision(Plan& plan, DType compute);
 void plan_memory(Plan& plan);
 // Throws unless every parameter gradient is overwritten by its first writer and accumulated by the rest.
 void check_gradient_order(const Plan& plan);

@@ -17,7 +17,9 @@ namespace {
 
 int64_t align_up(int64_t v) { return (v + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
 
-bool in_arena(const Tensor& t) { return t.role != TensorRole::param && t.role != TensorRole::param_grad; }
+bool in_arena(const Tensor& t) {
+  return t.role != TensorRole::param && t.role != TensorRole::param_grad && t.role != TensorRole::param_copy;
+}
 
 // First-fit-by-size free list over [0, end); `end` grows when nothing fits.
 class FreeList {
@@ -160,14 +162,14 @@ void plan_memory(Plan& plan) {
   }
 }
 
-Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse) {
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse, DType precision) {
   BuildOptions bo;
   bo.mode = mode;
   bo.loss = loss;
-  return make_plan(build_graph(spec, bo), mode, batch, fuse);
+  return make_plan(build_graph(spec, bo), mode, batch, fuse, precision);
 }
 
-Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse) {
+Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse, DType precision) {
   if (batch < 1) AE_FAIL("--batch must be ≥ 1, got ", batch);
   // Every byte count below must fit comfortably in int64: refuse batches whose widest tensor
   // would exceed 2^50 bytes (a petabyte) instead of overflowing.
@@ -182,6 +184,7 @@ Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse) {
   p.mode = mode;
   p.batch = batch;
   p.ops = lower(p.graph, fuse);
+  if (precision != DType::f32) apply_precision(p, precision);
   check_gradient_order(p);
   plan_memory(p);
   return p;
