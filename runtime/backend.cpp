@@ -81,6 +81,12 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
   return it->second.make();
 }
 
+std::string Backend::precision_support(DType compute) const {
+  if (compute == DType::f32) return "";
+  return "--precision " + std::string(compute == DType::bf16 ? "bf16" : "fp16") + " is not available on the " + name() +
+         " backend yet (issue 13: its tensor-core kernels are not part of plans); use --device cpu";
+}
+
 void Backend::run(const PlanOp& op, OpContext& ctx) {
   AE_CHECK(supports(op), "backend ", name(), " does not support op ", plan_op_kind_name(op.kind));
   AE_CHECK(ctx.batch >= 1 && ctx.batch <= ctx.plan->batch, "batch ", ctx.batch, " outside the planned 1..", ctx.plan->batch);

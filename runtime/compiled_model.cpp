@@ -27,7 +27,7 @@ Executor& CompiledModel::executor(GraphMode mode, int64_t batch, std::optional<L
   }
   ++m_clock;
   for (Entry& e : m_entries)
-    if (e.mode == mode && e.batch == batch && e.loss == l) {
+    if (e.mode == mode && e.batch == batch && e.loss == l && e.precision == m_model.precision) {
       e.last_use = m_clock;
       return *e.ex;
     }
@@ -35,11 +35,11 @@ Executor& CompiledModel::executor(GraphMode mode, int64_t batch, std::optional<L
     m_entries.erase(std::min_element(m_entries.begin(), m_entries.end(),
                                      [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; }));
   // Forward-only and eval plans never write the store; Executor takes it non-const for training.
-  auto ex = std::make_unique<Executor>(make_plan(m_model.spec, mode, l, batch), m_backend,
+  auto ex = std::make_unique<Executor>(make_plan(m_model.spec, mode, l, batch, true, m_model.precision), m_backend,
                                        const_cast<ParamStore&>(m_model.params));
   ex->set_params_versioned(true);  // every host write to a Model's values bumps its version
   ++m_plans_built;
-  m_entries.push_back(Entry{mode, batch, l, m_clock, std::move(ex)});
+  m_entries.push_back(Entry{mode, batch, l, m_model.precision, m_clock, std::move(ex)});
   return *m_entries.back().ex;
 }
 

@@ -13,6 +13,7 @@
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/binary.h"
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/cast.h"
 #include "kernels/cpu/contractive.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/gemm.h"
@@ -57,9 +58,16 @@ class CpuBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   std::string description() const override {
-    return "cpu reference (fp32; GEMMs: " + cpu::gemm_library() + ")";
+    return "cpu reference (fp32, bf16 where the CPU has it; GEMMs: " + cpu::gemm_library() + ")";
   }
   bool supports(const PlanOp&) const override { return true; }
+  std::string precision_support(DType compute) const override {
+    if (compute == DType::f32) return "";
+    if (compute == DType::f16)
+      return "--precision fp16 is not available on the cpu backend (oneDNN 2.6 has no fp16 GEMMs for these CPUs); use bf16 "
+             "on the cpu, or fp16 on a GPU";
+    return cpu::bf16_gemm_native() ? "" : "--precision bf16: " + cpu::bf16_gemm_support();
+  }
 
   void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache) override {
     if (ctx.plan->mode == GraphMode::train || !ctx.params || !ctx.params_versioned) return run_ops(ctx);
@@ -91,6 +99,7 @@ class CpuBackend final : public Backend {
   void run_op(const PlanOp& op, OpContext& c) override {
     auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
     const int64_t M = c.batch;
+    if (low_precision(op, c)) return run_bf16(op, c);
     switch (op.kind) {
       case PlanOpKind::dense_fwd: {
         cpu::PackedNtBias* packed = nullptr;
@@ -135,6 +144,7 @@ class CpuBackend final : public Backend {
         for (size_t i = 0; i < op.in.size(); i += 2) {
           int p = c.plan->graph.tensors[op.in[i]].param;
           slots.push_back({c.params->value(p), c.params->grad(p), c.params->state(p, op.attr.group), c.params->info(p).size()});
+          if (i / 2 < op.out.size() && op.out[i / 2] >= 0) slots.back().copy = reinterpret_cast<bfloat16*>(P(op.out[i / 2]));
         }
         cpu::OptConfig cfg = *c.opt_for(op.attr.group);  // the step's values come from the context, as on a device
         cfg.lr = c.lr[size_t(op.attr.group)];
@@ -142,6 +152,46 @@ class CpuBackend final : public Backend {
         break;
       }
       default: run_unfused(op, c); break;
+    }
+  }
+
+  // Whether the op's first operand is a bf16 tensor: graph/precision.cpp gave it bf16 operands
+  // exactly where its rules allow (dense ops: x, W, y, z, dy, dx; losses: pred, dpred).
+  static bool low_precision(const PlanOp& op, const OpContext& c) {
+    const auto& ts = c.plan->graph.tensors;
+    switch (op.kind) {
+      case PlanOpKind::dense_fwd:
+      case PlanOpKind::dense_bwd:
+      case PlanOpKind::loss_fwd:
+      case PlanOpKind::loss_fwd_bwd: return ts[size_t(op.in[0])].dtype == DType::bf16;
+      default: return false;
+    }
+  }
+
+  // The bf16 forms of the dense and loss ops (kernels/cpu: bf16 storage, fp32 accumulation).
+  static void run_bf16(const PlanOp& op, OpContext& c) {
+    auto B = [&](int t) { return t < 0 ? nullptr : reinterpret_cast<bfloat16*>(c.ptr(t)); };
+    auto F = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
+    const auto& ts = c.plan->graph.tensors;
+    const int64_t M = c.batch;
+    switch (op.kind) {
+      case PlanOpKind::dense_fwd:
+        cpu::dense_forward_bf16(B(op.in[0]), B(op.in[1]), F(op.in[2]), op.attr.act, M, op.n, op.k, B(op.out[0]), B(op.out[1]));
+        break;
+      case PlanOpKind::dense_bwd:
+        cpu::dense_backward_bf16(B(op.in[0]), B(op.in[1]), B(op.in[2]), op.attr.act, B(op.in[3]), B(op.in[4]), M, op.n, op.k,
+                                 F(op.out[0]), F(op.out[1]), B(op.out[2]), op.accumulates(0), op.accumulates(1));
+        break;
+      case PlanOpKind::loss_fwd:
+      case PlanOpKind::loss_fwd_bwd: {
+        const bool grad = op.kind == PlanOpKind::loss_fwd_bwd;
+        c.loss = cpu::loss_forward_backward_bf16(op.attr.loss, op.from_logits, B(op.in[0]), c.ptr(op.in[1]),
+                                                 ts[size_t(op.in[1])].dtype, M, op.n, grad ? B(op.out[2]) : nullptr,
+                                                 F(op.out[1]), grad ? op.attr.act : Act::linear, op.attr.reduction);
+        *F(op.out[0]) = float(c.loss);
+        break;
+      }
+      default: AE_FAIL("cpu backend: no bf16 kernel for plan op ", plan_op_kind_name(op.kind));
     }
   }
 
@@ -176,6 +226,10 @@ class CpuBackend final : public Backend {
         std::fill_n(P(op.out[0]), g.m, op.attr.ramp > 0 ? float(ramp_weight(g.alpha, c.step, op.attr.ramp)) : alpha);
         break;
       case PlanOpKind::copy: std::copy_n(P(op.in[0]), g.m, P(op.out[0])); break;
+      case PlanOpKind::cast:
+        cpu::cast(P(op.in[0]), c.plan->graph.tensors[size_t(op.in[0])].dtype, P(op.out[0]),
+                  c.plan->graph.tensors[size_t(op.out[0])].dtype, g.m);
+        break;
       case PlanOpKind::noise: cpu::corrupt(op.attr.noise, c.seed, uint64_t(c.step), P(op.in[0]), P(op.out[0]), g.m); break;
       case PlanOpKind::prior: cpu::prior_sample(op.attr.prior, c.seed, uint64_t(c.step), P(op.out[0]), g.m); break;
       case PlanOpKind::sparsity:

@@ -9,6 +9,7 @@
 
 #include "kernels/common/error.h"
 #include "kernels/common/step_scalars.h"
+#include "kernels/cpu/cast.h"
 
 namespace ae {
 
@@ -69,8 +70,15 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     AE_CHECK(gp.name == m_params.info(i).name && m_plan.graph.tensors[size_t(gp.tensor)].dims == m_params.info(i).dims,
              "parameter ", i, " mismatch: plan has ", gp.name, " but the store has ", m_params.info(i).name);
   }
+  if (const std::string why = m_backend.precision_support(m_plan.precision); !why.empty()) AE_FAIL(why);
+  for (const Tensor& t : m_plan.graph.tensors) m_uses_copies = m_uses_copies || t.role == TensorRole::param_copy;
+  if (m_uses_copies) m_params.ensure_copies();
   if (!m_dev) {
     m_arena = AlignedBlock(size_t(m_plan.arena_bytes));
+    for (int t : m_plan.graph.inputs) {
+      const Tensor& in = m_plan.graph.tensors[size_t(t)];
+      m_host_inputs.emplace_back(in.dtype == DType::f32 ? 0 : size_t(in.elements(m_plan.batch)) * sizeof(float));
+    }
   } else {
     try {
       const GuardedArena arena = guarded_arena(m_plan, int64_t(m_dev->guard_bytes()));
@@ -130,6 +138,10 @@ size_t Executor::input_index(int t) const {
 float* Executor::data(int t) const {
   if (t < 0) return nullptr;
   const Tensor& ten = m_plan.graph.tensors[t];
+  if (ten.role == TensorRole::param_copy) {
+    AE_CHECK(!m_dev, "parameter compute copies live on the host only");
+    return reinterpret_cast<float*>(m_params.copy(size_t(ten.param)));
+  }
   if (ten.role == TensorRole::param || ten.role == TensorRole::param_grad) {
     float* host = ten.role == TensorRole::param ? m_params.value(size_t(ten.param)) : m_params.grad(size_t(ten.param));
     if (!m_dev) return host;
@@ -146,7 +158,8 @@ float* Executor::data(int t) const {
 
 float* Executor::input(size_t i) const {
   AE_CHECK(i < m_plan.graph.inputs.size(), "plan has ", m_plan.graph.inputs.size(), " inputs, asked for input ", i);
-  return m_dev ? m_staging[i][size_t(m_fill)] : data(m_plan.graph.inputs[i]);
+  if (m_dev) return m_staging[i][size_t(m_fill)];
+  return m_host_inputs[i].bytes() ? m_host_inputs[i].as<float>() : data(m_plan.graph.inputs[i]);
 }
 
 void Executor::submit_input(int64_t rows) {
@@ -207,6 +220,13 @@ void Executor::begin_context(int64_t batch, int64_t step) {
 
 void Executor::enqueue(int64_t batch) {
   if (!m_dev) {
+    for (size_t i = 0; i < m_host_inputs.size(); ++i) {  // fp32 rows into a low-precision input
+      if (!m_host_inputs[i].bytes()) continue;
+      const int t = m_plan.graph.inputs[i];
+      const Tensor& in = m_plan.graph.tensors[size_t(t)];
+      cpu::cast(m_host_inputs[i].as<float>(), DType::f32, data(t), in.dtype, in.elements(batch));
+    }
+    if (m_uses_copies && !m_params.copies_current()) m_params.refresh_copies();
     m_running = 0;
     try {
       m_backend.launch_plan(m_ctx, m_cache);
@@ -271,7 +291,7 @@ double Executor::run(int64_t batch, const std::vector<cpu::OptConfig>& per_group
 void Executor::read(int t, float* dst, int64_t rows) const {
   AE_CHECK(t >= 0, "read of an absent tensor");
   const Tensor& ten = m_plan.graph.tensors[t];
-  bool whole = ten.role == TensorRole::param || ten.role == TensorRole::param_grad;
+  bool whole = ten.role == TensorRole::param || ten.role == TensorRole::param_grad || ten.role == TensorRole::param_copy;
   size_t bytes = size_t(ten.bytes(whole ? 1 : rows));
   const float* src = data(t);
   if (m_dev) {
@@ -279,9 +299,12 @@ void Executor::read(int t, float* dst, int64_t rows) const {
     // before the one being filled.
     size_t i = input_index(t);
     if (i != size_t(-1)) src = m_slots[i][size_t(m_fill ^ 1)];
+    AE_CHECK(ten.dtype == DType::f32, "read of a ", dtype_name(ten.dtype), " tensor from a device");
     m_dev->download(dst, src, bytes);
-  } else {
+  } else if (ten.dtype == DType::f32) {
     std::memcpy(dst, src, bytes);
+  } else {
+    cpu::cast(src, ten.dtype, dst, DType::f32, ten.elements(whole ? 1 : rows));
   }
 }
 

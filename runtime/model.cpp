@@ -84,6 +84,7 @@ ModelFile to_file(const Model& m) {
   f.metadata["ae.spec"] = m.spec.to_json().dump();
   f.metadata["ae.spec_compact"] = m.spec.to_compact();
   f.metadata["ae.loss"] = loss_name(m.loss);
+  f.metadata["ae.precision"] = precision_name(m.precision);
   f.metadata["ae.step"] = std::to_string(m.step);
   f.metadata["ae.epoch"] = std::to_string(m.epoch);
   f.metadata["ae.rng"] = nlohmann::json{{"algorithm", "philox4x32-10"}, {"seed", m.seed}, {"step", m.step}, {"epoch", m.epoch}}.dump();
@@ -200,6 +201,13 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
     AE_FAIL(path, ": __metadata__ ae.loss is ", quote_bytes(meta(f, path, "ae.loss"), 40, '\''), "; expected one of: ",
             loss_names_list());
   m.loss = *loss;
+  if (f.metadata.count("ae.precision")) {  // absent in files written before mixed precision: fp32
+    const std::string& p = meta(f, path, "ae.precision");
+    if (p == "bf16") m.precision = DType::bf16;
+    else if (p == "fp16") m.precision = DType::f16;
+    else if (p != "fp32")
+      AE_FAIL(path, ": __metadata__ ae.precision is ", quote_bytes(p, 40, '\''), "; expected one of: fp32, bf16, fp16");
+  }
   m.step = meta_int(f, path, "ae.step");
   m.epoch = meta_int(f, path, "ae.epoch");
   auto rng = meta_json(f, path, "ae.rng");

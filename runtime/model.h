@@ -24,6 +24,9 @@ struct Model {
   Spec spec;
   ParamStore params;               // values; gradients and optimizer state while training
   Loss loss = Loss::mse;           // the loss it was (or will be) trained with; `score` uses it
+  // The dtype its plans compute in (--precision; graph/precision.cpp). A file records the one it
+  // was trained with (ae.precision); commands that run a model set their own (default fp32).
+  DType precision = DType::f32;
   int64_t step = 0;                // optimizer steps taken
   int64_t epoch = 0;               // epochs completed
   uint64_t seed = 0;               // initialisation and shuffling seed (Philox key)

@@ -8,6 +8,7 @@
 
 #include "graph/param_registry.h"
 #include "kernels/common/error.h"
+#include "kernels/cpu/cast.h"
 
 namespace ae {
 
@@ -72,6 +73,23 @@ int64_t ParamStore::total_elements() const {
   int64_t n = 0;
   for (const auto& p : m_infos) n += p.size();
   return n;
+}
+
+void ParamStore::ensure_copies() {
+  if (has_copies() || m_infos.empty()) return;
+  size_t off = 0;
+  for (const auto& p : m_infos) {
+    m_copy_off.push_back(off);
+    off += (size_t(p.size()) * sizeof(bfloat16) + AlignedBlock::ALIGN - 1) / AlignedBlock::ALIGN * AlignedBlock::ALIGN;
+  }
+  m_copy_block = AlignedBlock(std::max<size_t>(off, 1));
+  m_copies_version = 0;
+}
+
+void ParamStore::refresh_copies() {
+  AE_CHECK(has_copies(), "refresh_copies before ensure_copies");
+  for (size_t i = 0; i < m_infos.size(); ++i) cpu::cast(value(i), DType::f32, copy(i), DType::bf16, m_infos[i].size());
+  m_copies_version = version();
 }
 
 void ParamStore::zero_state() {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "graph/spec.h"
+#include "kernels/common/dtype.h"
 #include "runtime/memory.h"
 
 namespace ae {
@@ -77,6 +78,18 @@ class ParamStore {
   void* block() const { return m_block.as<void>(); }
   size_t block_bytes() const { return m_block.bytes(); }
 
+  // Mixed precision: each parameter's bf16 compute copy (graph/precision.cpp's param_copy), in a
+  // block of its own that ensure_copies() allocates on first use, so the fp32 block's layout (which
+  // a device mirrors byte for byte) never changes. An optimizer step writes the copies of the
+  // parameters it updates in the same pass, which keeps them current without a version bump;
+  // whoever writes values on the host bumps the version instead, and refresh_copies() then makes
+  // every copy from its value again.
+  void ensure_copies();
+  bool has_copies() const { return m_copy_block.bytes() > 0; }
+  bfloat16* copy(size_t i) const { return m_copy_block.as<bfloat16>(m_copy_off[i]); }
+  bool copies_current() const { return has_copies() && m_copies_version == version(); }
+  void refresh_copies();
+
  private:
   std::vector<ParamInfo> m_infos;
   std::vector<size_t> m_value_off, m_grad_off;
@@ -84,6 +97,9 @@ class ParamStore {
   int m_state_slots = 0;
   AlignedBlock m_block;
   ParamVersion m_version;
+  AlignedBlock m_copy_block;          // bf16 compute copies (empty until ensure_copies)
+  std::vector<size_t> m_copy_off;
+  uint64_t m_copies_version = 0;      // the version() the copies were made at (0: never)
 };
 
 }  // namespace ae

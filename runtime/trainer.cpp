@@ -359,6 +359,7 @@ void start_or_resume(Run& r, bool resume) {
   check_same_settings(ck.train_state.value("settings", nlohmann::json::object()), r.settings, r.o.checkpoint);
   r.st = LoopState::from_json(ck.train_state.value("loop", nlohmann::json::object()), r.o.checkpoint);
   loaded.norm = r.model.norm;  // identical by the settings check (same data, same kind)
+  loaded.precision = r.model.precision;  // this run's --precision, whatever the checkpoint's was
   r.model = std::move(loaded);
   r.best = std::move(ck.best);
   r.res.resumed = true;
@@ -373,7 +374,9 @@ void build_phases(Run& r) {
     bo.mode = GraphMode::train;
     bo.loss = r.model.loss;
     bo.phase = int(p);
-    r.phases.push_back(std::make_unique<Executor>(make_plan(build_graph(r.model.spec, bo), GraphMode::train, r.batch), r.backend,
+    r.phases.push_back(std::make_unique<Executor>(make_plan(build_graph(r.model.spec, bo), GraphMode::train, r.batch, true,
+                                                            r.model.precision),
+                                                  r.backend,
                                                   r.model.params));
     r.phases.back()->set_seed(r.model.seed);  // the Philox key of per-step draws (noise)
     for (const Term& t : r.phases.back()->plan().graph.terms) r.terms.push_back(t.name);

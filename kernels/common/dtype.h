@@ -17,6 +17,12 @@ constexpr const char* dtype_name(DType d) {
   return d == DType::f32 ? "f32" : d == DType::bf16 ? "bf16" : d == DType::f16 ? "f16" : "?";
 }
 
+// The names of --precision (and a model file's ae.precision) for a plan computing in d: "fp32",
+// "bf16", "fp16". (tf32 is fp32 storage with tensor-core math: a GEMM setting, not a dtype.)
+constexpr const char* precision_name(DType d) {
+  return d == DType::f32 ? "fp32" : d == DType::bf16 ? "bf16" : d == DType::f16 ? "fp16" : "?";
+}
+
 // A bf16 value as stored: the high 16 bits of the fp32 value it rounds (sign, 8-bit exponent,
 // 7-bit mantissa). A distinct type, so a bf16 buffer is never passed where floats are expected.
 struct bfloat16 {

@@ -154,7 +154,7 @@ class CudaBackend final : public Backend {
            "; ae's fused fp32 kernels; whole step in one CUDA graph)";
 #endif
   }
-  bool supports(const PlanOp&) const override { return true; }
+  bool supports(const PlanOp& op) const override { return op.kind != PlanOpKind::cast; }  // mixed precision: issue 13
   Device* device() override { return &m_dev; }
 
   void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache_ptr) override {
