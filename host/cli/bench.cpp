@@ -27,7 +27,7 @@ namespace ae::cli {
 
 namespace {
 struct BenchArgs {
-  std::string spec = DEFAULT_SPEC, loss = "mse", optimizer = "adam", device = "cpu";
+  std::string spec = DEFAULT_SPEC, loss = "mse", optimizer = "adam", device = "cpu", precision = "fp32";
   int64_t batch = 256, steps = 50, warmup = 10, runs = 7;
   int threads = 0;
   bool json = false, tied = false;
@@ -141,9 +141,12 @@ void run_bench(const BenchArgs& a) {
             " phases a step and ae bench times one plan; not supported yet (ae plan --phase N shows each phase's plan and FLOPs)");
   cpu::OptConfig opt = cpu::default_opt_config(*kind);
   model.ensure_state_slots(cpu::opt_state_slots(opt));
+  model.precision = parse_precision(a.precision);
+  check_precision(*backend, model.precision);
 
   auto make = [&](GraphMode mode) {
-    return std::make_unique<Executor>(make_plan(model.spec, mode, *loss, a.batch), *backend, model.params);
+    return std::make_unique<Executor>(make_plan(model.spec, mode, *loss, a.batch, true, model.precision), *backend,
+                                      model.params);
   };
   auto train_ex = make(GraphMode::train);
   auto encode_ex = make(GraphMode::encode);
@@ -166,14 +169,16 @@ void run_bench(const BenchArgs& a) {
   if (a.json) {
     nlohmann::json j = {{"engine", "ae"}, {"spec", model.spec.to_compact()}, {"batch", a.batch}, {"threads", threads},
                         {"loss", loss_name(*loss)}, {"optimizer", cpu::opt_name(opt.kind)}, {"device", backend->name()},
+                        {"precision", precision_name(model.precision)},
                         {"backend", backend->description()}, {"train_samples_per_s", tr}, {"encode_samples_per_s", en},
                         {"train_runs", train_rates}, {"encode_runs", encode_rates}, {"train_flops_per_sample", flops},
                         {"train_gflops", tr * flops / 1e9}, {"steps", a.steps}, {"runs", a.runs}, {"warmup", a.warmup}};
     if (!gpu.is_null()) j.update(gpu);
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("ae bench: %s, batch %lld, %s, %s, %d threads\n  backend: %s\n", model.spec.to_compact().c_str(), (long long)a.batch,
-                loss_name(*loss), cpu::opt_name(opt.kind), threads, backend->description().c_str());
+    std::printf("ae bench: %s, batch %lld, %s, %s, %d threads, %s\n  backend: %s\n", model.spec.to_compact().c_str(),
+                (long long)a.batch, loss_name(*loss), cpu::opt_name(opt.kind), threads, precision_name(model.precision),
+                backend->description().c_str());
     std::printf("  train : %10.0f samples/s  (median of %lld runs of %lld steps; %.1f GFLOP/s)\n", tr, (long long)a.runs,
                 (long long)a.steps, tr * flops / 1e9);
     std::printf("  encode: %10.0f samples/s\n", en);
@@ -198,6 +203,7 @@ void add_bench(CLI::App& app) {
   s->add_option("--spec", a->spec, "Layers")->capture_default_str();
   s->add_option("--batch", a->batch, "Batch")->capture_default_str();
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  add_precision_option(*s, a->precision);
   s->add_option("--loss", a->loss, "mse or bce")->capture_default_str();
   s->add_option("--optimizer", a->optimizer, "sgd, adam, adamw or rmsprop")->capture_default_str();
   s->add_option("--steps", a->steps, "Steps per timed run")->capture_default_str();

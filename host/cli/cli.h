@@ -7,10 +7,12 @@
 #include <vector>
 
 #include "graph/spec.h"
+#include "kernels/common/dtype.h"
 #include "host/metrics.h"
 #include "host/data/dataset.h"
 
 namespace ae {
+class Backend;
 class CompiledModel;
 struct Model;
 }  // namespace ae
@@ -95,6 +97,13 @@ void check_row_limit(int64_t rows, const std::string& flag);
 
 // --batch, --threads, --device and --quiet: how a command that runs a model runs it.
 void add_run_options(CLI::App& cmd, int64_t& batch, int& threads, std::string& device, bool& quiet);
+
+// --precision fp32|bf16|fp16|tf32 (mixed precision, graph/precision.cpp): the dtype the command's
+// plans compute in; parse_precision refuses what no backend runs yet with a one-line reason.
+void add_precision_option(CLI::App& cmd, std::string& precision);
+DType parse_precision(const std::string& value);
+// Fails with the backend's one-line reason when it cannot run `precision`: before any work.
+void check_precision(const Backend& backend, DType precision);
 
 // Data for a model (host/cli/common.cpp). load_model_data reads `flag` `path` and checks its
 // width against the model's input (`model_path` names the model in the message), in the data's

@@ -8,6 +8,7 @@
 #include "host/cli/cli.h"
 #include "host/progress.h"
 #include "kernels/common/error.h"
+#include "runtime/backend.h"
 #include "runtime/compiled_model.h"
 #include "runtime/infer.h"
 #include "runtime/model.h"
@@ -19,6 +20,27 @@ void add_run_options(CLI::App& cmd, int64_t& batch, int& threads, std::string& d
   cmd.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd.add_option("--device", device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   cmd.add_flag("--quiet", quiet, "No progress output");
+}
+
+void add_precision_option(CLI::App& cmd, std::string& precision) {
+  cmd.add_option("--precision", precision,
+                 "fp32, or bf16 (bf16 storage and GEMMs with fp32 accumulation, fp32 master weights; cpu with "
+                 "AVX512_BF16)")
+      ->capture_default_str();
+}
+
+DType parse_precision(const std::string& value) {
+  if (value == "fp32") return DType::f32;
+  if (value == "bf16") return DType::bf16;
+  if (value == "fp16") return DType::f16;  // the backend says whether it runs it (Backend::precision_support)
+  if (value == "tf32")
+    AE_FAIL("--precision tf32: tf32 (fp32 storage, tensor-core GEMMs) is a GPU setting, and the cuda backend does not run "
+            "mixed-precision plans yet; use fp32, or bf16 on the cpu");
+  AE_FAIL("--precision ", value, ": unknown precision; expected one of: fp32, bf16, fp16, tf32");
+}
+
+void check_precision(const Backend& backend, DType precision) {
+  if (const std::string why = backend.precision_support(precision); !why.empty()) AE_FAIL(why);
 }
 
 Dataset load_model_data(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,

@@ -19,7 +19,7 @@ namespace ae::cli {
 namespace {
 
 struct InferArgs {
-  std::string model, data, out, device = "cpu";
+  std::string model, data, out, device = "cpu", precision = "fp32";
   std::string reference;  // reconstruct: the clean copy of --data
   int64_t batch = 1024, max_rows = -1;
   int threads = 0;
@@ -87,12 +87,14 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   }
   if (a.with_logvar && a.sample) AE_FAIL("--with-logvar and --sample contradict each other: give one");
   Model model = Model::load(a.model);
+  model.precision = parse_precision(a.precision);
   if ((a.with_logvar || a.sample) && !model.spec.variational())
     AE_FAIL(a.with_logvar ? "--with-logvar" : "--sample", " needs a VAE, but ", a.model, " (", model.spec.to_compact(),
             ") has no variational code layer");
   if (a.with_logvar) mode = GraphMode::encode_logvar;
   if (a.sample) mode = GraphMode::encode_sample;
   auto backend = make_backend(a.device);
+  check_precision(*backend, model.precision);
   Dataset in = load_data(a.data, a.max_rows, in_flag, a.data_args);
   int64_t want = mode == GraphMode::decode ? model.spec.code_units() : model.spec.input;
   if (in.x.cols != want)
@@ -152,6 +154,7 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   add_data_options(*s, a->data_args);
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
+  add_precision_option(*s, a->precision);
   if (mode == GraphMode::encode) {
     s->add_flag("--with-logvar", a->with_logvar, "VAE: write μ and then log σ² (2 × code columns) instead of μ alone");
     s->add_flag("--sample", a->sample,

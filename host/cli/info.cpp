@@ -71,6 +71,8 @@ void print_model(const std::string& path) {
     std::printf("  %-18s [%lld]\n", b.name.c_str(), (long long)b.cols());
   }
   std::printf("loss: %s\n", loss_name(m.loss));
+  std::printf("precision: %s%s\n", precision_name(m.precision),
+              m.precision == DType::f32 ? "" : " (trained with bf16 storage and GEMMs, fp32 accumulation; weights stored fp32)");
   std::printf("noise: %s\n", describe_noise(m.spec.noise).c_str());
   std::printf("contractive: %s\n", describe_contractive(m.spec.contractive).c_str());
   if (m.spec.variational())

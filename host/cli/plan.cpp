@@ -17,11 +17,19 @@ namespace {
 // bytes per op, kernel launches per step (one graph launch vs op by op), bytes per sample fused vs
 // an unfused execution (every primitive IR node its own kernel reading and writing global memory),
 // and a per-op roofline (max of compute and memory time) for A100 and H100 SXM. Estimates only.
+// Under mixed precision the GEMMs of bf16/fp16 operands run on tensor cores (dense bf16/fp16 peak,
+// no sparsity); every other op keeps the fp32 rate, and bytes come from the tensors' dtypes.
 struct Gpu {
   const char* name;
   double flops, bandwidth;  // fp32 non-tensor FLOP/s, HBM bytes/s
+  double tensor16;          // bf16/fp16 tensor-core FLOP/s (dense, fp32 accumulation)
 };
-constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12}, {"H100 SXM", 67e12, 3.35e12}};
+constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12, 312e12}, {"H100 SXM", 67e12, 3.35e12, 989e12}};
+
+bool on_tensor_cores(const Plan& p, const PlanOp& op) {
+  const bool gemm = op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul;
+  return gemm && p.graph.tensors[size_t(op.in[0])].dtype != DType::f32;
+}
 
 // Kernels ae's cuda backend launches for one op (kernels/cuda launchers).
 int cuda_kernels(const PlanOp& op) {
@@ -60,7 +68,7 @@ nlohmann::json cuda_estimate(const Plan& p) {
     nlohmann::json o = {{"op", plan_op_kind_name(op.kind)}, {"layer", op.layer}, {"flops", f}, {"bytes", b},
                         {"kernels", cuda_kernels(op)}, {"arithmetic_intensity", b > 0 ? f / b : 0.0}};
     for (int g = 0; g < 2; ++g) {
-      double t = std::max(f / GPUS[g].flops, b / GPUS[g].bandwidth);
+      double t = std::max(f / (on_tensor_cores(p, op) ? GPUS[g].tensor16 : GPUS[g].flops), b / GPUS[g].bandwidth);
       t_gpu[g] += t;
       o[std::string("us_") + (g ? "h100" : "a100")] = t * 1e6;
     }
@@ -81,6 +89,8 @@ nlohmann::json cuda_estimate(const Plan& p) {
       {"flops_per_sample", p.total_flops() / double(p.batch)}};
   for (int g = 0; g < 2; ++g)
     j["roofline"].push_back({{"gpu", GPUS[g].name}, {"peak_fp32_flops", GPUS[g].flops}, {"bandwidth", GPUS[g].bandwidth},
+                             {"precision", precision_name(p.precision)},
+                             {"peak_tensor_flops", p.precision == DType::f32 ? 0.0 : GPUS[g].tensor16},
                              {"step_us", t_gpu[g] * 1e6}, {"samples_per_s", double(p.batch) / t_gpu[g]}});
   return j;
 }
@@ -111,8 +121,11 @@ std::string cuda_report(const nlohmann::json& j, int64_t batch) {
                 (long long)batch);
   s += buf;
   for (const auto& r : j["roofline"]) {
-    std::snprintf(buf, sizeof buf, "  roofline estimate %-8s (%.1f TFLOP/s fp32, %.3f TB/s): %.1f us per step, %.0f samples/s\n",
-                  r["gpu"].get<std::string>().c_str(), r["peak_fp32_flops"].get<double>() / 1e12,
+    const double tc = r["peak_tensor_flops"].get<double>();
+    std::snprintf(buf, sizeof buf, "  roofline estimate %-8s %s (%.1f TFLOP/s fp32%s, %.3f TB/s): %.1f us per step, %.0f samples/s\n",
+                  r["gpu"].get<std::string>().c_str(), r["precision"].get<std::string>().c_str(),
+                  r["peak_fp32_flops"].get<double>() / 1e12,
+                  tc > 0 ? (", GEMMs on tensor cores at " + std::to_string(int(tc / 1e12)) + " TFLOP/s").c_str() : "",
                   r["bandwidth"].get<double>() / 1e12, r["step_us"].get<double>(), r["samples_per_s"].get<double>());
     s += buf;
   }
@@ -121,7 +134,7 @@ std::string cuda_report(const nlohmann::json& j, int64_t batch) {
 }
 
 struct PlanArgs {
-  std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu";
+  std::string spec = DEFAULT_SPEC, mode = "train", loss = "mse", device = "cpu", precision = "fp32";
   int64_t batch = 256, phase = 0;
   bool json = false, tied = false;
   std::string sparsity, noise, contractive, beta, kl_warmup, adversarial, prior;
@@ -154,13 +167,18 @@ void run_plan(const PlanArgs& a) {
   bo.mode = *mode;
   bo.loss = *loss;
   bo.phase = int(a.phase);
-  Plan p = make_plan(build_graph(spec, bo), *mode, a.batch);
+  const DType precision = parse_precision(a.precision);
+  Plan p = make_plan(build_graph(spec, bo), *mode, a.batch, true, precision);
+  // Under mixed precision the arena is set beside the fp32 plan's, the figure the precision saves.
+  const int64_t fp32_arena = precision == DType::f32 ? p.arena_bytes : make_plan(build_graph(spec, bo), *mode, a.batch).arena_bytes;
   if (a.json) {
     nlohmann::json j = plan_json(p);
+    if (precision != DType::f32) j["fp32_arena_bytes"] = fp32_arena;
     j["spec"] = spec.to_compact();
     j["loss"] = loss_name(*loss);
     if (*mode == GraphMode::train) j["phase"] = {{"index", a.phase}, {"name", phases[size_t(a.phase)].name}, {"of", phases.size()}};
     if (cuda) j["cuda_estimate"] = cuda_estimate(p);
+    if (cuda && precision != DType::f32) j["cuda_estimate_fp32"] = cuda_estimate(make_plan(build_graph(spec, bo), *mode, a.batch));
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("spec: %s (%lld parameters), loss %s\n", spec.to_compact().c_str(), (long long)spec.parameter_count(), loss_name(*loss));
@@ -168,7 +186,17 @@ void run_plan(const PlanArgs& a) {
       std::printf("training phase %lld of %zu: %s (plans of the others: --phase N)\n", (long long)a.phase, phases.size(),
                   phases[size_t(a.phase)].name.c_str());
     std::printf("%s", plan_report(p).c_str());
+    if (precision != DType::f32)
+      std::printf("  arena against fp32: %.2f MiB against %.2f MiB, ratio %.3f (bytes per sample %.0f against %.0f)\n",
+                  double(p.arena_bytes) / (1 << 20), double(fp32_arena) / (1 << 20), double(p.arena_bytes) / double(fp32_arena),
+                  double(p.arena_bytes) / double(a.batch), double(fp32_arena) / double(a.batch));
     if (cuda) std::printf("%s", cuda_report(cuda_estimate(p), a.batch).c_str());
+    if (cuda && precision != DType::f32) {  // the same step in fp32, beside it
+      const nlohmann::json fp32 = cuda_estimate(make_plan(build_graph(spec, bo), *mode, a.batch));
+      for (const auto& r : fp32["roofline"])
+        std::printf("  the fp32 plan       %-8s: %.1f us per step, %.0f samples/s (estimate)\n",
+                    r["gpu"].get<std::string>().c_str(), r["step_us"].get<double>(), r["samples_per_s"].get<double>());
+    }
   }
 }
 }  // namespace
@@ -189,6 +217,7 @@ void add_plan(CLI::App& app) {
                                      "1 discriminator, 2 generator)")->capture_default_str();
   s->add_option("--loss", a->loss, "mse or bce")->capture_default_str();
   s->add_option("--device", a->device, "cpu, cuda (adds the analytic GPU estimates), cuda-sim or auto")->capture_default_str();
+  add_precision_option(*s, a->precision);
   s->add_flag("--json", a->json, "Machine-readable output");
   s->callback([a] { run_plan(*a); });
 }

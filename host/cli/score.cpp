@@ -26,7 +26,7 @@ namespace {
 constexpr int64_t NOT_GIVEN = std::numeric_limits<int64_t>::min();
 
 struct ScoreArgs {
-  std::string model, data, out, labels, anomaly_label, per_feature, device = "cpu";
+  std::string model, data, out, labels, anomaly_label, per_feature, device = "cpu", precision = "fp32";
   int64_t top = 0, batch = 1024, max_rows = -1;
   int64_t iw = NOT_GIVEN;  // VAE: the importance-weighted bound with K samples instead of the negative ELBO
   double contamination = NAN, threshold = NAN;
@@ -82,10 +82,12 @@ void run_score(const ScoreArgs& a) {
   if (!a.anomaly_label.empty() && a.labels.empty() && a.data_args.label_column.empty())
     AE_FAIL("--anomaly-label needs labels: --labels FILE or --label-column NAME");
   Model model = Model::load(a.model);
+  model.precision = parse_precision(a.precision);
   if (a.iw >= 1 && !model.spec.variational())
     AE_FAIL("--iw ", a.iw, ": the importance-weighted bound needs a VAE, but ", a.model, " (", model.spec.to_compact(),
             ") has no variational code layer");
   auto backend = make_backend(a.device);
+  check_precision(*backend, model.precision);
   Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
   if (in.x.cols != model.spec.input)
     AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (", a.model, ")");
@@ -223,6 +225,7 @@ void add_score(CLI::App& app) {
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
+  add_precision_option(*s, a->precision);
   s->add_flag("--quiet", a->quiet, "No progress output");
   s->callback([a] { run_score(*a); });
 }

@@ -25,6 +25,7 @@ namespace {
 struct TrainArgs {
   std::string spec, data = DEFAULT_TRAIN, val, init, out = "ae-model.safetensors", log_json, device = "cpu";
   std::string optimizer = "adam", loss = "mse", shuffle = "on", normalize, schedule = "constant", checkpoint;
+  std::string precision = "fp32";
   int64_t epochs = 10, steps = -1, batch = 256, log_every = 0, max_rows = -1, val_rows = -1;
   int64_t patience = 0, checkpoint_every = 0, warmup = 0, lr_step = 1000;
   double lr = NAN, momentum = NAN, weight_decay = NAN, val_split = 0, lr_gamma = 0.1, lr_min = 0, contamination = NAN;
@@ -230,9 +231,11 @@ void print_banner(const TrainArgs& a, const Model& model, const TrainData& d, co
   std::fprintf(stderr, "    data %s: %lld × %lld, normalisation %s", a.data.c_str(), (long long)d.data.rows, (long long)d.data.cols,
                norm_kind_name(model.norm.kind));
   if (d.val.rows > 0) std::fprintf(stderr, "; validation %s: %lld rows", d.val_desc.c_str(), (long long)d.val.rows);
-  std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s\n",
+  std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s%s\n",
                loss_name(model.loss), cpu::opt_name(o.opt.kind), o.opt.lr, lr_schedule_name(o.schedule), (long long)batch,
-               (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend.description().c_str());
+               (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend.description().c_str(),
+               model.precision == DType::f32 ? "" : (std::string(", precision ") + precision_name(model.precision) +
+                                                     " (fp32 accumulation and master weights)").c_str());
   if (model.spec.adversarial.enabled()) {
     const double d_lr = o.group_opt.empty() ? o.opt.lr : o.group_opt[1].lr, g_lr = o.group_opt.empty() ? o.opt.lr : o.group_opt[2].lr;
     std::fprintf(stderr, "    adversarial: discriminator %s on the code, %s prior; each step: reconstruction (lr %g), "
@@ -339,6 +342,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   auto loss = parse_loss_name(a.loss);
   if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
   Model model = start_model(a, *loss);
+  model.precision = parse_precision(a.precision);
   TrainOptions o = make_options(a, model.spec);
   check_args(a, sub, o);
   bool resume = a.resume;
@@ -348,6 +352,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
     resume = false;
   }
   auto backend = make_backend(a.device);
+  check_precision(*backend, model.precision);
   TrainData d = load_train_data(a, sub, model);
   DataView tv{d.data.data.data(), d.data.rows, d.data.cols}, vv{d.val.data.data(), d.val.rows, d.val.cols};
   const int64_t batch = std::min(o.batch, d.data.rows);
@@ -470,6 +475,7 @@ void add_train(CLI::App& app) {
   s->add_option("--log-json", a->log_json, "Write one JSON line per epoch (or per --log-every steps)");
   s->add_option("--log-every", a->log_every, "Log every N steps instead of every epoch");
   s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
+  add_precision_option(*s, a->precision);
   s->add_option("--max-rows", a->max_rows, "Use only the first N rows of --data");
   s->add_option("--val-rows", a->val_rows, "Use only the first N rows of --val");
   s->add_flag("--quiet", a->quiet, "No progress output");
