@@ -70,6 +70,12 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per engine")
     ap.add_argument("--blas", default="best", help="torch_peer.py --blas (best, system, openmp, pthread)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="both engines: ae bench --precision, torch_peer.py --precision (torch.autocast bf16)")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the Python that runs torch_peer.py (e.g. a venv with PyTorch 2 from PyPI)")
+    ap.add_argument("--with-fp32", action="store_true",
+                    help="with --precision bf16: also time ae in fp32 in every round (ae's bf16/fp32 speed-up)")
     ap.add_argument("--json", action="store_true", help="also print every result as JSON")
     args = ap.parse_args()
 
@@ -84,16 +90,23 @@ def main():
     common = ["--spec", args.spec, "--batch", str(args.batch), "--threads", str(args.threads), "--loss", args.loss,
               "--optimizer", args.optimizer, "--steps", str(args.steps), "--warmup", str(args.warmup),
               "--runs", str(args.runs), "--json"]
-    ae_cmd = [os.path.abspath(exe), "bench"] + common
-    torch_cmd = [sys.executable, os.path.join(HERE, "torch_peer.py"), "--blas", args.blas] + common
+    ae_cmd = [os.path.abspath(exe), "bench", "--precision", args.precision] + common
+    torch_cmd = [args.python, os.path.join(HERE, "torch_peer.py"), "--blas", args.blas,
+                 "--precision", args.precision] + common
+    ae32_cmd = [os.path.abspath(exe), "bench", "--precision", "fp32"] + common
+    with_fp32 = args.with_fp32 and args.precision != "fp32"
 
     m = machine()
     load_before = load()
     results = {"ae": [], "pytorch": []}
+    if with_fp32:
+        results["ae_fp32"] = []
     t0 = time.time()
     for r in range(args.rounds):
         results["ae"].append(run_json(ae_cmd))
         results["pytorch"].append(run_json(torch_cmd))
+        if with_fp32:
+            results["ae_fp32"].append(run_json(ae32_cmd))
         print(f"round {r + 1}/{args.rounds}: ae train {results['ae'][-1]['train_samples_per_s']:.0f}, "
               f"torch train {results['pytorch'][-1]['train_samples_per_s']:.0f} samples/s (load {load()})",
               file=sys.stderr)
@@ -108,7 +121,8 @@ def main():
     print(f"machine : {m['cpu']} ({m.get('vendor', '?')}, family {m['family']} model {m['model']}), "
           f"{m['cores']} cores, {m['affinity']} usable")
     print(f"load    : {load_before} before, {load()} after ({elapsed:.0f} s)")
-    print(f"config  : {args.spec}, batch {args.batch}, {args.threads} threads, {args.loss}, {args.optimizer}; "
+    print(f"config  : {args.spec}, batch {args.batch}, {args.threads} threads, {args.loss}, {args.optimizer}, "
+          f"precision {args.precision}; "
           f"{args.rounds} alternating rounds, each the median of {args.runs} runs of {args.steps} steps "
           f"after {args.warmup} warm-up")
     print(f"ae      : {results['ae'][-1].get('backend', '?')}")
@@ -124,10 +138,21 @@ def main():
         print(f"{name:<40} {fmt(a):>24} {fmt(p):>24} {a[0] / p[0]:12.2f}×")
     per_round = [a["train_samples_per_s"] / p["train_samples_per_s"] for a, p in zip(results["ae"], results["pytorch"])]
     print(f"{'train ratio per round':<40} " + ", ".join(f"{x:.2f}×" for x in per_round))
+    if with_fp32:
+        print()
+        print(f"{'ae ' + args.precision + ' against ae fp32':<40} {args.precision:>24} {'fp32':>24} {'speed-up':>13}")
+        for key, name in (("train_samples_per_s", "train"), ("encode_samples_per_s", "encode")):
+            a, f = summary("ae", key), summary("ae_fp32", key)
+            fmt = lambda s: f"{s[0]:8.0f} [{s[1]:.0f}–{s[2]:.0f}]"
+            print(f"{name:<40} {fmt(a):>24} {fmt(f):>24} {a[0] / f[0]:12.2f}×")
+        per_round = [a["train_samples_per_s"] / f["train_samples_per_s"] for a, f in zip(results["ae"], results["ae_fp32"])]
+        print(f"{'train speed-up per round':<40} " + ", ".join(f"{x:.2f}×" for x in per_round))
     print()
     print("commands:")
     print("  " + shlex.join(ae_cmd))
     print("  " + shlex.join(torch_cmd))
+    if with_fp32:
+        print("  " + shlex.join(ae32_cmd))
     if args.json:
         print(json.dumps({"machine": m, "results": results}))
 

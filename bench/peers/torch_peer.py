@@ -176,6 +176,9 @@ def main():
     ap.add_argument("--blas", default="best", choices=["best", "system", "openmp", "pthread"],
                     help="which libblas.so.3 torch loads: the Debian alternative (system), an OpenBLAS "
                          "variant, or best: OpenBLAS-OpenMP when installed (see README)")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: forward and loss under torch.autocast('cpu', dtype=torch.bfloat16), PyTorch's "
+                         "mixed precision on the CPU (fp32 master weights and optimizer), as ae bench --precision bf16")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     prepare_environment(args)
@@ -200,28 +203,32 @@ def main():
     # torch.optim defaults, except SGD, which has no default lr before PyTorch 2.2 (ae uses 1e-3).
     opt = opt_cls(model.parameters(), lr=1e-3) if args.optimizer == "sgd" else opt_cls(model.parameters())
 
+    import contextlib
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "bf16" else contextlib.nullcontext
+
     def train_step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), x)
+        with amp():
+            loss = loss_fn(model(x), x)  # autocast runs mse_loss/binary_cross_entropy in fp32
         loss.backward()
         opt.step()
 
     def encode():
-        with torch.inference_mode():
+        with torch.inference_mode(), amp():
             encoder(x)
 
     train = time_loops(train_step, args.batch, args.steps, args.warmup, args.runs)
     enc = time_loops(encode, args.batch, args.steps, args.warmup, args.runs)
     out = {"engine": "pytorch", "torch": torch.__version__, "spec": args.spec, "batch": args.batch,
            "threads": threads, "torch_threads": torch.get_num_threads(), "loss": args.loss,
-           "optimizer": args.optimizer, "train_samples_per_s": statistics.median(train),
+           "optimizer": args.optimizer, "precision": args.precision, "train_samples_per_s": statistics.median(train),
            "encode_samples_per_s": statistics.median(enc), "train_runs": train, "encode_runs": enc,
            "steps": args.steps, "runs": args.runs, "warmup": args.warmup, "blas": blas}
     if args.json:
         print(json.dumps(out))
     else:
         print(f"torch {torch.__version__}: {args.spec}, batch {args.batch}, {args.loss}, "
-              f"{args.optimizer}, {threads} threads")
+              f"{args.optimizer}, {threads} threads, {args.precision}")
         print(f"  blas  : {blas.get('blas')} core {blas.get('openblas_corename')} "
               f"({blas.get('openblas_parallel')}, {blas.get('openblas_threads')} threads); "
               f"{blas['coretype_note']}")
