@@ -1,9 +1,10 @@
 // The op table test, in the spirit of ggml's test-backend-ops: one test per Plan op kind, from
 // PlanOpKind's first value to PLAN_OP_KIND_COUNT. Each finds the graphs of graph_cases.h whose
 // plan (fused, or fully unfused) contains that kind, runs those plans on every backend this build
-// has (cpu, cuda-sim; cuda when a GPU is present) in f32 (the one dtype today), and compares the
-// objective's terms, the per-sample errors and every parameter gradient with the fp64 IR
-// interpreter. A kind no graph lowers to fails: a new op cannot land without a case.
+// has (cpu, cuda-sim; cuda when a GPU is present) in every precision the backend runs (f32; bf16
+// plans, graph/precision.cpp, where the CPU has AVX512_BF16), and compares the objective's terms,
+// the per-sample errors and every parameter gradient with the fp64 IR interpreter. A kind no graph
+// lowers to fails: a new op cannot land without a case.
 // Also here: the fused and the fully unfused plan of the same graph agree on the cpu backend.
 #include <gtest/gtest.h>
 
@@ -33,8 +34,9 @@ struct RunResult {
   std::vector<std::vector<float>> grads;
 };
 
-RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend, int64_t batch = BATCH) {
-  Plan plan = make_plan(g, train ? GraphMode::train : GraphMode::eval, batch, fuse);
+RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend, int64_t batch = BATCH,
+                   DType precision = DType::f32) {
+  Plan plan = make_plan(g, train ? GraphMode::train : GraphMode::eval, batch, fuse, precision);
   std::vector<ParamInfo> infos;
   for (const Param& p : g.params) infos.push_back({p.name, g.tensors[size_t(p.tensor)].dims});
   cpu::OptConfig sgd = cpu::default_opt_config(cpu::OptKind::sgd);
@@ -63,10 +65,17 @@ RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend, int6
   return r;
 }
 
-// The float result against double: |a − r| ≤ 2e-6·scale + 1e-4·|r|, scale the largest |r| of the
-// tensor (float sums of a few dozen terms of this size; a wrong term is orders of magnitude more).
+// The float result against double: |a − r| ≤ atol·scale + rtol·|r|, scale the largest |r| of the
+// tensor. f32: 2e-6 and 1e-4 (float sums of a few dozen terms of this size); bf16 plans: 3e-2 and
+// 3e-2 (each bf16 store rounds by up to 2⁻⁹ relative, and a gradient passes through a handful of
+// them: forward activations, dz, dx). A wrong term is orders of magnitude more in either.
+struct Tolerance {
+  double atol, rtol;
+};
+Tolerance tolerance(DType precision) { return precision == DType::f32 ? Tolerance{2e-6, 1e-4} : Tolerance{3e-2, 3e-2}; }
+
 template <typename A>
-int expect_close(const std::vector<A>& got, const double* ref, const std::string& what) {
+int expect_close(const std::vector<A>& got, const double* ref, const std::string& what, Tolerance tol = tolerance(DType::f32)) {
   double scale = 0;
   for (size_t e = 0; e < got.size(); ++e) scale = std::max(scale, std::abs(ref[e]));
   int bad = 0;
@@ -77,7 +86,7 @@ int expect_close(const std::vector<A>& got, const double* ref, const std::string
       continue;
     }
     const double err = std::abs(double(got[e]) - ref[e]);
-    if (err > 2e-6 * scale + 1e-4 * std::abs(ref[e])) {
+    if (err > tol.atol * scale + tol.rtol * std::abs(ref[e])) {
       if (bad++ < 3) ADD_FAILURE() << what << "[" << e << "] = " << got[e] << ", fp64 reference " << ref[e];
     }
   }
@@ -95,20 +104,23 @@ std::unique_ptr<Backend> runnable_backend(const std::string& name) {
 }
 
 // A run's terms, per-sample errors and parameter gradients against the fp64 interpreter's.
-void expect_matches_fp64(const RunResult& r, IrValues& ref, const Graph& g) {
+void expect_matches_fp64(const RunResult& r, IrValues& ref, const Graph& g, DType precision = DType::f32) {
+  const Tolerance tol = tolerance(precision);
   ASSERT_EQ(r.terms.size(), g.terms.size());
   for (size_t t = 0; t < r.terms.size(); ++t)
-    expect_close(std::vector<double>{r.terms[t]}, ref[g.terms[t].tensor], "term " + g.terms[t].name);
-  expect_close(r.per_sample, ref[g.per_sample], "per_sample_error");
+    expect_close(std::vector<double>{r.terms[t]}, ref[g.terms[t].tensor], "term " + g.terms[t].name, tol);
+  expect_close(r.per_sample, ref[g.per_sample], "per_sample_error", tol);
   for (size_t i = 0; i < r.grads.size(); ++i)
-    if (!r.grads[i].empty()) expect_close(r.grads[i], ref[g.params[i].grad], "grad." + g.params[i].name);
+    if (!r.grads[i].empty()) expect_close(r.grads[i], ref[g.params[i].grad], "grad." + g.params[i].name, tol);
 }
+
+constexpr DType PRECISIONS[] = {DType::f32, DType::bf16};
 
 // The plans of every case, lowered once: which kinds each contains.
 struct Lowered {
   GraphCase c;
   Graph graph;
-  std::map<bool, std::vector<PlanOpKind>> kinds;  // fuse → kinds
+  std::map<std::pair<bool, DType>, std::vector<PlanOpKind>> kinds;  // (fuse, precision) → kinds
 };
 const std::vector<Lowered>& lowered_cases() {
   static const std::vector<Lowered> all = [] {
@@ -116,7 +128,9 @@ const std::vector<Lowered>& lowered_cases() {
     for (const GraphCase& c : graph_cases()) {
       Lowered l{c, c.build(), {}};
       for (bool fuse : {true, false})
-        for (const PlanOp& op : lower(l.graph, fuse)) l.kinds[fuse].push_back(op.kind);
+        for (DType d : PRECISIONS)
+          for (const PlanOp& op : make_plan(l.graph, c.train ? GraphMode::train : GraphMode::eval, BATCH, fuse, d).ops)
+            l.kinds[{fuse, d}].push_back(op.kind);
       out.push_back(std::move(l));
     }
     return out;
@@ -130,22 +144,22 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
   const auto kind = PlanOpKind(GetParam());
   int runs = 0;
   for (const Lowered& l : lowered_cases())
-    for (bool fuse : {true, false}) {
-      const auto& k = l.kinds.at(fuse);
-      if (std::find(k.begin(), k.end(), kind) == k.end()) continue;
-      IrValues ref(l.graph, BATCH);
-      ir_fill_leaves(ref, SEED);
-      ir_run(ref);
-      for (const std::string& name : backend_names()) {
+    for (bool fuse : {true, false})
+      for (DType precision : PRECISIONS) {
+        const auto& k = l.kinds.at({fuse, precision});
+        if (std::find(k.begin(), k.end(), kind) == k.end()) continue;
+        IrValues ref(l.graph, BATCH);
+        ir_fill_leaves(ref, SEED);
+        ir_run(ref);
+        for (const std::string& name : backend_names()) {
           std::unique_ptr<Backend> backend = runnable_backend(name);
-          if (!backend) continue;
-          // Every op runs in f32 until mixed precision adds bf16/f16 variants (and loops over them here).
+          if (!backend || !backend->precision_support(precision).empty()) continue;
           SCOPED_TRACE(std::string(plan_op_kind_name(kind)) + " in " + l.c.name + (fuse ? " (fused)" : " (unfused)") +
-                       " on " + name + ", f32");
-          expect_matches_fp64(run_plan(l.graph, l.c.train, fuse, *backend), ref, l.graph);
+                       " on " + name + ", " + dtype_name(precision));
+          expect_matches_fp64(run_plan(l.graph, l.c.train, fuse, *backend, BATCH, precision), ref, l.graph, precision);
           ++runs;
         }
-    }
+      }
   EXPECT_GT(runs, 0) << "plan op kind " << plan_op_kind_name(kind)
                      << " has no case: add a graph that lowers to it to tests/runtime/graph_cases.h";
   std::printf("%s: %d runs (case × fused/unfused × backend)\n", plan_op_kind_name(kind), runs);
