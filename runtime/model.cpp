@@ -190,6 +190,20 @@ void read_code_stats(const nlohmann::json& j, const std::string& path, Model& m)
   m.code_stats_rows = j.contains("rows") && j["rows"].is_number_unsigned() ? j["rows"].get<int64_t>() : 0;
 }
 
+}  // namespace
+
+DType parse_precision(const std::string& value, const std::string& option) {
+  if (value == "fp32") return DType::f32;
+  if (value == "bf16") return DType::bf16;
+  if (value == "fp16") return DType::f16;
+  if (value == "tf32")
+    AE_FAIL(option, " tf32: tf32 (fp32 storage, tensor-core GEMMs) is a GPU setting, and the cuda backend does not run "
+            "mixed-precision plans yet; use fp32, or bf16 on the cpu");
+  AE_FAIL(option, " ", value, ": unknown precision; expected one of: fp32, bf16, fp16, tf32");
+}
+
+namespace {
+
 Model from_file(const ModelFile& f, const std::string& path, int slots, bool checkpoint) {
   int64_t version = meta_int(f, path, "ae.format_version");
   if (version > MODEL_FORMAT_VERSION)

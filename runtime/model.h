@@ -50,6 +50,11 @@ struct Model {
   void ensure_state_slots(int slots);
 };
 
+// "fp32", "bf16" or "fp16" → the compute dtype (Model::precision); "tf32" and anything else are
+// errors naming `option` ("--precision" from the command line, "precision" from the APIs). Whether a
+// backend runs it is Backend::precision_support's to say.
+DType parse_precision(const std::string& value, const std::string& option);
+
 // What a checkpoint adds to a model file.
 struct Checkpoint {
   nlohmann::json train_state;            // the loop's position and settings (runtime/trainer.cpp)

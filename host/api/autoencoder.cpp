@@ -127,6 +127,7 @@ Autoencoder Autoencoder::create(const std::string& spec, uint64_t seed, const st
 Autoencoder Autoencoder::load(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->model = Model::load(path);
+  impl->model.precision = DType::f32;  // the file records how it was trained; calls run fp32 unless set_precision
   return Autoencoder(std::move(impl));
 }
 
@@ -172,9 +173,13 @@ TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig&
   // A count given here stays the model's, so encode after train runs as training did.
   if (c.threads > 0) impl.threads = c.threads;
   ThreadsScope scope(resolve_threads(impl.threads));
+  const DType precision = parse_precision(c.precision, "precision");
+  auto backend = make_backend(c.device);
+  if (const std::string why = backend->precision_support(precision); !why.empty()) AE_FAIL(why);
   impl.drop_plans();  // they hold the old backend's memory
-  impl.backend = make_backend(c.device);
+  impl.backend = std::move(backend);
   Model& m = impl.model;
+  m.precision = precision;
   const int64_t width = m.spec.input;
   m.norm = Normalizer::fit(parse_norm_kind(c.normalize, "normalize"), x, rows, width);
   // Without normalisation the rows are used where they are: no copy of the caller's data.
@@ -356,6 +361,18 @@ std::string Autoencoder::info_json() const {
                         {"seed", m.seed}, {"step", m.step}, {"epoch", m.epoch}, {"optimizer", m.optimizer}, {"data", m.data},
                         {"threshold", m.threshold}}
       .dump();
+}
+void Autoencoder::set_precision(const std::string& precision) {
+  const DType p = parse_precision(precision, "precision");
+  Impl& impl = model_of(m_impl, "set_precision");
+  std::lock_guard lock(impl.mutex);
+  if (const std::string why = impl.backend->precision_support(p); !why.empty()) AE_FAIL(why);
+  impl.model.precision = p;  // kept plans are per precision (CompiledModel): nothing to drop
+}
+std::string Autoencoder::precision() const {
+  Impl& impl = model_of(m_impl, "precision");
+  std::lock_guard lock(impl.mutex);
+  return precision_name(impl.model.precision);
 }
 void Autoencoder::set_threads(int threads) {
   AE_CHECK(threads >= 0, "set_threads: threads=", threads, " must be ≥ 0 (0: OpenMP's default)");

@@ -29,15 +29,7 @@ void add_precision_option(CLI::App& cmd, std::string& precision) {
       ->capture_default_str();
 }
 
-DType parse_precision(const std::string& value) {
-  if (value == "fp32") return DType::f32;
-  if (value == "bf16") return DType::bf16;
-  if (value == "fp16") return DType::f16;  // the backend says whether it runs it (Backend::precision_support)
-  if (value == "tf32")
-    AE_FAIL("--precision tf32: tf32 (fp32 storage, tensor-core GEMMs) is a GPU setting, and the cuda backend does not run "
-            "mixed-precision plans yet; use fp32, or bf16 on the cpu");
-  AE_FAIL("--precision ", value, ": unknown precision; expected one of: fp32, bf16, fp16, tf32");
-}
+DType parse_precision(const std::string& value) { return ae::parse_precision(value, "--precision"); }
 
 void check_precision(const Backend& backend, DType precision) {
   if (const std::string why = backend.precision_support(precision); !why.empty()) AE_FAIL(why);

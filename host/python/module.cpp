@@ -97,6 +97,7 @@ constexpr ConfigField k_config_fields[] = {
     {"g_lr", set_field<&ae::TrainConfig::g_lr>},           {"patience", set_field<&ae::TrainConfig::patience>},
     {"keep_best", set_field<&ae::TrainConfig::keep_best>}, {"log_every", set_field<&ae::TrainConfig::log_every>},
     {"contamination", set_field<&ae::TrainConfig::contamination>}, {"data_name", set_field<&ae::TrainConfig::data_name>},
+    {"precision", set_field<&ae::TrainConfig::precision>},
 };
 
 // The keyword arguments of Model.train → TrainConfig; an unknown key is a TypeError, as Python's.
@@ -270,6 +271,11 @@ PYBIND11_MODULE(_core, mod) {
       .def_property_readonly("history_json", locked([](const Model& s) { return s.m.history_json(); }))
       .def_property_readonly("info_json", locked([](const Model& s) { return s.m.info_json(); }))
       .def_property_readonly("plans_built", locked([](const Model& s) { return s.m.plans_built(); }))
+      .def_property("precision", locked([](const Model& s) { return s.m.precision(); }), [](Model& s, const std::string& p) {
+        s.check_reentry();
+        py::gil_scoped_release release;
+        s.m.set_precision(p);
+      })
       .def_property("threads", locked([](const Model& s) { return s.m.threads(); }), [](Model& s, int t) {
         s.check_reentry();
         py::gil_scoped_release release;

@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - the same conventions without scikit-le
             return self
 
 
-_PRECISIONS = ("fp32",)
+_PRECISIONS = ("fp32", "bf16")
 _F32 = np.dtype(np.float32)
 
 
@@ -58,7 +58,8 @@ class Autoencoder(_Base):
     threshold_ is put at the training scores' 1 - contamination quantile, and predict() flags rows
     above it. `verbose=0` trains silently; otherwise a progress bar (tqdm when installed, else one
     line per epoch on stderr). Ctrl-C during fit() stops after the current step: the estimator keeps
-    the model trained so far and KeyboardInterrupt is raised.
+    the model trained so far and KeyboardInterrupt is raised. precision="bf16" trains and transforms
+    with bf16 storage and GEMMs (fp32 accumulation and master weights) on a CPU with AVX512_BF16.
     """
 
     def __init__(self, spec="784-256r-32-256r-784s", loss="mse", optimizer="adam", lr=None, epochs=10, batch_size=256,
@@ -121,7 +122,7 @@ class Autoencoder(_Base):
                       shuffle=p["shuffle"], threads=p["threads"], device=p["device"], normalize=p["normalize"],
                       lr_schedule=p["lr_schedule"], warmup=p["warmup"], lr_step=p["lr_step"], lr_gamma=p["lr_gamma"],
                       lr_min=p["lr_min"], patience=p["patience"], keep_best=p["keep_best"], d_lr=p["d_lr"],
-                      g_lr=p["g_lr"], contamination=p["contamination"],
+                      g_lr=p["g_lr"], contamination=p["contamination"], precision=self.precision,
                       data_name=f"numpy array [{X.shape[0]} x {X.shape[1]}] (Python)")
         try:
             summary = model.train(X, val, bar.update if bar.active else None, **config)
@@ -165,7 +166,8 @@ class Autoencoder(_Base):
         """The parameters as the engine takes them, each checked by name (TypeError for a wrong
         type, ValueError for a bad value), before any work."""
         if self.precision not in _PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}: this build of ae trains in {', '.join(_PRECISIONS)} only")
+            raise ValueError(f"precision={self.precision!r}: expected one of {', '.join(_PRECISIONS)} (bf16: bf16 storage "
+                             "and GEMMs with fp32 accumulation, on a CPU with AVX512_BF16)")
         if self.contamination is not None and not (isinstance(self.contamination, numbers.Real)
                                                    and 0 < self.contamination < 1):
             raise ValueError(f"contamination={self.contamination!r} must be in (0, 1), or None for no threshold")
@@ -290,6 +292,8 @@ class Autoencoder(_Base):
                 with open(path, "wb") as f:
                     f.write(data)
                 self.model_ = _core.Model.load(path)
+                if getattr(self, "precision", "fp32") != "fp32":  # a file loads as fp32; the estimator ran in this
+                    self.model_.precision = self.precision
 
 
 def load(path, threads=0, verbose=0):

@@ -44,3 +44,31 @@ def test_the_readme_python_example_is_the_example_file():
     readme = (ROOT / "README.md").read_text()
     example = (ROOT / "python" / "examples" / "fashion_mnist.py").read_text()
     assert "```python\n" + example + "```" in readme
+
+
+def test_bf16_fit_and_transform_agree_with_the_cli(fashion, tmp_path, run_ae):
+    if "avx512_bf16" not in open("/proc/cpuinfo").read() and "amx_bf16" not in open("/proc/cpuinfo").read():
+        import pytest
+        pytest.skip("bf16 needs AVX512_BF16 or AMX")
+    X, Xt = fashion["X"], fashion["X_test"]
+    kw = dict(spec="784-128r-32-128r-784s", epochs=2, verbose=0, threads=2)
+    f32 = ae.Autoencoder(**kw).fit(X)
+    b16 = ae.Autoencoder(precision="bf16", **kw).fit(X)
+    assert b16.model_.precision == "bf16" and f32.model_.precision == "fp32"
+    c32, c16 = f32.transform(Xt), b16.transform(Xt)
+    assert not np.array_equal(c32, c16)  # it did run in bf16
+    # the same network from the same seed: bf16's training path stays close to fp32's
+    err32 = np.mean((f32.inverse_transform(c32) - Xt) ** 2)
+    err16 = np.mean((b16.inverse_transform(c16) - Xt) ** 2)
+    assert abs(err16 - err32) / err32 < 0.05, (err32, err16)
+    model = tmp_path / "b16.safetensors"
+    b16.save(model)
+    np.save(tmp_path / "x.npy", Xt)
+    run_ae("encode", "--model", model, "--data", tmp_path / "x.npy", "--out", tmp_path / "codes.npy", "--quiet",
+           "--precision", "bf16", "--threads", 2)
+    np.testing.assert_array_equal(c16, np.load(tmp_path / "codes.npy"))
+    assert "precision: bf16" in run_ae("info", "--model", model).stdout
+    # a file opens in fp32; the estimator's precision follows it through pickling
+    assert ae.load(model).model_.precision == "fp32"
+    import pickle
+    assert pickle.loads(pickle.dumps(b16)).model_.precision == "bf16"

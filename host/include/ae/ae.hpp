@@ -62,6 +62,9 @@ struct TrainConfig {
                                   // default: OMP_NUM_THREADS, or all cores). A count given here
                                   // becomes the model's setting for later calls.
   std::string device = "cpu";     // cpu or auto
+  // fp32, or bf16: bf16 storage and GEMMs with fp32 accumulation and fp32 master weights, on a CPU
+  // with AVX512_BF16 (else an error). Later calls on the model run in it too (set_precision).
+  std::string precision = "fp32";
   std::string normalize = "none"; // none, minmax, zscore: fitted on the training data, kept in the model
   // learning rate: linear warm-up over `warmup` steps, then the schedule (constant, step, cosine)
   std::string lr_schedule = "constant";
@@ -150,6 +153,10 @@ class AE_API Autoencoder {
   // the call only: the caller's own OpenMP setting is restored afterwards.
   void set_threads(int threads);
   int threads() const;  // the count calls use now (0 resolved to the number of cores)
+  // The precision encode/decode/reconstruct/score run in: "fp32" (the default, also after load) or
+  // "bf16" (see TrainConfig::precision); train sets it to its config's.
+  void set_precision(const std::string& precision);
+  std::string precision() const;
 
  private:
   struct Impl;
