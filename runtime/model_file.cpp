@@ -1,4 +1,4 @@
-// safetensors reader and writer for ae model files (F32 tensors + string metadata).
+// safetensors reader and writer for ae model files (F32, BF16 and F16 tensors + string metadata).
 // Loading reads the 8-byte length and the JSON header, validates every entry and the tiling of the
 // data buffer before allocating tensor storage, then reads each tensor's bytes in file order.
 #include "runtime/model_file.h"
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 
 #include "graph/json_text.h"
 #include "kernels/common/error.h"
+#include "kernels/cpu/lowp_round.h"
 #include "runtime/atomic_file.h"
 
 // safetensors stores the header length and all tensor data little-endian; ae copies both straight
@@ -44,6 +46,17 @@ bool is_safetensors_dtype(const std::string& d) {
                                               "U64",  "F8_E4M3",   "F8_E5M2", "F8_E8M0", "F4",
                                               "F6_E2M3", "F6_E3M2"};
   return known.count(d) > 0;
+}
+
+// The safetensors names of the dtypes ae stores; little-endian, 4 and 2 bytes per element.
+const char* file_dtype_name(DType d) { return d == DType::f32 ? "F32" : d == DType::bf16 ? "BF16" : "F16"; }
+
+bool parse_file_dtype(const std::string& s, DType& d) {
+  if (s == "F32") d = DType::f32;
+  else if (s == "BF16") d = DType::bf16;
+  else if (s == "F16") d = DType::f16;
+  else return false;
+  return true;
 }
 
 // Element count of a shape; false on a negative dimension or more bytes than any file holds.
@@ -105,6 +118,7 @@ uint64_t json_uint(const json& v, const std::string& path, const std::string& fi
 struct Entry {
   std::string name;
   std::vector<int64_t> shape;
+  DType dtype = DType::f32;
   uint64_t begin = 0, end = 0;
 };
 
@@ -118,13 +132,13 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& pat
   const json& dtype = v["dtype"];
   if (!dtype.is_string()) AE_FAIL(path, ": ", where, ": dtype is ", json_shown(dtype), ", expected a string");
   const std::string d = dtype.get<std::string>();
-  if (d != "F32") {
+  Entry e;
+  if (!parse_file_dtype(d, e.dtype)) {
     if (is_safetensors_dtype(d))
       AE_FAIL(path, ": ", where, " has dtype ", d,
-              "; ae reads F32 tensors only (convert the tensor to float32 before loading)");
-    AE_FAIL(path, ": ", where, " has unknown dtype ", quote_bytes(d, 40, '\''), "; ae reads F32 tensors only");
+              "; ae reads F32, BF16 and F16 tensors (convert the tensor to float32 before loading)");
+    AE_FAIL(path, ": ", where, " has unknown dtype ", quote_bytes(d, 40, '\''), "; ae reads F32, BF16 and F16 tensors");
   }
-  Entry e;
   e.name = name;
   const json& shape = v["shape"];
   if (!shape.is_array()) AE_FAIL(path, ": ", where, ": shape is ", json_shown(shape), ", expected an array");
@@ -144,9 +158,11 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& pat
   e.end = json_uint(offsets[1], path, where + ": data_offsets[1]");
   if (e.end < e.begin)
     AE_FAIL(path, ": ", where, ": data_offsets [", e.begin, ", ", e.end, "] ends before it begins");
-  if (e.end - e.begin != elems * sizeof(float))
+  const uint64_t bytes = elems * uint64_t(dtype_bytes(e.dtype));
+  if (e.end - e.begin != bytes)
     AE_FAIL(path, ": ", where, ": data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin,
-            " bytes, but shape ", shape_text(e.shape), " of F32 needs ", elems * sizeof(float));
+            " bytes, but shape ", shape_text(e.shape), " of ", d, " needs ", bytes, " (", dtype_bytes(e.dtype),
+            " per element)");
   return e;
 }
 
@@ -179,6 +195,39 @@ json parse_header(const std::string& header, const std::string& path) {
   return root;
 }
 
+// The 16-bit patterns of a BF16 or F16 tensor, rounded to nearest even. A finite value that fp16
+// cannot hold would silently become inf: refused, naming the tensor and the value.
+std::vector<uint16_t> encode_16(const NamedTensor& t, const std::string& path) {  // [elems]
+  std::vector<uint16_t> bits(t.data.size());
+  for (size_t i = 0; i < t.data.size(); ++i) {
+    const float v = t.data[i];
+    if (t.dtype == DType::bf16) {
+      bits[i] = cpu::bf16_bits(v);
+      continue;
+    }
+    bits[i] = cpu::fp16_bits(v);
+    if ((bits[i] & 0x7fffu) == 0x7c00u && std::isfinite(v))
+      AE_FAIL(path, ": cannot save tensor '", t.name, "' as F16: element ", i, " is ", v,
+              ", beyond fp16's range (largest finite 65504; it would become inf); save it as bf16, which has fp32's range");
+  }
+  return bits;
+}
+
+// Reads a tensor's bytes at `offset` as fp32 values, widening BF16 and F16 exactly.
+void read_tensor_data(int fd, const Entry& e, uint64_t offset, std::vector<float>& out, const std::string& path) {
+  const uint64_t bytes = e.end - e.begin;
+  if (e.dtype == DType::f32) {
+    out.resize(bytes / sizeof(float));
+    pread_exact(fd, out.data(), bytes, offset, path);
+    return;
+  }
+  std::vector<uint16_t> bits(bytes / sizeof(uint16_t));  // little-endian (see static_assert)
+  pread_exact(fd, bits.data(), bytes, offset, path);
+  out.resize(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i)
+    out[i] = e.dtype == DType::bf16 ? cpu::bf16_value(bits[i]) : cpu::fp16_value(bits[i]);
+}
+
 }  // namespace
 
 const NamedTensor* ModelFile::find(std::string_view name) const {
@@ -191,8 +240,10 @@ void save_model_file(const std::string& path, const ModelFile& file) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!file.metadata.empty()) header[k_metadata_key] = file.metadata;
   std::set<std::string_view> names;
+  std::vector<std::vector<uint16_t>> encoded(file.tensors.size());  // BF16/F16 tensors' bits, before any write
   uint64_t offset = 0;
-  for (const NamedTensor& t : file.tensors) {
+  for (size_t i = 0; i < file.tensors.size(); ++i) {
+    const NamedTensor& t = file.tensors[i];
     if (t.name == k_metadata_key)
       AE_FAIL(path, ": cannot save a tensor named '", k_metadata_key, "' (reserved by safetensors)");
     if (!names.insert(t.name).second) AE_FAIL(path, ": cannot save two tensors named '", t.name, "'");
@@ -203,8 +254,9 @@ void save_model_file(const std::string& path, const ModelFile& file) {
     if (elems != t.data.size())
       AE_FAIL(path, ": cannot save tensor '", t.name, "': shape ", shape_text(t.shape), " holds ",
               elems, " elements but data has ", t.data.size());
-    const uint64_t bytes = elems * sizeof(float);
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+    if (t.dtype != DType::f32) encoded[i] = encode_16(t, path);
+    const uint64_t bytes = elems * uint64_t(dtype_bytes(t.dtype));
+    header[t.name] = {{"dtype", file_dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text;
@@ -219,7 +271,11 @@ void save_model_file(const std::string& path, const ModelFile& file) {
   AtomicFile out(path, sizeof(n) + n + offset);  // offset: the data bytes
   out.write(&n, sizeof(n));  // little-endian (see static_assert)
   out.write(text);
-  for (const NamedTensor& t : file.tensors) out.write(t.data.data(), t.data.size() * sizeof(float));
+  for (size_t i = 0; i < file.tensors.size(); ++i) {
+    const NamedTensor& t = file.tensors[i];
+    if (t.dtype == DType::f32) out.write(t.data.data(), t.data.size() * sizeof(float));
+    else out.write(encoded[i].data(), encoded[i].size() * sizeof(uint16_t));
+  }
   out.commit();
 }
 
@@ -299,8 +355,8 @@ ModelFile load_model_file(const std::string& path) {
     NamedTensor t;
     t.name = e.name;
     t.shape = e.shape;
-    t.data.resize((e.end - e.begin) / sizeof(float));
-    pread_exact(fd.get(), t.data.data(), e.end - e.begin, data_start + e.begin, path);
+    t.dtype = e.dtype;
+    read_tensor_data(fd.get(), e, data_start + e.begin, t.data, path);
     file.tensors.push_back(std::move(t));
   }
   return file;
