@@ -40,11 +40,13 @@ namespace {
 
 const std::vector<int64_t>& torch_shape(const ParamInfo& p) { return p.dims; }
 
-void add_tensor(ModelFile& f, const std::string& name, std::vector<int64_t> shape, const float* data, int64_t n) {
+void add_tensor(ModelFile& f, const std::string& name, std::vector<int64_t> shape, const float* data, int64_t n,
+                DType stored = DType::f32) {
   NamedTensor t;
   t.name = name;
   t.shape = std::move(shape);
   t.data.assign(data, data + n);
+  t.dtype = stored;
   f.tensors.push_back(std::move(t));
 }
 
@@ -74,17 +76,19 @@ std::string state_tensor_name(const ParamStore& store, size_t i, size_t k, int s
   return "optimizer." + group + store.info(i).name + "." + std::to_string(slot);
 }
 
-ModelFile to_file(const Model& m) {
+// weights: the dtype the parameters are stored in (m.save_dtype, or fp32 for a checkpoint).
+ModelFile to_file(const Model& m, DType weights) {
   ModelFile f;
   for (size_t i = 0; i < m.params.count(); ++i)
     for (const FilePart& part : file_parts(m.params.info(i)))
-      add_tensor(f, part.name, part.shape, m.params.value(i) + part.offset, part.size);
+      add_tensor(f, part.name, part.shape, m.params.value(i) + part.offset, part.size, weights);
   f.metadata["format"] = "ae";
   f.metadata["ae.format_version"] = std::to_string(MODEL_FORMAT_VERSION);
   f.metadata["ae.spec"] = m.spec.to_json().dump();
   f.metadata["ae.spec_compact"] = m.spec.to_compact();
   f.metadata["ae.loss"] = loss_name(m.loss);
   f.metadata["ae.precision"] = precision_name(m.precision);
+  f.metadata["ae.save_dtype"] = precision_name(weights);
   f.metadata["ae.step"] = std::to_string(m.step);
   f.metadata["ae.epoch"] = std::to_string(m.epoch);
   f.metadata["ae.rng"] = nlohmann::json{{"algorithm", "philox4x32-10"}, {"seed", m.seed}, {"step", m.step}, {"epoch", m.epoch}}.dump();
@@ -136,6 +140,14 @@ int64_t meta_int(const ModelFile& f, const std::string& path, const std::string&
   } catch (const std::exception&) {
   }
   AE_FAIL(path, ": __metadata__ field '", key, "' must be a non-negative integer, got ", quote_bytes(s, 40, '\''));
+}
+
+// A dtype field (ae.precision, ae.save_dtype): fp32, bf16 or fp16.
+DType meta_dtype(const ModelFile& f, const std::string& path, const std::string& key) {
+  const std::string& p = meta(f, path, key);
+  for (DType d : {DType::f32, DType::bf16, DType::f16})
+    if (p == precision_name(d)) return d;
+  AE_FAIL(path, ": __metadata__ ", key, " is ", quote_bytes(p, 40, '\''), "; expected one of: fp32, bf16, fp16");
 }
 
 std::string shape_text(const std::vector<int64_t>& s) {
@@ -204,6 +216,21 @@ DType parse_precision(const std::string& value, const std::string& option) {
 
 namespace {
 
+// The dtype the weights are stored in: ae.save_dtype, which every weight tensor must match; in a file
+// without it (written before --save-dtype, or converted by other tools), the weights' common dtype.
+DType stored_dtype(const ModelFile& f, const std::string& path, const std::set<std::string>& weights) {
+  const bool recorded = f.metadata.count("ae.save_dtype") > 0;
+  const DType want = recorded ? meta_dtype(f, path, "ae.save_dtype") : weights.empty() ? DType::f32 : f.find(*weights.begin())->dtype;
+  for (const std::string& name : weights) {
+    const DType got = f.find(name)->dtype;
+    if (got == want) continue;
+    if (!recorded) return DType::f32;  // mixed: each tensor is still read exactly
+    AE_FAIL(path, ": tensor '", name, "' is stored as ", precision_name(got), " but __metadata__ ae.save_dtype says ",
+            precision_name(want), "; the file was changed after ae wrote it");
+  }
+  return want;
+}
+
 Model from_file(const ModelFile& f, const std::string& path, int slots, bool checkpoint) {
   int64_t version = meta_int(f, path, "ae.format_version");
   if (version > MODEL_FORMAT_VERSION)
@@ -215,13 +242,8 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
     AE_FAIL(path, ": __metadata__ ae.loss is ", quote_bytes(meta(f, path, "ae.loss"), 40, '\''), "; expected one of: ",
             loss_names_list());
   m.loss = *loss;
-  if (f.metadata.count("ae.precision")) {  // absent in files written before mixed precision: fp32
-    const std::string& p = meta(f, path, "ae.precision");
-    if (p == "bf16") m.precision = DType::bf16;
-    else if (p == "fp16") m.precision = DType::f16;
-    else if (p != "fp32")
-      AE_FAIL(path, ": __metadata__ ae.precision is ", quote_bytes(p, 40, '\''), "; expected one of: fp32, bf16, fp16");
-  }
+  if (f.metadata.count("ae.precision"))  // absent in files written before mixed precision: fp32
+    m.precision = meta_dtype(f, path, "ae.precision");
   m.step = meta_int(f, path, "ae.step");
   m.epoch = meta_int(f, path, "ae.epoch");
   auto rng = meta_json(f, path, "ae.rng");
@@ -249,6 +271,7 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
         AE_FAIL(path, ": tensor '", part.name, "' has shape ", shape_text(t->shape), " but ", why, " needs ", shape_text(part.shape));
       part_names.insert(part.name);
     }
+  m.save_dtype = stored_dtype(f, path, part_names);
   m.params = ParamStore(ParamStore::infos_for(m.spec), slots);
   size_t expected = m.params.count();
   for (size_t i = 0; i < m.params.count(); ++i) {
@@ -271,7 +294,7 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
 
 }  // namespace
 
-void Model::save(const std::string& path) const { save_model_file(path, to_file(*this)); }
+void Model::save(const std::string& path) const { save_model_file(path, to_file(*this, save_dtype)); }
 
 Model Model::load(const std::string& path) {
   ModelFile f = load_model_file(path);
@@ -279,7 +302,7 @@ Model Model::load(const std::string& path) {
 }
 
 void save_checkpoint(const std::string& path, const Model& m, const Checkpoint& ck) {
-  ModelFile f = to_file(m);
+  ModelFile f = to_file(m, DType::f32);
   for (size_t i = 0; i < m.params.count(); ++i) {
     const ParamInfo& p = m.params.info(i);
     for (size_t k = 0; k < m.params.state_blocks(i); ++k)  // every group's state: a resume continues each optimizer

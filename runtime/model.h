@@ -27,6 +27,10 @@ struct Model {
   // The dtype its plans compute in (--precision; graph/precision.cpp). A file records the one it
   // was trained with (ae.precision); commands that run a model set their own (default fp32).
   DType precision = DType::f32;
+  // The dtype save() stores the weights in (--save-dtype): fp32, or bf16/fp16 for an inference file
+  // half the size, rounded to nearest even. A file records it (ae.save_dtype); loading gives exact
+  // fp32 values and keeps it. Checkpoints ignore it: optimizer state and resumes need fp32.
+  DType save_dtype = DType::f32;
   int64_t step = 0;                // optimizer steps taken
   int64_t epoch = 0;               // epochs completed
   uint64_t seed = 0;               // initialisation and shuffling seed (Philox key)
@@ -44,7 +48,7 @@ struct Model {
   // Fresh parameters, initialised by activation (He / Xavier / LeCun) from `seed`.
   static Model create(const Spec& spec, uint64_t seed, Loss loss);
   static Model load(const std::string& path);
-  void save(const std::string& path) const;  // atomic: temporary file, flush, rename
+  void save(const std::string& path) const;  // atomic: temporary file, flush, rename; weights in save_dtype
 
   // Re-creates the store with `slots` optimizer floats per element, keeping the values.
   void ensure_state_slots(int slots);
@@ -61,6 +65,7 @@ struct Checkpoint {
   std::optional<ParamStore> best;        // best weights so far (keep-best), if any
 };
 
+// Always fp32, whatever model.save_dtype says: a resume continues bit for bit.
 void save_checkpoint(const std::string& path, const Model& model, const Checkpoint& ck);
 // Loads the model with its optimizer state (`slots` per element) and the checkpoint record.
 Model load_checkpoint(const std::string& path, int slots, Checkpoint& ck);

@@ -360,6 +360,7 @@ void start_or_resume(Run& r, bool resume) {
   r.st = LoopState::from_json(ck.train_state.value("loop", nlohmann::json::object()), r.o.checkpoint);
   loaded.norm = r.model.norm;  // identical by the settings check (same data, same kind)
   loaded.precision = r.model.precision;  // this run's --precision, whatever the checkpoint's was
+  loaded.save_dtype = r.model.save_dtype;  // likewise the model file's dtype (checkpoints are fp32)
   r.model = std::move(loaded);
   r.best = std::move(ck.best);
   r.res.resumed = true;
