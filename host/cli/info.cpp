@@ -2,6 +2,7 @@
 // anomaly threshold, optimizer and training history.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -72,7 +73,11 @@ void print_model(const std::string& path) {
   }
   std::printf("loss: %s\n", loss_name(m.loss));
   std::printf("precision: %s%s\n", precision_name(m.precision),
-              m.precision == DType::f32 ? "" : " (trained with bf16 storage and GEMMs, fp32 accumulation; weights stored fp32)");
+              m.precision == DType::f32 ? "" : " (trained with bf16 storage and GEMMs, fp32 accumulation and master weights)");
+  const auto bytes = std::filesystem::file_size(path);
+  std::printf("stored: %s weights, file %llu bytes (%.2f MiB)%s\n", precision_name(m.save_dtype), (unsigned long long)bytes,
+              double(bytes) / (1 << 20),
+              m.save_dtype == DType::f32 ? "" : "; read as their exact fp32 values (ae train --save-dtype rounded them)");
   std::printf("noise: %s\n", describe_noise(m.spec.noise).c_str());
   std::printf("contractive: %s\n", describe_contractive(m.spec.contractive).c_str());
   if (m.spec.variational())

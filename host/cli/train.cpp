@@ -25,7 +25,7 @@ namespace {
 struct TrainArgs {
   std::string spec, data = DEFAULT_TRAIN, val, init, out = "ae-model.safetensors", log_json, device = "cpu";
   std::string optimizer = "adam", loss = "mse", shuffle = "on", normalize, schedule = "constant", checkpoint;
-  std::string precision = "fp32";
+  std::string precision = "fp32", save_dtype = "fp32";
   int64_t epochs = 10, steps = -1, batch = 256, log_every = 0, max_rows = -1, val_rows = -1;
   int64_t patience = 0, checkpoint_every = 0, warmup = 0, lr_step = 1000;
   double lr = NAN, momentum = NAN, weight_decay = NAN, val_split = 0, lr_gamma = 0.1, lr_min = 0, contamination = NAN;
@@ -334,7 +334,15 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
   }
   if (!model.threshold.is_null())
     std::printf("anomaly threshold: %.6g (training-score quantile %.4g)\n", model.threshold["value"].get<double>(), 1.0 - a.contamination);
-  std::printf("model written to %s\n", std::filesystem::absolute(a.out).string().c_str());
+  std::printf("model written to %s%s\n", std::filesystem::absolute(a.out).string().c_str(),
+              model.save_dtype == DType::f32 ? "" : (std::string(" (") + precision_name(model.save_dtype) + " weights)").c_str());
+}
+
+// --save-dtype: the dtype of the weights in --out (checkpoints are always fp32).
+DType parse_save_dtype(const std::string& value) {
+  for (DType d : {DType::f32, DType::bf16, DType::f16})
+    if (value == precision_name(d)) return d;
+  AE_FAIL("--save-dtype ", value, ": unknown dtype; expected one of: fp32, bf16, fp16");
 }
 
 void run_train(const TrainArgs& a, const CLI::App& sub) {
@@ -343,6 +351,7 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
   if (!loss) AE_FAIL("--loss ", a.loss, ": unknown loss; expected one of: ", loss_names_list());
   Model model = start_model(a, *loss);
   model.precision = parse_precision(a.precision);
+  model.save_dtype = parse_save_dtype(a.save_dtype);  // not --init's: fp32 unless given again
   TrainOptions o = make_options(a, model.spec);
   check_args(a, sub, o);
   bool resume = a.resume;
@@ -476,6 +485,11 @@ void add_train(CLI::App& app) {
   s->add_option("--log-every", a->log_every, "Log every N steps instead of every epoch");
   s->add_option("--device", a->device, "cpu, cuda, cuda-sim (CUDA kernels run on the CPU) or auto")->capture_default_str();
   add_precision_option(*s, a->precision);
+  s->add_option("--save-dtype", a->save_dtype,
+                "fp32, bf16 or fp16: the dtype of the weights in --out. bf16/fp16 halve the file for inference (rounded "
+                "to nearest even; fp16 refuses weights beyond ±65504). Checkpoints are always fp32, so --resume is exact; "
+                "a model loaded from a bf16/fp16 file trains in fp32 from its exact values")
+      ->capture_default_str();
   s->add_option("--max-rows", a->max_rows, "Use only the first N rows of --data");
   s->add_option("--val-rows", a->val_rows, "Use only the first N rows of --val");
   s->add_flag("--quiet", a->quiet, "No progress output");
