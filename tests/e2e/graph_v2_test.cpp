@@ -4,6 +4,8 @@
 // reported apart from the reconstruction on the epoch lines, in --log-json and in the model history.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 #include <filesystem>
 #include <sstream>
@@ -43,9 +45,12 @@ TEST(FormatCompat, UntiedModelsAreWrittenAsThePreviousReleaseWroteThem) {
   for (const auto& [key, value] : then.metadata)
     if (key != "ae.data") EXPECT_EQ(now.metadata.at(key), value) << key;  // ae.data names the data file's path
   // Keys added since that release, which its reader ignores (it reads __metadata__ by name):
-  // ae.code_stats, the codes' training medians for `ae hash`.
+  // ae.code_stats, the codes' training medians for `ae hash`; ae.precision, the training precision;
+  // ae.save_dtype, the weights' stored dtype (fp32 here, so the tensors stay F32 as that reader needs).
+  const std::set<std::string> added = {"ae.code_stats", "ae.precision", "ae.save_dtype"};
   for (const auto& [key, value] : now.metadata)
-    if (!then.metadata.count(key)) EXPECT_EQ(key, "ae.code_stats") << "a metadata key the previous release did not write";
+    if (!then.metadata.count(key)) EXPECT_EQ(added.count(key), 1u) << key << ": a metadata key the previous release did not write";
+  EXPECT_EQ(now.metadata.at("ae.save_dtype"), "fp32");
 }
 
 TEST(Tied, StoresSharedWeightsOnceAndInfoShowsTheTie) {
