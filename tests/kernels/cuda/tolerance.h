@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/cpu/lowp_round.h"
+
 // 1: the kernels run on runtime/sim (ae_tests_cuda_sim); 0: the nvcc-compiled kernels on a GPU
 // (ae_tests_cuda, -DAE_ENABLE_CUDA=ON). Set by tests/kernels/cuda/CMakeLists.txt.
 #if !defined(AE_CUDATEST_SIM)
@@ -52,6 +54,24 @@ constexpr Tolerance same_math_tolerance() {
 #else
   return tolerance<T>();
 #endif
+}
+
+// Tensor-core GEMMs (kernels/cuda/gemm_wmma.cuh). The reference multiplies exactly the operands the
+// kernel does (rounded as the GPU rounds them, kernels/cpu/lowp_round.h), so what differs is:
+//  - the fp32 accumulation: tolerance<float>()'s terms;
+//  - for an output stored in the low-precision type t (not tf32, whose storage is fp32), its last
+//    rounding: kernel and reference round two values the accumulation error apart, which can land
+//    on neighbouring values of t, one ulp ≤ eps_t·|ref| apart (rtol 2·eps_t);
+//  - on a GPU only, when the kernel computes an operand through an activation derivative with
+//    curvature (CUDA's libm and contracted FMAs differ from the host's by an ulp of fp32) and then
+//    rounds it to t: an operand can land on t's neighbouring value, moving a sum by eps_t·scale.
+//    atol = eps_t allows √K such flips. On cuda-sim the kernel's math is the host's: no flips.
+inline Tolerance tc_tolerance(cpu::Lowp t, bool stored_lowp, bool curved_operand) {
+  constexpr double eps32 = std::numeric_limits<float>::epsilon();
+  const double eps_t = cpu::lowp_epsilon(t);
+  double atol = 32 * eps32;
+  if (!AE_CUDATEST_SIM && curved_operand) atol += eps_t;
+  return Tolerance{atol, stored_lowp && t != cpu::Lowp::tf32 ? 2 * eps_t : 32 * eps32, false};
 }
 
 }  // namespace ae::cudatest

@@ -1,0 +1,363 @@
+// The tensor-core tiled GEMM of ae's mixed-precision dense kernels (device code only; included by
+// dense_fwd_tc.cu and dense_bwd_tc.cu, which instantiate it and own its launchers). The
+// nvcuda::wmma sibling of gemm_tile.cuh, with the same operand views and epilogues:
+//
+//   C(r, s) = Σ_t A(r, t) · B(s, t)        r < R, s < S, t < T_LEN,   A(r, t) = a[r·rs + t·ts]
+//
+// IN is the operands' storage type: __half, __nv_bfloat16, or float for tf32 tensor-core math on
+// fp32 storage. Products are formed by the tensor cores from IN operands and accumulated in fp32.
+// A may carry an activation derivative applied as it is loaded (A = dy·act′(y or z), computed in
+// fp32 and then rounded to IN, or to tf32, before the multiply: dense backward never stores dz).
+//
+// Design: a BM×BN output tile per block, each warp a (BM/2)×16 part of it in 16×16 accumulator
+// fragments (64×64: 8 warps of 2 fragments; 32×32: 4 warps of one; see Tile). K-steps of
+// BK = 32 are staged through shared memory in each operand's own contiguity, so the global loads
+// stay coalesced and wmma reads the tile row- or column-major to match: a t-contiguous operand is
+// held as [r][t], the other as [t][r]. Each staged element is bounds-checked (tails load zeros)
+// and already rounded to the fragment type, so the fragments need no conversion. The next K-step's
+// global loads are issued into registers before the current one is multiplied, as in gemm_tile.
+// Epilogue: the accumulators go through shared memory (wmma's fragment layout is unspecified), then
+// every thread finishes whole rows of the tile with coalesced, masked stores:
+//   bias_act: v = acc + bias[s] (fp32 bias); z = v and c = act(v), each rounded to OUT;
+//   store:    c = acc, or c += acc (accumulate), in OUT.
+// Row sums (db): Σ_t A(r, t) of the staged, rounded A (what the tensor cores multiplied), summed
+// in fp32 in t order by the first column of blocks: deterministic, no atomics, bit-equal to a
+// sequential row-order sum.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/common/activation.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/tc_tile.cuh"
+
+// The kernel's three barriers. A test build may define AE_WMMA_BARRIER_MUTANT to make each one
+// skippable at run time, by the number in AE_WMMA_DROP_BARRIER (tests/kernels/cuda/CMakeLists.txt's
+// wmma barrier mutant proves the tests notice each missing one); ae's own builds never define it.
+#if defined(AE_WMMA_BARRIER_MUTANT)
+#include <cstdlib>
+namespace ae::cuda::gemm_wmma {
+inline int dropped_barrier() {
+  static const int n = [] {
+    const char* e = std::getenv("AE_WMMA_DROP_BARRIER");
+    return e ? std::atoi(e) : 0;
+  }();
+  return n;
+}
+}  // namespace ae::cuda::gemm_wmma
+#define AE_WMMA_BARRIER(n)                                                \
+  do {                                                                    \
+    if ((n) != ::ae::cuda::gemm_wmma::dropped_barrier()) __syncthreads(); \
+  } while (0)
+#else
+#define AE_WMMA_BARRIER(n) __syncthreads()
+#endif
+
+namespace ae::cuda::gemm_wmma {
+
+namespace wmma = nvcuda::wmma;
+
+constexpr int BK = 32;  // reduction step staged per barrier interval (t)
+
+// The block of a BM×BN output tile: warps of WM×WN outputs (16×16 accumulator fragments), two warp
+// rows. 64×64: 8 warps of 32×16; 32×32: 4 warps of 16×16. Each thread then stages 8 elements of
+// each operand per K-step (few enough registers that nothing spills).
+template <int BM, int BN>
+struct Tile {
+  static constexpr int WM = BM / 2, WN = 16;
+  static constexpr int WARPS_N = BN / WN;
+  static constexpr int THREADS = 32 * (BM / WM) * WARPS_N;
+};
+
+// Per storage type: the fragment's input type and depth (m16n16k16 for half/bf16, m16n16k8 for
+// tf32), and the conversions. to_operand rounds an fp32 value to what the tensor cores multiply.
+template <typename IN>
+struct Type;
+template <>
+struct Type<__half> {
+  using frag = __half;
+  static constexpr int FK = 16;
+  static __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half to_operand(float v) { return __float2half_rn(v); }
+};
+template <>
+struct Type<__nv_bfloat16> {
+  using frag = __nv_bfloat16;
+  static constexpr int FK = 16;
+  static __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __forceinline__ __nv_bfloat16 to_operand(float v) { return __float2bfloat16_rn(v); }
+};
+template <>
+struct Type<float> {  // tf32 tensor-core math on fp32 storage
+  using frag = wmma::precision::tf32;
+  static constexpr int FK = 8;
+  static __device__ __forceinline__ float to_float(float v) { return v; }
+  static __device__ __forceinline__ float to_operand(float v) { return wmma::__float_to_tf32(v); }
+};
+
+// An fp32 value stored as OUT (round to nearest even for half/bf16; float unchanged).
+template <typename OUT>
+__device__ __forceinline__ OUT store_as(float v) {
+  if constexpr (std::is_same_v<OUT, float>) return v;
+  else if constexpr (std::is_same_v<OUT, __half>) return __float2half_rn(v);
+  else return __float2bfloat16_rn(v);
+}
+template <typename T>
+__device__ __forceinline__ float load_as_float(T v) {
+  if constexpr (std::is_same_v<T, float>) return v;
+  else if constexpr (std::is_same_v<T, __half>) return __half2float(v);
+  else return __bfloat162float(v);
+}
+
+// One operand: element (r, t) at p[r·rs + t·ts]. When act is not linear, each element is multiplied
+// (in fp32) by act′ of aux at the same offset: from z when aux_is_z, else from y.
+template <typename IN>
+struct Operand {
+  const IN* p;
+  int64_t rs, ts;
+  const IN* aux;
+  Act act;
+  bool aux_is_z;
+};
+
+enum class Epilogue : uint8_t {
+  bias_act,  // v = acc + bias[s] (bias optional); z[r, s] = v when z given; c[r, s] = act(v)
+  store,     // c[r, s] = acc, or c[r, s] += acc when accumulate
+};
+
+template <typename IN, typename OUT>
+struct Params {
+  Operand<IN> a, b;
+  int64_t R, S, T_LEN;
+  OUT* c;  // C(r, s) at c[r·c_rs + s]
+  int64_t c_rs;
+  const float* bias;        // [S] (bias_act), or nullptr
+  Act act;                  // bias_act
+  OUT* z;                   // [R, c_rs] pre-activation (bias_act), or nullptr
+  bool accumulate;          // store: add into c
+  float* row_sum;           // [R] Σ_t A(r, t), or nullptr
+  bool accumulate_row_sum;  // add into row_sum
+};
+
+// The factor an operand element is multiplied by as it is loaded: none, or act′ of aux at the same
+// offset for a compile-time activation (so each unrolled load holds one activation's math only).
+struct NoFactor {};
+template <Act A, bool FROM_Z>
+struct Derivative {
+  __device__ __forceinline__ float operator()(float aux) const {
+    return FROM_Z ? act_derivative_from_z(A, aux) : act_derivative_from_y(A, aux);
+  }
+};
+
+// One operand's ROWS×BK slice (rows r0.., steps t0..): load stages it into registers, as fragment
+// operands, store puts them into shared memory. T_CONTIG: BK neighbouring threads read BK
+// neighbouring t of one row, and the tile is [r][t]; otherwise ROWS neighbouring threads read
+// neighbouring r, and the tile is [t][r]. Out-of-range elements are zero. Tile rows are padded by 16
+// bytes (wmma's ldm must be a multiple of 16 bytes; the pad also staggers banks), so every fragment
+// pointer lands on 32 bytes. ACT: the operand may carry op.act′ (dense backward's dz); the
+// activation is dispatched once per slice, outside the unrolled loads.
+template <typename IN, int ROWS, bool T_CONTIG, bool ACT, int THREADS>
+struct Slice {
+  static constexpr int PAD = 16 / int(sizeof(IN));
+  static constexpr int LD = T_CONTIG ? BK + PAD : ROWS + PAD;  // leading dimension of the tile
+  static constexpr int ELEMS = T_CONTIG ? ROWS * LD : BK * LD;
+  static constexpr int LOADS = ROWS * BK / THREADS;
+  static_assert(LOADS * THREADS == ROWS * BK && THREADS % BK == 0 && THREADS % ROWS == 0,
+                "the slice is not evenly divided between the threads");
+  __device__ __forceinline__ static int row(int tid, int i) {
+    return T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % ROWS;
+  }
+  __device__ __forceinline__ static int step(int tid, int i) {
+    return T_CONTIG ? tid % BK : tid / ROWS + i * (THREADS / ROWS);
+  }
+  template <class FACTOR>
+  __device__ __forceinline__ static void load_with(const Operand<IN>& op, int64_t rows, int64_t t_len, int64_t r0,
+                                                   int64_t t0, int tid, IN (&reg)[LOADS], FACTOR factor) {
+#pragma unroll
+    for (int i = 0; i < LOADS; ++i) {
+      const int r = row(tid, i), t = step(tid, i);
+      float v = 0.0f;
+      if (r0 + r < rows && t0 + t < t_len) {
+        const int64_t off = (r0 + r) * op.rs + (t0 + t) * op.ts;
+        v = Type<IN>::to_float(op.p[off]);
+        if constexpr (!std::is_same_v<FACTOR, NoFactor>) v = v * factor(Type<IN>::to_float(op.aux[off]));
+      }
+      reg[i] = Type<IN>::to_operand(v);
+    }
+  }
+  template <Act A>
+  __device__ __forceinline__ static void load_act(const Operand<IN>& op, int64_t rows, int64_t t_len, int64_t r0,
+                                                  int64_t t0, int tid, IN (&reg)[LOADS]) {
+    if (op.aux_is_z) load_with(op, rows, t_len, r0, t0, tid, reg, Derivative<A, true>{});
+    else load_with(op, rows, t_len, r0, t0, tid, reg, Derivative<A, false>{});
+  }
+  __device__ __forceinline__ static void load(const Operand<IN>& op, int64_t rows, int64_t t_len, int64_t r0,
+                                              int64_t t0, int tid, IN (&reg)[LOADS]) {
+    if constexpr (ACT) {
+      switch (op.act) {  // a uniform branch: the same for every thread
+        case Act::linear: break;
+        case Act::relu: return load_act<Act::relu>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::leaky_relu: return load_act<Act::leaky_relu>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::sigmoid: return load_act<Act::sigmoid>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::tanh: return load_act<Act::tanh>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::selu: return load_act<Act::selu>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::elu: return load_act<Act::elu>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::softplus: return load_act<Act::softplus>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::gelu: return load_act<Act::gelu>(op, rows, t_len, r0, t0, tid, reg);
+      }
+    }
+    load_with(op, rows, t_len, r0, t0, tid, reg, NoFactor{});
+  }
+  // The store of load's registers into the tile.
+  __device__ __forceinline__ static void store(IN* tile, int tid, const IN (&reg)[LOADS]) {
+#pragma unroll
+    for (int i = 0; i < LOADS; ++i) {
+      const int r = row(tid, i), t = step(tid, i);
+      tile[T_CONTIG ? r * LD + t : t * LD + r] = reg[i];
+    }
+  }
+};
+
+// Grid: x over R in BM tiles, y over S in BN tiles (at least one, so row_sum always has its column
+// of blocks). Block: Tile<BM, BN>::THREADS threads. OUT: the output's storage type (IN for activations and dx,
+// float for dW). A_ACT: A carries p.a.act′ (dense backward; the forward's operands never do).
+template <typename IN, typename OUT, int BM, int BN, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool A_ACT>
+__global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(const Params<IN, OUT> p) {
+  constexpr int THREADS = Tile<BM, BN>::THREADS;
+  using SA = Slice<IN, BM, A_T_CONTIG, A_ACT, THREADS>;
+  using SB = Slice<IN, BN, B_T_CONTIG, false, THREADS>;
+  using Frag = typename Type<IN>::frag;
+  constexpr int FK = Type<IN>::FK;
+  constexpr int LDA = SA::LD, LDB = SB::LD, LDC = BN + 4;  // LDC: the fp32 accumulator tile [BM][LDC]
+  constexpr int OP_BYTES = int(sizeof(IN)) * (SA::ELEMS + SB::ELEMS), ACC_BYTES = int(sizeof(float)) * BM * LDC;
+  constexpr int WM = Tile<BM, BN>::WM, WN = Tile<BM, BN>::WN;  // one warp's tile
+  constexpr int FM = WM / 16, FN = WN / 16;  // its accumulator fragments
+  static_assert(WM % 16 == 0 && WN % 16 == 0 && BK % FK == 0, "tile shape and fragment shape disagree");
+  static_assert(SA::ELEMS * sizeof(IN) % 32 == 0, "B's tile must start 32-byte aligned, as wmma requires");
+  // A(r, t) is matrix_a's (row r, col t): row-major in [r][t], column-major in [t][r]. B(s, t) is
+  // matrix_b's (row t, col s): column-major in [s][t], row-major in [t][s].
+  using LayoutA = std::conditional_t<A_T_CONTIG, wmma::row_major, wmma::col_major>;
+  using LayoutB = std::conditional_t<B_T_CONTIG, wmma::col_major, wmma::row_major>;
+
+  // The staged A and B slices, later reused for the fp32 accumulator tile (after the main loop).
+  __shared__ __align__(128) unsigned char smem[OP_BYTES > ACC_BYTES ? OP_BYTES : ACC_BYTES];
+  IN* const as = reinterpret_cast<IN*>(smem);
+  IN* const bs = as + SA::ELEMS;  // a multiple of 16 bytes·16 rows: 32-byte aligned
+  float* const cs = reinterpret_cast<float*>(smem);
+
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wr = (warp / Tile<BM, BN>::WARPS_N) * WM;  // this warp's tile: rows wr.., columns ws..
+  const int ws = (warp % Tile<BM, BN>::WARPS_N) * WN;
+  const int64_t r0 = int64_t(blockIdx.x) * BM, s0 = int64_t(blockIdx.y) * BN;
+  const bool sums_rows = p.row_sum != nullptr && blockIdx.y == 0 && tid < BM;
+
+  wmma::fragment<wmma::accumulator, 16, 16, FK, float> acc[FM][FN];
+#pragma unroll
+  for (int i = 0; i < FM; ++i)
+#pragma unroll
+    for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+  float row_acc = 0.0f;  // Σ_t A(r0 + tid, t), in t order
+
+  IN ra[SA::LOADS], rb[SB::LOADS];
+  SA::load(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
+  SB::load(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
+  for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
+    SA::store(as, tid, ra);
+    SB::store(bs, tid, rb);
+    AE_WMMA_BARRIER(1);       // the slice is complete before any warp loads fragments from it
+    if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the MMAs
+      SA::load(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
+      SB::load(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
+    }
+#pragma unroll
+    for (int k = 0; k < BK; k += FK) {
+      wmma::fragment<wmma::matrix_a, 16, 16, FK, Frag, LayoutA> fa[FM];
+      wmma::fragment<wmma::matrix_b, 16, 16, FK, Frag, LayoutB> fb[FN];
+#pragma unroll
+      for (int i = 0; i < FM; ++i) {
+        const int r = wr + 16 * i;
+        wmma::load_matrix_sync(fa[i], as + (A_T_CONTIG ? r * LDA + k : k * LDA + r), LDA);
+      }
+#pragma unroll
+      for (int j = 0; j < FN; ++j) {
+        const int s = ws + 16 * j;
+        wmma::load_matrix_sync(fb[j], bs + (B_T_CONTIG ? s * LDB + k : k * LDB + s), LDB);
+      }
+#pragma unroll
+      for (int i = 0; i < FM; ++i)
+#pragma unroll
+        for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    }
+    if (sums_rows) {
+      // Steps past T_LEN were staged as zeros: adding +0 to a sum that started at +0 changes no bit.
+#pragma unroll 8
+      for (int t = 0; t < BK; ++t) row_acc += Type<IN>::to_float(as[A_T_CONTIG ? tid * LDA + t : t * LDA + tid]);
+    }
+    AE_WMMA_BARRIER(2);  // every warp is done with the slice before the next one (or cs) overwrites it
+  }
+
+  if (sums_rows && r0 + tid < p.R) {
+    float* out = p.row_sum + r0 + tid;
+    *out = p.accumulate_row_sum ? *out + row_acc : row_acc;
+  }
+#pragma unroll
+  for (int i = 0; i < FM; ++i)
+#pragma unroll
+    for (int j = 0; j < FN; ++j)
+      wmma::store_matrix_sync(cs + (wr + 16 * i) * LDC + ws + 16 * j, acc[i][j], LDC, wmma::mem_row_major);
+  AE_WMMA_BARRIER(3);  // the whole tile is in cs before threads read other warps' elements
+
+  // Thread tid finishes columns tid % BN of rows tid / BN, + THREADS / BN, ...: coalesced in s.
+  static_assert(THREADS % BN == 0, "epilogue rows");
+  const int s = tid % BN;
+  const int64_t sg = s0 + s;
+  if (sg >= p.S) return;  // no barrier follows
+  const bool has_bias = EPI == Epilogue::bias_act && p.bias != nullptr;
+  const float bias = has_bias ? p.bias[sg] : 0.0f;
+#pragma unroll 4
+  for (int r = tid / BN; r < BM; r += THREADS / BN) {
+    const int64_t rg = r0 + r;
+    if (rg >= p.R) break;
+    const int64_t off = rg * p.c_rs + sg;
+    const float a = cs[r * LDC + s];
+    if constexpr (EPI == Epilogue::bias_act) {
+      const float v = has_bias ? a + bias : a;  // no bias: acc unchanged (−0 stays −0, as gemm_tile)
+      if (p.z) p.z[off] = store_as<OUT>(v);
+      p.c[off] = store_as<OUT>(act_forward(p.act, v));
+    } else {
+      p.c[off] = store_as<OUT>(p.accumulate ? load_as_float(p.c[off]) + a : a);
+    }
+  }
+}
+
+// The launch grid for R×S outputs in BM×BN tiles; the y extent is at least 1 (see wmma_gemm_kernel).
+inline dim3 grid_for(int64_t R, int64_t S, int bm, int bn) {
+  const int64_t gx = (R + bm - 1) / bm, gy = (S + bn - 1) / bn;
+  return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy > 0 ? gy : 1));
+}
+
+// The tile edge (64 or 32) that `tile` asks for, for R×S outputs (automatic: see tc_tile.cuh).
+inline int tile_edge(TcTile tile, int64_t R, int64_t S) {
+  if (tile == TcTile::t32) return 32;
+  if (tile == TcTile::t64) return 64;
+  int dev = 0, sms = 0;
+  AE_CUDA_CHECK(cudaGetDevice(&dev));
+  AE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+  const dim3 g = grid_for(R, S, 64, 64);
+  return int64_t(g.x) * g.y >= sms ? 64 : 32;
+}
+
+// The storage type's name in kernel names and messages.
+template <typename IN>
+constexpr const char* type_name() {
+  if constexpr (std::is_same_v<IN, __half>) return "fp16";
+  else if constexpr (std::is_same_v<IN, __nv_bfloat16>) return "bf16";
+  else return "tf32";
+}
+
+}  // namespace ae::cuda::gemm_wmma
