@@ -21,7 +21,7 @@ template <typename IN, typename OUT, bool A_T_CONTIG, bool B_T_CONTIG>
 void launch_pass(const char* what, int edge, dim3 grid, cudaStream_t stream, const gemm_wmma::Params<IN, OUT>& p) {
   using namespace gemm_wmma;
   const std::string name = std::string(what) + "<" + type_name<IN>() + ", wmma " + std::to_string(edge) + "x" +
-                           std::to_string(edge) + "x" + std::to_string(BK) + ">";
+                           std::to_string(edge) + "x" + std::to_string(BK<IN>) + ">";
   if (edge == 64)
     launch(name.c_str(), wmma_gemm_kernel<IN, OUT, 64, 64, A_T_CONTIG, B_T_CONTIG, Epilogue::store, true>, grid,
            dim3(Tile<64, 64>::THREADS), 0, stream, p);

@@ -31,7 +31,7 @@ void dense_forward_tc(const IN* x, const IN* w, const float* b, Act act, int64_t
   p.c = y, p.c_rs = N;
   p.bias = b, p.act = act, p.z = z;
   const std::string name = std::string("dense_fwd_tc<") + type_name<IN>() + ", wmma " + std::to_string(edge) + "x" +
-                           std::to_string(edge) + "x" + std::to_string(BK) + ">";
+                           std::to_string(edge) + "x" + std::to_string(BK<IN>) + ">";
   if (edge == 64)
     launch(name.c_str(), wmma_gemm_kernel<IN, IN, 64, 64, true, true, Epilogue::bias_act, false>, grid, dim3(Tile<64, 64>::THREADS), 0,
            stream, p);

@@ -10,19 +10,23 @@
 // fp32 and then rounded to IN, or to tf32, before the multiply: dense backward never stores dz).
 //
 // Design: a BM×BN output tile per block, each warp a (BM/2)×16 part of it in 16×16 accumulator
-// fragments (64×64: 8 warps of 2 fragments; 32×32: 4 warps of one; see Tile). K-steps of
-// BK = 32 are staged through shared memory in each operand's own contiguity, so the global loads
-// stay coalesced and wmma reads the tile row- or column-major to match: a t-contiguous operand is
-// held as [r][t], the other as [t][r]. Each staged element is bounds-checked (tails load zeros)
-// and already rounded to the fragment type, so the fragments need no conversion. The next K-step's
-// global loads are issued into registers before the current one is multiplied, as in gemm_tile.
+// fragments (64×64: 8 warps of 2 fragments; 32×32: 4 warps of one; see Tile). K-steps of BK = 128
+// bytes of each operand row (64 steps of fp16/bf16, 32 of tf32's fp32) are staged through shared
+// memory in each operand's own contiguity, so the global loads stay coalesced and wmma reads the
+// tile row- or column-major to match: a t-contiguous operand is held as [r][t], the other as
+// [t][r]. Staging moves 16-byte vectors where the shape and alignment allow, else bounds-checked
+// elements (tails load zeros), already rounded to the fragment type, so the fragments need no
+// conversion. Two shared buffers alternate: the next K-step's global loads are issued into
+// registers before the current one is multiplied and stored into the other buffer after it, one
+// barrier per K-step. The reduction may be split over the grid's z (Params::t_split), each split
+// writing its own partial: dense backward's dW over a large batch.
 // Epilogue: the accumulators go through shared memory (wmma's fragment layout is unspecified), then
 // every thread finishes whole rows of the tile with coalesced, masked stores:
 //   bias_act: v = acc + bias[s] (fp32 bias); z = v and c = act(v), each rounded to OUT;
 //   store:    c = acc, or c += acc (accumulate), in OUT.
 // Row sums (db): Σ_t A(r, t) of the staged, rounded A (what the tensor cores multiplied), summed
 // in fp32 in t order by the first column of blocks: deterministic, no atomics, bit-equal to a
-// sequential row-order sum.
+// sequential row-order sum over the block's split.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -30,6 +34,7 @@
 #include <mma.h>
 
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/common/activation.h"
@@ -62,11 +67,15 @@ namespace ae::cuda::gemm_wmma {
 
 namespace wmma = nvcuda::wmma;
 
-constexpr int BK = 32;  // reduction step staged per barrier interval (t)
+// The reduction step staged per barrier interval (t): 128 bytes of each operand row, so 64 steps
+// of fp16/bf16 (four m16n16k16 MMAs per fragment between barriers) and 32 of tf32's fp32 storage
+// (four m16n16k8): the same shared-memory bytes for every type, and 8 16-byte vectors per row.
+template <typename IN>
+constexpr int BK = 128 / int(sizeof(IN));
 
 // The block of a BM×BN output tile: warps of WM×WN outputs (16×16 accumulator fragments), two warp
-// rows. 64×64: 8 warps of 32×16; 32×32: 4 warps of 16×16. Each thread then stages 8 elements of
-// each operand per K-step (few enough registers that nothing spills).
+// rows. 64×64: 8 warps of 32×16; 32×32: 4 warps of 16×16. Each thread then stages two 16-byte
+// vectors of each operand per K-step (few enough registers that nothing spills).
 template <int BM, int BN>
 struct Tile {
   static constexpr int WM = BM / 2, WN = 16;
@@ -142,6 +151,10 @@ struct Params {
   bool accumulate;          // store: add into c
   float* row_sum;           // [R] Σ_t A(r, t), or nullptr
   bool accumulate_row_sum;  // add into row_sum
+  // Split of the reduction over the grid's z (dense backward's dW over the batch): block z sums
+  // t in [z·t_split, min((z + 1)·t_split, T_LEN)) (possibly empty: zeros) into its own partial,
+  // c + z·c_split and row_sum + z·row_sum_split. t_split = 0: one split, the whole of t.
+  int64_t t_split, c_split, row_sum_split;
 };
 
 // The factor an operand element is multiplied by as it is loaded: none, or act′ of aux at the same
@@ -154,71 +167,116 @@ struct Derivative {
   }
 };
 
-// One operand's ROWS×BK slice (rows r0.., steps t0..): load stages it into registers, as fragment
-// operands, store puts them into shared memory. T_CONTIG: BK neighbouring threads read BK
-// neighbouring t of one row, and the tile is [r][t]; otherwise ROWS neighbouring threads read
-// neighbouring r, and the tile is [t][r]. Out-of-range elements are zero. Tile rows are padded by 16
-// bytes (wmma's ldm must be a multiple of 16 bytes; the pad also staggers banks), so every fragment
-// pointer lands on 32 bytes. ACT: the operand may carry op.act′ (dense backward's dz); the
+// One operand's ROWS×BK slice (rows r0.., steps t0.. below t_end): load stages it into registers,
+// as fragment operands, store puts them into shared memory. Each thread moves 16-byte vectors of V
+// neighbouring elements along the operand's contiguous dimension (t when T_CONTIG, else r), and
+// neighbouring threads move neighbouring vectors, so a warp reads 512 contiguous bytes where the
+// shape allows. A vector wholly in range, at unit stride, whose address (and aux's) is 16-byte
+// aligned is one 16-byte load; any other (tails, an odd leading dimension, an unaligned base) is
+// loaded element by element, bounds-checked, with zeros outside: the result is the same either way.
+// T_CONTIG: the tile is [r][t]; otherwise [t][r]. Tile rows are padded by 16 bytes (wmma's ldm must
+// be a multiple of 16 bytes; the pad also staggers banks), so every fragment pointer lands on 32
+// bytes and every vector on 16. ACT: the operand may carry op.act′ (dense backward's dz); the
 // activation is dispatched once per slice, outside the unrolled loads.
 template <typename IN, int ROWS, bool T_CONTIG, bool ACT, int THREADS>
 struct Slice {
-  static constexpr int PAD = 16 / int(sizeof(IN));
-  static constexpr int LD = T_CONTIG ? BK + PAD : ROWS + PAD;  // leading dimension of the tile
-  static constexpr int ELEMS = T_CONTIG ? ROWS * LD : BK * LD;
-  static constexpr int LOADS = ROWS * BK / THREADS;
-  static_assert(LOADS * THREADS == ROWS * BK && THREADS % BK == 0 && THREADS % ROWS == 0,
+  static constexpr int K_STEP = BK<IN>;
+  static constexpr int V = 16 / int(sizeof(IN));  // elements per vector
+  static constexpr int LD = T_CONTIG ? K_STEP + V : ROWS + V;  // leading dimension of the tile
+  static constexpr int ELEMS = T_CONTIG ? ROWS * LD : K_STEP * LD;
+  static constexpr int VPL = (T_CONTIG ? K_STEP : ROWS) / V;  // vectors per line of the contiguous dim
+  static constexpr int VECS = ROWS * K_STEP / (V * THREADS);  // vectors per thread
+  static_assert(VECS >= 1 && VECS * V * THREADS == ROWS * K_STEP && (T_CONTIG ? K_STEP : ROWS) % V == 0,
                 "the slice is not evenly divided between the threads");
+  // Vector i of thread tid: the row and step of its first element in the slice.
   __device__ __forceinline__ static int row(int tid, int i) {
-    return T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % ROWS;
+    const int j = tid + i * THREADS;
+    return T_CONTIG ? j / VPL : (j % VPL) * V;
   }
   __device__ __forceinline__ static int step(int tid, int i) {
-    return T_CONTIG ? tid % BK : tid / ROWS + i * (THREADS / ROWS);
+    const int j = tid + i * THREADS;
+    return T_CONTIG ? (j % VPL) * V : j / VPL;
+  }
+  __device__ __forceinline__ static bool aligned16(const IN* base, int64_t off) {
+    return ((reinterpret_cast<uintptr_t>(base) + uintptr_t(off) * sizeof(IN)) & 15u) == 0;
   }
   template <class FACTOR>
-  __device__ __forceinline__ static void load_with(const Operand<IN>& op, int64_t rows, int64_t t_len, int64_t r0,
-                                                   int64_t t0, int tid, IN (&reg)[LOADS], FACTOR factor) {
+  __device__ __forceinline__ static void load_with(const Operand<IN>& op, int64_t rows, int64_t t_end, int64_t r0,
+                                                   int64_t t0, int tid, uint4 (&reg)[VECS], FACTOR factor) {
+    constexpr bool HAS_FACTOR = !std::is_same_v<FACTOR, NoFactor>;
+    // Raw storage needs no conversion when it is already the fragment type and nothing multiplies it.
+    constexpr bool RAW = !HAS_FACTOR && !std::is_same_v<IN, float>;
+    const int64_t cs = T_CONTIG ? op.ts : op.rs;  // stride along the vector
 #pragma unroll
-    for (int i = 0; i < LOADS; ++i) {
-      const int r = row(tid, i), t = step(tid, i);
-      float v = 0.0f;
-      if (r0 + r < rows && t0 + t < t_len) {
-        const int64_t off = (r0 + r) * op.rs + (t0 + t) * op.ts;
-        v = Type<IN>::to_float(op.p[off]);
-        if constexpr (!std::is_same_v<FACTOR, NoFactor>) v = v * factor(Type<IN>::to_float(op.aux[off]));
+    for (int i = 0; i < VECS; ++i) {
+      const int64_t rg = r0 + row(tid, i), tg = t0 + step(tid, i);
+      const int64_t off = rg * op.rs + tg * op.ts;
+      // How many of the vector's V elements are in range (they are a prefix of it).
+      const int64_t room = T_CONTIG ? (rg < rows ? t_end - tg : 0) : (tg < t_end ? rows - rg : 0);
+      IN e[V], a[V];
+      if (room >= V && cs == 1 && aligned16(op.p, off) && (!HAS_FACTOR || aligned16(op.aux, off))) {
+        const uint4 u = *reinterpret_cast<const uint4*>(op.p + off);
+        if constexpr (RAW) {
+          reg[i] = u;
+          continue;
+        }
+        memcpy(static_cast<void*>(e), &u, sizeof u);
+        if constexpr (HAS_FACTOR) {
+          const uint4 w = *reinterpret_cast<const uint4*>(op.aux + off);
+          memcpy(static_cast<void*>(a), &w, sizeof w);
+        }
+      } else {
+#pragma unroll
+        for (int q = 0; q < V; ++q) {
+          e[q] = Type<IN>::to_operand(0.0f);
+          if (q < room) {
+            e[q] = op.p[off + q * cs];
+            if constexpr (HAS_FACTOR) a[q] = op.aux[off + q * cs];
+          } else if constexpr (HAS_FACTOR) {
+            a[q] = e[q];
+          }
+        }
       }
-      reg[i] = Type<IN>::to_operand(v);
+      if constexpr (!RAW) {
+#pragma unroll
+        for (int q = 0; q < V; ++q) {
+          float v = Type<IN>::to_float(e[q]);
+          if constexpr (HAS_FACTOR) v = v * factor(Type<IN>::to_float(a[q]));
+          e[q] = Type<IN>::to_operand(v);
+        }
+      }
+      memcpy(&reg[i], e, sizeof e);
     }
   }
   template <Act A>
-  __device__ __forceinline__ static void load_act(const Operand<IN>& op, int64_t rows, int64_t t_len, int64_t r0,
-                                                  int64_t t0, int tid, IN (&reg)[LOADS]) {
-    if (op.aux_is_z) load_with(op, rows, t_len, r0, t0, tid, reg, Derivative<A, true>{});
-    else load_with(op, rows, t_len, r0, t0, tid, reg, Derivative<A, false>{});
+  __device__ __forceinline__ static void load_act(const Operand<IN>& op, int64_t rows, int64_t t_end, int64_t r0,
+                                                  int64_t t0, int tid, uint4 (&reg)[VECS]) {
+    if (op.aux_is_z) load_with(op, rows, t_end, r0, t0, tid, reg, Derivative<A, true>{});
+    else load_with(op, rows, t_end, r0, t0, tid, reg, Derivative<A, false>{});
   }
-  __device__ __forceinline__ static void load(const Operand<IN>& op, int64_t rows, int64_t t_len, int64_t r0,
-                                              int64_t t0, int tid, IN (&reg)[LOADS]) {
+  __device__ __forceinline__ static void load(const Operand<IN>& op, int64_t rows, int64_t t_end, int64_t r0,
+                                              int64_t t0, int tid, uint4 (&reg)[VECS]) {
     if constexpr (ACT) {
       switch (op.act) {  // a uniform branch: the same for every thread
         case Act::linear: break;
-        case Act::relu: return load_act<Act::relu>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::leaky_relu: return load_act<Act::leaky_relu>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::sigmoid: return load_act<Act::sigmoid>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::tanh: return load_act<Act::tanh>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::selu: return load_act<Act::selu>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::elu: return load_act<Act::elu>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::softplus: return load_act<Act::softplus>(op, rows, t_len, r0, t0, tid, reg);
-        case Act::gelu: return load_act<Act::gelu>(op, rows, t_len, r0, t0, tid, reg);
+        case Act::relu: return load_act<Act::relu>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::leaky_relu: return load_act<Act::leaky_relu>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::sigmoid: return load_act<Act::sigmoid>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::tanh: return load_act<Act::tanh>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::selu: return load_act<Act::selu>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::elu: return load_act<Act::elu>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::softplus: return load_act<Act::softplus>(op, rows, t_end, r0, t0, tid, reg);
+        case Act::gelu: return load_act<Act::gelu>(op, rows, t_end, r0, t0, tid, reg);
       }
     }
-    load_with(op, rows, t_len, r0, t0, tid, reg, NoFactor{});
+    load_with(op, rows, t_end, r0, t0, tid, reg, NoFactor{});
   }
-  // The store of load's registers into the tile.
-  __device__ __forceinline__ static void store(IN* tile, int tid, const IN (&reg)[LOADS]) {
+  // The store of load's registers into the tile: one 16-byte store per vector.
+  __device__ __forceinline__ static void store(IN* tile, int tid, const uint4 (&reg)[VECS]) {
 #pragma unroll
-    for (int i = 0; i < LOADS; ++i) {
+    for (int i = 0; i < VECS; ++i) {
       const int r = row(tid, i), t = step(tid, i);
-      tile[T_CONTIG ? r * LD + t : t * LD + r] = reg[i];
+      *reinterpret_cast<uint4*>(tile + (T_CONTIG ? r * LD + t : t * LD + r)) = reg[i];
     }
   }
 };
@@ -237,24 +295,31 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
   constexpr int OP_BYTES = int(sizeof(IN)) * (SA::ELEMS + SB::ELEMS), ACC_BYTES = int(sizeof(float)) * BM * LDC;
   constexpr int WM = Tile<BM, BN>::WM, WN = Tile<BM, BN>::WN;  // one warp's tile
   constexpr int FM = WM / 16, FN = WN / 16;  // its accumulator fragments
-  static_assert(WM % 16 == 0 && WN % 16 == 0 && BK % FK == 0, "tile shape and fragment shape disagree");
+  constexpr int K_STEP = BK<IN>;
+  static_assert(WM % 16 == 0 && WN % 16 == 0 && K_STEP % FK == 0, "tile shape and fragment shape disagree");
   static_assert(SA::ELEMS * sizeof(IN) % 32 == 0, "B's tile must start 32-byte aligned, as wmma requires");
   // A(r, t) is matrix_a's (row r, col t): row-major in [r][t], column-major in [t][r]. B(s, t) is
   // matrix_b's (row t, col s): column-major in [s][t], row-major in [t][s].
   using LayoutA = std::conditional_t<A_T_CONTIG, wmma::row_major, wmma::col_major>;
   using LayoutB = std::conditional_t<B_T_CONTIG, wmma::col_major, wmma::row_major>;
 
-  // The staged A and B slices, later reused for the fp32 accumulator tile (after the main loop).
-  __shared__ __align__(128) unsigned char smem[OP_BYTES > ACC_BYTES ? OP_BYTES : ACC_BYTES];
-  IN* const as = reinterpret_cast<IN*>(smem);
-  IN* const bs = as + SA::ELEMS;  // a multiple of 16 bytes·16 rows: 32-byte aligned
+  // Two buffers of the staged A and B slices (K-step i in buffer i % 2), later reused for the fp32
+  // accumulator tile (after the main loop).
+  constexpr int BUF = SA::ELEMS + SB::ELEMS;  // elements of one buffer: a multiple of 32 bytes
+  __shared__ __align__(128) unsigned char smem[2 * OP_BYTES > ACC_BYTES ? 2 * OP_BYTES : ACC_BYTES];
+  IN* const ops = reinterpret_cast<IN*>(smem);  // A at ops + buf·BUF, B at ops + buf·BUF + SA::ELEMS
   float* const cs = reinterpret_cast<float*>(smem);
 
   const int tid = threadIdx.x, warp = tid / 32;
   const int wr = (warp / Tile<BM, BN>::WARPS_N) * WM;  // this warp's tile: rows wr.., columns ws..
   const int ws = (warp % Tile<BM, BN>::WARPS_N) * WN;
   const int64_t r0 = int64_t(blockIdx.x) * BM, s0 = int64_t(blockIdx.y) * BN;
-  const bool sums_rows = p.row_sum != nullptr && blockIdx.y == 0 && tid < BM;
+  // This block's split of the reduction (see Params) and where its partial goes.
+  const int64_t t_begin = p.t_split > 0 ? int64_t(blockIdx.z) * p.t_split : 0;
+  const int64_t t_end = p.t_split > 0 && t_begin + p.t_split < p.T_LEN ? t_begin + p.t_split : p.T_LEN;
+  OUT* const c = p.c + int64_t(blockIdx.z) * p.c_split;
+  float* const row_sum = p.row_sum ? p.row_sum + int64_t(blockIdx.z) * p.row_sum_split : nullptr;
+  const bool sums_rows = row_sum != nullptr && blockIdx.y == 0 && tid < BM;
 
   wmma::fragment<wmma::accumulator, 16, 16, FK, float> acc[FM][FN];
 #pragma unroll
@@ -263,19 +328,27 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
     for (int j = 0; j < FN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
   float row_acc = 0.0f;  // Σ_t A(r0 + tid, t), in t order
 
-  IN ra[SA::LOADS], rb[SB::LOADS];
-  SA::load(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
-  SB::load(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
-  for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
-    SA::store(as, tid, ra);
-    SB::store(bs, tid, rb);
-    AE_WMMA_BARRIER(1);       // the slice is complete before any warp loads fragments from it
-    if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the MMAs
-      SA::load(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
-      SB::load(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
+  // Software pipeline, one barrier per K-step: the next slice's global loads are issued into
+  // registers before the current one is multiplied, and stored into the other buffer after it, which
+  // no warp reads until the barrier (its last readers finished before the previous barrier).
+  uint4 ra[SA::VECS], rb[SB::VECS];
+  SA::load(p.a, p.R, t_end, r0, t_begin, tid, ra);
+  SB::load(p.b, p.S, t_end, s0, t_begin, tid, rb);
+  SA::store(ops, tid, ra);
+  SB::store(ops + SA::ELEMS, tid, rb);
+  AE_WMMA_BARRIER(1);  // the first slice is complete before any warp loads fragments from it
+  int buf = 0;
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += K_STEP, buf ^= 1) {
+    const bool more = t0 + K_STEP < t_end;
+    if (more) {  // prefetch the next slice; its loads are in flight during the MMAs
+      SA::load(p.a, p.R, t_end, r0, t0 + K_STEP, tid, ra);
+      SB::load(p.b, p.S, t_end, s0, t0 + K_STEP, tid, rb);
     }
+    const IN* const as = ops + buf * BUF;
+    const IN* const bs = as + SA::ELEMS;
 #pragma unroll
-    for (int k = 0; k < BK; k += FK) {
+    for (int k = 0; k < K_STEP; k += FK) {
+      if (t0 + k >= t_end) break;  // a tail step: what is left was staged as zeros (uniform branch)
       wmma::fragment<wmma::matrix_a, 16, 16, FK, Frag, LayoutA> fa[FM];
       wmma::fragment<wmma::matrix_b, 16, 16, FK, Frag, LayoutB> fb[FN];
 #pragma unroll
@@ -294,15 +367,23 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
         for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
     }
     if (sums_rows) {
-      // Steps past T_LEN were staged as zeros: adding +0 to a sum that started at +0 changes no bit.
+      // Steps past t_end were staged as zeros: adding +0 to a sum that started at +0 changes no bit.
 #pragma unroll 8
-      for (int t = 0; t < BK; ++t) row_acc += Type<IN>::to_float(as[A_T_CONTIG ? tid * LDA + t : t * LDA + tid]);
+      for (int t = 0; t < K_STEP; ++t)
+        row_acc += Type<IN>::to_float(as[A_T_CONTIG ? tid * LDA + t : t * LDA + tid]);
     }
-    AE_WMMA_BARRIER(2);  // every warp is done with the slice before the next one (or cs) overwrites it
+    if (more) {
+      IN* const next = ops + (buf ^ 1) * BUF;
+      SA::store(next, tid, ra);
+      SB::store(next + SA::ELEMS, tid, rb);
+    }
+    // The next slice is complete before any warp loads it, and every warp is done with this one
+    // before the step after next overwrites it (or, after the last step, cs does).
+    AE_WMMA_BARRIER(2);
   }
 
   if (sums_rows && r0 + tid < p.R) {
-    float* out = p.row_sum + r0 + tid;
+    float* out = row_sum + r0 + tid;
     *out = p.accumulate_row_sum ? *out + row_acc : row_acc;
   }
 #pragma unroll
@@ -328,9 +409,9 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
     if constexpr (EPI == Epilogue::bias_act) {
       const float v = has_bias ? a + bias : a;  // no bias: acc unchanged (−0 stays −0, as gemm_tile)
       if (p.z) p.z[off] = store_as<OUT>(v);
-      p.c[off] = store_as<OUT>(act_forward(p.act, v));
+      c[off] = store_as<OUT>(act_forward(p.act, v));
     } else {
-      p.c[off] = store_as<OUT>(p.accumulate ? load_as_float(p.c[off]) + a : a);
+      c[off] = store_as<OUT>(p.accumulate ? load_as_float(c[off]) + a : a);
     }
   }
 }
