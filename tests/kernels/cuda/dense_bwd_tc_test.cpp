@@ -2,7 +2,9 @@
 // lowp_reference.h: act′ from y and from z for every activation, with and without db/dx, overwrite and
 // accumulate (dW and db each on its own flag), both tiles over tile-edge shapes of both GEMMs (dW tiles
 // N×K and steps over M; dx tiles M×K and steps over N), an exact mode on small integers (dW, db bit-equal
-// in fp32, dx after its rounding to the type), and the default model's output layer.
+// in fp32, dx after its rounding to the type), dW's split over the batch M (forced split counts over odd
+// M, M below the split count, M = 1, the automatic split; the workspace guarded and named for memcheck;
+// db bit-equal to the split-order sum), and the default model's output layer.
 #include "kernels/cuda/dense_bwd_tc.cuh"
 
 #include <gtest/gtest.h>
@@ -33,12 +35,14 @@ struct DenseBwdTcCase {
   bool acc_dw = false, acc_db = false;  // add into the prefilled dw / db (else they start as NaN)
   bool exact = false;  // small integers; linear/relu only (act′ ∈ {0, 1})
   uint64_t seed = 1;
+  int splits = 0;  // dW's split over M: 0 automatic, else forced (dense_backward_tc_split)
 
   std::string params() const {
     std::ostringstream os;
     os << "dense_bwd_tc(dtype=" << cpu::lowp_name(dtype) << ",act=" << act_name(act) << ",tile=" << tile_name(tile)
        << ",M=" << M << ",N=" << N << ",K=" << K << ",from=" << (from_z ? "z" : "y") << ",db=" << with_db
        << ",dx=" << with_dx << ",acc_dw=" << acc_dw << ",acc_db=" << acc_db << (exact ? ",exact" : "")
+       << (splits ? ",splits=" + std::to_string(splits) : std::string())
        << ",seed=" << seed << ")";
     return os.str();
   }
@@ -86,14 +90,20 @@ DenseBwdTcOut run_cuda(const DenseBwdTcCase& c, const DenseBwdTcData& d) {
     DeviceBuffer<IN> dy(to_storage<T>(d.dy)), y(to_storage<T>(d.y)), z(to_storage<T>(d.z)), x(to_storage<T>(d.x)),
         w(to_storage<T>(d.w)), dx(c.M * c.K);
     DeviceBuffer<float> dw(c.N * c.K), db(c.N);
+    // The workspace as the planner will size it, between guard bytes, NaN-prefilled: every partial
+    // the sum reads must have been written.
+    const size_t ws_bytes = ae::cuda::dense_backward_tc_workspace_bytes(c.M, c.N, c.K, c.tile, c.splits);
+    DeviceBuffer<float> ws(ws_bytes / sizeof(float));
+    name_for_memcheck(ws, "workspace");
     name_for_memcheck(dy, "dy"), name_for_memcheck(y, "y"), name_for_memcheck(z, "z"), name_for_memcheck(x, "x");
     name_for_memcheck(w, "w"), name_for_memcheck(dx, "dx"), name_for_memcheck(dw, "dw"), name_for_memcheck(db, "db");
     if (c.acc_dw) dw.upload(d.dw0);
     if (c.acc_db) db.upload(d.db0);
     ae::cuda::dense_backward_tc<IN>(dy.get(), y.get(), c.from_z ? z.get() : nullptr, c.act, x.get(), w.get(), c.M, c.N,
                                     c.K, dw.get(), c.with_db ? db.get() : nullptr, c.with_dx ? dx.get() : nullptr,
-                                    c.acc_dw, c.acc_db, nullptr, c.tile);
-    expect_guards(c.params(), dy, y, z, x, w, dw, db, dx);
+                                    c.acc_dw, c.acc_db, nullptr, ws_bytes ? ws.get() : nullptr, ws_bytes, c.tile,
+                                    c.splits);
+    expect_guards(c.params(), dy, y, z, x, w, dw, db, dx, ws);
     // dy is only read: dz is never materialised over it.
     EXPECT_TRUE(bitwise_equal("dy (must be untouched)", from_storage<T>(dy.download()), d.dy));
     return DenseBwdTcOut{dw.download(), db.download(), from_storage<T>(dx.download())};
@@ -110,8 +120,9 @@ TEST_P(DenseBwdTc, MatchesLowpReference) {
   std::vector<float> dw_ref = d.dw0, db_ref = d.db0, dx_ref(c.M * c.K);
   if (!c.acc_dw) std::fill(dw_ref.begin(), dw_ref.end(), NAN);
   if (!c.acc_db) std::fill(db_ref.begin(), db_ref.end(), NAN);
+  const ae::cuda::TcDwSplit split = ae::cuda::dense_backward_tc_split(c.M, c.N, c.K, c.tile, c.splits);
   lowp_dense_backward(c.dtype, dz, d.x, d.w, c.M, c.N, c.K, dw_ref, c.with_db ? &db_ref : nullptr,
-                      c.with_dx ? &dx_ref : nullptr, c.acc_dw, c.acc_db);
+                      c.with_dx ? &dx_ref : nullptr, c.acc_dw, c.acc_db, split.splits > 1 ? split.rows : 0);
   const DenseBwdTcOut got = run_cuda(c, d);
 
   FailureDump dump(c.params());
@@ -124,7 +135,8 @@ TEST_P(DenseBwdTc, MatchesLowpReference) {
   const bool curved = act_has_curvature(c.act);
   const Tolerance w_tol = c.exact ? exact_tolerance() : tc_tolerance(c.dtype, false, curved);
   const Tolerance x_tol = c.exact ? exact_tolerance() : tc_tolerance(c.dtype, true, curved);
-  // db sums the rounded dz in the kernel's documented order: bit-equal, unless a GPU's act′ differs.
+  // db sums the rounded dz in the kernel's documented order (rows in order within a split, the splits'
+  // partials in split order): bit-equal, unless a GPU's act′ differs.
   const Tolerance b_tol = c.exact || !curved || AE_CUDATEST_SIM ? exact_tolerance() : w_tol;
   const double dz_max = max_abs(dz);
   EXPECT_TRUE(compare("dW", got.dw, dw_ref, w_tol, c.M, dz_max * max_abs(operands(c.dtype, d.x))));
@@ -162,6 +174,28 @@ std::vector<DenseBwdTcCase> dense_bwd_tc_cases() {
     v.push_back({t, Act::relu, 9, 5, 0, TcTile::t32, false, true, true, false, false, true, seed++});   // K = 0: db only
     v.push_back({t, Act::linear, 9, 0, 5, TcTile::t64, false, true, true, false, false, true, seed++});  // N = 0: dx = 0
   }
+  // dW split over M: forced split counts over odd M (tails of a split and of a K-step), M below the
+  // split count (empty splits add zeros), M = 1, K = 0 (db only), both tiles, exact and not; and an
+  // automatic split (M = 300 over 2 splits of 192 rows on the virtual device's 132 SMs).
+  struct Split {
+    Lowp t;
+    Act act;
+    int64_t M, N, K;
+    TcTile tile;
+    bool acc, exact;
+    int splits;
+  };
+  for (const Split& s : std::vector<Split>{{Lowp::bf16, Act::relu, 97, 33, 65, TcTile::t32, false, true, 3},
+                                           {Lowp::fp16, Act::linear, 131, 17, 70, TcTile::t64, true, true, 4},
+                                           {Lowp::tf32, Act::relu, 67, 31, 33, TcTile::t32, true, true, 2},
+                                           {Lowp::bf16, Act::linear, 3, 19, 21, TcTile::t32, false, true, 7},
+                                           {Lowp::tf32, Act::relu, 1, 17, 9, TcTile::t64, true, true, 3},
+                                           {Lowp::fp16, Act::relu, 45, 9, 0, TcTile::t32, true, true, 4},
+                                           {Lowp::fp16, Act::tanh, 77, 35, 40, TcTile::t32, false, false, 5},
+                                           {Lowp::tf32, Act::sigmoid, 61, 18, 47, TcTile::t64, true, false, 3},
+                                           {Lowp::bf16, Act::relu, 300, 17, 9, TcTile::automatic, true, true, 0},
+                                           {Lowp::fp16, Act::softplus, 300, 20, 12, TcTile::automatic, false, false, 0}})
+    v.push_back({s.t, s.act, s.M, s.N, s.K, s.tile, !s.exact, true, true, s.acc, s.acc, s.exact, seed++, s.splits});
   // The default model's 256→784 sigmoid output layer at batch 256, the tiles the launcher picks.
   for (int d = 0; d < cpu::LOWP_COUNT; ++d)
     v.push_back({static_cast<Lowp>(d), Act::sigmoid, 256, 784, 256, TcTile::automatic, false, true, true, false, false,
@@ -185,12 +219,49 @@ TEST_F(DenseBwdTcDeterminism, TwoSchedulesBitEqual) {
   EXPECT_TRUE(bitwise_equal("dx", a.dx, b.dx));
 }
 
+// The split sum is a fixed order too: two schedules, one result.
+TEST_F(DenseBwdTcDeterminism, SplitTwoSchedulesBitEqual) {
+  const DenseBwdTcCase c{Lowp::bf16, Act::sigmoid, 70, 33, 17, TcTile::t32, false, true, true, true, true, false, 32, 3};
+  const DenseBwdTcData d(c);
+  DenseBwdTcOut a, b;
+  with_sim_seed(101, [&] { a = run_cuda(c, d); });
+  with_sim_seed(202, [&] { b = run_cuda(c, d); });
+  ASSERT_TRUE(nonzero("dW", a.dw));
+  EXPECT_TRUE(bitwise_equal("dW", a.dw, b.dw));
+  EXPECT_TRUE(bitwise_equal("db", a.db, b.db));
+}
+
 class DenseBwdTcEdge : public DeviceTest {};
+TEST_F(DenseBwdTcEdge, SplitPlanAndWorkspace) {
+  // Automatic: a 256×32 dW at batch 4096 (8 blocks of 32×32 unsplit) splits 32 ways on 132 SMs;
+  // batch 64 is never split (below two splits of 128 rows); the workspace holds the partials.
+  const ae::cuda::TcDwSplit big = ae::cuda::dense_backward_tc_split(4096, 256, 32);
+  EXPECT_EQ(big.splits, 32);
+  EXPECT_EQ(big.rows, 128);
+  EXPECT_EQ(ae::cuda::dense_backward_tc_split(64, 256, 32).splits, 1);
+  EXPECT_EQ(ae::cuda::dense_backward_tc_workspace_bytes(64, 256, 32), 0u);
+  EXPECT_GE(ae::cuda::dense_backward_tc_workspace_bytes(4096, 256, 32), size_t(32) * (256 * 32 + 256) * 4);
+  EXPECT_EQ(ae::cuda::dense_backward_tc_split(5, 3, 2, TcTile::t32, 7).rows, 1);  // forced: M < splits
+  EXPECT_THROW(ae::cuda::dense_backward_tc_split(5, 3, 2, TcTile::t32, -1), ae::Error);
+}
+
+TEST_F(DenseBwdTcEdge, TooSmallWorkspaceIsAnError) {
+  DeviceBuffer<__half> buf(64);
+  DeviceBuffer<float> dw(64), db(8), ws(16);
+  const size_t need = ae::cuda::dense_backward_tc_workspace_bytes(8, 8, 8, TcTile::t32, 2);
+  ASSERT_GT(need, ws.size() * sizeof(float));
+  EXPECT_THROW(ae::cuda::dense_backward_tc<__half>(buf.get(), nullptr, nullptr, Act::linear, buf.get(), buf.get(), 8, 8,
+                                                   8, dw.get(), db.get(), nullptr, false, false, nullptr, ws.get(),
+                                                   ws.size() * sizeof(float), TcTile::t32, 2),
+               ae::Error);
+}
+
 TEST_F(DenseBwdTcEdge, GeluWithoutZIsAnError) {
   DeviceBuffer<__nv_bfloat16> buf(16);
   DeviceBuffer<float> dw(16);
   EXPECT_THROW(ae::cuda::dense_backward_tc<__nv_bfloat16>(buf.get(), buf.get(), nullptr, Act::gelu, buf.get(), buf.get(),
-                                                          2, 2, 2, dw.get(), nullptr, nullptr, false, false, nullptr),
+                                                          2, 2, 2, dw.get(), nullptr, nullptr, false, false, nullptr,
+                                                          nullptr, 0),
                ae::Error);
 }
 

@@ -113,10 +113,12 @@ inline std::vector<float> lowp_dz(Lowp t, const std::vector<float>& dy, const st
 }
 
 // dW (+)= dzᵀ·x (fp32), db (+)= Σ_m dz (fp32, m order), dx = dz·W (stored in t). dz from lowp_dz.
+// db_rows > 0: the kernel's split of the sum over m into runs of db_rows rows, each summed in fp32 in
+// m order from +0, the runs' sums then added in order (dense_backward_tc_split).
 inline void lowp_dense_backward(Lowp t, const std::vector<float>& dz, const std::vector<float>& x,
                                 const std::vector<float>& w, int64_t M, int64_t N, int64_t K, std::vector<float>& dw,
                                 std::vector<float>* db, std::vector<float>* dx, bool accumulate_dw,
-                                bool accumulate_db) {
+                                bool accumulate_db, int64_t db_rows = 0) {
   const std::vector<float> xo = operands(t, x), wo = operands(t, w);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k) {
@@ -127,8 +129,13 @@ inline void lowp_dense_backward(Lowp t, const std::vector<float>& dz, const std:
     }
   if (db)
     for (int64_t n = 0; n < N; ++n) {
+      const int64_t run = db_rows > 0 ? db_rows : (M > 0 ? M : 1);
       float s = 0.0f;
-      for (int64_t m = 0; m < M; ++m) s += dz[size_t(m * N + n)];
+      for (int64_t m0 = 0; m0 < M || m0 == 0; m0 += run) {
+        float part = 0.0f;
+        for (int64_t m = m0; m < M && m < m0 + run; ++m) part += dz[size_t(m * N + n)];
+        s = m0 == 0 ? part : s + part;
+      }
       float& o = (*db)[size_t(n)];
       o = accumulate_db ? o + s : s;
     }

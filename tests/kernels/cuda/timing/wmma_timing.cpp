@@ -253,9 +253,12 @@ void backward(const Ctx& c, int64_t M, const Layer& l, std::optional<Lowp> t) {
     }), flops);
   } else {
     for (TcTile tile : {TcTile::t32, TcTile::t64, TcTile::automatic}) {
+      // dW's split over M: the workspace the planner would size for this layer.
+      const size_t ws_bytes = ae::cuda::dense_backward_tc_workspace_bytes(M, l.N, l.K, tile);
+      Buf<float> ws((ws_bytes + 3) / 4);
       const double us = time_us(c.s, [&] {
         ae::cuda::dense_backward_tc<IN>(dy.p, nullptr, z.p, l.act, x.p, w.p, M, l.N, l.K, dw.p, db.p, dx.p, false, false,
-                                        c.s, tile);
+                                        c.s, ws.p, ws_bytes, tile);
       });
       print_row("bwd", M, l, prec,
                 tile == TcTile::t32 ? "ae dense_backward_tc wmma 32x32" : tile == TcTile::t64 ? "ae dense_backward_tc wmma 64x64"
