@@ -27,6 +27,7 @@ constexpr int64_t MIN_SPLIT_ROWS = 128;  // a split is at least 2 K-steps (fp16/
 constexpr int64_t SPLIT_ROW_GRAIN = 64;  // automatic splits start on a K-step of every type
 constexpr int MAX_SPLITS = 64;           // bounds the workspace: 64 × (N·K + N) floats
 constexpr int MAX_FORCED_SPLITS = 65535;  // the grid's z limit
+constexpr TcTile DW_LARGE_TILE = TcTile::t128;  // the automatic dW pass's first choice
 
 // The dW partials' offset of the db partials in the workspace, in floats: 256-byte aligned.
 int64_t db_part_offset(int splits, int64_t N, int64_t K) {
@@ -54,30 +55,8 @@ __global__ void split_sum_kernel(const float* part_dw,  // [splits, n_dw]
   }
 }
 
-// One GEMM pass in the tile `edge` (64 or 32).
-template <typename IN, typename OUT, bool A_T_CONTIG, bool B_T_CONTIG>
-void launch_pass(const char* what, int edge, dim3 grid, cudaStream_t stream, const gemm_wmma::Params<IN, OUT>& p) {
-  using namespace gemm_wmma;
-  const std::string name = std::string(what) + "<" + type_name<IN>() + ", wmma " + std::to_string(edge) + "x" +
-                           std::to_string(edge) + "x" + std::to_string(BK<IN>) + ">";
-  if (edge == 64)
-    launch(name.c_str(), wmma_gemm_kernel<IN, OUT, 64, 64, A_T_CONTIG, B_T_CONTIG, Epilogue::store, true>, grid,
-           dim3(Tile<64, 64>::THREADS), 0, stream, p);
-  else
-    launch(name.c_str(), wmma_gemm_kernel<IN, OUT, 32, 32, A_T_CONTIG, B_T_CONTIG, Epilogue::store, true>, grid,
-           dim3(Tile<32, 32>::THREADS), 0, stream, p);
-}
-
-int device_sms() {
-  int dev = 0, sms = 0;
-  AE_CUDA_CHECK(cudaGetDevice(&dev));
-  AE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  return sms > 0 ? sms : 1;
-}
-
-int64_t blocks_of(int64_t N, int64_t K, int edge) {
-  const dim3 g = gemm_wmma::grid_for(N, K, edge, edge);
-  return std::max<int64_t>(1, int64_t(g.x) * g.y);  // N = 0: no blocks, nothing to split
+int64_t blocks_of(int64_t N, int64_t K, TcTile tile) {
+  return std::max<int64_t>(1, gemm_wmma::blocks_of(N, K, tile));  // N = 0: no blocks, nothing to split
 }
 
 }  // namespace
@@ -86,19 +65,23 @@ TcDwSplit dense_backward_tc_split(int64_t M, int64_t N, int64_t K, TcTile tile, 
   AE_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda dense_backward_tc: negative dimension (M=", M, ", N=", N, ", K=", K, ")");
   AE_CHECK(splits >= 0 && splits <= MAX_FORCED_SPLITS, "cuda dense_backward_tc: splits=", splits,
            " is out of range; expected 0 (automatic) to ", MAX_FORCED_SPLITS);
-  if (splits > 0) {
-    const int edge = gemm_wmma::tile_edge(tile, N, K);
-    return TcDwSplit{splits, std::max<int64_t>(1, (M + splits - 1) / splits), edge};
-  }
-  const int sms = device_sms();
+  if (splits > 0)
+    return TcDwSplit{splits, std::max<int64_t>(1, (M + splits - 1) / splits), gemm_wmma::pick_tile(tile, N, K)};
+  const int sms = gemm_wmma::device_sms();
   const int64_t most = std::clamp<int64_t>(M / MIN_SPLIT_ROWS, 1, MAX_SPLITS);
-  int edge = tile == TcTile::t32 ? 32 : 64;
-  if (tile == TcTile::automatic && blocks_of(N, K, 64) * most < sms) edge = 32;  // too few 64×64 blocks even split
-  const int64_t blocks = blocks_of(N, K, edge);
+  if (tile == TcTile::automatic) {  // the largest tile whose grid, split, fills the device
+    tile = TcTile::t32;
+    for (TcTile t : {DW_LARGE_TILE, TcTile::t64})
+      if (blocks_of(N, K, t) * most >= sms) {
+        tile = t;
+        break;
+      }
+  }
+  const int64_t blocks = blocks_of(N, K, tile);
   const int64_t want = std::clamp<int64_t>((2 * sms + blocks - 1) / blocks, 1, most);  // ~2 blocks per SM
-  if (want <= 1) return TcDwSplit{1, M, edge};
+  if (want <= 1) return TcDwSplit{1, M, tile};
   const int64_t rows = ((M + want - 1) / want + SPLIT_ROW_GRAIN - 1) / SPLIT_ROW_GRAIN * SPLIT_ROW_GRAIN;
-  return TcDwSplit{int((M + rows - 1) / rows), rows, edge};
+  return TcDwSplit{int((M + rows - 1) / rows), rows, tile};
 }
 
 size_t dense_backward_tc_workspace_bytes(int64_t M, int64_t N, int64_t K, TcTile tile, int splits) {
@@ -136,8 +119,6 @@ void dense_backward_tc(const IN* dy, const IN* y, const IN* z, Act act, const IN
              " ways needs ", need, " (dense_backward_tc_workspace_bytes)");
     AE_CHECK(need == 0 || reinterpret_cast<uintptr_t>(workspace) % 16 == 0,
              "cuda dense_backward_tc: the workspace must be 16-byte aligned");
-    dim3 grid = grid_for(N, K, sp.edge, sp.edge);
-    AE_CHECK(grid.y <= 65535, "cuda dense_backward_tc: K=", K, " exceeds the grid limit of ", 65535 * int64_t(sp.edge));
     Params<IN, float> p{};
     p.a = Operand<IN>{dy, 1, N, aux, act, from_z};            // dz(n, m) = dz[m·N + n]
     p.b = Operand<IN>{x, 1, K, nullptr, Act::linear, false};  // x(k, m) = x[m·K + k]
@@ -152,9 +133,9 @@ void dense_backward_tc(const IN* dy, const IN* y, const IN* z, Act act, const IN
       p.c = part, p.c_split = N * K, p.accumulate = false;
       p.row_sum = db ? part + db_off : nullptr, p.row_sum_split = N, p.accumulate_row_sum = false;
       p.t_split = sp.rows;
-      grid.z = static_cast<unsigned>(sp.splits);
     }
-    launch_pass<IN, float, false, false>("dense_bwd_tc_dw_db", sp.edge, grid, stream, p);
+    launch_tile<IN, float, false, false, Epilogue::store, true>("dense_bwd_tc_dw_db", sp.tile, N, K,
+                                                                 static_cast<unsigned>(sp.splits), stream, p);
     if (sp.splits > 1) {
       const float* part = static_cast<const float*>(workspace);
       const int64_t n_db = db ? N : 0;
@@ -165,15 +146,13 @@ void dense_backward_tc(const IN* dy, const IN* y, const IN* z, Act act, const IN
   }
   // dx = dz·W; with N = 0 the loop is empty and dx is zero, as an empty sum is.
   if (dx && M > 0 && K > 0) {
-    const int edge = tile_edge(tile, M, K);
-    const dim3 grid = grid_for(M, K, edge, edge);
-    AE_CHECK(grid.y <= 65535, "cuda dense_backward_tc: K=", K, " exceeds the grid limit of ", 65535 * int64_t(edge));
     Params<IN, IN> p{};
     p.a = Operand<IN>{dy, N, 1, aux, act, from_z};            // dz(m, n) = dz[m·N + n]
     p.b = Operand<IN>{w, 1, K, nullptr, Act::linear, false};  // W(k, n) = w[n·K + k]
     p.R = M, p.S = K, p.T_LEN = N;
     p.c = dx, p.c_rs = K;
-    launch_pass<IN, IN, true, false>("dense_bwd_tc_dx", edge, grid, stream, p);
+    launch_tile<IN, IN, true, false, Epilogue::store, true>("dense_bwd_tc_dx", pick_tile(tile, M, K), M, K, 1, stream,
+                                                            p);
   }
 }
 

@@ -33,11 +33,14 @@
 #include <cuda_fp16.h>
 #include <mma.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/tc_tile.cuh"
 
@@ -67,21 +70,28 @@ namespace ae::cuda::gemm_wmma {
 
 namespace wmma = nvcuda::wmma;
 
-// The reduction step staged per barrier interval (t): 128 bytes of each operand row, so 64 steps
-// of fp16/bf16 (four m16n16k16 MMAs per fragment between barriers) and 32 of tf32's fp32 storage
-// (four m16n16k8): the same shared-memory bytes for every type, and 8 16-byte vectors per row.
-template <typename IN>
-constexpr int BK = 128 / int(sizeof(IN));
-
-// The block of a BM×BN output tile: warps of WM×WN outputs (16×16 accumulator fragments), two warp
-// rows. 64×64: 8 warps of 32×16; 32×32: 4 warps of 16×16. Each thread then stages two 16-byte
-// vectors of each operand per K-step (few enough registers that nothing spills).
-template <int BM, int BN>
+// The block's configuration. A BM×BN output tile of warps holding WM×WN outputs each (16×16
+// accumulator fragments): 32×32 = 4 warps of 16×16, 64×64 = 8 warps of 32×16 or 4 of 32×32, 128×64 =
+// 8 warps of 32×32 (more outputs per warp: fewer shared-memory fragment loads per MMA). STEP_BYTES:
+// the reduction step (t) staged per barrier interval, in bytes of each operand row: 128 is 64
+// steps of fp16/bf16 (four m16n16k16 MMAs per fragment between barriers) and 32 of tf32's fp32
+// (four m16n16k8); 256 doubles both. LATE_ROUND (tf32 only): fp32 operands are rounded to tf32 as
+// they are stored into shared memory, after the MMAs of the step before, rather than as they arrive
+// from global memory, so no instruction waits on the prefetch before those MMAs (a conversion right
+// after a load stalls the warp until the load completes). TAIL_SPLIT: a full K-step runs its MMAs
+// without the per-fragment tail test (one uniform branch per step picks the path).
+template <int BM_, int BN_, int WM_, int WN_, int STEP_BYTES_ = 128, bool LATE_ROUND_ = true, bool TAIL_SPLIT_ = true>
 struct Tile {
-  static constexpr int WM = BM / 2, WN = 16;
-  static constexpr int WARPS_N = BN / WN;
-  static constexpr int THREADS = 32 * (BM / WM) * WARPS_N;
+  static constexpr int BM = BM_, BN = BN_, WM = WM_, WN = WN_;
+  static constexpr int WARPS_M = BM / WM, WARPS_N = BN / WN;
+  static constexpr int THREADS = 32 * WARPS_M * WARPS_N;
+  static constexpr int STEP_BYTES = STEP_BYTES_;
+  static constexpr bool LATE_ROUND = LATE_ROUND_, TAIL_SPLIT = TAIL_SPLIT_;
+  static_assert(BM % WM == 0 && BN % WN == 0 && WM % 16 == 0 && WN % 16 == 0, "warps must tile the block");
 };
+// The reduction step of a tile configuration for storage type IN, in elements.
+template <typename IN, class TILE>
+constexpr int BK = TILE::STEP_BYTES / int(sizeof(IN));
 
 // Per storage type: the fragment's input type and depth (m16n16k16 for half/bf16, m16n16k8 for
 // tf32), and the conversions. to_operand rounds an fp32 value to what the tensor cores multiply.
@@ -178,9 +188,10 @@ struct Derivative {
 // be a multiple of 16 bytes; the pad also staggers banks), so every fragment pointer lands on 32
 // bytes and every vector on 16. ACT: the operand may carry op.act′ (dense backward's dz); the
 // activation is dispatched once per slice, outside the unrolled loads.
-template <typename IN, int ROWS, bool T_CONTIG, bool ACT, int THREADS>
+template <typename IN, int ROWS, bool T_CONTIG, bool ACT, int THREADS, int K_STEP, bool LATE_ROUND>
 struct Slice {
-  static constexpr int K_STEP = BK<IN>;
+  // tf32 with LATE_ROUND: registers hold fp32 (products with act′ included), rounded by store.
+  static constexpr bool ROUND_AT_STORE = std::is_same_v<IN, float> && LATE_ROUND;
   static constexpr int V = 16 / int(sizeof(IN));  // elements per vector
   static constexpr int LD = T_CONTIG ? K_STEP + V : ROWS + V;  // leading dimension of the tile
   static constexpr int ELEMS = T_CONTIG ? ROWS * LD : K_STEP * LD;
@@ -205,7 +216,7 @@ struct Slice {
                                                    int64_t t0, int tid, uint4 (&reg)[VECS], FACTOR factor) {
     constexpr bool HAS_FACTOR = !std::is_same_v<FACTOR, NoFactor>;
     // Raw storage needs no conversion when it is already the fragment type and nothing multiplies it.
-    constexpr bool RAW = !HAS_FACTOR && !std::is_same_v<IN, float>;
+    constexpr bool RAW = !HAS_FACTOR && (!std::is_same_v<IN, float> || ROUND_AT_STORE);
     const int64_t cs = T_CONTIG ? op.ts : op.rs;  // stride along the vector
 #pragma unroll
     for (int i = 0; i < VECS; ++i) {
@@ -242,7 +253,8 @@ struct Slice {
         for (int q = 0; q < V; ++q) {
           float v = Type<IN>::to_float(e[q]);
           if constexpr (HAS_FACTOR) v = v * factor(Type<IN>::to_float(a[q]));
-          e[q] = Type<IN>::to_operand(v);
+          if constexpr (ROUND_AT_STORE) e[q] = v;  // IN is float here
+          else e[q] = Type<IN>::to_operand(v);
         }
       }
       memcpy(&reg[i], e, sizeof e);
@@ -271,48 +283,78 @@ struct Slice {
     }
     load_with(op, rows, t_end, r0, t0, tid, reg, NoFactor{});
   }
-  // The store of load's registers into the tile: one 16-byte store per vector.
+  // The store of load's registers into the tile: one 16-byte store per vector (tf32 with
+  // ROUND_AT_STORE rounds its four floats first; rounding a value already tf32 leaves it unchanged).
   __device__ __forceinline__ static void store(IN* tile, int tid, const uint4 (&reg)[VECS]) {
 #pragma unroll
     for (int i = 0; i < VECS; ++i) {
       const int r = row(tid, i), t = step(tid, i);
-      *reinterpret_cast<uint4*>(tile + (T_CONTIG ? r * LD + t : t * LD + r)) = reg[i];
+      uint4 u = reg[i];
+      if constexpr (ROUND_AT_STORE) {
+        float f[4];
+        memcpy(f, &u, sizeof u);
+#pragma unroll
+        for (int q = 0; q < 4; ++q) f[q] = Type<float>::to_operand(f[q]);
+        memcpy(&u, f, sizeof u);
+      }
+      *reinterpret_cast<uint4*>(tile + (T_CONTIG ? r * LD + t : t * LD + r)) = u;
     }
   }
 };
 
+// The shared memory of one kernel configuration: two buffers of the staged A and B slices (K-step i
+// in buffer i % 2), later reused for the fp32 accumulator tile [BM][LDC]. Up to 48 KB it is static
+// shared memory; beyond (128×64 tiles, 256-byte steps of 64×64) dynamic, which launch_gemm opts in.
+template <typename IN, class TILE, bool A_T_CONTIG, bool B_T_CONTIG, bool A_ACT>
+struct Smem {
+  using SA = Slice<IN, TILE::BM, A_T_CONTIG, A_ACT, TILE::THREADS, BK<IN, TILE>, TILE::LATE_ROUND>;
+  using SB = Slice<IN, TILE::BN, B_T_CONTIG, false, TILE::THREADS, BK<IN, TILE>, TILE::LATE_ROUND>;
+  static constexpr int LDC = TILE::BN + 4;
+  static constexpr int BUF = SA::ELEMS + SB::ELEMS;  // elements of one buffer: a multiple of 32 bytes
+  static constexpr int OP_BYTES = int(sizeof(IN)) * BUF, ACC_BYTES = int(sizeof(float)) * TILE::BM * LDC;
+  static constexpr int BYTES = 2 * OP_BYTES > ACC_BYTES ? 2 * OP_BYTES : ACC_BYTES;
+  static constexpr bool DYNAMIC = BYTES > 48 * 1024;
+};
+
 // Grid: x over R in BM tiles, y over S in BN tiles (at least one, so row_sum always has its column
-// of blocks). Block: Tile<BM, BN>::THREADS threads. OUT: the output's storage type (IN for activations and dx,
-// float for dW). A_ACT: A carries p.a.act′ (dense backward; the forward's operands never do).
-template <typename IN, typename OUT, int BM, int BN, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool A_ACT>
-__global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(const Params<IN, OUT> p) {
-  constexpr int THREADS = Tile<BM, BN>::THREADS;
-  using SA = Slice<IN, BM, A_T_CONTIG, A_ACT, THREADS>;
-  using SB = Slice<IN, BN, B_T_CONTIG, false, THREADS>;
+// of blocks), z over the splits of t. Block: TILE::THREADS threads; Smem::BYTES of dynamic shared
+// memory when Smem::DYNAMIC (launch_gemm does both). OUT: the output's storage type (IN for
+// activations and dx, float for dW). A_ACT: A carries p.a.act′ (dense backward; the forward's
+// operands never do).
+template <typename IN, typename OUT, class TILE, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool A_ACT>
+__global__ void __launch_bounds__(TILE::THREADS, 1) wmma_gemm_kernel(const Params<IN, OUT> p) {
+  constexpr int THREADS = TILE::THREADS, BM = TILE::BM, BN = TILE::BN;
+  using SM = Smem<IN, TILE, A_T_CONTIG, B_T_CONTIG, A_ACT>;
+  using SA = typename SM::SA;
+  using SB = typename SM::SB;
   using Frag = typename Type<IN>::frag;
   constexpr int FK = Type<IN>::FK;
-  constexpr int LDA = SA::LD, LDB = SB::LD, LDC = BN + 4;  // LDC: the fp32 accumulator tile [BM][LDC]
-  constexpr int OP_BYTES = int(sizeof(IN)) * (SA::ELEMS + SB::ELEMS), ACC_BYTES = int(sizeof(float)) * BM * LDC;
-  constexpr int WM = Tile<BM, BN>::WM, WN = Tile<BM, BN>::WN;  // one warp's tile
-  constexpr int FM = WM / 16, FN = WN / 16;  // its accumulator fragments
-  constexpr int K_STEP = BK<IN>;
-  static_assert(WM % 16 == 0 && WN % 16 == 0 && K_STEP % FK == 0, "tile shape and fragment shape disagree");
+  constexpr int LDA = SA::LD, LDB = SB::LD, LDC = SM::LDC;
+  constexpr int WM = TILE::WM, WN = TILE::WN;  // one warp's tile
+  constexpr int FM = WM / 16, FN = WN / 16;    // its accumulator fragments
+  constexpr int K_STEP = BK<IN, TILE>;
+  static_assert(K_STEP % FK == 0, "tile shape and fragment shape disagree");
   static_assert(SA::ELEMS * sizeof(IN) % 32 == 0, "B's tile must start 32-byte aligned, as wmma requires");
+  static_assert(THREADS >= BM, "the row sums take one thread per tile row");
   // A(r, t) is matrix_a's (row r, col t): row-major in [r][t], column-major in [t][r]. B(s, t) is
   // matrix_b's (row t, col s): column-major in [s][t], row-major in [t][s].
   using LayoutA = std::conditional_t<A_T_CONTIG, wmma::row_major, wmma::col_major>;
   using LayoutB = std::conditional_t<B_T_CONTIG, wmma::col_major, wmma::row_major>;
 
-  // Two buffers of the staged A and B slices (K-step i in buffer i % 2), later reused for the fp32
-  // accumulator tile (after the main loop).
-  constexpr int BUF = SA::ELEMS + SB::ELEMS;  // elements of one buffer: a multiple of 32 bytes
-  __shared__ __align__(128) unsigned char smem[2 * OP_BYTES > ACC_BYTES ? 2 * OP_BYTES : ACC_BYTES];
+  constexpr int BUF = SM::BUF;
+  unsigned char* smem;
+  if constexpr (SM::DYNAMIC) {
+    smem = dynamic_shared<unsigned char>();
+  } else {
+    __shared__ __align__(128) unsigned char smem_static[SM::DYNAMIC ? 1 : SM::BYTES];
+    smem = smem_static;
+  }
   IN* const ops = reinterpret_cast<IN*>(smem);  // A at ops + buf·BUF, B at ops + buf·BUF + SA::ELEMS
   float* const cs = reinterpret_cast<float*>(smem);
 
   const int tid = threadIdx.x, warp = tid / 32;
-  const int wr = (warp / Tile<BM, BN>::WARPS_N) * WM;  // this warp's tile: rows wr.., columns ws..
-  const int ws = (warp % Tile<BM, BN>::WARPS_N) * WN;
+  const int wr = (warp / TILE::WARPS_N) * WM;  // this warp's tile: rows wr.., columns ws..
+  const int ws = (warp % TILE::WARPS_N) * WN;
   const int64_t r0 = int64_t(blockIdx.x) * BM, s0 = int64_t(blockIdx.y) * BN;
   // This block's split of the reduction (see Params) and where its partial goes.
   const int64_t t_begin = p.t_split > 0 ? int64_t(blockIdx.z) * p.t_split : 0;
@@ -346,9 +388,8 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
     }
     const IN* const as = ops + buf * BUF;
     const IN* const bs = as + SA::ELEMS;
-#pragma unroll
-    for (int k = 0; k < K_STEP; k += FK) {
-      if (t0 + k >= t_end) break;  // a tail step: what is left was staged as zeros (uniform branch)
+    // The MMAs of the step's k-th FK-deep slice for each of the warp's fragments.
+    auto mmas = [&](int k) {
       wmma::fragment<wmma::matrix_a, 16, 16, FK, Frag, LayoutA> fa[FM];
       wmma::fragment<wmma::matrix_b, 16, 16, FK, Frag, LayoutB> fb[FN];
 #pragma unroll
@@ -365,6 +406,16 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
       for (int i = 0; i < FM; ++i)
 #pragma unroll
         for (int j = 0; j < FN; ++j) wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+    };
+    if (TILE::TAIL_SPLIT && t_end - t0 >= K_STEP) {  // a full step (uniform branch)
+#pragma unroll
+      for (int k = 0; k < K_STEP; k += FK) mmas(k);
+    } else {
+#pragma unroll
+      for (int k = 0; k < K_STEP; k += FK) {
+        if (t0 + k >= t_end) break;  // a tail step: what is left was staged as zeros (uniform branch)
+        mmas(k);
+      }
     }
     if (sums_rows) {
       // Steps past t_end were staged as zeros: adding +0 to a sum that started at +0 changes no bit.
@@ -416,22 +467,37 @@ __global__ void __launch_bounds__(Tile<BM, BN>::THREADS, 1) wmma_gemm_kernel(con
   }
 }
 
-// The launch grid for R×S outputs in BM×BN tiles; the y extent is at least 1 (see wmma_gemm_kernel).
+// The launch grid for R×S outputs in bm×bn tiles; the y extent is at least 1 (see wmma_gemm_kernel).
 inline dim3 grid_for(int64_t R, int64_t S, int bm, int bn) {
   const int64_t gx = (R + bm - 1) / bm, gy = (S + bn - 1) / bn;
   return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy > 0 ? gy : 1));
 }
 
-// The tile edge (64 or 32) that `tile` asks for, for R×S outputs (automatic: see tc_tile.cuh).
-inline int tile_edge(TcTile tile, int64_t R, int64_t S) {
-  if (tile == TcTile::t32) return 32;
-  if (tile == TcTile::t64) return 64;
+inline int device_sms() {
   int dev = 0, sms = 0;
   AE_CUDA_CHECK(cudaGetDevice(&dev));
   AE_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  const dim3 g = grid_for(R, S, 64, 64);
-  return int64_t(g.x) * g.y >= sms ? 64 : 32;
+  return sms > 0 ? sms : 1;
 }
+
+// A concrete tile's output rows and columns per block.
+inline int tile_rows(TcTile t) { return t == TcTile::t32 ? 32 : t == TcTile::t128 ? 128 : 64; }
+inline int tile_cols(TcTile t) { return t == TcTile::t32 ? 32 : 64; }
+inline int64_t blocks_of(int64_t R, int64_t S, TcTile t) {
+  const dim3 g = grid_for(R, S, tile_rows(t), tile_cols(t));
+  return int64_t(g.x) * g.y;
+}
+
+// The tile `tile` asks for, for R×S outputs: a named one as it is; automatic (tc_tile.cuh) the
+// largest whose grid still has a block per SM of the current device, 32×32 when none has.
+inline TcTile pick_tile(TcTile tile, int64_t R, int64_t S) {
+  if (tile != TcTile::automatic) return tile;
+  const int64_t sms = device_sms();
+  if (blocks_of(R, S, TcTile::t128) >= sms) return TcTile::t128;
+  if (blocks_of(R, S, TcTile::t64) >= sms) return TcTile::t64;
+  return TcTile::t32;
+}
+
 
 // The storage type's name in kernel names and messages.
 template <typename IN>
@@ -439,6 +505,74 @@ constexpr const char* type_name() {
   if constexpr (std::is_same_v<IN, __half>) return "fp16";
   else if constexpr (std::is_same_v<IN, __nv_bfloat16>) return "bf16";
   else return "tf32";
+}
+
+// The configuration of each concrete tile (all types alike: late tf32 rounding and full-step MMAs
+// without tail tests measured faster or equal on the H200; bench/gpu/README.md, round 3).
+template <TcTile T>
+struct Config;
+template <>
+struct Config<TcTile::t32> {
+  using type = Tile<32, 32, 16, 16>;
+};
+template <>
+struct Config<TcTile::t64> {
+  using type = Tile<64, 64, 32, 16>;
+};
+template <>
+struct Config<TcTile::t64_w4> {
+  using type = Tile<64, 64, 32, 32>;
+};
+template <>
+struct Config<TcTile::t128> {
+  using type = Tile<128, 64, 32, 32>;
+};
+
+// Launches wmma_gemm_kernel in configuration TILE over `grid`, named what<type, wmma BMxBNxBK
+// wWMxWN>; a configuration over 48 KB of shared memory opts in to it once per device.
+template <typename IN, typename OUT, class TILE, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool A_ACT>
+void launch_gemm(const char* what, dim3 grid, cudaStream_t stream, const Params<IN, OUT>& p) {
+  using SM = Smem<IN, TILE, A_T_CONTIG, B_T_CONTIG, A_ACT>;
+  auto* const kernel = wmma_gemm_kernel<IN, OUT, TILE, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>;
+  if constexpr (SM::DYNAMIC) {
+    static std::atomic<uint64_t> opted{0};  // one bit per device id below 64
+    int dev = 0;
+    AE_CUDA_CHECK(cudaGetDevice(&dev));
+    const uint64_t bit = dev < 64 ? uint64_t(1) << dev : 0;
+    if (!bit || !(opted.load() & bit)) {
+      AE_CUDA_CHECK(cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, SM::BYTES));
+      opted.fetch_or(bit);
+    }
+  }
+  const std::string name = std::string(what) + "<" + type_name<IN>() + ", wmma " + std::to_string(TILE::BM) + "x" +
+                           std::to_string(TILE::BN) + "x" + std::to_string(BK<IN, TILE>) + " w" +
+                           std::to_string(TILE::WM) + "x" + std::to_string(TILE::WN) + ">";
+  launch(name.c_str(), kernel, grid, dim3(TILE::THREADS), SM::DYNAMIC ? size_t(SM::BYTES) : size_t(0), stream, p);
+}
+
+// launch_gemm with the configuration of a concrete tile (not automatic): R×S outputs, `splits`
+// along z. Checks the grid's y limit (S / tile columns).
+template <typename IN, typename OUT, bool A_T_CONTIG, bool B_T_CONTIG, Epilogue EPI, bool A_ACT>
+void launch_tile(const char* what, TcTile tile, int64_t R, int64_t S, unsigned splits, cudaStream_t stream,
+                 const Params<IN, OUT>& p) {
+  dim3 grid = grid_for(R, S, tile_rows(tile), tile_cols(tile));
+  AE_CHECK(grid.y <= 65535, "cuda ", what, ": ", S, " columns exceed the grid limit of ",
+           65535 * int64_t(tile_cols(tile)));
+  grid.z = splits;
+  switch (tile) {
+    case TcTile::t32:
+      return launch_gemm<IN, OUT, Config<TcTile::t32>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
+    case TcTile::t64:
+      return launch_gemm<IN, OUT, Config<TcTile::t64>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
+    case TcTile::t64_w4:
+      return launch_gemm<IN, OUT, Config<TcTile::t64_w4>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream,
+                                                                                                   p);
+    case TcTile::t128:
+      return launch_gemm<IN, OUT, Config<TcTile::t128>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
+    case TcTile::automatic: break;
+  }
+  AE_CHECK(false, "cuda ", what, ": launch_tile needs a concrete tile (pick_tile first)");
 }
 
 }  // namespace ae::cuda::gemm_wmma

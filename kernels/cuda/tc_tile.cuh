@@ -1,15 +1,16 @@
 // The output tile of the tensor-core GEMMs (kernels/cuda/gemm_wmma.cuh), a launcher argument of
-// dense_fwd_tc and dense_bwd_tc: 64×64 outputs per block reuse each staged operand twice as often;
-// 32×32 gives 4× the blocks, which is what a small layer needs to occupy the device (at batch 256
-// the default model's first layer has 16 blocks of 64×64 for 132 SMs). `automatic` takes 64×64 when
-// that grid has at least one block per SM of the current device, else 32×32. Tests name a tile to
-// cover both.
+// dense_fwd_tc and dense_bwd_tc. Larger tiles reuse each staged operand more often; 32×32 gives 4×
+// the blocks of 64×64, which is what a small layer needs to occupy the device (at batch 256 the
+// default model's first layer has 16 blocks of 64×64 for 132 SMs). t32: 32×32 in 4 warps of 16×16;
+// t64: 64×64 in 8 warps of 32×16; t64_w4: 64×64 in 4 warps of 32×32; t128: 128×64 in 8 warps of
+// 32×32. `automatic` takes the largest of t128, t64 whose grid has at least one block per SM of the
+// current device, else t32 (gemm_wmma::pick_tile). Tests name each tile to cover all.
 #pragma once
 
 #include <cstdint>
 
 namespace ae::cuda {
 
-enum class TcTile : uint8_t { automatic, t32, t64 };
+enum class TcTile : uint8_t { automatic, t32, t64, t64_w4, t128 };
 
 }  // namespace ae::cuda

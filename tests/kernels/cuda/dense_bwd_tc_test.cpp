@@ -22,7 +22,14 @@ namespace {
 using ae::cuda::TcTile;
 
 const char* tile_name(TcTile t) {
-  return t == TcTile::t32 ? "32" : t == TcTile::t64 ? "64" : "auto";
+  switch (t) {
+    case TcTile::t32: return "32";
+    case TcTile::t64: return "64";
+    case TcTile::t64_w4: return "64w4";
+    case TcTile::t128: return "128x64";
+    case TcTile::automatic: break;
+  }
+  return "auto";
 }
 
 struct DenseBwdTcCase {
@@ -160,10 +167,18 @@ std::vector<DenseBwdTcCase> dense_bwd_tc_cases() {
         v.push_back({t, (seed % 2) && M * N > 1 ? Act::relu : Act::linear, M, N, K, tile, seed % 3 == 0, true, true, acc_dw, acc_db,
                      true, seed++});
       }
-    // Every activation from y (where defined) and from z, random inputs, both tiles.
+    // The 32×32-warp tiles (64×64 of 4 warps, 128×64 of 8) over their edges, exact.
+    for (TcTile tile : {TcTile::t64_w4, TcTile::t128})
+      for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {65, 63, 17}, {129, 127, 65}}) {
+        const bool acc_dw = seed % 4 == 1 || seed % 4 == 2, acc_db = seed % 4 == 1 || seed % 4 == 3;
+        v.push_back({t, (seed % 2) && M * N > 1 ? Act::relu : Act::linear, M, N, K, tile, seed % 3 == 0, true, true, acc_dw,
+                     acc_db, true, seed++});
+      }
+    // Every activation from y (where defined) and from z, random inputs, every tile.
+    constexpr TcTile TILES[] = {TcTile::t32, TcTile::t64, TcTile::t64_w4, TcTile::t128};
     for (int a = 0; a < ACT_COUNT; ++a) {
       const Act act = static_cast<Act>(a);
-      const TcTile tile = a % 2 ? TcTile::t32 : TcTile::t64;
+      const TcTile tile = TILES[a % 4];
       if (!act_derivative_needs_z(act))
         v.push_back({t, act, 37, 67, 41, tile, false, true, true, false, false, false, seed++});
       v.push_back({t, act, 37, 67, 41, tile, true, true, true, a % 2 == 0, a % 2 == 0, false, seed++});
@@ -193,6 +208,9 @@ std::vector<DenseBwdTcCase> dense_bwd_tc_cases() {
                                            {Lowp::fp16, Act::relu, 45, 9, 0, TcTile::t32, true, true, 4},
                                            {Lowp::fp16, Act::tanh, 77, 35, 40, TcTile::t32, false, false, 5},
                                            {Lowp::tf32, Act::sigmoid, 61, 18, 47, TcTile::t64, true, false, 3},
+                                           {Lowp::bf16, Act::relu, 131, 129, 65, TcTile::t128, false, true, 3},
+                                           {Lowp::tf32, Act::relu, 97, 65, 70, TcTile::t64_w4, true, true, 2},
+                                           {Lowp::fp16, Act::tanh, 70, 67, 33, TcTile::t128, false, false, 4},
                                            {Lowp::bf16, Act::relu, 300, 17, 9, TcTile::automatic, true, true, 0},
                                            {Lowp::fp16, Act::softplus, 300, 20, 12, TcTile::automatic, false, false, 0}})
     v.push_back({s.t, s.act, s.M, s.N, s.K, s.tile, !s.exact, true, true, s.acc, s.acc, s.exact, seed++, s.splits});

@@ -18,7 +18,14 @@ namespace {
 using ae::cuda::TcTile;
 
 const char* tile_name(TcTile t) {
-  return t == TcTile::t32 ? "32" : t == TcTile::t64 ? "64" : "auto";
+  switch (t) {
+    case TcTile::t32: return "32";
+    case TcTile::t64: return "64";
+    case TcTile::t64_w4: return "64w4";
+    case TcTile::t128: return "128x64";
+    case TcTile::automatic: break;
+  }
+  return "auto";
 }
 
 struct DenseFwdTcCase {
@@ -119,10 +126,15 @@ std::vector<DenseFwdTcCase> dense_fwd_tc_cases() {
                                                                  {63, 65, 31},  {64, 64, 64},  {65, 63, 97},
                                                                  {129, 17, 17}, {13, 129, 15}, {47, 67, 331}})
         v.push_back({t, (seed % 2) ? Act::relu : Act::linear, M, N, K, tile, seed % 5 != 0, seed % 3 != 0, true, seed++});
-    // Every activation, random inputs, odd prime-ish shapes, both tiles; with and without z and bias.
+    // The 32×32-warp tiles (64×64 of 4 warps, 128×64 of 8): their edges (63..65, 127..129), a
+    // K-step tail and a K below one fragment, exact.
+    for (TcTile tile : {TcTile::t64_w4, TcTile::t128})
+      for (auto [M, N, K] : std::vector<std::array<int64_t, 3>>{{1, 1, 1}, {65, 63, 97}, {127, 65, 33}, {129, 31, 7}})
+        v.push_back({t, (seed % 2) ? Act::relu : Act::linear, M, N, K, tile, seed % 5 != 0, seed % 3 != 0, true, seed++});
+    // Every activation, random inputs, odd prime-ish shapes, every tile; with and without z and bias.
+    constexpr TcTile TILES[] = {TcTile::t32, TcTile::t64, TcTile::t64_w4, TcTile::t128};
     for (int a = 0; a < ACT_COUNT; ++a)
-      v.push_back({t, static_cast<Act>(a), 37, 67, 61, a % 2 ? TcTile::t32 : TcTile::t64, a % 3 != 0, a % 4 != 1,
-                   false, seed++});
+      v.push_back({t, static_cast<Act>(a), 37, 67, 61, TILES[a % 4], a % 3 != 0, a % 4 != 1, false, seed++});
     v.push_back({t, Act::relu, 5, 3, 0, TcTile::t32, true, true, false, seed++});    // K = 0: y = act(b)
     v.push_back({t, Act::relu, 70, 31, 1, TcTile::t64, true, true, true, seed++});  // K = 1
   }
@@ -148,6 +160,29 @@ TEST_F(DenseFwdTcDeterminism, TwoSchedulesBitEqual) {
     ASSERT_TRUE(nonzero("y", a.y));
     EXPECT_TRUE(bitwise_equal("y", a.y, b.y));
     EXPECT_TRUE(bitwise_equal("z", a.z, b.z));
+  }
+}
+
+// The tf32 configurations the timing tool compares (dense_forward_tc_tf32_variant) multiply the same
+// tf32 operands in the same k order per output as the launcher's: bit-equal results, exact inputs
+// or not.
+class DenseFwdTcTf32Variants : public DeviceTest {};
+TEST_F(DenseFwdTcTf32Variants, BitEqualToTheLauncher) {
+  using ae::cuda::TcTf32Variant;
+  const DenseFwdTcCase c{Lowp::tf32, Act::relu, 67, 45, 70, TcTile::t32, true, true, false, 23};
+  const DenseFwdTcInputs in(c);
+  const DenseFwdTcOut ref = run_cuda(c, in);
+  ASSERT_TRUE(nonzero("y", ref.y));
+  const std::vector<float> xs = to_storage<Lowp::tf32>(in.x), ws = to_storage<Lowp::tf32>(in.w);
+  DeviceBuffer<float> x(xs), w(ws), b(in.b);
+  for (TcTf32Variant v : {TcTf32Variant::r2_32, TcTf32Variant::r2_64, TcTf32Variant::late_32, TcTf32Variant::split_32,
+                          TcTf32Variant::late_split_32, TcTf32Variant::late_split_64, TcTf32Variant::deep_32,
+                          TcTf32Variant::deep_64w4}) {
+    SCOPED_TRACE(int(v));
+    DeviceBuffer<float> y(c.M * c.N), z(c.M * c.N);  // NaN-prefilled
+    ae::cuda::dense_forward_tc_tf32_variant(x.get(), w.get(), b.get(), c.act, c.M, c.N, c.K, y.get(), z.get(), nullptr, v);
+    EXPECT_TRUE(bitwise_equal("y", y.download(), ref.y));
+    EXPECT_TRUE(bitwise_equal("z", z.download(), ref.z));
   }
 }
 

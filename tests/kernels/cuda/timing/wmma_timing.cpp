@@ -172,6 +172,18 @@ LtTypes lt_types(std::optional<Lowp> t) {
   return {CUBLAS_COMPUTE_32F_FAST_TF32, CUDA_R_32F, CUDA_R_32F};
 }
 
+constexpr TcTile TILES[] = {TcTile::t32, TcTile::t64, TcTile::t64_w4, TcTile::t128, TcTile::automatic};
+const char* tile_label(TcTile t) {
+  switch (t) {
+    case TcTile::t32: return "wmma 32x32 (4 warps 16x16)";
+    case TcTile::t64: return "wmma 64x64 (8 warps 32x16)";
+    case TcTile::t64_w4: return "wmma 64x64 (4 warps 32x32)";
+    case TcTile::t128: return "wmma 128x64 (8 warps 32x32)";
+    case TcTile::automatic: break;
+  }
+  return "(auto tile)";
+}
+
 struct Ctx {
   cudaStream_t s;
   cublasLtHandle_t lt;
@@ -180,8 +192,40 @@ struct Ctx {
 };
 
 void print_row(const char* pass, int64_t M, const Layer& l, const char* prec, const char* what, double us, double flops) {
-  std::printf("%-4s M=%-5lld N=%-4lld K=%-4lld %-8s %-6s %-34s %9.2f us %8.2f TFLOP/s\n", pass, (long long)M,
+  std::printf("%-4s M=%-5lld N=%-4lld K=%-4lld %-8s %-6s %-40s %9.2f us %8.2f TFLOP/s\n", pass, (long long)M,
               (long long)l.N, (long long)l.K, ae::act_name(l.act), prec, what, us, flops / us * 1e-6);
+}
+
+// The tf32 forward's alternative configurations (dense_forward_tc_tf32_variant) beside the launcher's
+// (y holds the launcher's automatic-tile output): each timed, and checked bit-equal to it.
+void tf32_variants(const Ctx& c, int64_t M, const Layer& l, const float* x, const float* w, const float* b,
+                   const float* y, double flops) {
+  using V = ae::cuda::TcTf32Variant;
+  const struct {
+    V v;
+    const char* what;
+  } variants[] = {{V::r2_32, "tf32 var r2 32x32 (early round, tail test)"},
+                  {V::split_32, "tf32 var 32x32 early round, split tail"},
+                  {V::late_32, "tf32 var 32x32 late round, tail test"},
+                  {V::late_split_32, "tf32 var 32x32 late round, split tail"},
+                  {V::deep_32, "tf32 var 32x32 late, split, 64-deep"},
+                  {V::r2_64, "tf32 var r2 64x64 8w (early, tail test)"},
+                  {V::late_split_64, "tf32 var 64x64 8w late, split"},
+                  {V::deep_64w4, "tf32 var 64x64 4w late, split, 64-deep"}};
+  AE_CUDA_CHECK(cudaStreamSynchronize(c.s));
+  std::vector<float> ref(M * l.N);
+  AE_CUDA_CHECK(cudaMemcpy(ref.data(), y, ref.size() * sizeof(float), cudaMemcpyDeviceToHost));
+  Buf<float> yv(M * l.N), zv(M * l.N);
+  for (const auto& v : variants) {
+    const double us = time_us(c.s, [&] {
+      ae::cuda::dense_forward_tc_tf32_variant(x, w, b, l.act, M, l.N, l.K, yv.p, zv.p, c.s, v.v);
+    });
+    AE_CUDA_CHECK(cudaStreamSynchronize(c.s));
+    const std::vector<float> got = yv.download();
+    const bool same = std::memcmp(got.data(), ref.data(), ref.size() * sizeof(float)) == 0;
+    print_row("fwd", M, l, "tf32", v.what, us, flops);
+    if (!same) std::printf("     check: %s differs from the launcher's output\n", v.what);
+  }
 }
 
 // Forward y = act(x·Wᵀ + b) in one precision: ae's kernel(s) and cuBLASLt (bias / bias+relu epilogue).
@@ -200,15 +244,13 @@ void forward(const Ctx& c, int64_t M, const Layer& l, std::optional<Lowp> t) {
                                      l.act, M, l.N, l.K, reinterpret_cast<float*>(y.p), reinterpret_cast<float*>(z.p), c.s);
     }), flops);
   } else {
-    for (TcTile tile : {TcTile::t32, TcTile::t64, TcTile::automatic}) {
+    for (TcTile tile : TILES) {
       const double us = time_us(c.s, [&] {
         ae::cuda::dense_forward_tc<IN>(x.p, w.p, b.p, l.act, M, l.N, l.K, y.p, z.p, c.s, tile);
       });
-      print_row("fwd", M, l, prec,
-                tile == TcTile::t32 ? "ae dense_forward_tc wmma 32x32" : tile == TcTile::t64 ? "ae dense_forward_tc wmma 64x64"
-                                                                                          : "ae dense_forward_tc (auto tile)",
-                us, flops);
+      print_row("fwd", M, l, prec, (std::string("ae tc ") + tile_label(tile)).c_str(), us, flops);
     }
+    if constexpr (std::is_same_v<IN, float>) tf32_variants(c, M, l, x.p, w.p, b.p, y.p, flops);
   }
   AE_CUDA_CHECK(cudaStreamSynchronize(c.s));
   ours = y.download();
@@ -252,7 +294,7 @@ void backward(const Ctx& c, int64_t M, const Layer& l, std::optional<Lowp> t) {
                                       l.N, l.K, dw.p, db.p, reinterpret_cast<float*>(dx.p), false, false, c.s);
     }), flops);
   } else {
-    for (TcTile tile : {TcTile::t32, TcTile::t64, TcTile::automatic}) {
+    for (TcTile tile : TILES) {
       // dW's split over M: the workspace the planner would size for this layer.
       const size_t ws_bytes = ae::cuda::dense_backward_tc_workspace_bytes(M, l.N, l.K, tile);
       Buf<float> ws((ws_bytes + 3) / 4);
@@ -260,10 +302,7 @@ void backward(const Ctx& c, int64_t M, const Layer& l, std::optional<Lowp> t) {
         ae::cuda::dense_backward_tc<IN>(dy.p, nullptr, z.p, l.act, x.p, w.p, M, l.N, l.K, dw.p, db.p, dx.p, false, false,
                                         c.s, ws.p, ws_bytes, tile);
       });
-      print_row("bwd", M, l, prec,
-                tile == TcTile::t32 ? "ae dense_backward_tc wmma 32x32" : tile == TcTile::t64 ? "ae dense_backward_tc wmma 64x64"
-                                                                                           : "ae dense_backward_tc (auto tile)",
-                us, flops);
+      print_row("bwd", M, l, prec, (std::string("ae tc ") + tile_label(tile)).c_str(), us, flops);
     }
   }
   const LtTypes ty = lt_types(t);
