@@ -27,7 +27,6 @@ constexpr int64_t MIN_SPLIT_ROWS = 128;  // a split is at least 2 K-steps (fp16/
 constexpr int64_t SPLIT_ROW_GRAIN = 64;  // automatic splits start on a K-step of every type
 constexpr int MAX_SPLITS = 64;           // bounds the workspace: 64 × (N·K + N) floats
 constexpr int MAX_FORCED_SPLITS = 65535;  // the grid's z limit
-constexpr TcTile DW_LARGE_TILE = TcTile::t128;  // the automatic dW pass's first choice
 
 // The dW partials' offset of the db partials in the workspace, in floats: 256-byte aligned.
 int64_t db_part_offset(int splits, int64_t N, int64_t K) {
@@ -69,14 +68,8 @@ TcDwSplit dense_backward_tc_split(int64_t M, int64_t N, int64_t K, TcTile tile, 
     return TcDwSplit{splits, std::max<int64_t>(1, (M + splits - 1) / splits), gemm_wmma::pick_tile(tile, N, K)};
   const int sms = gemm_wmma::device_sms();
   const int64_t most = std::clamp<int64_t>(M / MIN_SPLIT_ROWS, 1, MAX_SPLITS);
-  if (tile == TcTile::automatic) {  // the largest tile whose grid, split, fills the device
-    tile = TcTile::t32;
-    for (TcTile t : {DW_LARGE_TILE, TcTile::t64})
-      if (blocks_of(N, K, t) * most >= sms) {
-        tile = t;
-        break;
-      }
-  }
+  if (tile == TcTile::automatic)  // 64×64 when its grid, split, fills the device (128×64 measured slower)
+    tile = blocks_of(N, K, TcTile::t64) * most >= sms ? TcTile::t64 : TcTile::t32;
   const int64_t blocks = blocks_of(N, K, tile);
   const int64_t want = std::clamp<int64_t>((2 * sms + blocks - 1) / blocks, 1, most);  // ~2 blocks per SM
   if (want <= 1) return TcDwSplit{1, M, tile};

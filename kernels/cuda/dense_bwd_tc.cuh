@@ -29,8 +29,8 @@ struct TcDwSplit {
 
 // The split for an M×N×K layer on the current device: enough blocks for about two per SM, each
 // split at least two K-steps deep, at most 64 splits. `splits` > 0 forces that many (tests; rows =
-// ⌈M / splits⌉). The tile follows `tile`; automatic takes the largest of 128×64 and 64×64 whose
-// grid, split, fills the device, else 32×32.
+// ⌈M / splits⌉). The tile follows `tile`; automatic takes 64×64 when the split 64×64 grid fills
+// the device, else 32×32.
 TcDwSplit dense_backward_tc_split(int64_t M, int64_t N, int64_t K, TcTile tile = TcTile::automatic, int splits = 0);
 
 // The workspace dense_backward_tc needs for the same M, N, K, tile and splits, in bytes (0 when it

@@ -38,7 +38,7 @@ void dense_forward_tc(const IN* x, const IN* w, const float* b, Act act, int64_t
   if (M == 0 || N == 0) return;
   AE_CHECK(y != nullptr, "cuda dense_forward_tc: output y is null");
   AE_CHECK(K == 0 || (x != nullptr && w != nullptr), "cuda dense_forward_tc: x or w is null");
-  launch_tile<IN, IN, true, true, Epilogue::bias_act, false>("dense_fwd_tc", pick_tile(tile, M, N), M, N, 1, stream,
+  launch_tile<IN, IN, true, true, Epilogue::bias_act, false>("dense_fwd_tc", pick_tile(tile, M, N, std::is_same_v<IN, float>), M, N, 1, stream,
                                                             forward_params(x, w, b, act, M, N, K, y, z));
 }
 
@@ -66,7 +66,7 @@ void dense_forward_tc_tf32_variant(const float* x, const float* w, const float* 
     case TcTf32Variant::late_split_32: return tf32_forward_as<Tile<32, 32, 16, 16, 128, true, true>>(x, w, b, act, M, N, K, y, z, stream);
     case TcTf32Variant::late_split_64: return tf32_forward_as<Tile<64, 64, 32, 16, 128, true, true>>(x, w, b, act, M, N, K, y, z, stream);
     case TcTf32Variant::deep_32: return tf32_forward_as<Tile<32, 32, 16, 16, 256, true, true>>(x, w, b, act, M, N, K, y, z, stream);
-    case TcTf32Variant::deep_64w4: return tf32_forward_as<Tile<64, 64, 32, 32, 256, true, true>>(x, w, b, act, M, N, K, y, z, stream);
+    case TcTf32Variant::deep_64: return tf32_forward_as<Tile<64, 64, 32, 16, 256, true, true>>(x, w, b, act, M, N, K, y, z, stream);
   }
   AE_CHECK(false, "cuda dense_forward_tc_tf32_variant: unknown variant ", int(v));
 }

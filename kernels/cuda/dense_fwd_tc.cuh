@@ -34,8 +34,8 @@ void dense_forward_tc(const IN* x,     // [M, K]
 // of gemm_wmma's kernel than the launcher's, so one GPU run can time them side by side. r2: round 2's
 // staging (tf32 rounding as operands arrive, a tail test before every MMA group); late: rounding as
 // they are stored into shared memory; split: full K-steps without tail tests; deep: 256-byte
-// (64-deep) K-steps. 32/64/64w4: the tile (t32, t64, t64_w4). M, N, K > 0.
-enum class TcTf32Variant : uint8_t { r2_32, r2_64, late_32, split_32, late_split_32, late_split_64, deep_32, deep_64w4 };
+// (64-deep) K-steps. 32/64: the tile (t32, t64). M, N, K > 0.
+enum class TcTf32Variant : uint8_t { r2_32, r2_64, late_32, split_32, late_split_32, late_split_64, deep_32, deep_64 };
 void dense_forward_tc_tf32_variant(const float* x, const float* w, const float* b, Act act, int64_t M, int64_t N,
                                    int64_t K, float* y, float* z, cudaStream_t stream, TcTf32Variant v);
 

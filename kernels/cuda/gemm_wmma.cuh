@@ -9,17 +9,19 @@
 // A may carry an activation derivative applied as it is loaded (A = dy·act′(y or z), computed in
 // fp32 and then rounded to IN, or to tf32, before the multiply: dense backward never stores dz).
 //
-// Design: a BM×BN output tile per block, each warp a (BM/2)×16 part of it in 16×16 accumulator
-// fragments (64×64: 8 warps of 2 fragments; 32×32: 4 warps of one; see Tile). K-steps of BK = 128
-// bytes of each operand row (64 steps of fp16/bf16, 32 of tf32's fp32) are staged through shared
-// memory in each operand's own contiguity, so the global loads stay coalesced and wmma reads the
-// tile row- or column-major to match: a t-contiguous operand is held as [r][t], the other as
-// [t][r]. Staging moves 16-byte vectors where the shape and alignment allow, else bounds-checked
-// elements (tails load zeros), already rounded to the fragment type, so the fragments need no
-// conversion. Two shared buffers alternate: the next K-step's global loads are issued into
-// registers before the current one is multiplied and stored into the other buffer after it, one
-// barrier per K-step. The reduction may be split over the grid's z (Params::t_split), each split
-// writing its own partial: dense backward's dW over a large batch.
+// Design: a BM×BN output tile per block, each warp a WM×WN part of it in 16×16 accumulator
+// fragments (Tile: 32×32 of 4 warps of 16×16, 64×64 of 8 warps of 32×16 or 4 of 32×32, 128×64 of
+// 8 warps of 32×32; Config sets each tile's configuration per storage type). K-steps of
+// STEP_BYTES = 128 bytes of each operand row (64 steps of fp16/bf16, 32 of tf32's fp32) are staged
+// through shared memory in each operand's own contiguity, so the global loads stay coalesced and
+// wmma reads the tile row- or column-major to match: a t-contiguous operand is held as [r][t], the
+// other as [t][r]. Staging moves 16-byte vectors where the shape and alignment allow, else
+// bounds-checked elements (tails load zeros), rounded to the fragment type by the time they reach
+// shared memory (tf32: as they are stored there, after the MMAs of the step before), so the
+// fragments need no conversion. Two shared buffers alternate: the next K-step's global loads are
+// issued into registers before the current one is multiplied and stored into the other buffer
+// after it, one barrier per K-step. The reduction may be split over the grid's z (Params::t_split),
+// each split writing its own partial: dense backward's dW over a large batch.
 // Epilogue: the accumulators go through shared memory (wmma's fragment layout is unspecified), then
 // every thread finishes whole rows of the tile with coalesced, masked stores:
 //   bias_act: v = acc + bias[s] (fp32 bias); z = v and c = act(v), each rounded to OUT;
@@ -488,16 +490,15 @@ inline int64_t blocks_of(int64_t R, int64_t S, TcTile t) {
   return int64_t(g.x) * g.y;
 }
 
-// The tile `tile` asks for, for R×S outputs: a named one as it is; automatic (tc_tile.cuh) the
-// largest whose grid still has a block per SM of the current device, 32×32 when none has.
-inline TcTile pick_tile(TcTile tile, int64_t R, int64_t S) {
+// The tile `tile` asks for, for R×S outputs: a named one as it is; automatic (tc_tile.cuh) a 64×64
+// tile when that grid has a block per SM of the current device, else 32×32. wide_warps: the 64×64
+// tile of 4 warps of 32×32 (the tf32 forward, where it measured 1.1-1.3x faster than 8 warps of
+// 32×16 at batch 4096; fp16/bf16 and the backward measured no gain, or a loss).
+inline TcTile pick_tile(TcTile tile, int64_t R, int64_t S, bool wide_warps = false) {
   if (tile != TcTile::automatic) return tile;
-  const int64_t sms = device_sms();
-  if (blocks_of(R, S, TcTile::t128) >= sms) return TcTile::t128;
-  if (blocks_of(R, S, TcTile::t64) >= sms) return TcTile::t64;
+  if (blocks_of(R, S, TcTile::t64) >= device_sms()) return wide_warps ? TcTile::t64_w4 : TcTile::t64;
   return TcTile::t32;
 }
-
 
 // The storage type's name in kernel names and messages.
 template <typename IN>
@@ -507,25 +508,28 @@ constexpr const char* type_name() {
   else return "tf32";
 }
 
-// The configuration of each concrete tile (all types alike: late tf32 rounding and full-step MMAs
-// without tail tests measured faster or equal on the H200; bench/gpu/README.md, round 3).
-template <TcTile T>
+// The configuration of each concrete tile per storage type, as the H200 measured them (bench/gpu/
+// README.md, round 3): tf32 rounds late and runs full K-steps without tail tests (round 2's early
+// rounding made every prefetch wait before the MMAs: 1.5-1.9x slower); fp16/bf16 keep the per-MMA
+// tail test, since the split loop's extra registers (bf16 64×64: 130 against 128) cost the second
+// resident block per SM.
+template <typename IN, TcTile T>
 struct Config;
-template <>
-struct Config<TcTile::t32> {
-  using type = Tile<32, 32, 16, 16>;
+template <typename IN>
+struct Config<IN, TcTile::t32> {
+  using type = Tile<32, 32, 16, 16, 128, true, std::is_same_v<IN, float>>;
 };
-template <>
-struct Config<TcTile::t64> {
-  using type = Tile<64, 64, 32, 16>;
+template <typename IN>
+struct Config<IN, TcTile::t64> {
+  using type = Tile<64, 64, 32, 16, 128, true, std::is_same_v<IN, float>>;
 };
-template <>
-struct Config<TcTile::t64_w4> {
-  using type = Tile<64, 64, 32, 32>;
+template <typename IN>
+struct Config<IN, TcTile::t64_w4> {
+  using type = Tile<64, 64, 32, 32, 128, true, std::is_same_v<IN, float>>;
 };
-template <>
-struct Config<TcTile::t128> {
-  using type = Tile<128, 64, 32, 32>;
+template <typename IN>
+struct Config<IN, TcTile::t128> {
+  using type = Tile<128, 64, 32, 32, 128, true, std::is_same_v<IN, float>>;
 };
 
 // Launches wmma_gemm_kernel in configuration TILE over `grid`, named what<type, wmma BMxBNxBK
@@ -562,14 +566,14 @@ void launch_tile(const char* what, TcTile tile, int64_t R, int64_t S, unsigned s
   grid.z = splits;
   switch (tile) {
     case TcTile::t32:
-      return launch_gemm<IN, OUT, Config<TcTile::t32>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
+      return launch_gemm<IN, OUT, typename Config<IN, TcTile::t32>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
     case TcTile::t64:
-      return launch_gemm<IN, OUT, Config<TcTile::t64>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
+      return launch_gemm<IN, OUT, typename Config<IN, TcTile::t64>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
     case TcTile::t64_w4:
-      return launch_gemm<IN, OUT, Config<TcTile::t64_w4>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream,
+      return launch_gemm<IN, OUT, typename Config<IN, TcTile::t64_w4>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream,
                                                                                                    p);
     case TcTile::t128:
-      return launch_gemm<IN, OUT, Config<TcTile::t128>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
+      return launch_gemm<IN, OUT, typename Config<IN, TcTile::t128>::type, A_T_CONTIG, B_T_CONTIG, EPI, A_ACT>(what, grid, stream, p);
     case TcTile::automatic: break;
   }
   AE_CHECK(false, "cuda ", what, ": launch_tile needs a concrete tile (pick_tile first)");

@@ -177,7 +177,7 @@ TEST_F(DenseFwdTcTf32Variants, BitEqualToTheLauncher) {
   DeviceBuffer<float> x(xs), w(ws), b(in.b);
   for (TcTf32Variant v : {TcTf32Variant::r2_32, TcTf32Variant::r2_64, TcTf32Variant::late_32, TcTf32Variant::split_32,
                           TcTf32Variant::late_split_32, TcTf32Variant::late_split_64, TcTf32Variant::deep_32,
-                          TcTf32Variant::deep_64w4}) {
+                          TcTf32Variant::deep_64}) {
     SCOPED_TRACE(int(v));
     DeviceBuffer<float> y(c.M * c.N), z(c.M * c.N);  // NaN-prefilled
     ae::cuda::dense_forward_tc_tf32_variant(x.get(), w.get(), b.get(), c.act, c.M, c.N, c.K, y.get(), z.get(), nullptr, v);

@@ -211,7 +211,7 @@ void tf32_variants(const Ctx& c, int64_t M, const Layer& l, const float* x, cons
                   {V::deep_32, "tf32 var 32x32 late, split, 64-deep"},
                   {V::r2_64, "tf32 var r2 64x64 8w (early, tail test)"},
                   {V::late_split_64, "tf32 var 64x64 8w late, split"},
-                  {V::deep_64w4, "tf32 var 64x64 4w late, split, 64-deep"}};
+                  {V::deep_64, "tf32 var 64x64 8w late, split, 64-deep"}};
   AE_CUDA_CHECK(cudaStreamSynchronize(c.s));
   std::vector<float> ref(M * l.N);
   AE_CUDA_CHECK(cudaMemcpy(ref.data(), y, ref.size() * sizeof(float), cudaMemcpyDeviceToHost));
