@@ -226,13 +226,13 @@ struct Slice {
       const int64_t off = rg * op.rs + tg * op.ts;
       // How many of the vector's V elements are in range (they are a prefix of it).
       const int64_t room = T_CONTIG ? (rg < rows ? t_end - tg : 0) : (tg < t_end ? rows - rg : 0);
+      // Every path ends in the one store to reg[i] below. An early `reg[i] = u; continue;` for raw
+      // vectors was miscompiled by GCC 12.2 at -O2 with -fsanitize=address,undefined
+      // -fno-sanitize-recover (the sim-asan build): VRP folded the in-loop prefetch's index so
+      // that vector 0 was stored into reg[1], and a tail K-step multiplied stale rows.
       IN e[V], a[V];
       if (room >= V && cs == 1 && aligned16(op.p, off) && (!HAS_FACTOR || aligned16(op.aux, off))) {
         const uint4 u = *reinterpret_cast<const uint4*>(op.p + off);
-        if constexpr (RAW) {
-          reg[i] = u;
-          continue;
-        }
         memcpy(static_cast<void*>(e), &u, sizeof u);
         if constexpr (HAS_FACTOR) {
           const uint4 w = *reinterpret_cast<const uint4*>(op.aux + off);
