@@ -8,8 +8,9 @@
 //
 // Policy (the AMP / llm.c one): GEMMs read bf16 operands and accumulate in fp32; parameters, their
 // gradients, optimizer state, losses, per-sample errors and every penalty stay fp32. The host's
-// inputs are stored in the compute dtype when every reader takes it (the executor converts a batch
-// as it arrives), so the data's largest tensor is not kept twice.
+// inputs are stored in the compute dtype when every reader takes it (the executor converts the
+// caller's fp32 rows, which it keeps outside the arena, as a batch starts), so the arena does not
+// hold the data's largest tensor twice.
 #include <map>
 #include <set>
 #include <utility>

@@ -83,8 +83,8 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
 
 std::string Backend::precision_support(DType compute) const {
   if (compute == DType::f32) return "";
-  return "--precision " + std::string(compute == DType::bf16 ? "bf16" : "fp16") + " is not available on the " + name() +
-         " backend yet (issue 13: its tensor-core kernels are not part of plans); use --device cpu";
+  return std::string(precision_name(compute)) + " is not available on the " + name() +
+         " backend yet (issue 13: its tensor-core kernels are not part of plans); use the cpu";
 }
 
 void Backend::run(const PlanOp& op, OpContext& ctx) {

@@ -64,9 +64,9 @@ class CpuBackend final : public Backend {
   std::string precision_support(DType compute) const override {
     if (compute == DType::f32) return "";
     if (compute == DType::f16)
-      return "--precision fp16 is not available on the cpu backend (oneDNN 2.6 has no fp16 GEMMs for these CPUs); use bf16 "
-             "on the cpu, or fp16 on a GPU";
-    return cpu::bf16_gemm_native() ? "" : "--precision bf16: " + cpu::bf16_gemm_support();
+      return "fp16 is not available on the cpu backend (oneDNN 2.6 has no fp16 GEMMs for these CPUs); use bf16 on the cpu, "
+             "or fp16 on a GPU";
+    return cpu::bf16_gemm_native() ? "" : cpu::bf16_gemm_support();
   }
 
   void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache) override {

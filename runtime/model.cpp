@@ -145,8 +145,7 @@ int64_t meta_int(const ModelFile& f, const std::string& path, const std::string&
 // A dtype field (ae.precision, ae.save_dtype): fp32, bf16 or fp16.
 DType meta_dtype(const ModelFile& f, const std::string& path, const std::string& key) {
   const std::string& p = meta(f, path, key);
-  for (DType d : {DType::f32, DType::bf16, DType::f16})
-    if (p == precision_name(d)) return d;
+  if (const auto d = dtype_of_precision_name(p)) return *d;
   AE_FAIL(path, ": __metadata__ ", key, " is ", quote_bytes(p, 40, '\''), "; expected one of: fp32, bf16, fp16");
 }
 
@@ -205,9 +204,7 @@ void read_code_stats(const nlohmann::json& j, const std::string& path, Model& m)
 }  // namespace
 
 DType parse_precision(const std::string& value, const std::string& option) {
-  if (value == "fp32") return DType::f32;
-  if (value == "bf16") return DType::bf16;
-  if (value == "fp16") return DType::f16;
+  if (const auto d = dtype_of_precision_name(value)) return *d;
   if (value == "tf32")
     AE_FAIL(option, " tf32: tf32 (fp32 storage, tensor-core GEMMs) is a GPU setting, and the cuda backend does not run "
             "mixed-precision plans yet; use fp32, or bf16 on the cpu");

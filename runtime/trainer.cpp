@@ -55,6 +55,9 @@ nlohmann::json run_settings(const Model& m, const DataView& tr, const DataView* 
       {"normalization", norm_kind_name(m.norm.kind)},
       // bitwise reproducibility holds per backend and thread count
       {"device", device_name}, {"threads", omp_get_max_threads()}};
+  // Mixed precision changes every step's bits; fp32 runs leave the key out (as checkpoints written
+  // before it existed did), so they resume as before.
+  if (m.precision != DType::f32) j["precision"] = precision_name(m.precision);
   j.update(opt_settings(o.opt));
   if (!o.group_opt.empty()) {
     j["group_optimizers"] = nlohmann::json::array();
@@ -359,7 +362,7 @@ void start_or_resume(Run& r, bool resume) {
   check_same_settings(ck.train_state.value("settings", nlohmann::json::object()), r.settings, r.o.checkpoint);
   r.st = LoopState::from_json(ck.train_state.value("loop", nlohmann::json::object()), r.o.checkpoint);
   loaded.norm = r.model.norm;  // identical by the settings check (same data, same kind)
-  loaded.precision = r.model.precision;  // this run's --precision, whatever the checkpoint's was
+  loaded.precision = r.model.precision;  // the same as the checkpoint's, by the settings check
   loaded.save_dtype = r.model.save_dtype;  // likewise the model file's dtype (checkpoints are fp32)
   r.model = std::move(loaded);
   r.best = std::move(ck.best);

@@ -127,7 +127,10 @@ Autoencoder Autoencoder::create(const std::string& spec, uint64_t seed, const st
 Autoencoder Autoencoder::load(const std::string& path) {
   auto impl = std::make_unique<Impl>();
   impl->model = Model::load(path);
-  impl->model.precision = DType::f32;  // the file records how it was trained; calls run fp32 unless set_precision
+  // The file records how it was trained and stored; calls run fp32 unless set_precision, and save()
+  // writes fp32 weights, as `ae train --init` does.
+  impl->model.precision = DType::f32;
+  impl->model.save_dtype = DType::f32;
   return Autoencoder(std::move(impl));
 }
 
@@ -175,7 +178,8 @@ TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig&
   ThreadsScope scope(resolve_threads(impl.threads));
   const DType precision = parse_precision(c.precision, "precision");
   auto backend = make_backend(c.device);
-  if (const std::string why = backend->precision_support(precision); !why.empty()) AE_FAIL(why);
+  if (const std::string why = backend->precision_support(precision); !why.empty())
+    AE_FAIL("precision ", precision_name(precision), ": ", why);
   impl.drop_plans();  // they hold the old backend's memory
   impl.backend = std::move(backend);
   Model& m = impl.model;
@@ -366,7 +370,8 @@ void Autoencoder::set_precision(const std::string& precision) {
   const DType p = parse_precision(precision, "precision");
   Impl& impl = model_of(m_impl, "set_precision");
   std::lock_guard lock(impl.mutex);
-  if (const std::string why = impl.backend->precision_support(p); !why.empty()) AE_FAIL(why);
+  if (const std::string why = impl.backend->precision_support(p); !why.empty())
+    AE_FAIL("precision ", precision_name(p), ": ", why);
   impl.model.precision = p;  // kept plans are per precision (CompiledModel): nothing to drop
 }
 std::string Autoencoder::precision() const {

@@ -32,7 +32,8 @@ void add_precision_option(CLI::App& cmd, std::string& precision) {
 DType parse_precision(const std::string& value) { return ae::parse_precision(value, "--precision"); }
 
 void check_precision(const Backend& backend, DType precision) {
-  if (const std::string why = backend.precision_support(precision); !why.empty()) AE_FAIL(why);
+  if (const std::string why = backend.precision_support(precision); !why.empty())
+    AE_FAIL("--precision ", precision_name(precision), ": ", why);
 }
 
 Dataset load_model_data(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,

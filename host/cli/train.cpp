@@ -340,8 +340,7 @@ void print_report(const TrainArgs& a, Model& model, const TrainData& d, const Tr
 
 // --save-dtype: the dtype of the weights in --out (checkpoints are always fp32).
 DType parse_save_dtype(const std::string& value) {
-  for (DType d : {DType::f32, DType::bf16, DType::f16})
-    if (value == precision_name(d)) return d;
+  if (const auto d = dtype_of_precision_name(value)) return *d;
   AE_FAIL("--save-dtype ", value, ": unknown dtype; expected one of: fp32, bf16, fp16");
 }
 

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace ae {
 
@@ -21,6 +23,13 @@ constexpr const char* dtype_name(DType d) {
 // "bf16", "fp16". (tf32 is fp32 storage with tensor-core math: a GEMM setting, not a dtype.)
 constexpr const char* precision_name(DType d) {
   return d == DType::f32 ? "fp32" : d == DType::bf16 ? "bf16" : d == DType::f16 ? "fp16" : "?";
+}
+
+// The DType precision_name() calls `name`, or nullopt: the one parser of "fp32"/"bf16"/"fp16".
+inline std::optional<DType> dtype_of_precision_name(std::string_view name) {
+  for (DType d : {DType::f32, DType::bf16, DType::f16})
+    if (name == precision_name(d)) return d;
+  return std::nullopt;
 }
 
 // A bf16 value as stored: the high 16 bits of the fp32 value it rounds (sign, 8-bit exponent,

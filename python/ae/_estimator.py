@@ -16,6 +16,7 @@ import operator
 import os
 import sys
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -293,7 +294,10 @@ class Autoencoder(_Base):
                     f.write(data)
                 self.model_ = _core.Model.load(path)
                 if getattr(self, "precision", "fp32") != "fp32":  # a file loads as fp32; the estimator ran in this
-                    self.model_.precision = self.precision
+                    try:
+                        self.model_.precision = self.precision
+                    except _core.Error as e:  # e.g. a bf16 model unpickled on a CPU without AVX512_BF16
+                        warnings.warn(f"{e}; this Autoencoder runs in fp32")
 
 
 def load(path, threads=0, verbose=0):

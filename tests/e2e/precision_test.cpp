@@ -76,7 +76,7 @@ TEST_F(Precision, WhatNoBackendRunsIsAOneLineError) {
   expect_one_line_error(dir, {"train", "--data", TRAIN_IMAGES, "--max-rows", "100", "--precision", "tf32", "--out",
                               dir / "m.safetensors"}, "--precision tf32");
   expect_one_line_error(dir, {"train", "--data", TRAIN_IMAGES, "--max-rows", "100", "--precision", "fp16", "--out",
-                              dir / "m.safetensors"}, "--precision fp16 is not available on the cpu backend");
+                              dir / "m.safetensors"}, "--precision fp16: fp16 is not available on the cpu backend");
   expect_one_line_error(dir, {"bench", "--precision", "bf8"}, "--precision bf8: unknown precision");
   expect_one_line_error(dir, {"plan", "--precision", "tf32"}, "--precision tf32");
 }

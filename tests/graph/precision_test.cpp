@@ -53,7 +53,7 @@ TEST(Precision, DefaultModelTrainsWhollyInBf16WithoutACast) {
   EXPECT_EQ(p.ops.size(), f.ops.size()) << plan_report(p);
   for (const PlanOp& op : p.ops) EXPECT_NE(op.kind, PlanOpKind::cast) << plan_report(p);
   expect_consistent(p);
-  // The input is stored in bf16 (every reader takes it), so it is not kept twice.
+  // The input is stored in bf16 (every reader takes it), so the arena does not hold it twice.
   EXPECT_EQ(T(p, p.graph.inputs[0]).dtype, DType::bf16);
   std::set<int> copies_read;
   for (const PlanOp& op : p.ops) {

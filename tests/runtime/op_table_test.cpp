@@ -143,6 +143,7 @@ class OpTable : public ::testing::TestWithParam<int> {};
 TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
   const auto kind = PlanOpKind(GetParam());
   int runs = 0;
+  bool only_unrunnable = false;  // the kind's cases are all in a precision no backend here runs
   for (const Lowered& l : lowered_cases())
     for (bool fuse : {true, false})
       for (DType precision : PRECISIONS) {
@@ -153,13 +154,22 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
         ir_run(ref);
         for (const std::string& name : backend_names()) {
           std::unique_ptr<Backend> backend = runnable_backend(name);
-          if (!backend || !backend->precision_support(precision).empty()) continue;
+          if (!backend) continue;
+          if (!backend->precision_support(precision).empty()) {
+            only_unrunnable = true;
+            continue;
+          }
           SCOPED_TRACE(std::string(plan_op_kind_name(kind)) + " in " + l.c.name + (fuse ? " (fused)" : " (unfused)") +
                        " on " + name + ", " + dtype_name(precision));
           expect_matches_fp64(run_plan(l.graph, l.c.train, fuse, *backend, BATCH, precision), ref, l.graph, precision);
           ++runs;
         }
       }
+  // A cast appears only in bf16 plans: a CPU without AVX512_BF16 runs none of them, which is a skip
+  // (named as such), not a missing case.
+  if (runs == 0 && only_unrunnable)
+    GTEST_SKIP() << plan_op_kind_name(kind) << ": every case is a bf16 plan, and no backend here runs bf16 ("
+                 << make_backend("cpu")->precision_support(DType::bf16) << ")";
   EXPECT_GT(runs, 0) << "plan op kind " << plan_op_kind_name(kind)
                      << " has no case: add a graph that lowers to it to tests/runtime/graph_cases.h";
   std::printf("%s: %d runs (case × fused/unfused × backend)\n", plan_op_kind_name(kind), runs);
