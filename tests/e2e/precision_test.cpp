@@ -81,6 +81,20 @@ TEST_F(Precision, WhatNoBackendRunsIsAOneLineError) {
   expect_one_line_error(dir, {"plan", "--precision", "tf32"}, "--precision tf32");
 }
 
+// A checkpoint continues only in the precision it was written in (every step's bits depend on it).
+TEST_F(Precision, ResumeRefusesAnotherPrecision) {
+  const std::vector<std::string> run = {"train", "--data", TRAIN_IMAGES, "--max-rows", "512", "--steps", "4", "--quiet",
+                                        "--threads", "2", "--checkpoint", dir / "c.ckpt", "--out", dir / "m.safetensors"};
+  std::vector<std::string> bf16 = run;
+  bf16.insert(bf16.end(), {"--precision", "bf16"});
+  expect_success(run_ae(bf16, dir));
+  std::vector<std::string> resume = run;
+  resume.push_back("--resume");
+  expect_one_line_error(dir, resume, "precision was \"bf16\", now absent");
+  resume.insert(resume.end(), {"--precision", "bf16"});
+  expect_success(run_ae(resume, dir));
+}
+
 TEST_F(Precision, PlanShowsTheArenaBesideFp32) {
   const RunResult r = run_ae({"plan", "--precision", "bf16"}, dir);
   expect_success(r);
