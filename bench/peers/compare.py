@@ -131,22 +131,22 @@ def main():
           f"{blas.get('openblas_threads')} threads); OPENBLAS_CORETYPE {blas.get('OPENBLAS_CORETYPE')}; "
           f"{blas.get('coretype_note')}; libblas.so.3 alternative {blas.get('libblas.so.3 alternative')}")
     print()
-    print(f"{'samples/s (median [min–max] of rounds)':<40} {'ae':>24} {'pytorch':>24} {'ae / pytorch':>13}")
-    for key, name in (("train_samples_per_s", "train"), ("encode_samples_per_s", "encode")):
-        a, p = summary("ae", key), summary("pytorch", key)
-        fmt = lambda s: f"{s[0]:8.0f} [{s[1]:.0f}–{s[2]:.0f}]"
-        print(f"{name:<40} {fmt(a):>24} {fmt(p):>24} {a[0] / p[0]:12.2f}×")
-    per_round = [a["train_samples_per_s"] / p["train_samples_per_s"] for a, p in zip(results["ae"], results["pytorch"])]
-    print(f"{'train ratio per round':<40} " + ", ".join(f"{x:.2f}×" for x in per_round))
+    def table(title, left, right, left_name, right_name, ratio_name, per_round_name):
+        """Medians [min–max] of two result lists and their ratio, then the train ratio per round."""
+        print(f"{title:<40} {left_name:>24} {right_name:>24} {ratio_name:>13}")
+        for key, name in (("train_samples_per_s", "train"), ("encode_samples_per_s", "encode")):
+            a, b = summary(left, key), summary(right, key)
+            fmt = lambda s: f"{s[0]:8.0f} [{s[1]:.0f}–{s[2]:.0f}]"
+            print(f"{name:<40} {fmt(a):>24} {fmt(b):>24} {a[0] / b[0]:12.2f}×")
+        rounds = [a["train_samples_per_s"] / b["train_samples_per_s"] for a, b in zip(results[left], results[right])]
+        print(f"{per_round_name:<40} " + ", ".join(f"{x:.2f}×" for x in rounds))
+
+    table("samples/s (median [min–max] of rounds)", "ae", "pytorch", "ae", "pytorch", "ae / pytorch",
+          "train ratio per round")
     if with_fp32:
         print()
-        print(f"{'ae ' + args.precision + ' against ae fp32':<40} {args.precision:>24} {'fp32':>24} {'speed-up':>13}")
-        for key, name in (("train_samples_per_s", "train"), ("encode_samples_per_s", "encode")):
-            a, f = summary("ae", key), summary("ae_fp32", key)
-            fmt = lambda s: f"{s[0]:8.0f} [{s[1]:.0f}–{s[2]:.0f}]"
-            print(f"{name:<40} {fmt(a):>24} {fmt(f):>24} {a[0] / f[0]:12.2f}×")
-        per_round = [a["train_samples_per_s"] / f["train_samples_per_s"] for a, f in zip(results["ae"], results["ae_fp32"])]
-        print(f"{'train speed-up per round':<40} " + ", ".join(f"{x:.2f}×" for x in per_round))
+        table(f"ae {args.precision} against ae fp32", "ae", "ae_fp32", args.precision, "fp32", "speed-up",
+              "train speed-up per round")
     print()
     print("commands:")
     print("  " + shlex.join(ae_cmd))
