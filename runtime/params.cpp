@@ -8,7 +8,7 @@
 
 #include "graph/param_registry.h"
 #include "kernels/common/error.h"
-#include "kernels/cpu/cast.h"
+#include "kernels/cpu/lowp_round.h"
 
 namespace ae {
 
@@ -86,9 +86,16 @@ void ParamStore::ensure_copies() {
   m_copies_version = 0;
 }
 
+// Once per host write of the values, not per step (the optimizer keeps the copies current), so a
+// plain loop over lowp_round.h's rounding does: the store stays free of the OpenMP kernels (the
+// fuzz targets link it without them). kernels/cpu/cast.cpp rounds the same bits, faster.
 void ParamStore::refresh_copies() {
   AE_CHECK(has_copies(), "refresh_copies before ensure_copies");
-  for (size_t i = 0; i < m_infos.size(); ++i) cpu::cast(value(i), DType::f32, copy(i), DType::bf16, m_infos[i].size());
+  for (size_t i = 0; i < m_infos.size(); ++i) {
+    const float* v = value(i);
+    bfloat16* c = copy(i);
+    for (int64_t j = 0, n = m_infos[i].size(); j < n; ++j) c[j].bits = cpu::bf16_bits(v[j]);
+  }
   m_copies_version = version();
 }
 
