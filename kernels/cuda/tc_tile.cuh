@@ -14,4 +14,16 @@ namespace ae::cuda {
 
 enum class TcTile : uint8_t { automatic, t32, t64, t64_w4, t128 };
 
+// Its name in test names and reports: "32", "64", "64w4", "128x64", "auto".
+inline const char* tc_tile_name(TcTile t) {
+  switch (t) {
+    case TcTile::t32: return "32";
+    case TcTile::t64: return "64";
+    case TcTile::t64_w4: return "64w4";
+    case TcTile::t128: return "128x64";
+    case TcTile::automatic: break;
+  }
+  return "auto";
+}
+
 }  // namespace ae::cuda

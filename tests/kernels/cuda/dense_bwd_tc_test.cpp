@@ -21,16 +21,7 @@ namespace {
 
 using ae::cuda::TcTile;
 
-const char* tile_name(TcTile t) {
-  switch (t) {
-    case TcTile::t32: return "32";
-    case TcTile::t64: return "64";
-    case TcTile::t64_w4: return "64w4";
-    case TcTile::t128: return "128x64";
-    case TcTile::automatic: break;
-  }
-  return "auto";
-}
+const char* tile_name(TcTile t) { return ae::cuda::tc_tile_name(t); }
 
 struct DenseBwdTcCase {
   Lowp dtype;
