@@ -44,6 +44,7 @@
 #include "kernels/common/activation.h"
 #include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/lowp_value.cuh"  // store_as, load_as_float
 #include "kernels/cuda/tc_tile.cuh"
 
 // The kernel's three barriers. A test build may define AE_WMMA_BARRIER_MUTANT to make each one
@@ -120,20 +121,6 @@ struct Type<float> {  // tf32 tensor-core math on fp32 storage
   static __device__ __forceinline__ float to_float(float v) { return v; }
   static __device__ __forceinline__ float to_operand(float v) { return wmma::__float_to_tf32(v); }
 };
-
-// An fp32 value stored as OUT (round to nearest even for half/bf16; float unchanged).
-template <typename OUT>
-__device__ __forceinline__ OUT store_as(float v) {
-  if constexpr (std::is_same_v<OUT, float>) return v;
-  else if constexpr (std::is_same_v<OUT, __half>) return __float2half_rn(v);
-  else return __float2bfloat16_rn(v);
-}
-template <typename T>
-__device__ __forceinline__ float load_as_float(T v) {
-  if constexpr (std::is_same_v<T, float>) return v;
-  else if constexpr (std::is_same_v<T, __half>) return __half2float(v);
-  else return __bfloat162float(v);
-}
 
 // One operand: element (r, t) at p[r·rs + t·ts]. When act is not linear, each element is multiplied
 // (in fp32) by act′ of aux at the same offset: from z when aux_is_z, else from y.
