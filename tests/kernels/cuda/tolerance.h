@@ -56,6 +56,19 @@ constexpr Tolerance same_math_tolerance() {
 #endif
 }
 
+// Same-math kernels (above) whose output is stored in the low-precision type t (the mixed-precision
+// loss's gradient): bit-equal under cuda-sim. On a GPU, fp32 values an ulp or two apart (libm) can
+// round to neighbouring values of t: one ulp of t, at most 2·eps_t·|ref| for a normal value and the
+// subnormal spacing below (atol, for K = 1 and scale = 1: 2^-24 for fp16, 2^-133 for bf16).
+inline Tolerance same_math_lowp_tolerance(cpu::Lowp t) {
+#if AE_CUDATEST_SIM
+  (void)t;
+  return exact_tolerance();
+#else
+  return Tolerance{t == cpu::Lowp::fp16 ? 0x1p-24 : 0x1p-133, 2 * cpu::lowp_epsilon(t), false};
+#endif
+}
+
 // Tensor-core GEMMs (kernels/cuda/gemm_wmma.cuh). The reference multiplies exactly the operands the
 // kernel does (rounded as the GPU rounds them, kernels/cpu/lowp_round.h), so what differs is:
 //  - the fp32 accumulation: tolerance<float>()'s terms;
