@@ -1,7 +1,5 @@
-// The multi-tensor optimizer step. One launch covers every parameter tensor: block b updates
-// elements [b·CHUNK, (b + 1)·CHUNK) of the concatenation; it finds the tensor holding its first
-// element by binary search over the slots' first offsets, and each thread steps on to the next
-// tensor when its element passes the current one's end. The kind is a uniform branch.
+// The multi-tensor optimizer step. One launch covers every parameter tensor, walked as
+// kernels/cuda/multi_tensor.cuh describes (1024-element chunks per block). The kind is a uniform branch.
 // Each update is kernels/cpu/optimizer.cpp's, operation for operation, with __fmul_rn/__fadd_rn
 // where nvcc would otherwise contract a·b + c into an FMA (one rounding instead of two), so the
 // GPU gives the reference's bits too; division and sqrtf are IEEE-rounded (nvcc's defaults).
@@ -9,15 +7,14 @@
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/multi_tensor.cuh"
 #include "kernels/cuda/optimizer.cuh"
 
 namespace ae::cuda {
 
 namespace {
 
-constexpr int THREADS = 256;
-constexpr int PER_THREAD = 4;
-constexpr int64_t CHUNK = int64_t(THREADS) * PER_THREAD;
+using multi_tensor::THREADS;
 
 // a·b + c with two roundings, as the reference computes it.
 __device__ __forceinline__ float mul_add(float a, float b, float c) {
@@ -94,23 +91,7 @@ __global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper 
                                                                  int count, int64_t total) {
   // Read at run time, not launch time: a replayed graph sees the step written before the replay.
   const GroupStepScalars s = scalars->group[group];
-  const int64_t begin = int64_t(blockIdx.x) * CHUNK;
-  // The last slot whose first ≤ begin (empty tensors share their successor's first; skip them).
-  int lo = 0, hi = count - 1;
-  while (lo < hi) {
-    const int mid = (lo + hi + 1) / 2;
-    if (slots[mid].first <= begin)
-      lo = mid;
-    else
-      hi = mid - 1;
-  }
-  int cur = lo;
-  for (int k = 0; k < PER_THREAD; ++k) {
-    const int64_t e = begin + int64_t(k) * THREADS + threadIdx.x;
-    if (e >= total) return;
-    while (e >= slots[cur].first + slots[cur].n) ++cur;
-    const OptSlot& t = slots[cur];
-    const int64_t i = e - t.first;
+  multi_tensor::for_each_element(slots, count, total, [&](const OptSlot& t, int64_t i) {
     switch (h.kind) {
       case cpu::OptKind::sgd:
         sgd_update(h, s, t, i);
@@ -123,7 +104,7 @@ __global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper 
         rmsprop_update(h, s, t, i);
         break;
     }
-  }
+  });
 }
 
 }  // namespace
@@ -179,10 +160,8 @@ void optimizer_step(const OptHyper& hyper, const StepScalars* scalars, int group
            MAX_PARAM_GROUPS - 1);
   if (count == 0 || total == 0) return;
   AE_CHECK(scalars != nullptr && slots != nullptr, "cuda optimizer_step: scalars or slots is null");
-  const int64_t blocks = (total + CHUNK - 1) / CHUNK;
-  AE_CHECK(blocks <= 0x7fffffff, "cuda optimizer_step: ", total, " elements exceed the grid limit");
-  launch("optimizer_step", optimizer_step_kernel, dim3(static_cast<unsigned>(blocks)), dim3(THREADS), 0, stream, hyper,
-         scalars, group, slots, count, total);
+  launch("optimizer_step", optimizer_step_kernel, multi_tensor::grid_for(total, "optimizer_step"), dim3(THREADS), 0,
+         stream, hyper, scalars, group, slots, count, total);
 }
 
 }  // namespace ae::cuda
