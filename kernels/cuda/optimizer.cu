@@ -3,6 +3,11 @@
 // Each update is kernels/cpu/optimizer.cpp's, operation for operation, with __fmul_rn/__fadd_rn
 // where nvcc would otherwise contract a·b + c into an FMA (one rounding instead of two), so the
 // GPU gives the reference's bits too; division and sqrtf are IEEE-rounded (nvcc's defaults).
+// A slot's compute copy is written from the value just stored, rounded to nearest even, so it is
+// bit for bit kernels/cpu/lowp_round.h's bf16_bits/fp16_bits of the master weight.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include <cmath>
 
 #include "kernels/common/error.h"
@@ -26,6 +31,17 @@ __device__ __forceinline__ float lerp(float self, float end, float w) {
   return fabsf(w) < 0.5f ? __fadd_rn(self, __fmul_rn(w, end - self)) : __fadd_rn(end, -__fmul_rn(end - self, 1.0f - w));
 }
 
+// The updated parameter p of element i: stored, and its compute copy when the slot keeps one
+// (copy_dtype is bf16 or f16, checked by opt_slots_finalize).
+__device__ __forceinline__ void put_param(const OptSlot& t, int64_t i, float p) {
+  t.param[i] = p;
+  if (t.copy == nullptr) return;
+  if (t.copy_dtype == DType::f16)
+    static_cast<__half*>(t.copy)[i] = __float2half_rn(p);
+  else
+    static_cast<__nv_bfloat16*>(t.copy)[i] = __float2bfloat16_rn(p);
+}
+
 __device__ __forceinline__ void sgd_update(const OptHyper& h, const GroupStepScalars& s, const OptSlot& t, int64_t i) {
   float g = t.grad[i];
   if (h.use_wd) g = mul_add(h.wd, t.param[i], g);
@@ -35,7 +51,7 @@ __device__ __forceinline__ void sgd_update(const OptHyper& h, const GroupStepSca
     buf[i] = b;
     g = h.nesterov ? mul_add(h.momentum, b, g) : b;
   }
-  t.param[i] = mul_add(-s.lr, g, t.param[i]);
+  put_param(t, i, mul_add(-s.lr, g, t.param[i]));
 }
 
 __device__ __forceinline__ void adam_update(const OptHyper& h, const GroupStepScalars& s, const OptSlot& t, int64_t i) {
@@ -53,7 +69,7 @@ __device__ __forceinline__ void adam_update(const OptHyper& h, const GroupStepSc
   m[i] = mi;
   v[i] = vi;
   const float denom = sqrtf(vi) / s.bc2_sqrt + h.eps;
-  t.param[i] = mul_add(-s.step_size, mi / denom, p);
+  put_param(t, i, mul_add(-s.step_size, mi / denom, p));
 }
 
 // State: [square_avg][momentum_buffer if momentum > 0][grad_avg if centered].
@@ -78,9 +94,9 @@ __device__ __forceinline__ void rmsprop_update(const OptHyper& h, const GroupSte
     float* buf = t.state + t.n;
     const float b = mul_add(buf[i], h.momentum, g / avg);
     buf[i] = b;
-    t.param[i] = mul_add(-s.lr, b, t.param[i]);
+    put_param(t, i, mul_add(-s.lr, b, t.param[i]));
   } else {
-    t.param[i] = mul_add(-s.lr, g / avg, t.param[i]);
+    put_param(t, i, mul_add(-s.lr, g / avg, t.param[i]));
   }
 }
 
@@ -146,6 +162,8 @@ int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slot
       AE_CHECK(s.param && s.grad, "cuda optimizer: tensor ", t, " has a null param or grad");
       AE_CHECK(s.state || !needs_state, "cuda optimizer: tensor ", t, " has no state but ", cpu::opt_name(cfg.kind),
                " needs ", cpu::opt_state_slots(cfg), " slots per element");
+      AE_CHECK(!s.copy || s.copy_dtype == DType::bf16 || s.copy_dtype == DType::f16, "cuda optimizer: tensor ", t,
+               "'s compute copy has dtype ", dtype_name(s.copy_dtype), "; set copy_dtype to bf16 or f16");
     }
     s.first = total;
     total += s.n;

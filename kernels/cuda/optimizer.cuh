@@ -4,6 +4,9 @@
 // add/mul/div/sqrt, no contraction into FMAs). Parameters, gradients and state are fp32: the
 // master weights under every precision policy.
 //
+// Mixed precision: a slot may carry the low-precision compute copy the GEMMs read (bf16 or fp16),
+// written in the same pass as the updated fp32 value.
+//
 // CUDA-graph friendly: what changes from step to step (the scheduled lr, Adam's bias corrections,
 // AdamW's decay, SGD's first step) is read from the executor's device-resident StepScalars block
 // (kernels/common/step_scalars.h, group `group`), which the runtime rewrites before each launch or
@@ -13,24 +16,43 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/common/dtype.h"
 #include "kernels/common/step_scalars.h"
 #include "kernels/cpu/optimizer.h"
 
 namespace ae::cuda {
 
-// One parameter tensor; the table of them lives in device memory. State layout as the cpu
-// reference: slot s of a tensor of n elements at state[s·n ..). first is the tensor's offset in
-// the concatenation of all tensors (set by opt_slots_finalize).
+// One parameter tensor; the table of them lives in device memory, built by host code (the runtime)
+// and read by the kernels. State layout as the cpu reference: slot s of a tensor of n elements at
+// state[s·n ..). first is the tensor's offset in the concatenation of all tensors (set by
+// opt_slots_finalize).
+//
+// The copy's dtype is per slot, not per launch: the pointer and the type of what it points to travel
+// together (a void* whose type is decided elsewhere could be written as the wrong type), the runtime
+// fills both from the one copy tensor of the plan, and OptHyper (a captured graph's frozen arguments)
+// stays the optimizer's alone. All threads of a tensor take the same branch, so it costs nothing.
 struct OptSlot {
   float* param;       // [n] updated in place
   const float* grad;  // [n]
   float* state;       // [opt_state_slots × n], or nullptr when the kind keeps none
   int64_t n;
   int64_t first;
+  // Mixed precision: the compute copy, copy[i] = param[i] rounded to copy_dtype to nearest even
+  // after each update; nullptr when the plan keeps none. copy_dtype: bf16 (__nv_bfloat16 [n]) or
+  // f16 (__half [n]); f32 (the default) is refused with a copy, so the type is always said.
+  void* copy = nullptr;
+  DType copy_dtype = DType::f32;
 };
+static_assert(std::is_standard_layout_v<OptSlot> && std::is_trivially_copyable_v<OptSlot>,
+              "OptSlot tables are uploaded byte for byte");
+static_assert(sizeof(OptSlot) == 56 && offsetof(OptSlot, first) == 32 && offsetof(OptSlot, copy) == 40 &&
+                  offsetof(OptSlot, copy_dtype) == 48,
+              "OptSlot must have the same layout on the host and the device compiler");
 
 // The fixed hyperparameters, rounded to float as the reference rounds them.
 struct OptHyper {
@@ -46,11 +68,13 @@ OptHyper make_opt_hyper(const cpu::OptConfig& cfg);  // validates cfg
 // One group's per-step values for its StepScalars entry. cfg.lr is this step's learning rate (after
 // any schedule); step is 1-based. Computed in double and rounded as the reference does.
 GroupStepScalars make_group_step_scalars(const cpu::OptConfig& cfg, int64_t step);
-// Sets each slot's first offset; returns the total element count (checks sizes and pointers).
+// Sets each slot's first offset; returns the total element count (checks sizes, pointers and the
+// copies' dtypes).
 int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slots);
 
 // One step over every slot: a single launch over the concatenation of all tensors (each block
-// finds its tensor by binary search on first, each thread walks on from there).
+// finds its tensor by binary search on first, each thread walks on from there,
+// kernels/cuda/multi_tensor.cuh).
 void optimizer_step(const OptHyper& hyper,
                     const StepScalars* scalars,  // [1] device; reads scalars->group[group]
                     int group,                   // 0 ≤ group < MAX_PARAM_GROUPS
