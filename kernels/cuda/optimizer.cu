@@ -104,8 +104,11 @@ __global__ void __launch_bounds__(THREADS) optimizer_step_kernel(const OptHyper 
                                                                  const StepScalars* scalars,  // [1]
                                                                  int group,
                                                                  const OptSlot* slots,  // [count]
-                                                                 int count, int64_t total) {
-  // Read at run time, not launch time: a replayed graph sees the step written before the replay.
+                                                                 int count, int64_t total,
+                                                                 const AmpState* amp) {  // [1] or nullptr
+  // Read at run time, not launch time: a replayed graph sees the step written before the replay,
+  // and whether this step's unscale (an earlier kernel on the stream) found an overflow.
+  if (amp != nullptr && amp->found_inf != 0) return;
   const GroupStepScalars s = scalars->group[group];
   multi_tensor::for_each_element(slots, count, total, [&](const OptSlot& t, int64_t i) {
     switch (h.kind) {
@@ -172,14 +175,14 @@ int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slot
 }
 
 void optimizer_step(const OptHyper& hyper, const StepScalars* scalars, int group, const OptSlot* slots, int count,
-                    int64_t total, cudaStream_t stream) {
+                    int64_t total, cudaStream_t stream, const AmpState* amp) {
   AE_CHECK(count >= 0 && total >= 0, "cuda optimizer_step: negative count ", count, " or total ", total);
   AE_CHECK(group >= 0 && group < MAX_PARAM_GROUPS, "cuda optimizer_step: group ", group, " outside 0..",
            MAX_PARAM_GROUPS - 1);
   if (count == 0 || total == 0) return;
   AE_CHECK(scalars != nullptr && slots != nullptr, "cuda optimizer_step: scalars or slots is null");
   launch("optimizer_step", optimizer_step_kernel, multi_tensor::grid_for(total, "optimizer_step"), dim3(THREADS), 0,
-         stream, hyper, scalars, group, slots, count, total);
+         stream, hyper, scalars, group, slots, count, total, amp);
 }
 
 }  // namespace ae::cuda

@@ -5,13 +5,14 @@
 // master weights under every precision policy.
 //
 // Mixed precision: a slot may carry the low-precision compute copy the GEMMs read (bf16 or fp16),
-// written in the same pass as the updated fp32 value.
+// written in the same pass as the updated fp32 value, and under fp16 loss scaling the step reads an
+// AmpState (kernels/common/amp.h) and changes nothing when the gradients overflowed.
 //
 // CUDA-graph friendly: what changes from step to step (the scheduled lr, Adam's bias corrections,
-// AdamW's decay, SGD's first step) is read from the executor's device-resident StepScalars block
-// (kernels/common/step_scalars.h, group `group`), which the runtime rewrites before each launch or
-// replay; the launch arguments (hyperparameters, group index, slot table, sizes) stay fixed, so one
-// captured launch serves every step.
+// AdamW's decay, SGD's first step, whether an overflow skips the step) is read from device memory
+// (the executor's StepScalars block, group `group`, kernels/common/step_scalars.h; the AmpState),
+// which the runtime or earlier kernels rewrite before each launch or replay; the launch arguments
+// (hyperparameters, group index, slot table, sizes) stay fixed, so one captured launch serves every step.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -21,6 +22,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common/amp.h"
 #include "kernels/common/dtype.h"
 #include "kernels/common/step_scalars.h"
 #include "kernels/cpu/optimizer.h"
@@ -30,16 +32,17 @@ namespace ae::cuda {
 // One parameter tensor; the table of them lives in device memory, built by host code (the runtime)
 // and read by the kernels. State layout as the cpu reference: slot s of a tensor of n elements at
 // state[s·n ..). first is the tensor's offset in the concatenation of all tensors (set by
-// opt_slots_finalize).
+// opt_slots_finalize). The same table serves amp_unscale (kernels/cuda/amp.cuh), which scales grad
+// in place: one table per group, so grad is writable.
 //
 // The copy's dtype is per slot, not per launch: the pointer and the type of what it points to travel
 // together (a void* whose type is decided elsewhere could be written as the wrong type), the runtime
 // fills both from the one copy tensor of the plan, and OptHyper (a captured graph's frozen arguments)
 // stays the optimizer's alone. All threads of a tensor take the same branch, so it costs nothing.
 struct OptSlot {
-  float* param;       // [n] updated in place
-  const float* grad;  // [n]
-  float* state;       // [opt_state_slots × n], or nullptr when the kind keeps none
+  float* param;  // [n] updated in place
+  float* grad;   // [n] read by the step; unscaled in place by amp_unscale
+  float* state;  // [opt_state_slots × n], or nullptr when the kind keeps none
   int64_t n;
   int64_t first;
   // Mixed precision: the compute copy, copy[i] = param[i] rounded to copy_dtype to nearest even
@@ -74,12 +77,17 @@ int64_t opt_slots_finalize(const cpu::OptConfig& cfg, std::vector<OptSlot>& slot
 
 // One step over every slot: a single launch over the concatenation of all tensors (each block
 // finds its tensor by binary search on first, each thread walks on from there,
-// kernels/cuda/multi_tensor.cuh).
+// kernels/cuda/multi_tensor.cuh). With amp, the kernel reads amp->found_inf when it runs and, if it
+// is set, returns at once: params, state and copies untouched, as torch skips optimizer.step().
+// (torch's optimizer then does not count the step either: the StepScalars' step, which drives
+// Adam's bias corrections and SGD's first step, is the runtime's to hold back.) amp comes last,
+// defaulted, so callers without loss scaling are unchanged.
 void optimizer_step(const OptHyper& hyper,
                     const StepScalars* scalars,  // [1] device; reads scalars->group[group]
                     int group,                   // 0 ≤ group < MAX_PARAM_GROUPS
                     const OptSlot* slots,        // [count] device, finalized
                     int count, int64_t total,    // total = opt_slots_finalize's result
-                    cudaStream_t stream);
+                    cudaStream_t stream,
+                    const AmpState* amp = nullptr);  // [1] device, or nullptr: no loss scaling
 
 }  // namespace ae::cuda

@@ -4,7 +4,8 @@
 // path (one captured launch replayed with new per-step scalars) against the launch-per-step path.
 // The per-step values sit in a StepScalars block at group GROUP, the other groups' entries NaN, so a
 // kernel that read the wrong group would fail. Mixed precision: compute copies (bf16, fp16 and none
-// in one table) equal the rounded updated parameters.
+// in one table) equal the rounded updated parameters, and under fp16 loss scaling a found_inf step
+// changes nothing while a clean one equals the step without scaling (kernels/cuda/amp.cuh).
 #include "kernels/cpu/optimizer.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "kernels/cpu/lowp_round.h"
+#include "kernels/cuda/amp.cuh"
 #include "kernels/cuda/optimizer.cuh"
 #include "tests/kernels/cuda/harness.h"
 
@@ -36,6 +38,7 @@ const std::vector<int64_t> SIZES = {1, 1023, 0, 1025, 3001, 7, 1024};  // crosse
 // side in one table, an empty tensor with a copy among them.
 const std::vector<DType> COPIES = {DType::bf16, DType::f16, DType::bf16, DType::f32,
                                    DType::f16,  DType::f32, DType::bf16};
+constexpr float LOSS_SCALE = 65536.0f;  // AMP_INIT_SCALE: g · scale and back are exact for |g| ≤ 1
 
 double lr_at(const cpu::OptConfig& cfg, int step) {
   return cfg.lr / double(1 << (step - 1));
@@ -70,6 +73,7 @@ struct OptDevice {
   std::vector<std::unique_ptr<DeviceBuffer<uint16_t>>> copy;  // [tensor] bf16 or fp16 bits
   std::unique_ptr<DeviceBuffer<ae::cuda::OptSlot>> table;
   DeviceBuffer<StepScalars> scalars{1};
+  DeviceBuffer<AmpState> amp{1};
   int64_t total = 0;
   OptDevice(const OptCase& c, const OptData& d, const std::vector<DType>& copies = {}) {
     std::vector<ae::cuda::OptSlot> slots;
@@ -85,9 +89,14 @@ struct OptDevice {
     total = ae::cuda::opt_slots_finalize(c.cfg, slots);
     table = std::make_unique<DeviceBuffer<ae::cuda::OptSlot>>(slots);
   }
-  // Uploads this step's gradients and scalars (what the runtime does before each step or replay).
-  void prepare(const OptCase& c, const OptData& d, int step) {
-    for (size_t t = 0; t < SIZES.size(); ++t) grad[t]->upload(d.grad[step - 1][t]);
+  // Uploads this step's gradients, times grad_scale (a loss-scaled backward's), and scalars (what
+  // the runtime does before each step or replay).
+  void prepare(const OptCase& c, const OptData& d, int step, float grad_scale = 1.0f) {
+    for (size_t t = 0; t < SIZES.size(); ++t) {
+      std::vector<float> g = d.grad[step - 1][t];
+      for (float& e : g) e *= grad_scale;
+      grad[t]->upload(g);
+    }
     cpu::OptConfig cfg = c.cfg;
     cfg.lr = lr_at(c.cfg, step);
     StepScalars block{};
@@ -97,8 +106,9 @@ struct OptDevice {
     block.group[GROUP] = ae::cuda::make_group_step_scalars(cfg, step);
     scalars.upload({block});
   }
-  void step(const ae::cuda::OptHyper& hyper, cudaStream_t stream = nullptr) {
-    ae::cuda::optimizer_step(hyper, scalars.get(), GROUP, table->get(), int(SIZES.size()), total, stream);
+  void step(const ae::cuda::OptHyper& hyper, bool with_amp, cudaStream_t stream = nullptr) {
+    ae::cuda::optimizer_step(hyper, scalars.get(), GROUP, table->get(), int(SIZES.size()), total, stream,
+                             with_amp ? amp.get() : nullptr);
   }
   std::vector<float> flat(const std::vector<std::unique_ptr<DeviceBuffer<float>>>& bufs) const {
     std::vector<float> v;
@@ -185,7 +195,7 @@ TEST_P(Optimizer, WritesRoundedComputeCopies) {
   for (int step = 1; step <= STEPS; ++step) {
     reference_step(c, ref, step);
     dev.prepare(c, ref, step);
-    dev.step(hyper);
+    dev.step(hyper, /*with_amp=*/false);
     const std::string at = " after step " + std::to_string(step);
     const auto p = dev.flat(dev.param), p_ref = flat(ref.param);
     ASSERT_TRUE(compare("param" + at, p, p_ref, same_math_tolerance<float>(), 1, 1.0));
@@ -197,6 +207,101 @@ TEST_P(Optimizer, WritesRoundedComputeCopies) {
   }
   for (size_t t = 0; t < SIZES.size(); ++t)
     expect_guards(c.params(), *dev.param[t], *dev.state[t], *dev.grad[t], *dev.copy[t]);
+}
+
+// fp16 loss scaling: with amp->found_inf set (this step's unscale saw an overflow) the step changes
+// no param, state or copy bit and leaves the AmpState as it was (the update is amp_update's); with
+// found_inf clear, the same step equals the step without amp.
+TEST_P(Optimizer, FoundInfSkipsTheStep) {
+  const OptCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  OptData d(c);
+  OptDevice scaled(c, d, COPIES), plain(c, d, COPIES);
+  const ae::cuda::OptHyper hyper = ae::cuda::make_opt_hyper(c.cfg);
+  const AmpState clean{LOSS_SCALE, 5, 0, 2}, overflow{LOSS_SCALE, 5, 1, 2};
+  // Step 1 clean, so the state is non-zero and a skipped step would have something to change.
+  scaled.amp.upload({clean});
+  for (OptDevice* dev : {&scaled, &plain}) dev->prepare(c, d, 1);
+  scaled.step(hyper, true), plain.step(hyper, false);
+  const auto p1 = scaled.flat(scaled.param), s1 = scaled.flat(scaled.state), c1 = scaled.copies(COPIES);
+  ASSERT_TRUE(bitwise_equal("param after a clean amp step vs no amp", p1, plain.flat(plain.param)));
+
+  scaled.amp.upload({overflow});
+  scaled.prepare(c, d, 2);
+  scaled.step(hyper, true);
+  EXPECT_TRUE(bitwise_equal("param after a found_inf step", scaled.flat(scaled.param), p1));
+  EXPECT_TRUE(bitwise_equal("state after a found_inf step", scaled.flat(scaled.state), s1));
+  EXPECT_TRUE(bitwise_equal("copies after a found_inf step", scaled.copies(COPIES), c1));
+  const AmpState after = scaled.amp.download()[0];
+  EXPECT_EQ(after.scale, overflow.scale);
+  EXPECT_EQ(after.growth, overflow.growth);
+  EXPECT_EQ(after.found_inf, overflow.found_inf);
+  EXPECT_EQ(after.skipped, overflow.skipped);
+
+  // The same step with found_inf clear: it runs, exactly as without amp.
+  scaled.amp.upload({clean});
+  scaled.step(hyper, true);
+  plain.prepare(c, d, 2);
+  plain.step(hyper, false);
+  const auto p2 = scaled.flat(scaled.param);
+  ASSERT_FALSE(bitwise_equal("param", p2, p1)) << "step 2 moved no parameter: the skip check would be vacuous";
+  EXPECT_TRUE(bitwise_equal("param after a clean amp step vs no amp", p2, plain.flat(plain.param)));
+  EXPECT_TRUE(
+      bitwise_equal("state after a clean amp step vs no amp", scaled.flat(scaled.state), plain.flat(plain.state)));
+  EXPECT_TRUE(bitwise_equal("copies after a clean amp step vs no amp", scaled.copies(COPIES), plain.copies(COPIES)));
+  for (size_t t = 0; t < SIZES.size(); ++t)
+    expect_guards(c.params(), *scaled.param[t], *scaled.state[t], *scaled.grad[t], *scaled.copy[t]);
+}
+
+// The whole fp16 sequence of one step, captured once and replayed: gradients scaled by the loss
+// scale (as the scaled seed makes them), amp_unscale, optimizer_step(amp), amp_update. Step 2's
+// gradients hold an inf: that replay changes no parameter, halves the scale and counts a skip, decided
+// on the device; steps 1 and 3 equal the reference's steps 1 and 3 on the unscaled gradients.
+TEST_P(Optimizer, LossScaledGraphSkipsTheOverflowStep) {
+  const OptCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  OptData ref(c);
+  OptData poisoned = ref;
+  poisoned.grad[1][4][1234] = INFINITY;  // step 2, a middle tensor
+  OptDevice dev(c, ref, COPIES);
+  dev.amp.upload({amp_initial_state()});
+  const ae::cuda::OptHyper hyper = ae::cuda::make_opt_hyper(c.cfg);
+  cudaStream_t stream;
+  AE_CUDA_CHECK(cudaStreamCreate(&stream));
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  AE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
+  ae::cuda::amp_unscale(dev.amp.get(), dev.table->get(), int(SIZES.size()), dev.total, stream);
+  dev.step(hyper, true, stream);
+  ae::cuda::amp_update(dev.amp.get(), stream);
+  AE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  AE_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int step = 1; step <= STEPS; ++step) {
+    const auto before = dev.flat(dev.param);
+    const float scale = dev.amp.download()[0].scale;
+    dev.prepare(c, step == 2 ? poisoned : ref, step, scale);
+    AE_CUDA_CHECK(cudaGraphLaunch(exec, stream));
+    AE_CUDA_CHECK(cudaStreamSynchronize(stream));
+    const AmpState a = dev.amp.download()[0];
+    const std::string at = " after step " + std::to_string(step);
+    EXPECT_EQ(a.found_inf, 0) << "amp_update consumes found_inf" << at;
+    if (step == 2) {
+      EXPECT_TRUE(bitwise_equal("param" + at, dev.flat(dev.param), before));
+      EXPECT_EQ(a.scale, LOSS_SCALE / 2) << at;
+      EXPECT_EQ(a.skipped, 1) << at;
+      EXPECT_EQ(a.growth, 0) << at;
+      continue;
+    }
+    EXPECT_EQ(a.scale, step == 1 ? LOSS_SCALE : LOSS_SCALE / 2) << at;
+    reference_step(c, ref, step);
+    const auto p = dev.flat(dev.param);
+    ASSERT_TRUE(compare("param" + at, p, flat(ref.param), same_math_tolerance<float>(), 1, 1.0));
+    ASSERT_TRUE(compare("state" + at, dev.flat(dev.state), flat(ref.state), same_math_tolerance<float>(), 1, 1.0));
+    ASSERT_TRUE(compare("copies" + at, dev.copies(COPIES), rounded_copies(p, COPIES), exact_tolerance(), 1, 1.0));
+  }
+  AE_CUDA_CHECK(cudaGraphExecDestroy(exec));
+  AE_CUDA_CHECK(cudaGraphDestroy(graph));
+  AE_CUDA_CHECK(cudaStreamDestroy(stream));
 }
 
 // One launch captured into a graph and replayed each step, with only the per-step scalars (and the
