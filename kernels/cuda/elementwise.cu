@@ -27,8 +27,11 @@ __global__ void __launch_bounds__(THREADS) fill_kernel(T* y, T value, int64_t n)
 
 template <typename T>
 __global__ void __launch_bounds__(THREADS) fill_ramped_kernel(T* y, double weight, int64_t ramp, const StepScalars* steps,
-                                                              int64_t n) {  // y [n]
-  const T value = static_cast<T>(ramp_weight(weight, steps->step, ramp));
+                                                              int64_t n, const AmpState* amp) {  // y [n], amp [1] or null
+  T value = static_cast<T>(ramp_weight(weight, steps->step, ramp));
+  // Rounded to T first, then scaled: torch's autograd multiplies the term's weight by the scale's
+  // gradient in the tensor's type, and the power-of-two scale changes no bits of a normal value.
+  if (amp != nullptr) value = value * static_cast<T>(amp->scale);
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) y[i] = value;
 }
@@ -71,11 +74,12 @@ void fill(T* y, T value, int64_t n, cudaStream_t stream) {
 }
 
 template <typename T>
-void fill_ramped(T* y, double weight, int64_t ramp, const StepScalars* steps, int64_t n, cudaStream_t stream) {
+void fill_ramped(T* y, double weight, int64_t ramp, const StepScalars* steps, int64_t n, cudaStream_t stream,
+                 const AmpState* amp) {
   AE_CHECK(n >= 0, "cuda fill_ramped: negative size ", n);
   if (n == 0) return;
   AE_CHECK(y != nullptr && steps != nullptr, "cuda fill_ramped: y or the step scalars are null");
-  launch("fill_ramped", fill_ramped_kernel<T>, grid_1d(n), dim3(THREADS), 0, stream, y, weight, ramp, steps, n);
+  launch("fill_ramped", fill_ramped_kernel<T>, grid_1d(n), dim3(THREADS), 0, stream, y, weight, ramp, steps, n, amp);
 }
 
 template <typename T>
@@ -108,7 +112,7 @@ void gather_rows(const T* src, int64_t src_rows, const int64_t* index, int64_t M
 }
 
 template void fill<float>(float*, float, int64_t, cudaStream_t);
-template void fill_ramped<float>(float*, double, int64_t, const StepScalars*, int64_t, cudaStream_t);
+template void fill_ramped<float>(float*, double, int64_t, const StepScalars*, int64_t, cudaStream_t, const AmpState*);
 template void copy<float>(const float*, float*, int64_t, cudaStream_t);
 template void add<float>(const float*, const float*, float*, int64_t, cudaStream_t);
 template void gather_rows<float>(const float*, int64_t, const int64_t*, int64_t, int64_t, float*, cudaStream_t);

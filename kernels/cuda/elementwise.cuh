@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/amp.h"
 #include "kernels/common/step_scalars.h"
 
 namespace ae::cuda {
@@ -17,12 +18,17 @@ void fill(T* y,  // [n]
           T value, int64_t n, cudaStream_t stream);
 
 // y = ramp_weight(weight, steps->step, ramp) (kernels/common/elementwise.h), read on the device: the
-// seed of a warmed-up objective term, right under CUDA-graph replay as the step changes.
+// seed of a warmed-up objective term, right under CUDA-graph replay as the step changes. With amp
+// (fp16 loss scaling, kernels/common/amp.h) the seed is T(ramp_weight) · amp->scale, also read on the
+// device, so every gradient flowing back from the term is scaled as torch's scaler.scale(loss) makes
+// it; the scale is a power of two, so the product is exact unless it overflows (then amp_unscale
+// sees the inf and the step is skipped). amp comes last, defaulted: callers without scaling are unchanged.
 template <typename T>
 void fill_ramped(T* y,  // [n]
                  double weight, int64_t ramp,
                  const StepScalars* steps,  // [1] device
-                 int64_t n, cudaStream_t stream);
+                 int64_t n, cudaStream_t stream,
+                 const AmpState* amp = nullptr);  // [1] device, or nullptr: no loss scaling
 
 // A kernel rather than cudaMemcpyAsync so it is an ordinary kernel node in a captured graph.
 // x and y must not overlap.

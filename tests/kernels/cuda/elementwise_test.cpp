@@ -1,6 +1,7 @@
 // The small kernels on cuda-sim against plain host loops (their reference is the definition):
 // fill, copy, add (also in place) and gather_rows, at sizes around the 256-thread block and past
-// the grid-stride cap, plus gather's refusal of an out-of-range index.
+// the grid-stride cap, plus gather's refusal of an out-of-range index; fill_ramped's seed with and
+// without fp16 loss scaling, the step and the scale read on the device.
 #include "kernels/cuda/elementwise.cuh"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "kernels/common/elementwise.h"
 #include "tests/kernels/cuda/harness.h"
 
 namespace ae::cudatest {
@@ -44,6 +46,40 @@ TEST_P(Elementwise, FillCopyAdd) {
   ae::cuda::add<float>(da.get(), db.get(), da.get(), c.n, nullptr);  // y aliasing a
   EXPECT_TRUE(compare("add in place", da.download(), sum, tol, 1, 1.0));
   expect_guards(c.params(), da, db, y, f);
+}
+
+// The seed of a warmed-up term (ramp_weight rounded to float), then times the loss scale when an
+// AmpState is given: both read from device memory when the kernel runs, so the same launch
+// arguments give the next step's seed after the host (or amp_update) rewrites them.
+TEST_P(Elementwise, FillRampedScalesTheSeedByTheAmpScale) {
+  const ElementwiseCase& c = GetParam();
+  SCOPED_TRACE(c.params());
+  constexpr double WEIGHT = 2.7;
+  constexpr int64_t RAMP = 4;
+  DeviceBuffer<float> y(c.n);
+  DeviceBuffer<StepScalars> steps(1);
+  DeviceBuffer<AmpState> amp(1);
+  const Tolerance exact = exact_tolerance();
+  for (int64_t step : {int64_t(3), int64_t(9)}) {
+    StepScalars block{};
+    block.step = step;
+    steps.upload({block});
+    const float seed = float(ramp_weight(WEIGHT, step, RAMP));  // float(1.35) at step 3, float(2.7) past the ramp
+    y.fill_nan();
+    ae::cuda::fill_ramped<float>(y.get(), WEIGHT, RAMP, steps.get(), c.n, nullptr);
+    EXPECT_TRUE(compare("fill_ramped", y.download(), std::vector<float>(c.n, seed), exact, 1, 1.0));
+    for (float scale : {AMP_INIT_SCALE, 0x1p-3f, 0x1p127f}) {
+      amp.upload({AmpState{scale, 0, 0, 0}});
+      y.fill_nan();
+      ae::cuda::fill_ramped<float>(y.get(), WEIGHT, RAMP, steps.get(), c.n, nullptr, amp.get());
+      // 2^127 · 2.7 overflows: the inf that amp_unscale will find.
+      const float want = seed * scale;
+      EXPECT_EQ(std::isinf(want), scale == 0x1p127f && step == 9);
+      EXPECT_TRUE(compare("fill_ramped scaled by " + std::to_string(scale), y.download(), std::vector<float>(c.n, want),
+                          exact, 1, 1.0));
+    }
+  }
+  expect_guards(c.params(), y, steps, amp);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Elementwise,
