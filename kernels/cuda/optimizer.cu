@@ -3,15 +3,14 @@
 // Each update is kernels/cpu/optimizer.cpp's, operation for operation, with __fmul_rn/__fadd_rn
 // where nvcc would otherwise contract a·b + c into an FMA (one rounding instead of two), so the
 // GPU gives the reference's bits too; division and sqrtf are IEEE-rounded (nvcc's defaults).
-// A slot's compute copy is written from the value just stored, rounded to nearest even, so it is
-// bit for bit kernels/cpu/lowp_round.h's bf16_bits/fp16_bits of the master weight.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+// A slot's compute copy is written from the value just stored, rounded to nearest even by
+// lowp_value.cuh's store_as, so it is kernels/cpu/lowp_round.h's bf16_bits/fp16_bits of the master
+// weight bit for bit (a NaN's payload aside).
 #include <cmath>
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/lowp_value.cuh"
 #include "kernels/cuda/multi_tensor.cuh"
 #include "kernels/cuda/optimizer.cuh"
 
@@ -31,15 +30,20 @@ __device__ __forceinline__ float lerp(float self, float end, float w) {
   return fabsf(w) < 0.5f ? __fadd_rn(self, __fmul_rn(w, end - self)) : __fadd_rn(end, -__fmul_rn(end - self, 1.0f - w));
 }
 
+template <DType D>
+__device__ __forceinline__ void put_copy(void* copy, int64_t i, float p) {  // copy [n] of Storage<D>
+  static_cast<Storage<D>*>(copy)[i] = store_as<Storage<D>>(p);
+}
+
 // The updated parameter p of element i: stored, and its compute copy when the slot keeps one
 // (copy_dtype is bf16 or f16, checked by opt_slots_finalize).
 __device__ __forceinline__ void put_param(const OptSlot& t, int64_t i, float p) {
   t.param[i] = p;
   if (t.copy == nullptr) return;
   if (t.copy_dtype == DType::f16)
-    static_cast<__half*>(t.copy)[i] = __float2half_rn(p);
+    put_copy<DType::f16>(t.copy, i, p);
   else
-    static_cast<__nv_bfloat16*>(t.copy)[i] = __float2bfloat16_rn(p);
+    put_copy<DType::bf16>(t.copy, i, p);
 }
 
 __device__ __forceinline__ void sgd_update(const OptHyper& h, const GroupStepScalars& s, const OptSlot& t, int64_t i) {
