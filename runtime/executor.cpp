@@ -70,15 +70,15 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
     AE_CHECK(gp.name == m_params.info(i).name && m_plan.graph.tensors[size_t(gp.tensor)].dims == m_params.info(i).dims,
              "parameter ", i, " mismatch: plan has ", gp.name, " but the store has ", m_params.info(i).name);
   }
-  if (const std::string why = m_backend.precision_support(m_plan.precision); !why.empty()) AE_FAIL(why);
+  if (const std::string why = m_backend.precision_support(m_plan.precision_setting()); !why.empty()) AE_FAIL(why);
   for (const Tensor& t : m_plan.graph.tensors) m_uses_copies = m_uses_copies || t.role == TensorRole::param_copy;
-  if (m_uses_copies) m_params.ensure_copies();
+  if (m_uses_copies && !m_dev) m_params.ensure_copies(m_plan.precision);
+  for (int t : m_plan.graph.inputs) {
+    const Tensor& in = m_plan.graph.tensors[size_t(t)];
+    m_host_inputs.emplace_back(in.dtype == DType::f32 ? 0 : size_t(in.elements(m_plan.batch)) * sizeof(float));
+  }
   if (!m_dev) {
     m_arena = AlignedBlock(size_t(m_plan.arena_bytes));
-    for (int t : m_plan.graph.inputs) {
-      const Tensor& in = m_plan.graph.tensors[size_t(t)];
-      m_host_inputs.emplace_back(in.dtype == DType::f32 ? 0 : size_t(in.elements(m_plan.batch)) * sizeof(float));
-    }
   } else {
     try {
       const GuardedArena arena = guarded_arena(m_plan, int64_t(m_dev->guard_bytes()));
@@ -88,6 +88,12 @@ Executor::Executor(Plan plan, Backend& backend, ParamStore& params)
       m_dev_params_bytes = m_params.block_bytes();
       m_dev_params = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_dev_params_bytes, 1)));
       m_dev->name_memory(m_dev_params, m_dev_params_bytes, "parameter store");
+      if (m_uses_copies) {
+        m_copy_staging = AlignedBlock(std::max<size_t>(m_params.copy_block_bytes(), 1));
+        m_dev_copies = static_cast<char*>(m_dev->allocate(std::max<size_t>(m_params.copy_block_bytes(), 1)));
+        m_dev->name_memory(m_dev_copies, m_params.copy_block_bytes(),
+                           std::string("parameter compute copies (") + dtype_name(m_plan.precision) + ")");
+      }
       sync_params_to_device();
       for (int t : m_plan.graph.inputs) {
         size_t bytes = size_t(m_plan.graph.tensors[size_t(t)].bytes(m_plan.batch));
@@ -126,6 +132,7 @@ void Executor::release() {
   m_cache.reset();
   if (m_dev_arena) m_dev->deallocate(std::exchange(m_dev_arena, nullptr));
   if (m_dev_params) m_dev->deallocate(std::exchange(m_dev_params, nullptr));
+  if (m_dev_copies) m_dev->deallocate(std::exchange(m_dev_copies, nullptr));
 }
 
 size_t Executor::input_index(int t) const {
@@ -139,11 +146,13 @@ float* Executor::data(int t) const {
   if (t < 0) return nullptr;
   const Tensor& ten = m_plan.graph.tensors[t];
   if (ten.role == TensorRole::param_copy) {
-    AE_CHECK(!m_dev, "parameter compute copies live on the host only");
-    return reinterpret_cast<float*>(m_params.copy(size_t(ten.param)));
+    if (m_dev) return reinterpret_cast<float*>(m_dev_copies + m_params.copy_offset(size_t(ten.param)));
+    return static_cast<float*>(m_params.copy(size_t(ten.param)));
   }
-  if (ten.role == TensorRole::param || ten.role == TensorRole::param_grad) {
-    float* host = ten.role == TensorRole::param ? m_params.value(size_t(ten.param)) : m_params.grad(size_t(ten.param));
+  if (ten.role == TensorRole::param || ten.role == TensorRole::param_grad || ten.role == TensorRole::loss_scale) {
+    float* host = ten.role == TensorRole::param        ? m_params.value(size_t(ten.param))
+                  : ten.role == TensorRole::param_grad ? m_params.grad(size_t(ten.param))
+                                                       : m_params.amp();
     if (!m_dev) return host;
     return reinterpret_cast<float*>(m_dev_params + (reinterpret_cast<char*>(host) - static_cast<char*>(m_params.block())));
   }
@@ -158,8 +167,8 @@ float* Executor::data(int t) const {
 
 float* Executor::input(size_t i) const {
   AE_CHECK(i < m_plan.graph.inputs.size(), "plan has ", m_plan.graph.inputs.size(), " inputs, asked for input ", i);
-  if (m_dev) return m_staging[i][size_t(m_fill)];
-  return m_host_inputs[i].bytes() ? m_host_inputs[i].as<float>() : data(m_plan.graph.inputs[i]);
+  if (m_host_inputs[i].bytes()) return m_host_inputs[i].as<float>();
+  return m_dev ? m_staging[i][size_t(m_fill)] : data(m_plan.graph.inputs[i]);
 }
 
 void Executor::submit_input(int64_t rows) {
@@ -167,7 +176,10 @@ void Executor::submit_input(int64_t rows) {
   if (!m_dev) return;  // input() is the arena itself
   AE_CHECK(m_submitted < 0, "an input batch is already waiting for launch()");
   for (size_t i = 0; i < m_plan.graph.inputs.size(); ++i) {
-    size_t bytes = size_t(m_plan.graph.tensors[size_t(m_plan.graph.inputs[i])].bytes(rows));
+    const Tensor& in = m_plan.graph.tensors[size_t(m_plan.graph.inputs[i])];
+    size_t bytes = size_t(in.bytes(rows));
+    if (m_host_inputs[i].bytes())  // the caller's fp32 rows, rounded into the staging buffer
+      cpu::cast(m_host_inputs[i].as<float>(), DType::f32, m_staging[i][size_t(m_fill)], in.dtype, in.elements(rows));
     m_dev->upload_input(m_fill, m_slots[i][size_t(m_fill)], m_staging[i][size_t(m_fill)], bytes);
   }
   m_submitted = m_fill;
@@ -291,7 +303,8 @@ double Executor::run(int64_t batch, const std::vector<cpu::OptConfig>& per_group
 void Executor::read(int t, float* dst, int64_t rows) const {
   AE_CHECK(t >= 0, "read of an absent tensor");
   const Tensor& ten = m_plan.graph.tensors[t];
-  bool whole = ten.role == TensorRole::param || ten.role == TensorRole::param_grad || ten.role == TensorRole::param_copy;
+  bool whole = ten.role == TensorRole::param || ten.role == TensorRole::param_grad || ten.role == TensorRole::param_copy ||
+               ten.role == TensorRole::loss_scale;
   size_t bytes = size_t(ten.bytes(whole ? 1 : rows));
   const float* src = data(t);
   if (m_dev) {
@@ -299,8 +312,13 @@ void Executor::read(int t, float* dst, int64_t rows) const {
     // before the one being filled.
     size_t i = input_index(t);
     if (i != size_t(-1)) src = m_slots[i][size_t(m_fill ^ 1)];
-    AE_CHECK(ten.dtype == DType::f32, "read of a ", dtype_name(ten.dtype), " tensor from a device");
-    m_dev->download(dst, src, bytes);
+    if (ten.dtype == DType::f32) {
+      m_dev->download(dst, src, bytes);
+    } else {
+      std::vector<uint16_t> low(bytes / sizeof(uint16_t));
+      m_dev->download(low.data(), src, bytes);
+      cpu::cast(low.data(), ten.dtype, dst, DType::f32, int64_t(low.size()));
+    }
   } else if (ten.dtype == DType::f32) {
     std::memcpy(dst, src, bytes);
   } else {
@@ -321,6 +339,10 @@ void Executor::sync_params_to_device() {
   if (!m_dev) return;
   check_params_layout();
   if (m_params.block_bytes()) m_dev->upload(m_dev_params, m_params.block(), m_params.block_bytes());
+  if (m_dev_copies && m_params.copy_block_bytes()) {  // the copies follow the values they round
+    m_params.write_copies(m_plan.precision, m_copy_staging.as<void>());
+    m_dev->upload(m_dev_copies, m_copy_staging.as<void>(), m_params.copy_block_bytes());
+  }
   m_dev_params_version = m_params.version();
   ++m_param_uploads;
 }

@@ -113,10 +113,15 @@ class Executor {
   size_t m_dev_params_bytes = 0;  // block_bytes() of the store when the mirror was allocated
   uint64_t m_dev_params_version = 0;  // ParamStore version the mirror holds (0: none)
   int64_t m_param_uploads = 0;
-  // Host backends, per input stored in a low-precision dtype (graph/precision.cpp): the fp32 rows
-  // input() hands out, converted into the arena tensor as the batch is launched. Empty otherwise.
+  // Per input stored in a low-precision dtype (graph/precision.cpp): the fp32 rows input() hands
+  // out, converted into the arena tensor as the batch is launched (host backends) or into the
+  // pinned staging buffer as it is submitted (device backends). Empty for an fp32 input.
   std::vector<AlignedBlock> m_host_inputs;
   bool m_uses_copies = false;    // the plan reads or writes parameters' compute copies
+  // Device backends: the compute copies' mirror (ParamStore::copy_offset layout, Plan::precision),
+  // made from the host values whenever the fp32 mirror is uploaded; the optimizer keeps it current.
+  char* m_dev_copies = nullptr;
+  AlignedBlock m_copy_staging;
   // Per input: [2] pinned staging buffers and [2] device slots (device backends).
   std::vector<std::array<float*, 2>> m_staging, m_slots;
   int m_fill = 0;                // staging buffer input() returns

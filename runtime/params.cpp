@@ -7,6 +7,7 @@
 #include <string>
 
 #include "graph/param_registry.h"
+#include "kernels/common/amp.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/lowp_round.h"
 
@@ -32,7 +33,19 @@ ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(
       off += aligned_bytes(p.size() * state_slots);
     }
   }
+  m_amp_off = off;
+  off += AlignedBlock::ALIGN;
   m_block = AlignedBlock(off);
+  reset_amp();
+  for (const auto& p : m_infos) {
+    m_copy_off.push_back(m_copy_bytes);
+    m_copy_bytes += (size_t(p.size()) * 2 + AlignedBlock::ALIGN - 1) / AlignedBlock::ALIGN * AlignedBlock::ALIGN;
+  }
+}
+
+void ParamStore::reset_amp() {
+  const AmpState s = amp_initial_state();
+  std::memcpy(amp(), &s, sizeof s);
 }
 
 float* ParamStore::state(size_t i, int group) const {
@@ -75,27 +88,34 @@ int64_t ParamStore::total_elements() const {
   return n;
 }
 
-void ParamStore::ensure_copies() {
-  if (has_copies() || m_infos.empty()) return;
-  size_t off = 0;
-  for (const auto& p : m_infos) {
-    m_copy_off.push_back(off);
-    off += (size_t(p.size()) * sizeof(bfloat16) + AlignedBlock::ALIGN - 1) / AlignedBlock::ALIGN * AlignedBlock::ALIGN;
-  }
-  m_copy_block = AlignedBlock(std::max<size_t>(off, 1));
-  m_copies_version = 0;
+void ParamStore::ensure_copies(DType dtype) {
+  AE_CHECK(dtype == DType::bf16 || dtype == DType::f16, "compute copies are bf16 or fp16, not ", dtype_name(dtype));
+  if (m_infos.empty()) return;
+  if (!has_copies()) m_copy_block = AlignedBlock(std::max<size_t>(m_copy_bytes, 1));
+  if (dtype != m_copy_dtype) m_copies_version = 0;
+  if (!has_copies()) m_copies_version = 0;
+  m_copy_dtype = dtype;
 }
 
 // Once per host write of the values, not per step (the optimizer keeps the copies current), so a
 // plain loop over lowp_round.h's rounding does: the store stays free of the OpenMP kernels (the
 // fuzz targets link it without them). kernels/cpu/cast.cpp rounds the same bits, faster.
-void ParamStore::refresh_copies() {
-  AE_CHECK(has_copies(), "refresh_copies before ensure_copies");
+void ParamStore::write_copies(DType dtype, void* dst) const {
+  AE_CHECK(dtype == DType::bf16 || dtype == DType::f16, "compute copies are bf16 or fp16, not ", dtype_name(dtype));
   for (size_t i = 0; i < m_infos.size(); ++i) {
     const float* v = value(i);
-    bfloat16* c = copy(i);
-    for (int64_t j = 0, n = m_infos[i].size(); j < n; ++j) c[j].bits = cpu::bf16_bits(v[j]);
+    auto* c = reinterpret_cast<uint16_t*>(static_cast<char*>(dst) + m_copy_off[i]);
+    const int64_t n = m_infos[i].size();
+    if (dtype == DType::bf16)
+      for (int64_t j = 0; j < n; ++j) c[j] = cpu::bf16_bits(v[j]);
+    else
+      for (int64_t j = 0; j < n; ++j) c[j] = cpu::fp16_bits(v[j]);
   }
+}
+
+void ParamStore::refresh_copies() {
+  AE_CHECK(has_copies(), "refresh_copies before ensure_copies");
+  write_copies(m_copy_dtype, m_copy_block.as<void>());
   m_copies_version = version();
 }
 
@@ -103,6 +123,7 @@ void ParamStore::zero_state() {
   for (size_t i = 0; i < m_infos.size(); ++i)
     for (size_t k = 0; m_state_slots && k < state_blocks(i); ++k)
       std::memset(state_block(i, k), 0, size_t(m_infos[i].size() * m_state_slots) * sizeof(float));
+  reset_amp();
 }
 
 }  // namespace ae

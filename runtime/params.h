@@ -78,17 +78,31 @@ class ParamStore {
   void* block() const { return m_block.as<void>(); }
   size_t block_bytes() const { return m_block.bytes(); }
 
-  // Mixed precision: each parameter's bf16 compute copy (graph/precision.cpp's param_copy), in a
-  // block of its own that ensure_copies() allocates on first use, so the fp32 block's layout (which
-  // a device mirrors byte for byte) never changes. An optimizer step writes the copies of the
+  // Mixed precision: each parameter's compute copy (graph/precision.cpp's param_copy), bf16 or
+  // fp16, in a block of its own that ensure_copies() allocates on first use, so the fp32 block's
+  // layout (which a device mirrors byte for byte) never changes. Both types are 2 bytes, so the
+  // copies' layout (copy_offset) is one for either. An optimizer step writes the copies of the
   // parameters it updates in the same pass, which keeps them current without a version bump;
   // whoever writes values on the host bumps the version instead, and refresh_copies() then makes
-  // every copy from its value again.
-  void ensure_copies();
+  // every copy from its value again. A device executor keeps its own mirror of the copies in the
+  // plan's dtype and fills it with write_copies().
+  void ensure_copies(DType dtype);
   bool has_copies() const { return m_copy_block.bytes() > 0; }
-  bfloat16* copy(size_t i) const { return m_copy_block.as<bfloat16>(m_copy_off[i]); }
+  DType copy_dtype() const { return m_copy_dtype; }
+  void* copy(size_t i) const { return m_copy_block.as<char>() + m_copy_off[i]; }
   bool copies_current() const { return has_copies() && m_copies_version == version(); }
   void refresh_copies();
+  size_t copy_offset(size_t i) const { return m_copy_off[i]; }
+  size_t copy_block_bytes() const { return m_copy_bytes; }
+  // Every value rounded to `dtype` (nearest even) into dst, laid out as copy_offset() says.
+  void write_copies(DType dtype, void* dst) const;
+
+  // fp16's dynamic loss scale (kernels/common/amp.h's AmpState: scale, growth count, found-inf flag,
+  // skipped steps), 16 bytes at the end of the block: the device mirror carries it, the fp16 plan's
+  // kernels keep it there across steps (a captured graph replays with it), and a sync down brings
+  // it back for the epoch lines. Starts at scale 2^16; zero_state() and reset_amp() start it again.
+  float* amp() const { return m_block.as<float>(m_amp_off); }
+  void reset_amp();
 
  private:
   std::vector<ParamInfo> m_infos;
@@ -97,8 +111,11 @@ class ParamStore {
   int m_state_slots = 0;
   AlignedBlock m_block;
   ParamVersion m_version;
-  AlignedBlock m_copy_block;          // bf16 compute copies (empty until ensure_copies)
-  std::vector<size_t> m_copy_off;
+  size_t m_amp_off = 0;
+  AlignedBlock m_copy_block;          // compute copies (empty until ensure_copies)
+  std::vector<size_t> m_copy_off;     // byte offsets of each param's copy, 128-byte aligned
+  size_t m_copy_bytes = 0;
+  DType m_copy_dtype = DType::bf16;
   uint64_t m_copies_version = 0;      // the version() the copies were made at (0: never)
 };
 
