@@ -29,6 +29,8 @@ enum class TensorRole : uint8_t {
   param_grad,  // gradient of a param, persistent between backward and the optimizer
   param_copy,  // a param's low-precision compute copy (mixed precision): persistent, in the parameter
                // store, written by the optimizer step as it updates the param (graph/precision.cpp)
+  loss_scale,  // fp16's dynamic loss-scaling state (kernels/common/amp.h, 4 words): persistent, in the
+               // parameter store, kept by the device across steps (graph/precision.cpp)
   activation,  // forward intermediate, [batch, ...]
   gradient,    // backward intermediate, [batch, ...]
   output,      // kept after the step (per-sample errors, codes, reconstructions); never freed

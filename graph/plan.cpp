@@ -36,6 +36,8 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::reparam_grad: return "reparam_grad";
     case PlanOpKind::prior: return "prior";
     case PlanOpKind::cast: return "cast";
+    case PlanOpKind::unscale_grads: return "unscale_grads";
+    case PlanOpKind::update_scale: return "update_scale";
   }
   return "?";
 }
@@ -80,6 +82,12 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
     case PlanOpKind::fill:
     case PlanOpKind::copy:
     case PlanOpKind::cast: return 0;
+    case PlanOpKind::unscale_grads: {  // a multiply and a finiteness test per element
+      double p = 0;
+      for (int t : in) p += elems(g, t, batch);
+      return 2.0 * p;
+    }
+    case PlanOpKind::update_scale: return 0;
   }
   return 0;
 }
@@ -91,7 +99,7 @@ double PlanOp::bytes(int64_t batch, const Graph& g) const {
     if (std::find(in.begin(), in.begin() + long(i), in[i]) == in.begin() + long(i)) b += tensor_bytes(g, in[i], batch);
   for (int t : out) b += tensor_bytes(g, t, batch);
   if (kind == PlanOpKind::dense_bwd) b += tensor_bytes(g, in[0], batch);  // dz written back over dy
-  if (kind == PlanOpKind::optimizer_step) b *= 2.0;                       // params and state written back
+  if (kind == PlanOpKind::optimizer_step || kind == PlanOpKind::unscale_grads) b *= 2.0;  // written back in place
   return b;
 }
 
@@ -212,6 +220,8 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::reparam_grad: t = "dmu, dlogvar"; break;
     case PlanOpKind::copy: t = "copy"; break;
     case PlanOpKind::cast: t = op.rule.substr(op.rule.find(' ') + 1); break;  // "f32→bf16"
+    case PlanOpKind::unscale_grads: t = "1/scale, inf check"; break;
+    case PlanOpKind::update_scale: t = "x2 / x0.5"; break;
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
     case PlanOpKind::prior: t = op.attr.prior == PriorKind::uniform ? "uniform(-1,1)" : "gaussian(0,1)"; break;
     case PlanOpKind::sparsity:
@@ -238,7 +248,8 @@ std::string plan_report(const Plan& p) {
      << p.graph.nodes.size() << " IR nodes";
   if (p.precision != DType::f32)
     os << ", precision " << dtype_name(p.precision) << " (GEMMs accumulate in fp32; parameters, their gradients, optimizer "
-       << "state and losses stay fp32)";
+       << "state and losses stay fp32" << (p.loss_scale >= 0 ? "; dynamic loss scaling" : "") << ")";
+  if (p.tf32) os << ", precision tf32 (fp32 tensors; GEMM operands rounded to tf32 on the tensor cores, fp32 accumulation)";
   os << "\n\n";
   std::snprintf(line, sizeof line, "  %-3s %-18s %-30s %6s %12s %12s  %s\n", "#", "op", "act/loss", "layer", "MFLOP",
                 "bytes", "operands (in → out)");
@@ -314,7 +325,7 @@ nlohmann::json plan_json(const Plan& p) {
                     {"first_op", b.first_op}, {"last_op", b.last_op == INT32_MAX ? -1 : b.last_op}});
   int64_t params = 0;
   for (const auto& prm : p.graph.params) params += p.graph.tensors[size_t(prm.tensor)].elements(1);
-  return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"precision", dtype_name(p.precision)}, {"ir_nodes", p.graph.nodes.size()},
+  return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"precision", p.tf32 ? "tf32" : dtype_name(p.precision)}, {"ir_nodes", p.graph.nodes.size()},
           {"ops", ops}, {"buffers", bufs}, {"arena_bytes", p.arena_bytes}, {"naive_bytes", p.naive_bytes},
           {"arena_ratio", p.naive_bytes ? double(p.arena_bytes) / double(p.naive_bytes) : 0.0},
           {"flops_per_step", p.total_flops()}, {"bytes_per_step", p.total_bytes()}, {"parameters", params}};

@@ -56,8 +56,12 @@ enum class PlanOpKind : uint8_t {
   reparam_grad,    // in {dz, h, dvalue}  out {dh}: both paths' gradient, ε regenerated
   prior,           // in {}   out {y}: y = samples of attr.prior at the step's (seed, step), element by element
   cast,            // in {x}  out {y}: y = x converted to y's dtype (mixed precision: graph/precision.cpp)
+  // fp16's dynamic loss scaling (graph/precision.cpp, kernels/common/amp.h), on the op's loss_scale state:
+  unscale_grads,   // in {g0, g1, ...}  out {}: g *= 1/scale in place; any inf or NaN flags the step
+  update_scale,    // in {}  out {}: the scale halves after a flagged step (counted as skipped), doubles
+                   //   after 2000 clean ones; clears the flag
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::cast) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::update_scale) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {
@@ -82,6 +86,11 @@ struct PlanOp {
   // out[inplace.first] may take over the block of in[inplace.second] when that input dies here
   // (an elementwise kernel that reads each element before writing it). {-1, -1}: none.
   std::pair<int, int> inplace{-1, -1};
+  // fp16 plans (graph/precision.cpp): the loss-scaling state (a TensorRole::loss_scale tensor) the
+  // op reads. loss_fwd_bwd and fill multiply the gradient they seed by its scale, optimizer_step
+  // changes nothing on a step unscale_grads flagged, and those two kinds and update_scale keep it.
+  // -1: none.
+  int loss_scale = -1;
 
   // Whether the op adds into its output out[i] (a parameter gradient) rather than overwriting it.
   bool accumulates(size_t i) const {
@@ -126,6 +135,11 @@ struct Plan {
   int64_t arena_bytes = 0;
   int64_t naive_bytes = 0;         // sum of all arena tensors, as if none were reused
   DType precision = DType::f32;    // the compute dtype of its GEMMs and their activations (graph/precision.cpp)
+  int loss_scale = -1;             // fp16 train plans: the loss-scaling state tensor (graph/precision.cpp)
+  bool tf32 = false;               // fp32 tensors, GEMM operands rounded to tf32 on the tensor cores (cuda)
+  Precision precision_setting() const {
+    return tf32 ? Precision::tf32_math() : Precision(precision);
+  }
 
   double total_flops() const;
   double total_bytes() const;
@@ -135,11 +149,12 @@ constexpr int64_t ARENA_ALIGN = 128;
 
 // Fuses the IR into Plan ops (graph/lower.cpp) and plans the arena (graph/planner.cpp).
 // fuse = false gives every primitive its own unfused op (the reference the fusions are tested against).
-// precision: the dtype the GEMMs compute in (graph/precision.cpp); f32 leaves every tensor f32.
-Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse = true, DType precision = DType::f32);
+// precision: the dtype the GEMMs compute in (graph/precision.cpp; f32 leaves every tensor f32), or
+// tf32 math on fp32 tensors.
+Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse = true, Precision precision = DType::f32);
 // The Plan of `mode` for a spec: build_graph (graph/build.h), then the above.
 Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse = true,
-               DType precision = DType::f32);
+               Precision precision = DType::f32);
 std::vector<PlanOp> lower(const Graph& g, bool fuse = true);
 // Mixed precision (graph/precision.cpp): gives the tensors of the ops that compute in `compute`
 // that dtype, the parameters they read a compute copy, and inserts casts where an op that runs

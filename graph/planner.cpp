@@ -18,7 +18,8 @@ namespace {
 int64_t align_up(int64_t v) { return (v + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
 
 bool in_arena(const Tensor& t) {
-  return t.role != TensorRole::param && t.role != TensorRole::param_grad && t.role != TensorRole::param_copy;
+  return t.role != TensorRole::param && t.role != TensorRole::param_grad && t.role != TensorRole::param_copy &&
+         t.role != TensorRole::loss_scale;
 }
 
 // First-fit-by-size free list over [0, end); `end` grows when nothing fits.
@@ -162,14 +163,14 @@ void plan_memory(Plan& plan) {
   }
 }
 
-Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse, DType precision) {
+Plan make_plan(const Spec& spec, GraphMode mode, Loss loss, int64_t batch, bool fuse, Precision precision) {
   BuildOptions bo;
   bo.mode = mode;
   bo.loss = loss;
   return make_plan(build_graph(spec, bo), mode, batch, fuse, precision);
 }
 
-Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse, DType precision) {
+Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse, Precision precision) {
   if (batch < 1) AE_FAIL("--batch must be ≥ 1, got ", batch);
   // Every byte count below must fit comfortably in int64: refuse batches whose widest tensor
   // would exceed 2^50 bytes (a petabyte) instead of overflowing.
@@ -184,7 +185,8 @@ Plan make_plan(Graph graph, GraphMode mode, int64_t batch, bool fuse, DType prec
   p.mode = mode;
   p.batch = batch;
   p.ops = lower(p.graph, fuse);
-  if (precision != DType::f32) apply_precision(p, precision);
+  if (precision.compute != DType::f32) apply_precision(p, precision.compute);
+  p.tf32 = precision.tf32;
   check_gradient_order(p);
   plan_memory(p);
   return p;

@@ -11,6 +11,14 @@
 // inputs are stored in the compute dtype when every reader takes it (the executor converts the
 // caller's fp32 rows, which it keeps outside the arena, as a batch starts), so the arena does not
 // hold the data's largest tensor twice.
+//
+// fp16 train plans also scale the loss (torch.amp.GradScaler's dynamic scaling): every gradient
+// seed (the loss's and each term's gradient fill) is multiplied by the scale, so small gradients survive
+// fp16; each optimizer step is preceded by unscale_grads, which divides its group's fp32 gradients
+// by the scale and flags a step whose gradients overflowed; the step then changes nothing, and a
+// last update_scale halves the scale after a flagged step or doubles it after 2000 clean ones. The
+// state lives in the parameter store (TensorRole::loss_scale) and is kept on the device, so a
+// captured graph replays it correctly.
 #include <map>
 #include <set>
 #include <utility>
@@ -112,6 +120,7 @@ class PrecisionPass {
     }
     m_plan.ops = std::move(ops);
     m_plan.precision = m_compute;
+    if (m_compute == DType::f16) scale_loss();
   }
 
  private:
@@ -175,6 +184,37 @@ class PrecisionPass {
   void write_copies(PlanOp& op) {
     op.out.clear();
     for (size_t i = 0; i < op.in.size(); i += 2) op.out.push_back(param_copy(op.in[i]));
+  }
+
+  // fp16 train plans: seeds scaled, each optimizer step behind an unscale, one update at the end.
+  void scale_loss() {
+    bool trains = false;
+    for (const PlanOp& op : m_plan.ops) trains = trains || op.kind == PlanOpKind::optimizer_step;
+    if (!trains) return;
+    const int state = m_g.add_tensor(fixed_tensor("loss scale", TensorRole::loss_scale, {4}));
+    m_plan.loss_scale = state;
+    std::vector<PlanOp> ops;
+    int last_step = -1;
+    for (PlanOp& op : m_plan.ops) {
+      // Seeds: the loss's gradient, and a term's gradient fill (autodiff's; a forward fill such as
+      // the contractive penalty's ones is an activation).
+      const bool seed_fill = op.kind == PlanOpKind::fill && m_g.tensors[size_t(op.out[0])].role == TensorRole::gradient;
+      if (op.kind == PlanOpKind::loss_fwd_bwd || seed_fill) op.loss_scale = state;
+      if (op.kind == PlanOpKind::optimizer_step) {
+        PlanOp unscale{PlanOpKind::unscale_grads, "loss scaling: unscale before the step"};
+        for (size_t i = 1; i < op.in.size(); i += 2) unscale.in.push_back(op.in[i]);
+        unscale.loss_scale = state;
+        unscale.attr.group = op.attr.group;
+        ops.push_back(std::move(unscale));
+        op.loss_scale = state;
+        last_step = int(ops.size());
+      }
+      ops.push_back(std::move(op));
+    }
+    PlanOp update{PlanOpKind::update_scale, "loss scaling: grow or back off"};
+    update.loss_scale = state;
+    ops.insert(ops.begin() + last_step + 1, std::move(update));
+    m_plan.ops = std::move(ops);
   }
 
   Plan& m_plan;

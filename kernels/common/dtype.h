@@ -32,6 +32,32 @@ inline std::optional<DType> dtype_of_precision_name(std::string_view name) {
   return std::nullopt;
 }
 
+// A plan's precision (--precision, a model file's ae.precision): the dtype its GEMMs' operands and
+// activations are stored in (graph/precision.cpp; f32 by default) and, with fp32 storage, whether
+// its GEMMs may round their operands to tf32 for the tensor cores (a GEMM setting: cuda only).
+// A DType converts to the precision that stores in it.
+struct Precision {
+  DType compute = DType::f32;
+  bool tf32 = false;
+  constexpr Precision() = default;
+  constexpr Precision(DType d) : compute(d) {}  // NOLINT: implicit on purpose
+  static constexpr Precision tf32_math() {
+    Precision p;
+    p.tf32 = true;
+    return p;
+  }
+  constexpr bool operator==(const Precision&) const = default;
+};
+
+// "fp32", "bf16", "fp16" or "tf32".
+constexpr const char* precision_name(Precision p) { return p.tf32 ? "tf32" : precision_name(p.compute); }
+// The Precision precision_name() calls `name`, or nullopt: the one parser of --precision's values.
+inline std::optional<Precision> precision_of_name(std::string_view name) {
+  if (name == "tf32") return Precision::tf32_math();
+  if (const auto d = dtype_of_precision_name(name)) return Precision(*d);
+  return std::nullopt;
+}
+
 // A bf16 value as stored: the high 16 bits of the fp32 value it rounds (sign, 8-bit exponent,
 // 7-bit mantissa). A distinct type, so a bf16 buffer is never passed where floats are expected.
 struct bfloat16 {

@@ -151,5 +151,61 @@ TEST(Precision, EncodePlanReadsCopiesAndWritesABf16Code) {
   EXPECT_EQ(plan_json(p)["precision"], "bf16");
 }
 
+// fp16 train plans scale the loss: every gradient seed reads the loss-scale state, each optimizer
+// step is right behind an unscale of exactly its gradients, and one update follows the last step.
+// bf16 plans (bf16 has fp32's range) and fp16 forward plans have none of it.
+TEST(Precision, Fp16TrainPlansScaleTheLoss) {
+  for (const char* spec : {DEFAULT_SPEC, "784-64r-16v-64r-784s", "784-64r-16s-64r-784s:l1=0.001", "7-5s-3s-5s-7s:contractive=0.1"})
+    for (bool fuse : {true, false}) {
+      SCOPED_TRACE(std::string(spec) + (fuse ? " fused" : " unfused"));
+      const Plan p = make_plan(parse_spec(spec), GraphMode::train, Loss::mse, 64, fuse, DType::f16);
+      ASSERT_GE(p.loss_scale, 0);
+      EXPECT_EQ(T(p, p.loss_scale).role, TensorRole::loss_scale);
+      int steps = 0, updates = 0, seeds = 0;
+      for (size_t i = 0; i < p.ops.size(); ++i) {
+        const PlanOp& op = p.ops[i];
+        const bool seed = op.kind == PlanOpKind::loss_fwd_bwd ||
+                          (op.kind == PlanOpKind::fill && T(p, op.out[0]).role == TensorRole::gradient);
+        if (seed) {
+          EXPECT_EQ(op.loss_scale, p.loss_scale) << plan_op_kind_name(op.kind) << " seeds an unscaled gradient";
+          ++seeds;
+        } else if (op.kind != PlanOpKind::optimizer_step && op.kind != PlanOpKind::unscale_grads &&
+                   op.kind != PlanOpKind::update_scale) {
+          EXPECT_EQ(op.loss_scale, -1) << plan_op_kind_name(op.kind) << " " << T(p, op.out[0]).name
+                                       << ": only gradient seeds are scaled (a forward fill is not)";
+        }
+        if (op.kind == PlanOpKind::optimizer_step) {
+          ++steps;
+          EXPECT_EQ(op.loss_scale, p.loss_scale);
+          ASSERT_GT(i, 0u);
+          const PlanOp& u = p.ops[i - 1];
+          ASSERT_EQ(u.kind, PlanOpKind::unscale_grads) << "optimizer step " << steps << " is not behind an unscale";
+          std::vector<int> grads;
+          for (size_t k = 1; k < op.in.size(); k += 2) grads.push_back(op.in[k]);
+          EXPECT_EQ(u.in, grads);
+        }
+        if (op.kind == PlanOpKind::update_scale) {
+          ++updates;
+          EXPECT_EQ(steps, 1) << "the update must follow the last optimizer step";
+          EXPECT_EQ(i + 1, p.ops.size());
+        }
+      }
+      EXPECT_EQ(steps, 1);
+      EXPECT_EQ(updates, 1);
+      EXPECT_GE(seeds, 1);
+      EXPECT_EQ(p.tensor_offset[size_t(p.loss_scale)], -1) << "the scale lives in the parameter store, not the arena";
+    }
+  for (DType d : {DType::bf16, DType::f16}) {
+    const Plan p = make_plan(parse_spec(DEFAULT_SPEC), d == DType::bf16 ? GraphMode::train : GraphMode::encode, Loss::mse, 64,
+                             true, d);
+    EXPECT_EQ(p.loss_scale, -1) << dtype_name(d);
+    for (const PlanOp& op : p.ops) {
+      EXPECT_EQ(op.loss_scale, -1) << plan_op_kind_name(op.kind);
+      EXPECT_NE(op.kind, PlanOpKind::unscale_grads);
+      EXPECT_NE(op.kind, PlanOpKind::update_scale);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ae
