@@ -81,10 +81,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name) {
   return it->second.make();
 }
 
-std::string Backend::precision_support(DType compute) const {
-  if (compute == DType::f32) return "";
-  return std::string(precision_name(compute)) + " is not available on the " + name() +
-         " backend yet (issue 13: its tensor-core kernels are not part of plans); use the cpu";
+std::string Backend::precision_support(Precision p) const {
+  if (p == Precision(DType::f32)) return "";
+  return std::string(precision_name(p)) + " is not available on the " + name() + " backend";
 }
 
 void Backend::run(const PlanOp& op, OpContext& ctx) {

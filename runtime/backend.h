@@ -106,9 +106,9 @@ class Backend {
   virtual std::string name() const = 0;
   virtual std::string description() const = 0;   // kernels/libraries it runs on
   virtual bool supports(const PlanOp& op) const = 0;
-  // Whether plans computing in `compute` (Plan::precision; f32 always) run here: "" when they do,
-  // else the one-line reason, which the Executor raises before it allocates anything.
-  virtual std::string precision_support(DType compute) const;
+  // Whether plans of precision p (Plan::precision_setting(); fp32 always) run here: "" when they
+  // do, else the one-line reason, which the Executor raises before it allocates anything.
+  virtual std::string precision_support(Precision p) const;
   void run(const PlanOp& op, OpContext& ctx);    // validates, then run_op
   virtual Device* device() { return nullptr; }  // nullptr: ops take host pointers
   // Runs (or, on a device, enqueues) every op of ctx.plan; finish_plan waits for it and returns

@@ -48,7 +48,7 @@ class CompiledModel {
     GraphMode mode;
     int64_t batch;
     Loss loss;
-    DType precision;  // the Model's precision when it was built
+    Precision precision;  // the Model's precision when it was built
     uint64_t last_use;
     std::unique_ptr<Executor> ex;
   };

@@ -61,11 +61,14 @@ class CpuBackend final : public Backend {
     return "cpu reference (fp32, bf16 where the CPU has it; GEMMs: " + cpu::gemm_library() + ")";
   }
   bool supports(const PlanOp&) const override { return true; }
-  std::string precision_support(DType compute) const override {
-    if (compute == DType::f32) return "";
-    if (compute == DType::f16)
+  std::string precision_support(Precision p) const override {
+    if (p == Precision(DType::f32)) return "";
+    if (p.tf32)
+      return "tf32 (fp32 storage, tf32 tensor-core GEMMs) is a GPU setting; use fp32 or bf16 on the cpu, or tf32 on "
+             "--device cuda (or cuda-sim)";
+    if (p.compute == DType::f16)
       return "fp16 is not available on the cpu backend (oneDNN 2.6 has no fp16 GEMMs for these CPUs); use bf16 on the cpu, "
-             "or fp16 on a GPU";
+             "or fp16 on --device cuda (or cuda-sim)";
     return cpu::bf16_gemm_native() ? "" : cpu::bf16_gemm_support();
   }
 

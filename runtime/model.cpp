@@ -203,11 +203,15 @@ void read_code_stats(const nlohmann::json& j, const std::string& path, Model& m)
 
 }  // namespace
 
-DType parse_precision(const std::string& value, const std::string& option) {
-  if (const auto d = dtype_of_precision_name(value)) return *d;
-  if (value == "tf32")
-    AE_FAIL(option, " tf32: tf32 (fp32 storage, tensor-core GEMMs) is a GPU setting, and the cuda backend does not run "
-            "mixed-precision plans yet; use fp32, or bf16 on the cpu");
+std::string precision_description(Precision p) {
+  if (p.tf32) return "fp32 storage, tf32 tensor-core GEMMs with fp32 accumulation";
+  if (p.compute == DType::f32) return "fp32";
+  return std::string(precision_name(p)) + " storage and GEMMs, fp32 accumulation and master weights" +
+         (p.compute == DType::f16 ? ", dynamic loss scaling" : "");
+}
+
+Precision parse_precision(const std::string& value, const std::string& option) {
+  if (const auto p = precision_of_name(value)) return *p;
   AE_FAIL(option, " ", value, ": unknown precision; expected one of: fp32, bf16, fp16, tf32");
 }
 
@@ -239,8 +243,13 @@ Model from_file(const ModelFile& f, const std::string& path, int slots, bool che
     AE_FAIL(path, ": __metadata__ ae.loss is ", quote_bytes(meta(f, path, "ae.loss"), 40, '\''), "; expected one of: ",
             loss_names_list());
   m.loss = *loss;
-  if (f.metadata.count("ae.precision"))  // absent in files written before mixed precision: fp32
-    m.precision = meta_dtype(f, path, "ae.precision");
+  if (f.metadata.count("ae.precision")) {  // absent in files written before mixed precision: fp32
+    const std::string& p = meta(f, path, "ae.precision");
+    const auto precision = precision_of_name(p);
+    if (!precision)
+      AE_FAIL(path, ": __metadata__ ae.precision is ", quote_bytes(p, 40, '\''), "; expected one of: fp32, bf16, fp16, tf32");
+    m.precision = *precision;
+  }
   m.step = meta_int(f, path, "ae.step");
   m.epoch = meta_int(f, path, "ae.epoch");
   auto rng = meta_json(f, path, "ae.rng");

@@ -24,9 +24,10 @@ struct Model {
   Spec spec;
   ParamStore params;               // values; gradients and optimizer state while training
   Loss loss = Loss::mse;           // the loss it was (or will be) trained with; `score` uses it
-  // The dtype its plans compute in (--precision; graph/precision.cpp). A file records the one it
-  // was trained with (ae.precision); commands that run a model set their own (default fp32).
-  DType precision = DType::f32;
+  // The precision its plans compute in (--precision; graph/precision.cpp): fp32, bf16, fp16 or
+  // tf32. A file records the one it was trained with (ae.precision); commands that run a model set
+  // their own (default fp32).
+  Precision precision = DType::f32;
   // The dtype save() stores the weights in (--save-dtype): fp32, or bf16/fp16 for an inference file
   // half the size, rounded to nearest even. A file records it (ae.save_dtype); loading gives exact
   // fp32 values and keeps it. Checkpoints ignore it: optimizer state and resumes need fp32.
@@ -54,10 +55,12 @@ struct Model {
   void ensure_state_slots(int slots);
 };
 
-// "fp32", "bf16" or "fp16" → the compute dtype (Model::precision); "tf32" and anything else are
-// errors naming `option` ("--precision" from the command line, "precision" from the APIs). Whether a
-// backend runs it is Backend::precision_support's to say.
-DType parse_precision(const std::string& value, const std::string& option);
+// "fp32", "bf16", "fp16" or "tf32" → Model::precision; anything else is an error naming `option`
+// ("--precision" from the command line, "precision" from the APIs). Whether a backend runs it is
+// Backend::precision_support's to say.
+Precision parse_precision(const std::string& value, const std::string& option);
+// What a precision means, for reports: "bf16 storage and GEMMs, fp32 accumulation and master weights".
+std::string precision_description(Precision p);
 
 // What a checkpoint adds to a model file.
 struct Checkpoint {

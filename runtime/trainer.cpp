@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -481,6 +482,13 @@ void record(Run& r, TrainEvent& ev) {
   nlohmann::json h = {{"step", r.model.step}, {"epoch", r.model.epoch}, {"train_loss", ev.train_loss},
                       {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
                       {"lr", ev.lr}};  // no timings: identical runs give identical files
+  if (r.model.precision == DType::f16) {  // validate() synced the device's loss-scaling state down
+    const float* amp = r.model.params.amp();
+    ev.loss_scale = amp[0];
+    ev.skipped_steps = std::bit_cast<int32_t>(amp[3]);
+    h["skipped_steps"] = ev.skipped_steps;
+    h["loss_scale"] = ev.loss_scale;
+  }
   if (!st.term_sums.empty()) {
     nlohmann::json terms = nlohmann::json::object();
     for (size_t t = 0; t < r.terms.size(); ++t) {

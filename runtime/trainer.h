@@ -98,6 +98,11 @@ struct TrainEvent {
   bool epoch_end = false;
   bool improved = false;               // val loss is the best so far
   bool stopping = false;               // early stopping triggers after this event
+  // fp16 (dynamic loss scaling, kernels/common/amp.h), at log events: steps skipped because their
+  // gradients overflowed, since training started (not counted across a resume), and the scale.
+  // -1 and 0 in other precisions.
+  int64_t skipped_steps = -1;
+  double loss_scale = 0;
 };
 using TrainCallback = std::function<void(const TrainEvent&)>;
 

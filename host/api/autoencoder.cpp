@@ -176,7 +176,7 @@ TrainSummary Autoencoder::train(const float* x, int64_t rows, const TrainConfig&
   // A count given here stays the model's, so encode after train runs as training did.
   if (c.threads > 0) impl.threads = c.threads;
   ThreadsScope scope(resolve_threads(impl.threads));
-  const DType precision = parse_precision(c.precision, "precision");
+  const Precision precision = parse_precision(c.precision, "precision");
   auto backend = make_backend(c.device);
   if (const std::string why = backend->precision_support(precision); !why.empty())
     AE_FAIL("precision ", precision_name(precision), ": ", why);
@@ -367,7 +367,7 @@ std::string Autoencoder::info_json() const {
       .dump();
 }
 void Autoencoder::set_precision(const std::string& precision) {
-  const DType p = parse_precision(precision, "precision");
+  const Precision p = parse_precision(precision, "precision");
   Impl& impl = model_of(m_impl, "set_precision");
   std::lock_guard lock(impl.mutex);
   if (const std::string why = impl.backend->precision_support(p); !why.empty())

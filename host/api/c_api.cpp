@@ -115,6 +115,11 @@ ae_status ae_model_set_threads(ae_model* m, int threads) {
   return guarded([&] { m->impl.set_threads(threads); });
 }
 
+ae_status ae_model_set_precision(ae_model* m, const char* precision) {
+  if (!m || !precision) return invalid("ae_model_set_precision: model and precision must not be null");
+  return guarded([&] { m->impl.set_precision(precision); });
+}
+
 int64_t ae_model_input_width(const ae_model* m) { return m ? m->impl.input_width() : -1; }
 int64_t ae_model_code_width(const ae_model* m) { return m ? m->impl.code_width() : -1; }
 const char* ae_last_error(void) { return g_last_error.c_str(); }

@@ -99,11 +99,11 @@ void check_row_limit(int64_t rows, const std::string& flag);
 void add_run_options(CLI::App& cmd, int64_t& batch, int& threads, std::string& device, bool& quiet);
 
 // --precision fp32|bf16|fp16|tf32 (mixed precision, graph/precision.cpp): the dtype the command's
-// plans compute in; parse_precision refuses what no backend runs yet with a one-line reason.
+// plans compute in (tf32: fp32 tensors, tf32 tensor-core GEMMs).
 void add_precision_option(CLI::App& cmd, std::string& precision);
-DType parse_precision(const std::string& value);
+Precision parse_precision(const std::string& value);
 // Fails with the backend's one-line reason when it cannot run `precision`: before any work.
-void check_precision(const Backend& backend, DType precision);
+void check_precision(const Backend& backend, Precision precision);
 
 // Data for a model (host/cli/common.cpp). load_model_data reads `flag` `path` and checks its
 // width against the model's input (`model_path` names the model in the message), in the data's

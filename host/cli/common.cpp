@@ -24,14 +24,15 @@ void add_run_options(CLI::App& cmd, int64_t& batch, int& threads, std::string& d
 
 void add_precision_option(CLI::App& cmd, std::string& precision) {
   cmd.add_option("--precision", precision,
-                 "fp32, or bf16 (bf16 storage and GEMMs with fp32 accumulation, fp32 master weights; cpu with "
-                 "AVX512_BF16)")
+                 "fp32; bf16 (bf16 storage and GEMMs with fp32 accumulation, fp32 master weights; cpu with "
+                 "AVX512_BF16, cuda); fp16 (likewise, with dynamic loss scaling; cuda); tf32 (fp32 storage, tf32 "
+                 "tensor-core GEMMs; cuda)")
       ->capture_default_str();
 }
 
-DType parse_precision(const std::string& value) { return ae::parse_precision(value, "--precision"); }
+Precision parse_precision(const std::string& value) { return ae::parse_precision(value, "--precision"); }
 
-void check_precision(const Backend& backend, DType precision) {
+void check_precision(const Backend& backend, Precision precision) {
   if (const std::string why = backend.precision_support(precision); !why.empty())
     AE_FAIL("--precision ", precision_name(precision), ": ", why);
 }

@@ -73,7 +73,7 @@ void print_model(const std::string& path) {
   }
   std::printf("loss: %s\n", loss_name(m.loss));
   std::printf("precision: %s%s\n", precision_name(m.precision),
-              m.precision == DType::f32 ? "" : " (trained with bf16 storage and GEMMs, fp32 accumulation and master weights)");
+              m.precision == DType::f32 ? "" : (" (trained with " + precision_description(m.precision) + ")").c_str());
   const auto bytes = std::filesystem::file_size(path);
   std::printf("stored: %s weights, file %llu bytes (%.2f MiB)%s\n", precision_name(m.save_dtype), (unsigned long long)bytes,
               double(bytes) / (1 << 20),

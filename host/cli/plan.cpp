@@ -18,18 +18,23 @@ namespace {
 // an unfused execution (every primitive IR node its own kernel reading and writing global memory),
 // and a per-op roofline (max of compute and memory time) for A100 and H100 SXM. Estimates only.
 // Under mixed precision the GEMMs of bf16/fp16 operands run on tensor cores (dense bf16/fp16 peak,
-// no sparsity); every other op keeps the fp32 rate, and bytes come from the tensors' dtypes.
+// no sparsity), and under tf32 the plain dense ops of fp32 operands (dense tf32 peak); every other
+// op keeps the fp32 rate, and bytes come from the tensors' dtypes.
 struct Gpu {
   const char* name;
   double flops, bandwidth;  // fp32 non-tensor FLOP/s, HBM bytes/s
   double tensor16;          // bf16/fp16 tensor-core FLOP/s (dense, fp32 accumulation)
+  double tensor_tf32;       // tf32 tensor-core FLOP/s (dense)
 };
-constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12, 312e12}, {"H100 SXM", 67e12, 3.35e12, 989e12}};
+constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12, 312e12, 156e12}, {"H100 SXM", 67e12, 3.35e12, 989e12, 495e12}};
 
 bool on_tensor_cores(const Plan& p, const PlanOp& op) {
-  const bool gemm = op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul;
-  return gemm && p.graph.tensors[size_t(op.in[0])].dtype != DType::f32;
+  const bool dense = op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd;
+  const bool plain = op.attr.noise.kind == NoiseKind::none && op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
+  if (p.tf32) return dense && plain;  // the cuda backend's tf32 path (runtime/cuda/cuda_backend.cpp)
+  return (dense || op.kind == PlanOpKind::matmul) && p.graph.tensors[size_t(op.in[0])].dtype != DType::f32;
 }
+double tensor_peak(const Plan& p, const Gpu& g) { return p.tf32 ? g.tensor_tf32 : g.tensor16; }
 
 // Kernels ae's cuda backend launches for one op (kernels/cuda launchers).
 int cuda_kernels(const PlanOp& op) {
@@ -68,7 +73,7 @@ nlohmann::json cuda_estimate(const Plan& p) {
     nlohmann::json o = {{"op", plan_op_kind_name(op.kind)}, {"layer", op.layer}, {"flops", f}, {"bytes", b},
                         {"kernels", cuda_kernels(op)}, {"arithmetic_intensity", b > 0 ? f / b : 0.0}};
     for (int g = 0; g < 2; ++g) {
-      double t = std::max(f / (on_tensor_cores(p, op) ? GPUS[g].tensor16 : GPUS[g].flops), b / GPUS[g].bandwidth);
+      double t = std::max(f / (on_tensor_cores(p, op) ? tensor_peak(p, GPUS[g]) : GPUS[g].flops), b / GPUS[g].bandwidth);
       t_gpu[g] += t;
       o[std::string("us_") + (g ? "h100" : "a100")] = t * 1e6;
     }
@@ -89,8 +94,8 @@ nlohmann::json cuda_estimate(const Plan& p) {
       {"flops_per_sample", p.total_flops() / double(p.batch)}};
   for (int g = 0; g < 2; ++g)
     j["roofline"].push_back({{"gpu", GPUS[g].name}, {"peak_fp32_flops", GPUS[g].flops}, {"bandwidth", GPUS[g].bandwidth},
-                             {"precision", precision_name(p.precision)},
-                             {"peak_tensor_flops", p.precision == DType::f32 ? 0.0 : GPUS[g].tensor16},
+                             {"precision", precision_name(p.precision_setting())},
+                             {"peak_tensor_flops", p.precision_setting() == Precision(DType::f32) ? 0.0 : tensor_peak(p, GPUS[g])},
                              {"step_us", t_gpu[g] * 1e6}, {"samples_per_s", double(p.batch) / t_gpu[g]}});
   return j;
 }
@@ -167,13 +172,13 @@ void run_plan(const PlanArgs& a) {
   bo.mode = *mode;
   bo.loss = *loss;
   bo.phase = int(a.phase);
-  const DType precision = parse_precision(a.precision);
+  const Precision precision = parse_precision(a.precision);
   Plan p = make_plan(build_graph(spec, bo), *mode, a.batch, true, precision);
   // Under mixed precision the arena is set beside the fp32 plan's, the figure the precision saves.
-  const int64_t fp32_arena = precision == DType::f32 ? p.arena_bytes : make_plan(build_graph(spec, bo), *mode, a.batch).arena_bytes;
+  const int64_t fp32_arena = precision.compute == DType::f32 ? p.arena_bytes : make_plan(build_graph(spec, bo), *mode, a.batch).arena_bytes;
   if (a.json) {
     nlohmann::json j = plan_json(p);
-    if (precision != DType::f32) j["fp32_arena_bytes"] = fp32_arena;
+    if (precision.compute != DType::f32) j["fp32_arena_bytes"] = fp32_arena;
     j["spec"] = spec.to_compact();
     j["loss"] = loss_name(*loss);
     if (*mode == GraphMode::train) j["phase"] = {{"index", a.phase}, {"name", phases[size_t(a.phase)].name}, {"of", phases.size()}};
@@ -186,7 +191,7 @@ void run_plan(const PlanArgs& a) {
       std::printf("training phase %lld of %zu: %s (plans of the others: --phase N)\n", (long long)a.phase, phases.size(),
                   phases[size_t(a.phase)].name.c_str());
     std::printf("%s", plan_report(p).c_str());
-    if (precision != DType::f32)
+    if (precision.compute != DType::f32)
       std::printf("  arena against fp32: %.2f MiB against %.2f MiB, ratio %.3f (bytes per sample %.0f against %.0f)\n",
                   double(p.arena_bytes) / (1 << 20), double(fp32_arena) / (1 << 20), double(p.arena_bytes) / double(fp32_arena),
                   double(p.arena_bytes) / double(a.batch), double(fp32_arena) / double(a.batch));

@@ -234,8 +234,8 @@ void print_banner(const TrainArgs& a, const Model& model, const TrainData& d, co
   std::fprintf(stderr, "\n    %s, %s lr %g (%s), batch %lld, %lld steps, seed %llu, shuffle %s\n    device: %s%s\n",
                loss_name(model.loss), cpu::opt_name(o.opt.kind), o.opt.lr, lr_schedule_name(o.schedule), (long long)batch,
                (long long)total, (unsigned long long)a.seed, a.shuffle.c_str(), backend.description().c_str(),
-               model.precision == DType::f32 ? "" : (std::string(", precision ") + precision_name(model.precision) +
-                                                     " (fp32 accumulation and master weights)").c_str());
+               model.precision == DType::f32 ? "" : (std::string(", precision ") + precision_name(model.precision) + " (" +
+                                                     precision_description(model.precision) + ")").c_str());
   if (model.spec.adversarial.enabled()) {
     const double d_lr = o.group_opt.empty() ? o.opt.lr : o.group_opt[1].lr, g_lr = o.group_opt.empty() ? o.opt.lr : o.group_opt[2].lr;
     std::fprintf(stderr, "    adversarial: discriminator %s on the code, %s prior; each step: reconstruction (lr %g), "
@@ -381,12 +381,18 @@ void run_train(const TrainArgs& a, const CLI::App& sub) {
         text += " (" + parts + ")";
       }
       if (std::isfinite(ev.val_loss)) text += "  val loss " + fmt("%.6f", ev.val_loss) + (ev.improved ? " *" : "");
+      if (ev.skipped_steps >= 0)  // fp16: steps whose gradients overflowed, and the loss scale now
+        text += "  skipped " + std::to_string(ev.skipped_steps) + " (scale " + fmt("%g", ev.loss_scale) + ")";
       text += "  " + fmt("%.0f", ev.samples_per_s) + " samples/s";
       if (ev.stopping) text += "  (early stop: no improvement for " + std::to_string(o.patience) + " epochs)";
       bar.line(text);
       log_lines.push_back({{"step", ev.step}, {"epoch", ev.epoch}, {"train_loss", ev.train_loss},
                            {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
                            {"samples_per_s", ev.samples_per_s}, {"lr", ev.lr}});
+      if (ev.skipped_steps >= 0) {
+        log_lines.back()["skipped_steps"] = ev.skipped_steps;
+        log_lines.back()["loss_scale"] = ev.loss_scale;
+      }
       if (!ev.terms.empty()) {
         nlohmann::json terms = nlohmann::json::object();
         for (const auto& [name, v] : ev.terms) terms[name] = v;

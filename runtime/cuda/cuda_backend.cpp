@@ -11,11 +11,15 @@
 
 #include "kernels/common/error.h"
 #include "kernels/cuda/activation.cuh"
+#include "kernels/cuda/amp.cuh"
+#include "kernels/cuda/cast.cuh"
 #include "kernels/cuda/binary.cuh"
 #include "kernels/cuda/broadcast.cuh"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/contractive.cuh"
+#include "kernels/cuda/dense_bwd_tc.cuh"
 #include "kernels/cuda/dense_fwd.cuh"
+#include "kernels/cuda/dense_fwd_tc.cuh"
 #include "kernels/cuda/sparsity.cuh"
 #include "kernels/cuda/vae.cuh"
 #include "kernels/cuda/elementwise.cuh"
@@ -44,6 +48,22 @@ constexpr const char* BACKEND_NAME = "cuda-sim";
 #else
 constexpr const char* BACKEND_NAME = "cuda";
 #endif
+
+// The one table from a tensor's DType to the element type its kernels are instantiated for: f
+// receives a tag whose ::type is float, __nv_bfloat16 or __half.
+template <typename T>
+struct StorageTag {
+  using type = T;
+};
+template <typename F>
+void with_storage(DType d, F&& f) {
+  switch (d) {
+    case DType::f32: return f(StorageTag<float>{});
+    case DType::bf16: return f(StorageTag<__nv_bfloat16>{});
+    case DType::f16: return f(StorageTag<__half>{});
+  }
+  AE_FAIL("unknown dtype ", int(d));
+}
 
 class CudaDevice final : public Device {
  public:
@@ -127,7 +147,8 @@ struct CudaPlanCache final : PlanCache {
   CudaDevice& dev;
   std::map<int, cudaGraphExec_t> graphs;
   cuda::StepScalarBlock step;   // rewritten before every launch; every graph of this plan reads it
-  double* workspace = nullptr;  // loss_workspace_elements doubles, or a penalty's partials if more
+  double* workspace = nullptr;  // loss_workspace_elements doubles, or a penalty's or dW split's partials if more
+  size_t workspace_bytes = 0;
   struct OptTable {  // one optimizer_step op (one parameter group): its device slot table, hyperparameters
     cuda::OptSlot* slots = nullptr;
     int count = 0;
@@ -135,6 +156,7 @@ struct CudaPlanCache final : PlanCache {
     cuda::OptHyper hyper{};
   };
   std::map<const PlanOp*, OptTable> opt_tables;
+  std::map<const PlanOp*, const PlanOp*> unscaled;  // unscale_grads → the optimizer_step it precedes
   int loss_tensor = -1;  // the first loss op's value, or -1
 };
 
@@ -144,17 +166,21 @@ class CudaBackend final : public Backend {
   std::string description() const override {
 #if defined(AE_CUDA_BACKEND_SIM)
     return "cuda-sim (ae's CUDA kernels compiled for runtime/sim and executed on the CPU: a correctness tool, its "
-           "timings mean nothing; fp32; whole step in one CUDA graph)";
+           "timings mean nothing; fp32, and tf32/bf16/fp16 on the tensor-core kernels; whole step in one CUDA graph)";
 #else
     cudaDeviceProp p{};
     int d = 0;
     cudaGetDevice(&d);
     cudaGetDeviceProperties(&p, d);
     return std::string("cuda (") + p.name + ", sm_" + std::to_string(p.major) + std::to_string(p.minor) +
-           "; ae's fused fp32 kernels; whole step in one CUDA graph)";
+           "; ae's fused fp32 kernels, tensor-core kernels for tf32/bf16/fp16; whole step in one CUDA graph)";
 #endif
   }
-  bool supports(const PlanOp& op) const override { return op.kind != PlanOpKind::cast; }  // mixed precision: issue 13
+  bool supports(const PlanOp&) const override { return true; }
+  // bf16 and fp16 plans: the dense ops on the tensor-core kernels (dense_fwd_tc, dense_bwd_tc),
+  // the loss on its low-precision form, casts, and fp16's loss scaling (kernels/cuda/amp.cuh);
+  // tf32 plans: the plain dense ops on the same kernels over fp32 tensors.
+  std::string precision_support(Precision) const override { return ""; }  // fp32, tf32, bf16, fp16
   Device* device() override { return &m_dev; }
 
   void launch_plan(OpContext& ctx, std::unique_ptr<PlanCache>& cache_ptr) override {
@@ -185,11 +211,16 @@ class CudaBackend final : public Backend {
 
  protected:
   float* workspace_floats() const { return reinterpret_cast<float*>(m_active->workspace); }
+  // The loss-scaling state an fp16 op reads (PlanOp::loss_scale), or nullptr.
+  static AmpState* amp(const PlanOp& op, OpContext& c) {
+    return op.loss_scale < 0 ? nullptr : reinterpret_cast<AmpState*>(c.ptr(op.loss_scale));
+  }
 
   void run_op(const PlanOp& op, OpContext& c) override {
     auto P = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
     const int64_t M = c.batch;
     cudaStream_t s = m_dev.compute();
+    if (low_precision(op, c)) return run_lowp(op, c, s);
     switch (op.kind) {
       case PlanOpKind::dense_fwd: {
         cuda::CodePenaltyOut<float> pen{op.attr.sparsity};  // out {y, z, value, colsum} with a penalty
@@ -247,22 +278,32 @@ class CudaBackend final : public Backend {
                                            P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s,
                                            op.attr.reduction);
         break;
-      case PlanOpKind::optimizer_step:
-      {
+      case PlanOpKind::optimizer_step: {
         const auto& t = m_active->opt_tables.at(&op);
-        cuda::optimizer_step(t.hyper, m_active->step.device(), op.attr.group, t.slots, t.count, t.total, s);
-      }
+        cuda::optimizer_step(t.hyper, m_active->step.device(), op.attr.group, t.slots, t.count, t.total, s, amp(op, c));
         break;
+      }
+      case PlanOpKind::unscale_grads: {  // the gradients of the optimizer step it precedes: that step's table
+        const auto& t = m_active->opt_tables.at(m_active->unscaled.at(&op));
+        cuda::amp_unscale(amp(op, c), t.slots, t.count, t.total, s);
+        break;
+      }
+      case PlanOpKind::update_scale: cuda::amp_update(amp(op, c), s); break;
+      case PlanOpKind::cast: {
+        const Tensor& x = c.plan->graph.tensors[size_t(op.in[0])];
+        cuda::cast(P(op.in[0]), x.dtype, P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].dtype, x.elements(M), s);
+        break;
+      }
       case PlanOpKind::noise:
         cuda::corrupt(op.attr.noise, m_active->step.device(), P(op.in[0]), P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
         break;
       case PlanOpKind::prior:
         cuda::prior_sample(op.attr.prior, m_active->step.device(), P(op.out[0]), c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
         break;
-      case PlanOpKind::fill:  // a warmed-up term's seed reads the step on the device; a plain fill is unfused
-        if (op.attr.ramp <= 0) return run_unfused(op, c, s);
+      case PlanOpKind::fill:  // a warmed-up or loss-scaled seed reads the device; a plain fill is unfused
+        if (op.attr.ramp <= 0 && op.loss_scale < 0) return run_unfused(op, c, s);
         cuda::fill_ramped<float>(P(op.out[0]), op.attr.scale, op.attr.ramp, m_active->step.device(),
-                                 c.plan->graph.tensors[size_t(op.out[0])].elements(M), s);
+                                 c.plan->graph.tensors[size_t(op.out[0])].elements(M), s, amp(op, c));
         break;
       case PlanOpKind::reparam: {  // in {h}  out {z, value, kl}
         const int64_t N = c.plan->graph.tensors[size_t(op.out[0])].cols();
@@ -277,6 +318,65 @@ class CudaBackend final : public Backend {
       }
       default: run_unfused(op, c, s); break;
     }
+  }
+
+  // Whether the op runs on its low-precision kernels: graph/precision.cpp gave its first operand
+  // the plan's compute dtype (the dense ops and the loss of a bf16 or fp16 plan), or it is a plain
+  // dense op (no fused corruption or penalty, which the tensor-core kernels lack) of a tf32 plan.
+  static bool low_precision(const PlanOp& op, const OpContext& c) {
+    const auto& ts = c.plan->graph.tensors;
+    switch (op.kind) {
+      case PlanOpKind::dense_fwd:
+      case PlanOpKind::dense_bwd:
+        if (c.plan->tf32)
+          return op.attr.noise.kind == NoiseKind::none && op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
+        [[fallthrough]];
+      case PlanOpKind::loss_fwd:
+      case PlanOpKind::loss_fwd_bwd: return op.in[0] >= 0 && ts[size_t(op.in[0])].dtype != DType::f32;
+      default: return false;
+    }
+  }
+
+  // The dense ops and the loss of a bf16/fp16 plan, on kernels templated on the storage type.
+  void run_lowp(const PlanOp& op, OpContext& c, cudaStream_t s) {
+    const auto& ts = c.plan->graph.tensors;
+    const int64_t M = c.batch;
+    with_storage(ts[size_t(op.in[0])].dtype, [&](auto tag) {
+      using IN = typename decltype(tag)::type;
+      auto L = [&](int t) { return t < 0 ? nullptr : reinterpret_cast<IN*>(c.ptr(t)); };
+      auto F = [&](int t) { return t < 0 ? nullptr : c.ptr(t); };
+      switch (op.kind) {
+        case PlanOpKind::dense_fwd:  // in {x, W, b}  out {y, z}
+          cuda::dense_forward_tc<IN>(L(op.in[0]), L(op.in[1]), F(op.in[2]), op.attr.act, M, op.n, op.k, L(op.out[0]),
+                                     L(op.out[1]), s);
+          break;
+        case PlanOpKind::dense_bwd:  // in {dy, y, z, x, W}  out {dW, db, dx}
+          cuda::dense_backward_tc<IN>(L(op.in[0]), L(op.in[1]), L(op.in[2]), op.attr.act, L(op.in[3]), L(op.in[4]), M, op.n,
+                                      op.k, F(op.out[0]), F(op.out[1]), L(op.out[2]), op.accumulates(0), op.accumulates(1), s,
+                                      m_active->workspace, m_active->workspace_bytes);
+          break;
+        case PlanOpKind::loss_fwd:
+        case PlanOpKind::loss_fwd_bwd:  // in {pred, target}  out {loss, per_sample, dpred}; the target f32 or IN
+          if constexpr (std::is_same_v<IN, float>) {
+            AE_FAIL(BACKEND_NAME, " backend: an fp32 loss is not a low-precision op");
+          } else {
+            const bool bwd = op.kind == PlanOpKind::loss_fwd_bwd;
+            const float* scale = op.loss_scale >= 0 ? F(op.loss_scale) : nullptr;  // AmpState::scale leads the state
+            auto run = [&](auto* target) {
+              cuda::loss_forward_backward_lowp(op.attr.loss, op.from_logits, L(op.in[0]), target, M, op.n,
+                                               bwd ? L(op.out[2]) : nullptr, F(op.out[1]), bwd ? op.attr.act : Act::linear,
+                                               F(op.out[0]), m_active->workspace, s, op.attr.reduction, scale);
+            };
+            if (ts[size_t(op.in[1])].dtype == DType::f32)
+              run(static_cast<const float*>(F(op.in[1])));
+            else
+              run(static_cast<const IN*>(L(op.in[1])));
+          }
+          break;
+        default: AE_FAIL(BACKEND_NAME, " backend: no ", dtype_name(ts[size_t(op.in[0])].dtype), " kernel for plan op ",
+                         plan_op_kind_name(op.kind));
+      }
+    });
   }
 
   // The unfused primitives: one kernel each (kernels/cuda), shaped by op_geometry as on cpu.
@@ -329,8 +429,11 @@ class CudaBackend final : public Backend {
         } else if (op.kind == PlanOpKind::contractive) {
           const OpGeometry g = op_geometry(op, plan.graph, plan.batch);
           bytes = std::max(bytes, size_t(cuda::contractive_workspace_floats(g.m, g.n, g.k)) * sizeof(float));
+        } else if (op.kind == PlanOpKind::dense_bwd && low_precision(op, ctx)) {  // dW's split partials
+          bytes = std::max(bytes, cuda::dense_backward_tc_workspace_bytes(plan.batch, op.n, op.k));
         }
       c.workspace = static_cast<double*>(m_dev.allocate(bytes));
+      c.workspace_bytes = bytes;
       for (const auto& op : plan.ops)
         if (c.loss_tensor < 0 && (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)) c.loss_tensor = op.out[0];
     }
@@ -351,7 +454,10 @@ class CudaBackend final : public Backend {
       std::vector<cuda::OptSlot> slots;
       for (size_t i = 0; i + 1 < op.in.size(); i += 2) {
         int p = plan.graph.tensors[size_t(op.in[i])].param;
-        slots.push_back({ctx.ptr(op.in[i]), ctx.ptr(op.in[i + 1]), ctx.state(p, op.attr.group), ctx.params->info(size_t(p)).size(), 0});
+        // Mixed precision: out[i/2] is the param's compute copy, written as the param is updated.
+        void* copy = i / 2 < op.out.size() && op.out[i / 2] >= 0 ? ctx.ptr(op.out[i / 2]) : nullptr;
+        slots.push_back({ctx.ptr(op.in[i]), ctx.ptr(op.in[i + 1]), ctx.state(p, op.attr.group), ctx.params->info(size_t(p)).size(),
+                         0, copy, plan.precision});
       }
       auto& t = c.opt_tables[&op];
       t.hyper = h;
@@ -360,6 +466,11 @@ class CudaBackend final : public Backend {
       t.slots = static_cast<cuda::OptSlot*>(m_dev.allocate(slots.size() * sizeof(cuda::OptSlot)));
       m_dev.upload(t.slots, slots.data(), slots.size() * sizeof(cuda::OptSlot));
     }
+    for (size_t i = 0; i + 1 < plan.ops.size(); ++i)
+      if (plan.ops[i].kind == PlanOpKind::unscale_grads) {
+        AE_CHECK(plan.ops[i + 1].kind == PlanOpKind::optimizer_step, "unscale_grads must precede its optimizer step");
+        c.unscaled[&plan.ops[i]] = &plan.ops[i + 1];
+      }
   }
 
   cudaGraphExec_t capture(OpContext& ctx) {

@@ -48,6 +48,14 @@ int main(int argc, char** argv) {
   CHECK(ae_model_input_width(m) == IN && ae_model_code_width(m) == CODE, "widths");
   CHECK(ae_model_set_threads(m, -1) == AE_ERROR_INVALID_ARGUMENT, "negative thread count");
   CHECK(ae_model_set_threads(m, 1) == AE_OK, "%s", ae_last_error());
+  CHECK(ae_model_set_precision(m, "fp16") == AE_ERROR_INPUT, "fp16 on the cpu device");
+  CHECK(strstr(ae_last_error(), "fp16") != NULL && strstr(ae_last_error(), "cpu") != NULL, "message: %s", ae_last_error());
+  CHECK(ae_model_set_precision(m, "tf32") == AE_ERROR_INPUT, "tf32 on the cpu device");
+  CHECK(strstr(ae_last_error(), "tf32") != NULL, "message: %s", ae_last_error());
+  CHECK(ae_model_set_precision(m, "fp8") == AE_ERROR_INPUT, "unknown precision");
+  CHECK(strstr(ae_last_error(), "fp32, bf16, fp16, tf32") != NULL, "message lists the choices: %s", ae_last_error());
+  CHECK(ae_model_set_precision(m, NULL) == AE_ERROR_INVALID_ARGUMENT, "null precision");
+  CHECK(ae_model_set_precision(m, "fp32") == AE_OK, "%s", ae_last_error());
   CHECK(ae_model_score(m, x, ROWS, score) == AE_OK, "%s", ae_last_error());
   double before = 0;
   for (int r = 0; r < ROWS; ++r) before += score[r] / ROWS;

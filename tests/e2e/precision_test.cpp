@@ -72,13 +72,25 @@ TEST_F(Precision, Bf16TrainsTheDefaultModelCloseToFp32) {
   EXPECT_LT(std::sqrt(num / den), 0.02) << "relative RMS difference of the codes";
 }
 
-TEST_F(Precision, WhatNoBackendRunsIsAOneLineError) {
+TEST_F(Precision, WhatTheCpuDoesNotRunIsAOneLineError) {
   expect_one_line_error(dir, {"train", "--data", TRAIN_IMAGES, "--max-rows", "100", "--precision", "tf32", "--out",
-                              dir / "m.safetensors"}, "--precision tf32");
+                              dir / "m.safetensors"}, "--precision tf32: tf32 (fp32 storage, tf32 tensor-core GEMMs) is a GPU setting");
   expect_one_line_error(dir, {"train", "--data", TRAIN_IMAGES, "--max-rows", "100", "--precision", "fp16", "--out",
                               dir / "m.safetensors"}, "--precision fp16: fp16 is not available on the cpu backend");
   expect_one_line_error(dir, {"bench", "--precision", "bf8"}, "--precision bf8: unknown precision");
-  expect_one_line_error(dir, {"plan", "--precision", "tf32"}, "--precision tf32");
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.safetensors"));
+}
+
+// The GPU precisions plan anywhere: fp16's loss scaling and tf32's tensor-core rooflines.
+TEST_F(Precision, PlanShowsFp16LossScalingAndTf32Rooflines) {
+  RunResult r = run_ae({"plan", "--precision", "fp16"}, dir);
+  expect_success(r);
+  for (const char* want : {"precision f16", "dynamic loss scaling", "unscale_grads", "update_scale", "arena against fp32"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in:\n" << r.out;
+  r = run_ae({"plan", "--precision", "tf32", "--device", "cuda"}, dir);
+  expect_success(r);
+  for (const char* want : {"precision tf32", "tf32 (", "GEMMs on tensor cores at 156 TFLOP/s", "at 495 TFLOP/s"})
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << " in:\n" << r.out;
 }
 
 // A checkpoint continues only in the precision it was written in (every step's bits depend on it).

@@ -1,8 +1,9 @@
 // The op table test, in the spirit of ggml's test-backend-ops: one test per Plan op kind, from
 // PlanOpKind's first value to PLAN_OP_KIND_COUNT. Each finds the graphs of graph_cases.h whose
 // plan (fused, or fully unfused) contains that kind, runs those plans on every backend this build
-// has (cpu, cuda-sim; cuda when a GPU is present) in every precision the backend runs (f32; bf16
-// plans, graph/precision.cpp, where the CPU has AVX512_BF16), and compares the objective's terms,
+// has (cpu, cuda-sim; cuda when a GPU is present) in every precision the backend runs (f32 on all;
+// bf16 plans, graph/precision.cpp, on cuda-sim and where the CPU has AVX512_BF16; fp16 plans, with
+// their loss scaling, on cuda-sim), and compares the objective's terms,
 // the per-sample errors and every parameter gradient with the fp64 IR interpreter. A kind no graph
 // lowers to fails: a new op cannot land without a case.
 // Also here: the fused and the fully unfused plan of the same graph agree on the cpu backend.
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <iterator>
 #include <memory>
 
 #include "graph/plan.h"
@@ -35,13 +37,19 @@ struct RunResult {
 };
 
 RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend, int64_t batch = BATCH,
-                   DType precision = DType::f32) {
+                   Precision precision = DType::f32) {
   Plan plan = make_plan(g, train ? GraphMode::train : GraphMode::eval, batch, fuse, precision);
   std::vector<ParamInfo> infos;
   for (const Param& p : g.params) infos.push_back({p.name, g.tensors[size_t(p.tensor)].dims});
   cpu::OptConfig sgd = cpu::default_opt_config(cpu::OptKind::sgd);
   sgd.lr = 1e-30;  // the step runs but leaves the weights as they are
   ParamStore store(infos, cpu::opt_state_slots(sgd));
+  // fp16 plans scale their gradient seeds (graph/precision.cpp). At the initial 2^16 a case's large
+  // seed (a VAE's β = 4 on a per-row sum) overflows fp16 and the step is skipped, as it would be in
+  // training; the cases check the kernels, so they run at 2^8, where none overflows and the
+  // unscaled gradients must still come out right. The scale's own dynamics are tested in
+  // tests/runtime/cuda/mixed_precision_test.cpp.
+  store.amp()[0] = 256.0f;
   // Gradients start as NaN: one never written, or accumulated into by its first writer, fails.
   for (size_t i = 0; i < infos.size(); ++i) std::fill_n(store.grad(i), infos[i].size(), std::nanf(""));
   IrValues leaves(g, batch);
@@ -68,12 +76,20 @@ RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend, int6
 // The float result against double: |a − r| ≤ atol·scale + rtol·|r|, scale the largest |r| of the
 // tensor. f32: 2e-6 and 1e-4 (float sums of a few dozen terms of this size); bf16 plans: 3e-2 and
 // 3e-2 (each bf16 store rounds by up to 2⁻⁹ relative, and a gradient passes through a handful of
-// them: forward activations, dz, dx). A wrong term is orders of magnitude more in either.
+// them: forward activations, dz, dx); fp16 plans: 1e-2 and 1e-2 (fp16 keeps 3 more bits, 2⁻¹²
+// per store, with the same margin over the bound). A wrong term is orders of magnitude more.
 struct Tolerance {
   double atol, rtol;
 };
-Tolerance tolerance(DType precision) { return precision == DType::f32 ? Tolerance{2e-6, 1e-4} : Tolerance{3e-2, 3e-2}; }
-
+Tolerance tolerance(Precision precision) {
+  if (precision.tf32) return {1e-2, 1e-2};  // GEMM operands rounded to tf32: fp16's 10 mantissa bits
+  switch (precision.compute) {
+    case DType::f32: return {2e-6, 1e-4};
+    case DType::bf16: return {3e-2, 3e-2};
+    case DType::f16: return {1e-2, 1e-2};
+  }
+  return {0, 0};
+}
 template <typename A>
 int expect_close(const std::vector<A>& got, const double* ref, const std::string& what, Tolerance tol = tolerance(DType::f32)) {
   double scale = 0;
@@ -104,7 +120,7 @@ std::unique_ptr<Backend> runnable_backend(const std::string& name) {
 }
 
 // A run's terms, per-sample errors and parameter gradients against the fp64 interpreter's.
-void expect_matches_fp64(const RunResult& r, IrValues& ref, const Graph& g, DType precision = DType::f32) {
+void expect_matches_fp64(const RunResult& r, IrValues& ref, const Graph& g, Precision precision = DType::f32) {
   const Tolerance tol = tolerance(precision);
   ASSERT_EQ(r.terms.size(), g.terms.size());
   for (size_t t = 0; t < r.terms.size(); ++t)
@@ -114,13 +130,14 @@ void expect_matches_fp64(const RunResult& r, IrValues& ref, const Graph& g, DTyp
     if (!r.grads[i].empty()) expect_close(r.grads[i], ref[g.params[i].grad], "grad." + g.params[i].name, tol);
 }
 
-constexpr DType PRECISIONS[] = {DType::f32, DType::bf16};
+constexpr Precision PRECISIONS[] = {DType::f32, DType::bf16, DType::f16, Precision::tf32_math()};
+constexpr size_t PRECISION_COUNT = std::size(PRECISIONS);
 
 // The plans of every case, lowered once: which kinds each contains.
 struct Lowered {
   GraphCase c;
   Graph graph;
-  std::map<std::pair<bool, DType>, std::vector<PlanOpKind>> kinds;  // (fuse, precision) → kinds
+  std::map<std::pair<bool, size_t>, std::vector<PlanOpKind>> kinds;  // (fuse, index in PRECISIONS) → kinds
 };
 const std::vector<Lowered>& lowered_cases() {
   static const std::vector<Lowered> all = [] {
@@ -128,8 +145,8 @@ const std::vector<Lowered>& lowered_cases() {
     for (const GraphCase& c : graph_cases()) {
       Lowered l{c, c.build(), {}};
       for (bool fuse : {true, false})
-        for (DType d : PRECISIONS)
-          for (const PlanOp& op : make_plan(l.graph, c.train ? GraphMode::train : GraphMode::eval, BATCH, fuse, d).ops)
+        for (size_t d = 0; d < PRECISION_COUNT; ++d)
+          for (const PlanOp& op : make_plan(l.graph, c.train ? GraphMode::train : GraphMode::eval, BATCH, fuse, PRECISIONS[d]).ops)
             l.kinds[{fuse, d}].push_back(op.kind);
       out.push_back(std::move(l));
     }
@@ -146,8 +163,9 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
   bool only_unrunnable = false;  // the kind's cases are all in a precision no backend here runs
   for (const Lowered& l : lowered_cases())
     for (bool fuse : {true, false})
-      for (DType precision : PRECISIONS) {
-        const auto& k = l.kinds.at({fuse, precision});
+      for (size_t pi = 0; pi < PRECISION_COUNT; ++pi) {
+        const Precision precision = PRECISIONS[pi];
+        const auto& k = l.kinds.at({fuse, pi});
         if (std::find(k.begin(), k.end(), kind) == k.end()) continue;
         IrValues ref(l.graph, BATCH);
         ir_fill_leaves(ref, SEED);
@@ -160,15 +178,15 @@ TEST_P(OpTable, EveryBackendMatchesTheFp64Reference) {
             continue;
           }
           SCOPED_TRACE(std::string(plan_op_kind_name(kind)) + " in " + l.c.name + (fuse ? " (fused)" : " (unfused)") +
-                       " on " + name + ", " + dtype_name(precision));
+                       " on " + name + ", " + precision_name(precision));
           expect_matches_fp64(run_plan(l.graph, l.c.train, fuse, *backend, BATCH, precision), ref, l.graph, precision);
           ++runs;
         }
       }
-  // A cast appears only in bf16 plans: a CPU without AVX512_BF16 runs none of them, which is a skip
-  // (named as such), not a missing case.
+  // A cast appears only in low-precision plans, loss scaling only in fp16 ones: a build whose
+  // backends run none of them (cpu alone, without AVX512_BF16) skips, named as such; not a missing case.
   if (runs == 0 && only_unrunnable)
-    GTEST_SKIP() << plan_op_kind_name(kind) << ": every case is a bf16 plan, and no backend here runs bf16 ("
+    GTEST_SKIP() << plan_op_kind_name(kind) << ": every case is a low-precision plan, and no backend here runs it ("
                  << make_backend("cpu")->precision_support(DType::bf16) << ")";
   EXPECT_GT(runs, 0) << "plan op kind " << plan_op_kind_name(kind)
                      << " has no case: add a graph that lowers to it to tests/runtime/graph_cases.h";

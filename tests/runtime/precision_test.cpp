@@ -39,7 +39,7 @@ void expect_copies_current(const ParamStore& p) {
   ASSERT_TRUE(p.has_copies());
   for (size_t i = 0; i < p.count(); ++i)
     for (int64_t j = 0; j < p.info(i).size(); ++j)
-      ASSERT_EQ(p.copy(i)[j].bits, cpu::bf16_bits(p.value(i)[j])) << p.info(i).name << "[" << j << "]";
+      ASSERT_EQ(static_cast<const bfloat16*>(p.copy(i))[j].bits, cpu::bf16_bits(p.value(i)[j])) << p.info(i).name << "[" << j << "]";
 }
 
 TEST_F(PrecisionRuntime, TrainingKeepsCopiesCurrentAndFollowsFp32) {

@@ -70,6 +70,13 @@ AE_API ae_status ae_model_score(const ae_model* model, const float* x, int64_t r
  * reproducible for a given count; the calling thread's own OpenMP setting is left as it was. */
 AE_API ae_status ae_model_set_threads(ae_model* model, int threads);
 
+/* The precision every later call on this model computes in: "fp32" (the default); "bf16" (bf16
+ * storage and GEMMs with fp32 accumulation and fp32 master weights: the cpu with AVX512_BF16, and
+ * cuda); "fp16" (likewise, with dynamic loss scaling) and "tf32" (fp32 storage, tf32 tensor-core
+ * GEMMs) on cuda. AE_ERROR_INPUT, naming the reason, when the model's device cannot run it; the
+ * model keeps its precision then. A loaded model starts in fp32. */
+AE_API ae_status ae_model_set_precision(ae_model* model, const char* precision);
+
 AE_API int64_t ae_model_input_width(const ae_model* model);
 AE_API int64_t ae_model_code_width(const ae_model* model);
 

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "host/data/npy.h"
 #include "tests/e2e/e2e_util.h"
 
 namespace ae::e2e {
@@ -114,6 +115,46 @@ TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
     r = run_ae({cmd, "--model", model, "--data", data, "--out", out, "--device", "cuda-sim", "--quiet"}, dir);
     EXPECT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
     EXPECT_FALSE(read_text(out).empty()) << cmd;
+  }
+}
+
+// Mixed precision from the command line on cuda-sim: fp16 training reports its loss scale and the
+// steps it skipped in the epoch lines and --log-json, the file records the precision, and encode
+// runs in each precision the device has (tf32, bf16, fp16), close to the fp32 codes.
+TEST(CudaSimCli, MixedPrecisionTrainsAndEncodes) {
+  ScratchDir dir;
+  const std::string model = dir / "m.safetensors", log = dir / "log.json";
+  auto r = run_ae({"train", "--device", "cuda-sim", "--precision", "fp16", "--steps", "4", "--batch", "32", "--max-rows", "128",
+                   "--no-val", "--checkpoint", "none", "--log-json", log, "--out", model},
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipped 0 (scale 65536)"), std::string::npos) << r.err;
+  const auto line = nlohmann::json::parse(read_text(log).substr(0, read_text(log).find('\n')));
+  EXPECT_EQ(line["skipped_steps"], 0);
+  EXPECT_EQ(line["loss_scale"], 65536.0);
+  r = run_ae({"info", "--model", model}, dir);
+  EXPECT_NE(r.out.find("precision: fp16"), std::string::npos) << r.out;
+  const std::string data = dir / "x.idx";
+  std::vector<uint8_t> px(7 * 28 * 28);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37 % 251);
+  write_bytes(data, idx_u8(7, 28, 28, px));
+  std::vector<std::vector<float>> codes;
+  for (const char* p : {"fp32", "tf32", "bf16", "fp16"}) {
+    const std::string out = dir / (std::string(p) + ".npy");
+    r = run_ae({"encode", "--model", model, "--data", data, "--out", out, "--device", "cuda-sim", "--precision", p, "--quiet"}, dir);
+    ASSERT_EQ(r.exit_code, 0) << p << ": " << r.err;
+    codes.push_back(read_npy(out).data);
+  }
+  for (size_t p = 1; p < codes.size(); ++p) {
+    ASSERT_EQ(codes[p].size(), codes[0].size());
+    double num = 0, den = 0;
+    for (size_t i = 0; i < codes[0].size(); ++i) {
+      num += std::pow(double(codes[p][i]) - codes[0][i], 2);
+      den += std::pow(double(codes[0][i]), 2);
+    }
+    ASSERT_GT(den, 0);
+    EXPECT_GT(num, 0) << "precision " << p << " gave the fp32 codes bit for bit";
+    EXPECT_LT(std::sqrt(num / den), 0.02) << "relative RMS difference of the codes, precision " << p;
   }
 }
 
