@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - the same conventions without scikit-le
             return self
 
 
-_PRECISIONS = ("fp32", "bf16")
+_PRECISIONS = ("fp32", "bf16", "fp16", "tf32")
 _F32 = np.dtype(np.float32)
 
 
@@ -60,7 +60,8 @@ class Autoencoder(_Base):
     above it. `verbose=0` trains silently; otherwise a progress bar (tqdm when installed, else one
     line per epoch on stderr). Ctrl-C during fit() stops after the current step: the estimator keeps
     the model trained so far and KeyboardInterrupt is raised. precision="bf16" trains and transforms
-    with bf16 storage and GEMMs (fp32 accumulation and master weights) on a CPU with AVX512_BF16.
+    with bf16 storage and GEMMs (fp32 accumulation and master weights) on a CPU with AVX512_BF16 or a
+    GPU; "fp16" (with dynamic loss scaling) and "tf32" on a GPU.
     """
 
     def __init__(self, spec="784-256r-32-256r-784s", loss="mse", optimizer="adam", lr=None, epochs=10, batch_size=256,
@@ -168,7 +169,7 @@ class Autoencoder(_Base):
         type, ValueError for a bad value), before any work."""
         if self.precision not in _PRECISIONS:
             raise ValueError(f"precision={self.precision!r}: expected one of {', '.join(_PRECISIONS)} (bf16: bf16 storage "
-                             "and GEMMs with fp32 accumulation, on a CPU with AVX512_BF16)")
+                             "and GEMMs with fp32 accumulation, on a CPU with AVX512_BF16 or a GPU; fp16 and tf32: GPU)")
         if self.contamination is not None and not (isinstance(self.contamination, numbers.Real)
                                                    and 0 < self.contamination < 1):
             raise ValueError(f"contamination={self.contamination!r} must be in (0, 1), or None for no threshold")

@@ -49,8 +49,10 @@ def test_engine_errors_are_ae_error_with_the_message(fashion, tmp_path):
         ae.Autoencoder(optimizer="adamax", verbose=0).fit(X)
     with pytest.raises(ae.Error, match="loss"):
         ae.Autoencoder(loss="huber", verbose=0).fit(X)
-    with pytest.raises(ValueError, match="precision='fp16': expected one of fp32, bf16"):
-        ae.Autoencoder(precision="fp16", verbose=0).fit(X)
+    with pytest.raises(ValueError, match="precision='fp8': expected one of fp32, bf16, fp16, tf32"):
+        ae.Autoencoder(precision="fp8", verbose=0).fit(X)
+    with pytest.raises(ae.Error, match="fp16 is not available on the cpu backend"):
+        ae.Autoencoder(precision="fp16", device="cpu", verbose=0).fit(X)
     with pytest.raises(ValueError, match="contamination"):
         ae.Autoencoder(contamination=1.5, verbose=0).fit(X)
     with pytest.raises(ae.Error, match="missing.safetensors"):
