@@ -338,7 +338,9 @@ std::vector<GemmComparison> compare_gemms(Executor& ex, const Repeat& r) {
   std::vector<GemmComparison> out;
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     const PlanOp& op = plan.ops[i];
-    if (op.kind != PlanOpKind::dense_fwd) continue;
+    // The comparison is of the fp32 kernels: a mixed-precision plan's dense ops read bf16/fp16
+    // tensors (or round to tf32), which neither this call of dense_forward nor the fp32 cuBLASLt GEMM is.
+    if (op.kind != PlanOpKind::dense_fwd || plan.tf32 || plan.graph.tensors[size_t(op.in[0])].dtype != DType::f32) continue;
     const float* x = ex.data(op.in[0]);  // [M, K]
     const float* w = ex.data(op.in[1]);  // [N, K]
     const float* b = ex.data(op.in[2]);  // [N] or nullptr
