@@ -269,6 +269,7 @@ std::vector<TrainingPhase> training_phases(const Spec& spec) {
 
 Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   Graph g;
+  g.phase = opt.mode == GraphMode::train ? opt.phase : 0;
   const ParamRegistry reg = param_registry(spec);
   // Every registered param exists in every mode, so parameter indices match the model's store.
   // Each parameter's group in this graph: the one its phase trains it under, else its first (a

@@ -161,6 +161,7 @@ struct Graph {
   std::vector<int> outputs;   // tensors the caller reads after a run
   int per_sample = -1;        // per-sample error tensor, or -1
   int backward_begin = -1;    // first node autodiff added (nodes before it are the forward), or -1
+  int phase = 0;              // train graphs: the training phase it differentiates (BuildOptions::phase)
 
   int add_tensor(Tensor t);
   int add_node(Node n);

@@ -247,7 +247,7 @@ std::string plan_report(const Plan& p) {
   os << "plan: " << graph_mode_name(p.mode) << ", batch " << p.batch << ", " << p.ops.size() << " fused ops from "
      << p.graph.nodes.size() << " IR nodes";
   if (p.precision != DType::f32)
-    os << ", precision " << dtype_name(p.precision) << " (GEMMs accumulate in fp32; parameters, their gradients, optimizer "
+    os << ", precision " << precision_name(p.precision) << " (GEMMs accumulate in fp32; parameters, their gradients, optimizer "
        << "state and losses stay fp32" << (p.loss_scale >= 0 ? "; dynamic loss scaling" : "") << ")";
   if (p.tf32) os << ", precision tf32 (fp32 tensors; GEMM operands rounded to tf32 on the tensor cores, fp32 accumulation)";
   os << "\n\n";
@@ -325,7 +325,7 @@ nlohmann::json plan_json(const Plan& p) {
                     {"first_op", b.first_op}, {"last_op", b.last_op == INT32_MAX ? -1 : b.last_op}});
   int64_t params = 0;
   for (const auto& prm : p.graph.params) params += p.graph.tensors[size_t(prm.tensor)].elements(1);
-  return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"precision", p.tf32 ? "tf32" : dtype_name(p.precision)}, {"ir_nodes", p.graph.nodes.size()},
+  return {{"mode", graph_mode_name(p.mode)}, {"batch", p.batch}, {"precision", precision_name(p.precision_setting())}, {"ir_nodes", p.graph.nodes.size()},
           {"ops", ops}, {"buffers", bufs}, {"arena_bytes", p.arena_bytes}, {"naive_bytes", p.naive_bytes},
           {"arena_ratio", p.naive_bytes ? double(p.arena_bytes) / double(p.naive_bytes) : 0.0},
           {"flops_per_step", p.total_flops()}, {"bytes_per_step", p.total_bytes()}, {"parameters", params}};

@@ -102,6 +102,14 @@ struct PlanOp {
   double bytes(int64_t batch, const Graph& g) const;  // global-memory traffic at the tensors' dtypes
 };
 
+// A dense op with nothing fused into its GEMM (no corrupted input, no code penalty): what the
+// tensor-core kernels run, so the ops mixed precision and tf32 give them (graph/precision.cpp, the
+// cuda backend, `ae plan`'s rooflines).
+inline bool is_plain_dense(const PlanOp& op) {
+  return (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) && op.attr.noise.kind == NoiseKind::none &&
+         op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
+}
+
 // A matmul dimension at run time: −g means g rows per sample, g·batch (−1: the batch).
 inline int64_t plan_dim(int64_t d, int64_t batch) { return d < 0 ? -d * batch : d; }
 

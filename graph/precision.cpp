@@ -18,7 +18,9 @@
 // by the scale and flags a step whose gradients overflowed; the step then changes nothing, and a
 // last update_scale halves the scale after a flagged step or doubles it after 2000 clean ones. The
 // state lives in the parameter store (TensorRole::loss_scale) and is kept on the device, so a
-// captured graph replays it correctly.
+// captured graph replays it correctly. Each training phase (an adversarial autoencoder has three)
+// has a state of its own, as PyTorch code gives each optimizer its own GradScaler: one phase's
+// overflow does not shrink another's scale, and each counts its own clean steps.
 #include <map>
 #include <set>
 #include <utility>
@@ -45,9 +47,7 @@ struct SlotRule {
 };
 
 // Dense ops with a penalty or a corruption fused in keep fp32: those epilogues read fp32 today.
-bool plain_dense(const PlanOp& op) {
-  return op.attr.noise.kind == NoiseKind::none && op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
-}
+bool plain_dense(const PlanOp& op) { return is_plain_dense(op); }
 bool always(const PlanOp&) { return true; }
 
 constexpr Slot F = Slot::f32, C = Slot::compute, E = Slot::either;
@@ -191,7 +191,8 @@ class PrecisionPass {
     bool trains = false;
     for (const PlanOp& op : m_plan.ops) trains = trains || op.kind == PlanOpKind::optimizer_step;
     if (!trains) return;
-    const int state = m_g.add_tensor(fixed_tensor("loss scale", TensorRole::loss_scale, {4}));
+    const int state = m_g.add_tensor(fixed_tensor("loss scale (phase " + std::to_string(m_g.phase) + ")",
+                                                   TensorRole::loss_scale, {4}));
     m_plan.loss_scale = state;
     std::vector<PlanOp> ops;
     int last_step = -1;

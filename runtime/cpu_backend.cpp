@@ -60,7 +60,10 @@ class CpuBackend final : public Backend {
   std::string description() const override {
     return "cpu reference (fp32, bf16 where the CPU has it; GEMMs: " + cpu::gemm_library() + ")";
   }
-  bool supports(const PlanOp&) const override { return true; }
+  // Everything but fp16's loss scaling: the cpu runs no fp16 plans (precision_support says why).
+  bool supports(const PlanOp& op) const override {
+    return op.kind != PlanOpKind::unscale_grads && op.kind != PlanOpKind::update_scale;
+  }
   std::string precision_support(Precision p) const override {
     if (p == Precision(DType::f32)) return "";
     if (p.tf32)

@@ -152,7 +152,7 @@ float* Executor::data(int t) const {
   if (ten.role == TensorRole::param || ten.role == TensorRole::param_grad || ten.role == TensorRole::loss_scale) {
     float* host = ten.role == TensorRole::param        ? m_params.value(size_t(ten.param))
                   : ten.role == TensorRole::param_grad ? m_params.grad(size_t(ten.param))
-                                                       : m_params.amp();
+                                                       : m_params.amp(m_plan.graph.phase);
     if (!m_dev) return host;
     return reinterpret_cast<float*>(m_dev_params + (reinterpret_cast<char*>(host) - static_cast<char*>(m_params.block())));
   }

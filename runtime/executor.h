@@ -46,8 +46,10 @@ class Executor {
   bool on_device() const { return m_dev != nullptr; }
   // Backend memory of a tensor (device memory on a device backend); nullptr for -1.
   float* data(int tensor) const;
-  // Host buffer the next batch of input i is written to ([plan batch, width]); on a device backend
-  // a pinned staging buffer that alternates after every submit_input().
+  // Host buffer the next batch of input i is written to ([plan batch, width], fp32); on a device
+  // backend a pinned staging buffer that alternates after every submit_input(). An input the plan
+  // stores in bf16/fp16 is written here as fp32 all the same: one host buffer, converted as the
+  // batch is launched (host) or submitted (device).
   float* input(size_t i = 0) const;
   // Hands the `rows` rows written to input() to the next launch (device: an async upload on the copy
   // stream). run()/launch() submit by themselves when nothing was submitted.

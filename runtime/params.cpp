@@ -34,7 +34,8 @@ ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(
     }
   }
   m_amp_off = off;
-  off += AlignedBlock::ALIGN;
+  off += AlignedBlock::ALIGN;  // AMP_PHASES × 16 bytes
+  static_assert(AMP_PHASES * sizeof(AmpState) == AlignedBlock::ALIGN);
   m_block = AlignedBlock(off);
   reset_amp();
   for (const auto& p : m_infos) {
@@ -43,9 +44,15 @@ ParamStore::ParamStore(std::vector<ParamInfo> infos, int state_slots) : m_infos(
   }
 }
 
+float* ParamStore::amp(int phase) const {
+  AE_CHECK(phase >= 0 && phase < AMP_PHASES && m_block.bytes(), "parameter store: no loss-scale state for phase ", phase);
+  return m_block.as<float>(m_amp_off + size_t(phase) * sizeof(AmpState));
+}
+
 void ParamStore::reset_amp() {
+  if (!m_block.bytes()) return;  // a default-constructed store has no block
   const AmpState s = amp_initial_state();
-  std::memcpy(amp(), &s, sizeof s);
+  for (int p = 0; p < AMP_PHASES; ++p) std::memcpy(amp(p), &s, sizeof s);
 }
 
 float* ParamStore::state(size_t i, int group) const {
@@ -93,7 +100,6 @@ void ParamStore::ensure_copies(DType dtype) {
   if (m_infos.empty()) return;
   if (!has_copies()) m_copy_block = AlignedBlock(std::max<size_t>(m_copy_bytes, 1));
   if (dtype != m_copy_dtype) m_copies_version = 0;
-  if (!has_copies()) m_copies_version = 0;
   m_copy_dtype = dtype;
 }
 

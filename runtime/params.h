@@ -98,10 +98,12 @@ class ParamStore {
   void write_copies(DType dtype, void* dst) const;
 
   // fp16's dynamic loss scale (kernels/common/amp.h's AmpState: scale, growth count, found-inf flag,
-  // skipped steps), 16 bytes at the end of the block: the device mirror carries it, the fp16 plan's
-  // kernels keep it there across steps (a captured graph replays with it), and a sync down brings
-  // it back for the epoch lines. Starts at scale 2^16; zero_state() and reset_amp() start it again.
-  float* amp() const { return m_block.as<float>(m_amp_off); }
+  // skipped steps), one per training phase (Graph::phase), 16 bytes each at the end of the block:
+  // the device mirror carries them, the fp16 plan's kernels keep them there across steps (a
+  // captured graph replays with them), and a sync down brings them back for the epoch lines and
+  // checkpoints. Each starts at scale 2^16; zero_state() and reset_amp() start them again.
+  static constexpr int AMP_PHASES = 8;
+  float* amp(int phase = 0) const;
   void reset_amp();
 
  private:

@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -15,6 +14,7 @@
 #include "graph/spec_options.h"
 #include "graph/build.h"
 #include "graph/json_text.h"
+#include "kernels/common/amp.h"
 #include "kernels/common/vae.h"
 #include "kernels/common/error.h"
 #include "kernels/common/philox.h"
@@ -348,6 +348,25 @@ void check_options(const Model& model, const DataView& tr, const DataView* val, 
   for (const auto& g : o.group_opt) cpu::validate_opt_config(g);
 }
 
+// fp16: each phase's loss-scaling state as the checkpoint recorded it (absent: fp32/bf16 runs).
+void restore_loss_scale(const nlohmann::json& st, ParamStore& params, const std::string& path) {
+  const auto it = st.find("loss_scale");
+  if (it == st.end()) return;
+  AE_CHECK(it->is_array() && it->size() <= size_t(ParamStore::AMP_PHASES), path,
+           ": checkpoint field loss_scale must be an array of at most ", ParamStore::AMP_PHASES, " states");
+  for (size_t p = 0; p < it->size(); ++p) {
+    const auto& j = (*it)[p];
+    AE_CHECK(j.is_object() && j.contains("scale") && j["scale"].is_number() && j.contains("growth") &&
+                 j["growth"].is_number_integer() && j.contains("skipped") && j["skipped"].is_number_integer(),
+             path, ": checkpoint field loss_scale[", p, "] needs a number scale and integer growth and skipped");
+    const float scale = j["scale"].get<float>();
+    AE_CHECK(std::isfinite(scale) && scale > 0, path, ": checkpoint field loss_scale[", p, "].scale is ", scale,
+             "; expected a positive finite number");
+    const AmpState a{scale, j["growth"].get<int32_t>(), 0, j["skipped"].get<int32_t>()};
+    std::memcpy(params.amp(int(p)), &a, sizeof a);
+  }
+}
+
 // Fresh optimizer state, or the model, optimizer state, best weights and loop position of the
 // checkpoint (refused when it was written with other settings).
 void start_or_resume(Run& r, bool resume) {
@@ -365,6 +384,7 @@ void start_or_resume(Run& r, bool resume) {
   loaded.norm = r.model.norm;  // identical by the settings check (same data, same kind)
   loaded.precision = r.model.precision;  // the same as the checkpoint's, by the settings check
   loaded.save_dtype = r.model.save_dtype;  // likewise the model file's dtype (checkpoints are fp32)
+  restore_loss_scale(ck.train_state, loaded.params, r.o.checkpoint);
   r.model = std::move(loaded);
   r.best = std::move(ck.best);
   r.res.resumed = true;
@@ -393,6 +413,15 @@ void write_checkpoint(Run& r) {
   if (r.o.checkpoint.empty()) return;
   Checkpoint ck;
   ck.train_state = {{"settings", r.settings}, {"loop", r.st.to_json()}};
+  if (r.model.precision == DType::f16) {  // each phase's loss scale, so a resume continues it exactly
+    nlohmann::json amp = nlohmann::json::array();
+    for (size_t p = 0; p < r.phases.size(); ++p) {
+      AmpState a{};
+      std::memcpy(&a, r.model.params.amp(int(p)), sizeof a);
+      amp.push_back({{"scale", a.scale}, {"growth", a.growth}, {"skipped", a.skipped}});
+    }
+    ck.train_state["loss_scale"] = amp;
+  }
   if (r.best) {
     ck.best.emplace(ParamStore::infos_for(r.model.spec), 0);
     copy_values(*r.best, *ck.best);
@@ -482,10 +511,15 @@ void record(Run& r, TrainEvent& ev) {
   nlohmann::json h = {{"step", r.model.step}, {"epoch", r.model.epoch}, {"train_loss", ev.train_loss},
                       {"val_loss", std::isfinite(ev.val_loss) ? nlohmann::json(ev.val_loss) : nlohmann::json()},
                       {"lr", ev.lr}};  // no timings: identical runs give identical files
-  if (r.model.precision == DType::f16) {  // validate() synced the device's loss-scaling state down
-    const float* amp = r.model.params.amp();
-    ev.loss_scale = amp[0];
-    ev.skipped_steps = std::bit_cast<int32_t>(amp[3]);
+  if (r.model.precision == DType::f16) {  // validate() synced the device's loss-scaling states down
+    AmpState a{};
+    std::memcpy(&a, r.model.params.amp(0), sizeof a);
+    ev.loss_scale = a.scale;  // the first phase's: the model's own objective
+    ev.skipped_steps = 0;
+    for (size_t p = 0; p < r.phases.size(); ++p) {  // every phase's skips (an adversarial step has three)
+      std::memcpy(&a, r.model.params.amp(int(p)), sizeof a);
+      ev.skipped_steps += a.skipped;
+    }
     h["skipped_steps"] = ev.skipped_steps;
     h["loss_scale"] = ev.loss_scale;
   }

@@ -99,7 +99,8 @@ struct TrainEvent {
   bool improved = false;               // val loss is the best so far
   bool stopping = false;               // early stopping triggers after this event
   // fp16 (dynamic loss scaling, kernels/common/amp.h), at log events: steps skipped because their
-  // gradients overflowed, since training started (not counted across a resume), and the scale.
+  // gradients overflowed since training started (a resume carries them on; an adversarial step
+  // counts each of its phases), and the first phase's scale.
   // -1 and 0 in other precisions.
   int64_t skipped_steps = -1;
   double loss_scale = 0;

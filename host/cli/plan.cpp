@@ -29,10 +29,9 @@ struct Gpu {
 constexpr Gpu GPUS[] = {{"A100", 19.5e12, 1.555e12, 312e12, 156e12}, {"H100 SXM", 67e12, 3.35e12, 989e12, 495e12}};
 
 bool on_tensor_cores(const Plan& p, const PlanOp& op) {
-  const bool dense = op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd;
-  const bool plain = op.attr.noise.kind == NoiseKind::none && op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
-  if (p.tf32) return dense && plain;  // the cuda backend's tf32 path (runtime/cuda/cuda_backend.cpp)
-  return (dense || op.kind == PlanOpKind::matmul) && p.graph.tensors[size_t(op.in[0])].dtype != DType::f32;
+  if (p.tf32) return is_plain_dense(op);  // the cuda backend's tf32 path (runtime/cuda/cuda_backend.cpp)
+  const bool gemm = op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul;
+  return gemm && p.graph.tensors[size_t(op.in[0])].dtype != DType::f32;
 }
 double tensor_peak(const Plan& p, const Gpu& g) { return p.tf32 ? g.tensor_tf32 : g.tensor16; }
 

@@ -83,6 +83,15 @@ size_t dense_backward_tc_workspace_bytes(int64_t M, int64_t N, int64_t K, TcTile
   return size_t(db_part_offset(s.splits, N, K) + int64_t(s.splits) * N) * sizeof(float);
 }
 
+size_t dense_backward_tc_workspace_bound(int64_t max_M, int64_t N, int64_t K) {
+  // An automatic split never exceeds most(M) = clamp(M / MIN_SPLIT_ROWS, 1, MAX_SPLITS), which
+  // grows with M; the split of a smaller M can still be more ways than max_M's (rows are rounded
+  // to the grain before dividing), so size for the bound, not for max_M's own split.
+  const int most = int(std::clamp<int64_t>(max_M / MIN_SPLIT_ROWS, 1, MAX_SPLITS));
+  if (most <= 1 || N == 0) return 0;
+  return size_t(db_part_offset(most, N, K) + int64_t(most) * N) * sizeof(float);
+}
+
 template <typename IN>
 void dense_backward_tc(const IN* dy, const IN* y, const IN* z, Act act, const IN* x, const IN* w, int64_t M,
                        int64_t N, int64_t K, float* dw, float* db, IN* dx, bool accumulate_dw, bool accumulate_db,

@@ -38,6 +38,10 @@ TcDwSplit dense_backward_tc_split(int64_t M, int64_t N, int64_t K, TcTile tile =
 size_t dense_backward_tc_workspace_bytes(int64_t M, int64_t N, int64_t K, TcTile tile = TcTile::automatic,
                                          int splits = 0);
 
+// Enough workspace for every automatic split of M = 1 … max_M rows at this N, K on any device (a
+// plan's batch and its partial batches): what a runtime that sizes once allocates.
+size_t dense_backward_tc_workspace_bound(int64_t max_M, int64_t N, int64_t K);
+
 //   dz = dy ⊙ act′ computed in fp32 as dy is loaded (from z when z is given, else from y; gelu
 //        needs z), rounded to IN (tf32: to tf32) for the tensor cores; never stored
 //   dW (+)= dzᵀ·x,  db (+)= column sums of the rounded dz (fp32), dx = dz·W, rounded to IN

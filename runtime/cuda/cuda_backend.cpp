@@ -25,6 +25,7 @@
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/loss.cuh"
+#include "kernels/cuda/lowp_value.cuh"
 #include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/noise.cuh"
 #include "kernels/cuda/optimizer.cuh"
@@ -49,18 +50,14 @@ constexpr const char* BACKEND_NAME = "cuda-sim";
 constexpr const char* BACKEND_NAME = "cuda";
 #endif
 
-// The one table from a tensor's DType to the element type its kernels are instantiated for: f
-// receives a tag whose ::type is float, __nv_bfloat16 or __half.
-template <typename T>
-struct StorageTag {
-  using type = T;
-};
+// From a tensor's runtime DType to the element type its kernels are instantiated for
+// (kernels/cuda/lowp_value.cuh's Storage): f receives std::type_identity<float, __nv_bfloat16 or __half>.
 template <typename F>
 void with_storage(DType d, F&& f) {
   switch (d) {
-    case DType::f32: return f(StorageTag<float>{});
-    case DType::bf16: return f(StorageTag<__nv_bfloat16>{});
-    case DType::f16: return f(StorageTag<__half>{});
+    case DType::f32: return f(std::type_identity<cuda::Storage<DType::f32>>{});
+    case DType::bf16: return f(std::type_identity<cuda::Storage<DType::bf16>>{});
+    case DType::f16: return f(std::type_identity<cuda::Storage<DType::f16>>{});
   }
   AE_FAIL("unknown dtype ", int(d));
 }
@@ -269,11 +266,13 @@ class CudaBackend final : public Backend {
         break;
       }
       case PlanOpKind::loss_fwd:
+        AE_CHECK(op.loss_scale < 0, "a loss-scaled loss on an fp32 prediction: graph/precision.cpp gives fp16 plans an fp16 one");
         cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, nullptr,
                                            P(op.out[1]), nullptr, Act::linear, P(op.out[0]), m_active->workspace, s,
                                            op.attr.reduction);
         break;
       case PlanOpKind::loss_fwd_bwd:
+        AE_CHECK(op.loss_scale < 0, "a loss-scaled loss on an fp32 prediction: graph/precision.cpp gives fp16 plans an fp16 one");
         cuda::loss_forward_backward<float>(op.attr.loss, op.from_logits, P(op.in[0]), P(op.in[1]), M, op.n, P(op.out[2]),
                                            P(op.out[1]), nullptr, op.attr.act, P(op.out[0]), m_active->workspace, s,
                                            op.attr.reduction);
@@ -328,8 +327,7 @@ class CudaBackend final : public Backend {
     switch (op.kind) {
       case PlanOpKind::dense_fwd:
       case PlanOpKind::dense_bwd:
-        if (c.plan->tf32)
-          return op.attr.noise.kind == NoiseKind::none && op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
+        if (c.plan->tf32) return is_plain_dense(op);
         [[fallthrough]];
       case PlanOpKind::loss_fwd:
       case PlanOpKind::loss_fwd_bwd: return op.in[0] >= 0 && ts[size_t(op.in[0])].dtype != DType::f32;
@@ -430,7 +428,7 @@ class CudaBackend final : public Backend {
           const OpGeometry g = op_geometry(op, plan.graph, plan.batch);
           bytes = std::max(bytes, size_t(cuda::contractive_workspace_floats(g.m, g.n, g.k)) * sizeof(float));
         } else if (op.kind == PlanOpKind::dense_bwd && low_precision(op, ctx)) {  // dW's split partials
-          bytes = std::max(bytes, cuda::dense_backward_tc_workspace_bytes(plan.batch, op.n, op.k));
+          bytes = std::max(bytes, cuda::dense_backward_tc_workspace_bound(plan.batch, op.n, op.k));
         }
       c.workspace = static_cast<double*>(m_dev.allocate(bytes));
       c.workspace_bytes = bytes;

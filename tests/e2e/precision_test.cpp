@@ -85,7 +85,7 @@ TEST_F(Precision, WhatTheCpuDoesNotRunIsAOneLineError) {
 TEST_F(Precision, PlanShowsFp16LossScalingAndTf32Rooflines) {
   RunResult r = run_ae({"plan", "--precision", "fp16"}, dir);
   expect_success(r);
-  for (const char* want : {"precision f16", "dynamic loss scaling", "unscale_grads", "update_scale", "arena against fp32"})
+  for (const char* want : {"precision fp16", "dynamic loss scaling", "unscale_grads", "update_scale", "arena against fp32"})
     EXPECT_NE(r.out.find(want), std::string::npos) << want << " in:\n" << r.out;
   r = run_ae({"plan", "--precision", "tf32", "--device", "cuda"}, dir);
   expect_success(r);

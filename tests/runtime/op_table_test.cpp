@@ -76,8 +76,9 @@ RunResult run_plan(const Graph& g, bool train, bool fuse, Backend& backend, int6
 // The float result against double: |a − r| ≤ atol·scale + rtol·|r|, scale the largest |r| of the
 // tensor. f32: 2e-6 and 1e-4 (float sums of a few dozen terms of this size); bf16 plans: 3e-2 and
 // 3e-2 (each bf16 store rounds by up to 2⁻⁹ relative, and a gradient passes through a handful of
-// them: forward activations, dz, dx); fp16 plans: 1e-2 and 1e-2 (fp16 keeps 3 more bits, 2⁻¹²
-// per store, with the same margin over the bound). A wrong term is orders of magnitude more.
+// them: forward activations, dz, dx); fp16 and tf32 plans: 1e-2 and 1e-2 (3 more bits, 2⁻¹² per
+// store, so 8× tighter bounds; 1e-2 keeps a wider margin than bf16's because the fp16 cases run
+// with a loss scale and more roundings). A wrong term is orders of magnitude more.
 struct Tolerance {
   double atol, rtol;
 };

@@ -274,5 +274,22 @@ TEST_F(DenseBwdTcEdge, GeluWithoutZIsAnError) {
                ae::Error);
 }
 
+// A runtime sizes the workspace once for its plan's batch and runs partial batches in it: the
+// bound covers every M up to the batch, though a smaller M can split more ways (rows are rounded to
+// the grain: a plan of 513 rows splits 3 ways, its 512-row batch 4 on the sim's device).
+TEST_F(DenseBwdTcEdge, WorkspaceBoundCoversEveryPartialBatch) {
+  bool smaller_needs_more = false;
+  for (int64_t batch : {64, 257, 513, 1000, 1024, 4096})
+    for (auto [N, K] : {std::pair<int64_t, int64_t>{784, 64}, {256, 784}, {32, 256}, {7, 5}}) {
+      const size_t bound = ae::cuda::dense_backward_tc_workspace_bound(batch, N, K);
+      for (int64_t M = 1; M <= batch; ++M) {
+        const size_t need = ae::cuda::dense_backward_tc_workspace_bytes(M, N, K);
+        ASSERT_LE(need, bound) << "M=" << M << " of batch " << batch << ", N=" << N << ", K=" << K;
+        smaller_needs_more = smaller_needs_more || need > ae::cuda::dense_backward_tc_workspace_bytes(batch, N, K);
+      }
+    }
+  EXPECT_TRUE(smaller_needs_more) << "no partial batch needs more than its plan's batch: the case this guards is gone";
+}
+
 }  // namespace
 }  // namespace ae::cudatest

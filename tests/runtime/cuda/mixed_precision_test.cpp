@@ -20,6 +20,7 @@
 #include "runtime/model.h"
 #include "runtime/trainer.h"
 #include "tests/runtime/cuda/on_device.h"
+#include "tests/temp_dir.h"
 
 namespace ae {
 namespace {
@@ -64,9 +65,11 @@ TrainRun train_in(const std::string& device, Precision precision) {
 // error up to 2⁻⁹ in bf16, 2⁻¹² in fp16; tf32 rounds the GEMM operands to 10 mantissa bits), so
 // the first step's loss may differ by a few tenths of a percent in bf16; Adam's sign-like first
 // steps then move each weight by about lr whatever the rounding, and the runs stay that close. A
-// wrong kernel, a missed copy update or an unscaled gradient is off by far more (the loss moves by
-// about 10 % a step at the start). tf32 must also differ from the device's own fp32 run by more
-// than fp32 rounding does: its GEMMs really ran on the tensor-core path.
+// wrong kernel or a missed copy update is off by far more (the loss moves by about 10 % a step at
+// the start). Adam's update does not see a gradient's scale, so a missing unscale would pass here:
+// the op table test (gradients against fp64) and the overflow test below catch that. tf32 must
+// also differ from the device's own fp32 run by more than fp32 rounding does: its GEMMs really ran
+// on the tensor-core path.
 TEST(MixedPrecisionTraining, FollowsCpuFp32StepByStep) {
   AE_SKIP_WITHOUT_CUDA_DEVICE();
   const TrainRun ref = train_in("cpu", DType::f32), dev32 = train_in(cuda_backend_name(), DType::f32);
@@ -96,6 +99,10 @@ struct Amp {
   float scale;
   int32_t growth, found_inf, skipped;
 };
+Amp amp_of_phase(const ParamStore& p, int phase) {
+  const float* a = p.amp(phase);
+  return {a[0], std::bit_cast<int32_t>(a[1]), std::bit_cast<int32_t>(a[2]), std::bit_cast<int32_t>(a[3])};
+}
 Amp amp_of(const ParamStore& p) {
   const float* a = p.amp();
   return {a[0], std::bit_cast<int32_t>(a[1]), std::bit_cast<int32_t>(a[2]), std::bit_cast<int32_t>(a[3])};
@@ -182,6 +189,49 @@ TEST(LossScaling, AnOverflowSkipsTheStepAndBacksOffAndCleanStepsGrow) {
     for (size_t j = 0; j < c.size(); ++j)
       ASSERT_EQ(c[j], cpu::fp16_value(cpu::fp16_bits(m.params.value(p)[j]))) << g.tensors[t].name << "[" << j << "]";
   }
+}
+
+// Each training phase keeps its own loss scale (an adversarial step runs three, each counting its
+// own clean steps, as three GradScalers would), and a checkpoint carries them: a resumed run ends
+// with the same states and weights as one that never stopped.
+TEST(LossScaling, EachPhaseHasItsOwnStateAndCheckpointsCarryThem) {
+  AE_SKIP_WITHOUT_CUDA_DEVICE();
+  const Spec spec = parse_spec("20-8r-4-8r-20s:adversarial=4-8r-1");
+  std::vector<float> rows(64 * 20);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = float((i * 37) % 101) / 101.0f;
+  const DataView tr{rows.data(), 64, 20};
+  test::TempDir dir("ae_amp");
+  // 6 steps, a checkpoint every 3; stop_after > 0 ends the run after that many steps (past the
+  // step-3 checkpoint, before the next), as a killed process would.
+  auto run = [&](const std::string& checkpoint, bool resume, int stop_after) {
+    Model m = Model::create(spec, 5, Loss::mse);
+    m.precision = DType::f16;
+    auto backend = make_backend(cuda_backend_name());
+    TrainOptions o;
+    o.steps = 6;
+    o.batch = 16;
+    o.checkpoint = checkpoint;
+    o.checkpoint_every = 3;
+    int steps = 0;
+    if (stop_after > 0) o.stop = [&] { return ++steps == stop_after; };
+    train(m, *backend, tr, nullptr, o, {}, resume);
+    return m;
+  };
+  const Model straight = run("", false, 0);
+  for (int p = 0; p < 3; ++p) {
+    const Amp a = amp_of_phase(straight.params, p);
+    EXPECT_EQ(a.growth, 6) << "phase " << p << " counts the 6 steps once each";
+    EXPECT_EQ(a.skipped, 0) << "phase " << p;
+    EXPECT_EQ(a.scale, 65536.0f) << "phase " << p;
+  }
+  EXPECT_EQ(amp_of_phase(straight.params, 3).growth, 0) << "no fourth phase ran";
+  const std::string ck = dir.file("c.ckpt");
+  run(ck, false, 4);
+  const Model resumed = run(ck, true, 0);
+  for (int p = 0; p < 3; ++p) EXPECT_EQ(amp_of_phase(resumed.params, p).growth, 6) << "phase " << p << " after the resume";
+  for (size_t i = 0; i < straight.params.count(); ++i)
+    ASSERT_EQ(std::memcmp(straight.params.value(i), resumed.params.value(i), size_t(straight.params.info(i).size()) * sizeof(float)), 0)
+        << straight.params.info(i).name << " differs after the resume";
 }
 
 }  // namespace
