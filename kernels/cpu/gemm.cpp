@@ -46,55 +46,16 @@
 
 #include "kernels/common/activation.h"
 #include "kernels/common/error.h"
+#include "kernels/cpu/onednn_util.h"
 
 namespace ae::cpu {
 namespace {
 
 thread_local int t_threads = 0;  // 0: not set on this thread, use its OpenMP setting
 
-// A per-thread scratchpad for the shared, cached primitives: grows to the largest a thread has
-// needed, 4 KiB aligned (oneDNN's own alignment for scratchpads).
-std::byte* thread_scratch(size_t bytes) {
-  struct Buffer {
-    std::byte* p = nullptr;
-    size_t size = 0;
-    ~Buffer() { std::free(p); }
-  };
-  thread_local Buffer buf;
-  if (bytes > buf.size) {
-    const size_t size = (bytes + 4095) / 4096 * 4096;
-    auto* p = static_cast<std::byte*>(std::aligned_alloc(4096, size));
-    if (!p) throw std::bad_alloc();
-    std::free(buf.p);
-    buf.p = p;
-    buf.size = size;
-  }
-  return buf.p;
-}
-
-dnnl::primitive_attr user_scratchpad() {
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  return attr;
-}
-
-// Gives the calling thread's next OpenMP parallel regions (those oneDNN opens) `threads` threads
-// for the lifetime of the scope, then restores what the caller had, so ae's elementwise loops keep
-// their own setting.
-class OmpThreadsScope {
- public:
-  explicit OmpThreadsScope(int threads) : m_saved(omp_get_max_threads()) {
-    if (m_saved != threads) omp_set_num_threads(threads);
-  }
-  ~OmpThreadsScope() {
-    if (omp_get_max_threads() != m_saved) omp_set_num_threads(m_saved);
-  }
-  OmpThreadsScope(const OmpThreadsScope&) = delete;
-  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
-
- private:
-  int m_saved;
-};
+using onednn::OmpThreadsScope;
+using onednn::thread_scratch;
+using onednn::user_scratchpad;
 
 void check_args(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const void* A,
                 int64_t lda, const void* B, int64_t ldb, const void* C, int64_t ldc) {
