@@ -1,0 +1,72 @@
+// The cpu reference 2-D convolution layer, y = act(conv(x) + b), forward and backward, ordinary
+// (PyTorch nn.Conv2d) and transposed (nn.ConvTranspose2d). NCHW activations; weights in PyTorch's
+// layouts. float runs oneDNN convolution primitives (chosen over an im2col + GEMM lowering by
+// measurement: kernels/cpu/conv.cpp); double is a plain loop reference (the fp64 gradient checks,
+// and what the float path is tested against). The dense layer's contract (kernels/cpu/dense.h).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/activation.h"
+
+namespace ae::cpu {
+
+// The shapes of one convolution layer. x is [batch, in_c, in_h, in_w], y [batch, out_c, out_h(),
+// out_w()]. Weights: [out_c, in_c, k_h, k_w] (Conv2d), or with `transposed` [in_c, out_c, k_h, k_w]
+// (ConvTranspose2d: the weight of the ordinary convolution mapping y's shape back to x's). Bias
+// [out_c]. Padding is symmetric; out_pad_* (transposed only) adds rows/columns at the bottom/right.
+// Dilation 1 is none.
+struct ConvGeometry {
+  int64_t batch, in_c, in_h, in_w, out_c, k_h, k_w;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, out_pad_h = 0, out_pad_w = 0;
+  bool transposed = false;
+
+  // As PyTorch computes them:
+  //   Conv2d           ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1
+  //   ConvTranspose2d  (H − 1)s − 2p + d(k−1) + out_pad + 1
+  int64_t out_h() const;
+  int64_t out_w() const;
+  int64_t x_size() const { return batch * in_c * in_h * in_w; }
+  int64_t y_size() const { return batch * out_c * out_h() * out_w(); }
+  int64_t w_size() const { return out_c * in_c * k_h * k_w; }
+
+  // Throws ae::Error with a one-line message naming the input and weight shapes when the layer is
+  // not one PyTorch would build: a size, stride or dilation below 1 (batch may be 0), a negative
+  // padding, a dilated kernel larger than the padded input (Conv2d), an output padding on a Conv2d
+  // or not smaller than either the stride or the dilation (ConvTranspose2d), an empty output.
+  void validate() const;
+};
+
+// y = act(conv(x) + b); z, when non-null, receives the pre-activation conv(x) + b. y and z must not
+// alias x, w, b or each other. Validates g. Every element of y (and z) is written.
+template <typename T>
+void conv2d_forward(const ConvGeometry& g,
+                    const T* x,  // [batch, in_c, in_h, in_w]
+                    const T* w,  // [out_c, in_c, k_h, k_w]; transposed: [in_c, out_c, k_h, k_w]
+                    const T* b,  // [out_c], or nullptr for no bias
+                    Act act,
+                    T* y,   // [batch, out_c, out_h, out_w]
+                    T* z);  // [batch, out_c, out_h, out_w] pre-activation, or nullptr when not kept
+
+// Backward of conv2d_forward, as dense_backward:
+//   dz = dy ⊙ act′ (from z when z is given, else from y — gelu needs z and throws without it),
+//   db = Σ dz over batch, rows and columns (per channel, a fixed order for any thread count),
+//   dW = the weight gradient of conv(x) at dz,  dx = the data gradient at dz.
+// dz is scratch for the activation gradient and may alias dy (then dy is overwritten). y may be
+// null when z is given or act is linear. With accumulate_dw, dw is added to instead of overwritten,
+// and likewise db with accumulate_db. dx is overwritten; it must not alias anything else.
+template <typename T>
+void conv2d_backward(const ConvGeometry& g,
+                     const T* dy,  // [batch, out_c, out_h, out_w] ∂L/∂y
+                     const T* y,   // [batch, out_c, out_h, out_w] forward output, or nullptr (above)
+                     const T* z,   // [batch, out_c, out_h, out_w] pre-activation, or nullptr
+                     Act act,
+                     const T* x,  // [batch, in_c, in_h, in_w] forward input
+                     const T* w,  // as conv2d_forward's w
+                     T* dz,       // [batch, out_c, out_h, out_w] scratch, may alias dy
+                     T* dw,       // as w
+                     T* db,       // [out_c], or nullptr when the layer has no bias
+                     T* dx,       // [batch, in_c, in_h, in_w], or nullptr when x needs no gradient
+                     bool accumulate_dw, bool accumulate_db);
+
+}  // namespace ae::cpu
