@@ -21,6 +21,8 @@
 //   im2col + sgemm    203/604/393  87/360/360  188/561/760  total 3.52 ms  (per sample, 1 thread each)
 // Blocked wins everywhere but the data gradient onto one or two channels (an image: the
 // transposed decoder's last forward), where its padded layout loses and the plain layout is kept.
+// Through conv2d_forward/backward (relu, bias, dW, db and dx), the six layers of the encoder and its
+// mirror at batch 128 on 2 threads: forward 0.91 ms, backward 2.43 ms in all.
 // Bitwise reproducible for a given thread count (oneDNN partitions by shape and threads only).
 // double, and float Cores oneDNN cannot express (an output padding ≥ the stride, allowed when
 // smaller than the dilation): plain loops, each output element summed by one thread in a fixed order.
@@ -473,17 +475,24 @@ void add_bias(const T* b, int64_t planes, int64_t C, int64_t hw, T* pre) {
   });
 }
 
-// db[c] (+)= Σ dz[n, c, :] over n then positions, one thread per channel: the same bits for any
-// thread count.
+// db[c] (+)= Σ dz[n, c, :], one thread per channel: the same bits for any thread count. Position i
+// of every plane adds into lane i mod LANES (lanes vectorize; one running sum would be a chain of
+// dependent adds, 4× slower at batch 128), the lanes are added in order at the end.
 template <typename T>
 void channel_sums(const T* dz, int64_t N, int64_t C, int64_t hw, T* db, bool accumulate) {
+  constexpr int64_t LANES = 16;
   for_slices(C, N * C * hw, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      T acc = T(0);
+      T lane[LANES] = {};
       for (int64_t n = 0; n < N; ++n) {
         const T* v = dz + (n * C + c) * hw;  // [hw]
-        for (int64_t i = 0; i < hw; ++i) acc += v[i];
+        int64_t i = 0;
+        for (; i + LANES <= hw; i += LANES)
+          for (int64_t l = 0; l < LANES; ++l) lane[l] += v[i + l];
+        for (; i < hw; ++i) lane[i % LANES] += v[i];
       }
+      T acc = T(0);
+      for (int64_t l = 0; l < LANES; ++l) acc += lane[l];
       db[c] = accumulate ? db[c] + acc : acc;
     }
   });
