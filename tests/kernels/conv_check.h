@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/kernels/grad_check.h"
+
 namespace ae::convtest {
 
 // A float result of a reduction of K terms, each of magnitude at most `scale`, against the double
@@ -25,12 +27,9 @@ inline double f32_bound(int64_t K, double scale, double ref) {
   return 32 * eps * scale * std::sqrt(static_cast<double>(K > 1 ? K : 1)) + 32 * eps * std::fabs(ref);
 }
 
+// Uniform values in [lo, hi): the gradient checks' generator (tests/kernels/grad_check.h).
 inline std::vector<double> uniform(size_t n, uint64_t seed, double lo = -1, double hi = 1) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<double> v(n);
-  for (auto& e : v) e = d(rng);
-  return v;
+  return gradcheck::random_vec(n, seed, lo, hi);
 }
 
 // Integers in [−r, r]: products and every partial sum of a convolution of them are exact in float.
