@@ -1,5 +1,6 @@
-// The one shared-memory tiled GEMM of ae's dense kernels (device code only; included by
-// dense_fwd.cu and dense_bwd.cu, which instantiate it and own its launchers).
+// The one shared-memory tiled GEMM of ae's fp32 kernels (device code only; included by
+// dense_fwd.cu and dense_bwd.cu, which instantiate gemm_kernel and own its launchers, and by
+// conv.cu, whose implicit-GEMM convolutions run the same main loop with im2col operand loaders).
 //
 //   C(r, s) = Σ_t A(r, t) · B(s, t)        r < R, s < S, t < T_LEN
 //
@@ -115,35 +116,50 @@ struct Params {
 static_assert(BM == 64 && TM == 4, "sparsity.cu's column partials assume 64-row blocks of 4-row groups");
 static_assert(BM / TM <= BK, "the column statistic's row groups meet in the A tile");
 
-// Stages one operand's 64×16 slice (rows r0.., steps t0..) into registers. With T_CONTIG the
-// operand is contiguous in t: 16 neighbouring threads read 16 neighbouring t of one row;
-// otherwise 64 neighbouring threads read 64 neighbouring r. Out-of-range elements are zero.
+// A loader is an operand's element function: `static constexpr bool T_CONTIG` (which register
+// layout load_slice uses: with T_CONTIG, 16 neighbouring threads read 16 neighbouring t of one row;
+// otherwise 64 neighbouring threads read 64 neighbouring r) and `T at(int64_t r, int64_t t) const`
+// for an element in range. StridedLoader is the dense kernels' (an Operand); kernels/cuda/conv.cu
+// adds the convolution's im2col gathers, which is how the one main loop below serves both.
+//
+// The dense operand: Operand<T> at p[r·rs + t·ts], with act′, corruption and a code penalty.
 // NOISY: the operand may carry a corruption (a separate instantiation, so the GEMMs of models
 // without one keep their registers: the Philox rounds and the normal draw's log/cos are not free).
-template <bool T_CONTIG, bool NOISY, LoadPenalty PEN, typename T>
-__device__ __forceinline__ void load_slice(const Operand<T>& op, int64_t rows, int64_t t_len, int64_t r0, int64_t t0,
+template <typename T, bool T_CONTIG_, bool NOISY = false, LoadPenalty PEN = LoadPenalty::none>
+struct StridedLoader {
+  static constexpr bool T_CONTIG = T_CONTIG_;
+  const Operand<T>& op;
+  __device__ __forceinline__ T at(int64_t r, int64_t t) const {
+    const int64_t off = r * op.rs + t * op.ts;
+    T v = op.p[off];
+    if (NOISY && op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
+      v = T(corrupt(op.noise, float(v), op.steps->seed, uint64_t(op.steps->step), uint64_t(off)));
+    // The penalties' gradients are added with __fadd_rn (never contracted into an FMA), rounded as
+    // the unfused gradient op and add round them.
+    if constexpr (PEN == LoadPenalty::sparsity)  // dy + dvalue·∂penalty/∂h
+      v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_at[off], op.pen_unit[op.pen_unit_is_r ? r : t], *op.pen_dvalue,
+                                     op.pen_inv_batch));
+    if (op.act != Act::linear)
+      v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
+    if constexpr (PEN == LoadPenalty::contractive)  // dy·act′ + dvalue·∂penalty/∂z
+      v = __fadd_rn(v, contractive_grad_z(op.act, op.pen_at[off], op.pen_unit[op.pen_unit_is_r ? r : t],
+                                          *op.pen_dvalue, op.pen_inv_batch));
+    return v;
+  }
+};
+
+// Stages one operand's 64×16 slice (rows r0.., steps t0..) into registers, in the loader's layout.
+// Out-of-range elements are zero: any R, S, T_LEN.
+template <class LOADER, typename T>
+__device__ __forceinline__ void load_slice(const LOADER& ld, int64_t rows, int64_t t_len, int64_t r0, int64_t t0,
                                            int tid, T (&reg)[LOADS]) {
+  constexpr bool T_CONTIG = LOADER::T_CONTIG;
 #pragma unroll
   for (int i = 0; i < LOADS; ++i) {
     const int r = T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % BM;
     const int t = T_CONTIG ? tid % BK : tid / BM + i * (THREADS / BM);
     T v = T(0);
-    if (r0 + r < rows && t0 + t < t_len) {
-      const int64_t off = (r0 + r) * op.rs + (t0 + t) * op.ts;
-      v = op.p[off];
-      if (NOISY && op.noise.kind != NoiseKind::none)  // a uniform branch: the same for every thread
-        v = T(corrupt(op.noise, float(v), op.steps->seed, uint64_t(op.steps->step), uint64_t(off)));
-      // The penalties' gradients are added with __fadd_rn (never contracted into an FMA), rounded as
-      // the unfused gradient op and add round them.
-      if constexpr (PEN == LoadPenalty::sparsity)  // dy + dvalue·∂penalty/∂h
-        v = __fadd_rn(v, sparsity_grad(op.pen, op.pen_at[off], op.pen_unit[op.pen_unit_is_r ? r0 + r : t0 + t],
-                                       *op.pen_dvalue, op.pen_inv_batch));
-      if (op.act != Act::linear)
-        v = v * (op.aux_is_z ? act_derivative_from_z(op.act, op.aux[off]) : act_derivative_from_y(op.act, op.aux[off]));
-      if constexpr (PEN == LoadPenalty::contractive)  // dy·act′ + dvalue·∂penalty/∂z
-        v = __fadd_rn(v, contractive_grad_z(op.act, op.pen_at[off], op.pen_unit[op.pen_unit_is_r ? r0 + r : t0 + t],
-                                            *op.pen_dvalue, op.pen_inv_batch));
-    }
+    if (r0 + r < rows && t0 + t < t_len) v = ld.at(r0 + r, t0 + t);
     reg[i] = v;
   }
 }
@@ -156,6 +172,48 @@ __device__ __forceinline__ void store_slice(T (*tile)[BM + PAD], int tid, const 
     const int r = T_CONTIG ? tid / BK + i * (THREADS / BK) : tid % BM;
     const int t = T_CONTIG ? tid % BK : tid / BM + i * (THREADS / BM);
     tile[t][r] = reg[i];
+  }
+}
+
+// The main loop of every tiled GEMM of ae (gemm_kernel below, the convolutions of conv.cu):
+// acc (4×4 per thread, zeroed by the caller) += Σ_t A(r, t)·B(s, t) over the block's 64×64 tile
+// (rows r0.., columns s0..), the reduction in K-steps of 16 staged through the shared tiles as and
+// bs ([t][r], [t][s]); with sums_rows, row_acc += Σ_t A(r0 + tid, t) in t order (threads < BM).
+// Both barriers of the kernels are here, so the barrier mutants cover every caller.
+template <class LOADER_A, class LOADER_B, typename T>
+__device__ __forceinline__ void mainloop(const LOADER_A& la, const LOADER_B& lb, int64_t R, int64_t S, int64_t T_LEN,
+                                         int64_t r0, int64_t s0, int tid, T (*as)[BM + PAD], T (*bs)[BN + PAD],
+                                         T (&acc)[TM][TN], bool sums_rows, T& row_acc) {
+  const int tx = tid % (BN / TN), ty = tid / (BN / TN);  // this thread's 4×4 block: rows ty·4.., cols tx·4..
+  T ra[LOADS], rb[LOADS];
+  load_slice(la, R, T_LEN, r0, 0, tid, ra);
+  load_slice(lb, S, T_LEN, s0, 0, tid, rb);
+  for (int64_t t0 = 0; t0 < T_LEN; t0 += BK) {
+    store_slice<LOADER_A::T_CONTIG>(as, tid, ra);
+    store_slice<LOADER_B::T_CONTIG>(bs, tid, rb);
+    AE_GEMM_BARRIER(1);     // the slice is complete before anyone multiplies it
+    if (t0 + BK < T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
+      load_slice(la, R, T_LEN, r0, t0 + BK, tid, ra);
+      load_slice(lb, S, T_LEN, s0, t0 + BK, tid, rb);
+    }
+#pragma unroll
+    for (int t = 0; t < BK; ++t) {
+      T av[TM], bv[TN];
+#pragma unroll
+      for (int i = 0; i < TM; ++i) av[i] = as[t][ty * TM + i];
+#pragma unroll
+      for (int j = 0; j < TN; ++j) bv[j] = bs[t][tx * TN + j];
+#pragma unroll
+      for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    if (sums_rows) {
+      // Rows past T_LEN were loaded as zeros: adding +0 to a sum that started at +0 changes no bit.
+#pragma unroll
+      for (int t = 0; t < BK; ++t) row_acc += as[t][tid];
+    }
+    AE_GEMM_BARRIER(2);  // everyone is done reading the slice before the next one overwrites it
   }
 }
 
@@ -196,36 +254,8 @@ __global__ void __launch_bounds__(THREADS) gemm_kernel(const Params<T> p) {
     for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
   T row_acc = T(0);  // Σ_t A(r0 + tid, t), in t order
 
-  T ra[LOADS], rb[LOADS];
-  load_slice<A_T_CONTIG, NOISY_A, PEN_A>(p.a, p.R, p.T_LEN, r0, 0, tid, ra);
-  load_slice<B_T_CONTIG, NOISY_B, LoadPenalty::none>(p.b, p.S, p.T_LEN, s0, 0, tid, rb);
-  for (int64_t t0 = 0; t0 < p.T_LEN; t0 += BK) {
-    store_slice<A_T_CONTIG>(as, tid, ra);
-    store_slice<B_T_CONTIG>(bs, tid, rb);
-    AE_GEMM_BARRIER(1);       // the slice is complete before anyone multiplies it
-    if (t0 + BK < p.T_LEN) {  // prefetch the next slice; its loads are in flight during the FMAs
-      load_slice<A_T_CONTIG, NOISY_A, PEN_A>(p.a, p.R, p.T_LEN, r0, t0 + BK, tid, ra);
-      load_slice<B_T_CONTIG, NOISY_B, LoadPenalty::none>(p.b, p.S, p.T_LEN, s0, t0 + BK, tid, rb);
-    }
-#pragma unroll
-    for (int t = 0; t < BK; ++t) {
-      T av[TM], bv[TN];
-#pragma unroll
-      for (int i = 0; i < TM; ++i) av[i] = as[t][ty * TM + i];
-#pragma unroll
-      for (int j = 0; j < TN; ++j) bv[j] = bs[t][tx * TN + j];
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j) acc[i][j] += av[i] * bv[j];
-    }
-    if (sums_rows) {
-      // Rows past T_LEN were loaded as zeros: adding +0 to a sum that started at +0 changes no bit.
-#pragma unroll
-      for (int t = 0; t < BK; ++t) row_acc += as[t][tid];
-    }
-    AE_GEMM_BARRIER(2);  // everyone is done reading the slice before the next one overwrites it
-  }
+  mainloop(StridedLoader<T, A_T_CONTIG, NOISY_A, PEN_A>{p.a}, StridedLoader<T, B_T_CONTIG, NOISY_B>{p.b}, p.R, p.S,
+           p.T_LEN, r0, s0, tid, as, bs, acc, sums_rows, row_acc);
 
   if (sums_rows && r0 + tid < p.R) {
     T* out = p.row_sum + r0 + tid;
