@@ -24,11 +24,30 @@ int ParamRegistry::index_of(const std::string& name) const {
 ParamRegistry param_registry(const Spec& spec) {
   ParamRegistry r;
   const int64_t n = spec.num_layers(), n_enc = int64_t(spec.encoder.size());
+  // A convolution's weight needs its input channels: the shape of the tensor before it.
+  const std::vector<Shape> shapes = spec.convolutional() ? spec.layer_shapes() : std::vector<Shape>();
   for (int64_t l = 0; l < n; ++l) {
     const std::string prefix = layer_param_prefix(spec, l);
     const LayerSpec& ls = spec.layer(l);
     LayerParams lp;
     lp.weight_name = prefix + ".weight";
+    if (ls.kind != LayerKind::dense) {  // PyTorch's layouts: Conv2d [out, in, k, k], ConvTranspose2d [in, out, k, k]
+      if (ls.is_conv()) {
+        const int64_t in_c = (l == 0 ? spec.input_shape : shapes[size_t(l - 1)])[0];
+        const std::vector<int64_t> dims = ls.kind == LayerKind::conv2d ? std::vector<int64_t>{ls.channels, in_c, ls.kernel, ls.kernel}
+                                                                        : std::vector<int64_t>{in_c, ls.channels, ls.kernel, ls.kernel};
+        lp.weight = int(r.params.size());
+        r.params.push_back({lp.weight_name, dims, ParamKind::weight, int(l), ls.act, {0}});
+        if (ls.bias) {
+          lp.bias = int(r.params.size());
+          r.params.push_back({prefix + ".bias", {ls.channels}, ParamKind::bias, int(l), ls.act, {0}});
+        }
+      } else {
+        lp.weight_name.clear();  // pools, upsample and reshape have no parameters
+      }
+      r.layers.push_back(lp);
+      continue;
+    }
     if (ls.variational) {  // the μ and log σ² heads as one GEMM: rows [0, N) μ, [N, 2N) log σ²
       lp.weight_name = "mu_logvar.weight";
       lp.weight = int(r.params.size());

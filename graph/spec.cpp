@@ -3,6 +3,7 @@
 
 #include "graph/json_text.h"
 #include "graph/param_registry.h"
+#include "graph/spec_conv.h"
 
 #include <algorithm>
 #include <charconv>
@@ -76,9 +77,10 @@ int64_t narrowest_layer(const std::vector<LayerSpec>& layers) {
   return best;
 }
 
-Spec split_at(int64_t input, const std::vector<LayerSpec>& layers, int64_t code) {
+Spec split_at(const Spec& input, const std::vector<LayerSpec>& layers, int64_t code) {
   Spec s;
-  s.input = input;
+  s.input = input.input;
+  s.input_shape = input.input_shape;
   s.encoder.assign(layers.begin(), layers.begin() + code + 1);
   s.decoder.assign(layers.begin() + code + 1, layers.end());
   return s;
@@ -107,9 +109,11 @@ std::vector<LayerSpec> parse_layer_list(const nlohmann::json& arr, const std::st
     LayerSpec ls;
     if (l.is_number_integer()) {
       ls.units = parse_int_field(l, where, origin);
+    } else if (l.is_object() && l.contains("type") && l["type"] != "dense") {
+      ls = spec_conv::parse_layer_json(l, where, origin);
     } else if (l.is_object()) {
       for (auto it = l.begin(); it != l.end(); ++it)
-        if (it.key() != "units" && it.key() != "act" && it.key() != "variational")
+        if (it.key() != "units" && it.key() != "act" && it.key() != "variational" && it.key() != "type")
           AE_FAIL(origin, ": unknown field ", q(it.key()), " in ", where, "; expected: units, act, variational");
       if (!l.contains("units")) AE_FAIL(origin, ": ", where, ".units is missing");
       ls.units = parse_int_field(l["units"], where + ".units", origin);
@@ -144,11 +148,13 @@ std::string Spec::to_compact() const {
   std::vector<LayerSpec> all(encoder);
   all.insert(all.end(), decoder.begin(), decoder.end());
   bool marked = narrowest_layer(all) != int64_t(encoder.size()) - 1;
-  std::string s = std::to_string(input);
+  std::string s = input_shape.empty() ? std::to_string(input)
+                                      : std::to_string(input_shape[0]) + "x" + std::to_string(input_shape[1]) + "x" +
+                                            std::to_string(input_shape[2]);
   for (int64_t l = 0; l < num_layers(); ++l) {
-    s += "-" + std::to_string(layer(l).units);
-    if (layer(l).variational) s += 'v';
-    else if (layer(l).act != Act::linear) s += act_letter(layer(l).act);
+    if (layer(l).kind != LayerKind::dense) s += "-" + spec_conv::layer_token(layer(l));  // with its activation
+    else if (layer(l).variational) s += "-" + std::to_string(layer(l).units) + 'v';
+    else s += "-" + std::to_string(layer(l).units) + (layer(l).act != Act::linear ? std::string(1, act_letter(layer(l).act)) : "");
     if (marked && l == int64_t(encoder.size()) - 1) s += "*";
   }
   if (tied) s += std::string(TIED_SUFFIX);
@@ -179,12 +185,17 @@ nlohmann::json Spec::to_json() const {
   auto list = [](const std::vector<LayerSpec>& v) {
     nlohmann::json a = nlohmann::json::array();
     for (const auto& l : v) {
+      if (l.kind != LayerKind::dense) {
+        a.push_back(spec_conv::layer_json(l));
+        continue;
+      }
       a.push_back({{"units", l.units}, {"act", act_name(l.act)}});
       if (l.variational) a.back()["variational"] = true;  // absent when false: files are as before
     }
     return a;
   };
   nlohmann::json j = {{"input", input}, {"encoder", list(encoder)}, {"decoder", list(decoder)}};
+  if (!input_shape.empty()) j["input"] = input_shape;
   if (tied) j["tied"] = true;  // absent when false: untied files are as before
   if (sparsity.kind == Sparsity::Kind::l1) j["sparsity"] = {{"kind", "l1"}, {"lambda", sparsity.lambda}};
   if (sparsity.kind == Sparsity::Kind::kl)
@@ -462,19 +473,30 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     }
   if (tokens.size() < 3)
     AE_FAIL(origin, ": ", q(text), " needs an input width and at least two layers, e.g. 784-256r-32-256r-784s (", LETTERS_HELP, ")");
-  int64_t input = parse_units(tokens[0], origin, tokens[0]);
+  Spec input;  // its input and input_shape
+  if (auto shape = spec_conv::parse_input_token(tokens[0], origin)) {
+    input.input_shape = *shape;
+    input.input = shape_elements(*shape);
+  } else {
+    input.input = parse_units(tokens[0], origin, tokens[0]);
+  }
   std::vector<LayerSpec> layers;
   int64_t code = -1, variational = -1;
   for (size_t i = 1; i < tokens.size(); ++i) {
     std::string_view t = tokens[i];
-    bool is_code = !t.empty() && t.back() == '*';
+    // '*' marks the code layer; '|' too (it reads as the cut between encoder and decoder).
+    bool is_code = !t.empty() && (t.back() == '*' || t.back() == '|');
     if (is_code) {
-      if (code >= 0) AE_FAIL(origin, ": more than one layer is marked as the code with '*'");
+      if (code >= 0) AE_FAIL(origin, ": more than one layer is marked as the code with '*' or '|'");
       if (i + 1 == tokens.size()) AE_FAIL(origin, ": the output layer ", q(t), " cannot be the code layer");
       code = int64_t(layers.size());
       t.remove_suffix(1);
     }
     LayerSpec ls;
+    if (spec_conv::is_layer_token(t)) {
+      layers.push_back(spec_conv::parse_layer_token(t, origin));
+      continue;
+    }
     if (!t.empty() && t.back() == 'v') {  // variational: linear heads; must be the code layer
       ls.variational = true;
       t.remove_suffix(1);
@@ -489,6 +511,8 @@ Spec parse_spec_compact(std::string_view text, std::string_view origin) {
     ls.units = parse_units(t, origin, tokens[i]);
     layers.push_back(ls);
   }
+  std::vector<std::string_view> layer_tokens(tokens.begin() + 1, tokens.end());
+  spec_conv::infer_shapes(input.input_tensor_shape(), layers, [&](size_t i) { return "layer " + q(layer_tokens[i]); }, origin);
   Spec s = split_at(input, layers, code >= 0 ? code : narrowest_layer(layers));
   s.tied = tied;
   s.sparsity = sparsity;
@@ -560,13 +584,16 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
               "; expected: input, encoder, decoder (or layers and code), tied, sparsity, contractive, noise, beta, kl_warmup, ",
               "adversarial");
   if (!j.contains("input")) AE_FAIL(origin, ": field 'input' (the number of input features) is missing");
-  int64_t input = parse_int_field(j["input"], "input", origin);
+  Spec input;  // its input and input_shape
+  if (j["input"].is_array()) spec_conv::parse_input_json(j["input"], input, origin);
+  else input.input = parse_int_field(j["input"], "input", origin);
   Spec s;
   if (j.contains("layers")) {
     if (j.contains("encoder") || j.contains("decoder"))
       AE_FAIL(origin, ": give either 'layers' (with an optional 'code' index) or 'encoder' and 'decoder', not both");
     auto layers = parse_layer_list(j["layers"], "layers", origin);
     if (layers.size() < 2) AE_FAIL(origin, ": 'layers' needs at least two layers (a code and an output)");
+    spec_conv::infer_shapes(input.input_tensor_shape(), layers, [](size_t i) { return "layers[" + std::to_string(i) + "]"; }, origin);
     int64_t code = narrowest_layer(layers);
     if (j.contains("code")) {
       if (!j["code"].is_number_integer()) AE_FAIL(origin, ": 'code' must be the index of a layer in 'layers'");
@@ -579,9 +606,18 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
     if (j.contains("code")) AE_FAIL(origin, ": 'code' is only used with 'layers'; with encoder/decoder the code is the last encoder layer");
     if (!j.contains("encoder")) AE_FAIL(origin, ": field 'encoder' is missing");
     if (!j.contains("decoder")) AE_FAIL(origin, ": field 'decoder' is missing");
-    s.input = input;
+    s.input = input.input;
+    s.input_shape = input.input_shape;
     s.encoder = parse_layer_list(j["encoder"], "encoder", origin);
     s.decoder = parse_layer_list(j["decoder"], "decoder", origin);
+    std::vector<LayerSpec> all(s.encoder);  // non-dense layers' widths come from their shapes
+    all.insert(all.end(), s.decoder.begin(), s.decoder.end());
+    const size_t n_enc = s.encoder.size();
+    spec_conv::infer_shapes(s.input_tensor_shape(), all, [&](size_t i) {
+      return i < n_enc ? "encoder[" + std::to_string(i) + "]" : "decoder[" + std::to_string(i - n_enc) + "]";
+    }, origin);
+    s.encoder.assign(all.begin(), all.begin() + int64_t(n_enc));
+    s.decoder.assign(all.begin() + int64_t(n_enc), all.end());
   }
   if (j.contains("tied")) {
     if (!j["tied"].is_boolean()) AE_FAIL(origin, ": 'tied' must be true or false, got ", json_shown(j["tied"]));
@@ -658,6 +694,7 @@ void validate_spec(const Spec& s, std::string_view origin) {
   if (s.input < 1) AE_FAIL(origin, ": input width must be ≥ 1");
   if (s.encoder.empty()) AE_FAIL(origin, ": the encoder needs at least one layer");
   if (s.decoder.empty()) AE_FAIL(origin, ": the decoder needs at least one layer");
+  if (s.convolutional()) spec_conv::validate_conv(s, origin);  // shapes first: the width checks below are theirs
   for (int64_t l = 0; l < s.num_layers(); ++l)
     if (s.layer(l).units < 1) AE_FAIL(origin, ": layer ", l, " has zero width");
   if (s.decoder.back().units != s.input)
@@ -744,8 +781,17 @@ std::string layer_param_prefix(const Spec& s, int64_t l) {
   bool in_encoder = l < int64_t(s.encoder.size());
   const auto& part = in_encoder ? s.encoder : s.decoder;
   int64_t local = in_encoder ? l : l - int64_t(s.encoder.size());
-  int64_t index = 0;  // position in nn.Sequential: each non-linear activation is its own module
-  for (int64_t i = 0; i < local; ++i) index += part[i].act == Act::linear ? 1 : 2;
+  // Position in nn.Sequential (spec.h): the layer's module, its activation unless linear, and an
+  // nn.Flatten before a dense layer whose input is [C,H,W] (it follows a non-dense layer, or is the
+  // first layer of an image input).
+  const int64_t first = in_encoder ? 0 : int64_t(s.encoder.size());
+  const auto flattens = [&](int64_t g) {
+    const bool image_in = g == 0 ? !s.input_shape.empty() : s.layer(g - 1).kind != LayerKind::dense;
+    return s.layer(g).kind == LayerKind::dense && image_in;
+  };
+  int64_t index = 0;
+  for (int64_t i = 0; i < local; ++i) index += 1 + (part[i].act == Act::linear ? 0 : 1) + (flattens(first + i) ? 1 : 0);
+  if (flattens(first + local)) ++index;
   return std::string(in_encoder ? "encoder." : "decoder.") + std::to_string(index);
 }
 

@@ -17,15 +17,44 @@
 
 namespace ae {
 
+// What a layer computes. dense is a fully connected layer (nn.Linear); the others are the
+// convolutional autoencoder's layers (issue 12) on NCHW tensors, with PyTorch's semantics so that a
+// model file loads into the matching nn.Sequential: conv2d (nn.Conv2d), conv_transpose2d
+// (nn.ConvTranspose2d), max_pool2d / avg_pool2d (ceil_mode false, avg counting padding as PyTorch's
+// default does), upsample (nn.Upsample, nearest, integer scale) and reshape (nn.Unflatten to
+// [C,H,W]). Square kernels, strides and paddings only: one int each.
+enum class LayerKind : uint8_t { dense, conv2d, conv_transpose2d, max_pool2d, avg_pool2d, upsample, reshape };
+const char* layer_kind_name(LayerKind k);  // the JSON "type": "dense", "conv2d", ...
+
 struct LayerSpec {
-  int64_t units = 0;       // output features of this dense layer
-  Act act = Act::linear;   // activation applied to its output
+  // Output features of this layer. Given for a dense layer; for the other kinds the parser derives
+  // it from the shapes (the output's C·H·W), so that the code layer (the narrowest), widths in
+  // messages and layer_in() read alike for every kind.
+  int64_t units = 0;
+  Act act = Act::linear;   // activation applied to its output (dense and convolutions only)
   // A variational code layer (compact letter 'v', JSON "variational": true): two linear heads on the
   // layer before, the mean μ and the log-variance log σ² of `units` each, and the code
   // z = μ + σ⊙ε (kernels/common/vae.h). Only the code layer (the narrowest, or the one marked)
   // may be variational: 'v' does not choose the code.
   bool variational = false;
+  LayerKind kind = LayerKind::dense;
+  int64_t channels = 0;        // conv2d, conv_transpose2d: output channels
+  int64_t kernel = 0;          // convolutions and pools: the (square) kernel size
+  int64_t stride = 1;          // convolutions; pools default to their kernel
+  int64_t padding = 0;         // convolutions and pools: zero padding on each side
+  int64_t dilation = 1;        // convolutions
+  int64_t output_padding = 0;  // conv_transpose2d: added to one side of the output (< stride or < dilation)
+  bool bias = true;            // convolutions: a per-channel bias [out]; dense layers always have one
+  int64_t scale = 0;           // upsample: the integer factor on H and W (nearest)
+  std::vector<int64_t> shape;  // reshape: the target [C, H, W]
+  bool is_conv() const { return kind == LayerKind::conv2d || kind == LayerKind::conv_transpose2d; }
+  bool operator==(const LayerSpec&) const = default;
 };
+
+// A tensor's shape per sample: {C, H, W} for an image, {N} for a flat vector of N features.
+using Shape = std::vector<int64_t>;
+int64_t shape_elements(const Shape& s);
+std::string shape_string(const Shape& s);  // "[16,28,28]", "[784]"
 
 // An activity penalty on the code layer's output h, a named objective term of its own, weighted
 // by `lambda` (λ for l1, β for kl):
@@ -78,7 +107,11 @@ struct Adversarial {
 const char* prior_kind_name(PriorKind k);
 
 struct Spec {
-  int64_t input = 0;                 // input features (= reconstruction width)
+  int64_t input = 0;                 // input features (= reconstruction width; C·H·W for an image)
+  // An image input's {C, H, W} (compact "1x28x28", JSON "input": [1, 28, 28]); empty: a flat input
+  // of `input` features, as every dense spec has. A dense layer after a [C,H,W] tensor reads its
+  // C·H·W features (the nn.Flatten that PyTorch needs there is implicit).
+  Shape input_shape;
   std::vector<LayerSpec> encoder;    // input → code; the code is the last encoder layer's output
   std::vector<LayerSpec> decoder;    // code → reconstruction
   bool tied = false;                 // each decoder layer uses its mirror encoder layer's weight, transposed
@@ -104,7 +137,24 @@ struct Spec {
   std::string to_compact() const;       // "784-256r-32-256r-784s"; the code layer is marked by '|' only if ambiguous
   nlohmann::json to_json() const;       // {"input":..,"encoder":[..],"decoder":[..]}
   int64_t parameter_count() const;  // from the parameter registry (graph/param_registry.h)
+
+  // Whether any layer is not dense, or the input is an image: such a spec is convolutional.
+  bool convolutional() const;
+  // The input's shape: input_shape, or {input} when flat.
+  Shape input_tensor_shape() const { return input_shape.empty() ? Shape{input} : input_shape; }
+  // Each layer's output shape (index l as layer(l)), by PyTorch's formulas:
+  //   conv2d            H' = ⌊(H + 2p − d(k−1) − 1) / s⌋ + 1
+  //   conv_transpose2d  H' = (H − 1)s − 2p + d(k−1) + op + 1
+  //   pools             H' = ⌊(H + 2p − k) / s⌋ + 1  (ceil_mode false)
+  //   upsample          H' = H·scale;  reshape: its shape;  dense: {units}
+  // The spec must be valid (validate_spec).
+  std::vector<Shape> layer_shapes() const;
+  bool operator==(const Spec&) const = default;
 };
+
+// Refuses a convolutional spec (Spec::convolutional) where the graph cannot yet lower one, with one
+// line naming the first such layer's compact token (issue 12: the spec parses, training comes later).
+void require_dense_layers(const Spec& spec, std::string_view origin);
 
 // Parses `text`: JSON when it starts with '{', a file's contents when it names an existing
 // .json file, else the compact form. `origin` (a file name or "--spec") prefixes error messages.
@@ -141,8 +191,16 @@ int64_t parse_kl_warmup(std::string_view text, std::string_view origin);
 Adversarial parse_discriminator(std::string_view text, std::string_view origin);
 PriorKind parse_prior(std::string_view text, std::string_view origin);
 
-// PyTorch nn.Sequential state_dict names of the layer's weight/bias: activation modules take
-// an index too, so "784-256r-32" gives encoder.0 and encoder.2.
+// PyTorch nn.Sequential state_dict names of the layer's weight/bias. encoder and decoder are each
+// one nn.Sequential, and every module takes an index:
+//   - the layer's own module: nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d,
+//     nn.AvgPool2d, nn.Upsample(scale_factor=S, mode="nearest") or nn.Unflatten(1, (C, H, W));
+//   - its activation, when not linear (nn.ReLU, nn.Sigmoid, ...), right after it;
+//   - an nn.Flatten() right before a dense layer whose input is a [C,H,W] tensor (in the decoder,
+//     that includes an image-shaped code).
+// So "784-256r-32" gives encoder.0 and encoder.2, and "1x28x28-C16k3s2p1r-M2-64-..." gives the
+// conv encoder.0 (ReLU 1, MaxPool 2, Flatten 3) and the dense encoder.4. Layers without parameters
+// (pools, upsample, reshape) have a prefix too: the module they are.
 std::string layer_param_prefix(const Spec& spec, int64_t l);
 // The same for discriminator layer l: "16-64r-64r-1" gives discriminator.0, .2 and .4.
 std::string discriminator_param_prefix(const Spec& spec, int64_t l);
