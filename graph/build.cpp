@@ -268,6 +268,9 @@ std::vector<TrainingPhase> training_phases(const Spec& spec) {
 }
 
 Graph build_graph(const Spec& spec, const BuildOptions& opt) {
+  // The spec parses convolutional layers before the graph lowers them: refuse here, once, so every
+  // command that builds a graph (train, info, plan, ...) says so in one line instead of crashing.
+  require_dense_layers(spec, "spec");
   Graph g;
   g.phase = opt.mode == GraphMode::train ? opt.phase : 0;
   const ParamRegistry reg = param_registry(spec);
