@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "graph/build.h"
 #include "graph/param_registry.h"
 #include "graph/spec.h"
 #include "kernels/common/error.h"
@@ -207,6 +208,192 @@ TEST(Spec, VariationalRoundTripsAndStaysOnTheCodeLayer) {
   EXPECT_NE(error_of("784-400r-20v-400r-784s:beta=-2").find("beta '-2' must be a finite number ≥ 0"), std::string::npos);
   EXPECT_NE(error_of("784-400r-20-400r-784s:beta=2").find("no variational code layer"), std::string::npos);
   EXPECT_NE(error_of("784-400r-20v-400r-784s:kl_warmup=1.5").find("whole number of steps"), std::string::npos);
+}
+
+// ---- Convolutional layers (issue 12): the spec only; the graph does not lower them yet. ----
+
+constexpr const char* CLASSIC = "1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7|-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s";
+
+// name → shape of every stored parameter, in order.
+std::vector<std::pair<std::string, std::vector<int64_t>>> params_of(const Spec& s) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> r;
+  for (const ParamDef& p : param_registry(s).params) r.emplace_back(p.name, p.dims);
+  return r;
+}
+
+void expect_round_trips(const Spec& s) {
+  EXPECT_EQ(parse_spec(s.to_compact()), s) << s.to_compact();
+  EXPECT_EQ(parse_spec(s.to_json().dump()), s) << s.to_json().dump();
+  EXPECT_EQ(parse_spec_json(s.to_json(), "test"), s) << s.to_json().dump();
+}
+
+TEST(SpecConv, ClassicShapesCodeAndCompact) {
+  Spec s = parse_spec(CLASSIC);
+  EXPECT_EQ(s.input, 784);
+  EXPECT_EQ(s.input_shape, (Shape{1, 28, 28}));
+  ASSERT_EQ(s.encoder.size(), 3u);
+  ASSERT_EQ(s.decoder.size(), 3u);
+  EXPECT_TRUE(s.convolutional());
+  EXPECT_EQ(s.code_units(), 64);
+  const LayerSpec& c = s.encoder[0];
+  EXPECT_EQ(c.kind, LayerKind::conv2d);
+  EXPECT_EQ(c.channels, 16);
+  EXPECT_EQ(c.kernel, 3);
+  EXPECT_EQ(c.stride, 2);
+  EXPECT_EQ(c.padding, 1);
+  EXPECT_EQ(c.act, Act::relu);
+  EXPECT_EQ(s.decoder[2].kind, LayerKind::conv_transpose2d);
+  EXPECT_EQ(s.decoder[2].output_padding, 1);
+  EXPECT_EQ(s.decoder[2].act, Act::sigmoid);
+  const std::vector<Shape> want = {{16, 14, 14}, {32, 7, 7}, {64, 1, 1}, {32, 7, 7}, {16, 14, 14}, {1, 28, 28}};
+  EXPECT_EQ(s.layer_shapes(), want);
+  // The code is the narrowest anyway, so the canonical form has no mark.
+  EXPECT_EQ(s.to_compact(), "1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s");
+  EXPECT_EQ(parse_spec("1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7*-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s"), s);
+  expect_round_trips(s);
+  EXPECT_FALSE(parse_spec("784-256r-32-256r-784s").convolutional());
+}
+
+TEST(SpecConv, ClassicPyTorchNamesShapesAndCount) {
+  // encoder = Sequential(Conv2d(1,16,3,2,1), ReLU, Conv2d(16,32,3,2,1), ReLU, Conv2d(32,64,7))
+  // decoder = Sequential(ConvTranspose2d(64,32,7), ReLU, ConvTranspose2d(32,16,3,2,1,1), ReLU,
+  //                      ConvTranspose2d(16,1,3,2,1,1), Sigmoid)
+  Spec s = parse_spec(CLASSIC);
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> want = {
+      {"encoder.0.weight", {16, 1, 3, 3}},  {"encoder.0.bias", {16}}, {"encoder.2.weight", {32, 16, 3, 3}},
+      {"encoder.2.bias", {32}},             {"encoder.4.weight", {64, 32, 7, 7}}, {"encoder.4.bias", {64}},
+      {"decoder.0.weight", {64, 32, 7, 7}}, {"decoder.0.bias", {32}}, {"decoder.2.weight", {32, 16, 3, 3}},
+      {"decoder.2.bias", {16}},             {"decoder.4.weight", {16, 1, 3, 3}},  {"decoder.4.bias", {1}}};
+  EXPECT_EQ(params_of(s), want);
+  EXPECT_EQ(s.parameter_count(), 144 + 16 + 4608 + 32 + 100352 + 64 + 100352 + 32 + 4608 + 16 + 144 + 1);
+}
+
+TEST(SpecConv, PoolsUpsampleReshapeAndDenseCode) {
+  // encoder = Sequential(Conv2d(1,8,3,padding=1), ReLU, MaxPool2d(2), AvgPool2d(2), Flatten, Linear(392,32))
+  // decoder = Sequential(Linear(32,392), ReLU, Unflatten(1,(8,7,7)), Upsample(2), ConvTranspose2d(8,1,3,2,1,1), Sigmoid)
+  Spec s = parse_spec("1x28x28-C8k3p1r-M2-A2-32-392r-R8x7x7-U2-T1k3s2p1o1s");
+  ASSERT_EQ(s.encoder.size(), 4u);
+  EXPECT_EQ(s.code_units(), 32);
+  EXPECT_EQ(s.encoder[1].kind, LayerKind::max_pool2d);
+  EXPECT_EQ(s.encoder[1].stride, 2);  // a pool's stride defaults to its kernel
+  EXPECT_EQ(s.encoder[2].kind, LayerKind::avg_pool2d);
+  const std::vector<Shape> want_shapes = {{8, 28, 28}, {8, 14, 14}, {8, 7, 7}, {32}, {392}, {8, 7, 7}, {8, 14, 14}, {1, 28, 28}};
+  EXPECT_EQ(s.layer_shapes(), want_shapes);
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> want = {
+      {"encoder.0.weight", {8, 1, 3, 3}}, {"encoder.0.bias", {8}},   {"encoder.5.weight", {32, 392}}, {"encoder.5.bias", {32}},
+      {"decoder.0.weight", {392, 32}},    {"decoder.0.bias", {392}}, {"decoder.4.weight", {8, 1, 3, 3}}, {"decoder.4.bias", {1}}};
+  EXPECT_EQ(params_of(s), want);
+  EXPECT_EQ(s.parameter_count(), 72 + 8 + 392 * 32 + 32 + 32 * 392 + 392 + 72 + 1);
+  EXPECT_EQ(layer_param_prefix(s, 1), "encoder.2");
+  EXPECT_EQ(layer_param_prefix(s, 2), "encoder.3");
+  EXPECT_EQ(layer_param_prefix(s, 5), "decoder.2");
+  EXPECT_EQ(layer_param_prefix(s, 6), "decoder.3");
+  const ParamRegistry r = param_registry(s);
+  EXPECT_EQ(r.layers[1].weight, -1);  // a pool has no parameters
+  EXPECT_EQ(r.layers[1].bias, -1);
+  expect_round_trips(s);
+}
+
+TEST(SpecConv, FlattenBeforeDenseDecoderOnImageCode) {
+  // encoder = Sequential(Conv2d(1,2,3, bias=False)); decoder = Sequential(Flatten, Linear(8,8), Linear(8,16), Unflatten)
+  Spec s = parse_spec("1x4x4-C2k3b0-8-16-R1x4x4");
+  EXPECT_EQ(s.code_units(), 8);  // [2,2,2]: 8 elements, the first of the narrowest
+  ASSERT_EQ(s.encoder.size(), 1u);
+  EXPECT_FALSE(s.encoder[0].bias);
+  const std::vector<std::pair<std::string, std::vector<int64_t>>> want = {
+      {"encoder.0.weight", {2, 1, 3, 3}}, {"decoder.1.weight", {8, 8}}, {"decoder.1.bias", {8}},
+      {"decoder.2.weight", {16, 8}},      {"decoder.2.bias", {16}}};
+  EXPECT_EQ(params_of(s), want);
+  EXPECT_EQ(s.parameter_count(), 18 + 64 + 8 + 128 + 16);
+  expect_round_trips(s);
+}
+
+TEST(SpecConv, EveryParameterRoundTrips) {
+  for (const char* text : {"3x10x10-C4k3s2p1d2b0t-T3k3s2p1o1d2g", "2x8x8-M3s2p1-A2s1-U2-R8x3x3-T2k2s3", "1x6x6-C1k3-T1k3", "1x8x8-C4k3s-T1k3s"})
+    expect_round_trips(parse_spec(text));
+  Spec d = parse_spec("3x10x10-C4k3s2p1d2b0t-T3k3s2p1o1d2g");
+  EXPECT_EQ(d.encoder[0].dilation, 2);
+  EXPECT_EQ(d.encoder[0].act, Act::tanh);
+  EXPECT_EQ(d.decoder[0].act, Act::gelu);
+  // A letter with digits is a parameter, a letter alone at the end the activation: C4k3s is a
+  // sigmoid convolution of stride 1.
+  Spec t = parse_spec("1x8x8-C4k3s-T1k3s");
+  EXPECT_EQ(t.encoder[0].stride, 1);
+  EXPECT_EQ(t.encoder[0].act, Act::sigmoid);
+  EXPECT_EQ(parse_spec("2x8x8-M3s2p1-A2s1-U2-R8x3x3-T2k2s3").encoder[0].padding, 1);
+}
+
+TEST(SpecConv, JsonForm) {
+  Spec s = parse_spec(R"({"input": [1, 28, 28],
+    "encoder": [{"type": "conv2d", "out_channels": 16, "kernel": 3, "stride": 2, "padding": 1, "act": "relu"},
+                {"type": "conv2d", "out_channels": 32, "kernel": 3, "stride": 2, "padding": 1, "act": "relu"},
+                {"type": "conv2d", "out_channels": 64, "kernel": 7}],
+    "decoder": [{"type": "conv_transpose2d", "out_channels": 32, "kernel": 7, "act": "relu"},
+                {"type": "conv_transpose2d", "out_channels": 16, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1, "act": "relu"},
+                {"type": "conv_transpose2d", "out_channels": 1, "kernel": 3, "stride": 2, "padding": 1, "output_padding": 1, "act": "sigmoid"}]})");
+  EXPECT_EQ(s, parse_spec(CLASSIC));
+  Spec p = parse_spec(R"({"input": [1, 28, 28], "layers": [{"type": "max_pool2d", "kernel": 2}, {"type": "dense", "units": 10},
+    {"units": 196}, {"type": "reshape", "shape": [1, 14, 14]}, {"type": "upsample", "scale": 2}]})");
+  EXPECT_EQ(p.code_units(), 10);
+  EXPECT_EQ(p.to_compact(), "1x28x28-M2-10-196-R1x14x14-U2");
+  EXPECT_EQ(p.to_json()["input"], nlohmann::json::parse("[1, 28, 28]"));
+  expect_round_trips(p);
+  // A dense spec's JSON is as before.
+  EXPECT_EQ(parse_spec("784-32-784").to_json()["input"], 784);
+}
+
+TEST(SpecConv, ParseErrorsNameTheFieldAndChoices) {
+  using test::expect_error;
+  expect_error([] { parse_spec(R"({"input": [1, 8, 8], "encoder": [{"type": "conv3d"}], "decoder": [8]})"); },
+               {"unknown layer type \"conv3d\" in encoder[0].type", "expected one of: dense, conv2d, conv_transpose2d, max_pool2d"});
+  expect_error([] { parse_spec(R"({"input": [1, 8, 8], "encoder": [{"type": "conv2d", "out_channels": 2, "kernel": 3, "strides": 2}], "decoder": [8]})"); },
+               {"unknown field 'strides' in encoder[0] (conv2d)", "expected: type, out_channels, kernel, stride, padding, dilation, bias, act"});
+  expect_error([] { parse_spec(R"({"input": [1, 8, 8], "encoder": [{"type": "max_pool2d"}], "decoder": [8]})"); },
+               {"encoder[0].kernel is missing"});
+  expect_error([] { parse_spec(R"({"input": [1, 8], "encoder": [4], "decoder": [8]})"); }, {"'input' must be a width (784) or an image shape [C, H, W]"});
+  expect_error([] { parse_spec("1x8x8-C4k3x2-64"); }, {"layer 'C4k3x2'", "unknown parameter 'x' for a conv2d; expected: k kernel, s stride"});
+  expect_error([] { parse_spec("1x8x8-C4-64"); }, {"layer 'C4'", "needs its kernel size"});
+  expect_error([] { parse_spec("1x8x8-M2r-64"); }, {"layer 'M2r'", "a max_pool2d has no activation"});
+  expect_error([] { parse_spec("1x8x8-C4k3k3-64"); }, {"parameter 'k' is given twice"});
+  expect_error([] { parse_spec("1x8-C4k3-64"); }, {"input '1x8' must be a width (784) or an image shape CxHxW"});
+  expect_error([] { parse_spec("1x8x8-C4k3v-64"); }, {"not yet with convolutional layers"});
+}
+
+TEST(SpecConv, ShapeErrorsNameTheLayerAndBothShapes) {
+  using test::expect_error;
+  expect_error([] { parse_spec("1x5x5-C4k7-T1k7"); }, {"layer 'C4k7' (conv2d): kernel 7 is larger than its padded input [1,5,5] (5 + 2·0 = 5)"});
+  expect_error([] { parse_spec(R"({"input": [1, 5, 5], "encoder": [{"type": "conv2d", "out_channels": 2, "kernel": 3, "dilation": 3}], "decoder": [25]})"); },
+               {"encoder[0] (conv2d): kernel 3 (dilated to 7) is larger than its padded input [1,5,5]"});
+  expect_error([] { parse_spec("1x8x8-C4k2s2-T1k2s2o2"); },
+               {"layer 'T1k2s2o2' (conv_transpose2d): output padding 2 must be smaller than the stride 2 or the dilation 1", "input [4,4,4]"});
+  expect_error([] { parse_spec("1x8x8-16-C4k3-64"); },
+               {"layer 'C4k3' (conv2d): needs a [C,H,W] input but gets the output [16] of layer '16', which is flat", "R16x7x7"});
+  expect_error([] { parse_spec("64-M2-64"); }, {"layer 'M2' (max_pool2d): needs a [C,H,W] input but gets the input [64]", "1x28x28"});
+  expect_error([] { parse_spec("1x8x8-16-R2x3x3-64"); },
+               {"layer 'R2x3x3' (reshape): reshape to [2,3,3] (18 elements) but its input [16] has 16"});
+  expect_error([] { parse_spec("1x8x8-M3p2-64"); }, {"padding 2 must be at most half the kernel 3"});
+  expect_error([] { parse_spec("1x28x28-C16k3p1r-C16k3p1"); }, {"decoder ends at [16,28,28] but the input is [1,28,28]"});
+  expect_error([] { parse_spec("1x28x28-C16k3p1r-784"); }, {"decoder ends at [784] but the input is [1,28,28]", "R1x28x28"});
+  expect_error([] { parse_spec(R"({"input": [1, 28, 28], "encoder": [{"type": "conv2d", "out_channels": 4, "kernel": 3}],
+      "decoder": [{"type": "conv_transpose2d", "out_channels": 4, "kernel": 3}]})"); },
+               {"decoder ends at [4,28,28] but the input is [1,28,28]"});
+}
+
+TEST(SpecConv, OptionsNotYetWithConvolutionalLayers) {
+  using test::expect_error;
+  const std::string base = "1x28x28-C16k3s2p1r-T1k3s2p1o1s";
+  for (const char* opt : {":tied", ":contractive=0.1", ":l1=0.001", ":mask=0.3", ":adversarial=3136-64r-1"})
+    expect_error([&] { parse_spec(base + opt); }, {"not yet with convolutional layers"});
+}
+
+TEST(SpecConv, BuildingAGraphSaysDoNotTrainYet) {
+  const Spec s = parse_spec(CLASSIC);
+  const std::string msg = test::expect_error([&] { build_graph(s, BuildOptions{}); },
+                                             {"convolutional layers (C16k3s2p1r) parse but do not train yet: the graph does not lower them (issue 12)"});
+  EXPECT_EQ(msg.find("spec: "), 0u) << msg;
+  test::expect_error([] { build_graph(parse_spec("1x4x4-16-R1x4x4"), BuildOptions{GraphMode::eval}); },
+                     {"convolutional layers (R1x4x4) parse but do not train yet"});
+  EXPECT_NO_THROW(build_graph(parse_spec("784-32-784"), BuildOptions{}));
 }
 
 }  // namespace
