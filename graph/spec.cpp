@@ -591,10 +591,21 @@ Spec parse_spec_json(const nlohmann::json& j, std::string_view origin) {
   if (j.contains("layers")) {
     if (j.contains("encoder") || j.contains("decoder"))
       AE_FAIL(origin, ": give either 'layers' (with an optional 'code' index) or 'encoder' and 'decoder', not both");
-    auto layers = parse_layer_list(j["layers"], "layers", origin);
+    // A layer may mark itself as the code with "code": true (as '*' or '|' does in the compact form).
+    nlohmann::json list = j["layers"];
+    std::optional<int64_t> marked;
+    for (size_t i = 0; list.is_array() && i < list.size(); ++i) {
+      if (!list[i].is_object() || !list[i].contains("code")) continue;
+      if (list[i]["code"] != true) AE_FAIL(origin, ": layers[", i, "].code must be true (it marks the code layer), got ", json_shown(list[i]["code"]));
+      if (marked || j.contains("code")) AE_FAIL(origin, ": more than one code layer is marked (\"code\": true or a 'code' index)");
+      marked = int64_t(i);
+      list[i].erase("code");
+    }
+    auto layers = parse_layer_list(list, "layers", origin);
     if (layers.size() < 2) AE_FAIL(origin, ": 'layers' needs at least two layers (a code and an output)");
     spec_conv::infer_shapes(input.input_tensor_shape(), layers, [](size_t i) { return "layers[" + std::to_string(i) + "]"; }, origin);
-    int64_t code = narrowest_layer(layers);
+    int64_t code = marked.value_or(narrowest_layer(layers));
+    if (marked && *marked + 1 >= int64_t(layers.size())) AE_FAIL(origin, ": the output layer layers[", *marked, "] cannot be the code layer");
     if (j.contains("code")) {
       if (!j["code"].is_number_integer()) AE_FAIL(origin, ": 'code' must be the index of a layer in 'layers'");
       code = j["code"].get<int64_t>();
@@ -775,24 +786,6 @@ std::string discriminator_param_prefix(const Spec& s, int64_t l) {
   int64_t index = 0;  // position in nn.Sequential: each non-linear activation is its own module
   for (int64_t i = 0; i < l; ++i) index += s.adversarial.layers[size_t(i)].act == Act::linear ? 1 : 2;
   return "discriminator." + std::to_string(index);
-}
-
-std::string layer_param_prefix(const Spec& s, int64_t l) {
-  bool in_encoder = l < int64_t(s.encoder.size());
-  const auto& part = in_encoder ? s.encoder : s.decoder;
-  int64_t local = in_encoder ? l : l - int64_t(s.encoder.size());
-  // Position in nn.Sequential (spec.h): the layer's module, its activation unless linear, and an
-  // nn.Flatten before a dense layer whose input is [C,H,W] (it follows a non-dense layer, or is the
-  // first layer of an image input).
-  const int64_t first = in_encoder ? 0 : int64_t(s.encoder.size());
-  const auto flattens = [&](int64_t g) {
-    const bool image_in = g == 0 ? !s.input_shape.empty() : s.layer(g - 1).kind != LayerKind::dense;
-    return s.layer(g).kind == LayerKind::dense && image_in;
-  };
-  int64_t index = 0;
-  for (int64_t i = 0; i < local; ++i) index += 1 + (part[i].act == Act::linear ? 0 : 1) + (flattens(first + i) ? 1 : 0);
-  if (flattens(first + local)) ++index;
-  return std::string(in_encoder ? "encoder." : "decoder.") + std::to_string(index);
 }
 
 }  // namespace ae

@@ -407,6 +407,25 @@ std::vector<Shape> Spec::layer_shapes() const {
   return spec_conv::infer_shapes(input_tensor_shape(), layers, [](size_t i) { return "layer " + std::to_string(i); }, "spec");
 }
 
+// Here, not in spec.cpp, since most of its rule is about the modules convolutional layers add.
+std::string layer_param_prefix(const Spec& s, int64_t l) {
+  bool in_encoder = l < int64_t(s.encoder.size());
+  const auto& part = in_encoder ? s.encoder : s.decoder;
+  int64_t local = in_encoder ? l : l - int64_t(s.encoder.size());
+  // Position in nn.Sequential (spec.h): the layer's module, its activation unless linear, and an
+  // nn.Flatten before a dense layer whose input is [C,H,W] (it follows a non-dense layer, or is the
+  // first layer of an image input).
+  const int64_t first = in_encoder ? 0 : int64_t(s.encoder.size());
+  const auto flattens = [&](int64_t g) {
+    const bool image_in = g == 0 ? !s.input_shape.empty() : s.layer(g - 1).kind != LayerKind::dense;
+    return s.layer(g).kind == LayerKind::dense && image_in;
+  };
+  int64_t index = 0;
+  for (int64_t i = 0; i < local; ++i) index += 1 + (part[i].act == Act::linear ? 0 : 1) + (flattens(first + i) ? 1 : 0);
+  if (flattens(first + local)) ++index;
+  return std::string(in_encoder ? "encoder." : "decoder.") + std::to_string(index);
+}
+
 void require_dense_layers(const Spec& s, std::string_view origin) {
   if (!s.convolutional()) return;
   std::string token = "input " + shape_string(s.input_shape);

@@ -337,6 +337,15 @@ TEST(SpecConv, JsonForm) {
   EXPECT_EQ(p.code_units(), 10);
   EXPECT_EQ(p.to_compact(), "1x28x28-M2-10-196-R1x14x14-U2");
   EXPECT_EQ(p.to_json()["input"], nlohmann::json::parse("[1, 28, 28]"));
+  // "code": true marks another layer as the code, as '|' does.
+  Spec m = parse_spec(R"({"input": [1, 4, 4], "layers": [{"type": "conv2d", "out_channels": 4, "kernel": 3, "code": true},
+    {"units": 2}, {"units": 16}, {"type": "reshape", "shape": [1, 4, 4]}]})");
+  EXPECT_EQ(m, parse_spec("1x4x4-C4k3|-2-16-R1x4x4"));
+  EXPECT_EQ(m.code_units(), 16);
+  EXPECT_EQ(m.to_compact(), "1x4x4-C4k3*-2-16-R1x4x4");
+  expect_round_trips(m);
+  test::expect_error([] { parse_spec(R"({"input": 4, "layers": [{"units": 2, "code": true}, {"units": 4, "code": true}]})"); },
+                     {"more than one code layer is marked"});
   expect_round_trips(p);
   // A dense spec's JSON is as before.
   EXPECT_EQ(parse_spec("784-32-784").to_json()["input"], 784);
