@@ -8,34 +8,11 @@
 #include <cstdint>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/conv_geometry.h"
 
 namespace ae::cpu {
 
-// The shapes of one convolution layer. x is [batch, in_c, in_h, in_w], y [batch, out_c, out_h(),
-// out_w()]. Weights: [out_c, in_c, k_h, k_w] (Conv2d), or with `transposed` [in_c, out_c, k_h, k_w]
-// (ConvTranspose2d: the weight of the ordinary convolution mapping y's shape back to x's). Bias
-// [out_c]. Padding is symmetric; out_pad_* (transposed only) adds rows/columns at the bottom/right.
-// Dilation 1 is none.
-struct ConvGeometry {
-  int64_t batch, in_c, in_h, in_w, out_c, k_h, k_w;
-  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, out_pad_h = 0, out_pad_w = 0;
-  bool transposed = false;
-
-  // As PyTorch computes them:
-  //   Conv2d           ⌊(H + 2p − d(k−1) − 1)/s⌋ + 1
-  //   ConvTranspose2d  (H − 1)s − 2p + d(k−1) + out_pad + 1
-  int64_t out_h() const;
-  int64_t out_w() const;
-  int64_t x_size() const { return batch * in_c * in_h * in_w; }
-  int64_t y_size() const { return batch * out_c * out_h() * out_w(); }
-  int64_t w_size() const { return out_c * in_c * k_h * k_w; }
-
-  // Throws ae::Error with a one-line message naming the input and weight shapes when the layer is
-  // not one PyTorch would build: a size, stride or dilation below 1 (batch may be 0), a negative
-  // padding, a dilated kernel larger than the padded input (Conv2d), an output padding on a Conv2d
-  // or not smaller than either the stride or the dilation (ConvTranspose2d), an empty output.
-  void validate() const;
-};
+using ae::ConvGeometry;
 
 // y = act(conv(x) + b); z, when non-null, receives the pre-activation conv(x) + b. y and z must not
 // alias x, w, b or each other. Validates g. Every element of y (and z) is written.

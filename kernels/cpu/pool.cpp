@@ -13,7 +13,7 @@
 
 namespace ae::cpu {
 
-void PoolGeometry::validate(const char* op) const {
+void ae::PoolGeometry::validate(const char* op) const {
   AE_CHECK(batch >= 0, op, ": negative batch ", batch);
   AE_CHECK(channels >= 1 && in_h >= 1 && in_w >= 1, op, ": input [", batch, ",", channels, ",", in_h, ",", in_w,
            "] must have channels and size ≥ 1");
@@ -28,7 +28,7 @@ void PoolGeometry::validate(const char* op) const {
            channels, ",", in_h, ",", in_w, "], padding ", pad_h, "×", pad_w, ")");
 }
 
-void UpsampleGeometry::validate() const {
+void ae::UpsampleGeometry::validate() const {
   AE_CHECK(batch >= 0 && channels >= 1 && in_h >= 1 && in_w >= 1 && f_h >= 1 && f_w >= 1,
            "upsample_nearest2d: input [", batch, ",", channels, ",", in_h, ",", in_w, "] and factor ", f_h, "×", f_w,
            " must be ≥ 1 (batch ≥ 0)");
