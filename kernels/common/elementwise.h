@@ -44,8 +44,10 @@ enum class Broadcast : uint8_t {
   scalar,  // b [1]
   sample,  // b [M/G, N]: row i of a meets row i/G of b (one row per sample, for each of its G rows)
   tile,    // b [G, N]: row i of a meets row i%G of b (the same G rows for every sample)
+  channel, // b [G]: row i of a meets b[i%G] in every column (a convolution's per-channel bias over
+           //   the [B·C, H·W] view of an NCHW tensor, G = C)
 };
-inline constexpr int BROADCAST_COUNT = 6;
+inline constexpr int BROADCAST_COUNT = 7;
 
 // What reduce_sum sums over an [M, N] x (G rows per sample for the last two).
 enum class ReduceAxis : uint8_t {
@@ -54,8 +56,9 @@ enum class ReduceAxis : uint8_t {
   all,      // y [1] = Σ x          (the adjoint of Broadcast::scalar)
   groups,   // y [M/G, N] = Σ_g x[r·G + g, n]: each sample's G rows (the adjoint of Broadcast::sample)
   samples,  // y [G, N] = Σ_r x[r·G + g, n]: over the samples (the adjoint of Broadcast::tile)
+  channels, // y [G] = Σ_r Σ_n x[r·G + g, n]: per channel (the adjoint of Broadcast::channel)
 };
-inline constexpr int REDUCE_AXIS_COUNT = 5;
+inline constexpr int REDUCE_AXIS_COUNT = 6;
 
 template <typename T>
 AE_HD inline T sign_of(T x) {
@@ -112,6 +115,7 @@ AE_HD inline int64_t broadcast_index(Broadcast bb, int64_t i, int64_t j, int64_t
     case Broadcast::scalar: return 0;
     case Broadcast::sample: return (i / G) * N + j;
     case Broadcast::tile: return (i % G) * N + j;
+    case Broadcast::channel: return i % G;
   }
   return 0;
 }
@@ -125,6 +129,7 @@ AE_HD inline int64_t broadcast_size(Broadcast bb, int64_t M, int64_t N, int64_t 
     case Broadcast::scalar: return 1;
     case Broadcast::sample: return (M / G) * N;
     case Broadcast::tile: return G * N;
+    case Broadcast::channel: return G;
   }
   return 0;
 }
@@ -137,6 +142,7 @@ AE_HD inline int64_t reduce_outputs(ReduceAxis axis, int64_t M, int64_t N, int64
     case ReduceAxis::all: return 1;
     case ReduceAxis::groups: return (M / G) * N;
     case ReduceAxis::samples: return G * N;
+    case ReduceAxis::channels: return G;
   }
   return 0;
 }
@@ -148,8 +154,8 @@ namespace ae {
 
 inline constexpr const char* UNARY_OP_NAMES[UNARY_OP_COUNT] = {"scale", "exp", "square", "abs", "sign", "log", "recip"};
 inline constexpr const char* BINARY_OP_NAMES[BINARY_OP_COUNT] = {"add", "sub", "mul"};
-inline constexpr const char* BROADCAST_NAMES[BROADCAST_COUNT] = {"none", "row", "col", "scalar", "sample", "tile"};
-inline constexpr const char* REDUCE_AXIS_NAMES[REDUCE_AXIS_COUNT] = {"rows", "cols", "all", "groups", "samples"};
+inline constexpr const char* BROADCAST_NAMES[BROADCAST_COUNT] = {"none", "row", "col", "scalar", "sample", "tile", "channel"};
+inline constexpr const char* REDUCE_AXIS_NAMES[REDUCE_AXIS_COUNT] = {"rows", "cols", "all", "groups", "samples", "channels"};
 
 inline const char* unary_op_name(UnaryOp op) {
   auto i = static_cast<int>(op);
@@ -167,6 +173,7 @@ AE_HD constexpr ReduceAxis adjoint_axis(Broadcast bb) {
     case Broadcast::col: return ReduceAxis::cols;
     case Broadcast::sample: return ReduceAxis::groups;
     case Broadcast::tile: return ReduceAxis::samples;
+    case Broadcast::channel: return ReduceAxis::channels;
     default: return ReduceAxis::all;
   }
 }
@@ -176,6 +183,7 @@ AE_HD constexpr Broadcast adjoint_broadcast(ReduceAxis axis) {
     case ReduceAxis::cols: return Broadcast::col;
     case ReduceAxis::groups: return Broadcast::sample;
     case ReduceAxis::samples: return Broadcast::tile;
+    case ReduceAxis::channels: return Broadcast::channel;
     default: return Broadcast::scalar;
   }
 }
