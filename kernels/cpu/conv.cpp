@@ -47,19 +47,19 @@
 #include "kernels/cpu/onednn_util.h"
 #include "kernels/cpu/simd.h"
 
-namespace ae::cpu {
+namespace ae {
 
-int64_t ae::ConvGeometry::out_h() const {
+int64_t ConvGeometry::out_h() const {
   return transposed ? (in_h - 1) * stride_h - 2 * pad_h + dil_h * (k_h - 1) + out_pad_h + 1
                     : (in_h + 2 * pad_h - dil_h * (k_h - 1) - 1) / stride_h + 1;
 }
 
-int64_t ae::ConvGeometry::out_w() const {
+int64_t ConvGeometry::out_w() const {
   return transposed ? (in_w - 1) * stride_w - 2 * pad_w + dil_w * (k_w - 1) + out_pad_w + 1
                     : (in_w + 2 * pad_w - dil_w * (k_w - 1) - 1) / stride_w + 1;
 }
 
-void ae::ConvGeometry::validate() const {
+void ConvGeometry::validate() const {
   const char* op = transposed ? "conv_transpose2d" : "conv2d";
   // Both shapes, as every message names them: input [N,C,H,W] and weight in PyTorch's layout.
   const std::string shapes = detail::concat(
@@ -88,6 +88,10 @@ void ae::ConvGeometry::validate() const {
   AE_CHECK(out_h() >= 1 && out_w() >= 1, op, ": output ", out_h(), "×", out_w(), " is empty: padding ", pad_h,
            "×", pad_w, " is too large (", shapes, ", stride ", stride_h, "×", stride_w, ")");
 }
+
+}  // namespace ae
+
+namespace ae::cpu {
 
 namespace {
 

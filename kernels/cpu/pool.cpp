@@ -11,9 +11,9 @@
 #include "kernels/common/error.h"
 #include "kernels/cpu/simd.h"
 
-namespace ae::cpu {
+namespace ae {
 
-void ae::PoolGeometry::validate(const char* op) const {
+void PoolGeometry::validate(const char* op) const {
   AE_CHECK(batch >= 0, op, ": negative batch ", batch);
   AE_CHECK(channels >= 1 && in_h >= 1 && in_w >= 1, op, ": input [", batch, ",", channels, ",", in_h, ",", in_w,
            "] must have channels and size ≥ 1");
@@ -28,11 +28,15 @@ void ae::PoolGeometry::validate(const char* op) const {
            channels, ",", in_h, ",", in_w, "], padding ", pad_h, "×", pad_w, ")");
 }
 
-void ae::UpsampleGeometry::validate() const {
+void UpsampleGeometry::validate() const {
   AE_CHECK(batch >= 0 && channels >= 1 && in_h >= 1 && in_w >= 1 && f_h >= 1 && f_w >= 1,
            "upsample_nearest2d: input [", batch, ",", channels, ",", in_h, ",", in_w, "] and factor ", f_h, "×", f_w,
            " must be ≥ 1 (batch ≥ 0)");
 }
+
+}  // namespace ae
+
+namespace ae::cpu {
 
 namespace {
 
