@@ -1,14 +1,15 @@
 // The cpu pooling and upsampling loops (kernels/cpu/pool.h). One (n, c) plane per OpenMP iteration
 // (static schedule); within a plane every output is written, and every gradient summed, in one fixed
 // order, so no result depends on the thread count. The index arithmetic follows PyTorch's CPU
-// kernels (aten/src/ATen/native/cpu/MaxPoolKernel.cpp, AvgPoolKernel.cpp, UpSampleKernel.cpp).
+// kernels (aten/src/ATen/native/cpu/MaxPoolKernel.cpp, AvgPoolKernel.cpp, UpSampleKernel.cpp); the
+// window and max-pool argmax rules are kernels/common/pool.h's, which the backward re-runs on x.
 #include "kernels/cpu/pool.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "kernels/common/error.h"
+#include "kernels/common/pool.h"
 #include "kernels/cpu/simd.h"
 
 namespace ae {
@@ -48,74 +49,50 @@ void for_planes(int64_t planes, int64_t elements, F&& f) {
   });
 }
 
-// One output's window: rows [h0, h1) and columns [w0, w1) of the input that it covers, clipped to
-// the input, and its PyTorch count_include_pad divisor (the window clipped to the padded input).
-struct Window {
-  int64_t h0, h1, w0, w1, divisor;
-};
+// One output's window in 64-bit indices (kernels/common/pool.h).
+using Window = PoolWindow<int64_t>;
 
-inline Window window(const PoolGeometry& g, int64_t oh, int64_t ow) {
-  int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
-  int64_t h1 = std::min(h0 + g.k_h, g.in_h + g.pad_h), w1 = std::min(w0 + g.k_w, g.in_w + g.pad_w);
-  const int64_t divisor = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, g.in_h);
-  w1 = std::min(w1, g.in_w);
-  return Window{h0, h1, w0, w1, divisor};
-}
+inline Window window(const PoolGeometry& g, int64_t oh, int64_t ow) { return pool_window<int64_t>(g, oh, ow); }
 
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(const PoolGeometry& g, const T* x, T* y, int32_t* argmax) {
   g.validate("max_pool2d");
-  AE_CHECK(g.in_h * g.in_w <= std::numeric_limits<int32_t>::max(), "max_pool2d: input plane ", g.in_h, "×", g.in_w,
-           " is too large for 32-bit argmax indices");
+  AE_CHECK(!argmax || g.in_h * g.in_w <= std::numeric_limits<int32_t>::max(), "max_pool2d: input plane ", g.in_h,
+           "×", g.in_w, " is too large for 32-bit argmax indices");
   if (g.batch == 0) return;
-  AE_CHECK(x && y && argmax, "max_pool2d_forward: x, y or argmax is null");
+  AE_CHECK(x && y, "max_pool2d_forward: x or y is null");
   const int64_t oh_n = g.out_h(), ow_n = g.out_w();
   for_planes(g.batch * g.channels, g.y_size() * g.k_h * g.k_w, [&](int64_t p) {
     const T* in = x + p * g.in_h * g.in_w;  // [in_h, in_w]
     T* out = y + p * oh_n * ow_n;           // [out_h, out_w]
-    int32_t* idx = argmax + p * oh_n * ow_n;
+    int32_t* idx = argmax ? argmax + p * oh_n * ow_n : nullptr;
     for (int64_t oh = 0; oh < oh_n; ++oh)
       for (int64_t ow = 0; ow < ow_n; ++ow) {
-        const Window win = window(g, oh, ow);
-        // PyTorch: start at −∞ with the first in-bounds index; a strictly larger value or a NaN wins.
-        int64_t best_i = win.h0 * g.in_w + win.w0;
-        T best = -std::numeric_limits<T>::infinity();
-        for (int64_t ih = win.h0; ih < win.h1; ++ih)
-          for (int64_t iw = win.w0; iw < win.w1; ++iw) {
-            const T v = in[ih * g.in_w + iw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = ih * g.in_w + iw;
-            }
-          }
-        out[oh * ow_n + ow] = best;
-        idx[oh * ow_n + ow] = static_cast<int32_t>(best_i);
+        const WindowMax<T, int64_t> m = window_argmax(in, g.in_w, window(g, oh, ow));
+        out[oh * ow_n + ow] = m.value;
+        if (idx) idx[oh * ow_n + ow] = static_cast<int32_t>(m.index);
       }
   });
 }
 
 template <typename T>
-void max_pool2d_backward(const PoolGeometry& g, const T* dy, const int32_t* argmax, T* dx) {
+void max_pool2d_backward(const PoolGeometry& g, const T* dy, const T* x, T* dx) {
   g.validate("max_pool2d");
   if (g.batch == 0) return;
-  AE_CHECK(dy && argmax && dx, "max_pool2d_backward: dy, argmax or dx is null");
-  const int64_t out_plane = g.out_h() * g.out_w(), in_plane = g.in_h * g.in_w;
-  // Indices come from the forward; one out of its plane would write past dx, so it is checked
-  // (outside the parallel region: a throw cannot leave one).
-  for (int64_t i = 0; i < g.y_size(); ++i)
-    AE_CHECK(argmax[i] >= 0 && argmax[i] < in_plane, "max_pool2d_backward: argmax[", i, "] = ", argmax[i],
-             " is outside its ", g.in_h, "×", g.in_w, " input plane");
-  for_planes(g.batch * g.channels, g.x_size() + g.y_size(), [&](int64_t p) {
-    T* d = dx + p * in_plane;  // [in_h, in_w]
+  AE_CHECK(dy && x && dx, "max_pool2d_backward: dy, x or dx is null");
+  const int64_t oh_n = g.out_h(), ow_n = g.out_w(), in_plane = g.in_h * g.in_w;
+  // Each window's argmax is found again (as the forward found it): the forward's work once more,
+  // plus the zeroing and the scatter.
+  for_planes(g.batch * g.channels, g.x_size() + g.y_size() * (g.k_h * g.k_w + 1), [&](int64_t p) {
+    const T* in = x + p * in_plane;  // [in_h, in_w]
+    T* d = dx + p * in_plane;        // [in_h, in_w]
     std::fill(d, d + in_plane, T(0));
-    const T* g_out = dy + p * out_plane;      // [out_h, out_w]
-    const int32_t* idx = argmax + p * out_plane;
-    for (int64_t i = 0; i < out_plane; ++i) d[idx[i]] += g_out[i];
+    const T* g_out = dy + p * oh_n * ow_n;  // [out_h, out_w]
+    for (int64_t oh = 0; oh < oh_n; ++oh)
+      for (int64_t ow = 0; ow < ow_n; ++ow)
+        d[window_argmax(in, g.in_w, window(g, oh, ow)).index] += g_out[oh * ow_n + ow];
   });
 }
 
@@ -196,7 +173,7 @@ void upsample_nearest2d_backward(const UpsampleGeometry& g, const T* dy, T* dx) 
 
 #define AE_POOL_INSTANTIATE(T)                                                                  \
   template void max_pool2d_forward<T>(const PoolGeometry&, const T*, T*, int32_t*);             \
-  template void max_pool2d_backward<T>(const PoolGeometry&, const T*, const int32_t*, T*);      \
+  template void max_pool2d_backward<T>(const PoolGeometry&, const T*, const T*, T*);            \
   template void avg_pool2d_forward<T>(const PoolGeometry&, const T*, T*);                       \
   template void avg_pool2d_backward<T>(const PoolGeometry&, const T*, T*);                      \
   template void upsample_nearest2d_forward<T>(const UpsampleGeometry&, const T*, T*);           \

@@ -1,17 +1,20 @@
-// Max pool (with argmax), average pool and nearest upsampling on CUDA, forward and backward, NCHW.
-// One thread per output element in a grid-stride loop (kernels/cuda/grid_stride.cuh); the window
-// arithmetic is kernels/cpu/pool.cpp's, so every result is bitwise the cpu reference's. The
-// backward kernels gather: each input element finds the outputs whose windows hold it (a range of
-// rows and of columns) and sums their contributions in output order, the order in which the
-// reference scatters them, so the sums are deterministic and need no atomics or zeroing pass.
-// Coordinates within a plane are 32-bit (the launchers check planes below 2^31 elements); flat
-// indices over the batch are 64-bit. One variant per kernel.
-// ptxas (CUDA 13.0, runtime/sim/nvcc-check.sh), registers sm_80 / sm_90, 0 spills: max fwd 31 / 40,
-// max bwd 32 / 32, avg fwd 36 / 32, avg bwd 25 / 30, upsample fwd 28 / 32, upsample bwd 31 / 30.
+// Max pool (argmax optional), average pool and nearest upsampling on CUDA, forward and backward,
+// NCHW. One thread per output element in a grid-stride loop (kernels/cuda/grid_stride.cuh); the
+// window and argmax arithmetic is kernels/common/pool.h's, the cpu reference's own, so every result
+// is bitwise the reference's. The backward kernels gather: each input element finds the outputs
+// whose windows hold it (a range of rows and of columns) and sums their contributions in output
+// order, the order in which the reference scatters them, so the sums are deterministic and need no
+// atomics or zeroing pass. The max pool backward takes the forward input x, not an argmax buffer:
+// it finds each covering window's argmax again. Coordinates within a plane are 32-bit (the
+// launchers check planes below 2^31 elements); flat indices over the batch are 64-bit. One variant
+// per kernel.
+// ptxas (CUDA 13.0, runtime/sim/nvcc-check.sh), registers sm_80 / sm_90, 0 spills: max fwd 32 / 32,
+// max bwd 39 / 39, avg fwd 36 / 32, avg bwd 25 / 30, upsample fwd 28 / 32, upsample bwd 31 / 30.
 #include <cmath>
 #include <limits>
 
 #include "kernels/common/error.h"
+#include "kernels/common/pool.h"
 #include "kernels/cuda/grid_stride.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/pool.cuh"
@@ -20,23 +23,16 @@ namespace ae::cuda {
 
 namespace {
 
-// The window geometry on the device (PoolGeometry's fields; batch·channels folded into planes).
+// The window geometry on the device: PoolGeometry's fields (kernels/common/pool.h reads them by
+// name) in 32-bit ints, batch·channels folded into planes.
 struct Pool {
-  int in_h, in_w, out_h, out_w, k_h, k_w, s_h, s_w, p_h, p_w;
+  int in_h, in_w, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_h, pad_w;
 };
 
-// One output's window clipped to the input, and its count_include_pad divisor (the window clipped
-// to the padded input), as kernels/cpu/pool.cpp's window().
-struct Window {
-  int h0, h1, w0, w1, divisor;
-};
+// One output's window clipped to the input, and its count_include_pad divisor (kernels/common/pool.h).
+using Window = PoolWindow<int>;
 
-__device__ __forceinline__ Window window(const Pool& g, int oh, int ow) {
-  int h0 = oh * g.s_h - g.p_h, w0 = ow * g.s_w - g.p_w;
-  int h1 = min(h0 + g.k_h, g.in_h + g.p_h), w1 = min(w0 + g.k_w, g.in_w + g.p_w);
-  const int divisor = (h1 - h0) * (w1 - w0);
-  return Window{max(h0, 0), min(h1, g.in_h), max(w0, 0), min(w1, g.in_w), divisor};
-}
+__device__ __forceinline__ Window window(const Pool& g, int oh, int ow) { return pool_window<int>(g, oh, ow); }
 
 // The outputs along one axis whose windows hold input coordinate i: [lo, hi] (empty when lo > hi).
 // oh·s − p ≤ i ≤ oh·s − p + k − 1, within [0, out).
@@ -53,45 +49,38 @@ template <typename T>
 __global__ void __launch_bounds__(grid_stride::THREADS)
     max_pool_fwd_kernel(Pool g, int64_t total, const T* x,  // [planes, in_h, in_w]
                         T* y,                                // [planes, out_h, out_w]
-                        int32_t* argmax) {                   // [planes, out_h, out_w]
+                        int32_t* argmax) {                   // [planes, out_h, out_w], or nullptr
   const int out_plane = g.out_h * g.out_w;
   AE_GRID_STRIDE(i, total) {
     const int64_t plane = i / out_plane;
     const int o = int(i - plane * out_plane), oh = o / g.out_w, ow = o - oh * g.out_w;
-    const T* in = x + plane * g.in_h * g.in_w;
-    const Window win = window(g, oh, ow);
-    // As PyTorch: start at −∞ with the first in-bounds index; a strictly larger value or a NaN wins.
-    int best_i = win.h0 * g.in_w + win.w0;
-    T best = -T(INFINITY);
-    for (int ih = win.h0; ih < win.h1; ++ih)
-      for (int iw = win.w0; iw < win.w1; ++iw) {
-        const T v = in[ih * g.in_w + iw];
-        if (v > best || v != v) best = v, best_i = ih * g.in_w + iw;  // v != v: NaN, in both compilers
-      }
-    y[i] = best;
-    argmax[i] = best_i;
+    const WindowMax<T, int> m = window_argmax(x + plane * g.in_h * g.in_w, g.in_w, window(g, oh, ow));
+    y[i] = m.value;
+    if (argmax) argmax[i] = m.index;  // a uniform branch
   }
 }
 
+// dx[e] = Σ dy[o] over the outputs o whose window holds e, in output order, where o's argmax (found
+// again from x, as the forward finds it) is e. Each covering window is searched whole, so one input
+// costs about ⌈k_h/s_h⌉·⌈k_w/s_w⌉·k_h·k_w loads: the price of keeping no argmax buffer.
 template <typename T>
 __global__ void __launch_bounds__(grid_stride::THREADS)
     max_pool_bwd_kernel(Pool g, int64_t total, const T* dy,  // [planes, out_h, out_w]
-                        const int32_t* argmax,                // [planes, out_h, out_w]
+                        const T* x,                           // [planes, in_h, in_w], the forward input
                         T* dx) {                              // [planes, in_h, in_w]
   const int in_plane = g.in_h * g.in_w;
   AE_GRID_STRIDE(i, total) {
     const int64_t plane = i / in_plane;
     const int e = int(i - plane * in_plane), ih = e / g.in_w, iw = e - ih * g.in_w;
-    const int64_t out0 = plane * g.out_h * g.out_w;  // the plane's first output
+    const T* in = x + plane * in_plane;
+    const T* g_out = dy + plane * g.out_h * g.out_w;
     int oh0, oh1, ow0, ow1;
-    covering(ih, g.k_h, g.s_h, g.p_h, g.out_h, oh0, oh1);
-    covering(iw, g.k_w, g.s_w, g.p_w, g.out_w, ow0, ow1);
+    covering(ih, g.k_h, g.stride_h, g.pad_h, g.out_h, oh0, oh1);
+    covering(iw, g.k_w, g.stride_w, g.pad_w, g.out_w, ow0, ow1);
     T sum = T(0);  // the reference's zero, then its += in output order
     for (int oh = oh0; oh <= oh1; ++oh)
-      for (int ow = ow0; ow <= ow1; ++ow) {
-        const int64_t o = out0 + oh * g.out_w + ow;
-        if (argmax[o] == e) sum += dy[o];
-      }
+      for (int ow = ow0; ow <= ow1; ++ow)
+        if (window_argmax(in, g.in_w, window(g, oh, ow)).index == e) sum += g_out[oh * g.out_w + ow];
     dx[i] = sum;
   }
 }
@@ -123,17 +112,17 @@ __global__ void __launch_bounds__(grid_stride::THREADS)
     const int e = int(i - plane * in_plane), ih = e / g.in_w, iw = e - ih * g.in_w;
     const T* g_out = dy + plane * g.out_h * g.out_w;
     int oh0, oh1, ow0, ow1;
-    covering(ih, g.k_h, g.s_h, g.p_h, g.out_h, oh0, oh1);
-    covering(iw, g.k_w, g.s_w, g.p_w, g.out_w, ow0, ow1);
+    covering(ih, g.k_h, g.stride_h, g.pad_h, g.out_h, oh0, oh1);
+    covering(iw, g.k_w, g.stride_w, g.pad_w, g.out_w, ow0, ow1);
     T sum = T(0);
     for (int oh = oh0; oh <= oh1; ++oh) {
       // window()'s divisor, split by axis: the window's rows within the padded input, times its columns.
-      const int h0 = oh * g.s_h - g.p_h, rows = min(h0 + g.k_h, g.in_h + g.p_h) - h0;
+      const int h0 = oh * g.stride_h - g.pad_h, rows = min(h0 + g.k_h, g.in_h + g.pad_h) - h0;
       // Not unrolled: each step's IEEE division may take its slow-path call, and unrolled steps keep
       // enough values live across those calls for ptxas (sm_90) to spill.
 #pragma unroll 1
       for (int ow = ow0; ow <= ow1; ++ow) {  // the share the reference adds: dy / divisor, rounded once
-        const int w0 = ow * g.s_w - g.p_w, cols = min(w0 + g.k_w, g.in_w + g.p_w) - w0;
+        const int w0 = ow * g.stride_w - g.pad_w, cols = min(w0 + g.k_w, g.in_w + g.pad_w) - w0;
         sum += g_out[oh * g.out_w + ow] / T(rows * cols);
       }
     }
@@ -199,16 +188,17 @@ template <typename T>
 void max_pool2d_forward(const PoolGeometry& g, const T* x, T* y, int32_t* argmax, cudaStream_t stream) {
   const Pool p = device_pool(g, "max_pool2d");
   if (g.batch == 0) return;
-  AE_CHECK(x && y && argmax, "cuda max_pool2d_forward: x, y or argmax is null");
+  AE_CHECK(x && y, "cuda max_pool2d_forward: x or y is null");
   launch_over("max_pool2d_fwd", max_pool_fwd_kernel<T>, g.y_size(), stream, p, g.y_size(), x, y, argmax);
 }
 
 template <typename T>
-void max_pool2d_backward(const PoolGeometry& g, const T* dy, const int32_t* argmax, T* dx, cudaStream_t stream) {
+void max_pool2d_backward(const PoolGeometry& g, const T* dy, const T* x, T* dx, cudaStream_t stream) {
   const Pool p = device_pool(g, "max_pool2d");
   if (g.batch == 0) return;
-  AE_CHECK(dy && argmax && dx, "cuda max_pool2d_backward: dy, argmax or dx is null");
-  launch_over("max_pool2d_bwd<gather>", max_pool_bwd_kernel<T>, g.x_size(), stream, p, g.x_size(), dy, argmax, dx);
+  AE_CHECK(dy && x && dx, "cuda max_pool2d_backward: dy, x or dx is null");
+  launch_over("max_pool2d_bwd<gather, argmax from x>", max_pool_bwd_kernel<T>, g.x_size(), stream, p, g.x_size(), dy,
+              x, dx);
 }
 
 template <typename T>
@@ -246,7 +236,7 @@ void upsample_nearest2d_backward(const UpsampleGeometry& g, const T* dy, T* dx, 
 }
 
 template void max_pool2d_forward<float>(const PoolGeometry&, const float*, float*, int32_t*, cudaStream_t);
-template void max_pool2d_backward<float>(const PoolGeometry&, const float*, const int32_t*, float*, cudaStream_t);
+template void max_pool2d_backward<float>(const PoolGeometry&, const float*, const float*, float*, cudaStream_t);
 template void avg_pool2d_forward<float>(const PoolGeometry&, const float*, float*, cudaStream_t);
 template void avg_pool2d_backward<float>(const PoolGeometry&, const float*, float*, cudaStream_t);
 template void upsample_nearest2d_forward<float>(const UpsampleGeometry&, const float*, float*, cudaStream_t);

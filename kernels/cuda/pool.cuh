@@ -17,21 +17,21 @@ using cpu::PoolGeometry;
 using cpu::UpsampleGeometry;
 
 // y = the maximum of each window (padding never wins, a NaN wins, the first maximum on ties);
-// argmax = its flat index ih·in_w + iw in the input plane.
+// argmax, when not null, = its flat index ih·in_w + iw in the input plane.
 template <typename T>
 void max_pool2d_forward(const PoolGeometry& g,
                         const T* x,        // [batch, channels, in_h, in_w]
                         T* y,              // [batch, channels, out_h, out_w]
-                        int32_t* argmax,   // [batch, channels, out_h, out_w]
+                        int32_t* argmax,   // [batch, channels, out_h, out_w], or nullptr
                         cudaStream_t stream);
 
-// dx[e] = Σ dy[i] over the outputs i whose window holds e and whose argmax is e, in output order.
-// argmax must come from max_pool2d_forward (an index outside its window is never gathered).
+// dx[e] = Σ dy[i] over the outputs i whose window holds e and whose argmax, recomputed from the
+// forward input x as max_pool2d_forward finds it, is e, in output order: bitwise the cpu's.
 template <typename T>
 void max_pool2d_backward(const PoolGeometry& g,
-                         const T* dy,            // [batch, channels, out_h, out_w]
-                         const int32_t* argmax,  // [batch, channels, out_h, out_w]
-                         T* dx,                  // [batch, channels, in_h, in_w], overwritten
+                         const T* dy,  // [batch, channels, out_h, out_w]
+                         const T* x,   // [batch, channels, in_h, in_w], the forward input
+                         T* dx,        // [batch, channels, in_h, in_w], overwritten; must not alias x
                          cudaStream_t stream);
 
 // y = the window's in-bounds sum / its count_include_pad divisor.

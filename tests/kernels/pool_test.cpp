@@ -1,7 +1,8 @@
 // The cpu pooling and upsampling layers (kernels/cpu/pool.h): hand-computed outputs of PyTorch's
-// rules (first maximum on ties, NaN wins, padding never wins, count_include_pad divisors), fp64
-// central-difference gradients on odd shapes, float against double, validate() messages, and the
-// same bits for any thread count. Outputs start as NaN so an unwritten element fails.
+// rules (first maximum on ties, NaN wins, padding never wins, count_include_pad divisors), the max
+// pool backward from x against the scatter through the forward's argmax, fp64 central-difference
+// gradients on odd shapes, float against double, validate() messages, and the same bits for any
+// thread count. Outputs start as NaN so an unwritten element fails.
 #include "kernels/cpu/pool.h"
 
 #include <gtest/gtest.h>
@@ -70,7 +71,7 @@ TEST(Pool, MaxPoolTiesNanAndPaddingFollowPyTorch) {
   max_pool2d_forward<double>(g, std::vector<double>{1, 3, 3, 2}.data(), y.data(), idx.data());
   EXPECT_EQ(y[0], 3);
   EXPECT_EQ(idx[0], 1);
-  max_pool2d_backward<double>(g, std::vector<double>{5}.data(), idx.data(), dx.data());
+  max_pool2d_backward<double>(g, std::vector<double>{5}.data(), std::vector<double>{1, 3, 3, 2}.data(), dx.data());
   EXPECT_EQ(dx, (std::vector<double>{0, 5, 0, 0}));
   // A NaN wins its window and propagates (at its own index).
   max_pool2d_forward<double>(g, std::vector<double>{1, 3, NAN, 2}.data(), y.data(), idx.data());
@@ -87,8 +88,60 @@ TEST(Pool, MaxPoolTiesNanAndPaddingFollowPyTorch) {
   EXPECT_EQ(pidx, (std::vector<int32_t>{4, 5, 7, 8}));
   // Overlapping windows route every gradient to its argmax and add where they share one.
   std::vector<double> pdx(9, NAN);
-  max_pool2d_backward<double>(p, std::vector<double>{1, 2, 3, 4}.data(), pidx.data(), pdx.data());
+  max_pool2d_backward<double>(p, std::vector<double>{1, 2, 3, 4}.data(), x.data(), pdx.data());
   EXPECT_EQ(pdx, (std::vector<double>{0, 0, 0, 0, 1, 2, 0, 3, 4}));
+}
+
+// The scatter the backward used to be: dx = 0, then dx[argmax[i]] += dy[i] in output order per plane,
+// through the argmax the forward wrote.
+template <typename T>
+std::vector<T> scatter_through_argmax(const PoolGeometry& g, const std::vector<T>& dy,
+                                      const std::vector<int32_t>& idx) {
+  const int64_t out_plane = g.out_h() * g.out_w(), in_plane = g.in_h * g.in_w;
+  std::vector<T> dx(g.x_size(), T(0));
+  for (int64_t i = 0; i < g.y_size(); ++i) {
+    EXPECT_TRUE(idx[i] >= 0 && idx[i] < in_plane) << "argmax[" << i << "] = " << idx[i];
+    if (idx[i] >= 0 && idx[i] < in_plane) dx[(i / out_plane) * in_plane + idx[i]] += dy[i];
+  }
+  return dx;
+}
+
+// The backward from x is bitwise the scatter through the forward's argmax, and the forward without
+// an argmax writes the same y: odd shapes with padding, inputs full of ties ({-1, 0, 1}, and every
+// element equal and negative, so padding beside a window of ties must still lose) and NaNs.
+template <typename T>
+void check_backward_equals_scatter(const PoolGeometry& g, uint64_t seed) {
+  std::vector<std::vector<T>> inputs;
+  inputs.push_back(cast<T>(convtest::small_ints(g.x_size(), seed, 1)));
+  inputs.push_back(std::vector<T>(g.x_size(), T(-2)));
+  inputs.push_back(inputs[0]);
+  for (size_t i = 3; i < inputs[2].size(); i += 11) inputs[2][i] = NAN;
+  const std::vector<T> dy = cast<T>(convtest::uniform(g.y_size(), seed + 1));
+  for (size_t v = 0; v < inputs.size(); ++v) {
+    SCOPED_TRACE(name(g) + " input " + std::to_string(v) + (sizeof(T) == 4 ? " float" : " double"));
+    const std::vector<T>& x = inputs[v];
+    std::vector<T> y(g.y_size(), NAN), y2(g.y_size(), NAN), dx(g.x_size(), NAN);
+    std::vector<int32_t> idx(g.y_size(), -1);
+    max_pool2d_forward<T>(g, x.data(), y.data(), idx.data());
+    max_pool2d_forward<T>(g, x.data(), y2.data(), nullptr);
+    EXPECT_EQ(0, std::memcmp(y.data(), y2.data(), y.size() * sizeof(T))) << "y differs without argmax";
+    max_pool2d_backward<T>(g, dy.data(), x.data(), dx.data());
+    const std::vector<T> want = scatter_through_argmax(g, dy, idx);
+    EXPECT_EQ(0, std::memcmp(dx.data(), want.data(), dx.size() * sizeof(T))) << "dx differs from the scatter";
+    EXPECT_TRUE(std::any_of(want.begin(), want.end(), [](T e) { return e != T(0); }));
+  }
+}
+
+TEST(Pool, MaxBackwardFromXEqualsScatterThroughArgmax) {
+  uint64_t seed = 30;
+  for (const PoolGeometry& g : POOL_CASES) {
+    check_backward_equals_scatter<double>(g, seed += 2);
+    check_backward_equals_scatter<float>(g, seed += 2);
+  }
+  // Overlapping windows (stride below the kernel) with padding on odd planes, rectangular ones.
+  for (const PoolGeometry& g : {PoolGeometry{3, 2, 5, 7, 3, 3, 1, 1, 1, 1}, PoolGeometry{1, 3, 11, 5, 4, 2, 3, 1, 2, 1},
+                                PoolGeometry{2, 1, 3, 3, 3, 3, 2, 2, 1, 1}})
+    check_backward_equals_scatter<float>(g, seed += 2);
 }
 
 TEST(Pool, AvgPoolCountsPaddingAsPyTorchDefault) {
@@ -128,7 +181,8 @@ TEST(Pool, MaxAndAvgGradientsOnOddShapes) {
       std::vector<int32_t> idx(g.y_size(), -1);
       pool_forward(kind, g, x, &idx);
       std::vector<double> dx(g.x_size(), NAN);
-      if (kind == Kind::max) max_pool2d_backward<double>(g, c.data(), idx.data(), dx.data());
+      if (kind == Kind::max)
+        max_pool2d_backward<double>(g, c.data(), x.data(), dx.data());
       else avg_pool2d_backward<double>(g, c.data(), dx.data());
       auto loss = [&] { return gradcheck::dot(c, pool_forward(kind, g, x)); };
       EXPECT_TRUE(gradcheck::all_near("dx", dx, gradcheck::numeric_grad(x, loss), 1e-7));
@@ -167,8 +221,8 @@ TEST(Pool, FloatMatchesDouble) {
     max_pool2d_forward<float>(g, xf.data(), yf.data(), idxf.data());
     EXPECT_EQ(idx, idxf);
     EXPECT_TRUE(close_to_reference("max y", yf, y, 1, 1, true));
-    max_pool2d_backward<double>(g, dyr.data(), idx.data(), dx.data());
-    max_pool2d_backward<float>(g, dyf.data(), idxf.data(), dxf.data());
+    max_pool2d_backward<double>(g, dyr.data(), xr.data(), dx.data());
+    max_pool2d_backward<float>(g, dyf.data(), xf.data(), dxf.data());
     // Overlapping windows can add two gradients into one element: one float rounding.
     EXPECT_TRUE(close_to_reference("max dx", dxf, dx, 2, 1));
     avg_pool2d_forward<double>(g, xr.data(), y.data());
@@ -208,7 +262,7 @@ TEST(Pool, SameBitsForAnyThreadCount) {
     for (Kind kind : {Kind::max, Kind::avg}) {
       if (kind == Kind::max) {
         max_pool2d_forward<float>(g, x.data(), y.data(), idx.data());
-        max_pool2d_backward<float>(g, dy.data(), idx.data(), dx.data());
+        max_pool2d_backward<float>(g, dy.data(), x.data(), dx.data());
       } else {
         avg_pool2d_forward<float>(g, x.data(), y.data());
         avg_pool2d_backward<float>(g, dy.data(), dx.data());
@@ -253,10 +307,10 @@ TEST(Pool, ValidateNamesTheProblem) {
   std::vector<float> v(64, 0.f);
   EXPECT_THROW(avg_pool2d_forward<float>(bad[2].g, v.data(), v.data()), Error);
   EXPECT_THROW(upsample_nearest2d_forward<float>(UpsampleGeometry{1, 1, 2, 2, 0, 2}, v.data(), v.data()), Error);
-  // A corrupted argmax is refused instead of writing outside dx.
+  // The backward needs the forward input; the forward's argmax is optional.
   const PoolGeometry g{1, 1, 2, 2, 2, 2, 2, 2, 0, 0};
-  const int32_t idx[1] = {4};
-  EXPECT_THROW(max_pool2d_backward<float>(g, v.data(), idx, v.data()), Error);
+  EXPECT_THROW(max_pool2d_backward<float>(g, v.data(), nullptr, v.data()), Error);
+  EXPECT_NO_THROW(max_pool2d_forward<float>(g, v.data(), v.data() + 8, nullptr));
 }
 
 }  // namespace

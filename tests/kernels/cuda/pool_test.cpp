@@ -1,7 +1,8 @@
 // ae::cuda max/avg pooling and nearest upsampling on cuda-sim against ae::cpu's, forward and
 // backward: odd planes (7×9, 13×11), windows 1–5 with strides 1–3 and padding up to half the window,
-// 1 and 3 channels, batch 1 and 3; ties and NaN in max windows; bit equality throughout (the kernels
-// do the reference's arithmetic in its order, so there is no tolerance to allow).
+// 1 and 3 channels, batch 1 and 3; ties and NaN in max windows; the max backward (from x) also
+// against the scatter through the forward's argmax, and the forward without an argmax; bit equality
+// throughout (the kernels do the reference's arithmetic in its order: no tolerance to allow).
 #include "kernels/cuda/pool.cuh"
 
 #include <gtest/gtest.h>
@@ -57,7 +58,7 @@ PoolOut run_cpu(const PoolCase& c, const std::vector<float>& x, const std::vecto
   switch (c.kind) {
     case PoolKind::max:
       cpu::max_pool2d_forward<float>(c.g, x.data(), o.y.data(), o.argmax.data());
-      cpu::max_pool2d_backward<float>(c.g, dy.data(), o.argmax.data(), o.dx.data());
+      cpu::max_pool2d_backward<float>(c.g, dy.data(), x.data(), o.dx.data());
       break;
     case PoolKind::avg:
       cpu::avg_pool2d_forward<float>(c.g, x.data(), o.y.data());
@@ -71,18 +72,19 @@ PoolOut run_cpu(const PoolCase& c, const std::vector<float>& x, const std::vecto
   return o;
 }
 
-// The device backward of max pool reads the cpu's argmax, so a wrong device argmax fails its own
-// comparison and cannot hide behind a consistent backward.
-PoolOut run_cuda(const PoolCase& c, const std::vector<float>& x_h, const std::vector<float>& dy_h,
-                 const std::vector<int32_t>& argmax_ref) {
-  DeviceBuffer<float> x(x_h), dy(dy_h), y(c.y_size()), dx(c.x_size());
-  DeviceBuffer<int32_t> am(c.y_size()), am_ref(argmax_ref.empty() ? std::vector<int32_t>(c.y_size()) : argmax_ref);
+// Max pool runs its forward twice, with and without the argmax (y2 must equal y), and its backward
+// from x (the argmax found again, on the device).
+PoolOut run_cuda(const PoolCase& c, const std::vector<float>& x_h, const std::vector<float>& dy_h) {
+  DeviceBuffer<float> x(x_h), dy(dy_h), y(c.y_size()), y2(c.y_size()), dx(c.x_size());
+  DeviceBuffer<int32_t> am(c.y_size());
   name_for_memcheck(x, "x"), name_for_memcheck(dy, "dy"), name_for_memcheck(y, "y"), name_for_memcheck(dx, "dx");
-  name_for_memcheck(am, "argmax"), name_for_memcheck(am_ref, "argmax_ref");
+  name_for_memcheck(y2, "y without argmax"), name_for_memcheck(am, "argmax");
   switch (c.kind) {
     case PoolKind::max:
       ae::cuda::max_pool2d_forward<float>(c.g, x.get(), y.get(), am.get(), nullptr);
-      ae::cuda::max_pool2d_backward<float>(c.g, dy.get(), am_ref.get(), dx.get(), nullptr);
+      ae::cuda::max_pool2d_forward<float>(c.g, x.get(), y2.get(), nullptr, nullptr);
+      ae::cuda::max_pool2d_backward<float>(c.g, dy.get(), x.get(), dx.get(), nullptr);
+      EXPECT_TRUE(bitwise_equal("y without argmax", y2.download(), y.download()));
       break;
     case PoolKind::avg:
       ae::cuda::avg_pool2d_forward<float>(c.g, x.get(), y.get(), nullptr);
@@ -93,7 +95,7 @@ PoolOut run_cuda(const PoolCase& c, const std::vector<float>& x_h, const std::ve
       ae::cuda::upsample_nearest2d_backward<float>(c.up(), dy.get(), dx.get(), nullptr);
       break;
   }
-  expect_guards(c.params(), x, dy, y, dx, am, am_ref);
+  expect_guards(c.params(), x, dy, y, y2, dx, am);
   return {y.download(), dx.download(), c.kind == PoolKind::max ? am.download() : std::vector<int32_t>{}};
 }
 
@@ -104,7 +106,7 @@ TEST_P(Pool, MatchesCpuReferenceBitwise) {
   SCOPED_TRACE(c.params());
   const std::vector<float> x = pool_input(c), dy = uniform(c.y_size(), -1, 1, c.seed, 2);
   const PoolOut ref = run_cpu(c, x, dy);
-  const PoolOut got = run_cuda(c, x, dy, ref.argmax);
+  const PoolOut got = run_cuda(c, x, dy);
 
   FailureDump dump(c.params());
   dump.add("x", x), dump.add("dy", dy), dump.add("y_ref", ref.y), dump.add("y", got.y);
@@ -114,7 +116,13 @@ TEST_P(Pool, MatchesCpuReferenceBitwise) {
   ASSERT_TRUE(finite("dx_ref", ref.dx));
   EXPECT_TRUE(compare("y", got.y, ref.y, exact_tolerance(), 1, 1));
   EXPECT_TRUE(compare("dx", got.dx, ref.dx, exact_tolerance(), 1, 1));
-  if (c.kind == PoolKind::max) EXPECT_EQ(got.argmax, ref.argmax) << "argmax differs";
+  if (c.kind != PoolKind::max) return;
+  EXPECT_EQ(got.argmax, ref.argmax) << "argmax differs";
+  // The backward from x is the scatter through the forward's argmax, dy[i] added in output order.
+  const int64_t out_plane = c.g.out_h() * c.g.out_w(), in_plane = c.g.in_h * c.g.in_w;
+  std::vector<float> scattered(c.x_size(), 0.0f);
+  for (int64_t i = 0; i < c.y_size(); ++i) scattered[(i / out_plane) * in_plane + ref.argmax[i]] += dy[i];
+  EXPECT_TRUE(bitwise_equal("dx against the scatter through argmax", got.dx, scattered));
 }
 
 cpu::PoolGeometry pg(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t s, int64_t p) {
