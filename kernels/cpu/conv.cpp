@@ -529,29 +529,39 @@ void conv2d_backward(const ConvGeometry& g, const T* dy, const T* y, const T* z,
                      T* dz, T* dw, T* db, T* dx, bool accumulate_dw, bool accumulate_db) {
   g.validate();
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "conv2d_backward: unknown activation ", static_cast<int>(act));
-  AE_CHECK(dw != nullptr && x != nullptr && w != nullptr, "conv2d_backward: dw, x or w is null");
-  AE_CHECK(g.batch == 0 || (dy != nullptr && dz != nullptr), "conv2d_backward: dy or dz is null");
+  AE_CHECK(g.batch == 0 || dw == nullptr || x != nullptr,
+           "conv2d_backward: x is null but dw is wanted (the weight gradient reads x)");
+  AE_CHECK(g.batch == 0 || dx == nullptr || w != nullptr,
+           "conv2d_backward: w is null but dx is wanted (the data gradient reads w)");
+  AE_CHECK(g.batch == 0 || dy != nullptr, "conv2d_backward: dy is null");
+  AE_CHECK(g.batch == 0 || dz != nullptr || act == Act::linear, "conv2d_backward: dz is null with activation ",
+           act_name(act), "; only a linear layer may leave out the dz scratch");
   AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "conv2d_backward: activation ", act_name(act),
            " needs the pre-activation z (its derivative is not a function of y); keep z");
   AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "conv2d_backward: activation ", act_name(act),
            " needs y or z; both are null");
   const int64_t hw = g.out_h() * g.out_w();
   if (g.batch == 0) {  // an empty batch contributes nothing
-    if (!accumulate_dw) std::fill(dw, dw + g.w_size(), T(0));
+    if (dw && !accumulate_dw) std::fill(dw, dw + g.w_size(), T(0));
     if (db && !accumulate_db) std::fill(db, db + g.out_c, T(0));
     return;
   }
-  activation_backward(act, dy, z, y, dz, g.y_size());  // the one cpu g ⊙ act′ loop
-  if (db) channel_sums(dz, g.batch, g.out_c, hw, db, accumulate_db);
+  if (!dw && !db && !dx) return;
+  const T* grad = dy;  // dz, or dy itself for a linear layer without scratch
+  if (dz) {
+    activation_backward(act, dy, z, y, dz, g.y_size());  // the one cpu g ⊙ act′ loop
+    grad = dz;
+  }
+  if (db) channel_sums(grad, g.batch, g.out_c, hw, db, accumulate_db);
 
   // The Core runs x → y for Conv2d and y → x for ConvTranspose2d: the same three passes, roles swapped.
   const Core c = core_of(g);
   if (!g.transposed) {
-    pass_backward_weights(c, x, dz, dw, accumulate_dw);
-    if (dx) pass_backward_data(c, dz, w, dx);
+    if (dw) pass_backward_weights(c, x, grad, dw, accumulate_dw);
+    if (dx) pass_backward_data(c, grad, w, dx);
   } else {
-    pass_backward_weights(c, dz, x, dw, accumulate_dw);
-    if (dx) pass_forward<T>(c, dz, w, nullptr, Act::linear, dx);
+    if (dw) pass_backward_weights(c, grad, x, dw, accumulate_dw);
+    if (dx) pass_forward<T>(c, grad, w, nullptr, Act::linear, dx);
   }
 }
 

@@ -16,7 +16,8 @@
 // dz = dy ⊙ act′ is applied as whichever operand holds dy is loaded (never stored). db rides in the
 // weight pass as gemm_tile's row sum for Conv2d (rows are its channels, summed in (n, p) order);
 // for ConvTranspose2d its channels are the weight pass's column groups, so db is one small
-// deterministic reduction kernel (a fixed tree per channel).
+// deterministic reduction kernel (a fixed tree per channel), which also serves a Conv2d backward
+// run without dw (the passes are independent: dw, db and dx are each skipped when null).
 // Why gemm_tile's main loop and not its gemm_kernel: the convolution's output is NCHW, so C(r, s)
 // sits at (n·S + s)·hw + p for r = n·hw + p, not r·ld + s; the epilogue here differs only in that
 // address. The loaders decode indices in 32-bit ints (the launcher checks every tensor has < 2^31
@@ -290,6 +291,17 @@ void pass_backward_weights(const Core& c, const T* src, ActOnLoad<T> src_dz, con
   launch_gemm<T, Epilogue::store, false>("conv2d_bwd_weights<gemm_tile 64x64x16, im2col>", p, stream);
 }
 
+// db on its own kernel: always for ConvTranspose2d (its channels are column groups of the weight
+// pass), and for Conv2d when no weight pass runs to carry it as its row sum. A batch of 0 sums
+// nothing: db gets 0 (or keeps its value).
+template <typename T>
+void launch_channel_sums(const ConvGeometry& g, const T* dy, ActOnLoad<T> dz, T* db, bool accumulate,
+                         cudaStream_t stream) {
+  launch(g.transposed ? "conv_transpose2d_bwd_bias<channel sums>" : "conv2d_bwd_bias<channel sums>",
+         channel_sum_kernel<T>, dim3(unsigned(g.out_c)), dim3(SUM_THREADS), 0, stream, dy, dz, g.batch, int(g.out_c),
+         g.out_h() * g.out_w(), db, accumulate);
+}
+
 }  // namespace
 
 template <typename T>
@@ -315,12 +327,15 @@ void conv2d_backward(const ConvGeometry& g, const T* dy, const T* y, const T* z,
                      T* dw, T* db, T* dx, bool accumulate_dw, bool accumulate_db, cudaStream_t stream) {
   check_geometry("conv2d_backward", g);
   AE_CHECK(static_cast<int>(act) < ACT_COUNT, "cuda conv2d_backward: unknown activation ", static_cast<int>(act));
-  AE_CHECK(dw != nullptr && w != nullptr, "cuda conv2d_backward: dw or w is null");
+  AE_CHECK(g.batch == 0 || dw == nullptr || x != nullptr,
+           "cuda conv2d_backward: x is null but dw is wanted (the weight gradient reads x)");
+  AE_CHECK(g.batch == 0 || dx == nullptr || w != nullptr,
+           "cuda conv2d_backward: w is null but dx is wanted (the data gradient reads w)");
   AE_CHECK(z != nullptr || !act_derivative_needs_z(act), "cuda conv2d_backward: activation ", act_name(act),
            " needs the pre-activation z (its derivative is not a function of y); keep z");
   AE_CHECK(z != nullptr || y != nullptr || act == Act::linear, "cuda conv2d_backward: activation ", act_name(act),
            " needs y or z; both are null");
-  AE_CHECK(g.batch == 0 || (dy != nullptr && x != nullptr), "cuda conv2d_backward: dy or x is null");
+  AE_CHECK(g.batch == 0 || dy != nullptr, "cuda conv2d_backward: dy is null");
   const Core c = core_of(g);
   // dz(off) = dy[off]·act′(aux[off]); linear reads no aux.
   const ActOnLoad<T> dz{act == Act::linear ? nullptr : (z ? z : y), act, z != nullptr};
@@ -328,19 +343,16 @@ void conv2d_backward(const ConvGeometry& g, const T* dy, const T* y, const T* z,
   if (!g.transposed) {
     // Conv2d: the Core is x → y; dy is its ddst. A batch of 0 runs the weight pass with T = 0: the
     // sums are empty, dw and db get 0 (or keep their value).
-    pass_backward_weights<T>(c, x, plain, dy, dz, dw, accumulate_dw, db, accumulate_db, stream);
+    if (dw) pass_backward_weights<T>(c, x, plain, dy, dz, dw, accumulate_dw, db, accumulate_db, stream);
+    else if (db) launch_channel_sums(g, dy, dz, db, accumulate_db, stream);
     if (dx && g.batch > 0)
       pass_backward_data<T, Epilogue::store>("conv2d_bwd_data<gemm_tile 64x64x16, col2im, act' on load>", c, dy, dz,
                                              w, dx, nullptr, Act::linear, nullptr, stream);
     return;
   }
   // ConvTranspose2d: the Core is y → x; dy is its src.
-  pass_backward_weights<T>(c, dy, dz, x, plain, dw, accumulate_dw, nullptr, false, stream);
-  if (db) {
-    const int64_t hw = g.out_h() * g.out_w();
-    launch("conv_transpose2d_bwd_bias<channel sums>", channel_sum_kernel<T>, dim3(unsigned(g.out_c)),
-           dim3(SUM_THREADS), 0, stream, dy, dz, g.batch, int(g.out_c), hw, db, accumulate_db);
-  }
+  if (dw) pass_backward_weights<T>(c, dy, dz, x, plain, dw, accumulate_dw, nullptr, false, stream);
+  if (db) launch_channel_sums(g, dy, dz, db, accumulate_db, stream);
   if (dx && g.batch > 0)
     pass_forward<T, Epilogue::store>("conv_transpose2d_bwd_data<gemm_tile 64x64x16, im2col, act' on load>", c, dy, dz,
                                      w, dx, nullptr, Act::linear, nullptr, stream);

@@ -31,20 +31,23 @@ void conv2d_forward(const ConvGeometry& g,
 
 // Backward of conv2d_forward with dz = dy ⊙ act′ (from z when given, else from y; gelu needs z):
 //   dw (+)= the weight gradient at dz, db (+)= Σ dz per channel over batch, rows, columns (a fixed
-//   order: bitwise deterministic, no atomics), dx = the data gradient at dz (skipped when null).
-// dy is only read. accumulate_dw / accumulate_db add into dw / db instead of overwriting them,
-// independently. dw, db, dx must not alias the inputs. A batch of 0 leaves dw and db at 0 (or as
-// they were when accumulating).
+//   order: bitwise deterministic, no atomics), dx = the data gradient at dz.
+// Each of dw, db and dx may be null and is then skipped (the data gradient alone: dw = db = null;
+// the parameter gradients alone: dx = null); x is read only for dw, w only for dx. A Conv2d's db
+// is summed in the weight pass when dw is wanted, else by a per-channel tree: the two orders may
+// differ in the last bits, each is deterministic. dy is only read. accumulate_dw / accumulate_db
+// add into dw / db instead of overwriting them, independently. dw, db, dx must not alias the
+// inputs. A batch of 0 leaves the requested dw and db at 0 (or as they were when accumulating).
 template <typename T>
 void conv2d_backward(const ConvGeometry& g,
                      const T* dy,  // [batch, out_c, out_h, out_w] ∂L/∂y
                      const T* y,   // [batch, out_c, out_h, out_w] forward output, or nullptr (z given or linear)
                      const T* z,   // [batch, out_c, out_h, out_w] pre-activation, or nullptr
                      Act act,
-                     const T* x,  // [batch, in_c, in_h, in_w] forward input
-                     const T* w,  // as conv2d_forward's w
-                     T* dw,       // as w
-                     T* db,       // [out_c], or nullptr when the layer has no bias
+                     const T* x,  // [batch, in_c, in_h, in_w] forward input, or nullptr when dw is
+                     const T* w,  // as conv2d_forward's w, or nullptr when dx is
+                     T* dw,       // as w, or nullptr for no weight gradient
+                     T* db,       // [out_c], or nullptr when the layer has no bias (or db is not wanted)
                      T* dx,       // [batch, in_c, in_h, in_w], or nullptr when x needs no gradient
                      bool accumulate_dw, bool accumulate_db, cudaStream_t stream);
 

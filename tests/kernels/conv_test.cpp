@@ -3,16 +3,19 @@
 // shapes (odd H/W, strides 1–3, padding 0–2, dilation 1–2, kernels 1/3/5, 1 and 3 channels, batch
 // 1 and 3, output padding) and through every activation; float (oneDNN) against the double loops
 // with conv_check.h's tolerance, and bit-exact on small integers; accumulation flags, dz aliasing
-// dy, empty batches, determinism and concurrent calls. Outputs start as NaN: unwritten ones fail.
+// dy, each gradient computed alone, empty batches, determinism and concurrent calls. Outputs start
+// as NaN: unwritten ones fail.
 #include "kernels/cpu/conv.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/common/error.h"
@@ -347,6 +350,70 @@ TEST(Conv2d, DzMayAliasDy) {
     EXPECT_EQ(db2, db);
     EXPECT_EQ(dx2, dx);
   }
+}
+
+// The gradients one at a time, as the graph runs them: the data gradient alone (dw = db = null, x
+// null too, since only dw reads it; linear without a dz scratch, and tanh with one) and the
+// parameter gradients alone (dx = null, w null), and db alone: each bitwise what the full call
+// gives, on both element types (float: oneDNN's primitives, or the loops where it cannot).
+template <typename T>
+void check_gradients_alone(const ConvGeometry& g, uint64_t seed) {
+  Layer L(g, seed);
+  const auto x = cast<T>(L.x), w = cast<T>(L.w), b = cast<T>(L.b), c = cast<T>(L.c);
+  for (const Act act : {Act::linear, Act::tanh}) {
+    SCOPED_TRACE(name(g) + " act=" + act_name(act) + (std::is_same_v<T, float> ? " float" : " double"));
+    std::vector<T> y(g.y_size(), NAN), z(g.y_size(), NAN);
+    conv2d_forward<T>(g, x.data(), w.data(), b.data(), act, y.data(), z.data());
+    const int64_t ys = g.y_size(), ws = g.w_size(), xs = g.x_size();
+    std::vector<T> dz(ys, NAN), dw(ws, NAN), db(g.out_c, NAN), dx(xs, NAN);
+    conv2d_backward<T>(g, c.data(), y.data(), z.data(), act, x.data(), w.data(), dz.data(), dw.data(), db.data(),
+                       dx.data(), false, false);
+    auto same = [](const char* what, const std::vector<T>& got, const std::vector<T>& want) {
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), want.size() * sizeof(T))) << what << " differs";
+      EXPECT_TRUE(std::none_of(got.begin(), got.end(), [](T v) { return std::isnan(v); })) << what;
+    };
+    // Data gradient alone: no dz scratch for linear.
+    std::vector<T> dz1(ys, NAN), dx1(xs, NAN);
+    conv2d_backward<T>(g, c.data(), y.data(), z.data(), act, nullptr, w.data(),
+                       act == Act::linear ? nullptr : dz1.data(), nullptr, nullptr, dx1.data(), false, false);
+    same("dx alone", dx1, dx);
+    // Weight and bias gradients alone, then the bias alone.
+    std::vector<T> dz2(ys, NAN), dw2(ws, NAN), db2(g.out_c, NAN), db3(g.out_c, NAN);
+    conv2d_backward<T>(g, c.data(), y.data(), z.data(), act, x.data(), nullptr, dz2.data(), dw2.data(), db2.data(),
+                       nullptr, false, false);
+    same("dW without dx", dw2, dw);
+    same("db without dx", db2, db);
+    conv2d_backward<T>(g, c.data(), y.data(), z.data(), act, nullptr, nullptr, dz2.data(), nullptr, db3.data(), nullptr,
+                       false, false);
+    same("db alone", db3, db);
+  }
+}
+
+TEST(Conv2d, EachGradientAloneEqualsTheFullCall) {
+  uint64_t seed = 1200;
+  for (const auto* cases : {CONV_CASES, TCONV_CASES})
+    for (size_t i = 0; i < 6; ++i) {
+      check_gradients_alone<double>(cases[i], seed += 10);
+      check_gradients_alone<float>(cases[i], seed += 10);
+    }
+  for (const ConvGeometry& g : CLASSIC_CASES) check_gradients_alone<float>(g, seed += 10);
+}
+
+TEST(Conv2d, MissingOperandsOfWantedGradientsAreRefused) {
+  const ConvGeometry g = CONV_CASES[1];
+  Layer L(g, 2);
+  std::vector<double> dz(g.y_size()), dw(g.w_size()), dx(g.x_size());
+  const double* c = L.c.data();
+  EXPECT_THROW(conv2d_backward<double>(g, c, nullptr, nullptr, Act::linear, nullptr, L.w.data(), dz.data(), dw.data(),
+                                       nullptr, nullptr, false, false),
+               Error);  // dw reads x
+  EXPECT_THROW(conv2d_backward<double>(g, c, nullptr, nullptr, Act::linear, L.x.data(), nullptr, dz.data(), nullptr,
+                                       nullptr, dx.data(), false, false),
+               Error);  // dx reads w
+  const std::vector<double> y = L.forward(Act::relu);
+  EXPECT_THROW(conv2d_backward<double>(g, c, y.data(), nullptr, Act::relu, L.x.data(), L.w.data(), nullptr, nullptr,
+                                       nullptr, dx.data(), false, false),
+               Error);  // relu needs the dz scratch
 }
 
 TEST(Conv2d, GeluWithoutZIsRefused) {

@@ -3,7 +3,8 @@
 // planes (7×9, 13×11), 1 and 3 channels, batch 1 and 3, in exact mode (small integers: every sum
 // is exact in fp32, so the implicit GEMMs' results are bit-equal); every activation on random
 // floats within tolerance.h's bounds; the classic 28×28 encoder's layers and their transposed
-// mirrors; accumulate flags; a determinism check; argument errors.
+// mirrors; accumulate flags; each gradient alone (dw, db or dx null); a determinism check; argument
+// errors.
 #include "kernels/cuda/conv.cuh"
 
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@ struct ConvCase {
   bool bias = true;
   bool keep_z = true;   // forward keeps z; backward takes act′ from z (else from y)
   bool with_dx = true;
+  bool with_dw = true;  // false: dw (and x) null, the data gradient and/or db alone
   bool acc_dw = false, acc_db = false;
   bool exact = false;  // small integers: z, dW, db, dx bit-equal (backward: linear/relu only)
   uint64_t seed = 1;
@@ -33,8 +35,9 @@ struct ConvCase {
        << ",W=" << g.in_w << ",O=" << g.out_c << ",k=" << g.k_h << "x" << g.k_w << ",s=" << g.stride_h << "x"
        << g.stride_w << ",p=" << g.pad_h << "x" << g.pad_w << ",d=" << g.dil_h << "x" << g.dil_w;
     if (g.transposed) os << ",op=" << g.out_pad_h << "x" << g.out_pad_w;
-    os << ",act=" << act_name(act) << ",bias=" << bias << ",z=" << keep_z << ",dx=" << with_dx << ",acc_dw=" << acc_dw
-       << ",acc_db=" << acc_db << (exact ? ",exact" : "") << ",seed=" << seed << ")";
+    os << ",act=" << act_name(act) << ",bias=" << bias << ",z=" << keep_z << ",dx=" << with_dx;
+    if (!with_dw) os << ",dw=0";
+    os << ",acc_dw=" << acc_dw << ",acc_db=" << acc_db << (exact ? ",exact" : "") << ",seed=" << seed << ")";
     return os.str();
   }
   // The reduction lengths of the three GEMMs (tolerance.h's K).
@@ -107,9 +110,11 @@ ConvBwdOut run_backward(const ConvCase& c, const ConvData& d) {
   name_all(dy, y, z, x, w, dw, db, dx);
   if (c.acc_dw) dw.upload(d.dw0);
   if (c.acc_db) db.upload(d.db0);
-  ae::cuda::conv2d_backward<float>(c.g, dy.get(), y.get(), c.keep_z ? z.get() : nullptr, c.act, x.get(), w.get(),
-                                   dw.get(), c.bias ? db.get() : nullptr, c.with_dx ? dx.get() : nullptr, c.acc_dw,
-                                   c.acc_db, nullptr);
+  // x and w go in only when a gradient that reads them is wanted.
+  ae::cuda::conv2d_backward<float>(c.g, dy.get(), y.get(), c.keep_z ? z.get() : nullptr, c.act,
+                                   c.with_dw ? x.get() : nullptr, c.with_dx ? w.get() : nullptr,
+                                   c.with_dw ? dw.get() : nullptr, c.bias ? db.get() : nullptr,
+                                   c.with_dx ? dx.get() : nullptr, c.acc_dw, c.acc_db, nullptr);
   expect_guards(c.params(), dy, y, z, x, w, dw, db, dx);
   EXPECT_TRUE(bitwise_equal("dy (must be untouched)", dy.download(), d.dy));
   return {dw.download(), db.download(), dx.download()};
@@ -125,19 +130,25 @@ TEST_P(ConvBwd, MatchesCpuReference) {
                                        db_ref = c.acc_db ? d.db0 : std::vector<float>(c.g.out_c),
                                        dx_ref(c.g.x_size());
   cpu::conv2d_backward<float>(c.g, d.dy.data(), d.y.data(), c.keep_z ? d.z.data() : nullptr, c.act, d.x.data(),
-                              d.w.data(), dz.data(), dw_ref.data(), c.bias ? db_ref.data() : nullptr, dx_ref.data(),
-                              c.acc_dw, c.acc_db);
+                              d.w.data(), dz.data(), c.with_dw ? dw_ref.data() : nullptr,
+                              c.bias ? db_ref.data() : nullptr, c.with_dx ? dx_ref.data() : nullptr, c.acc_dw,
+                              c.acc_db);
   const ConvBwdOut got = run_backward(c, d);
 
   FailureDump dump(c.params());
   dump.add("dy", d.dy), dump.add("z", d.z), dump.add("x", d.x), dump.add("w", d.w), dump.add("dz_ref", dz);
   dump.add("dw_ref", dw_ref), dump.add("dw", got.dw), dump.add("db_ref", db_ref), dump.add("db", got.db);
   dump.add("dx_ref", dx_ref), dump.add("dx", got.dx);
-  ASSERT_TRUE(nonzero("dw_ref", dw_ref));
-  ASSERT_TRUE(finite("dw_ref", dw_ref));
   const Tolerance tol = c.exact ? exact_tolerance() : tolerance<float>();
   const double dz_max = max_abs(dz);
-  EXPECT_TRUE(compare("dw", got.dw, dw_ref, tol, c.k_dw(), dz_max * max_abs(d.x)));
+  ASSERT_TRUE(nonzero("dz", dz));
+  if (c.with_dw) {
+    ASSERT_TRUE(nonzero("dw_ref", dw_ref));
+    ASSERT_TRUE(finite("dw_ref", dw_ref));
+    EXPECT_TRUE(compare("dw", got.dw, dw_ref, tol, c.k_dw(), dz_max * max_abs(d.x)));
+  } else {
+    for (float e : got.dw) ASSERT_TRUE(std::isnan(e)) << "dw written although null was passed";
+  }
   if (c.bias) EXPECT_TRUE(compare("db", got.db, db_ref, tol, c.k_dw(), dz_max));
   if (c.with_dx) {
     ASSERT_TRUE(nonzero("dx_ref", dx_ref));
@@ -230,6 +241,30 @@ std::vector<ConvCase> every_activation(uint64_t seed) {
   return v;
 }
 
+// Each gradient alone, as the graph runs them, on odd strided layers of both kinds: the data
+// gradient alone (dw, db, x null; linear, as a graph splits act′ off, and relu), the weight and
+// bias gradients alone (dx, w null), and db alone (a Conv2d's then comes from the channel-sum
+// kernel, not the weight pass); exact and on random floats.
+std::vector<ConvCase> gradients_alone(uint64_t seed) {
+  std::vector<ConvCase> v;
+  for (bool tr : {false, true})
+    for (bool exact : {true, false}) {
+      const cpu::ConvGeometry g = tr ? geom(3, 3, 5, 6, 7, 3, 2, 1, 1, true, 1) : geom(3, 3, 13, 11, 7, 3, 2, 1, 2);
+      for (int mode = 0; mode < 4; ++mode) {
+        ConvCase c{g};
+        c.exact = exact, c.seed = seed++;
+        c.act = mode == 1 || (mode == 3 && !exact) ? Act::relu : Act::linear;
+        c.keep_z = mode != 1;
+        c.with_dw = mode >= 2 ? mode == 2 : false;  // 0, 1: data alone; 2: dw + db; 3: db alone
+        c.with_dx = mode < 2;
+        c.bias = mode >= 2;
+        c.acc_db = mode == 3 && exact;
+        v.push_back(c);
+      }
+    }
+  return v;
+}
+
 std::vector<ConvCase> fwd_cases() {
   std::vector<ConvCase> v = sweep(false);
   for (auto& c : classic(true, 1000)) v.push_back(c);
@@ -243,6 +278,7 @@ std::vector<ConvCase> bwd_cases() {
   for (auto& c : classic(true, 2000)) v.push_back(c);
   for (auto& c : classic(false, 2100)) v.push_back(c);
   for (auto& c : every_activation(2200)) v.push_back(c);
+  for (auto& c : gradients_alone(2400)) v.push_back(c);
   // GEMM tile edges: 65 output channels (S past one tile), 64·2+1 positions, a 16·k + 1 reduction.
   ConvCase edge{geom(1, 17, 9, 15, 65, 1, 1, 0)};
   edge.exact = true, edge.seed = 2300;
@@ -301,6 +337,12 @@ TEST_F(ConvEdge, BadArgumentsAreErrors) {
   EXPECT_THROW(ae::cuda::conv2d_backward<float>(g, y.get(), y.get(), nullptr, Act::gelu, x.get(), w.get(), dw.get(),
                                                 nullptr, nullptr, false, false, nullptr),
                ae::Error);  // gelu's act′ needs z
+  EXPECT_THROW(ae::cuda::conv2d_backward<float>(g, y.get(), nullptr, nullptr, Act::linear, nullptr, w.get(), dw.get(),
+                                                nullptr, nullptr, false, false, nullptr),
+               ae::Error);  // dw reads x
+  EXPECT_THROW(ae::cuda::conv2d_backward<float>(g, y.get(), nullptr, nullptr, Act::linear, x.get(), nullptr, nullptr,
+                                                nullptr, x.get(), false, false, nullptr),
+               ae::Error);  // dx reads w
 }
 
 }  // namespace
