@@ -35,8 +35,9 @@ inline constexpr int UNARY_OP_COUNT = 7;
 enum class BinaryOp : uint8_t { add, sub, mul };
 inline constexpr int BINARY_OP_COUNT = 3;
 
-// The shape of b against an [M, N] a. The last two serve per-sample blocks of rows: a holds G
-// rows per sample ([B·G, N], e.g. the contractive penalty's Jacobian rows) and G is passed along.
+// The shape of b against an [M, N] a. The last three serve per-sample blocks of rows: a holds G
+// rows per sample ([B·G, N], e.g. the contractive penalty's Jacobian rows, or an NCHW tensor seen
+// as [B·C, H·W] with G = C) and G is passed along.
 enum class Broadcast : uint8_t {
   none,    // b [M, N]
   row,     // b [N]: the same vector for every row (a bias)
@@ -49,7 +50,7 @@ enum class Broadcast : uint8_t {
 };
 inline constexpr int BROADCAST_COUNT = 7;
 
-// What reduce_sum sums over an [M, N] x (G rows per sample for the last two).
+// What reduce_sum sums over an [M, N] x (G rows per sample for the last three).
 enum class ReduceAxis : uint8_t {
   rows,     // y [N] = Σ_m x[m, n]  (a bias gradient; the adjoint of Broadcast::row)
   cols,     // y [M] = Σ_n x[m, n]  (the adjoint of Broadcast::col)
@@ -106,7 +107,7 @@ AE_HD inline T binary_apply(BinaryOp op, T a, T b) {
 }
 
 // The offset in b of the element that meets a[i, j] of an [M, N] a (row-major, N columns; G rows
-// per sample for sample and tile).
+// per sample for sample, tile and channel).
 AE_HD inline int64_t broadcast_index(Broadcast bb, int64_t i, int64_t j, int64_t N, int64_t G = 1) {
   switch (bb) {
     case Broadcast::none: return i * N + j;

@@ -1,6 +1,7 @@
 // The cpu reference of the unfused elementwise binary primitive with broadcast: y = a op b over an
-// [M, N] a, b full, a row vector (bias-like), a column vector or a scalar (kernels/common/
-// elementwise.h). Its gradient w.r.t. a broadcast b is reduce_sum over the broadcast axis.
+// [M, N] a, b full, a row vector (bias-like), a column vector, a scalar or one row or value per
+// group of rows (kernels/common/elementwise.h's Broadcast). Its gradient w.r.t. a broadcast b is
+// reduce_sum over the broadcast axis.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +15,9 @@ namespace ae::cpu {
 template <typename T>
 void binary(BinaryOp op,
             const T* a,  // [M, N]
-            const T* b,  // [M, N] none, [N] row, [M] col, [1] scalar
+            const T* b,  // broadcast_size(bb, M, N, G): [M, N] none, [N] row, [M] col, [1] scalar, [G] channel...
             T* y,        // [M, N]
             int64_t M, int64_t N, Broadcast bb, bool accumulate,
-            int64_t G = 1);  // rows per sample (Broadcast::sample, tile)
+            int64_t G = 1);  // rows per sample (Broadcast::sample, tile, channel)
 
 }  // namespace ae::cpu

@@ -1,7 +1,8 @@
 // The cpu reduce_sum primitive. rows: columns in blocks of COL_BLOCK, one block per thread, each
 // walking the rows in order (contiguous reads, a fixed order for every sum); cols: one row per
 // iteration, summed left to right; all: the row sums of cols, then added in row order on one
-// thread. Sums are double, the result alpha·sum is rounded to T once.
+// thread; channels: the same row sums, then each channel's rows g, G + g, 2G + g, ... added in
+// that order on one thread. Sums are double, the result alpha·sum is rounded to T once.
 #include "kernels/cpu/reduce.h"
 
 #include <algorithm>
@@ -60,13 +61,17 @@ void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N
       for (int64_t i = 0; i < M; ++i) store(y + i, row_sum(x + i * N, N), alpha, accumulate);
       return;
     }
-    case ReduceAxis::all: {
+    case ReduceAxis::all:
+    case ReduceAxis::channels: {  // channels: y[g] = Σ_r (Σ_n x[r·G + g, n]), r in order
       std::vector<double> rows(static_cast<size_t>(M));
 #pragma omp parallel for schedule(static) if (big)
       for (int64_t i = 0; i < M; ++i) rows[i] = row_sum(x + i * N, N);
-      double s = 0;
-      for (double r : rows) s += r;
-      store(y, s, alpha, accumulate);
+      const int64_t groups = axis == ReduceAxis::all ? 1 : G;  // all: one channel of every row
+      for (int64_t g = 0; g < groups; ++g) {
+        double s = 0;
+        for (int64_t i = g; i < M; i += groups) s += rows[i];
+        store(y + g, s, alpha, accumulate);
+      }
       return;
     }
     case ReduceAxis::groups:  // y[r, n] = Σ_g x[r·G + g, n], g in order

@@ -9,7 +9,10 @@
 //         One block keeps it deterministic without a workspace; `all` reduces scalar loss and
 //         penalty terms, not bulk tensors.
 //   groups, samples (G rows per sample): one output per thread of a grid-stride loop, summing its
-//         G (groups) or M/G (samples) rows in order.
+//         G (groups) or M/G (samples) rows in order;
+//   channels (G rows per sample, y [G]): a block per channel g (grid-stride over channels), thread t
+//         sums elements t, t + 256, ... of the channel's rows g, G + g, ... read as one flattened
+//         [M/G, N] run, then the fixed tree: the per-channel bias gradient of an NCHW tensor.
 #include "kernels/common/error.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/reduce.cuh"
@@ -21,7 +24,7 @@ namespace {
 constexpr int THREADS = 256;
 constexpr int ROWS_COLS = 32;                     // rows kernel: columns per block
 constexpr int ROWS_SLICES = THREADS / ROWS_COLS;  // rows kernel: row slices per block
-constexpr int64_t MAX_BLOCKS = 65535;             // cols kernel: grid-stride over rows beyond this
+constexpr int64_t MAX_BLOCKS = 65535;             // cols, channels kernels: grid-stride beyond this
 
 template <typename T>
 __device__ __forceinline__ void store(T* y, T sum, T alpha, bool accumulate) {
@@ -106,6 +109,24 @@ __global__ void __launch_bounds__(THREADS) reduce_grouped_kernel(T alpha, const 
   }
 }
 
+// Block per channel g (grid-stride): y[g] = alpha·Σ_r Σ_n x[r·G + g, n].
+template <typename T>
+__global__ void __launch_bounds__(THREADS) reduce_channels_kernel(T alpha, const T* x,  // [M, N]
+                                                                  T* y,                 // [G]
+                                                                  int64_t M, int64_t N, int64_t G, bool accumulate) {
+  __shared__ T sh[THREADS];
+  const int64_t count = (M / G) * N;                     // each channel's elements
+  for (int64_t g = blockIdx.x; g < G; g += gridDim.x) {  // uniform in the block: barriers are safe
+    T acc = T(0);
+    for (int64_t k = threadIdx.x; k < count; k += THREADS) {
+      const int64_t r = k / N;
+      acc += x[(r * G + g) * N + (k - r * N)];
+    }
+    const T sum = block_tree_sum(acc, sh);
+    if (threadIdx.x == 0) store(y + g, sum, alpha, accumulate);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -142,6 +163,11 @@ void reduce_sum(ReduceAxis axis, T alpha, const T* x, T* y, int64_t M, int64_t N
              M, N, G, axis == ReduceAxis::groups, accumulate);
       return;
     }
+    case ReduceAxis::channels:
+      launch("reduce_sum_channels", reduce_channels_kernel<T>,
+             dim3(static_cast<unsigned>(G < MAX_BLOCKS ? G : MAX_BLOCKS)), dim3(THREADS), 0, stream, alpha, x, y, M, N,
+             G, accumulate);
+      return;
   }
 }
 

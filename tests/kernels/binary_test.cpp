@@ -2,7 +2,7 @@
 // broadcast and accumulate (and y aliasing a), and the gradients of L = Σ W ⊙ (a op b) against
 // fp64 central differences, as autodiff builds them from the primitives: dA = W (add, sub) or
 // W ⊙ b broadcast (mul); dB = ±W or W ⊙ a, summed by reduce_sum over the broadcast axis. The
-// per-sample broadcasts (sample, tile; G rows per sample) the same way, G in {1, 3, 7, 32}.
+// per-sample broadcasts (sample, tile, channel; G rows per sample) the same way, G in {1, 3, 7, 32}.
 #include "kernels/cpu/binary.h"
 
 #include <gtest/gtest.h>
@@ -70,10 +70,19 @@ TEST(Binary, ForwardMatchesNaiveLoop) {
         }
 }
 
-// b's row for row i of a, written out: sample takes row i/G, tile row i%G (of G rows per sample).
+// b's element for a[i, j], written out: sample takes row i/G, tile row i%G (of G rows per sample),
+// channel the value i%G for every column (an NCHW tensor as [B·C, H·W], G = C).
 double b_at_grouped(Broadcast bb, const std::vector<double>& b, int64_t i, int64_t j, int64_t N, int64_t G) {
+  if (bb == Broadcast::channel) return b[i % G];
   return bb == Broadcast::sample ? b[(i / G) * N + j] : b[(i % G) * N + j];
 }
+
+// How many elements a grouped b holds, written out.
+size_t grouped_size(Broadcast bb, int64_t samples, int64_t N, int64_t G) {
+  return size_t(bb == Broadcast::sample ? samples * N : bb == Broadcast::tile ? G * N : G);
+}
+
+const Broadcast GROUPED_BCAST[] = {Broadcast::sample, Broadcast::tile, Broadcast::channel};
 
 TEST(Binary, PerSampleForwardMatchesNaiveLoop) {
   struct Shape {
@@ -81,7 +90,7 @@ TEST(Binary, PerSampleForwardMatchesNaiveLoop) {
   };
   uint64_t seed = 100;
   for (BinaryOp op : ALL_OPS)
-    for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+    for (Broadcast bb : GROUPED_BCAST)
       for (int64_t G : {1, 3, 7, 32})
         for (Shape s : {Shape{1, 1}, Shape{1, 13}, Shape{2, 5}, Shape{9, 37}})
           for (bool accumulate : {false, true}) {
@@ -90,7 +99,7 @@ TEST(Binary, PerSampleForwardMatchesNaiveLoop) {
             const auto a = gradcheck::random_vec(M * N, seed++);
             const auto b = gradcheck::random_vec(broadcast_size(bb, M, N, G), seed++);
             const auto y0 = gradcheck::random_vec(M * N, seed++);
-            ASSERT_EQ(b.size(), size_t(bb == Broadcast::sample ? s.samples * N : G * N));
+            ASSERT_EQ(b.size(), grouped_size(bb, s.samples, N, G));
             std::vector<double> want(M * N);
             for (int64_t i = 0; i < M; ++i)
               for (int64_t j = 0; j < N; ++j) {
@@ -110,13 +119,13 @@ TEST(Binary, PerSampleForwardMatchesNaiveLoop) {
 }
 
 // dB of a per-sample broadcast is the product reduced over its adjoint axis with the same G
-// (groups for sample, samples for tile), as autodiff builds it.
+// (groups for sample, samples for tile, channels for channel), as autodiff builds it.
 TEST(Binary, PerSampleGradientsMatchCentralDifferences) {
-  const int64_t samples = 3, N = 4;
+  const int64_t samples = 3, N = 5;
   uint64_t seed = 400;
   for (BinaryOp op : ALL_OPS)
-    for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
-      for (int64_t G : {1, 3}) {
+    for (Broadcast bb : GROUPED_BCAST)
+      for (int64_t G : {1, 3, 7}) {
         const int64_t M = samples * G;
         SCOPED_TRACE(label(op, bb, M, N) + " G=" + std::to_string(G));
         auto a = gradcheck::random_vec(M * N, seed++);
@@ -180,13 +189,16 @@ TEST(Binary, BadArgumentsAreErrors) {
   std::vector<double> a(6, 1.0);
   EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), -1, 2, Broadcast::none, false), ae::Error);
   EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), nullptr, a.data(), 2, 3, Broadcast::row, false), ae::Error);
-  EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 2, 3, static_cast<Broadcast>(7), false),
-               ae::Error);
+  EXPECT_THROW(
+      binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 2, 3, static_cast<Broadcast>(BROADCAST_COUNT), false),
+      ae::Error);
   EXPECT_NO_THROW(binary<double>(BinaryOp::add, nullptr, nullptr, nullptr, 0, 3, Broadcast::row, false));
   // Rows that are not whole samples, and G < 1.
   EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 3, 2, Broadcast::sample, false, 2),
                ae::Error);
   EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 2, 3, Broadcast::tile, false, 0), ae::Error);
+  EXPECT_THROW(binary<double>(BinaryOp::add, a.data(), a.data(), a.data(), 3, 2, Broadcast::channel, false, 2),
+               ae::Error);
 }
 
 }  // namespace

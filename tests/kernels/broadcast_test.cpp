@@ -1,7 +1,8 @@
 // The cpu broadcast primitive y = alpha·x spread over an [M, N] output: forward against a naive
 // loop for every layout (accumulate on and off), and d/dx of L = Σ w ⊙ broadcast(x) against fp64
 // central differences, the analytic gradient being reduce_sum over the same axis (its adjoint); the
-// per-sample layouts (sample, tile) with G rows per sample, G in {1, 3, 7, 32}, the same two ways.
+// per-sample layouts (sample, tile, channel) with G rows per sample, G in {1, 3, 7, 32}, the same
+// two ways.
 #include "kernels/cpu/broadcast.h"
 
 #include <gtest/gtest.h>
@@ -62,8 +63,10 @@ TEST(Broadcast, GradientIsTheReductionOverTheSameAxis) {
   }
 }
 
+const Broadcast GROUPED[] = {Broadcast::sample, Broadcast::tile, Broadcast::channel};
+
 TEST(Broadcast, PerSampleForwardMatchesNaiveLoop) {
-  for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+  for (Broadcast bb : GROUPED)
     for (int64_t G : {1, 3, 7, 32})
       for (auto [samples, N] : {std::pair<int64_t, int64_t>{1, 1}, {1, 13}, {2, 5}, {9, 37}})
         for (bool acc : {false, true}) {
@@ -72,12 +75,15 @@ TEST(Broadcast, PerSampleForwardMatchesNaiveLoop) {
                        " N=" + std::to_string(N) + (acc ? " accumulate" : ""));
           auto x = gradcheck::random_vec(size_t(broadcast_size(bb, M, N, G)), 31 + M + N, -2, 2);
           auto y0 = gradcheck::random_vec(size_t(M * N), 37 + G, -1, 1);
-          ASSERT_EQ(x.size(), size_t(bb == Broadcast::sample ? samples * N : G * N));
+          ASSERT_EQ(x.size(), size_t(bb == Broadcast::sample ? samples * N : bb == Broadcast::tile ? G * N : G));
           std::vector<double> want(y0), y(acc ? y0 : std::vector<double>(size_t(M * N), NAN));
           for (int64_t i = 0; i < M; ++i)
             for (int64_t j = 0; j < N; ++j) {
-              const int64_t row = bb == Broadcast::sample ? i / G : i % G;  // x's row for y's row i
-              want[size_t(i * N + j)] = (acc ? y0[size_t(i * N + j)] : 0.0) + 0.75 * x[size_t(row * N + j)];
+              // x's element for y[i, j]: row i/G (sample) or i%G (tile), or channel i%G's one value.
+              const int64_t src = bb == Broadcast::sample ? (i / G) * N + j
+                                  : bb == Broadcast::tile ? (i % G) * N + j
+                                                          : i % G;
+              want[size_t(i * N + j)] = (acc ? y0[size_t(i * N + j)] : 0.0) + 0.75 * x[size_t(src)];
             }
           broadcast<double>(bb, 0.75, x.data(), y.data(), M, N, acc, G);
           EXPECT_TRUE(all_near("y", y, want, 1e-15));
@@ -86,8 +92,8 @@ TEST(Broadcast, PerSampleForwardMatchesNaiveLoop) {
 
 TEST(Broadcast, PerSampleGradientIsTheReductionOverTheSameAxis) {
   const int64_t samples = 3, N = 5;
-  for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
-    for (int64_t G : {1, 4}) {
+  for (Broadcast bb : GROUPED)
+    for (int64_t G : {1, 4, 7}) {
       const int64_t M = samples * G;
       SCOPED_TRACE(std::string(broadcast_name(bb)) + " G=" + std::to_string(G));
       auto x = gradcheck::random_vec(size_t(broadcast_size(bb, M, N, G)), 41 + G, -1, 1);
@@ -107,10 +113,11 @@ TEST(Broadcast, BadArgumentsAreErrors) {
   std::vector<float> x(4), y(4);
   EXPECT_THROW(broadcast<float>(Broadcast::row, 1.0f, x.data(), y.data(), -1, 2, false), Error);
   EXPECT_THROW(broadcast<float>(Broadcast::row, 1.0f, nullptr, y.data(), 2, 2, false), Error);
-  EXPECT_THROW(broadcast<float>(static_cast<Broadcast>(7), 1.0f, x.data(), y.data(), 2, 2, false), Error);
+  EXPECT_THROW(broadcast<float>(static_cast<Broadcast>(BROADCAST_COUNT), 1.0f, x.data(), y.data(), 2, 2, false), Error);
   // Rows that are not whole samples, and G < 1.
   EXPECT_THROW(broadcast<float>(Broadcast::sample, 1.0f, x.data(), y.data(), 3, 1, false, 2), Error);
   EXPECT_THROW(broadcast<float>(Broadcast::tile, 1.0f, x.data(), y.data(), 2, 2, false, 0), Error);
+  EXPECT_THROW(broadcast<float>(Broadcast::channel, 1.0f, x.data(), y.data(), 3, 1, false, 2), Error);
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
 // The cpu reduce_sum primitive: forward against a naive loop in double for every axis, with alpha
 // and accumulate, on odd and empty shapes; the gradient of L = Σ w ⊙ reduce_sum(x) (a broadcast of
 // w, built with binary and unary as autodiff builds it) against fp64 central differences; bitwise
-// the same result for 1 and 2 threads. The per-sample axes (groups, samples; G rows per sample,
-// G in {1, 3, 7, 32}) the same three ways.
+// the same result for 1 and 2 threads. The per-sample axes (groups, samples, channels; G rows per
+// sample, G in {1, 3, 7, 32}) the same three ways.
 #include "kernels/cpu/reduce.h"
 
 #include <gtest/gtest.h>
@@ -106,7 +106,12 @@ TEST(ReduceSum, BitwiseIndependentOfThreadCount) {
   omp_set_num_threads(threads);
 }
 
-const ReduceAxis GROUPED_AXES[] = {ReduceAxis::groups, ReduceAxis::samples};
+const ReduceAxis GROUPED_AXES[] = {ReduceAxis::groups, ReduceAxis::samples, ReduceAxis::channels};
+
+// Which output x[r·G + g, n] adds into, written out (sample r, its row g, column n).
+int64_t grouped_out(ReduceAxis axis, int64_t r, int64_t g, int64_t n, int64_t N) {
+  return axis == ReduceAxis::groups ? r * N + n : axis == ReduceAxis::samples ? g * N + n : g;
+}
 
 TEST(ReduceSum, PerSampleForwardMatchesNaiveLoop) {
   struct Shape {
@@ -120,7 +125,7 @@ TEST(ReduceSum, PerSampleForwardMatchesNaiveLoop) {
           const int64_t M = s.samples * G, N = s.N;
           SCOPED_TRACE(label(axis, M, N) + " G=" + std::to_string(G) + " accumulate=" + std::to_string(accumulate));
           const auto x = gradcheck::random_vec(M * N, seed++);
-          const int64_t n_out = axis == ReduceAxis::groups ? s.samples * N : G * N;
+          const int64_t n_out = axis == ReduceAxis::groups ? s.samples * N : axis == ReduceAxis::samples ? G * N : G;
           ASSERT_EQ(reduce_outputs(axis, M, N, G), n_out);
           const auto y0 = gradcheck::random_vec(n_out, seed++);
           const double alpha = -0.75;
@@ -128,11 +133,11 @@ TEST(ReduceSum, PerSampleForwardMatchesNaiveLoop) {
           for (int64_t r = 0; r < s.samples; ++r)  // sample r's rows are r·G … r·G + G − 1
             for (int64_t g = 0; g < G; ++g)
               for (int64_t n = 0; n < N; ++n)
-                want[(axis == ReduceAxis::groups ? r : g) * N + n] += x[(r * G + g) * N + n];
+                want[grouped_out(axis, r, g, n, N)] += x[(r * G + g) * N + n];
           for (int64_t k = 0; k < n_out; ++k) want[k] = (accumulate ? y0[k] : 0.0) + alpha * want[k];
           std::vector<double> y = accumulate ? y0 : std::vector<double>(n_out, NAN);
           reduce_sum<double>(axis, alpha, x.data(), y.data(), M, N, accumulate, G);
-          EXPECT_TRUE(all_near("y", y, want, 1e-15 * (s.samples * G + 1), M == 0 || n_out == 0));
+          EXPECT_TRUE(all_near("y", y, want, 1e-15 * (M * N + 1), M == 0 || n_out == 0));
         }
 }
 
@@ -140,7 +145,7 @@ TEST(ReduceSum, PerSampleGradientMatchesCentralDifference) {
   const int64_t samples = 3, N = 5;
   uint64_t seed = 700;
   for (ReduceAxis axis : GROUPED_AXES)
-    for (int64_t G : {1, 4}) {
+    for (int64_t G : {1, 4, 7}) {
       const int64_t M = samples * G;
       SCOPED_TRACE(label(axis, M, N) + " G=" + std::to_string(G));
       auto x = gradcheck::random_vec(M * N, seed++);
@@ -179,10 +184,12 @@ TEST(ReduceSum, BadArgumentsAreErrors) {
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::rows, 1.0, x.data(), y.data(), -1, 3, false), ae::Error);
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::rows, 1.0, nullptr, y.data(), 2, 3, false), ae::Error);
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::all, 1.0, x.data(), nullptr, 2, 3, false), ae::Error);
-  EXPECT_THROW(reduce_sum<double>(static_cast<ReduceAxis>(5), 1.0, x.data(), y.data(), 2, 3, false), ae::Error);
+  EXPECT_THROW(reduce_sum<double>(static_cast<ReduceAxis>(REDUCE_AXIS_COUNT), 1.0, x.data(), y.data(), 2, 3, false),
+               ae::Error);
   // Rows that are not whole samples, and G < 1.
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::groups, 1.0, x.data(), y.data(), 3, 2, false, 2), ae::Error);
   EXPECT_THROW(reduce_sum<double>(ReduceAxis::samples, 1.0, x.data(), y.data(), 2, 3, false, 0), ae::Error);
+  EXPECT_THROW(reduce_sum<double>(ReduceAxis::channels, 1.0, x.data(), y.data(), 3, 2, false, 2), ae::Error);
 }
 
 }  // namespace

@@ -70,7 +70,7 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
     double* out = n.out.empty() ? nullptr : val[n.out[0]];
     auto mean_alpha = [&](ReduceAxis axis, int64_t M, int64_t N, int64_t G = 1) {
       int64_t count = axis == ReduceAxis::rows ? M : axis == ReduceAxis::cols ? N : axis == ReduceAxis::all ? M * N
-                    : axis == ReduceAxis::groups ? G : M / G;
+                    : axis == ReduceAxis::groups ? G : axis == ReduceAxis::channels ? M / G * N : M / G;
       return a.mean ? a.scale / double(std::max<int64_t>(1, count)) : a.scale;
     };
     switch (n.type) {

@@ -1,7 +1,7 @@
 // ae::cuda::binary on cuda-sim against ae::cpu::binary: every op and broadcast, overwrite and
 // accumulate, shapes around the 256-thread block (1, 63, 64, 65, 129 and primes), and y aliasing a;
-// the per-sample broadcasts (sample, tile) with G rows per sample, G in {1, 3, 7, 32}, over 1, 5
-// and 9 samples. The same shared math on both sides: bit-equal under cuda-sim (same_math_tolerance).
+// the per-sample broadcasts (sample, tile, channel) with G rows per sample, G in {1, 3, 7, 32},
+// over 1, 5 and 9 samples. The same shared math on both sides: bit-equal under cuda-sim (same_math_tolerance).
 #include "kernels/cuda/binary.cuh"
 
 #include <gtest/gtest.h>
@@ -22,7 +22,7 @@ struct BinaryCase {
   uint64_t seed = 1;
   int64_t G = 1;  // rows per sample (sample, tile): M = samples·G
 
-  bool grouped() const { return bb == Broadcast::sample || bb == Broadcast::tile; }
+  bool grouped() const { return bb == Broadcast::sample || bb == Broadcast::tile || bb == Broadcast::channel; }
   std::string params() const {
     std::ostringstream os;
     os << "binary(op=" << binary_op_name(op) << ",bcast=" << broadcast_name(bb) << ",M=" << M << ",N=" << N;
@@ -81,7 +81,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, Binary, ::testing::ValuesIn(binary_cases()),
                          [](const auto& info) { return test_name(info.param.params()); });
 
 // The contractive penalty's [B·G, N] Jacobian rows against per-sample (sample) and shared (tile)
-// operands: G from 1 (sample = none, tile = row) to past a warp, odd N, and one sample (tile's b
+// operands, and an NCHW tensor as [B·C, H·W] against a per-channel bias (channel, G = C): G from 1
+// (sample = none, tile = row, channel = scalar) to past a warp, odd N, and one sample (tile's b
 // then as large as a). A wrong i/G or i%G reads another row of b: never bit-equal by chance.
 std::vector<BinaryCase> grouped_binary_cases() {
   struct Shape {
@@ -90,9 +91,9 @@ std::vector<BinaryCase> grouped_binary_cases() {
   std::vector<BinaryCase> v;
   uint64_t seed = 500;
   for (int op = 0; op < BINARY_OP_COUNT; ++op)
-    for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+    for (Broadcast bb : {Broadcast::sample, Broadcast::tile, Broadcast::channel})
       for (int64_t G : {1, 3, 7, 32})
-        for (Shape s : {Shape{1, 1}, Shape{1, 65}, Shape{5, 37}, Shape{9, 129}})
+        for (Shape s : {Shape{1, 1}, Shape{1, 65}, Shape{5, 37}, Shape{9, 129}, Shape{3, 1}})
           for (bool acc : {false, true})
             v.push_back({static_cast<BinaryOp>(op), bb, s.samples * G, s.N, acc, seed++, G});
   return v;

@@ -1,6 +1,6 @@
 // ae::cuda::broadcast on cuda-sim against ae::cpu::broadcast: every layout, accumulate on and off,
 // shapes around the 256-thread block and past one grid-stride lap; the per-sample layouts (sample,
-// tile) with G rows per sample, G in {1, 3, 7, 32}, over 1, 5 and 9 samples. The same shared
+// tile, channel) with G rows per sample, G in {1, 3, 7, 32}, over 1, 3, 5 and 9 samples. The same shared
 // indexing and one multiply per element on both sides, so the results are bit-equal under cuda-sim.
 #include "kernels/cuda/broadcast.cuh"
 
@@ -24,7 +24,7 @@ struct BroadcastCase {
   std::string params() const {
     std::ostringstream os;
     os << "broadcast(bb=" << broadcast_name(bb) << ",M=" << M << ",N=" << N;
-    if (bb == Broadcast::sample || bb == Broadcast::tile) os << ",G=" << G;
+    if (bb == Broadcast::sample || bb == Broadcast::tile || bb == Broadcast::channel) os << ",G=" << G;
     os << ",acc=" << accumulate << ",seed=" << seed << ")";
     return os.str();
   }
@@ -58,14 +58,16 @@ std::vector<BroadcastCase> broadcast_cases() {
     for (auto [M, N] : {std::pair<int64_t, int64_t>{1, 1}, {1, 257}, {63, 65}, {37, 129}})
       for (bool acc : {false, true}) v.push_back({bb, M, N, acc, seed++});
   v.push_back({Broadcast::row, 4099, 257, true, seed++});  // the grid-stride loop's second lap
-  // The contractive penalty's per-sample layouts: G = 1 (sample is none, tile is row) to past a
-  // warp, odd N, one sample (tile's x as large as y).
-  for (Broadcast bb : {Broadcast::sample, Broadcast::tile})
+  // The contractive penalty's per-sample layouts and a convolution's per-channel bias (channel,
+  // G = C over [B·C, H·W]): G = 1 (sample is none, tile is row, channel is scalar) to past a warp,
+  // odd N and N = 1, one sample (tile's x as large as y).
+  for (Broadcast bb : {Broadcast::sample, Broadcast::tile, Broadcast::channel})
     for (int64_t G : {1, 3, 7, 32})
-      for (auto [samples, N] : {std::pair<int64_t, int64_t>{1, 1}, {1, 65}, {5, 37}, {9, 129}})
+      for (auto [samples, N] : {std::pair<int64_t, int64_t>{1, 1}, {1, 65}, {5, 37}, {9, 129}, {3, 1}})
         for (bool acc : {false, true}) v.push_back({bb, samples * G, N, acc, seed++, G});
   v.push_back({Broadcast::sample, 7 * 587, 257, false, seed++, 7});  // past one grid-stride lap
   v.push_back({Broadcast::tile, 7 * 587, 257, true, seed++, 7});
+  v.push_back({Broadcast::channel, 7 * 587, 257, true, seed++, 7});
   return v;
 }
 
@@ -77,11 +79,15 @@ TEST_F(BroadcastEdge, BadArgumentsAreErrors) {
   DeviceBuffer<float> x(4);
   EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::row, 1.0f, x.get(), x.get(), -1, 2, false, nullptr), ae::Error);
   EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::row, 1.0f, nullptr, x.get(), 2, 2, false, nullptr), ae::Error);
-  EXPECT_THROW(ae::cuda::broadcast<float>(static_cast<Broadcast>(7), 1.0f, x.get(), x.get(), 2, 2, false, nullptr), ae::Error);
+  EXPECT_THROW(ae::cuda::broadcast<float>(static_cast<Broadcast>(BROADCAST_COUNT), 1.0f, x.get(), x.get(), 2, 2, false,
+                                          nullptr),
+               ae::Error);
   // Rows that are not whole samples, and G < 1.
   EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::sample, 1.0f, x.get(), x.get(), 3, 1, false, nullptr, 2),
                ae::Error);
   EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::tile, 1.0f, x.get(), x.get(), 2, 2, false, nullptr, 0), ae::Error);
+  EXPECT_THROW(ae::cuda::broadcast<float>(Broadcast::channel, 1.0f, x.get(), x.get(), 3, 1, false, nullptr, 2),
+               ae::Error);
 }
 
 }  // namespace

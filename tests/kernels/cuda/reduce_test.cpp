@@ -1,8 +1,8 @@
 // ae::cuda::reduce_sum on cuda-sim against ae::cpu::reduce_sum: every axis, overwrite and
 // accumulate, alpha, shapes around the block sizes (1, 63, 64, 65, 129, primes, tall and wide),
-// the per-sample axes (groups, samples) with G rows per sample, G in {1, 3, 7, 32}, over 1 to 67
-// samples, empty inputs (sum 0), and bitwise reproducibility across two runs under different
-// schedules. The cpu sums in double, the kernels in float: tolerance<float>() over the reduction length.
+// the per-sample axes (groups, samples, channels) with G rows per sample, G in {1, 3, 7, 32}, over
+// 1 to 67 samples, empty inputs (sum 0), and bitwise reproducibility across two runs under
+// different schedules. The cpu sums in double, the kernels in float: tolerance<float>() over the reduction length.
 #include "kernels/cuda/reduce.cuh"
 
 #include <gtest/gtest.h>
@@ -23,7 +23,9 @@ struct ReduceCase {
   uint64_t seed = 1;
   int64_t G = 1;  // rows per sample (groups, samples): M = samples·G
 
-  bool grouped() const { return axis == ReduceAxis::groups || axis == ReduceAxis::samples; }
+  bool grouped() const {
+    return axis == ReduceAxis::groups || axis == ReduceAxis::samples || axis == ReduceAxis::channels;
+  }
   std::string params() const {
     std::ostringstream os;
     os << "reduce_sum(axis=" << reduce_axis_name(axis) << ",M=" << M << ",N=" << N;
@@ -45,6 +47,8 @@ struct ReduceCase {
         return G;
       case ReduceAxis::samples:
         return M / G;
+      case ReduceAxis::channels:
+        return M / G * N;
     }
     return M * N;
   }
@@ -102,17 +106,18 @@ INSTANTIATE_TEST_SUITE_P(Cases, ReduceSum, ::testing::ValuesIn(reduce_cases()),
 
 // The adjoints of the per-sample broadcasts, as the contractive penalty's gradient uses them on its
 // [B·G, N] Jacobian rows: each sample's G rows (groups) and each of the G rows over the samples
-// (samples). G = 1 (groups is a copy, samples is rows) to past a warp; one sample (samples is a
-// copy); odd sample counts and N; 67 samples of 32 rows (2144 × 65) for a long, strided sum.
+// (samples); and a convolution's per-channel bias gradient over [B·C, H·W] (channels, G = C). G = 1
+// (groups is a copy, samples is rows, channels is all) to past a warp; one sample (samples is a
+// copy); odd sample counts and N, N = 1; 67 samples of 32 rows (2144 × 65) for a long, strided sum.
 std::vector<ReduceCase> grouped_reduce_cases() {
   struct Shape {
     int64_t samples, N;
   };
   std::vector<ReduceCase> v;
   uint64_t seed = 500;
-  for (ReduceAxis axis : {ReduceAxis::groups, ReduceAxis::samples})
+  for (ReduceAxis axis : {ReduceAxis::groups, ReduceAxis::samples, ReduceAxis::channels})
     for (int64_t G : {1, 3, 7, 32})
-      for (Shape s : {Shape{1, 1}, Shape{1, 65}, Shape{5, 37}, Shape{9, 129}, Shape{67, 65}})
+      for (Shape s : {Shape{1, 1}, Shape{1, 65}, Shape{5, 37}, Shape{9, 129}, Shape{67, 65}, Shape{3, 1}})
         for (bool acc : {false, true}) v.push_back({axis, s.samples * G, s.N, acc, acc ? -0.5f : 1.0f, seed++, G});
   return v;
 }
@@ -126,7 +131,8 @@ class ReduceSumDeterminism : public DeviceTest {};
 TEST_F(ReduceSumDeterminism, TwoSchedulesBitEqual) {
   for (int axis = 0; axis < REDUCE_AXIS_COUNT; ++axis) {
     const ReduceAxis ax = static_cast<ReduceAxis>(axis);
-    const int64_t G = ax == ReduceAxis::groups || ax == ReduceAxis::samples ? 3 : 1;  // 43 samples of 3 rows
+    const ReduceCase probe{ax, 0, 0};
+    const int64_t G = probe.grouped() ? 3 : 1;  // 43 samples of 3 rows
     const ReduceCase c{ax, 129, 257, false, 1.0f, uint64_t(40 + axis), G};
     SCOPED_TRACE(c.params());
     const ReduceInputs in(c);
@@ -143,8 +149,9 @@ TEST_F(ReduceSumEdge, EmptyInputSumsToZero) {
   for (int axis = 0; axis < REDUCE_AXIS_COUNT; ++axis) {
     const ReduceAxis ax = static_cast<ReduceAxis>(axis);
     SCOPED_TRACE(reduce_axis_name(ax));
-    // rows: M = 0 (N outputs); cols: N = 0 (M outputs); all: one output; samples: M = 0 (G·N
-    // outputs, here 5); groups: M = 0 has no samples, so no outputs: y is left as it was.
+    // rows: M = 0 (N outputs); cols: N = 0 (M outputs); all, channels (G = 1): one output;
+    // samples: M = 0 (G·N outputs, here 5); groups: M = 0 has no samples, so no outputs: y is left
+    // as it was.
     const int64_t M = ax == ReduceAxis::cols ? 5 : 0, N = ax == ReduceAxis::cols ? 0 : 5;
     const int64_t outputs = reduce_outputs(ax, M, N);
     DeviceBuffer<float> x(0), y(5);
@@ -169,6 +176,8 @@ TEST_F(ReduceSumEdge, BadArgumentsAreErrors) {
   EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::groups, 1.0f, x.get(), y.get(), 3, 2, false, nullptr, 2),
                ae::Error);
   EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::samples, 1.0f, x.get(), y.get(), 2, 3, false, nullptr, 0),
+               ae::Error);
+  EXPECT_THROW(ae::cuda::reduce_sum<float>(ReduceAxis::channels, 1.0f, x.get(), y.get(), 3, 2, false, nullptr, 2),
                ae::Error);
 }
 
