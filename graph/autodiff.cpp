@@ -201,7 +201,9 @@ struct Autodiff {
       case OpType::bias_add: {
         if (!needs_grad(n.in[0]) && !needs_grad(n.in[1])) return;
         int d = dy(n.out[0], n.layer);
-        if (needs_grad(n.in[1])) contribute(n.in[1], OpType::bias_grad, {d}, {}, n.layer);
+        Attrs bg;
+        bg.bcast = n.attr.bcast;  // a convolution's per-channel bias sums per channel
+        if (needs_grad(n.in[1])) contribute(n.in[1], OpType::bias_grad, {d}, bg, n.layer);
         if (needs_grad(n.in[0])) accumulate(n.in[0], d, n.layer);  // passes through unchanged: share the tensor
         return;
       }
@@ -214,6 +216,19 @@ struct Autodiff {
         if (needs_grad(w)) contribute(w, OpType::linear_grad_w, {d, x}, a, n.layer);
         if (needs_grad(x)) contribute(x, OpType::linear_grad_x, {d, w}, a, n.layer);
         return;
+      }
+      case OpType::conv2d: {  // both gradients are convolutions of dy: with W (data), with x (weights)
+        if (!needs_grad(n.in[0]) && !needs_grad(n.in[1])) return;
+        const int d = dy(n.out[0], n.layer), x = n.in[0], w = n.in[1];
+        if (needs_grad(w)) contribute(w, OpType::conv2d_grad_w, {d, x}, n.attr, n.layer);
+        if (needs_grad(x)) contribute(x, OpType::conv2d_grad_x, {d, w}, n.attr, n.layer);
+        return;
+      }
+      case OpType::pool: {  // a max pool's gradient finds each window's argmax in x again
+        if (!needs_grad(n.in[0])) return;
+        const int d = dy(n.out[0], n.layer);
+        if (n.attr.pool_kind == PoolKind::max) return contribute(n.in[0], OpType::pool_grad, {d, n.in[0]}, n.attr, n.layer);
+        return contribute(n.in[0], OpType::pool_grad, {d}, n.attr, n.layer);
       }
       case OpType::unary:
         if (!needs_grad(n.in[0]) || n.attr.unary == UnaryOp::sign) return;

@@ -63,6 +63,51 @@ LayerTensors dense_layer(Graph& g, const LayerSpec& ls, const LayerParams& lp, c
   return {w, z, y, ls.act};
 }
 
+// One convolutional-family layer on x (an image tensor, or a flat one a reshape relabels): conv2d →
+// bias_add per channel → activation (omitted when linear) for a convolution, one pool node for a
+// pool or an upsample, nothing for a reshape (the next layer reads the same [B, C·H·W] memory with
+// its own geometry; nn.Unflatten moves no data either).
+LayerTensors spatial_layer(Graph& g, const LayerSpec& ls, const LayerParams& lp, const std::vector<int>& param_tensor, int64_t l,
+                           const std::string& lname, int x, const Shape& in, const Shape& out) {
+  if (ls.kind == LayerKind::reshape) return {-1, x, x, Act::linear};
+  AE_CHECK(in.size() == 3 && out.size() == 3, "build_graph: layer ", l, " (", layer_kind_name(ls.kind), ") needs [C,H,W] shapes");
+  auto image = [&](const std::string& name) { return g.add_tensor(image_tensor(name, TensorRole::activation, out[0], out[1], out[2])); };
+  Attrs a;
+  if (!ls.is_conv()) {
+    if (ls.kind == LayerKind::upsample) {
+      a.pool_kind = PoolKind::upsample;
+      a.upsample = UpsampleGeometry{0, in[0], in[1], in[2], ls.scale, ls.scale};
+    } else {
+      a.pool_kind = ls.kind == LayerKind::max_pool2d ? PoolKind::max : PoolKind::avg;
+      a.pool = PoolGeometry{0, in[0], in[1], in[2], ls.kernel, ls.kernel, ls.stride, ls.stride, ls.padding, ls.padding};
+    }
+    const int y = image(lname + "." + pool_kind_name(a.pool_kind));
+    g.add_node(OpType::pool, {x}, {y}, a, int(l));
+    return {-1, y, y, Act::linear};
+  }
+  ConvGeometry& c = a.conv;
+  c.in_c = in[0], c.in_h = in[1], c.in_w = in[2], c.out_c = ls.channels, c.k_h = c.k_w = ls.kernel;
+  c.stride_h = c.stride_w = ls.stride, c.pad_h = c.pad_w = ls.padding, c.dil_h = c.dil_w = ls.dilation;
+  c.out_pad_h = c.out_pad_w = ls.output_padding, c.transposed = ls.kind == LayerKind::conv_transpose2d;
+  AE_CHECK(c.out_h() == out[1] && c.out_w() == out[2], "build_graph: layer ", l, " geometry disagrees with the spec's shapes");
+  const int w = param_tensor[size_t(lp.weight)];
+  int z = image(lname + (lp.bias >= 0 ? ".conv" : ".z"));
+  g.add_node(OpType::conv2d, {x, w}, {z}, a, int(l));
+  if (lp.bias >= 0) {
+    const int zb = image(lname + ".z");
+    Attrs b;
+    b.bcast = Broadcast::channel;
+    g.add_node(OpType::bias_add, {z, param_tensor[size_t(lp.bias)]}, {zb}, b, int(l));
+    z = zb;
+  }
+  if (ls.act == Act::linear) return {w, z, z, ls.act};
+  const int y = image(lname + ".y");
+  Attrs act;
+  act.act = ls.act;
+  g.add_node(OpType::activation, {z}, {y}, act, int(l));
+  return {w, z, y, ls.act};
+}
+
 // The spec's penalty on the code h [B, N], its own weighted term of the training objective: one
 // node (kernels/common/sparsity.h has the math), which also leaves the code's column sums for its
 // gradient. Evaluation (validation loss, scores) measures reconstruction alone.
@@ -268,9 +313,6 @@ std::vector<TrainingPhase> training_phases(const Spec& spec) {
 }
 
 Graph build_graph(const Spec& spec, const BuildOptions& opt) {
-  // The spec parses convolutional layers before the graph lowers them: refuse here, once, so every
-  // command that builds a graph (train, info, plan, ...) says so in one line instead of crashing.
-  require_dense_layers(spec, "spec");
   Graph g;
   g.phase = opt.mode == GraphMode::train ? opt.phase : 0;
   const ParamRegistry reg = param_registry(spec);
@@ -296,7 +338,13 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
   const int64_t in_cols = mode_input_width(spec, opt.mode);
   AE_CHECK(spec.variational() || opt.mode == GraphMode::encode || !is_encode(opt.mode), "build_graph: ",
            graph_mode_name(opt.mode), " needs a variational code layer");
-  int x = g.add_tensor(batched_tensor(opt.mode == GraphMode::decode ? "code" : "x", TensorRole::input, {in_cols}));
+  // A convolutional spec's layers read their shapes from here: layer l's input is shapes[l − 1].
+  const std::vector<Shape> shapes = spec.convolutional() ? spec.layer_shapes() : std::vector<Shape>();
+  auto shape_in = [&](int64_t l) { return l == 0 ? spec.input_tensor_shape() : shapes[size_t(l - 1)]; };
+  const Shape x_shape = spec.convolutional() ? shape_in(first) : Shape{in_cols};
+  const std::string x_name = opt.mode == GraphMode::decode ? "code" : "x";
+  int x = g.add_tensor(x_shape.size() == 3 ? image_tensor(x_name, TensorRole::input, x_shape[0], x_shape[1], x_shape[2])
+                                           : batched_tensor(x_name, TensorRole::input, {in_cols}));
   g.inputs.push_back(x);
   if (opt.mode == GraphMode::train && opt.phase > 0) {  // an adversarial autoencoder's other phases
     add_adversarial_phase(g, spec, reg, param_tensor, opt.phase, x);
@@ -315,7 +363,11 @@ Graph build_graph(const Spec& spec, const BuildOptions& opt) {
     g.add_node(OpType::noise, {x}, {h}, n, 0);
   }
   for (int64_t l = first; l < last; ++l) {
-    const LayerTensors lt = dense_layer(g, spec.layer(l), reg.layers[size_t(l)], param_tensor, l, "layer" + std::to_string(l), h);
+    const std::string lname = "layer" + std::to_string(l);
+    const LayerSpec& ls = spec.layer(l);
+    const LayerTensors lt = ls.kind == LayerKind::dense
+                                ? dense_layer(g, ls, reg.layers[size_t(l)], param_tensor, l, lname, h)
+                                : spatial_layer(g, ls, reg.layers[size_t(l)], param_tensor, l, lname, h, shape_in(l), shapes[size_t(l)]);
     h = lt.y;
     if (l < n_enc) encoder.push_back(lt);
     if (l == n_enc - 1 && spec.variational() && opt.mode != GraphMode::encode_logvar) {

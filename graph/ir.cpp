@@ -20,6 +20,11 @@ const char* op_type_name(OpType t) {
     case OpType::contractive: return "contractive";
     case OpType::reparam: return "reparam";
     case OpType::loss: return "loss";
+    case OpType::conv2d: return "conv2d";
+    case OpType::pool: return "pool";
+    case OpType::conv2d_grad_x: return "conv2d_grad_x";
+    case OpType::conv2d_grad_w: return "conv2d_grad_w";
+    case OpType::pool_grad: return "pool_grad";
     case OpType::fill: return "fill";
     case OpType::broadcast: return "broadcast";
     case OpType::loss_grad: return "loss_grad";
@@ -55,9 +60,28 @@ Tensor batched_tensor(std::string name, TensorRole role, std::vector<int64_t> di
   return t;
 }
 
+Tensor image_tensor(std::string name, TensorRole role, int64_t c, int64_t h, int64_t w) {
+  Tensor t = batched_tensor(std::move(name), role, {c, h, w});
+  t.image = true;
+  return t;
+}
+
+const char* pool_kind_name(PoolKind k) {
+  switch (k) {
+    case PoolKind::max: return "max";
+    case PoolKind::avg: return "avg";
+    case PoolKind::upsample: return "upsample";
+  }
+  return "?";
+}
+
 Tensor fixed_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
-  Tensor t = batched_tensor(std::move(name), role, std::move(dims));
+  Tensor t;
+  t.name = std::move(name);
+  t.role = role;
+  t.dims = std::move(dims);
   t.batched = false;
+  AE_CHECK(t.rank() <= MAX_RANK, "tensor ", t.name, " has ", t.rank(), " dimensions; at most ", MAX_RANK);
   return t;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/common/activation.h"
+#include "kernels/common/conv_geometry.h"
 #include "kernels/common/dtype.h"
 #include "kernels/common/elementwise.h"
 #include "kernels/common/loss.h"
@@ -46,6 +47,10 @@ struct Tensor {
   bool batched = true;          // dimension 0 is the batch, sized per run
   std::vector<int64_t> dims;    // the other dimensions, outermost first (a [B, 784] tensor: {784})
   int param = -1;               // index in Graph::params for param / param_grad
+  // An image per sample, dims {C, H, W} (NCHW): what convolutions and pools read and write. Its
+  // 2-D view is [B, C·H·W] like a flat tensor's, so elementwise ops, losses and dense layers read it
+  // unchanged (PyTorch's nn.Flatten costs nothing); a convolution reads its geometry from the node.
+  bool image = false;
 
   int rank() const { return int(dims.size()) + (batched ? 1 : 0); }
   // Elements of one sample (batched) or of the whole tensor (not batched).
@@ -53,21 +58,23 @@ struct Tensor {
   // The 2-D view kernels take: [rows, cols] with cols the innermost dimension, so a batched
   // [B, n] tensor is [B, n] and a batched [B, G, n] one (G rows per sample: the contractive
   // penalty's per-sample Jacobian rows) is [B·G, n]; a fixed tensor is [features / cols, cols].
-  int64_t cols() const { return dims.empty() ? 1 : dims.back(); }
+  int64_t cols() const { return image ? features() : dims.empty() ? 1 : dims.back(); }
   int64_t rows_per_sample() const { return features() / cols(); }
   int64_t rows(int64_t batch) const { return (batched ? batch : 1) * rows_per_sample(); }
   int64_t elements(int64_t batch) const { return (batched ? batch : 1) * features(); }
   int64_t bytes(int64_t batch) const { return elements(batch) * dtype_bytes(dtype); }
 };
 
-// A batched [B, features] tensor, and a fixed-shape one.
+// A batched [B, features] tensor, a batched image [B, C, H, W], and a fixed-shape one.
 Tensor batched_tensor(std::string name, TensorRole role, std::vector<int64_t> dims);
+Tensor image_tensor(std::string name, TensorRole role, int64_t c, int64_t h, int64_t w);
 Tensor fixed_tensor(std::string name, TensorRole role, std::vector<int64_t> dims);
 
 enum class OpType : uint8_t {
   // forward
   linear,          // y = x·Wᵀ (W [N,K]); trans_w: y = x·W (W [K,N])  in: x [B,K], W   out: y [B,N]
   bias_add,        // y = x + b                    in: x [B,N], b [N]                    out: y [B,N]
+                   //   (attr.bcast channel: x an image [B,C,H,W], b [C] per channel)
   activation,      // y = act(x)                   in: x                                  out: y
   unary,           // y = scale·f(x), f = unary    in: x                                  out: y
   binary,          // y = a ∘ b, b broadcast       in: a [B,N], b (per broadcast)         out: y [B,N]
@@ -82,6 +89,9 @@ enum class OpType : uint8_t {
   reparam,         // a VAE's code from its head (kernels/common/vae.h): z = μ + σ⊙ε and the KL term
                    //   in: h [B,2N] (μ ‖ log σ²)   out: z [B,N], value [1] (mean KL), kl [B,1] (per row)
   loss,            // L = mean ℓ(y, t), e = per row  in: y, t                           out: L [1], e [B,1]
+  conv2d,          // y = conv(x, W) (attr.conv; transposed: nn.ConvTranspose2d)  in: x [B,C,H,W], W  out: y [B,C',H',W']
+                   //   (the bias is a bias_add with Broadcast::channel after it)
+  pool,            // y = window op of attr.pool_kind over x (attr.pool, or attr.upsample)  in: x  out: y
   // backward (and constants)
   fill,            // y = scale everywhere         in: —                                  out: y
   broadcast,       // y[b,n] = scale·x[axis view]  in: x ([N], [B,1] or [1])              out: y [B,N]
@@ -90,6 +100,7 @@ enum class OpType : uint8_t {
                    //   (a function of dy and the pre-activation; also a forward node: act′ itself)
   activation_grad2,// dx = dy ⊙ act″(z)            in: dy, z (pre)                        out: dx
   bias_grad,       // db = Σ_rows dy               in: dy                                 out: db
+                   //   (attr.bcast channel: Σ over batch, rows and columns per channel)
   linear_grad_w,   // dW = dyᵀ·x (trans_w: xᵀ·dy)  in: dy, x                              out: dW
   linear_grad_x,   // dx = dy·W (trans_w: dy·Wᵀ)   in: dy, W                              out: dx
   add,             // y = a + b (gradient accumulation of activations)  in: a, b         out: y
@@ -97,10 +108,19 @@ enum class OpType : uint8_t {
   contractive_grad,   // dz = dvalue·∂value/∂z     in: dvalue [1], z [B,N], norms [N]      out: dz [B,N]
   contractive_grad_w, // dW = dvalue·∂value/∂W     in: dvalue [1], W [N,K], s [N]          out: dW [N,K]
   reparam_grad,    // dh = ∂(z, value)/∂h         in: dz [B,N]|-1, h [B,2N], dvalue [1]|-1  out: dh [B,2N]
+  conv2d_grad_x,   // dx = the data gradient of conv2d at dy (attr.conv)   in: dy, W    out: dx
+  conv2d_grad_w,   // dW = the weight gradient of conv2d at dy (attr.conv) in: dy, x    out: dW
+  pool_grad,       // dx = the gradient of pool at dy  in: dy, x (max: each window's argmax is recomputed
+                   //   from x, so no index tensor is kept; -1 for avg and upsample)   out: dx
   optimizer_update,// p ← update(p, g, state)      in: p, g                               out: (p, in place)
 };
 const char* op_type_name(OpType t);
 constexpr int OP_TYPE_COUNT = int(OpType::optimizer_update) + 1;
+
+// What a pool node computes (PyTorch: F.max_pool2d, F.avg_pool2d with count_include_pad,
+// nn.Upsample(mode="nearest")); the first two read Attrs::pool, upsample Attrs::upsample.
+enum class PoolKind : uint8_t { max, avg, upsample };
+const char* pool_kind_name(PoolKind k);
 
 // The typed attribute record of a node. Each kind reads the fields it documents; the rest keep
 // their defaults. New kinds add their parameters here (noise, convolution geometry).
@@ -122,6 +142,12 @@ struct Attrs {
   LossReduction reduction = LossReduction::mean;  // loss, loss_grad
   VaeParams vae;                         // reparam
   PriorKind prior = PriorKind::gaussian; // prior
+  // conv2d(_grad_*): the layer's geometry with batch 0 (each run sets its batch). bias_add uses
+  // bcast = Broadcast::channel for a convolution's per-channel bias (bias_grad then sums per channel).
+  ConvGeometry conv;
+  PoolKind pool_kind = PoolKind::max;    // pool(_grad)
+  PoolGeometry pool;                     // pool(_grad) of kind max or avg, batch 0
+  UpsampleGeometry upsample;             // pool(_grad) of kind upsample, batch 0
 };
 
 struct Node {

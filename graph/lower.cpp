@@ -119,7 +119,8 @@ struct Lowering {
     op.fused_nodes.push_back(pg);
     absorbed.insert({s, pg});
   }
-  void take(PlanOp& op, std::initializer_list<int> nodes) {
+  void take(PlanOp& op, std::initializer_list<int> nodes) { take(op, std::vector<int>(nodes)); }
+  void take(PlanOp& op, const std::vector<int>& nodes) {
     for (int n : nodes)
       if (n >= 0) {
         taken[n] = true;
@@ -319,6 +320,87 @@ bool rule_dense_bwd(Lowering& L, int i) {
   return true;
 }
 
+// conv2d → [bias_add per channel] → [activation]  ⇒  conv_fwd (the dense_fwd rule's twin)
+bool rule_conv_fwd(Lowering& L, int i) {
+  const Node& cv = L.g.nodes[i];
+  if (cv.type != OpType::conv2d) return false;
+  PlanOp op{PlanOpKind::conv_fwd, "conv2d"};
+  op.layer = cv.layer;
+  op.attr.conv = cv.attr.conv;
+  op.in = {cv.in[0], cv.in[1], -1};
+  std::vector<int> nodes = {i};
+  int z = cv.out[0];
+  const int ba = L.consumer_of(z, OpType::bias_add, 0);
+  if (ba >= 0 && L.g.nodes[size_t(ba)].attr.bcast == Broadcast::channel && L.g.consumers(z).size() == 1 && !L.is_output(z)) {
+    op.in[2] = L.g.nodes[size_t(ba)].in[1];
+    op.rule += "+bias_add";
+    nodes.push_back(ba);
+    z = L.g.nodes[size_t(ba)].out[0];
+  }
+  const int act = L.consumer_of(z, OpType::activation, 0);
+  if (act < 0) {
+    op.out = {z, -1};
+  } else if (L.sigmoid_into_bce(act)) {
+    op.rule += " (sigmoid moved into bce-with-logits)";
+    op.out = {z, -1};
+    nodes.push_back(act);
+  } else {
+    const Node& a = L.g.nodes[size_t(act)];
+    op.attr.act = a.attr.act;
+    op.rule += "+activation";
+    const bool keep_z = L.g.consumers(z).size() > 1 &&
+                        (act_derivative_needs_z(a.attr.act) || !L.only_consumed_by(z, {OpType::activation, OpType::activation_grad}));
+    op.out = {a.out[0], keep_z ? z : -1};
+    nodes.push_back(act);
+  }
+  L.take(op, nodes);
+  L.ops.push_back(op);
+  return true;
+}
+
+// [activation_grad] → [bias_grad per channel], conv2d_grad_w, [conv2d_grad_x] on the same dz  ⇒
+// conv_bwd (the dense_bwd rule's twin; a loss that absorbed act′ leaves no activation_grad)
+bool rule_conv_bwd(Lowering& L, int i) {
+  const Node& first = L.g.nodes[i];
+  int ag = -1, dz = -1;
+  if (first.type == OpType::activation_grad) {
+    ag = i;
+    dz = first.out[0];
+  } else if ((first.type == OpType::bias_grad && first.attr.bcast == Broadcast::channel) || first.type == OpType::conv2d_grad_w) {
+    dz = first.in[0];
+  } else {
+    return false;
+  }
+  const int gw = L.consumer_of(dz, OpType::conv2d_grad_w, 0);
+  if (gw < 0) return false;
+  const int bg = L.consumer_of(dz, OpType::bias_grad, 0), gx = L.consumer_of(dz, OpType::conv2d_grad_x, 0);
+  if (bg >= 0 && L.g.nodes[size_t(bg)].attr.bcast != Broadcast::channel) return false;
+  // dz is overwritten in place by the cpu kernel: nobody else may read it.
+  if (L.g.consumers(dz).size() != size_t(1 + (bg >= 0) + (gx >= 0)) || L.is_output(dz)) return false;
+  const Node& w = L.g.nodes[size_t(gw)];
+  const int dW = w.out[0];
+  PlanOp op{PlanOpKind::conv_bwd, std::string(bg >= 0 ? "bias_grad+" : "") + "conv2d_grad_w" + (gx >= 0 ? "+conv2d_grad_x" : "")};
+  op.layer = w.layer;
+  op.attr.conv = w.attr.conv;
+  op.attr.accumulate = w.attr.accumulate;
+  op.accumulate_db = bg >= 0 && L.g.nodes[size_t(bg)].attr.accumulate;
+  const int W = L.g.params[size_t(L.g.tensors[size_t(dW)].param)].tensor;  // the weight dW belongs to
+  if (ag >= 0) {
+    const Node& a = L.g.nodes[size_t(ag)];  // in {dy, z, y}
+    if (L.g.consumers(a.in[0]).size() != 1) return false;  // dz is written over dy (cpu): dy must die here
+    op.attr.act = a.attr.act;
+    op.rule = "activation_grad+" + op.rule;
+    const bool z_needed = act_derivative_needs_z(a.attr.act);
+    op.in = {a.in[0], z_needed ? -1 : a.in[2], z_needed ? a.in[1] : -1, w.in[1], W};
+  } else {
+    op.in = {dz, -1, -1, w.in[1], W};
+  }
+  op.out = {dW, bg >= 0 ? L.g.nodes[size_t(bg)].out[0] : -1, gx >= 0 ? L.g.nodes[size_t(gx)].out[0] : -1};
+  L.take(op, {ag, bg, gw, gx});
+  L.ops.push_back(op);
+  return true;
+}
+
 // every optimizer_update of one group  ⇒  one multi-tensor optimizer_step
 bool rule_optimizer(Lowering& L, int i) {
   if (L.g.nodes[i].type != OpType::optimizer_update) return false;
@@ -363,10 +445,10 @@ bool rule_unfused(Lowering& L, int i) {
       op.trans_b = n.attr.trans_w;
       op.m = rows(n.in[0]), op.n = tensor(n.out[0]).cols(), op.k = tensor(n.in[0]).cols();
       break;
-    case OpType::bias_add:
+    case OpType::bias_add:  // per feature, or per channel of an image
       op.kind = PlanOpKind::binary;
       op.attr.binary = BinaryOp::add;
-      op.attr.bcast = Broadcast::row;
+      op.attr.bcast = n.attr.bcast == Broadcast::channel ? Broadcast::channel : Broadcast::row;
       break;
     case OpType::add:
       op.kind = PlanOpKind::binary;
@@ -375,7 +457,33 @@ bool rule_unfused(Lowering& L, int i) {
       break;
     case OpType::bias_grad:
       op.kind = PlanOpKind::reduce;
-      op.attr.axis = ReduceAxis::rows;
+      op.attr.axis = n.attr.bcast == Broadcast::channel ? ReduceAxis::channels : ReduceAxis::rows;
+      break;
+    case OpType::conv2d:  // conv_fwd with no bias and no activation
+      op.kind = PlanOpKind::conv_fwd;
+      op.in = {n.in[0], n.in[1], -1};
+      op.out = {n.out[0], -1};
+      op.attr.act = Act::linear;
+      break;
+    case OpType::conv2d_grad_w: {  // conv_bwd with dW alone: in {dy, -, -, x, W}  out {dW, -, -}
+      op.kind = PlanOpKind::conv_bwd;
+      const int W = L.g.params[size_t(tensor(n.out[0]).param)].tensor;
+      op.in = {n.in[0], -1, -1, n.in[1], W};
+      op.out = {n.out[0], -1, -1};
+      op.attr.act = Act::linear;
+      break;
+    }
+    case OpType::conv2d_grad_x:  // conv_bwd with dx alone: in {dy, -, -, -, W}  out {-, -, dx}
+      op.kind = PlanOpKind::conv_bwd;
+      op.in = {n.in[0], -1, -1, -1, n.in[1]};
+      op.out = {-1, -1, n.out[0]};
+      op.attr.act = Act::linear;
+      op.attr.accumulate = false;
+      break;
+    case OpType::pool: op.kind = PlanOpKind::pool; break;
+    case OpType::pool_grad:  // in {dy, x|-1}
+      op.kind = PlanOpKind::pool_grad;
+      op.in = {n.in[0], n.in.size() > 1 ? n.in[1] : -1};
       break;
     case OpType::activation: op.kind = PlanOpKind::activation; break;
     case OpType::activation_grad:  // in {dy, z, y}: the derivative from y unless it needs z
@@ -412,7 +520,8 @@ bool rule_unfused(Lowering& L, int i) {
 }
 
 // The fusion table: tried in this order at every node not yet taken.
-constexpr Rule FUSION_RULES[] = {rule_noise_regenerated, rule_penalty_on_load, rule_dense_fwd, rule_loss, rule_dense_bwd, rule_optimizer, rule_unfused};
+constexpr Rule FUSION_RULES[] = {rule_noise_regenerated, rule_penalty_on_load, rule_dense_fwd, rule_conv_fwd, rule_loss,
+                                 rule_dense_bwd, rule_conv_bwd, rule_optimizer, rule_unfused};
 // Without fusion: the rules that are not fusions (the loss, optimizer and every primitive alone).
 constexpr Rule BASE_RULES[] = {rule_loss, rule_optimizer, rule_unfused};
 

@@ -32,6 +32,11 @@ struct ParamDef {
   int64_t size() const;
   int64_t rows() const { return dims.size() == 2 ? dims[0] : 1; }  // the [rows, cols] view kernels use
   int64_t cols() const { return dims.back(); }
+  // PyTorch's fans (torch.nn.init): dims[1] and dims[0], times the kernel's k_h·k_w for a 4-D
+  // convolution weight (a ConvTranspose2d's [in, out, k, k] too, as PyTorch computes them).
+  int64_t fan_in() const { return dims.size() < 2 ? dims[0] : dims[1] * receptive(); }
+  int64_t fan_out() const { return dims[0] * receptive(); }
+  int64_t receptive() const { return dims.size() == 4 ? dims[2] * dims[3] : 1; }
 };
 
 // How spec layer l reads its parameters.

@@ -38,6 +38,10 @@ const char* plan_op_kind_name(PlanOpKind k) {
     case PlanOpKind::cast: return "cast";
     case PlanOpKind::unscale_grads: return "unscale_grads";
     case PlanOpKind::update_scale: return "update_scale";
+    case PlanOpKind::conv_fwd: return "conv_fwd";
+    case PlanOpKind::conv_bwd: return "conv_bwd";
+    case PlanOpKind::pool: return "pool";
+    case PlanOpKind::pool_grad: return "pool_grad";
   }
   return "?";
 }
@@ -46,6 +50,31 @@ namespace {
 double elems(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 : double(g.tensors[size_t(t)].elements(batch)); }
 double tensor_bytes(const Graph& g, int t, int64_t batch) { return t < 0 ? 0.0 : double(g.tensors[size_t(t)].bytes(batch)); }
 }  // namespace
+
+ConvGeometry conv_geometry(const PlanOp& op, int64_t batch) {
+  ConvGeometry c = op.attr.conv;
+  c.batch = batch;
+  return c;
+}
+
+double conv_macs(const ConvGeometry& g) {
+  // Each (sample, output channel, output position) of the ordinary convolution sums in_c·k_h·k_w
+  // products; a transposed one is the ordinary convolution from its output back to its input.
+  const double taps = double(g.k_h) * double(g.k_w) * double(g.in_c) * double(g.out_c);
+  return double(g.batch) * taps * double(g.transposed ? g.in_h * g.in_w : g.out_h() * g.out_w());
+}
+
+PoolGeometry pool_geometry(const PlanOp& op, int64_t batch) {
+  PoolGeometry p = op.attr.pool;
+  p.batch = batch;
+  return p;
+}
+
+UpsampleGeometry upsample_geometry(const PlanOp& op, int64_t batch) {
+  UpsampleGeometry u = op.attr.upsample;
+  u.batch = batch;
+  return u;
+}
 
 double PlanOp::flops(int64_t batch, const Graph& g) const {
   double m_ = double(batch), mn = m_ * double(n);
@@ -88,6 +117,16 @@ double PlanOp::flops(int64_t batch, const Graph& g) const {
       return 2.0 * p;
     }
     case PlanOpKind::update_scale: return 0;
+    case PlanOpKind::conv_fwd: return 2.0 * conv_macs(conv_geometry(*this, batch)) + 2.0 * elems(g, out[0], batch);
+    case PlanOpKind::conv_bwd: {
+      const double passes = (out[0] >= 0 ? 1.0 : 0.0) + (out[2] >= 0 ? 1.0 : 0.0);
+      return 2.0 * conv_macs(conv_geometry(*this, batch)) * passes + 2.0 * elems(g, in[0], batch);
+    }
+    case PlanOpKind::pool: {  // a compare or an add per window element; upsampling only copies
+      const double window = attr.pool_kind == PoolKind::upsample ? 0.0 : double(attr.pool.k_h * attr.pool.k_w);
+      return window * elems(g, out[0], batch);
+    }
+    case PlanOpKind::pool_grad: return elems(g, in[0], batch);
   }
   return 0;
 }
@@ -98,7 +137,8 @@ double PlanOp::bytes(int64_t batch, const Graph& g) const {
   for (size_t i = 0; i < in.size(); ++i)  // a tensor given twice (a fused penalty's h = y) is read once
     if (std::find(in.begin(), in.begin() + long(i), in[i]) == in.begin() + long(i)) b += tensor_bytes(g, in[i], batch);
   for (int t : out) b += tensor_bytes(g, t, batch);
-  if (kind == PlanOpKind::dense_bwd) b += tensor_bytes(g, in[0], batch);  // dz written back over dy
+  if (kind == PlanOpKind::dense_bwd || (kind == PlanOpKind::conv_bwd && attr.act != Act::linear))
+    b += tensor_bytes(g, in[0], batch);  // dz written back over dy
   if (kind == PlanOpKind::optimizer_step || kind == PlanOpKind::unscale_grads) b *= 2.0;  // written back in place
   return b;
 }
@@ -111,11 +151,19 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     o.m = x.rows(batch);
     o.n = x.cols();
   };
+  // An image [B, C, H, W] against a per-channel [C]: the [B·C, H·W] view, G = C.
+  auto channel_view = [&](int image, int channels) {
+    o.group = g.tensors[size_t(channels)].features();
+    o.n = g.tensors[size_t(image)].features() / std::max<int64_t>(o.group, 1);
+    o.m = g.tensors[size_t(image)].elements(batch) / std::max<int64_t>(o.n, 1);
+    return o;
+  };
   switch (op.kind) {
     case PlanOpKind::matmul:
       o.m = plan_dim(op.m, batch), o.n = plan_dim(op.n, batch), o.k = plan_dim(op.k, batch);
       return o;
     case PlanOpKind::binary:
+      if (op.attr.bcast == Broadcast::channel) return channel_view(op.in[0], op.in[1]);
       view(op.in[0]);
       o.group = g.tensors[size_t(op.in[0])].rows_per_sample();
       return o;
@@ -140,16 +188,23 @@ OpGeometry op_geometry(const PlanOp& op, const Graph& g, int64_t batch) {
     case PlanOpKind::reduce:
     case PlanOpKind::broadcast: {
       const int big = op.kind == PlanOpKind::reduce ? op.in[0] : op.out[0];  // the [B·G, n] side
-      view(big);
-      o.group = g.tensors[size_t(big)].rows_per_sample();
+      const int small = op.kind == PlanOpKind::reduce ? op.out[0] : op.in[0];
       ReduceAxis axis = op.kind == PlanOpKind::reduce ? op.attr.axis : adjoint_axis(op.attr.bcast);
+      if (axis == ReduceAxis::channels) {
+        channel_view(big, small);
+      } else {
+        view(big);
+        o.group = g.tensors[size_t(big)].rows_per_sample();
+      }
       int64_t count = axis == ReduceAxis::rows ? o.m : axis == ReduceAxis::cols ? o.n : axis == ReduceAxis::all ? o.m * o.n
-                    : axis == ReduceAxis::groups ? o.group : o.m / std::max<int64_t>(o.group, 1);
+                    : axis == ReduceAxis::groups ? o.group
+                    : axis == ReduceAxis::channels ? o.m / std::max<int64_t>(o.group, 1) * o.n
+                    : o.m / std::max<int64_t>(o.group, 1);
       if (op.attr.mean) o.alpha /= double(std::max<int64_t>(count, 1));
       return o;
     }
-    default:
-      o.m = g.tensors[size_t(op.out[0])].elements(batch);
+    default:  // elementwise kinds; the conv and pool kinds take their geometry from attr (conv_geometry)
+      if (!op.out.empty() && op.out[0] >= 0) o.m = g.tensors[size_t(op.out[0])].elements(batch);
       return o;
   }
 }
@@ -223,6 +278,12 @@ static std::string plan_op_attr_text(const PlanOp& op) {
     case PlanOpKind::unscale_grads: t = "1/scale, inf check"; break;
     case PlanOpKind::update_scale: t = "x2 / x0.5"; break;
     case PlanOpKind::noise: t = noise_kind_name(op.attr.noise.kind); break;
+    case PlanOpKind::pool:
+    case PlanOpKind::pool_grad:
+      if (op.attr.pool_kind == PoolKind::upsample) std::snprintf(num, sizeof num, "upsample x%lld", (long long)op.attr.upsample.f_h);
+      else std::snprintf(num, sizeof num, "%s k%lld s%lld", pool_kind_name(op.attr.pool_kind), (long long)op.attr.pool.k_h, (long long)op.attr.pool.stride_h);
+      t = num;
+      break;
     case PlanOpKind::prior: t = op.attr.prior == PriorKind::uniform ? "uniform(-1,1)" : "gaussian(0,1)"; break;
     case PlanOpKind::sparsity:
     case PlanOpKind::sparsity_grad: t = sparsity_kind_name(op.attr.sparsity.kind); break;
@@ -236,7 +297,7 @@ static std::string plan_op_attr_text(const PlanOp& op) {
   }
   // "+=": the op adds into the parameter gradients it writes; a dense_bwd whose dW and db differ
   // names the one that accumulates.
-  if (op.kind == PlanOpKind::dense_bwd && op.accumulates(0) != op.accumulates(1))
+  if ((op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::conv_bwd) && op.accumulates(0) != op.accumulates(1))
     return t + (op.accumulates(0) ? " dW+=" : " db+=");
   return op.attr.accumulate ? t + " +=" : t;
 }

@@ -60,8 +60,16 @@ enum class PlanOpKind : uint8_t {
   unscale_grads,   // in {g0, g1, ...}  out {}: g *= 1/scale in place; any inf or NaN flags the step
   update_scale,    // in {}  out {}: the scale halves after a flagged step (counted as skipped), doubles
                    //   after 2000 clean ones; clears the flag
+  // convolutional layers (attr.conv: the geometry, its batch the run's):
+  conv_fwd,        // in {x, W, b|-1}  out {y, z|-1}: y = act(conv(x, W) + b) — fused conv2d + bias_add +
+                   //   activation, and a lone conv2d node (no b, act linear)
+  conv_bwd,        // in {dy, y|-1, z|-1, x|-1, W}  out {dW|-1, db|-1, dx|-1}: dz = dy⊙act′ (written over dy
+                   //   on the cpu, as dense_bwd), dW (+)= the weight gradient, db (+)= Σ dz per channel,
+                   //   dx = the data gradient — fused, or a lone conv2d_grad_w (out {dW}) / _x (out {dx})
+  pool,            // in {x}  out {y}: attr.pool_kind over attr.pool (max, avg) or attr.upsample
+  pool_grad,       // in {dy, x|-1}  out {dx}: its gradient (max re-finds each window's argmax in x)
 };
-constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::update_scale) + 1;
+constexpr int PLAN_OP_KIND_COUNT = int(PlanOpKind::pool_grad) + 1;
 const char* plan_op_kind_name(PlanOpKind k);
 
 struct PlanOp {
@@ -72,7 +80,7 @@ struct PlanOp {
   // parameters, and accumulate: the op adds into the parameter gradient(s) it writes (dense_bwd:
   // into dW; db has its own flag below).
   Attrs attr;
-  // dense_bwd: db is added to. Apart from dW's attr.accumulate because a weight's gradient can
+  // dense_bwd, conv_bwd: db is added to. Apart from dW's attr.accumulate because a weight's gradient can
   // have an earlier writer its bias's has not (tied weights, the contractive penalty's ∂/∂W).
   bool accumulate_db = false;
   // dense_bwd of a one-layer encoder with the contractive penalty (kernels/common/contractive.h):
@@ -94,7 +102,7 @@ struct PlanOp {
 
   // Whether the op adds into its output out[i] (a parameter gradient) rather than overwriting it.
   bool accumulates(size_t i) const {
-    if (kind != PlanOpKind::dense_bwd) return attr.accumulate;
+    if (kind != PlanOpKind::dense_bwd && kind != PlanOpKind::conv_bwd) return attr.accumulate;
     return i == 0 ? attr.accumulate : i == 1 && accumulate_db;  // {dW, db, dx}: dx is always written
   }
 
@@ -109,6 +117,14 @@ inline bool is_plain_dense(const PlanOp& op) {
   return (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) && op.attr.noise.kind == NoiseKind::none &&
          op.attr.sparsity.kind == SparsityKind::none && !op.z_penalty;
 }
+
+// A convolution's geometry at `batch` rows (conv ops), and its multiply-adds: one GEMM of the
+// layer's implicit im2col, the same count for the forward, the data and the weight gradient.
+ConvGeometry conv_geometry(const PlanOp& op, int64_t batch);
+double conv_macs(const ConvGeometry& g);
+// A pool op's geometry at `batch` rows (attr.pool or attr.upsample, as attr.pool_kind says).
+PoolGeometry pool_geometry(const PlanOp& op, int64_t batch);
+UpsampleGeometry upsample_geometry(const PlanOp& op, int64_t batch);
 
 // A matmul dimension at run time: −g means g rows per sample, g·batch (−1: the batch).
 inline int64_t plan_dim(int64_t d, int64_t batch) { return d < 0 ? -d * batch : d; }

@@ -79,7 +79,7 @@ void check_gradient_order(const Plan& p) {
   std::vector<int> writes(p.graph.params.size(), 0);
   for (const PlanOp& op : p.ops) {
     if (op.kind == PlanOpKind::optimizer_step) continue;
-    const bool can_accumulate = op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::matmul ||
+    const bool can_accumulate = op.kind == PlanOpKind::dense_bwd || op.kind == PlanOpKind::conv_bwd || op.kind == PlanOpKind::matmul ||
                                 op.kind == PlanOpKind::binary || op.kind == PlanOpKind::reduce ||
                                 op.kind == PlanOpKind::broadcast || op.kind == PlanOpKind::contractive_grad_w;
     for (size_t i = 0; i < op.out.size(); ++i) {

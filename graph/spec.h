@@ -152,10 +152,6 @@ struct Spec {
   bool operator==(const Spec&) const = default;
 };
 
-// Refuses a convolutional spec (Spec::convolutional) where the graph cannot yet lower one, with one
-// line naming the first such layer's compact token (issue 12: the spec parses, training comes later).
-void require_dense_layers(const Spec& spec, std::string_view origin);
-
 // Parses `text`: JSON when it starts with '{', a file's contents when it names an existing
 // .json file, else the compact form. `origin` (a file name or "--spec") prefixes error messages.
 Spec parse_spec(std::string_view text, std::string_view origin = "--spec");

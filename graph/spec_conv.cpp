@@ -426,15 +426,4 @@ std::string layer_param_prefix(const Spec& s, int64_t l) {
   return std::string(in_encoder ? "encoder." : "decoder.") + std::to_string(index);
 }
 
-void require_dense_layers(const Spec& s, std::string_view origin) {
-  if (!s.convolutional()) return;
-  std::string token = "input " + shape_string(s.input_shape);
-  for (int64_t l = 0; l < s.num_layers(); ++l)
-    if (s.layer(l).kind != LayerKind::dense) {
-      token = spec_conv::layer_token(s.layer(l));
-      break;
-    }
-  AE_FAIL(origin, ": convolutional layers (", token, ") parse but do not train yet: the graph does not lower them (issue 12)");
-}
-
 }  // namespace ae

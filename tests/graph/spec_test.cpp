@@ -210,7 +210,7 @@ TEST(Spec, VariationalRoundTripsAndStaysOnTheCodeLayer) {
   EXPECT_NE(error_of("784-400r-20v-400r-784s:kl_warmup=1.5").find("whole number of steps"), std::string::npos);
 }
 
-// ---- Convolutional layers (issue 12): the spec only; the graph does not lower them yet. ----
+// ---- Convolutional layers (issue 12): the spec (the graph: tests/runtime/conv_graph_test.cpp). ----
 
 constexpr const char* CLASSIC = "1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7|-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s";
 
@@ -393,16 +393,6 @@ TEST(SpecConv, OptionsNotYetWithConvolutionalLayers) {
   const std::string base = "1x28x28-C16k3s2p1r-T1k3s2p1o1s";
   for (const char* opt : {":tied", ":contractive=0.1", ":l1=0.001", ":mask=0.3", ":adversarial=3136-64r-1"})
     expect_error([&] { parse_spec(base + opt); }, {"not yet with convolutional layers"});
-}
-
-TEST(SpecConv, BuildingAGraphSaysDoNotTrainYet) {
-  const Spec s = parse_spec(CLASSIC);
-  const std::string msg = test::expect_error([&] { build_graph(s, BuildOptions{}); },
-                                             {"convolutional layers (C16k3s2p1r) parse but do not train yet: the graph does not lower them (issue 12)"});
-  EXPECT_EQ(msg.find("spec: "), 0u) << msg;
-  test::expect_error([] { build_graph(parse_spec("1x4x4-16-R1x4x4"), BuildOptions{GraphMode::eval}); },
-                     {"convolutional layers (R1x4x4) parse but do not train yet"});
-  EXPECT_NO_THROW(build_graph(parse_spec("784-32-784"), BuildOptions{}));
 }
 
 }  // namespace

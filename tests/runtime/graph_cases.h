@@ -168,6 +168,16 @@ inline std::vector<GraphCase> spec_graph_cases() {
       {"eval aae(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s:adversarial=3-4r-1", Loss::bce, GraphMode::eval); }, false},
       {"eval vae(6-5t-3v-5r-6s,bce)", [] { return spec_graph("6-5t-3v-5r-6s", Loss::bce, GraphMode::eval); }, false},
       {"eval spec(6-5t-3-5r-6s,bce)", [] { return spec_graph("6-5t-3-5r-6s", Loss::bce, GraphMode::eval); }, false},
+      // Convolutional (issue 12): strided conv + transposed conv; conv + max pool + upsample; a conv
+      // encoder with a dense code and a reshape; dilation, no bias, avg pool and a pool of 1×1.
+      {"conv(1x5x5-C2k3s2p1r-T1k3s2p1s,mse)", [] { return spec_graph("1x5x5-C2k3s2p1r-T1k3s2p1s", Loss::mse); }},
+      {"conv(1x5x5-C2k3s2p1r-T1k3s2p1s,bce)", [] { return spec_graph("1x5x5-C2k3s2p1r-T1k3s2p1s", Loss::bce); }},
+      {"conv_pool(1x6x6-C2k3p1r-M2-U2-C1k3p1s,bce)", [] { return spec_graph("1x6x6-C2k3p1r-M2|-U2-C1k3p1s", Loss::bce); }},
+      {"conv_dense(1x6x6-C2k3s2p1t-8-18r-R2x3x3-T1k3s2p1o1s,mse)",
+       [] { return spec_graph("1x6x6-C2k3s2p1t-8-18r-R2x3x3-T1k3s2p1o1s", Loss::mse); }},
+      {"conv_avg(2x7x7-C3k3d2b0g-A2-U3-T2k3d2e,mse)", [] { return spec_graph("2x7x7-C3k3d2b0g-A2|-U3-T2k3d2e", Loss::mse); }},
+      {"eval conv(1x6x6-C2k3p1r-M2-U2-C1k3p1s,bce)",
+       [] { return spec_graph("1x6x6-C2k3p1r-M2|-U2-C1k3p1s", Loss::bce, GraphMode::eval); }, false},
   };
 }
 

@@ -19,6 +19,8 @@
 #include "kernels/cpu/binary.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/contractive.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/reduce.h"
@@ -91,11 +93,64 @@ inline void ir_run(IrValues& val, int end = -1, bool hold_stopped = false) {
         break;
       }
       case OpType::bias_add:
-        cpu::binary<double>(BinaryOp::add, in(0), in(1), out, B, T(n.in[0]).cols(), Broadcast::row, false);
+        if (a.bcast == Broadcast::channel) {  // b [C] per channel of an image: the [B·C, H·W] view
+          const int64_t C = T(n.in[1]).features(), HW = T(n.in[0]).features() / C;
+          cpu::binary<double>(BinaryOp::add, in(0), in(1), out, B * C, HW, Broadcast::channel, false, C);
+        } else {
+          cpu::binary<double>(BinaryOp::add, in(0), in(1), out, B, T(n.in[0]).cols(), Broadcast::row, false);
+        }
         break;
       case OpType::bias_grad:
-        cpu::reduce_sum<double>(ReduceAxis::rows, 1.0, in(0), out, B, T(n.in[0]).cols(), a.accumulate);
+        if (a.bcast == Broadcast::channel) {
+          const int64_t C = T(n.out[0]).features(), HW = T(n.in[0]).features() / C;
+          cpu::reduce_sum<double>(ReduceAxis::channels, 1.0, in(0), out, B * C, HW, a.accumulate, C);
+        } else {
+          cpu::reduce_sum<double>(ReduceAxis::rows, 1.0, in(0), out, B, T(n.in[0]).cols(), a.accumulate);
+        }
         break;
+      case OpType::conv2d: {
+        ConvGeometry cg = a.conv;
+        cg.batch = B;
+        cpu::conv2d_forward<double>(cg, in(0), in(1), nullptr, Act::linear, out, nullptr);
+        break;
+      }
+      case OpType::conv2d_grad_x:    // in {dy, W}
+      case OpType::conv2d_grad_w: {  // in {dy, x}: a parameter gradient, accumulated after its first writer
+        ConvGeometry cg = a.conv;
+        cg.batch = B;
+        std::vector<double> dz(in(0), in(0) + T(n.in[0]).elements(B));  // the kernel's act′ scratch
+        if (n.type == OpType::conv2d_grad_x) {
+          cpu::conv2d_backward<double>(cg, in(0), nullptr, nullptr, Act::linear, nullptr, in(1), dz.data(), nullptr, nullptr, out,
+                                       false, false);
+        } else {
+          const double* w = val[g.params[size_t(T(n.out[0]).param)].tensor];
+          cpu::conv2d_backward<double>(cg, in(0), nullptr, nullptr, Act::linear, in(1), w, dz.data(), out, nullptr, nullptr,
+                                       a.accumulate, false);
+        }
+        break;
+      }
+      case OpType::pool:
+      case OpType::pool_grad: {
+        PoolGeometry pg = a.pool;
+        UpsampleGeometry ug = a.upsample;
+        pg.batch = ug.batch = B;
+        const bool fwd = n.type == OpType::pool;
+        switch (a.pool_kind) {
+          case PoolKind::max:
+            if (fwd) cpu::max_pool2d_forward<double>(pg, in(0), out, nullptr);
+            else cpu::max_pool2d_backward<double>(pg, in(0), in(1), out);
+            break;
+          case PoolKind::avg:
+            if (fwd) cpu::avg_pool2d_forward<double>(pg, in(0), out);
+            else cpu::avg_pool2d_backward<double>(pg, in(0), out);
+            break;
+          case PoolKind::upsample:
+            if (fwd) cpu::upsample_nearest2d_forward<double>(ug, in(0), out);
+            else cpu::upsample_nearest2d_backward<double>(ug, in(0), out);
+            break;
+        }
+        break;
+      }
       case OpType::activation: cpu::activation_forward<double>(a.act, in(0), out, T(n.out[0]).elements(B)); break;
       case OpType::activation_grad:
         cpu::activation_backward<double>(a.act, in(0), in(1), in(2), out, T(n.out[0]).elements(B));
