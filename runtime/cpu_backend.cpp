@@ -15,12 +15,14 @@
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/cast.h"
 #include "kernels/cpu/contractive.h"
+#include "kernels/cpu/conv.h"
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/vae.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/noise.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/prior.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/sparsity.h"
@@ -262,10 +264,36 @@ class CpuBackend final : public Backend {
         cpu::reparam_backward<float>(op.attr.vae, c.seed, uint64_t(c.step), c.row_offset, P(op.in[0]), P(op.in[1]), P(op.in[2]), g.m, g.n,
                                      P(op.out[0]), acc);
         break;
+      case PlanOpKind::conv_fwd:  // in {x, W, b|-1}  out {y, z|-1}
+        cpu::conv2d_forward<float>(conv_geometry(op, c.batch), P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.out[0]),
+                                   P(op.out[1]));
+        break;
+      case PlanOpKind::conv_bwd: {  // in {dy, y, z, x, W}  out {dW, db, dx}; dz over dy
+        float* dy = P(op.in[0]);
+        cpu::conv2d_backward<float>(conv_geometry(op, c.batch), dy, P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]),
+                                    dy, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.accumulates(0), op.accumulates(1));
+        break;
+      }
+      case PlanOpKind::pool: run_pool(op, c, P(op.in[0]), P(op.out[0])); break;
+      case PlanOpKind::pool_grad: run_pool_grad(op, c, P(op.in[0]), P(op.in[1]), P(op.out[0])); break;
       default: AE_FAIL("cpu backend: no kernel for plan op ", plan_op_kind_name(op.kind));
     }
   }
 
+  static void run_pool(const PlanOp& op, const OpContext& c, const float* x, float* y) {
+    switch (op.attr.pool_kind) {
+      case PoolKind::max: cpu::max_pool2d_forward<float>(pool_geometry(op, c.batch), x, y, nullptr); break;
+      case PoolKind::avg: cpu::avg_pool2d_forward<float>(pool_geometry(op, c.batch), x, y); break;
+      case PoolKind::upsample: cpu::upsample_nearest2d_forward<float>(upsample_geometry(op, c.batch), x, y); break;
+    }
+  }
+  static void run_pool_grad(const PlanOp& op, const OpContext& c, const float* dy, const float* x, float* dx) {
+    switch (op.attr.pool_kind) {
+      case PoolKind::max: cpu::max_pool2d_backward<float>(pool_geometry(op, c.batch), dy, x, dx); break;
+      case PoolKind::avg: cpu::avg_pool2d_backward<float>(pool_geometry(op, c.batch), dy, dx); break;
+      case PoolKind::upsample: cpu::upsample_nearest2d_backward<float>(upsample_geometry(op, c.batch), dy, dx); break;
+    }
+  }
 };
 
 }  // namespace

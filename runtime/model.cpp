@@ -22,8 +22,8 @@ Model Model::create(const Spec& spec, uint64_t seed, Loss loss) {
   // Each weight by its owning layer's scheme, keyed by that layer; biases stay zero.
   for (const ParamDef& p : param_registry(spec).params)
     if (p.kind == ParamKind::weight)
-      cpu::init_dense(p.init_act, p.rows(), p.cols(), seed, uint32_t(p.layer), m.params.value(size_t(m.params.index_of(p.name))),
-                      nullptr);
+      cpu::init_weight(p.init_act, p.size(), p.fan_in(), p.fan_out(), seed, uint32_t(p.layer),
+                       m.params.value(size_t(m.params.index_of(p.name))));
   m.params.bump_version();  // values written after the store was made
   return m;
 }

@@ -45,8 +45,27 @@ void print_model(const std::string& path) {
   std::printf("parameters: %lld (%.2f MiB fp32)\n", (long long)m.spec.parameter_count(),
               double(m.spec.parameter_count()) * 4.0 / (1 << 20));
   const ParamRegistry reg = param_registry(m.spec);
+  const std::vector<Shape> shapes = m.spec.convolutional() ? m.spec.layer_shapes() : std::vector<Shape>();
+  auto dims_text = [](const std::vector<int64_t>& d) {
+    std::string t = "[";
+    for (size_t i = 0; i < d.size(); ++i) t += (i ? ", " : "") + std::to_string(d[i]);
+    return t + "]";
+  };
   for (int64_t l = 0; l < m.spec.num_layers(); ++l) {
     const LayerParams& lp = reg.layers[size_t(l)];
+    const LayerSpec& ls = m.spec.layer(l);
+    if (ls.kind != LayerKind::dense) {  // a convolutional layer: its weight in PyTorch's layout, or none
+      const std::string out = "-> " + shape_string(shapes[size_t(l)]);
+      if (lp.weight < 0) {
+        std::printf("  %-18s %s %s\n", layer_param_prefix(m.spec, l).c_str(), layer_kind_name(ls.kind), out.c_str());
+        continue;
+      }
+      const ParamDef& w = reg.params[size_t(lp.weight)];
+      std::printf("  %-18s %s  %s %s, %s, %s init\n", w.name.c_str(), dims_text(w.dims).c_str(), layer_kind_name(ls.kind), out.c_str(),
+                  act_name(ls.act), cpu::init_scheme_name(ls.act));
+      if (lp.bias >= 0) std::printf("  %-18s [%lld]\n", reg.params[size_t(lp.bias)].name.c_str(), (long long)ls.channels);
+      continue;
+    }
     const ParamDef &w = reg.params[size_t(lp.weight)], &b = reg.params[size_t(lp.bias)];
     if (!w.file_names.empty()) {  // a VAE's heads: one GEMM inside ae, two tensors in the file
       for (size_t h = 0; h < w.file_names.size(); ++h)

@@ -46,6 +46,8 @@ int cuda_kernels(const PlanOp& op) {
     case PlanOpKind::loss_fwd:
     case PlanOpKind::loss_fwd_bwd: return 2;                          // element pass, ordered mean
     case PlanOpKind::optimizer_step: return 1;                        // multi-tensor
+    case PlanOpKind::conv_bwd:  // the weight pass (a Conv2d's db rides along), the data pass, a ConvTranspose2d's db
+      return (op.out[0] >= 0 ? 1 : 0) + (op.out[2] >= 0 ? 1 : 0) + (op.out[1] >= 0 && op.attr.conv.transposed ? 1 : 0);
     default: return 1;                                                // an unfused primitive: one kernel
   }
 }

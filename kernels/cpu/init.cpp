@@ -36,8 +36,15 @@ double gain_for(Act act) {
 
 void init_dense(Act act, int64_t out, int64_t in, uint64_t seed, uint32_t layer, float* w, float* b) {
   AE_CHECK(out > 0 && in > 0, "init_dense: layer ", layer, " has shape [", out, ", ", in, "]; both must be > 0");
-  AE_CHECK(w != nullptr, "init_dense: layer ", layer, " weight is null");
-  const int64_t n = out * in;
+  init_weight(act, out * in, in, out, seed, layer, w);
+  if (b)
+    for (int64_t j = 0; j < out; ++j) b[j] = 0.0f;
+}
+
+void init_weight(Act act, int64_t n, int64_t in, int64_t out, uint64_t seed, uint32_t layer, float* w) {
+  AE_CHECK(n > 0 && out > 0 && in > 0, "init_weight: layer ", layer, " has ", n, " elements, fan_in ", in, ", fan_out ", out,
+           "; all must be > 0");
+  AE_CHECK(w != nullptr, "init_weight: layer ", layer, " weight is null");
   const Scheme s = scheme_for(act);
   if (s == Scheme::xavier_uniform) {
     const double a = gain_for(act) * std::sqrt(6.0 / static_cast<double>(in + out));
@@ -52,8 +59,6 @@ void init_dense(Act act, int64_t out, int64_t in, uint64_t seed, uint32_t layer,
     for (int64_t i = 0; i < n; ++i)
       w[i] = static_cast<float>(std_dev * philox_normal_f64(seed, layer, PhiloxPurpose::init, static_cast<uint64_t>(i)));
   }
-  if (b)
-    for (int64_t j = 0; j < out; ++j) b[j] = 0.0f;
 }
 
 const char* init_scheme_name(Act act) {

@@ -22,6 +22,12 @@ void init_dense(Act act, int64_t out, int64_t in, uint64_t seed, uint32_t layer,
                 float* w,   // [out, in]
                 float* b);  // [out], or nullptr for a layer without bias
 
+// The same schemes for any weight tensor of `size` elements with PyTorch's fan_in and fan_out
+// (torch.nn.init._calculate_fan_in_and_fan_out: dims[1]·k_h·k_w and dims[0]·k_h·k_w for a 4-D
+// weight, a ConvTranspose2d's [in, out, k, k] included). init_dense(out, in) is init_weight(out·in, in, out).
+void init_weight(Act act, int64_t size, int64_t fan_in, int64_t fan_out, uint64_t seed, uint32_t layer,
+                 float* w);  // [size]
+
 // A short description of the scheme init_dense uses for act, for `ae info`:
 // e.g. "he_normal(fan_in, gain=sqrt(2))", "xavier_uniform(gain=5/3)".
 const char* init_scheme_name(Act act);

@@ -15,6 +15,7 @@
 #include "kernels/cuda/cast.cuh"
 #include "kernels/cuda/binary.cuh"
 #include "kernels/cuda/broadcast.cuh"
+#include "kernels/cuda/conv.cuh"
 #include "kernels/cuda/dense_bwd.cuh"
 #include "kernels/cuda/contractive.cuh"
 #include "kernels/cuda/dense_bwd_tc.cuh"
@@ -29,6 +30,7 @@
 #include "kernels/cuda/matmul.cuh"
 #include "kernels/cuda/noise.cuh"
 #include "kernels/cuda/optimizer.cuh"
+#include "kernels/cuda/pool.cuh"
 #include "kernels/cuda/prior.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/unary.cuh"
@@ -315,6 +317,35 @@ class CudaBackend final : public Backend {
                                op.attr.accumulate, s);
         break;
       }
+      case PlanOpKind::conv_fwd:  // in {x, W, b|-1}  out {y, z|-1}
+        cuda::conv2d_forward<float>(conv_geometry(op, M), P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.out[0]),
+                                    P(op.out[1]), s);
+        break;
+      case PlanOpKind::conv_bwd:  // in {dy, y, z, x, W}  out {dW, db, dx}: act′ applied as dy loads, dy kept
+        cuda::conv2d_backward<float>(conv_geometry(op, M), P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]),
+                                     P(op.in[4]), P(op.out[0]), P(op.out[1]), P(op.out[2]), op.accumulates(0),
+                                     op.accumulates(1), s);
+        break;
+      case PlanOpKind::pool:
+        switch (op.attr.pool_kind) {
+          case PoolKind::max: cuda::max_pool2d_forward<float>(pool_geometry(op, M), P(op.in[0]), P(op.out[0]), nullptr, s); break;
+          case PoolKind::avg: cuda::avg_pool2d_forward<float>(pool_geometry(op, M), P(op.in[0]), P(op.out[0]), s); break;
+          case PoolKind::upsample:
+            cuda::upsample_nearest2d_forward<float>(upsample_geometry(op, M), P(op.in[0]), P(op.out[0]), s);
+            break;
+        }
+        break;
+      case PlanOpKind::pool_grad:  // in {dy, x|-1}
+        switch (op.attr.pool_kind) {
+          case PoolKind::max:
+            cuda::max_pool2d_backward<float>(pool_geometry(op, M), P(op.in[0]), P(op.in[1]), P(op.out[0]), s);
+            break;
+          case PoolKind::avg: cuda::avg_pool2d_backward<float>(pool_geometry(op, M), P(op.in[0]), P(op.out[0]), s); break;
+          case PoolKind::upsample:
+            cuda::upsample_nearest2d_backward<float>(upsample_geometry(op, M), P(op.in[0]), P(op.out[0]), s);
+            break;
+        }
+        break;
       default: run_unfused(op, c, s); break;
     }
   }
