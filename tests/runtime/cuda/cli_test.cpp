@@ -118,6 +118,51 @@ TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
   }
 }
 
+// A convolutional model (conv + max pool + upsample + transposed conv) through every command on
+// cuda-sim: trained there, then encode, decode, reconstruct and score on cuda-sim agree with the
+// cpu backend on the same file (the implicit-GEMM and pool kernels against oneDNN and the loops),
+// and info and plan describe it.
+TEST(CudaSimCli, ConvolutionalModelRunsEveryCommandLikeCpu) {
+  ScratchDir dir;
+  const std::string model = dir / "conv.safetensors";
+  auto r = run_ae({"train", "--spec", "1x28x28-C4k3s2p1r-M2|-U2-T1k3s2p1o1s", "--device", "cuda-sim", "--steps", "3", "--batch",
+                   "16", "--max-rows", "48", "--no-val", "--checkpoint", "none", "--quiet", "--out", model},
+                  dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string data = dir / "x.idx";
+  std::vector<uint8_t> px(5 * 28 * 28);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37 % 251);
+  write_bytes(data, idx_u8(5, 28, 28, px));
+  auto both = [&](const std::string& cmd, const std::string& in_flag, const std::string& in) {
+    std::vector<std::vector<float>> got;
+    for (const char* device : {"cpu", "cuda-sim"}) {
+      const std::string out = dir / (cmd + "-" + device + ".npy");
+      r = run_ae({cmd, "--model", model, in_flag, in, "--out", out, "--device", device, "--quiet"}, dir);
+      EXPECT_EQ(r.exit_code, 0) << r.command << "\n" << r.err;
+      got.push_back(read_npy(out).data);
+    }
+    EXPECT_EQ(got[0].size(), got[1].size()) << cmd;
+    EXPECT_FALSE(got[0].empty()) << cmd;
+    double worst = 0;
+    for (size_t i = 0; i < std::min(got[0].size(), got[1].size()); ++i) worst = std::max(worst, double(std::abs(got[0][i] - got[1][i])));
+    EXPECT_LE(worst, 1e-5) << cmd << ": cuda-sim against cpu";
+    return got[0];
+  };
+  const auto codes = both("encode", "--data", data);
+  EXPECT_EQ(codes.size(), size_t(5 * 4 * 7 * 7)) << "the code is the max pool's [4, 7, 7]";
+  both("decode", "--codes", dir / "encode-cpu.npy");
+  both("reconstruct", "--data", data);
+  r = run_ae({"score", "--model", model, "--data", data, "--out", dir / "s.csv", "--device", "cuda-sim", "--quiet"}, dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_ae({"info", "--model", model}, dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("encoder.0.weight   [4, 1, 3, 3]  conv2d -> [4,14,14]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max_pool2d -> [4,7,7]"), std::string::npos) << r.out;
+  r = run_ae({"plan", "--spec", "1x28x28-C4k3s2p1r-M2|-U2-T1k3s2p1o1s", "--device", "cuda"}, dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("conv_bwd"), std::string::npos) << r.out;
+}
+
 // Mixed precision from the command line on cuda-sim: fp16 training reports its loss scale and the
 // steps it skipped in the epoch lines and --log-json, the file records the precision, and encode
 // runs in each precision the device has (tf32, bf16, fp16), close to the fp32 codes.
