@@ -309,6 +309,9 @@ Matrix read_idx_matrix(const std::string& path, int64_t max_rows) {
   Matrix m;
   m.rows = static_cast<int64_t>(rows);
   m.cols = static_cast<int64_t>(h.row_elems);
+  // Image files keep their shape: [n, H, W] (MNIST) is one channel, [n, C, H, W] is as written.
+  if (h.dims.size() == 3) m.image_shape = {1, int64_t(h.dims[1]), int64_t(h.dims[2])};
+  if (h.dims.size() == 4) m.image_shape = {int64_t(h.dims[1]), int64_t(h.dims[2]), int64_t(h.dims[3])};
   const size_t n = static_cast<size_t>(rows * h.row_elems);
   m.data.resize(n);
   float* out = m.data.data();

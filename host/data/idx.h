@@ -13,6 +13,7 @@
 namespace ae {
 
 // Reads an IDX file of any rank >= 1 as [dim0, product of the other dims] (rank 1 gives cols = 1).
+// Rank 3 [n, H, W] records image_shape {1, H, W}, rank 4 [n, C, H, W] records {C, H, W}.
 // u8 is scaled to [0, 1] (v / 255); other types (i8, i16, i32, f32, f64) are converted to float as
 // they are. max_rows >= 0 reads only the first min(max_rows, dim0) rows; the whole file is still
 // validated (a gzip stream is decompressed to its end, without keeping the rest).

@@ -351,6 +351,11 @@ Matrix read_npy(const std::string& path, int64_t max_rows) {
   const uint64_t rows = max_rows < 0 ? h.shape[0] : std::min<uint64_t>(h.shape[0], uint64_t(max_rows));
   m.rows = static_cast<int64_t>(rows);
   m.cols = static_cast<int64_t>(row_elems);
+  // Image stacks keep their shape: (n, H, W) is one channel, (n, C, H, W) channels first (NCHW, as
+  // PyTorch stores them; a channels-last (n, H, W, C) stack reads as HxWxC, which a convolutional
+  // model's check then refuses with the transpose that fixes it).
+  if (h.shape.size() == 3 && row_elems > 0) m.image_shape = {1, int64_t(h.shape[1]), int64_t(h.shape[2])};
+  if (h.shape.size() == 4 && row_elems > 0) m.image_shape = {int64_t(h.shape[1]), int64_t(h.shape[2]), int64_t(h.shape[3])};
   const size_t n = static_cast<size_t>(rows * row_elems);
   m.data.resize(n);
   if (t.kind == Kind::flt && t.bytes == 4 && !t.swap) {

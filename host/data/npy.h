@@ -11,7 +11,8 @@ namespace ae {
 
 // Reads an NPY file (format versions 1.0, 2.0 and 3.0) as a float32 matrix:
 //   - shape (n,) gives [n, 1]; (n, m) gives [n, m]; (n, d1, d2, ...) — an image stack — gives
-//     [n, d1·d2·...] (each sample flattened in C order).
+//     [n, d1·d2·...] (each sample flattened in C order). (n, H, W) records image_shape {1, H, W},
+//     (n, C, H, W) records {C, H, W}; other shapes record none.
 //   - dtypes: bool, uint8/16/32/64, int8/16/32/64, float16/32/64, little- or big-endian as the
 //     descr says. Values are converted as they are: uint8 stays 0..255, NOT scaled to [0, 1]
 //     (unlike IDX images, which ae scales because that format is only ever MNIST-style pixels);

@@ -162,6 +162,30 @@ TEST(Idx, PlainAndGzipGiveTheSameMatrix) {
   EXPECT_EQ(two.data[19], plain.data[19]);
 }
 
+// Images keep their shape beside the flattened rows: [n, H, W] is one channel, [n, C, H, W] as
+// written; other ranks have none. The rows themselves are the same row-major bytes either way.
+TEST(Idx, ImageFilesKeepTheirShape) {
+  TempDir dir;
+  write_bytes(dir.file("hw.idx"), idx_bytes(0x08, {3, 2, 5}, iota_bytes(30)));
+  write_gz(dir.file("hw.gz"), idx_bytes(0x08, {3, 2, 5}, iota_bytes(30)));
+  for (const char* name : {"hw.idx", "hw.gz"}) {
+    const Matrix m = read_idx_matrix(dir.file(name));
+    EXPECT_EQ(m.image_shape, (std::vector<int64_t>{1, 2, 5})) << name;
+    EXPECT_EQ(read_idx_matrix(dir.file(name), 1).image_shape, (std::vector<int64_t>{1, 2, 5})) << name;
+  }
+  write_bytes(dir.file("chw.idx"), idx_bytes(0x08, {2, 3, 2, 2}, iota_bytes(24)));
+  const Matrix chw = read_idx_matrix(dir.file("chw.idx"));
+  EXPECT_EQ(chw.cols, 12);
+  EXPECT_EQ(chw.image_shape, (std::vector<int64_t>{3, 2, 2}));
+  for (size_t i = 0; i < 24; ++i) EXPECT_EQ(chw.data[i], static_cast<float>(static_cast<uint8_t>(i * 7 + 3)) / 255.0f) << i;
+  write_bytes(dir.file("flat.idx"), idx_bytes(0x08, {3, 10}, iota_bytes(30)));
+  EXPECT_TRUE(read_idx_matrix(dir.file("flat.idx")).image_shape.empty());
+  write_bytes(dir.file("one.idx"), idx_bytes(0x08, {30}, iota_bytes(30)));
+  EXPECT_TRUE(read_idx_matrix(dir.file("one.idx")).image_shape.empty());
+  write_bytes(dir.file("five.idx"), idx_bytes(0x08, {2, 1, 3, 2, 2}, iota_bytes(24)));
+  EXPECT_TRUE(read_idx_matrix(dir.file("five.idx")).image_shape.empty());
+}
+
 TEST(Idx, EveryElementTypeConvertsAsIs) {
   TempDir dir;
   // i8: -128, -1, 0, 127 as one column of 4 rows (rank 1 gives cols = 1).

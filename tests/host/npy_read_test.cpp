@@ -121,6 +121,24 @@ TEST_F(NpyRead, ImageStackFlattenedInCOrder) {
   EXPECT_EQ(four.cols, 8);
 }
 
+// (n, H, W) and (n, C, H, W) record their image shape; the rows are the same C-order bytes.
+TEST_F(NpyRead, ImageStacksKeepTheirShape) {
+  std::string payload;
+  for (uint8_t v = 0; v < 24; ++v) payload += static_cast<char>(v);
+  const Matrix hw = read_npy(write("hw.npy", npy_file(dict("|u1", "(2, 3, 4)"), payload)));
+  EXPECT_EQ(hw.image_shape, (std::vector<int64_t>{1, 3, 4}));
+  const Matrix chw = read_npy(write("chw.npy", npy_file(dict("|u1", "(3, 2, 2, 2)"), payload)));
+  EXPECT_EQ(chw.image_shape, (std::vector<int64_t>{2, 2, 2}));
+  EXPECT_EQ(chw.data, hw.data);  // one layout: only the recorded shape differs
+  EXPECT_EQ(read_npy(write("one.npy", npy_file(dict("|u1", "(3, 2, 2, 2)"), payload)), 1).image_shape,
+            (std::vector<int64_t>{2, 2, 2}));
+  for (const char* shape : {"(24,)", "(6, 4)", "(2, 1, 3, 2, 2)"})
+    EXPECT_TRUE(read_npy(write("f.npy", npy_file(dict("|u1", shape), payload))).image_shape.empty()) << shape;
+  // No rows: the shape is still the file's.
+  EXPECT_EQ(read_npy(write("z.npy", npy_file(dict("<f4", "(0, 1, 28, 28)"), ""))).image_shape,
+            (std::vector<int64_t>{1, 28, 28}));
+}
+
 TEST_F(NpyRead, FortranOrderRefusedUnlessLayoutIsTheSame) {
   const std::string six = le_or_be<float>({1, 2, 3, 4, 5, 6});
   const std::string p = write("f.npy", npy_file(dict("<f4", "(2, 3)", true), six));
