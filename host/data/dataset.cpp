@@ -5,6 +5,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -22,6 +23,12 @@ constexpr const char* k_formats =
     "(named .csv, .tsv or .txt)";
 
 enum class Format { idx, npy, csv };
+
+int64_t shape_product(const std::vector<int64_t>& shape) {  // each side ≤ k_max_image_side: no overflow
+  int64_t n = 1;
+  for (int64_t v : shape) n *= v;
+  return n;
+}
 
 const char* format_name(Format f) {
   return f == Format::idx ? "an IDX file" : f == Format::npy ? "an NPY file" : "a CSV file";
@@ -76,6 +83,20 @@ Format detect(const std::string& path) {
   AE_FAIL(path, ": unrecognised data format (not IDX or NPY by content, and not named .csv/.tsv/.txt); ", k_formats);
 }
 
+// LoadOptions::image_shape on the rows read from `path`: their C·H·W, and the file's own shape.
+void give_image_shape(Matrix& m, const LoadOptions& opt, const std::string& path) {
+  const std::string given = chw_text(opt.image_shape);
+  if (opt.image_shape.size() != 3) AE_FAIL(opt.image_shape_flag, " ", given, ": an image shape is C, H and W");
+  if (!m.image_shape.empty() && m.image_shape != opt.image_shape)
+    AE_FAIL(path, ": holds ", chw_text(m.image_shape), " images (the file's own shape) but ", opt.image_shape_flag, " says ",
+            given, "; drop the flag or give the file's shape");
+  const int64_t n = shape_product(opt.image_shape);
+  if (n != m.cols)
+    AE_FAIL(path, ": ", opt.image_shape_flag, " ", given, " is ", n, " values per row (C·H·W), but the file's rows hold ",
+            m.cols);
+  m.image_shape = opt.image_shape;
+}
+
 }  // namespace
 
 CsvData load_dataset(const std::string& path, const LoadOptions& opt) {
@@ -97,7 +118,59 @@ CsvData load_dataset(const std::string& path, const LoadOptions& opt) {
   if (opt.max_rows != 0 && d.features.rows == 0) AE_FAIL(path, ": holds no rows (no samples to use)");
   if (d.features.cols == 0)
     AE_FAIL(path, ": has ", d.features.rows, " rows of 0 features; nothing to train on or encode");
+  if (!opt.image_shape.empty()) give_image_shape(d.features, opt, path);
   return d;
+}
+
+std::vector<int64_t> parse_chw_shape(std::string_view text, std::string_view flag) {
+  if (text.empty()) return {};
+  const auto bad = [&] {
+    AE_FAIL(flag, " ", quote_bytes(text, 40, '\''), ": expected CxHxW (channels, height, width), e.g. 1x28x28");
+  };
+  // Split at every 'x', 'X' or '×' (U+00D7, two bytes in UTF-8).
+  std::vector<std::string_view> parts;
+  const std::string_view times = "×";
+  size_t start = 0;
+  for (size_t i = 0; i < text.size();) {
+    const size_t sep = text[i] == 'x' || text[i] == 'X' ? 1 : text.substr(i).starts_with(times) ? times.size() : 0;
+    if (sep == 0) {
+      ++i;
+      continue;
+    }
+    parts.push_back(text.substr(start, i - start));
+    i += sep;
+    start = i;
+  }
+  parts.push_back(text.substr(start));
+  if (parts.size() != 3) bad();
+  std::vector<int64_t> shape;
+  for (const std::string_view p : parts) {
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+    if (p.empty() || p[0] == '+' || p[0] == '-' || ec == std::errc::invalid_argument || end != p.data() + p.size()) bad();
+    if (ec == std::errc::result_out_of_range || v < 1 || v > k_max_image_side)
+      AE_FAIL(flag, " ", quote_bytes(text, 40, '\''), ": C, H and W must each be 1..", k_max_image_side);
+    shape.push_back(v);
+  }
+  return shape;
+}
+
+std::string chw_text(const std::vector<int64_t>& shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s;
+}
+
+void check_image_shape(const Matrix& x, const std::vector<int64_t>& input_shape, const std::string& data,
+                       const std::string& input) {
+  if (input_shape.empty() || x.image_shape.empty() || x.image_shape == input_shape) return;
+  const std::vector<int64_t>&d = x.image_shape, &s = input_shape;
+  // An (n, H, W, C) array, as TensorFlow and PIL keep images, reads as HxWxC.
+  const bool channels_last = d.size() == 3 && s.size() == 3 && d[0] == s[1] && d[1] == s[2] && d[2] == s[0];
+  AE_FAIL(data, " holds ", chw_text(d), " images but ", input, " is ", chw_text(s),
+          channels_last ? "; the rows look channels-last (H, W, C) and ae reads C, H, W: move the channel axis first "
+                          "(NumPy: np.transpose(x, (0, 3, 1, 2)))"
+                        : "");
 }
 
 std::vector<int32_t> load_labels(const std::string& path, const std::string& column, int64_t max_rows) {

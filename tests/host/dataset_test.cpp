@@ -150,6 +150,67 @@ TEST_F(Dataset, LabelsFromEveryFormat) {
   expect_error([&] { load_labels(file("none.csv")); }, {"none.csv: no such file"});
 }
 
+TEST_F(Dataset, ImageShapeFlagParsed) {
+  EXPECT_TRUE(parse_chw_shape("").empty());
+  EXPECT_EQ(parse_chw_shape("1x28x28"), (std::vector<int64_t>{1, 28, 28}));
+  EXPECT_EQ(parse_chw_shape("3X32x16"), (std::vector<int64_t>{3, 32, 16}));
+  EXPECT_EQ(parse_chw_shape("3×32×32"), (std::vector<int64_t>{3, 32, 32}));
+  EXPECT_EQ(chw_text({3, 32, 16}), "3x32x16");
+  for (const char* bad : {"1x28", "28", "axbxc", "1x28x28x1", "1xx28", "x1x28", "1x28x", "+1x2x3", "-1x2x3", "1 x2x3",
+                          "1.5x2x3", "1by28by28"})
+    expect_error([&] { parse_chw_shape(bad); }, {"--image-shape '", bad, "': expected CxHxW", "e.g. 1x28x28"});
+  expect_error([] { parse_chw_shape("0x28x28"); }, {"--image-shape '0x28x28': C, H and W must each be 1..1048576"});
+  expect_error([] { parse_chw_shape("1x1048577x1"); }, {"must each be 1..1048576"});
+  expect_error([] { parse_chw_shape("1x99999999999999999999x1"); }, {"must each be 1..1048576"});
+  expect_error([] { parse_chw_shape("a\nbxcxd", "--shape"); }, {"--shape 'a\\nbxcxd'"});  // file-ish bytes shown escaped
+}
+
+TEST_F(Dataset, ImageShapeGivenForFilesWithoutOne) {
+  std::string csv;
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 12; ++c) csv += std::to_string(r * 12 + c) + (c == 11 ? "\n" : ",");
+  const std::string path = write("x.csv", csv);
+  EXPECT_TRUE(load_dataset(path).features.image_shape.empty());
+  LoadOptions o;
+  o.image_shape = {3, 2, 2};
+  const CsvData d = load_dataset(path, o);
+  EXPECT_EQ(d.features.image_shape, (std::vector<int64_t>{3, 2, 2}));
+  EXPECT_EQ(d.features.data, load_dataset(path).features.data);  // NCHW is the row order: nothing moves
+  o.image_shape = {1, 3, 5};
+  expect_error([&] { load_dataset(path, o); }, {path, "--image-shape 1x3x5 is 15 values per row", "rows hold 12"});
+  o.image_shape_flag = "--shape";
+  expect_error([&] { load_dataset(path, o); }, {path, "--shape 1x3x5"});
+  // A flat NPY takes it too; an image stack must agree with its own.
+  const std::vector<float> x(24, 0.5f);
+  save_npy(file("flat.npy"), x.data(), 2, 12);
+  o = {};
+  o.image_shape = {1, 3, 4};
+  EXPECT_EQ(load_dataset(file("flat.npy"), o).features.image_shape, (std::vector<int64_t>{1, 3, 4}));
+  const std::string stack = write("s.idx", idx_u8({2, 3, 4}, std::string(24, '\x10')));
+  EXPECT_EQ(load_dataset(stack, o).features.image_shape, (std::vector<int64_t>{1, 3, 4}));
+  o.image_shape = {3, 2, 2};  // the same 12 values per row, another shape
+  expect_error([&] { load_dataset(stack, o); },
+               {stack, "holds 1x3x4 images (the file's own shape) but --image-shape says 3x2x2"});
+}
+
+TEST_F(Dataset, ImageShapeCheckedAgainstAConvolutionalInput) {
+  Matrix m{2, 784, std::vector<float>(2 * 784), {}};
+  check_image_shape(m, {1, 28, 28}, "--data x.csv", "the spec's input");  // no shape: read as NCHW
+  m.image_shape = {1, 28, 28};
+  check_image_shape(m, {1, 28, 28}, "--data x.npy", "the spec's input");
+  check_image_shape(m, {}, "--data x.npy", "the spec's input");  // a dense input flattens any shape
+  m.image_shape = {4, 14, 14};  // the same count, another image
+  expect_error([&] { check_image_shape(m, {1, 28, 28}, "--data x.npy", "the spec's input"); },
+               {"--data x.npy holds 4x14x14 images but the spec's input is 1x28x28"});
+  m = Matrix{1, 3072, std::vector<float>(3072), {}, {3, 32, 32}};
+  const std::string msg = expect_error([&] { check_image_shape(m, {1, 28, 28}, "--data d.npy", "the input of m.st"); },
+                                       {"--data d.npy holds 3x32x32 images but the input of m.st is 1x28x28"});
+  EXPECT_EQ(msg.find("channels-last"), std::string::npos) << msg;
+  m.image_shape = {32, 32, 3};  // an (n, H, W, C) array read as NCHW
+  expect_error([&] { check_image_shape(m, {3, 32, 32}, "--data d.npy", "the spec's input"); },
+               {"holds 32x32x3 images but the spec's input is 3x32x32", "channels-last", "np.transpose(x, (0, 3, 1, 2))"});
+}
+
 TEST_F(Dataset, SaveMatrixByExtension) {
   const std::vector<float> x = {1, 2.5f, -3, 0.125f};
   save_matrix(file("o.npy"), x.data(), 2, 2, {"p", "q"});
