@@ -4,6 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "graph/spec.h"
@@ -32,13 +34,24 @@ int apply_threads(int threads);
 CLI::Validator finite_number();
 CLI::Validator non_negative_integer();
 
-// How CSV files are read; the same flags on every command that reads data.
+// How data files are read; the same flags on every command that reads data.
 struct DataArgs {
   std::string header = "detect";        // detect, yes, no
   std::string label_column;             // kept apart from the features (name or 0-based index)
   std::vector<std::string> columns;     // feature columns to keep
+  std::string image_shape;              // --image-shape CxHxW (or, where a grid is drawn, HxW: the grid's alone)
 };
-void add_data_options(CLI::App& cmd, DataArgs& args);
+// Which --image-shape a command takes: none (its files are not a model's input: decode's codes,
+// corrupt), the data's CxHxW, or also the HxW that reconstruct and report have always taken for
+// the images they draw (a grid shape only, not the data's).
+enum class ImageShapeFlag { none, data, data_or_grid };
+void add_data_options(CLI::App& cmd, DataArgs& args, ImageShapeFlag image_shape = ImageShapeFlag::data);
+// Whether --image-shape's text is the grid-only HxW form (one separator) rather than CxHxW.
+bool is_grid_shape(std::string_view text);
+// The {height, width} to draw rows of x as: --image-shape HxW when given (checked against the
+// width), else x's image shape with its channels one above another ((C·H) × W), else a square.
+// Throws one line naming --image-shape when none fits.
+std::pair<int64_t, int64_t> grid_shape(const DataArgs& args, const Matrix& x);
 
 struct Dataset {
   Matrix x;                          // [rows, features]
@@ -106,8 +119,9 @@ Precision parse_precision(const std::string& value);
 void check_precision(const Backend& backend, Precision precision);
 
 // Data for a model (host/cli/common.cpp). load_model_data reads `flag` `path` and checks its
-// width against the model's input (`model_path` names the model in the message), in the data's
-// units; load_model_rows also normalises the rows as the model was trained.
+// image shape (check_image_shape, for a convolutional model) and width against the model's input
+// (`model_path` names the model in the message), in the data's units; load_model_rows also
+// normalises the rows as the model was trained.
 Dataset load_model_data(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,
                         int64_t max_rows, const DataArgs& data_args);
 Matrix load_model_rows(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "host/cli/cli.h"
+#include "host/data/png.h"
 #include "host/progress.h"
 #include "kernels/common/error.h"
 #include "runtime/backend.h"
@@ -40,6 +41,7 @@ void check_precision(const Backend& backend, Precision precision) {
 Dataset load_model_data(const Model& model, const std::string& model_path, const std::string& path, const std::string& flag,
                         int64_t max_rows, const DataArgs& data_args) {
   Dataset d = load_data(path, max_rows, flag, data_args);
+  check_image_shape(d.x, model.spec.input_shape, flag + " " + path, "the input of " + model_path);
   if (d.x.cols != model.spec.input)
     AE_FAIL(flag, " ", path, ": rows have ", d.x.cols, " features but the model's input is ", model.spec.input, " (", model_path, ")");
   return d;
@@ -50,6 +52,12 @@ Matrix load_model_rows(const Model& model, const std::string& model_path, const 
   Matrix x = std::move(load_model_data(model, model_path, path, flag, max_rows, data_args).x);
   model.norm.apply(x.data.data(), x.rows, x.cols);
   return x;
+}
+
+std::pair<int64_t, int64_t> grid_shape(const DataArgs& args, const Matrix& x) {
+  if (is_grid_shape(args.image_shape)) return image_shape_for(x.cols, args.image_shape, "--image-shape");
+  if (x.image_shape.size() == 3) return {x.image_shape[0] * x.image_shape[1], x.image_shape[2]};
+  return image_shape_for(x.cols, "", "--image-shape");
 }
 
 std::vector<float> encode_rows(CompiledModel& compiled, const Matrix& x, int64_t batch, const std::string& what, bool quiet) {

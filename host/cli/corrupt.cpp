@@ -68,7 +68,7 @@ void add_corrupt(CLI::App& app) {
   s->add_option("--seed", a->seed, "Philox seed; element i of the file (row-major) gets the draw of training step 1 for minibatch offset i under ae train --seed S")
       ->check(non_negative_integer())
       ->capture_default_str();
-  add_data_options(*s, a->data_args);
+  add_data_options(*s, a->data_args, ImageShapeFlag::none);  // no model: rows are corrupted as they are
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   s->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->capture_default_str();
   s->callback([a] { run_corrupt(*a); });

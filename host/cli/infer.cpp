@@ -25,7 +25,7 @@ struct InferArgs {
   int threads = 0;
   bool quiet = false;
   bool with_logvar = false, sample = false;  // encode of a VAE: μ ‖ log σ², or a draw of z, instead of μ
-  std::string grid, image_shape;             // reconstruct: originals beside reconstructions as a PNG
+  std::string grid;                          // reconstruct: originals beside reconstructions as a PNG
   int64_t grid_n = 32;
   DataArgs data_args;
 };
@@ -79,7 +79,9 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   check_distinct({{"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
   check_distinct({{"--out", a.out}, {"--reference", a.reference}});  // the reference may be --data itself
   check_row_limit(a.max_rows, "--max-rows");
-  if (!a.image_shape.empty() && a.grid.empty()) AE_FAIL("--image-shape is only used with --grid");
+  if (is_grid_shape(a.data_args.image_shape) && a.grid.empty())
+    AE_FAIL("--image-shape ", a.data_args.image_shape, " (HxW: how images are drawn) is only used with --grid; the data's "
+            "shape is CxHxW");
   if (!a.grid.empty()) {
     check_output_path(a.grid, "--grid", {".png"});
     check_distinct({{"--grid", a.grid}, {"--out", a.out}, {"--model", a.model}, {in_flag, a.data}});
@@ -96,6 +98,8 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   auto backend = make_backend(a.device);
   check_precision(*backend, model.precision);
   Dataset in = load_data(a.data, a.max_rows, in_flag, a.data_args);
+  if (mode != GraphMode::decode)
+    check_image_shape(in.x, model.spec.input_shape, std::string(in_flag) + " " + a.data, "the input of " + a.model);
   int64_t want = mode == GraphMode::decode ? model.spec.code_units() : model.spec.input;
   if (in.x.cols != want)
     AE_FAIL(in_flag, " ", a.data, ": rows have ", in.x.cols, " values but the model's ", mode == GraphMode::decode ? "code" : "input",
@@ -104,7 +108,7 @@ void run(GraphMode mode, const InferArgs& a, const char* in_flag) {  // mode: en
   if (!a.reference.empty()) ref = std::make_unique<Reference>(load_reference(a, in.x));
   std::pair<int64_t, int64_t> shape{0, 0};
   if (!a.grid.empty()) {  // the grid's shape and layout before any work or output
-    shape = image_shape_for(model.spec.input, a.image_shape, "--image-shape");
+    shape = grid_shape(a.data_args, in.x);
     const int64_t n = std::min(a.grid_n, in.x.rows);
     ImageGridOptions g;
     g.height = shape.first, g.width = shape.second, g.cols = std::min<int64_t>(16, 2 * n);
@@ -151,7 +155,11 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   s->add_option("--model", a->model, "Model file (safetensors)")->required();
   s->add_option(in_flag, a->data, in_help)->required();
   s->add_option("--out", a->out, "Output file: .npy, .csv or .tsv")->required();
-  add_data_options(*s, a->data_args);
+  // decode's --codes are codes, not images; reconstruct's --image-shape also takes the grid's HxW.
+  add_data_options(*s, a->data_args,
+                   mode == GraphMode::decode        ? ImageShapeFlag::none
+                   : mode == GraphMode::reconstruct ? ImageShapeFlag::data_or_grid
+                                                    : ImageShapeFlag::data);
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
   add_precision_option(*s, a->precision);
@@ -163,7 +171,6 @@ void add(CLI::App& app, GraphMode mode, const char* help, const char* in_flag, c
   if (mode == GraphMode::reconstruct) {
     s->add_option("--grid", a->grid, "Also draw the first --grid-n rows, each beside its reconstruction, as a PNG image grid");
     s->add_option("--grid-n", a->grid_n, "Rows drawn in --grid")->capture_default_str();
-    s->add_option("--image-shape", a->image_shape, "HxW of each image in --grid [default: square, e.g. 28x28 for 784 features]");
   }
   if (mode == GraphMode::reconstruct)
     s->add_option("--reference", a->reference,

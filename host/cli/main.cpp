@@ -15,6 +15,7 @@
 
 #include "graph/spec_options.h"
 #include "host/cli/cli.h"
+#include "host/data/png.h"
 #include "kernels/common/error.h"
 #include "kernels/cpu/gemm.h"
 #include "runtime/atomic_file.h"
@@ -47,10 +48,30 @@ int apply_threads(int threads) {
   return threads;
 }
 
-void add_data_options(CLI::App& cmd, DataArgs& a) {
+void add_data_options(CLI::App& cmd, DataArgs& a, ImageShapeFlag image_shape) {
   cmd.add_option("--header", a.header, "CSV: is the first row a header? detect, yes or no")->capture_default_str();
   cmd.add_option("--label-column", a.label_column, "CSV: a column (name or 0-based index) kept apart from the features");
   cmd.add_option("--columns", a.columns, "CSV: feature columns to use (names or 0-based indices; comma-separated)")->delimiter(',');
+  if (image_shape == ImageShapeFlag::none) return;
+  const bool grid = image_shape == ImageShapeFlag::data_or_grid;
+  // Checked as the command line is read, so a malformed shape fails before any file is opened.
+  cmd.add_option("--image-shape", a.image_shape,
+                 grid ? "CxHxW: each row is a C×H×W image (CSV, a 2-D NPY; IDX and NPY image stacks carry their own), "
+                        "checked against a convolutional model's input and drawn with its channels one above another; "
+                        "or HxW: only how the images are drawn [default: the data's shape, else a square]"
+                      : "CxHxW: each row is a C×H×W image, read in NCHW order (CSV, a 2-D NPY; IDX and NPY image stacks "
+                        "carry their own), checked against a convolutional model's input")
+      ->each([grid](const std::string& v) {
+        if (v.empty()) AE_FAIL("--image-shape '': expected CxHxW (channels, height, width), e.g. 1x28x28");
+        if (grid && is_grid_shape(v)) parse_image_shape(v, "--image-shape");
+        else parse_chw_shape(v, "--image-shape");
+      });
+}
+
+bool is_grid_shape(std::string_view text) {
+  int separators = 0;
+  for (size_t i = 0; i < text.size(); ++i) separators += text[i] == 'x' || text[i] == 'X' || text.substr(i).starts_with("×");
+  return separators == 1;
 }
 
 Dataset load_data(const std::string& path, int64_t max_rows, const std::string& flag, const DataArgs& a) {
@@ -64,6 +85,7 @@ Dataset load_data(const std::string& path, int64_t max_rows, const std::string& 
   else if (a.header != "detect") AE_FAIL("--header ", a.header, ": expected detect, yes or no");
   lo.csv.label_column = a.label_column;
   lo.csv.columns = a.columns;
+  if (!is_grid_shape(a.image_shape)) lo.image_shape = parse_chw_shape(a.image_shape, "--image-shape");
   CsvData d = load_dataset(path, lo);
   return Dataset{std::move(d.features), std::move(d.labels)};
 }
@@ -81,6 +103,7 @@ void split_rows(const Matrix& all, double frac, uint64_t seed, Matrix& train, Ma
     m.rows = int64_t(rows.size());
     m.cols = all.cols;
     m.column_names = all.column_names;
+    m.image_shape = all.image_shape;
     m.data.resize(size_t(m.rows * m.cols));
     for (size_t i = 0; i < rows.size(); ++i)
       std::copy_n(all.data.begin() + rows[i] * all.cols, all.cols, m.data.begin() + int64_t(i) * all.cols);

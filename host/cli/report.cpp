@@ -28,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ReportArgs {
-  std::string model, data, labels, anomaly_label, out, image_shape, device = "cpu";
+  std::string model, data, labels, anomaly_label, out, device = "cpu";
   int64_t batch = 1024, max_rows = -1;
   int threads = 0;
   bool quiet = false;
@@ -72,11 +72,16 @@ std::vector<std::string> read_labels(const ReportArgs& a, const Dataset& in) {
   return out;
 }
 
-// The image shape of the rows, checked against the grids the report draws; nullopt (with the
-// reason in `why`) when the rows are not images and no --image-shape says they are.
-std::optional<std::pair<int64_t, int64_t>> image_shape(const ReportArgs& a, int64_t width, int64_t rows, std::string& why) {
+// The shape the rows are drawn as in the report's grids: --image-shape HxW, else the rows' own image
+// shape with its channels one above another ((C·H) × W), else a square; nullopt (with the reason in
+// `why`) when the rows are not images and no --image-shape says they are, or when their image
+// shape makes a grid too large to draw (an HxW given for the drawing is refused instead).
+std::optional<std::pair<int64_t, int64_t>> image_shape(const ReportArgs& a, const Matrix& x, std::string& why) {
+  const int64_t width = x.cols, rows = x.rows;
+  const std::string& flag = a.data_args.image_shape;
   std::optional<std::pair<int64_t, int64_t>> shape;
-  if (!a.image_shape.empty()) shape = image_shape_for(width, a.image_shape, "--image-shape");
+  if (is_grid_shape(flag)) shape = image_shape_for(width, flag, "--image-shape");
+  else if (x.image_shape.size() == 3) shape = {x.image_shape[0] * x.image_shape[1], x.image_shape[2]};
   // Unasked, only squares of 8×8 and more are taken for images: 9 or 16 columns of a table are
   // far more likely features than a 3×3 or 4×4 picture.
   else if (width >= 64) shape = default_image_shape(width);
@@ -92,7 +97,9 @@ std::optional<std::pair<int64_t, int64_t>> image_shape(const ReportArgs& a, int6
   try {
     check_image_grid(a.out + "/reconstructions.png", 2 * std::min<int64_t>(32, rows), width, g);
   } catch (const Error& e) {
-    AE_FAIL("--image-shape ", shape->first, "x", shape->second, ": ", e.what());
+    if (is_grid_shape(flag)) AE_FAIL("--image-shape ", flag, ": ", e.what());
+    why = "the rows' " + chw_text(x.image_shape) + " images are too large for a grid (" + e.what() + ").";
+    return std::nullopt;
   }
   return shape;
 }
@@ -127,7 +134,7 @@ void run_report(const ReportArgs& a) {
   Dataset in = load_model_data(model, a.model, a.data, "--data", a.max_rows, a.data_args);
   report::ReportInput r;
   r.labels = read_labels(a, in);
-  r.image_shape = image_shape(a, in.x.cols, in.x.rows, r.no_images_reason);
+  r.image_shape = image_shape(a, in.x, r.no_images_reason);
   r.model_path = a.model, r.data_path = a.data, r.labels_path = a.labels;
   r.spec = model.spec.to_compact(), r.loss = loss_name(model.loss);
   r.parameters = model.spec.parameter_count(), r.code_width = model.spec.code_units(), r.input_width = model.spec.input;
@@ -173,13 +180,11 @@ void add_report(CLI::App& app) {
                 "Directory for index.html and its PNG figures; made when missing. An existing one keeps its other files: "
                 "the report replaces only index.html and its own figures")
       ->required();
-  add_data_options(*s, a->data_args);
+  add_data_options(*s, a->data_args, ImageShapeFlag::data_or_grid);
   s->add_option("--labels", a->labels,
                 "One integer label per row (CSV, NPY or IDX), e.g. a class: codes coloured by it, a table per label");
   s->add_option("--anomaly-label", a->anomaly_label,
                 "The label of the anomaly class: AUROC and average precision against the rest");
-  s->add_option("--image-shape", a->image_shape,
-                "HxW of each row as an image [default: a square of 8x8 or more, e.g. 28x28 for 784 features]");
   s->add_option("--max-rows", a->max_rows, "Only the first N rows");
   add_run_options(*s, a->batch, a->threads, a->device, a->quiet);
   s->callback([a] { run_report(*a); });

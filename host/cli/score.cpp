@@ -89,6 +89,7 @@ void run_score(const ScoreArgs& a) {
   auto backend = make_backend(a.device);
   check_precision(*backend, model.precision);
   Dataset in = load_data(a.data, a.max_rows, "--data", a.data_args);
+  check_image_shape(in.x, model.spec.input_shape, "--data " + a.data, "the input of " + a.model);
   if (in.x.cols != model.spec.input)
     AE_FAIL("--data ", a.data, ": rows have ", in.x.cols, " features but the model's input is ", model.spec.input, " (", a.model, ")");
   std::vector<int32_t> labels = read_labels(a, in);

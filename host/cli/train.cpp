@@ -182,6 +182,9 @@ struct TrainData {
 // the normalisation is fitted on the training rows and applied to both.
 TrainData load_train_data(const TrainArgs& a, const CLI::App& sub, Model& model) {
   Dataset all = load_data(a.data, a.max_rows, "--data", a.data_args);
+  // A convolutional spec reads each row as its input's C×H×W: an image of another shape is refused
+  // here, before any training, even when the counts agree (a dense spec flattens any shape).
+  check_image_shape(all.x, model.spec.input_shape, "--data " + a.data, "the spec's input");
   if (all.x.cols != model.spec.input)
     AE_FAIL("--data ", a.data, ": rows have ", all.x.cols, " features but the model's input is ", model.spec.input, " (spec ",
             model.spec.to_compact(), ")");
@@ -196,6 +199,7 @@ TrainData load_train_data(const TrainArgs& a, const CLI::App& sub, Model& model)
     if (val_path.empty() && !sub.count("--data") && !a.no_val) val_path = DEFAULT_TEST;
     if (!val_path.empty()) {
       d.val = load_data(val_path, a.val_rows, "--val", a.data_args).x;
+      check_image_shape(d.val, model.spec.input_shape, "--val " + val_path, "the spec's input");
       if (d.val.cols != model.spec.input)
         AE_FAIL("--val ", val_path, ": rows have ", d.val.cols, " features but the model's input is ", model.spec.input);
       d.val_desc = val_path;
