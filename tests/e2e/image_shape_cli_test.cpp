@@ -1,8 +1,8 @@
 // Image shapes through the real `ae` command (issue 12, item 3): IDX and NPY image stacks carry
 // their C×H×W, --image-shape gives it to CSV and flat NPY files, and a convolutional model refuses
 // images of another shape before any work, in one line naming the file, its shape and the model's.
-// A dense model flattens any shape as it always has. Convolutional models do not train yet, so the
-// checks are run where every command makes them: on the data, before the graph is built.
+// A dense model flattens any shape as it always has. Every refusal happens on the data, before a
+// graph is built or anything is written.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -105,6 +105,23 @@ TEST_F(ImageShapeCli, ModelCommandsRefuseImagesOfAnotherShape) {
   expect_one_line_error(dir, {"compress", "--model", conv, "--data", rgb, "--out", dir / "c.aec"}, want);
   expect_one_line_error(dir, {"report", "--model", conv, "--data", rgb, "--out", dir / "report"}, want);
   expect_one_line_error(dir, {"cluster", "--model", conv, "--data", rgb, "--out", dir / "a.csv"}, want);
+}
+
+// Rows of the spec's shape train, with it recorded or not (a CSV's rows are read as NCHW), and
+// the trained model encodes them.
+TEST_F(ImageShapeCli, ConvolutionalModelsTakeTheirShape) {
+  const std::string stack = dir / "stack.npy", hw = dir / "hw.npy", csv = dir / "x.csv", model = dir / "m.st";
+  write_npy(stack, {4, 1, 28, 28});
+  write_npy(hw, {4, 28, 28});
+  write_csv(csv, 4, 784);
+  for (const auto& args : {train(CONV, stack), train(CONV, hw), train(CONV, csv), train(CONV, csv, {"--image-shape", "1x28x28"})}) {
+    expect_success(run_ae(args, dir));
+    ASSERT_TRUE(fs::exists(model));
+  }
+  expect_success(run_ae({"encode", "--model", model, "--data", stack, "--out", dir / "c.npy", "--quiet"}, dir));
+  expect_success(run_ae({"encode", "--model", model, "--data", csv, "--out", dir / "c.npy", "--quiet"}, dir));
+  expect_one_line_error(dir, {"encode", "--model", model, "--data", csv, "--image-shape", "4x14x14", "--out", dir / "c2.npy"},
+                        "--data " + csv + " holds 4x14x14 images but the input of " + model + " is 1x28x28");
 }
 
 TEST_F(ImageShapeCli, DenseModelsFlattenAnyShape) {
