@@ -99,6 +99,8 @@ std::string kernel_label(const PlanOp& op) {
   if (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)
     return k + "(" + loss_name(op.attr.loss) + (op.from_logits ? "+logits" : "") + ")";
   if (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) return k + "(" + act_name(op.attr.act) + ")";
+  if (op.kind == PlanOpKind::conv_fwd || op.kind == PlanOpKind::conv_bwd)
+    return k + "(" + act_name(op.attr.act) + (op.attr.conv.transposed ? ",transposed" : "") + ")";
   return k;
 }
 
