@@ -2,10 +2,12 @@
 // the median of several timed loops after warm-up. Peers (PyTorch) are measured side by side
 // by bench/peers/compare.py, which runs this command and the peer in the same session.
 // On a GPU (nvcc build, --device cuda) it adds what only cudaEvents can measure: the step as CUDA
-// graph replays, every kernel of the train plan, and cuBLASLt on the same GEMM shapes
-// (runtime/cuda/bench_cuda.h). Without a GPU it says so and exits 1; cuda-sim is refused.
+// graph replays, every kernel of the train plan, cuBLASLt on the same GEMM shapes and cuDNN on the
+// same convolutions (runtime/cuda/bench_cuda.h). Without a GPU it says so and exits 1; cuda-sim is
+// refused.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -56,7 +58,7 @@ std::vector<double> time_loops(Executor& ex, const BenchArgs& a, const cpu::OptC
 
 #if defined(AE_HAVE_CUDA_BENCH)
 // The cudaEvent timings of a real GPU: whole step as graph replays (train and encode), each op of
-// the train plan, and cuBLASLt beside every dense_fwd. Printed after the wall-clock loops, or
+// the train plan, cuBLASLt beside every dense_fwd and cuDNN beside every convolution pass. Printed after the wall-clock loops, or
 // merged into one JSON object with them.
 nlohmann::json device_timings(const BenchArgs& a, Executor& train_ex, Executor& encode_ex, const cpu::OptConfig& opt,
                               int64_t& step) {
@@ -67,6 +69,11 @@ nlohmann::json device_timings(const BenchArgs& a, Executor& train_ex, Executor& 
   auto encode_ms = cuda_bench::time_graph_steps(encode_ex, nullptr, no_step, r);
   auto ops = cuda_bench::time_ops(train_ex, &opt, step, r);
   auto gemms = cuda_bench::compare_gemms(train_ex, r);
+  const bool has_conv = std::any_of(train_ex.plan().ops.begin(), train_ex.plan().ops.end(), [](const PlanOp& op) {
+    return op.kind == PlanOpKind::conv_fwd || op.kind == PlanOpKind::conv_bwd;
+  });
+  cuda_bench::ConvComparisons convs;
+  if (has_conv) convs = cuda_bench::compare_convs(train_ex, r);
   auto rate = [&](double ms) { return ms > 0 ? double(a.batch) / (ms * 1e-3) : 0.0; };
   nlohmann::json j = {{"gpu", {{"name", dl.name}, {"sm_count", dl.sm_count},
                                {"compute_capability", std::to_string(dl.cc_major) + "." + std::to_string(dl.cc_minor)},
@@ -81,7 +88,26 @@ nlohmann::json device_timings(const BenchArgs& a, Executor& train_ex, Executor& 
     j["cublaslt"].push_back({{"index", g.index}, {"M", g.m}, {"N", g.n}, {"K", g.k}, {"act", g.act},
                              {"epilogue", g.epilogue}, {"comparable", g.comparable}, {"ae_ms", g.ae_ms},
                              {"cublaslt_ms", g.cublas_ms}, {"ratio", g.ratio}, {"max_abs_diff", g.max_abs_diff}});
+  if (has_conv) {
+    j["cudnn"] = {{"built", convs.cudnn}, {"note", convs.note}, {"ops", nlohmann::json::array()}};
+    for (const auto& c : convs.rows)
+      j["cudnn"]["ops"].push_back({{"index", c.index}, {"pass", c.pass}, {"layer", c.layer}, {"cudnn_call", c.cudnn_call},
+                                   {"ae_work", c.ae_work}, {"algo", c.algo}, {"workspace_mib", c.workspace_mib},
+                                   {"ae_ms", c.ae_ms}, {"cudnn_ms", c.cudnn_ms}, {"ratio", c.ratio},
+                                   {"max_abs_diff", c.max_abs_diff}, {"worst_vs_bound", c.worst_vs_bound},
+                                   {"within_tolerance", c.within_tolerance}, {"skipped", c.skipped}});
+  }
   return j;
+}
+
+// A cuDNN comparison whose outputs disagree beyond the bound: printed first, then an error.
+void check_convs(const nlohmann::json& j) {
+  if (!j.contains("cudnn")) return;
+  for (const auto& c : j["cudnn"]["ops"])
+    if (c["skipped"].get<std::string>().empty() && !c["within_tolerance"].get<bool>())
+      AE_FAIL("ae bench: op #", c["index"].get<int>(), " ", c["pass"].get<std::string>(), " (",
+              c["layer"].get<std::string>(), "): ae's output differs from cuDNN's beyond the bound (",
+              c["worst_vs_bound"].is_number() ? c["worst_vs_bound"].get<double>() : INFINITY, " times it)");
 }
 
 #else
@@ -89,7 +115,39 @@ nlohmann::json device_timings(const BenchArgs&, Executor&, Executor& encode_ex, 
   // Only the nvcc build has a GPU backend; cuda-sim was refused above. Never report sim time.
   AE_FAIL("--device ", encode_ex.backend().name(), ": this build of ae has no GPU timings (build with -DAE_ENABLE_CUDA=ON)");
 }
+void check_convs(const nlohmann::json&) {}
 #endif
+
+// The conv passes beside cuDNN; without cuDNN in the build, the note says why there are none.
+void print_cudnn(const BenchArgs& a, const nlohmann::json& d) {
+  if (!d["built"].get<bool>()) {
+    std::printf("\n  convolutions beside cuDNN: %s\n", d["note"].get<std::string>().c_str());
+    return;
+  }
+  std::printf("\n  convolutions beside cuDNN (each alone, median of %lld runs of %lld calls):\n  (%s)\n",
+              (long long)a.runs, (long long)a.steps, d["note"].get<std::string>().c_str());
+  std::printf("  %-3s %-10s %-34s %-14s %-25s %9s %9s %8s %9s %s\n", "#", "pass", "layer", "ae also", "cuDNN algorithm",
+              "ae µs", "cuDNN µs", "ae/cuDNN", "max|Δ|", "check");
+  for (const auto& c : d["ops"]) {
+    if (!c["skipped"].get<std::string>().empty()) {
+      std::printf("  %-3d %-10s %-34s not compared: %s\n", c["index"].get<int>(), c["pass"].get<std::string>().c_str(),
+                  c["layer"].get<std::string>().c_str(), c["skipped"].get<std::string>().c_str());
+      continue;
+    }
+    char diff[32];  // JSON keeps a non-finite difference as null
+    std::snprintf(diff, sizeof diff, c["max_abs_diff"].is_number() ? "%.2e" : "NaN/Inf",
+                  c["max_abs_diff"].is_number() ? c["max_abs_diff"].get<double>() : 0.0);
+    const std::string algo = c["algo"].get<std::string>() + " " +
+                             (c["cudnn_call"].get<std::string>() == "ConvolutionForward"        ? "(fwd)"
+                              : c["cudnn_call"].get<std::string>() == "ConvolutionBackwardData" ? "(bwd data)"
+                                                                                                 : "(bwd filter)");
+    std::printf("  %-3d %-10s %-34s %-14s %-25s %9.2f %9.2f %8.2f %9s %s\n", c["index"].get<int>(),
+                c["pass"].get<std::string>().c_str(), c["layer"].get<std::string>().c_str(),
+                c["ae_work"].get<std::string>().c_str(), algo.c_str(), c["ae_ms"].get<double>() * 1e3,
+                c["cudnn_ms"].get<double>() * 1e3, c["ratio"].get<double>(), diff,
+                c["within_tolerance"].get<bool>() ? "ok" : "MISMATCH");
+  }
+}
 
 void print_gpu(const BenchArgs& a, const nlohmann::json& j) {
   const auto& g = j["gpu"];
@@ -119,6 +177,7 @@ void print_gpu(const BenchArgs& a, const nlohmann::json& j) {
                 c["act"].get<std::string>().c_str(), c["epilogue"].get<std::string>().c_str(), c["ae_ms"].get<double>() * 1e3,
                 c["cublaslt_ms"].get<double>() * 1e3, c["ratio"].get<double>(), diff);
   }
+  if (j.contains("cudnn")) print_cudnn(a, j["cudnn"]);
 }
 
 void run_bench(const BenchArgs& a) {
@@ -188,6 +247,7 @@ void run_bench(const BenchArgs& a) {
     }
   }
   if (Device* d = backend->device()) std::fprintf(stderr, "  %s\n", d->memory_report().c_str());
+  check_convs(gpu);  // after the figures are out
 }
 }  // namespace
 

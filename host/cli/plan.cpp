@@ -46,8 +46,13 @@ int cuda_kernels(const PlanOp& op) {
     case PlanOpKind::loss_fwd:
     case PlanOpKind::loss_fwd_bwd: return 2;                          // element pass, ordered mean
     case PlanOpKind::optimizer_step: return 1;                        // multi-tensor
-    case PlanOpKind::conv_bwd:  // the weight pass (a Conv2d's db rides along), the data pass, a ConvTranspose2d's db
-      return (op.out[0] >= 0 ? 1 : 0) + (op.out[2] >= 0 ? 1 : 0) + (op.out[1] >= 0 && op.attr.conv.transposed ? 1 : 0);
+    case PlanOpKind::conv_fwd: return 1;                             // implicit GEMM + bias/act epilogue
+    case PlanOpKind::conv_bwd: {  // kernels/cuda/conv.cu: the weight pass, the data pass, db's channel sums
+      const bool dw = op.out[0] >= 0, db = op.out[1] >= 0, dx = op.out[2] >= 0;
+      // A Conv2d's db rides in its weight pass; it needs a kernel of its own when there is none, and a
+      // ConvTranspose2d's always does.
+      return (dw ? 1 : 0) + (dx ? 1 : 0) + (db && (op.attr.conv.transposed || !dw) ? 1 : 0);
+    }
     default: return 1;                                                // an unfused primitive: one kernel
   }
 }

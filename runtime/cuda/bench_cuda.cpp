@@ -21,6 +21,7 @@
 #include "kernels/cuda/dense_fwd.cuh"
 #include "kernels/cuda/hold.cuh"
 #include "kernels/cuda/launch.cuh"  // AE_CUDA_CHECK
+#include "runtime/cuda/bench_util.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/executor.h"
 
@@ -37,34 +38,7 @@ namespace ae::cuda_bench {
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// The events of one timing, released on every path (errors throw).
-struct Events {
-  std::vector<cudaEvent_t> e;
-  explicit Events(size_t n) : e(n, nullptr) {
-    for (auto& x : e) AE_CUDA_CHECK(cudaEventCreate(&x));
-  }
-  ~Events() {
-    for (auto x : e)
-      if (x) cudaEventDestroy(x);
-  }
-  float ms(size_t a, size_t b) const {
-    float t = 0;
-    AE_CUDA_CHECK(cudaEventElapsedTime(&t, e[a], e[b]));
-    return t;
-  }
-};
-
-Device& device_of(Executor& ex) {
-  Device* d = ex.backend().device();
-  AE_CHECK(d, "cuda_bench: the executor runs on '", ex.backend().name(), "', which has no device");
-  return *d;
-}
+using namespace bench_util;
 
 // Holds a stream (kernels/cuda/hold.cuh) from the first event of a timed step to its last, so the
 // step's work is all queued on the GPU before it starts. Released on every path.
@@ -125,47 +99,12 @@ std::string kernel_label(const PlanOp& op) {
   if (op.kind == PlanOpKind::loss_fwd || op.kind == PlanOpKind::loss_fwd_bwd)
     return k + "(" + loss_name(op.attr.loss) + (op.from_logits ? "+logits" : "") + ")";
   if (op.kind == PlanOpKind::dense_fwd || op.kind == PlanOpKind::dense_bwd) return k + "(" + act_name(op.attr.act) + ")";
+  if (op.kind == PlanOpKind::conv_fwd || op.kind == PlanOpKind::conv_bwd)
+    return k + "(" + act_name(op.attr.act) + (op.attr.conv.transposed ? ",transposed" : "") + ")";
   return k;
 }
 
 #if !defined(AE_CUDA_BACKEND_SIM)
-// A non-blocking stream of its own, released on every path.
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { AE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking)); }
-  ~Stream() {
-    cudaStreamSynchronize(s);
-    cudaStreamDestroy(s);
-  }
-};
-// Scratch device memory from the backend's pool.
-struct Scratch {
-  Device* dev;
-  void* p = nullptr;
-  Scratch(Device* d, size_t bytes) : dev(d), p(d->allocate(std::max<size_t>(bytes, 1))) {}
-  ~Scratch() { dev->deallocate(p); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename T>
-  T* as() const { return static_cast<T*>(p); }
-};
-
-// Elapsed ms of `fn` (which enqueues on s) per call: median over runs of `reps` calls each.
-template <typename FN>
-double time_calls(cudaStream_t s, const Repeat& r, int64_t reps, FN&& fn) {
-  for (int64_t i = 0; i < r.warmup; ++i) fn();
-  Events ev(2);
-  std::vector<double> per_call;
-  for (int64_t run = 0; run < r.runs; ++run) {
-    AE_CUDA_CHECK(cudaEventRecord(ev.e[0], s));
-    for (int64_t i = 0; i < reps; ++i) fn();
-    AE_CUDA_CHECK(cudaEventRecord(ev.e[1], s));
-    AE_CUDA_CHECK(cudaEventSynchronize(ev.e[1]));
-    per_call.push_back(ev.ms(0, 1) / double(reps));
-  }
-  return median(per_call);
-}
-
 // y[M,N] = epilogue(x[M,K]·W[N,K]ᵀ + b) in row-major terms is, column-major, yᵀ (N×M, ld N) =
 // Wᵀ·xᵀ with W read as a K×N column-major matrix (ld K) transposed and x as K×M (ld K); the bias
 // epilogue adds b[N] along the rows of that N×M result. fp32 compute without TF32, as ae's kernels.

@@ -5,7 +5,8 @@
 // hook (OpContext::on_boundary), so what is timed is what the backend runs. The event timings also
 // build for cuda-sim, where a test checks their mechanics; there the "times" are host time and are
 // never reported (ae bench refuses cuda-sim). compare_gemms needs cuBLASLt: nvcc build only
-// (-DAE_ENABLE_CUDA=ON, which defines AE_HAVE_CUDA_BENCH for the ae command).
+// (-DAE_ENABLE_CUDA=ON, which defines AE_HAVE_CUDA_BENCH for the ae command); so does
+// compare_convs (runtime/cuda/bench_cudnn.cpp), which needs cuDNN too and says so without it.
 #pragma once
 
 #include <cstdint>
@@ -74,6 +75,34 @@ std::vector<OpTiming> time_ops(Executor& ex, const cpu::OptConfig* opt, int64_t&
 // cuBLASLt beside ae's dense_forward on the shape of every dense_fwd op of the Plan, each kernel
 // alone on a stream of its own into scratch outputs (nvcc build only).
 std::vector<GemmComparison> compare_gemms(Executor& ex, const Repeat& r);
+
+// One pass of one convolution layer, ae's kernel and cuDNN's call each timed alone, back to back,
+// on the same Philox inputs in [-1, 1) (scratch, not the arena), into scratch outputs.
+struct ConvComparison {
+  int index = 0;             // position in plan.ops (a conv_fwd, or a conv_bwd for the two gradients)
+  std::string pass;          // "fwd", "bwd_data", "bwd_filter"
+  std::string layer;         // e.g. "Conv2d 1→16 28x28 k3x3 s2 p1" or "ConvT 32→16 7x7 k3x3 s2 p1 op1"
+  std::string cudnn_call;    // "ConvolutionForward", "ConvolutionBackwardData", "ConvolutionBackwardFilter"
+  std::string ae_work;       // what ae's time covers besides the convolution: "bias+relu", "-" (dz given)
+  std::string algo;          // cuDNN's algorithm, the fastest FMA-math one cudnnFind*AlgorithmEx measured
+  double workspace_mib = 0;  // that algorithm's workspace
+  double ae_ms = 0, cudnn_ms = 0;
+  double ratio = 0;          // ae_ms / cudnn_ms (> 1: ae is slower)
+  double max_abs_diff = 0;   // ae's output against cuDNN's (with ae's bias + activation applied on the host)
+  double worst_vs_bound = 0; // max |Δ| / bound over the output; ≤ 1 passes (NaN/Inf: infinity)
+  bool within_tolerance = false;
+  std::string skipped;       // non-empty: this pass was not compared, and why
+};
+struct ConvComparisons {
+  bool cudnn = false;  // this build has cuDNN (found at configure time)
+  std::string note;    // what the times cover; without cuDNN, why nothing was compared
+  std::vector<ConvComparison> rows;
+};
+
+// cuDNN (fp32, NCHW, no TF32) beside ae's conv2d_forward / conv2d_backward on every conv_fwd
+// (forward) and conv_bwd (data and weight gradient, each alone) op of the Plan (nvcc build only;
+// without cuDNN in the build, `cudnn` is false and `note` says so).
+ConvComparisons compare_convs(Executor& ex, const Repeat& r);
 #endif
 
 }  // namespace cuda_bench
