@@ -58,8 +58,8 @@ std::vector<double> time_loops(Executor& ex, const BenchArgs& a, const cpu::OptC
 
 #if defined(AE_HAVE_CUDA_BENCH)
 // The cudaEvent timings of a real GPU: whole step as graph replays (train and encode), each op of
-// the train plan, cuBLASLt beside every dense_fwd and cuDNN beside every convolution pass. Printed after the wall-clock loops, or
-// merged into one JSON object with them.
+// the train plan, cuBLASLt beside every dense_fwd and cuDNN beside every convolution pass. Printed
+// after the wall-clock loops, or merged into one JSON object with them.
 nlohmann::json device_timings(const BenchArgs& a, Executor& train_ex, Executor& encode_ex, const cpu::OptConfig& opt,
                               int64_t& step) {
   cuda_bench::Repeat r{a.warmup, a.steps, a.runs};

@@ -110,7 +110,8 @@ const char* bwd_data_algo_name(int a) {
   return a >= 0 && a < int(std::size(names)) ? names[a] : "?";
 }
 const char* bwd_filter_algo_name(int a) {
-  static const char* const names[] = {"ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
+  static const char* const names[] = {"ALGO_0",   "ALGO_1",           "FFT",       "ALGO_3",
+                                      "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
   return a >= 0 && a < int(std::size(names)) ? names[a] : "?";
 }
 
@@ -215,7 +216,9 @@ class CudnnConv {
 };
 
 std::string layer_label(const ConvGeometry& g) {
-  auto pair = [](int64_t a, int64_t b) { return a == b ? std::to_string(a) : std::to_string(a) + "," + std::to_string(b); };
+  auto pair = [](int64_t a, int64_t b) {
+    return a == b ? std::to_string(a) : std::to_string(a) + "," + std::to_string(b);
+  };
   std::string s = std::string(g.transposed ? "ConvT " : "Conv2d ") + std::to_string(g.in_c) + "→" +
                   std::to_string(g.out_c) + " " + std::to_string(g.in_h) + "x" + std::to_string(g.in_w) + " k" +
                   std::to_string(g.k_h) + "x" + std::to_string(g.k_w) + " s" + pair(g.stride_h, g.stride_w) + " p" +
@@ -261,7 +264,9 @@ struct PassRun {
     c.cudnn_call = cudnn_call_name(bind.call);
     const bool bias = pass == ConvPass::forward && op.in[2] >= 0;
     const Act act = pass == ConvPass::forward ? op.attr.act : Act::linear;  // the gradients: dz given
-    c.ae_work = pass != ConvPass::forward ? "-" : bias ? std::string("bias+") + act_name(act) : std::string(act_name(act));
+    c.ae_work = pass != ConvPass::forward ? "-"
+                : bias                    ? std::string("bias+") + act_name(act)
+                                          : std::string(act_name(act));
     const CudnnConvDims d = cudnn_conv_dims(g);
     if (!d.why_not.empty()) {
       c.skipped = d.why_not;
