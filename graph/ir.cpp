@@ -51,13 +51,24 @@ int64_t Tensor::features() const {
   return n;
 }
 
-Tensor batched_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
+namespace {
+Tensor make_tensor(std::string name, TensorRole role, std::vector<int64_t> dims, bool batched) {
   Tensor t;
   t.name = std::move(name);
   t.role = role;
   t.dims = std::move(dims);
+  t.batched = batched;
   AE_CHECK(t.rank() <= MAX_RANK, "tensor ", t.name, " has ", t.rank(), " dimensions; at most ", MAX_RANK);
   return t;
+}
+}  // namespace
+
+Tensor batched_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
+  return make_tensor(std::move(name), role, std::move(dims), true);
+}
+
+Tensor fixed_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
+  return make_tensor(std::move(name), role, std::move(dims), false);
 }
 
 Tensor image_tensor(std::string name, TensorRole role, int64_t c, int64_t h, int64_t w) {
@@ -73,16 +84,6 @@ const char* pool_kind_name(PoolKind k) {
     case PoolKind::upsample: return "upsample";
   }
   return "?";
-}
-
-Tensor fixed_tensor(std::string name, TensorRole role, std::vector<int64_t> dims) {
-  Tensor t;
-  t.name = std::move(name);
-  t.role = role;
-  t.dims = std::move(dims);
-  t.batched = false;
-  AE_CHECK(t.rank() <= MAX_RANK, "tensor ", t.name, " has ", t.rank(), " dimensions; at most ", MAX_RANK);
-  return t;
 }
 
 int Graph::add_tensor(Tensor t) {

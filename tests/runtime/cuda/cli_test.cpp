@@ -99,6 +99,15 @@ TEST(CudaSimCli, TrainMatchesCpuWithAKlSparsityPenalty) {
   train_both(dir, "bce", {"--optimizer", "adam", "--sparsity", "kl:0.05:3"}, "784-64r-16s-64r-784s", 2);
 }
 
+// Five 28×28 u8 images in an IDX file in dir: the input of the workflow tests.
+std::string five_images(const ScratchDir& dir) {
+  const std::string data = dir / "x.idx";
+  std::vector<uint8_t> px(5 * 28 * 28);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37 % 251);
+  write_bytes(data, idx_u8(5, 28, 28, px));
+  return data;
+}
+
 TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
   ScratchDir dir;
   const std::string model = dir / "m.safetensors";
@@ -106,10 +115,7 @@ TEST(CudaSimCli, WorkflowCommandsRunOnCudaSim) {
                    "--checkpoint", "none", "--quiet", "--out", model},
                   dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string data = dir / "x.idx";
-  std::vector<uint8_t> px(5 * 28 * 28);
-  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37 % 251);
-  write_bytes(data, idx_u8(5, 28, 28, px));
+  const std::string data = five_images(dir);
   for (const char* cmd : {"encode", "reconstruct", "score"}) {
     const std::string out = dir / (std::string(cmd) + ".csv");
     r = run_ae({cmd, "--model", model, "--data", data, "--out", out, "--device", "cuda-sim", "--quiet"}, dir);
@@ -129,10 +135,7 @@ TEST(CudaSimCli, ConvolutionalModelRunsEveryCommandLikeCpu) {
                    "16", "--max-rows", "48", "--no-val", "--checkpoint", "none", "--quiet", "--out", model},
                   dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string data = dir / "x.idx";
-  std::vector<uint8_t> px(5 * 28 * 28);
-  for (size_t i = 0; i < px.size(); ++i) px[i] = uint8_t(i * 37 % 251);
-  write_bytes(data, idx_u8(5, 28, 28, px));
+  const std::string data = five_images(dir);
   auto both = [&](const std::string& cmd, const std::string& in_flag, const std::string& in) {
     std::vector<std::vector<float>> got;
     for (const char* device : {"cpu", "cuda-sim"}) {
