@@ -119,6 +119,30 @@ struct Lowering {
     op.fused_nodes.push_back(pg);
     absorbed.insert({s, pg});
   }
+  // The activation reading a fused forward op's pre-activation z, taken into the op: out {y, z|-1}
+  // (z kept only when the backward needs it — gelu — or someone else reads it), or {z, -1} when it
+  // is a sigmoid moved into bce-with-logits. Returns what the op's rule name gains.
+  std::string absorb_activation(PlanOp& op, int z) {
+    const int act = consumer_of(z, OpType::activation, 0);
+    op.out = {z, -1};
+    if (act < 0) return "";
+    take(op, {act});
+    if (sigmoid_into_bce(act)) return " (sigmoid moved into bce-with-logits)";
+    const Node& a = g.nodes[size_t(act)];
+    op.attr.act = a.attr.act;
+    const bool keep_z = g.consumers(z).size() > 1 &&
+                        (act_derivative_needs_z(a.attr.act) || !only_consumed_by(z, {OpType::activation, OpType::activation_grad}));
+    op.out = {a.out[0], keep_z ? z : -1};
+    return "+activation";
+  }
+  // A fused backward op's dy and the activation's saved operands, from its activation_grad node
+  // (in {dy, z, y}): in {dy, y|-1, z|-1, …} as act′ needs them (from y, or from z for gelu).
+  void load_activation_grad(PlanOp& op, const Node& a) {
+    op.attr.act = a.attr.act;
+    const bool z_needed = act_derivative_needs_z(a.attr.act);
+    op.in[0] = a.in[0], op.in[1] = z_needed ? -1 : a.in[2], op.in[2] = z_needed ? a.in[1] : -1;
+  }
+
   void take(PlanOp& op, std::initializer_list<int> nodes) { take(op, std::vector<int>(nodes)); }
   void take(PlanOp& op, const std::vector<int>& nodes) {
     for (int n : nodes)
@@ -173,30 +197,13 @@ bool rule_dense_fwd(Lowering& L, int i) {
   if (!x.batched || x.rows_per_sample() != 1) return false;  // dense_fwd's rows are the batch
   int ba = L.consumer_of(mm.out[0], OpType::bias_add, 0);
   if (ba < 0 || L.g.consumers(mm.out[0]).size() != 1) return false;
-  int z = L.g.nodes[ba].out[0];
-  int act = L.consumer_of(z, OpType::activation, 0);
-  PlanOp op{PlanOpKind::dense_fwd, "linear+bias_add+activation"};
+  const int z = L.g.nodes[ba].out[0];
+  PlanOp op{PlanOpKind::dense_fwd, "linear+bias_add"};
   op.layer = mm.layer;
   op.n = L.g.tensors[mm.in[1]].rows(0);
   op.k = L.g.tensors[mm.in[1]].cols();
   op.in = {mm.in[0], mm.in[1], L.g.nodes[ba].in[1]};
-  if (act < 0) {
-    op.rule = "linear+bias_add";
-    op.out = {z, -1};
-  } else if (L.sigmoid_into_bce(act)) {
-    op.rule = "linear+bias_add (sigmoid moved into bce-with-logits)";
-    op.out = {z, -1};
-    L.taken[act] = true;
-    op.fused_nodes.push_back(act);
-  } else {
-    const Node& a = L.g.nodes[act];
-    op.attr.act = a.attr.act;
-    // z is kept only when the backward needs it (gelu) or someone else reads it.
-    bool keep_z = L.g.consumers(z).size() > 1 &&
-                  (act_derivative_needs_z(a.attr.act) || !L.only_consumed_by(z, {OpType::activation, OpType::activation_grad}));
-    op.out = {a.out[0], keep_z ? z : -1};
-    L.take(op, {act});
-  }
+  op.rule += L.absorb_activation(op, z);
   op.in[0] = L.load_through_noise(op, op.in[0]);
   // A penalty on this layer's output (the code): its column sums are taken in the epilogue.
   const int pen = L.consumer_of(op.out[0], OpType::sparsity, 0);
@@ -301,15 +308,12 @@ bool rule_dense_bwd(Lowering& L, int i) {
   op.n = L.g.tensors[dz].cols();
   op.k = L.g.tensors[x].cols();
   op.layer = w.layer;
+  op.in = {zsum >= 0 ? dz_act : dz, -1, -1, x, W};
   if (ag >= 0) {
     const Node& a = L.g.nodes[ag];  // in {dy, z, y}
     if (L.g.consumers(a.in[0]).size() != 1) return false;  // dz is written over dy (cpu): dy must die here
-    op.attr.act = a.attr.act;
     op.rule = "activation_grad+" + op.rule;
-    bool z_needed = act_derivative_needs_z(a.attr.act);
-    op.in = {a.in[0], z_needed ? -1 : a.in[2], z_needed ? a.in[1] : -1, x, W};
-  } else {
-    op.in = {zsum >= 0 ? dz_act : dz, -1, -1, x, W};
+    L.load_activation_grad(op, a);
   }
   op.out = {dW, L.g.nodes[bg].out[0], gx >= 0 ? L.g.nodes[gx].out[0] : -1};
   op.in[3] = L.load_through_noise(op, x);
@@ -337,22 +341,7 @@ bool rule_conv_fwd(Lowering& L, int i) {
     nodes.push_back(ba);
     z = L.g.nodes[size_t(ba)].out[0];
   }
-  const int act = L.consumer_of(z, OpType::activation, 0);
-  if (act < 0) {
-    op.out = {z, -1};
-  } else if (L.sigmoid_into_bce(act)) {
-    op.rule += " (sigmoid moved into bce-with-logits)";
-    op.out = {z, -1};
-    nodes.push_back(act);
-  } else {
-    const Node& a = L.g.nodes[size_t(act)];
-    op.attr.act = a.attr.act;
-    op.rule += "+activation";
-    const bool keep_z = L.g.consumers(z).size() > 1 &&
-                        (act_derivative_needs_z(a.attr.act) || !L.only_consumed_by(z, {OpType::activation, OpType::activation_grad}));
-    op.out = {a.out[0], keep_z ? z : -1};
-    nodes.push_back(act);
-  }
+  op.rule += L.absorb_activation(op, z);
   L.take(op, nodes);
   L.ops.push_back(op);
   return true;
@@ -385,15 +374,12 @@ bool rule_conv_bwd(Lowering& L, int i) {
   op.attr.accumulate = w.attr.accumulate;
   op.accumulate_db = bg >= 0 && L.g.nodes[size_t(bg)].attr.accumulate;
   const int W = L.g.params[size_t(L.g.tensors[size_t(dW)].param)].tensor;  // the weight dW belongs to
+  op.in = {dz, -1, -1, w.in[1], W};
   if (ag >= 0) {
     const Node& a = L.g.nodes[size_t(ag)];  // in {dy, z, y}
     if (L.g.consumers(a.in[0]).size() != 1) return false;  // dz is written over dy (cpu): dy must die here
-    op.attr.act = a.attr.act;
     op.rule = "activation_grad+" + op.rule;
-    const bool z_needed = act_derivative_needs_z(a.attr.act);
-    op.in = {a.in[0], z_needed ? -1 : a.in[2], z_needed ? a.in[1] : -1, w.in[1], W};
-  } else {
-    op.in = {dz, -1, -1, w.in[1], W};
+    L.load_activation_grad(op, a);
   }
   op.out = {dW, bg >= 0 ? L.g.nodes[size_t(bg)].out[0] : -1, gx >= 0 ? L.g.nodes[size_t(gx)].out[0] : -1};
   L.take(op, {ag, bg, gw, gx});

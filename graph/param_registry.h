@@ -30,8 +30,9 @@ struct ParamDef {
   // PyTorch module with two nn.Linear heads names them). Inside ae it is one tensor.
   std::vector<std::string> file_names;
   int64_t size() const;
-  int64_t rows() const { return dims.size() == 2 ? dims[0] : 1; }  // the [rows, cols] view kernels use
-  int64_t cols() const { return dims.back(); }
+  // The [rows, cols] view kernels use: [out, in·k_h·k_w] for a 4-D weight, [1, n] for a bias.
+  int64_t rows() const { return dims.size() >= 2 ? dims[0] : 1; }
+  int64_t cols() const { return size() / rows(); }
   // PyTorch's fans (torch.nn.init): dims[1] and dims[0], times the kernel's k_h·k_w for a 4-D
   // convolution weight (a ConvTranspose2d's [in, out, k, k] too, as PyTorch computes them).
   int64_t fan_in() const { return dims.size() < 2 ? dims[0] : dims[1] * receptive(); }

@@ -137,8 +137,8 @@ double PlanOp::bytes(int64_t batch, const Graph& g) const {
   for (size_t i = 0; i < in.size(); ++i)  // a tensor given twice (a fused penalty's h = y) is read once
     if (std::find(in.begin(), in.begin() + long(i), in[i]) == in.begin() + long(i)) b += tensor_bytes(g, in[i], batch);
   for (int t : out) b += tensor_bytes(g, t, batch);
-  if (kind == PlanOpKind::dense_bwd || (kind == PlanOpKind::conv_bwd && attr.act != Act::linear))
-    b += tensor_bytes(g, in[0], batch);  // dz written back over dy
+  // dz written back over dy (conv_bwd applies act′ as its GEMMs load dy: nothing is written back)
+  if (kind == PlanOpKind::dense_bwd) b += tensor_bytes(g, in[0], batch);
   if (kind == PlanOpKind::optimizer_step || kind == PlanOpKind::unscale_grads) b *= 2.0;  // written back in place
   return b;
 }

@@ -381,6 +381,10 @@ void validate_conv(const Spec& s, std::string_view origin) {
             "; an autoencoder's last layer must reconstruct the input's shape",
             s.input_shape.empty() || shapes.back().size() == 3 ? "" : " (end with a reshape, e.g. R" + std::to_string(s.input_shape[0]) + "x" +
             std::to_string(s.input_shape[1]) + "x" + std::to_string(s.input_shape[2]) + ")");
+  bool trainable = false;  // pools, upsampling and reshapes alone would "train" nothing
+  for (const LayerSpec& l : layers) trainable = trainable || l.kind == LayerKind::dense || l.is_conv();
+  if (!trainable)
+    AE_FAIL(origin, ": no layer has parameters (only pools, upsampling and reshapes); add a convolution or a dense layer");
   for (size_t i = 0; i < layers.size(); ++i)
     if (layers[i].variational)
       AE_FAIL(origin, ": ", name(i), " is variational, but a variational code is not yet with convolutional layers");

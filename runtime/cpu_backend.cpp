@@ -268,10 +268,11 @@ class CpuBackend final : public Backend {
         cpu::conv2d_forward<float>(conv_geometry(op, c.batch), P(op.in[0]), P(op.in[1]), P(op.in[2]), op.attr.act, P(op.out[0]),
                                    P(op.out[1]));
         break;
-      case PlanOpKind::conv_bwd: {  // in {dy, y, z, x, W}  out {dW, db, dx}; dz over dy
+      case PlanOpKind::conv_bwd: {  // in {dy, y, z, x, W}  out {dW, db, dx}; dz over dy (none when linear: dz is dy)
         float* dy = P(op.in[0]);
         cpu::conv2d_backward<float>(conv_geometry(op, c.batch), dy, P(op.in[1]), P(op.in[2]), op.attr.act, P(op.in[3]), P(op.in[4]),
-                                    dy, P(op.out[0]), P(op.out[1]), P(op.out[2]), op.accumulates(0), op.accumulates(1));
+                                    op.attr.act == Act::linear ? nullptr : dy, P(op.out[0]), P(op.out[1]), P(op.out[2]),
+                                    op.accumulates(0), op.accumulates(1));
         break;
       }
       case PlanOpKind::pool: run_pool(op, c, P(op.in[0]), P(op.out[0])); break;

@@ -17,7 +17,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(n
 for name in dense conv64 conv_dense32; do
   model="$OUT/$name.safetensors"
   "$AE" train --spec "${SPECS[$name]}" --data "$D/train-images-idx3-ubyte.gz" --val "$D/t10k-images-idx3-ubyte.gz" \
-    --epochs 10 --out "$model" --checkpoint none 2>&1 | grep -E "^ae: training|^trained|^reconstruction error" | sed "s/^/$name: /"
+    --epochs 10 --threads 2 --out "$model" --checkpoint none 2>&1 | grep -E "^ae: training|^trained|^reconstruction error" | sed "s/^/$name: /"
   "$AE" reconstruct --model "$model" --data "$D/t10k-images-idx3-ubyte.gz" --max-rows 32 --out "$OUT/$name.recon.npy" \
     --grid "$OUT/$name.png" > /dev/null
   rm -f "$OUT/$name.recon.npy"

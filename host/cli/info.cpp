@@ -46,11 +46,6 @@ void print_model(const std::string& path) {
               double(m.spec.parameter_count()) * 4.0 / (1 << 20));
   const ParamRegistry reg = param_registry(m.spec);
   const std::vector<Shape> shapes = m.spec.convolutional() ? m.spec.layer_shapes() : std::vector<Shape>();
-  auto dims_text = [](const std::vector<int64_t>& d) {
-    std::string t = "[";
-    for (size_t i = 0; i < d.size(); ++i) t += (i ? ", " : "") + std::to_string(d[i]);
-    return t + "]";
-  };
   for (int64_t l = 0; l < m.spec.num_layers(); ++l) {
     const LayerParams& lp = reg.layers[size_t(l)];
     const LayerSpec& ls = m.spec.layer(l);
@@ -61,7 +56,7 @@ void print_model(const std::string& path) {
         continue;
       }
       const ParamDef& w = reg.params[size_t(lp.weight)];
-      std::printf("  %-18s %s  %s %s, %s, %s init\n", w.name.c_str(), dims_text(w.dims).c_str(), layer_kind_name(ls.kind), out.c_str(),
+      std::printf("  %-18s %s  %s %s, %s, %s init\n", w.name.c_str(), shape_string(w.dims).c_str(), layer_kind_name(ls.kind), out.c_str(),
                   act_name(ls.act), cpu::init_scheme_name(ls.act));
       if (lp.bias >= 0) std::printf("  %-18s [%lld]\n", reg.params[size_t(lp.bias)].name.c_str(), (long long)ls.channels);
       continue;

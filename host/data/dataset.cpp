@@ -167,6 +167,8 @@ void check_image_shape(const Matrix& x, const std::vector<int64_t>& input_shape,
   const std::vector<int64_t>&d = x.image_shape, &s = input_shape;
   // An (n, H, W, C) array, as TensorFlow and PIL keep images, reads as HxWxC.
   const bool channels_last = d.size() == 3 && s.size() == 3 && d[0] == s[1] && d[1] == s[2] && d[2] == s[0];
+  // With one channel, (H, W, 1) and (1, H, W) are the same bytes (Keras keeps MNIST that way).
+  if (channels_last && s[0] == 1) return;
   AE_FAIL(data, " holds ", chw_text(d), " images but ", input, " is ", chw_text(s),
           channels_last ? "; the rows look channels-last (H, W, C) and ae reads C, H, W: move the channel axis first "
                           "(NumPy: np.transpose(x, (0, 3, 1, 2)))"

@@ -388,6 +388,12 @@ TEST(SpecConv, ShapeErrorsNameTheLayerAndBothShapes) {
                {"decoder ends at [4,28,28] but the input is [1,28,28]"});
 }
 
+TEST(SpecConv, ASpecWithoutParametersIsRefused) {
+  for (const char* spec : {"1x8x8-M2|-U2", "1x8x8-R1x8x8|-R1x8x8", "1x8x8-A2|-U2"})
+    test::expect_error([&] { parse_spec(spec); }, {"no layer has parameters (only pools, upsampling and reshapes)"});
+  EXPECT_NO_THROW(parse_spec("1x8x8-M2|-U2-C1k3p1s"));
+}
+
 TEST(SpecConv, OptionsNotYetWithConvolutionalLayers) {
   using test::expect_error;
   const std::string base = "1x28x28-C16k3s2p1r-T1k3s2p1o1s";
