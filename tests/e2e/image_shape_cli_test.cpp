@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 
 #include "ae/ae.hpp"
 #include "tests/e2e/e2e_util.h"
@@ -58,11 +59,17 @@ TEST_F(ImageShapeCli, TrainRefusesImagesOfAnotherShape) {
   const std::string rgb = dir / "rgb.npy", same_count = dir / "c4.npy", last = dir / "last.npy", csv = dir / "x.csv";
   write_npy(rgb, {4, 3, 32, 32});
   write_npy(same_count, {4, 4, 14, 14});  // 784 values per row, like 1x28x28
-  write_npy(last, {4, 28, 28, 1});        // channels last
+  write_npy(last, {4, 14, 14, 4});        // channels last, four channels
   write_csv(csv, 4, 784);
   expect_one_line_error(dir, train(CONV, rgb), "--data " + rgb + " holds 3x32x32 images but the spec's input is 1x28x28");
   expect_one_line_error(dir, train(CONV, same_count), "--data " + same_count + " holds 4x14x14 images but the spec's input is 1x28x28");
-  expect_one_line_error(dir, train(CONV, last), "np.transpose(x, (0, 3, 1, 2))");
+  expect_one_line_error(dir, train("4x14x14-C8k3s2p1r|-T4k3s2p1o1s", last), "np.transpose(x, (0, 3, 1, 2))");
+  // One channel last is the same bytes as one channel first (Keras's MNIST layout): taken as it is.
+  const std::string gray_last = dir / "gray_last.npy";
+  write_npy(gray_last, {4, 28, 28, 1});
+  const auto r = run_ae(train(CONV, gray_last), dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::filesystem::remove(dir / "m.st"), std::filesystem::remove(dir / "m.st.ckpt");
   expect_one_line_error(dir, train(CONV, csv, {"--image-shape", "4x14x14"}), "--data " + csv + " holds 4x14x14 images");
   // --val is checked as --data is, before any training.
   expect_one_line_error(dir, train(CONV, csv, {"--val", same_count}), "--val " + same_count + " holds 4x14x14 images");
