@@ -5,6 +5,8 @@ table of the medians and the ratios, the machine, its load, and the exact comman
 
   /usr/bin/python3 bench/peers/compare.py --ae build/ae            # the acceptance configuration
   /usr/bin/python3 bench/peers/compare.py --ae build/ae --rounds 5 --threads 1 --loss bce
+  /usr/bin/python3 bench/peers/compare.py --ae build/ae --python build/torch-venv/bin/python --blas system \
+      --spec '1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7|-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s' --batch 128   # a conv model
 
 Each round of each engine is one process reporting the median samples/s of its timed loops; the
 table shows, per engine, the median over rounds (and the range), and the ratio of those medians.
@@ -37,6 +39,8 @@ def machine():
                     info["model"] = v
                 elif k == "vendor_id":
                     info["vendor"] = v
+                elif k == "flags" and "isa" not in info:  # what both engines' kernels dispatch on
+                    info["isa"] = " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in v.split())
     except OSError:
         pass
     info["affinity"] = len(os.sched_getaffinity(0))
@@ -119,7 +123,7 @@ def main():
     peer = results["pytorch"][-1]
     blas = peer.get("blas", {})
     print(f"machine : {m['cpu']} ({m.get('vendor', '?')}, family {m['family']} model {m['model']}), "
-          f"{m['cores']} cores, {m['affinity']} usable")
+          f"{m['cores']} cores, {m['affinity']} usable; {m.get('isa', '?')}")
     print(f"load    : {load_before} before, {load()} after ({elapsed:.0f} s)")
     print(f"config  : {args.spec}, batch {args.batch}, {args.threads} threads, {args.loss}, {args.optimizer}, "
           f"precision {args.precision}; "
@@ -130,6 +134,10 @@ def main():
           f"core {blas.get('openblas_corename')} ({blas.get('openblas_parallel')}, "
           f"{blas.get('openblas_threads')} threads); OPENBLAS_CORETYPE {blas.get('OPENBLAS_CORETYPE')}; "
           f"{blas.get('coretype_note')}; libblas.so.3 alternative {blas.get('libblas.so.3 alternative')}")
+    cfg = peer.get("torch_config")
+    if cfg:  # torch's own build: PyTorch 2 runs convolutions on oneDNN and GEMMs on MKL, not the BLAS above
+        print(f"torch   : {cfg.get('mkl')}; {cfg.get('onednn')}; {cfg.get('openmp')}; CPU capability "
+              f"{cfg.get('capability')}; oneDNN (mkldnn) enabled {cfg.get('mkldnn_enabled')}")
     print()
     def table(title, left, right, left_name, right_name, ratio_name, per_round_name):
         """Medians [min–max] of two result lists and their ratio, then the train ratio per round."""

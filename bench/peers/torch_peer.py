@@ -2,8 +2,12 @@
 """The PyTorch peer of `ae bench`: the same autoencoder, threads, batch, loss and optimizer in
 PyTorch (torch.nn / torch.optim defaults), timed with the same method (warm-up executions, then
 the median samples/s of several timed loops), printed as one JSON object (or a short text).
+Dense and convolutional specs alike (torch_spec.py builds the nn.Sequentials parity.py loads ae's
+files into); a convolutional model's random inputs are (N, C, H, W).
 
-It also reports what actually ran the GEMMs: which BLAS library torch loaded (from
+It reports torch's build (torch.__config__.show(): MKL and oneDNN, which runs PyTorch's CPU
+convolutions) and the CPU capability its kernels dispatch to. It also reports what actually ran
+the GEMMs of torch 1.13 from Debian: which BLAS library torch loaded (from
 /proc/self/maps), OpenBLAS's core type (openblas_get_corename), its build config and thread count,
 and the Debian alternative libblas.so.3 points to.
 
@@ -22,11 +26,11 @@ import subprocess
 import sys
 import time
 
+import torch_spec  # the model of a spec, shared with parity.py
+
 # OpenBLAS core names whose sgemm kernels use AVX-512 (0.3.21).
 AVX512_CORES = {"skylakex", "cooperlake", "sapphirerapids"}
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
-ACT_LETTERS = {"l": "linear", "r": "relu", "k": "leaky_relu", "s": "sigmoid", "t": "tanh",
-               "u": "selu", "e": "elu", "p": "softplus", "g": "gelu"}
 
 PROBE = r"""
 import ctypes, sys
@@ -86,42 +90,6 @@ def prepare_environment(args):
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
-def parse_spec(text):
-    """ae's compact spec (784-256r-32-256r-784s) → (input, encoder [(units, act)], decoder)."""
-    tokens = text.split("-")
-    layers, code = [], None
-    for t in tokens[1:]:
-        if t.endswith("*"):
-            code, t = len(layers), t[:-1]
-        act = "linear"
-        if t and t[-1].isalpha():
-            act, t = ACT_LETTERS[t[-1]], t[:-1]
-        layers.append((int(t), act))
-    if code is None:  # the narrowest layer before the output, first on ties (as ae)
-        code = min(range(len(layers) - 1), key=lambda i: (layers[i][0], i))
-    return int(tokens[0]), layers[:code + 1], layers[code + 1:]
-
-
-def build_model(torch, spec):
-    nn = torch.nn
-    acts = {"linear": None, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "sigmoid": nn.Sigmoid,
-            "tanh": nn.Tanh, "selu": nn.SELU, "elu": nn.ELU, "softplus": nn.Softplus, "gelu": nn.GELU}
-    inp, enc, dec = parse_spec(spec)
-
-    def stack(width, layers):
-        mods = []
-        for units, act in layers:
-            mods.append(nn.Linear(width, units))
-            if acts[act] is not None:
-                mods.append(acts[act]())
-            width = units
-        return nn.Sequential(*mods), width
-
-    encoder, code = stack(inp, enc)
-    decoder, _ = stack(code, dec)
-    return inp, encoder, decoder
-
-
 def blas_report():
     """What this process loaded: BLAS/OpenMP/oneDNN libraries, and OpenBLAS's own view of itself."""
     with open("/proc/self/maps") as f:
@@ -148,6 +116,20 @@ def blas_report():
     rep["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
     rep["coretype_note"] = os.environ.get("AE_PEER_CORETYPE_NOTE", "")
     return rep
+
+
+def torch_config(torch):
+    """What torch itself says it runs on: its build (torch.__config__.show(): MKL, oneDNN — PyTorch's
+    convolutions on the CPU go to oneDNN (mkldnn) when it is built in), the CPU capability its own
+    kernels dispatch to, and whether oneDNN is enabled."""
+    show = torch.__config__.show()
+    lines = [l.strip(" -") for l in show.splitlines()]
+    pick = lambda *keys: next((l for l in lines if any(k in l for k in keys)), None)
+    cap = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return {"mkl": pick("Math Kernel Library"), "onednn": pick("MKL-DNN", "oneDNN"),
+            "openmp": pick("OpenMP"), "capability": cap() if cap else pick("CPU capability"),
+            "mkldnn_enabled": torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled,
+            "show": show}
 
 
 def time_loops(fn, batch, steps, warmup, runs):
@@ -194,9 +176,9 @@ def main():
         blas["openblas_threads"] = lib.openblas_get_num_threads()
 
     torch.manual_seed(0)
-    inp, encoder, decoder = build_model(torch, args.spec)
+    encoder, decoder = torch_spec.build(torch, args.spec)  # dense and convolutional specs alike
     model = torch.nn.Sequential(encoder, decoder)
-    x = torch.rand(args.batch, inp)  # inputs in [0, 1), like pixels
+    x = torch.rand(args.batch, *torch_spec.input_shape(args.spec))  # in [0, 1), like pixels; (N, C, H, W) for images
     loss_fn = {"mse": torch.nn.MSELoss(), "bce": torch.nn.BCELoss()}[args.loss]
     opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW,
                "rmsprop": torch.optim.RMSprop}[args.optimizer]
@@ -223,7 +205,8 @@ def main():
            "threads": threads, "torch_threads": torch.get_num_threads(), "loss": args.loss,
            "optimizer": args.optimizer, "precision": args.precision, "train_samples_per_s": statistics.median(train),
            "encode_samples_per_s": statistics.median(enc), "train_runs": train, "encode_runs": enc,
-           "steps": args.steps, "runs": args.runs, "warmup": args.warmup, "blas": blas}
+           "steps": args.steps, "runs": args.runs, "warmup": args.warmup, "blas": blas,
+           "torch_config": torch_config(torch)}
     if args.json:
         print(json.dumps(out))
     else:
@@ -232,6 +215,9 @@ def main():
         print(f"  blas  : {blas.get('blas')} core {blas.get('openblas_corename')} "
               f"({blas.get('openblas_parallel')}, {blas.get('openblas_threads')} threads); "
               f"{blas['coretype_note']}")
+        cfg = out["torch_config"]
+        print(f"  torch : {cfg['mkl']}; {cfg['onednn']}; capability {cfg['capability']}; "
+              f"oneDNN enabled {cfg['mkldnn_enabled']}")
         print(f"  train : {out['train_samples_per_s']:10.0f} samples/s  (median of {args.runs} runs "
               f"of {args.steps} steps)")
         print(f"  encode: {out['encode_samples_per_s']:10.0f} samples/s")
