@@ -56,8 +56,19 @@ The peer also trains in float64: a run whose float32 peer strays from the float6
 flipped by float32 rounding, which Adam's normalisation of near-zero gradients can set up) passes
 as "ok (f64)" when ae is within the tolerance of the float64 run.
 
+--specs S1 S2 ... runs whole specs (no X) for each loss and optimizer (sgd and adam unless
+--optimizers says otherwise), convolutional ones included: the model file's JSON spec builds the
+peer's nn.Sequentials (torch_spec.py: nn.Conv2d [out, in, k, k], nn.ConvTranspose2d [in, out, k, k],
+MaxPool2d / AvgPool2d with PyTorch's defaults, Upsample nearest, Unflatten, the implicit Flatten
+before a dense layer), and ae's flat rows become (N, C, H, W). Besides the max relative difference
+the max absolute difference of any weight must be within the tolerance, and the peer also trains
+in float64 (columns ae-f64, f32-f64) to show how far each float32 side is from exact arithmetic.
+--conv adds the three convolutional specs of CONV_SPECS (stride-2 conv and transposed conv;
+conv, max pool and upsample; a conv encoder with a dense code).
+
 Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] [--noise N]
-       [--contractive LAMBDA] [--spec-template T] [--vae [--vae-configs bce:1,mse:4:20]] ...
+       [--contractive LAMBDA] [--spec-template T] [--vae [--vae-configs bce:1,mse:4:20]]
+       [--conv] [--specs S1 S2 ...] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -69,6 +80,8 @@ import subprocess
 import sys
 import tempfile
 
+import torch_spec
+
 ACTS = ["l", "r", "k", "s", "t", "u", "e", "p", "g"]
 ACT_NAMES = {"l": "linear", "r": "relu", "k": "leaky_relu", "s": "sigmoid", "t": "tanh",
              "u": "selu", "e": "elu", "p": "softplus", "g": "gelu"}
@@ -77,6 +90,11 @@ OPTIMIZERS = ["sgd", "adam", "rmsprop"]
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rmsprop": 1e-3}  # given to both sides explicitly
 TOLERANCE = 1e-4
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+# --conv: a stride-2 conv encoder with transposed-conv decoder (the classic 28→14→7→1 model), conv
+# + max pool with upsampling, and a conv encoder with a dense code (a dense layer and a reshape back).
+CONV_SPECS = ["1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7|-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s",
+              "1x28x28-C8k3p1r-M2-C16k3p1r-M2|-U2-C8k3p1r-U2-C1k3p1s",
+              "1x28x28-C16k3s2p1r-C32k3s2p1r-64|-1568r-R32x7x7-T16k3s2p1o1r-T1k3s2p1o1s"]
 VAE_CONFIGS = ["bce:1", "bce:4", "mse:1", "mse:4", "bce:1:20", "mse:4:20"]  # --vae: LOSS:BETA[:KL_WARMUP]
 
 
@@ -118,16 +136,15 @@ def read_idx_u8(path, rows):
 
 def torch_module(act):
     import torch.nn as nn
-    return {"relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.01), "sigmoid": nn.Sigmoid,
-            "tanh": nn.Tanh, "selu": nn.SELU, "elu": nn.ELU, "softplus": nn.Softplus,
-            "gelu": nn.GELU}[act]()
+    return torch_spec._activation(nn, act)
 
 
 def torch_model(spec):
-    """nn.Module with .encoder and .decoder nn.Sequential built like ae's state_dict names: each
-    dense layer is an nn.Linear, each non-linear activation its own module. A tied spec's decoder
-    layer l is a TiedLinear holding only a bias and using the mirror encoder Linear's weight,
-    transposed."""
+    """nn.Module with .encoder and .decoder nn.Sequential built like ae's state_dict names
+    (torch_spec.build: nn.Linear, nn.Conv2d, nn.ConvTranspose2d, pools, nn.Upsample, nn.Unflatten,
+    each non-linear activation its own module, nn.Flatten before a dense layer that reads an image).
+    A tied spec's decoder layer l is a TiedLinear holding only a bias and using the mirror encoder
+    Linear's weight, transposed."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -141,20 +158,15 @@ def torch_model(spec):
         def forward(self, x):
             return F.linear(x, self.source[0].weight.t(), self.bias)
 
-    def seq(width, layers, mirror=None):
-        mods, linears = [], []
-        for i, layer in enumerate(layers):
-            lin = nn.Linear(width, layer["units"]) if mirror is None else TiedLinear(mirror[-1 - i], layer["units"])
-            mods.append(lin)
-            linears.append(lin)
-            if layer["act"] != "linear":
-                mods.append(torch_module(layer["act"]))
-            width = layer["units"]
-        return nn.Sequential(*mods), width, linears
+    n_enc, linears = len(spec["encoder"]), []
+
+    def linear(i, width, units):  # dense layers only: a tied spec has no other kind
+        lin = nn.Linear(width, units) if not spec.get("tied") or i < n_enc else TiedLinear(linears[2 * n_enc - 1 - i], units)
+        linears.append(lin)
+        return lin
 
     m = nn.Module()
-    m.encoder, code, enc_linears = seq(spec["input"], spec["encoder"])
-    m.decoder, _, _ = seq(code, spec["decoder"], enc_linears if spec.get("tied") else None)
+    m.encoder, m.decoder = torch_spec.build(torch, spec, linear)
     return m
 
 
@@ -228,8 +240,10 @@ def contractive_penalty(h, x, lam):
     return lam * total / x.shape[0]
 
 
-def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1):
-    """Trains the model of `init_path` in PyTorch; returns {name: float32 array}."""
+def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1, dtype="float32"):
+    """Trains the model of `init_path` in PyTorch (in float64 with dtype="float64", to see how far
+    each float32 run is from exact arithmetic); returns {name: float32 array}. ae's flat rows
+    become (N, C, H, W) for a convolutional spec (torch_spec.as_input)."""
     import torch
     import torch.nn as nn
     tensors, meta = read_safetensors(init_path)
@@ -238,10 +252,11 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1
     contractive = spec.get("contractive", 0.0)  # λ as ae recorded it in the spec
     model = torch_model(spec)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
+    model = model.to(getattr(torch, dtype))
     crit = nn.MSELoss() if loss == "mse" else nn.BCELoss()
     make = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}
     o = make[opt](model.parameters(), lr=lr)
-    xt = torch.from_numpy(x)
+    xt = torch_spec.as_input(torch.from_numpy(x.astype(dtype)), spec)
     per_epoch = (x.shape[0] + batch - 1) // batch
     for step in range(steps):
         b = step % per_epoch  # shuffling off: every epoch visits the rows in file order
@@ -257,17 +272,19 @@ def torch_train(init_path, x, loss, opt, lr, steps, batch, sparsity=None, seed=1
             objective = objective + contractive_penalty(h, xin, contractive)
         objective.backward()
         o.step()
-    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().float().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def torch_reconstruct(model_path, x):
     """PyTorch's forward pass of an ae model file (float32)."""
     import torch
     tensors, meta = read_safetensors(model_path)
-    model = torch_model(json.loads(meta["ae.spec"]))
+    model_spec = json.loads(meta["ae.spec"])
+    model = torch_model(model_spec)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     with torch.no_grad():
-        return model.decoder(model.encoder(torch.from_numpy(x))).numpy()
+        y = model.decoder(model.encoder(torch_spec.as_input(torch.from_numpy(x), model_spec)))
+        return y.reshape(x.shape[0], -1).numpy()
 
 
 def compare(ae_w, torch_w, init_w):
@@ -287,6 +304,61 @@ def compare(ae_w, torch_w, init_w):
         update = np.linalg.norm(t64 - init_w[k].astype(np.float64).reshape(t.shape))
         of_update = max(of_update, diff / update if update > 0 else float("inf"))
     return worst, where, of_update
+
+
+def max_abs_diff(ae_w, torch_w):
+    """(max over every weight of |W_ae - W_torch|, the tensor holding it)."""
+    import numpy as np
+    worst, where = 0.0, ""
+    for k, t in torch_w.items():
+        d = float(np.max(np.abs(ae_w[k].reshape(t.shape).astype(np.float64) - t.astype(np.float64))))
+        if d > worst:
+            worst, where = d, k
+    return worst, where
+
+
+def specs_parity(a, x, work, lr, optimizers):
+    """--specs / --conv: each whole spec (convolutional ones included: the peer reshapes ae's flat
+    rows to (N, C, H, W)) for each loss and optimizer, from one `ae train --steps 0` file per spec
+    and loss; both the max relative difference (as the dense table) and the max absolute weight
+    difference must be within the tolerance. The peer also trains in float64: how far each float32
+    side is from exact arithmetic, to tell rounding from a real difference when a run fails."""
+    import torch
+    print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
+          f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off, seed {a.seed}; "
+          f"lr {', '.join(f'{o} {lr[o]}' for o in optimizers)}; tolerance {TOLERANCE:g} (max rel diff and max abs diff)")
+    width = max(len(s) for s in a.specs)
+    print(f"{'spec':<{width}} {'loss':<4} {'opt':<7} {'max rel diff':>12}  {'worst tensor':<17} {'max abs diff':>12}  "
+          f"{'worst tensor':<17} {'of update':>9} {'ae-f64':>9} {'f32-f64':>9}  result")
+    failures, rows = 0, 0
+    for n, spec in enumerate(a.specs):
+        for loss in a.losses.split(","):
+            init = os.path.join(work, f"init-spec{n}-{loss}.safetensors")
+            run([a.ae, "train", "--spec", spec, "--loss", loss, "--seed", str(a.seed), "--steps", "0",
+                 "--data", a.data, "--max-rows", str(a.batch), "--quiet", "--out", init])
+            init_w, _ = read_safetensors(init)
+            for opt in optimizers:
+                out = os.path.join(work, f"ae-spec{n}-{loss}-{opt}.safetensors")
+                run([a.ae, "train", "--init", init, "--data", a.data, "--max-rows", str(a.rows),
+                     "--steps", str(a.steps), "--batch", str(a.batch), "--shuffle", "off",
+                     "--optimizer", opt, "--lr", repr(lr[opt]), "--loss", loss,
+                     "--threads", str(a.threads), "--quiet", "--out", out])
+                ae_w, _ = read_safetensors(out)
+                torch_w = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch, seed=a.seed)
+                t64 = torch_train(init, x, loss, opt, lr[opt], a.steps, a.batch, seed=a.seed, dtype="float64")
+                worst, where, of_update = compare(ae_w, torch_w, init_w)
+                abs_worst, abs_where = max_abs_diff(ae_w, torch_w)
+                vs64, f32_64 = max_abs_diff(ae_w, t64)[0], max_abs_diff(torch_w, t64)[0]
+                ok = worst <= TOLERANCE and abs_worst <= TOLERANCE
+                failures += not ok
+                rows += 1
+                print(f"{spec:<{width}} {loss:<4} {opt:<7} {worst:12.3e}  {where:<17} {abs_worst:12.3e}  "
+                      f"{abs_where:<17} {of_update:9.2e} {vs64:9.2e} {f32_64:9.2e}  {'ok' if ok else 'FAIL'}", flush=True)
+    print(f"{rows - failures}/{rows} within {TOLERANCE:g} (max rel diff: max over tensors of ||W_ae - W_torch|| / "
+          f"||W_torch||; max abs diff: max over weights of |W_ae - W_torch|; of update: max over tensors of "
+          f"||W_ae - W_torch|| / ||W_torch - W_init||; ae-f64, f32-f64: max abs diff of ae's and the float32 "
+          f"peer's weights from the peer's float64 run)")
+    return 1 if failures else 0
 
 
 def vae_parity(a, x, work):
@@ -371,6 +443,10 @@ def main():
     p.add_argument("--contractive", type=float, help="the contractive penalty's weight LAMBDA on both sides")
     p.add_argument("--spec-template", help="the model's compact spec with X for the activation letter "
                    "[default: 784-64X-16-64X-784s; with kl sparsity 784-64X-16s-64X-784s]")
+    p.add_argument("--specs", nargs="+", metavar="SPEC",
+                   help="whole specs (no X), each run for --losses and --optimizers [default there: sgd,adam]; "
+                        "convolutional ones too")
+    p.add_argument("--conv", action="store_true", help="--specs of the three convolutional models: " + " ".join(CONV_SPECS))
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
@@ -384,7 +460,7 @@ def main():
             __import__(module)
         except ImportError as e:
             print(f"SKIPPED: {module} not installed ({e}); install python3-torch and python3-numpy "
-                  f"(Debian) to run the parity check")
+                  f"(Debian) to run the parity check, or run it with a Python that has them (a venv: bench/peers/README.md)")
             return 0
     import torch
     torch.set_num_threads(a.threads)
@@ -399,6 +475,12 @@ def main():
     os.makedirs(work, exist_ok=True)
     if a.vae:
         return vae_parity(a, x, work)
+    if a.conv or a.specs:
+        if a.tied or a.sparsity or a.noise or a.contractive or a.spec_template or a.acts:
+            raise SystemExit("--specs and --conv take whole specs: drop --tied, --sparsity, --noise, --contractive, "
+                             "--spec-template and --acts")
+        a.specs = (a.specs or []) + (CONV_SPECS if a.conv else [])
+        return specs_parity(a, x, work, lr, (a.optimizers or "sgd,adam").split(","))
     a.acts = a.acts or "".join(ACTS)
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off; "
