@@ -63,12 +63,15 @@ MaxPool2d / AvgPool2d with PyTorch's defaults, Upsample nearest, Unflatten, the 
 before a dense layer), and ae's flat rows become (N, C, H, W). Besides the max relative difference
 the max absolute difference of any weight must be within the tolerance, and the peer also trains
 in float64 (columns ae-f64, f32-f64) to show how far each float32 side is from exact arithmetic.
---conv adds the three convolutional specs of CONV_SPECS (stride-2 conv and transposed conv;
-conv, max pool and upsample; a conv encoder with a dense code).
+--conv [LETTERS] adds the three convolutional specs of CONV_SPECS (stride-2 conv and transposed
+conv; conv, max pool and upsample; a conv encoder with a dense code) for each hidden activation
+letter (default e, elu); --peer-spread also trains the peer with oneDNN off and on 1 thread, to
+show where PyTorch's own float32 configurations part by more than the tolerance (relu models
+under adam: a ReLU pre-activation within rounding of 0, see PARITY.md).
 
 Usage: /usr/bin/python3 bench/peers/parity.py [--ae build/ae] [--steps 50] [--batch 64] [--tied] [--sparsity S] [--noise N]
        [--contractive LAMBDA] [--spec-template T] [--vae [--vae-configs bce:1,mse:4:20]]
-       [--conv] [--specs S1 S2 ...] ...
+       [--conv [LETTERS]] [--specs S1 S2 ...] [--peer-spread] ...
 Exit status 0 when every combination is within the tolerance, 1 otherwise.
 """
 import argparse
@@ -91,10 +94,12 @@ DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "rmsprop": 1e-3}  # given to both sides 
 TOLERANCE = 1e-4
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 # --conv: a stride-2 conv encoder with transposed-conv decoder (the classic 28→14→7→1 model), conv
-# + max pool with upsampling, and a conv encoder with a dense code (a dense layer and a reshape back).
-CONV_SPECS = ["1x28x28-C16k3s2p1r-C32k3s2p1r-C64k7|-T32k7r-T16k3s2p1o1r-T1k3s2p1o1s",
-              "1x28x28-C8k3p1r-M2-C16k3p1r-M2|-U2-C8k3p1r-U2-C1k3p1s",
-              "1x28x28-C16k3s2p1r-C32k3s2p1r-64|-1568r-R32x7x7-T16k3s2p1o1r-T1k3s2p1o1s"]
+# + max pool with upsampling, and a conv encoder with a dense code (a dense layer and a reshape back);
+# X is the hidden activation (--conv's letters, elu by default: with relu, a pre-activation within
+# float32 rounding of 0 flips now and then, and Adam turns the flip into lr-sized steps; PARITY.md).
+CONV_SPECS = ["1x28x28-C16k3s2p1X-C32k3s2p1X-C64k7|-T32k7X-T16k3s2p1o1X-T1k3s2p1o1s",
+              "1x28x28-C8k3p1X-M2-C16k3p1X-M2|-U2-C8k3p1X-U2-C1k3p1s",
+              "1x28x28-C16k3s2p1X-C32k3s2p1X-64|-1568X-R32x7x7-T16k3s2p1o1X-T1k3s2p1o1s"]
 VAE_CONFIGS = ["bce:1", "bce:4", "mse:1", "mse:4", "bce:1:20", "mse:4:20"]  # --vae: LOSS:BETA[:KL_WARMUP]
 
 
@@ -329,7 +334,8 @@ def specs_parity(a, x, work, lr, optimizers):
           f"lr {', '.join(f'{o} {lr[o]}' for o in optimizers)}; tolerance {TOLERANCE:g} (max rel diff and max abs diff)")
     width = max(len(s) for s in a.specs)
     print(f"{'spec':<{width}} {'loss':<4} {'opt':<7} {'max rel diff':>12}  {'worst tensor':<17} {'max abs diff':>12}  "
-          f"{'worst tensor':<17} {'of update':>9} {'ae-f64':>9} {'f32-f64':>9}  result")
+          f"{'worst tensor':<17} {'of update':>9} {'ae-f64':>9} {'f32-f64':>9}"
+          f"{' spread-r  spread-a  ae-near' if a.peer_spread else ''}  result")
     failures, rows = 0, 0
     for n, spec in enumerate(a.specs):
         for loss in a.losses.split(","):
@@ -352,13 +358,40 @@ def specs_parity(a, x, work, lr, optimizers):
                 ok = worst <= TOLERANCE and abs_worst <= TOLERANCE
                 failures += not ok
                 rows += 1
+                spread = ""
+                if a.peer_spread:
+                    others = peer_variants(init, x, loss, opt, lr[opt], a)
+                    spread = (f" {max(compare(w, torch_w, init_w)[0] for w in others.values()):9.2e}"
+                              f" {max(max_abs_diff(w, torch_w)[0] for w in others.values()):9.2e}"
+                              f" {min([abs_worst] + [max_abs_diff(ae_w, w)[0] for w in others.values()]):9.2e}")
                 print(f"{spec:<{width}} {loss:<4} {opt:<7} {worst:12.3e}  {where:<17} {abs_worst:12.3e}  "
-                      f"{abs_where:<17} {of_update:9.2e} {vs64:9.2e} {f32_64:9.2e}  {'ok' if ok else 'FAIL'}", flush=True)
+                      f"{abs_where:<17} {of_update:9.2e} {vs64:9.2e} {f32_64:9.2e}{spread}  {'ok' if ok else 'FAIL'}",
+                      flush=True)
     print(f"{rows - failures}/{rows} within {TOLERANCE:g} (max rel diff: max over tensors of ||W_ae - W_torch|| / "
           f"||W_torch||; max abs diff: max over weights of |W_ae - W_torch|; of update: max over tensors of "
           f"||W_ae - W_torch|| / ||W_torch - W_init||; ae-f64, f32-f64: max abs diff of ae's and the float32 "
-          f"peer's weights from the peer's float64 run)")
+          f"peer's weights from the peer's float64 run"
+          f"{'; spread-r, spread-a: max rel and max abs diff of the peer with oneDNN off or on 1 thread from the peer; ae-near: ae against the nearest of the three peers (max abs diff)' if a.peer_spread else ''})")
     return 1 if failures else 0
+
+
+def peer_variants(init, x, loss, opt, lr, a):
+    """The float32 peer in two other configurations of PyTorch itself: oneDNN off (ATen's own
+    convolution, another summation order) and 1 thread. Where they part from the default peer by
+    more than the tolerance, two correct float32 engines need not agree within it on that run."""
+    import warnings
+    import torch
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch 2's note on TF32 for Intel GPUs when the flags change
+        with torch.backends.mkldnn.flags(enabled=False):
+            out["no-onednn"] = torch_train(init, x, loss, opt, lr, a.steps, a.batch, seed=a.seed)
+    torch.set_num_threads(1)
+    try:
+        out["1-thread"] = torch_train(init, x, loss, opt, lr, a.steps, a.batch, seed=a.seed)
+    finally:
+        torch.set_num_threads(a.threads)
+    return out
 
 
 def vae_parity(a, x, work):
@@ -446,7 +479,12 @@ def main():
     p.add_argument("--specs", nargs="+", metavar="SPEC",
                    help="whole specs (no X), each run for --losses and --optimizers [default there: sgd,adam]; "
                         "convolutional ones too")
-    p.add_argument("--conv", action="store_true", help="--specs of the three convolutional models: " + " ".join(CONV_SPECS))
+    p.add_argument("--conv", nargs="?", const="e", metavar="LETTERS",
+                   help="--specs of the three convolutional models, X each activation letter given [default: e]: "
+                        + " ".join(CONV_SPECS))
+    p.add_argument("--peer-spread", action="store_true",
+                   help="with --specs/--conv: also train the peer with oneDNN off and on 1 thread, and show how far "
+                        "PyTorch's own configurations part")
     p.add_argument("--lr-sgd", type=float, default=DEFAULT_LR["sgd"])
     p.add_argument("--lr-adam", type=float, default=DEFAULT_LR["adam"])
     p.add_argument("--lr-rmsprop", type=float, default=DEFAULT_LR["rmsprop"])
@@ -479,7 +517,7 @@ def main():
         if a.tied or a.sparsity or a.noise or a.contractive or a.spec_template or a.acts:
             raise SystemExit("--specs and --conv take whole specs: drop --tied, --sparsity, --noise, --contractive, "
                              "--spec-template and --acts")
-        a.specs = (a.specs or []) + (CONV_SPECS if a.conv else [])
+        a.specs = (a.specs or []) + [t.replace("X", act) for act in (a.conv or "") for t in CONV_SPECS]
         return specs_parity(a, x, work, lr, (a.optimizers or "sgd,adam").split(","))
     a.acts = a.acts or "".join(ACTS)
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
