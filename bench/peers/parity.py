@@ -60,9 +60,9 @@ as "ok (f64)" when ae is within the tolerance of the float64 run.
 --optimizers says otherwise), convolutional ones included: the model file's JSON spec builds the
 peer's nn.Sequentials (torch_spec.py: nn.Conv2d [out, in, k, k], nn.ConvTranspose2d [in, out, k, k],
 MaxPool2d / AvgPool2d with PyTorch's defaults, Upsample nearest, Unflatten, the implicit Flatten
-before a dense layer), and ae's flat rows become (N, C, H, W). Besides the max relative difference
-the max absolute difference of any weight must be within the tolerance, and the peer also trains
-in float64 (columns ae-f64, f32-f64) to show how far each float32 side is from exact arithmetic.
+before a dense layer), and ae's flat rows become (N, C, H, W). The max absolute difference of any
+weight must be within the tolerance (the max relative difference is shown: PyTorch against itself
+exceeds 1e-4 relative on small conv biases), and the peer also trains in float64 (columns ae-f64, f32-f64) to show how far each float32 side is from exact arithmetic.
 --conv [LETTERS] adds the three convolutional specs of CONV_SPECS (stride-2 conv and transposed
 conv; conv, max pool and upsample; a conv encoder with a dense code) for each hidden activation
 letter (default e, elu); --peer-spread also trains the peer with oneDNN off and on 1 thread, to
@@ -325,13 +325,13 @@ def max_abs_diff(ae_w, torch_w):
 def specs_parity(a, x, work, lr, optimizers):
     """--specs / --conv: each whole spec (convolutional ones included: the peer reshapes ae's flat
     rows to (N, C, H, W)) for each loss and optimizer, from one `ae train --steps 0` file per spec
-    and loss; both the max relative difference (as the dense table) and the max absolute weight
-    difference must be within the tolerance. The peer also trains in float64: how far each float32
+    and loss; the max absolute weight difference must be within the tolerance (the max relative
+    difference of the dense table is shown beside it). The peer also trains in float64: how far each float32
     side is from exact arithmetic, to tell rounding from a real difference when a run fails."""
     import torch
     print(f"ae: {os.path.realpath(a.ae)}; torch {torch.__version__}, {a.threads} threads; "
           f"{x.shape[0]} rows of {a.data}; {a.steps} steps, batch {a.batch}, shuffle off, seed {a.seed}; "
-          f"lr {', '.join(f'{o} {lr[o]}' for o in optimizers)}; tolerance {TOLERANCE:g} (max rel diff and max abs diff)")
+          f"lr {', '.join(f'{o} {lr[o]}' for o in optimizers)}; tolerance {TOLERANCE:g} (max abs diff)")
     width = max(len(s) for s in a.specs)
     print(f"{'spec':<{width}} {'loss':<4} {'opt':<7} {'max rel diff':>12}  {'worst tensor':<17} {'max abs diff':>12}  "
           f"{'worst tensor':<17} {'of update':>9} {'ae-f64':>9} {'f32-f64':>9}"
@@ -355,7 +355,10 @@ def specs_parity(a, x, work, lr, optimizers):
                 worst, where, of_update = compare(ae_w, torch_w, init_w)
                 abs_worst, abs_where = max_abs_diff(ae_w, torch_w)
                 vs64, f32_64 = max_abs_diff(ae_w, t64)[0], max_abs_diff(torch_w, t64)[0]
-                ok = worst <= TOLERANCE and abs_worst <= TOLERANCE
+                # The absolute difference decides: a conv bias can have a small norm (the classic model's
+                # code bias, ~1e-3 after 50 sgd steps), where PyTorch's own configurations part by more
+                # than 1e-4 relative (--peer-spread's spread-r) while every weight agrees within 1e-5.
+                ok = abs_worst <= TOLERANCE
                 failures += not ok
                 rows += 1
                 spread = ""
